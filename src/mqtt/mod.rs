@@ -1,0 +1,296 @@
+//! MQTT 3.1.1 packets to and from bytes. Pure: no I/O, no clock, no browser.
+//!
+//! [`decode`] reads one packet from the front of a buffer, returning `Ok(None)` while the packet
+//! is incomplete; [`Decoder`] keeps the bytes of a stream between calls. [`Packet::encode`]
+//! appends a packet's bytes to a buffer.
+
+mod codec;
+mod connack;
+mod connect;
+mod disconnect;
+mod ping;
+mod puback;
+mod publish;
+
+use std::fmt;
+use std::num::NonZeroU16;
+
+pub use codec::{MAX_REMAINING_LENGTH, remaining_length_len};
+pub use connack::{ConnAck, ConnectReturnCode};
+pub use connect::{Connect, LastWill};
+pub use publish::{Publish, QosPid};
+
+use codec::Reader;
+
+/// A packet identifier: never zero [MQTT-2.3.1-1].
+pub type PacketId = NonZeroU16;
+
+/// Quality of service of a PUBLISH or a will.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QoS {
+    AtMostOnce = 0,
+    AtLeastOnce = 1,
+}
+
+/// The packets this client sends or understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    Connect(Connect),
+    ConnAck(ConnAck),
+    Publish(Publish),
+    PubAck(PacketId),
+    PingReq,
+    PingResp,
+    Disconnect,
+}
+
+/// Why bytes could not be read as a packet. Each one closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Packet types 0 and 15 are reserved [MQTT-2.2.1].
+    InvalidPacketType(u8),
+    /// A valid MQTT 3.1.1 type that this QoS 0/1 publishing client never expects (QoS 2 flow,
+    /// subscriptions).
+    UnsupportedPacketType(u8),
+    /// Fixed-header flags other than those the spec fixes for the type [MQTT-2.2.2-2].
+    InvalidHeaderFlags { packet_type: u8, flags: u8 },
+    /// A fifth remaining-length byte, or a non-minimal encoding overflowing 268,435,455.
+    MalformedRemainingLength,
+    /// The packet is larger than this decoder accepts.
+    PacketTooLarge { size: usize, max: usize },
+    /// QoS 3 is forbidden [MQTT-3.3.1-4].
+    InvalidQos(u8),
+    /// QoS 2 is valid MQTT but this client neither sends nor subscribes with it.
+    UnsupportedQos(u8),
+    /// CONNECT's protocol name is not "MQTT" [MQTT-3.1.2-1].
+    InvalidProtocolName,
+    /// CONNECT's protocol level is not 4 [MQTT-3.1.2-2].
+    InvalidProtocolLevel(u8),
+    /// CONNECT's reserved flag is set, or the flags contradict each other [MQTT-3.1.2-3].
+    InvalidConnectFlags(u8),
+    /// CONNACK's reserved acknowledge flags are set [MQTT-3.2.2-1].
+    InvalidConnAckFlags(u8),
+    /// CONNACK return codes above 5 are reserved.
+    InvalidConnectReturnCode(u8),
+    /// Packet identifier 0 [MQTT-2.3.1-1].
+    ZeroPacketId,
+    /// A string that is not well-formed UTF-8 or contains U+0000 [MQTT-1.5.3-1] [MQTT-1.5.3-2].
+    InvalidString,
+    /// A PUBLISH topic with wildcards [MQTT-3.3.2-2].
+    InvalidTopic,
+    /// The remaining length ends before the packet's fields do.
+    UnexpectedEnd,
+    /// The remaining length holds bytes after the packet's last field.
+    TrailingBytes,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidPacketType(t) => write!(f, "invalid packet type {t}"),
+            Self::UnsupportedPacketType(t) => write!(f, "unexpected packet type {t}"),
+            Self::InvalidHeaderFlags { packet_type, flags } => {
+                write!(f, "invalid flags {flags:#06b} for packet type {packet_type}")
+            }
+            Self::MalformedRemainingLength => write!(f, "malformed remaining length"),
+            Self::PacketTooLarge { size, max } => {
+                write!(f, "packet of {size} bytes is over the {max} byte limit")
+            }
+            Self::InvalidQos(q) => write!(f, "invalid QoS {q}"),
+            Self::UnsupportedQos(q) => write!(f, "unsupported QoS {q}"),
+            Self::InvalidProtocolName => write!(f, "protocol name is not MQTT"),
+            Self::InvalidProtocolLevel(l) => write!(f, "protocol level {l} is not 4"),
+            Self::InvalidConnectFlags(b) => write!(f, "invalid CONNECT flags {b:#010b}"),
+            Self::InvalidConnAckFlags(b) => write!(f, "invalid CONNACK flags {b:#010b}"),
+            Self::InvalidConnectReturnCode(c) => write!(f, "invalid CONNACK return code {c}"),
+            Self::ZeroPacketId => write!(f, "packet id 0"),
+            Self::InvalidString => write!(f, "string is not valid MQTT UTF-8"),
+            Self::InvalidTopic => write!(f, "PUBLISH topic contains a wildcard"),
+            Self::UnexpectedEnd => write!(f, "packet ends before its fields do"),
+            Self::TrailingBytes => write!(f, "packet has bytes after its last field"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why a packet could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A string or binary field is over the 65,535 bytes a length prefix can say.
+    FieldTooLong { field: &'static str, len: usize },
+    /// The packet would need a remaining length over 268,435,455 bytes.
+    PacketTooLarge(usize),
+    /// A password needs a user name [MQTT-3.1.2-22].
+    PasswordWithoutUsername,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FieldTooLong { field, len } => {
+                write!(f, "{field} is {len} bytes, over the 65535 byte limit")
+            }
+            Self::PacketTooLarge(len) => write!(f, "packet of {len} bytes is too large"),
+            Self::PasswordWithoutUsername => write!(f, "a password needs a user name"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+impl Packet {
+    /// Appends this packet's bytes to `out`. On error nothing is appended.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Self::Connect(connect) => connect.encode(out),
+            Self::ConnAck(connack) => {
+                connack.encode(out);
+                Ok(())
+            }
+            Self::Publish(publish) => publish.encode(out),
+            Self::PubAck(pid) => {
+                puback::encode(*pid, out);
+                Ok(())
+            }
+            Self::PingReq => {
+                ping::encode_pingreq(out);
+                Ok(())
+            }
+            Self::PingResp => {
+                ping::encode_pingresp(out);
+                Ok(())
+            }
+            Self::Disconnect => {
+                disconnect::encode(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// This packet's bytes as a new buffer.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.encode(&mut out)?;
+        Ok(out)
+    }
+
+    /// The packet's name as the spec writes it, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connect(_) => "CONNECT",
+            Self::ConnAck(_) => "CONNACK",
+            Self::Publish(_) => "PUBLISH",
+            Self::PubAck(_) => "PUBACK",
+            Self::PingReq => "PINGREQ",
+            Self::PingResp => "PINGRESP",
+            Self::Disconnect => "DISCONNECT",
+        }
+    }
+}
+
+/// Reads one packet from the front of `buf`.
+///
+/// Returns `Ok(None)` while `buf` holds only part of a packet, and `Ok(Some((packet, n)))` when
+/// the first `n` bytes were exactly one packet. `max_packet_size` bounds the whole packet, so a
+/// peer cannot make the decoder wait for (and buffer) an endless packet.
+pub fn decode(buf: &[u8], max_packet_size: usize) -> Result<Option<(Packet, usize)>, DecodeError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let packet_type = first >> 4;
+    let flags = first & 0x0f;
+    // Reject a bad type before waiting for the rest: a hostile peer should not get to make us
+    // buffer bytes for a packet we would refuse anyway.
+    check_header(packet_type, flags)?;
+
+    let Some((remaining, len_bytes)) = codec::read_remaining_length(&buf[1..])? else {
+        return Ok(None);
+    };
+    let total = 1 + len_bytes + remaining;
+    if total > max_packet_size {
+        return Err(DecodeError::PacketTooLarge {
+            size: total,
+            max: max_packet_size,
+        });
+    }
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let body = &buf[1 + len_bytes..total];
+    let mut reader = Reader::new(body);
+    let packet = match packet_type {
+        1 => Packet::Connect(Connect::decode(&mut reader)?),
+        2 => Packet::ConnAck(ConnAck::decode(&mut reader)?),
+        3 => Packet::Publish(Publish::decode(flags, &mut reader)?),
+        4 => Packet::PubAck(reader.packet_id()?),
+        12 => Packet::PingReq,
+        13 => Packet::PingResp,
+        14 => Packet::Disconnect,
+        _ => unreachable!("check_header admits only the types above"),
+    };
+    reader.finish()?;
+    Ok(Some((packet, total)))
+}
+
+/// Checks the first byte of a fixed header: a known type with the flags the spec fixes for it.
+fn check_header(packet_type: u8, flags: u8) -> Result<(), DecodeError> {
+    let required_flags = match packet_type {
+        0 | 15 => return Err(DecodeError::InvalidPacketType(packet_type)),
+        5..=11 => return Err(DecodeError::UnsupportedPacketType(packet_type)),
+        // PUBLISH flags carry DUP, QoS and RETAIN; Publish::decode checks them.
+        3 => return Ok(()),
+        _ => 0,
+    };
+    if flags != required_flags {
+        return Err(DecodeError::InvalidHeaderFlags { packet_type, flags });
+    }
+    Ok(())
+}
+
+/// Buffers a byte stream and yields the packets in it, in order.
+///
+/// WebSocket frames and MQTT packets need not line up [MQTT-6.0.0-2]: push every frame, then
+/// call [`Decoder::next_packet`] until it returns `Ok(None)`.
+#[derive(Debug)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    max_packet_size: usize,
+}
+
+impl Decoder {
+    /// A decoder that refuses packets over `max_packet_size` bytes.
+    pub fn new(max_packet_size: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            max_packet_size,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole packet, `Ok(None)` when more bytes are needed.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
+        match decode(&self.buf, self.max_packet_size)? {
+            Some((packet, used)) => {
+                self.buf.drain(..used);
+                Ok(Some(packet))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes received but not yet part of a whole packet.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,449 @@
+//! Byte fixtures from the MQTT 3.1.1 spec, boundaries, and stream splitting.
+
+use super::*;
+
+const MAX: usize = 1 << 24;
+const JUNK: [u8; 3] = [0xde, 0xad, 0xbe];
+
+fn pid(n: u16) -> PacketId {
+    PacketId::new(n).unwrap()
+}
+
+/// Decodes `bytes` followed by junk, checking exactly the packet's bytes were consumed.
+fn decode_one(bytes: &[u8]) -> Packet {
+    let mut with_junk = bytes.to_vec();
+    with_junk.extend_from_slice(&JUNK);
+    let (packet, used) = decode(&with_junk, MAX).unwrap().unwrap();
+    assert_eq!(used, bytes.len(), "consumed exactly one frame");
+    packet
+}
+
+fn sample_packets() -> Vec<Packet> {
+    vec![
+        Packet::Connect(Connect {
+            client_id: "infineon-sensor-01".into(),
+            clean_session: true,
+            keep_alive: 60,
+            username: Some("user".into()),
+            password: Some(b"secret".to_vec()),
+            will: Some(LastWill {
+                topic: "device/x/status".into(),
+                message: b"offline".to_vec(),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+            }),
+        }),
+        Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::Accepted,
+        }),
+        Packet::Publish(Publish {
+            dup: true,
+            qos_pid: QosPid::AtLeastOnce(pid(10)),
+            retain: false,
+            topic: "a/b".into(),
+            payload: b"{\"x\":1}".to_vec(),
+        }),
+        Packet::Publish(Publish {
+            dup: false,
+            qos_pid: QosPid::AtMostOnce,
+            retain: true,
+            topic: "t".into(),
+            payload: vec![],
+        }),
+        Packet::PubAck(pid(65535)),
+        Packet::PingReq,
+        Packet::PingResp,
+        Packet::Disconnect,
+    ]
+}
+
+#[test]
+fn connect_encodes_as_the_spec_lays_it_out() {
+    let connect = Connect {
+        client_id: "c1".into(),
+        clean_session: true,
+        keep_alive: 60,
+        username: Some("u".into()),
+        password: Some(b"p".to_vec()),
+        will: None,
+    };
+    let expected = [
+        0x10, // CONNECT, flags 0
+        20,   // remaining length
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name
+        0x04, // protocol level 4 (3.1.1)
+        0b1100_0010, // user name, password, clean session
+        0x00, 60,   // keep alive
+        0x00, 0x02, b'c', b'1', // client id
+        0x00, 0x01, b'u', // user name
+        0x00, 0x01, b'p', // password
+    ];
+    assert_eq!(Packet::Connect(connect.clone()).to_bytes().unwrap(), expected);
+    assert_eq!(decode_one(&expected), Packet::Connect(connect));
+}
+
+#[test]
+fn connect_with_will_sets_will_flags() {
+    let connect = Connect {
+        client_id: String::new(),
+        clean_session: false,
+        keep_alive: 0,
+        username: None,
+        password: None,
+        will: Some(LastWill {
+            topic: "w".into(),
+            message: b"bye".to_vec(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        }),
+    };
+    let expected = [
+        0x10, 20, // CONNECT, remaining length
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, // protocol
+        0b0010_1100, // will retain, will QoS 1, will flag
+        0x00, 0x00, // keep alive off
+        0x00, 0x00, // empty client id
+        0x00, 0x01, b'w', // will topic
+        0x00, 0x03, b'b', b'y', b'e', // will message
+    ];
+    assert_eq!(Packet::Connect(connect.clone()).to_bytes().unwrap(), expected);
+    assert_eq!(decode_one(&expected), Packet::Connect(connect));
+}
+
+#[test]
+fn connect_refuses_a_password_without_a_user_name() {
+    let connect = Connect {
+        client_id: "c".into(),
+        clean_session: true,
+        keep_alive: 60,
+        username: None,
+        password: Some(b"p".to_vec()),
+        will: None,
+    };
+    let mut out = vec![];
+    assert_eq!(
+        Packet::Connect(connect).encode(&mut out),
+        Err(EncodeError::PasswordWithoutUsername)
+    );
+    assert!(out.is_empty(), "nothing is written on error");
+}
+
+#[test]
+fn connect_refuses_a_client_id_over_65535_bytes() {
+    let connect = Connect {
+        client_id: "x".repeat(65_536),
+        clean_session: true,
+        keep_alive: 60,
+        username: None,
+        password: None,
+        will: None,
+    };
+    assert_eq!(
+        Packet::Connect(connect).to_bytes(),
+        Err(EncodeError::FieldTooLong {
+            field: "client id",
+            len: 65_536
+        })
+    );
+}
+
+#[test]
+fn connect_decode_checks_protocol_and_flags() {
+    let mut bytes = Packet::Connect(Connect {
+        client_id: "c".into(),
+        clean_session: true,
+        keep_alive: 1,
+        username: None,
+        password: None,
+        will: None,
+    })
+    .to_bytes()
+    .unwrap();
+    let mut wrong_name = bytes.clone();
+    wrong_name[4] = b'X';
+    assert_eq!(decode(&wrong_name, MAX), Err(DecodeError::InvalidProtocolName));
+    let mut wrong_level = bytes.clone();
+    wrong_level[8] = 3;
+    assert_eq!(decode(&wrong_level, MAX), Err(DecodeError::InvalidProtocolLevel(3)));
+    bytes[9] |= 1; // reserved flag
+    assert_eq!(decode(&bytes, MAX), Err(DecodeError::InvalidConnectFlags(0b11)));
+}
+
+#[test]
+fn connack_decodes_every_return_code() {
+    let codes = [
+        (0, ConnectReturnCode::Accepted, "connection accepted"),
+        (1, ConnectReturnCode::UnacceptableProtocolVersion, "unacceptable protocol version"),
+        (2, ConnectReturnCode::IdentifierRejected, "identifier rejected"),
+        (3, ConnectReturnCode::ServerUnavailable, "server unavailable"),
+        (4, ConnectReturnCode::BadUserNameOrPassword, "bad user name or password"),
+        (5, ConnectReturnCode::NotAuthorized, "not authorized"),
+    ];
+    for (byte, code, message) in codes {
+        let bytes = [
+            0x20, 0x02, // CONNACK, remaining length 2
+            0x01, // session present
+            byte, // return code
+        ];
+        let expected = Packet::ConnAck(ConnAck {
+            session_present: true,
+            code,
+        });
+        assert_eq!(decode_one(&bytes), expected);
+        assert_eq!(expected.to_bytes().unwrap(), bytes);
+        assert_eq!(code.to_string(), message);
+    }
+}
+
+#[test]
+fn connack_rejects_reserved_codes_and_flags() {
+    assert_eq!(
+        decode(&[0x20, 0x02, 0x00, 0x06], MAX),
+        Err(DecodeError::InvalidConnectReturnCode(6))
+    );
+    assert_eq!(
+        decode(&[0x20, 0x02, 0x02, 0x00], MAX),
+        Err(DecodeError::InvalidConnAckFlags(2))
+    );
+    assert_eq!(decode(&[0x20, 0x01, 0x00], MAX), Err(DecodeError::UnexpectedEnd));
+    assert_eq!(
+        decode(&[0x20, 0x03, 0x00, 0x00, 0x00], MAX),
+        Err(DecodeError::TrailingBytes)
+    );
+}
+
+#[test]
+fn publish_qos1_encodes_as_the_spec_lays_it_out() {
+    let publish = Publish {
+        dup: false,
+        qos_pid: QosPid::AtLeastOnce(pid(0x0102)),
+        retain: false,
+        topic: "a/b".into(),
+        payload: b"hi".to_vec(),
+    };
+    let expected = [
+        0x32, // PUBLISH, QoS 1
+        9,    // remaining length
+        0x00, 0x03, b'a', b'/', b'b', // topic
+        0x01, 0x02, // packet id
+        b'h', b'i', // payload
+    ];
+    assert_eq!(Packet::Publish(publish.clone()).to_bytes().unwrap(), expected);
+    assert_eq!(decode_one(&expected), Packet::Publish(publish));
+}
+
+#[test]
+fn publish_flags_carry_dup_qos_and_retain() {
+    let publish = Publish {
+        dup: true,
+        qos_pid: QosPid::AtLeastOnce(pid(1)),
+        retain: true,
+        topic: "t".into(),
+        payload: vec![],
+    };
+    let bytes = Packet::Publish(publish.clone()).to_bytes().unwrap();
+    assert_eq!(bytes[0], 0x3b, "DUP, QoS 1, RETAIN");
+    assert_eq!(decode_one(&bytes), Packet::Publish(publish));
+
+    let qos0 = Publish {
+        dup: true, // ignored: [MQTT-3.3.1-2] DUP must be 0 for QoS 0
+        qos_pid: QosPid::AtMostOnce,
+        retain: false,
+        topic: "t".into(),
+        payload: b"x".to_vec(),
+    };
+    let bytes = Packet::Publish(qos0).to_bytes().unwrap();
+    assert_eq!(bytes, [0x30, 4, 0x00, 0x01, b't', b'x']);
+}
+
+#[test]
+fn publish_decode_rejects_bad_qos_dup_pid_and_topic() {
+    let body = [0x00, 0x01, b't', 0x00, 0x01];
+    let with = |first: u8, body: &[u8]| {
+        let mut b = vec![first, body.len() as u8];
+        b.extend_from_slice(body);
+        decode(&b, MAX)
+    };
+    assert_eq!(with(0x36, &body), Err(DecodeError::InvalidQos(3)));
+    assert_eq!(with(0x34, &body), Err(DecodeError::UnsupportedQos(2)));
+    assert_eq!(
+        with(0x38, &body),
+        Err(DecodeError::InvalidHeaderFlags {
+            packet_type: 3,
+            flags: 0x08
+        })
+    );
+    assert_eq!(
+        with(0x32, &[0x00, 0x01, b't', 0x00, 0x00]),
+        Err(DecodeError::ZeroPacketId)
+    );
+    assert_eq!(
+        with(0x30, &[0x00, 0x01, b'#']),
+        Err(DecodeError::InvalidTopic)
+    );
+    assert_eq!(
+        with(0x30, &[0x00, 0x02, 0xff, 0xfe]),
+        Err(DecodeError::InvalidString)
+    );
+    assert_eq!(
+        with(0x30, &[0x00, 0x01, 0x00]),
+        Err(DecodeError::InvalidString)
+    );
+}
+
+#[test]
+fn puback_ping_and_disconnect_fixtures() {
+    let cases: [(&[u8], Packet); 4] = [
+        (&[0x40, 0x02, 0x12, 0x34], Packet::PubAck(pid(0x1234))), // PUBACK, id 0x1234
+        (&[0xc0, 0x00], Packet::PingReq),
+        (&[0xd0, 0x00], Packet::PingResp),
+        (&[0xe0, 0x00], Packet::Disconnect),
+    ];
+    for (bytes, packet) in cases {
+        assert_eq!(decode_one(bytes), packet);
+        assert_eq!(packet.to_bytes().unwrap(), bytes);
+    }
+    assert_eq!(decode(&[0x40, 0x02, 0x00, 0x00], MAX), Err(DecodeError::ZeroPacketId));
+    assert_eq!(decode(&[0xd0, 0x01, 0x00], MAX), Err(DecodeError::TrailingBytes));
+}
+
+#[test]
+fn reserved_and_unsupported_types_and_bad_flags_are_errors() {
+    assert_eq!(decode(&[0x00], MAX), Err(DecodeError::InvalidPacketType(0)));
+    assert_eq!(decode(&[0xf0], MAX), Err(DecodeError::InvalidPacketType(15)));
+    for t in 5..=11u8 {
+        assert_eq!(
+            decode(&[t << 4], MAX),
+            Err(DecodeError::UnsupportedPacketType(t))
+        );
+    }
+    assert_eq!(
+        decode(&[0x41, 0x02, 0x00, 0x01], MAX),
+        Err(DecodeError::InvalidHeaderFlags {
+            packet_type: 4,
+            flags: 1
+        })
+    );
+}
+
+#[test]
+fn remaining_length_boundaries() {
+    // (length, its encoding)
+    let table: [(usize, &[u8]); 8] = [
+        (0, &[0x00]),
+        (127, &[0x7f]),
+        (128, &[0x80, 0x01]),
+        (16_383, &[0xff, 0x7f]),
+        (16_384, &[0x80, 0x80, 0x01]),
+        (2_097_151, &[0xff, 0xff, 0x7f]),
+        (2_097_152, &[0x80, 0x80, 0x80, 0x01]),
+        (268_435_455, &[0xff, 0xff, 0xff, 0x7f]),
+    ];
+    for (len, encoding) in table {
+        let mut out = vec![];
+        codec::write_fixed_header(0x30, len, &mut out).unwrap();
+        assert_eq!(&out[1..], encoding, "encoding of {len}");
+        assert_eq!(remaining_length_len(len), encoding.len());
+        assert_eq!(
+            codec::read_remaining_length(encoding),
+            Ok(Some((len, encoding.len())))
+        );
+        // Cut short, it waits for more.
+        assert_eq!(
+            codec::read_remaining_length(&encoding[..encoding.len() - 1]),
+            Ok(None)
+        );
+    }
+    assert_eq!(
+        codec::write_fixed_header(0x30, 268_435_456, &mut vec![]),
+        Err(EncodeError::PacketTooLarge(268_435_456))
+    );
+    // A fifth byte is malformed whatever follows.
+    assert_eq!(
+        codec::read_remaining_length(&[0xff, 0xff, 0xff, 0xff, 0x01]),
+        Err(DecodeError::MalformedRemainingLength)
+    );
+    assert_eq!(
+        codec::read_remaining_length(&[0x80, 0x80, 0x80, 0x80]),
+        Err(DecodeError::MalformedRemainingLength)
+    );
+    assert_eq!(
+        decode(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x7f], usize::MAX),
+        Err(DecodeError::MalformedRemainingLength)
+    );
+}
+
+#[test]
+fn publish_round_trips_at_remaining_length_boundaries() {
+    // Topic "t" (3 bytes) + packet id (2) + payload = remaining length.
+    for remaining in [127usize, 128, 16_383, 16_384, 2_097_151, 2_097_152] {
+        let publish = Publish {
+            dup: false,
+            qos_pid: QosPid::AtLeastOnce(pid(7)),
+            retain: false,
+            topic: "t".into(),
+            payload: vec![0xab; remaining - 5],
+        };
+        let bytes = Packet::Publish(publish.clone()).to_bytes().unwrap();
+        assert_eq!(bytes.len(), 1 + remaining_length_len(remaining) + remaining);
+        assert_eq!(decode_one(&bytes), Packet::Publish(publish));
+    }
+}
+
+#[test]
+fn packets_over_the_limit_are_refused_before_they_arrive() {
+    // Only the header of a 1000-byte PUBLISH has arrived.
+    assert_eq!(
+        decode(&[0x30, 0xe8, 0x07], 100),
+        Err(DecodeError::PacketTooLarge { size: 1003, max: 100 })
+    );
+}
+
+#[test]
+fn every_packet_split_at_every_offset_decodes_the_same() {
+    for packet in sample_packets() {
+        let bytes = packet.to_bytes().unwrap();
+        for cut in 0..=bytes.len() {
+            let mut decoder = Decoder::new(MAX);
+            decoder.push(&bytes[..cut]);
+            if cut < bytes.len() {
+                assert_eq!(decoder.next_packet(), Ok(None), "{} cut at {cut}", packet.name());
+            }
+            decoder.push(&bytes[cut..]);
+            if cut == bytes.len() {
+                assert_eq!(decoder.next_packet(), Ok(Some(packet.clone())));
+            } else {
+                assert_eq!(decoder.next_packet(), Ok(Some(packet.clone())), "cut at {cut}");
+            }
+            assert_eq!(decoder.next_packet(), Ok(None));
+            assert_eq!(decoder.buffered(), 0);
+        }
+    }
+}
+
+#[test]
+fn several_packets_in_one_frame_come_out_in_order() {
+    let packets = sample_packets();
+    let mut stream = vec![];
+    for packet in &packets {
+        packet.encode(&mut stream).unwrap();
+    }
+    let mut decoder = Decoder::new(MAX);
+    decoder.push(&stream);
+    for packet in &packets {
+        assert_eq!(decoder.next_packet().as_ref(), Ok(&Some(packet.clone())));
+    }
+    assert_eq!(decoder.next_packet(), Ok(None));
+
+    // The same stream fed one byte at a time.
+    let mut decoder = Decoder::new(MAX);
+    let mut out = vec![];
+    for byte in &stream {
+        decoder.push(std::slice::from_ref(byte));
+        while let Some(packet) = decoder.next_packet().unwrap() {
+            out.push(packet);
+        }
+    }
+    assert_eq!(out, packets);
+}
