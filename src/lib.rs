@@ -5,3 +5,4 @@
 //! host; `transport` and `ui` are the browser edge and exist only on wasm32.
 
 pub mod mqtt;
+pub mod session;

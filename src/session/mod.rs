@@ -1,0 +1,398 @@
+//! The MQTT client session as a sans-IO state machine.
+//!
+//! Bytes and the time go in ([`Session::handle_input`], [`Session::handle_timeout`]); bytes to
+//! send, events, and the next time it wants to be woken come out ([`Session::poll_transmit`],
+//! [`Session::poll_event`], [`Session::poll_timeout`]). It never reads a clock or touches a
+//! socket, so tests drive it against a scripted broker on a fake clock. Times are milliseconds
+//! on any monotonic clock.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+
+use crate::mqtt::{
+    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, LastWill, Packet, PacketId,
+    Publish, QosPid,
+};
+
+/// What the session needs to know to connect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    pub client_id: String,
+    pub clean_session: bool,
+    /// Seconds; 0 turns keep-alive off.
+    pub keep_alive_s: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub will: Option<LastWill>,
+    /// How long to wait for CONNACK after sending CONNECT.
+    pub connect_timeout_ms: u64,
+    /// The largest packet accepted from the broker.
+    pub max_packet_size: usize,
+}
+
+impl SessionConfig {
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            clean_session: true,
+            keep_alive_s: 60,
+            username: None,
+            password: None,
+            will: None,
+            connect_timeout_ms: 10_000,
+            max_packet_size: 1 << 20,
+        }
+    }
+}
+
+/// Why the session ended. After any of these the transport must close the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// We sent DISCONNECT.
+    Disconnected,
+    /// CONNACK refused the connection.
+    Refused(ConnectReturnCode),
+    /// The broker sent bytes that are not MQTT.
+    Protocol(DecodeError),
+    /// The broker sent a packet a client must never receive, or at the wrong time.
+    UnexpectedPacket(&'static str),
+    /// A PUBACK for a packet id that is not in flight.
+    UnknownPacketId(u16),
+    /// No CONNACK within the connect timeout.
+    ConnAckTimeout,
+    /// No answer to PINGREQ within half the keep-alive period.
+    KeepAliveTimeout,
+    /// The transport closed underneath us.
+    ConnectionLost,
+    /// Our own CONNECT could not be encoded.
+    InvalidConnect(EncodeError),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disconnected => f.write_str("disconnected"),
+            Self::Refused(code) => f.write_str(code.message()),
+            Self::Protocol(error) => write!(f, "protocol error: {error}"),
+            Self::UnexpectedPacket(name) => write!(f, "protocol error: unexpected {name}"),
+            Self::UnknownPacketId(pid) => {
+                write!(f, "protocol error: PUBACK for unknown packet id {pid}")
+            }
+            Self::ConnAckTimeout => f.write_str("no CONNACK from broker"),
+            Self::KeepAliveTimeout => f.write_str("broker stopped answering (keep-alive timeout)"),
+            Self::ConnectionLost => f.write_str("connection lost"),
+            Self::InvalidConnect(error) => write!(f, "cannot send CONNECT: {error}"),
+        }
+    }
+}
+
+/// What happened, for the layer above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// CONNACK accepted the connection; publishing may start.
+    Connected { session_present: bool },
+    /// The broker acknowledged a QoS 1 PUBLISH.
+    Acked(PacketId),
+    /// A PINGREQ went out.
+    PingSent,
+    /// The session is over; the connection must be closed.
+    Closed(CloseReason),
+}
+
+/// Why a PUBLISH was not accepted. Nothing was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishError {
+    /// Before CONNACK 0, or after the session closed.
+    NotConnected,
+    /// All 65,535 packet ids are waiting for PUBACK.
+    NoFreePacketId,
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotConnected => f.write_str("not connected"),
+            Self::NoFreePacketId => f.write_str("every packet id is in flight"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the transport to open.
+    Idle,
+    AwaitingConnAck { deadline: u64 },
+    Connected,
+    Closed,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    decoder: Decoder,
+    transmits: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    /// Unacknowledged QoS 1 PUBLISHes, oldest first.
+    in_flight: VecDeque<Publish>,
+    /// The packet ids of `in_flight`, for finding a free one without a scan.
+    ids_in_use: HashSet<u16>,
+    last_pid: u16,
+    last_sent: u64,
+    last_received: u64,
+    /// Set while a PINGREQ waits for an answer.
+    ping_deadline: Option<u64>,
+}
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Self {
+        let max_packet_size = config.max_packet_size;
+        Self {
+            config,
+            state: State::Idle,
+            decoder: Decoder::new(max_packet_size),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            ids_in_use: HashSet::new(),
+            last_pid: 0,
+            last_sent: 0,
+            last_received: 0,
+            ping_deadline: None,
+        }
+    }
+
+    /// The transport is open: send CONNECT, the first packet of every connection [MQTT-3.1.0-1].
+    pub fn start(&mut self, now: u64) {
+        if self.state != State::Idle {
+            return;
+        }
+        let connect = Connect {
+            client_id: self.config.client_id.clone(),
+            clean_session: self.config.clean_session,
+            keep_alive: self.config.keep_alive_s,
+            username: self.config.username.clone(),
+            password: self.config.password.clone().map(String::into_bytes),
+            will: self.config.will.clone(),
+        };
+        match Packet::Connect(connect).to_bytes() {
+            Ok(bytes) => {
+                self.send(bytes, now);
+                self.last_received = now;
+                self.state = State::AwaitingConnAck {
+                    deadline: now + self.config.connect_timeout_ms,
+                };
+            }
+            // Settings are validated before a session is made; should a field still be too long,
+            // the session fails with the reason instead of the page panicking.
+            Err(error) => self.close(CloseReason::InvalidConnect(error)),
+        }
+    }
+
+    /// Bytes from the broker, in any framing.
+    pub fn handle_input(&mut self, bytes: &[u8], now: u64) {
+        if matches!(self.state, State::Idle | State::Closed) {
+            return;
+        }
+        self.decoder.push(bytes);
+        loop {
+            match self.decoder.next_packet() {
+                Ok(Some(packet)) => {
+                    self.last_received = now;
+                    self.ping_deadline = None;
+                    self.handle_packet(packet, now);
+                    if self.state == State::Closed {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(error) => return self.close(CloseReason::Protocol(error)),
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, packet: Packet, now: u64) {
+        match (self.state, packet) {
+            (State::AwaitingConnAck { .. }, Packet::ConnAck(ConnAck { session_present, code })) => {
+                if code == ConnectReturnCode::Accepted {
+                    self.state = State::Connected;
+                    self.events.push_back(Event::Connected { session_present });
+                } else {
+                    self.close(CloseReason::Refused(code));
+                }
+            }
+            // [MQTT-3.2.0-1] The first packet from the server must be CONNACK.
+            (State::AwaitingConnAck { .. }, other) => {
+                self.close(CloseReason::UnexpectedPacket(other.name()))
+            }
+            (State::Connected, Packet::PubAck(pid)) => {
+                let index = self.ids_in_use.contains(&pid.get()).then(|| {
+                    self.in_flight
+                        .iter()
+                        .position(|p| p.qos_pid.packet_id() == Some(pid))
+                });
+                match index.flatten() {
+                    Some(index) => {
+                        self.in_flight.remove(index);
+                        self.ids_in_use.remove(&pid.get());
+                        self.events.push_back(Event::Acked(pid));
+                    }
+                    None => self.close(CloseReason::UnknownPacketId(pid.get())),
+                }
+            }
+            (State::Connected, Packet::PingResp) => {}
+            (State::Connected, Packet::Publish(publish)) => {
+                // We subscribe to nothing, but a broker may still deliver (a persistent session's
+                // old subscription). Acknowledge it so the broker does not resend it forever.
+                if let QosPid::AtLeastOnce(pid) = publish.qos_pid {
+                    let bytes = Packet::PubAck(pid).to_bytes().expect("PUBACK always encodes");
+                    self.send(bytes, now);
+                }
+            }
+            (_, other) => self.close(CloseReason::UnexpectedPacket(other.name())),
+        }
+    }
+
+    /// Publishes at QoS 1; the packet id is returned and [`Event::Acked`] reports its PUBACK.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+        now: u64,
+    ) -> Result<PacketId, PublishError> {
+        if self.state != State::Connected {
+            return Err(PublishError::NotConnected);
+        }
+        let pid = self.next_packet_id().ok_or(PublishError::NoFreePacketId)?;
+        let publish = Publish {
+            dup: false,
+            qos_pid: QosPid::AtLeastOnce(pid),
+            retain: false,
+            topic: topic.to_owned(),
+            payload,
+        };
+        let bytes = Packet::Publish(publish.clone())
+            .to_bytes()
+            .expect("topic validated by settings");
+        self.send(bytes, now);
+        self.ids_in_use.insert(pid.get());
+        self.in_flight.push_back(publish);
+        Ok(pid)
+    }
+
+    /// A packet id not used by any unacknowledged PUBLISH [MQTT-2.3.1-2], cycling 1..=65535.
+    fn next_packet_id(&mut self) -> Option<PacketId> {
+        if self.in_flight.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            self.last_pid = self.last_pid.checked_add(1).unwrap_or(1);
+            let pid = PacketId::new(self.last_pid).expect("never zero");
+            if !self.ids_in_use.contains(&pid.get()) {
+                return Some(pid);
+            }
+        }
+    }
+
+    /// Sends DISCONNECT (when connected) and ends the session.
+    pub fn disconnect(&mut self, now: u64) {
+        if self.state == State::Connected {
+            self.send(Packet::Disconnect.to_bytes().expect("DISCONNECT encodes"), now);
+        }
+        if self.state != State::Closed {
+            self.close(CloseReason::Disconnected);
+        }
+    }
+
+    /// The transport closed or failed.
+    pub fn transport_closed(&mut self) {
+        if self.state != State::Closed {
+            self.close(CloseReason::ConnectionLost);
+        }
+    }
+
+    /// Runs the timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        match self.state {
+            State::AwaitingConnAck { deadline } if now >= deadline => {
+                self.close(CloseReason::ConnAckTimeout)
+            }
+            State::Connected => {
+                if let Some(deadline) = self.ping_deadline {
+                    if now >= deadline {
+                        self.close(CloseReason::KeepAliveTimeout);
+                    }
+                } else if let Some(due) = self.ping_due() {
+                    if now >= due {
+                        self.send(Packet::PingReq.to_bytes().expect("PINGREQ encodes"), now);
+                        self.ping_deadline = Some(now + self.ping_timeout());
+                        self.events.push_back(Event::PingSent);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// When a PINGREQ is due: keep-alive after the last packet sent [MQTT-3.1.2-23], or after the
+    /// last packet received, so that a broker that went silent while we publish is noticed too.
+    fn ping_due(&self) -> Option<u64> {
+        let keep_alive = self.keep_alive_ms()?;
+        Some(self.last_sent.min(self.last_received) + keep_alive)
+    }
+
+    fn keep_alive_ms(&self) -> Option<u64> {
+        (self.config.keep_alive_s > 0).then(|| u64::from(self.config.keep_alive_s) * 1000)
+    }
+
+    /// How long a PINGREQ may go unanswered: half the keep-alive, so that a silent broker is
+    /// found within 1.5 x keep-alive.
+    fn ping_timeout(&self) -> u64 {
+        self.keep_alive_ms().unwrap_or(0) / 2
+    }
+
+    /// The next time [`Session::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.state {
+            State::AwaitingConnAck { deadline } => Some(deadline),
+            State::Connected => self.ping_deadline.or_else(|| self.ping_due()),
+            State::Idle | State::Closed => None,
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Unacknowledged QoS 1 PUBLISHes.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn send(&mut self, bytes: Vec<u8>, now: u64) {
+        self.last_sent = now;
+        self.transmits.push_back(bytes);
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        self.state = State::Closed;
+        self.ping_deadline = None;
+        self.decoder.clear();
+        self.events.push_back(Event::Closed(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests;
