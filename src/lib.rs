@@ -6,3 +6,5 @@
 
 pub mod mqtt;
 pub mod session;
+pub mod sensor;
+pub mod settings;

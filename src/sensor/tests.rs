@@ -1,0 +1,89 @@
+use super::*;
+
+#[test]
+fn sequence_counts_from_one() {
+    let mut generator = Generator::new(1, 10);
+    let sequences: Vec<u64> = (0..25).map(|_| generator.next_sample(0).sequence).collect();
+    assert_eq!(sequences, (1..=25).collect::<Vec<_>>());
+}
+
+#[test]
+fn normal_samples_stay_in_the_seed_ranges_with_two_decimals() {
+    let mut generator = Generator::new(7, u32::MAX);
+    for _ in 0..100_000 {
+        let s = generator.next_sample(0);
+        assert!(!s.anomaly);
+        assert!((PRESSURE_MIN..=PRESSURE_MAX).contains(&s.pressure_hpa), "{s:?}");
+        assert!((TEMP_MIN..=TEMP_MAX).contains(&s.temperature_c), "{s:?}");
+        assert_eq!(round2(s.pressure_hpa), s.pressure_hpa);
+    }
+}
+
+#[test]
+fn samples_cover_the_whole_range() {
+    let mut generator = Generator::new(3, u32::MAX);
+    let samples: Vec<Sample> = (0..10_000).map(|_| generator.next_sample(0)).collect();
+    let min = samples.iter().map(|s| s.pressure_hpa).fold(f64::MAX, f64::min);
+    let max = samples.iter().map(|s| s.pressure_hpa).fold(f64::MIN, f64::max);
+    assert!(min < 951.0 && max > 1049.0, "{min}..{max}");
+}
+
+#[test]
+fn every_nth_sample_is_the_seed_anomaly() {
+    for every in [1u32, 3, 10] {
+        let mut generator = Generator::new(9, every);
+        for _ in 0..100 {
+            let s = generator.next_sample(0);
+            let expected = s.sequence % u64::from(every) == 0;
+            assert_eq!(s.anomaly, expected, "sequence {} every {every}", s.sequence);
+            if s.anomaly {
+                assert_eq!((s.pressure_hpa, s.temperature_c), (1200.0, 85.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_samples() {
+    let run = |seed| {
+        let mut g = Generator::new(seed, 10);
+        (0..50).map(|i| g.next_sample(i)).collect::<Vec<_>>()
+    };
+    assert_eq!(run(42), run(42));
+    assert_ne!(run(42), run(43));
+}
+
+#[test]
+fn payload_has_the_seed_schema_in_order() {
+    let sample = Sample {
+        sequence: 42,
+        timestamp_ms: 1_795_712_400_123, // 2026-11-26T17:00:00.123Z
+        anomaly: false,
+        pressure_hpa: 1003.52,
+        temperature_c: 27.31,
+    };
+    assert_eq!(
+        Telemetry::new("infineon-sensor-01", &sample).to_json(),
+        r#"{"timestamp":"2026-11-26T17:00:00.123Z","device_id":"infineon-sensor-01","sensor_type":"DPS368","sequence":42,"anomaly":false,"data":{"pressure":1003.52,"temperature":27.31}}"#
+    );
+    let anomaly = Sample {
+        anomaly: true,
+        pressure_hpa: 1200.0,
+        temperature_c: 85.0,
+        ..sample
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&Telemetry::new("d", &anomaly).to_json()).unwrap();
+    assert_eq!(json["anomaly"], true);
+    assert_eq!(json["data"]["pressure"], 1200.0);
+    assert_eq!(json["data"]["temperature"], 85.0);
+}
+
+#[test]
+fn timestamps_are_rfc3339_utc_with_millis() {
+    assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(format_rfc3339_millis(951_782_400_999), "2000-02-29T00:00:00.999Z");
+    assert_eq!(format_rfc3339_millis(1_795_712_400_123), "2026-11-26T17:00:00.123Z");
+    assert_eq!(format_rfc3339_millis(4_102_444_799_000), "2099-12-31T23:59:59.000Z");
+    assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+}

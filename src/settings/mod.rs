@@ -1,0 +1,362 @@
+//! The simulator's settings: what the page's inputs hold ([`SettingsForm`], plain text), and the
+//! checked values a device runs with ([`Settings`]). Every problem is reported against the field
+//! it belongs to, so the page can show it next to that input.
+
+mod query;
+
+use std::fmt;
+
+pub use query::{QueryOutcome, percent_decode};
+
+/// The settings a user can change, in the order the page shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    BrokerUrl,
+    DeviceId,
+    Topic,
+    Interval,
+    AnomalyEvery,
+    ClientId,
+    KeepAlive,
+    Username,
+    Password,
+}
+
+impl Field {
+    pub const ALL: [Field; 9] = [
+        Field::BrokerUrl,
+        Field::DeviceId,
+        Field::Topic,
+        Field::Interval,
+        Field::AnomalyEvery,
+        Field::ClientId,
+        Field::KeepAlive,
+        Field::Username,
+        Field::Password,
+    ];
+
+    /// The text of the field's `<label>`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::BrokerUrl => "Broker URL",
+            Field::DeviceId => "Device ID",
+            Field::Topic => "Topic",
+            Field::Interval => "Publish interval (s)",
+            Field::AnomalyEvery => "Anomaly every N packets",
+            Field::ClientId => "Client ID",
+            Field::KeepAlive => "Keep alive (s)",
+            Field::Username => "Username",
+            Field::Password => "Password",
+        }
+    }
+
+    /// The URL query parameter that sets the field (the password has none).
+    pub fn param(self) -> Option<&'static str> {
+        Some(match self {
+            Field::BrokerUrl => "broker",
+            Field::DeviceId => "device_id",
+            Field::Topic => "topic",
+            Field::Interval => "interval",
+            Field::AnomalyEvery => "anomaly_every",
+            Field::ClientId => "client_id",
+            Field::KeepAlive => "keepalive",
+            Field::Username => "username",
+            Field::Password => return None,
+        })
+    }
+
+    /// A stable identifier for the field's input element.
+    pub fn id(self) -> &'static str {
+        match self {
+            Field::BrokerUrl => "broker-url",
+            Field::DeviceId => "device-id",
+            Field::Topic => "topic",
+            Field::Interval => "interval",
+            Field::AnomalyEvery => "anomaly-every",
+            Field::ClientId => "client-id",
+            Field::KeepAlive => "keep-alive",
+            Field::Username => "username",
+            Field::Password => "password",
+        }
+    }
+}
+
+/// A problem with one field's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: Field,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field.label(), self.message)
+    }
+}
+
+/// The placeholder in the topic that the device id replaces.
+pub const DEVICE_ID_PLACEHOLDER: &str = "{device_id}";
+/// The longest client id every MQTT 3.1.1 broker must accept [MQTT-3.1.3-5].
+pub const MAX_CLIENT_ID_BYTES: usize = 23;
+/// Bounds of the publish interval, seconds. Below 10 ms a browser timer cannot keep up.
+pub const MIN_INTERVAL_S: f64 = 0.01;
+pub const MAX_INTERVAL_S: f64 = 86_400.0;
+
+/// The text in each input, exactly as typed or as a URL parameter gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsForm {
+    pub broker_url: String,
+    pub device_id: String,
+    pub topic: String,
+    pub interval: String,
+    pub anomaly_every: String,
+    pub client_id: String,
+    pub keep_alive: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl SettingsForm {
+    /// The defaults: the seed's, pointing at a local broker's WebSocket listener. `suffix` makes
+    /// the client id unique to this page, so that two people who open the same link do not take
+    /// over each other's session.
+    pub fn defaults(suffix: &str) -> Self {
+        let device_id = "infineon-sensor-01";
+        Self {
+            broker_url: "ws://localhost:9001".into(),
+            device_id: device_id.into(),
+            topic: format!("device/{DEVICE_ID_PLACEHOLDER}/telemetry"),
+            interval: "1.0".into(),
+            anomaly_every: "10".into(),
+            client_id: default_client_id(device_id, suffix),
+            keep_alive: "60".into(),
+            username: String::new(),
+            password: String::new(),
+        }
+    }
+
+    pub fn get(&self, field: Field) -> &str {
+        match field {
+            Field::BrokerUrl => &self.broker_url,
+            Field::DeviceId => &self.device_id,
+            Field::Topic => &self.topic,
+            Field::Interval => &self.interval,
+            Field::AnomalyEvery => &self.anomaly_every,
+            Field::ClientId => &self.client_id,
+            Field::KeepAlive => &self.keep_alive,
+            Field::Username => &self.username,
+            Field::Password => &self.password,
+        }
+    }
+
+    pub fn set(&mut self, field: Field, value: impl Into<String>) {
+        let slot = match field {
+            Field::BrokerUrl => &mut self.broker_url,
+            Field::DeviceId => &mut self.device_id,
+            Field::Topic => &mut self.topic,
+            Field::Interval => &mut self.interval,
+            Field::AnomalyEvery => &mut self.anomaly_every,
+            Field::ClientId => &mut self.client_id,
+            Field::KeepAlive => &mut self.keep_alive,
+            Field::Username => &mut self.username,
+            Field::Password => &mut self.password,
+        };
+        *slot = value.into();
+    }
+
+    /// Checks every field, returning the settings or every problem found.
+    pub fn validate(&self) -> Result<Settings, Vec<FieldError>> {
+        let mut errors = vec![];
+        let mut check = |field: Field, result: Result<(), String>| {
+            if let Err(message) = result {
+                errors.push(FieldError { field, message });
+            }
+        };
+        let device_id = self.device_id.trim().to_owned();
+        let topic = self.topic.replace(DEVICE_ID_PLACEHOLDER, &device_id);
+        let interval = parse_interval(&self.interval);
+        let anomaly_every = parse_anomaly_every(&self.anomaly_every);
+        let keep_alive = parse_keep_alive(&self.keep_alive);
+        check(Field::BrokerUrl, check_broker_url(self.broker_url.trim()));
+        check(Field::DeviceId, check_device_id(&device_id));
+        check(Field::Topic, check_topic(&topic));
+        check(Field::Interval, interval.clone().map(drop));
+        check(Field::AnomalyEvery, anomaly_every.clone().map(drop));
+        check(Field::ClientId, check_client_id(&self.client_id));
+        check(Field::KeepAlive, keep_alive.clone().map(drop));
+        check(Field::Username, check_length(&self.username));
+        check(Field::Password, check_password(&self.username, &self.password));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Settings {
+            broker_url: self.broker_url.trim().to_owned(),
+            device_id,
+            topic,
+            interval_ms: interval.expect("checked"),
+            anomaly_every: anomaly_every.expect("checked"),
+            client_id: self.client_id.clone(),
+            keep_alive_s: keep_alive.expect("checked"),
+            username: non_empty(&self.username),
+            password: non_empty(&self.password),
+        })
+    }
+}
+
+/// `{device_id}-xxxx`, cut to fit the 23 bytes every broker accepts.
+pub fn default_client_id(device_id: &str, suffix: &str) -> String {
+    let room = MAX_CLIENT_ID_BYTES.saturating_sub(suffix.len() + 1);
+    let mut cut = device_id.len().min(room);
+    while !device_id.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{suffix}", &device_id[..cut])
+}
+
+/// Checked settings: what a device runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub broker_url: String,
+    pub device_id: String,
+    /// With `{device_id}` replaced.
+    pub topic: String,
+    pub interval_ms: u64,
+    pub anomaly_every: u32,
+    pub client_id: String,
+    pub keep_alive_s: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn check_broker_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("is required, e.g. ws://localhost:9001".into());
+    }
+    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
+        return Err(format!("must start with ws:// or wss:// (got \"{url}\")"));
+    };
+    if url.chars().any(char::is_whitespace) {
+        return Err("must not contain spaces".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = split_host_port(host_port);
+    if host.is_empty() {
+        return Err(format!("has no host (got \"{url}\")"));
+    }
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(format!("port must be a number from 1 to 65535 (got \"{port}\")")),
+        }
+    }
+    Ok(())
+}
+
+/// Splits `host:port`, `[v6]:port`, `host` or `[v6]`.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return match v6.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => ("", None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    }
+}
+
+fn check_device_id(device_id: &str) -> Result<(), String> {
+    if device_id.is_empty() {
+        return Err("is required".into());
+    }
+    if device_id.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+fn check_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        return Err("is required".into());
+    }
+    // [MQTT-3.3.2-2] A PUBLISH topic must not contain wildcards.
+    if topic.contains(['+', '#']) {
+        return Err(format!("must not contain the wildcards + or # (got \"{topic}\")"));
+    }
+    // [MQTT-4.7.3-2] Topic names must not include the null character.
+    if topic.contains('\0') {
+        return Err("must not contain the NUL character".into());
+    }
+    check_length(topic)
+}
+
+fn check_length(text: &str) -> Result<(), String> {
+    if text.len() > usize::from(u16::MAX) {
+        return Err(format!("is {} bytes, over MQTT's 65535 byte limit", text.len()));
+    }
+    Ok(())
+}
+
+fn check_client_id(client_id: &str) -> Result<(), String> {
+    if client_id.is_empty() {
+        return Err("is required".into());
+    }
+    if client_id.len() > MAX_CLIENT_ID_BYTES {
+        return Err(format!(
+            "is {} bytes; MQTT 3.1.1 brokers need only accept 1 to {MAX_CLIENT_ID_BYTES}",
+            client_id.len()
+        ));
+    }
+    if client_id.contains('\0') || client_id.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+fn check_password(username: &str, password: &str) -> Result<(), String> {
+    // [MQTT-3.1.2-22] A password can only be sent with a user name.
+    if !password.is_empty() && username.is_empty() {
+        return Err("needs a Username as well".into());
+    }
+    check_length(password)
+}
+
+fn parse_interval(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("must be a number of seconds, e.g. 1.0 (got \"{text}\")"))?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("must be a positive number of seconds (got \"{text}\")"));
+    }
+    if seconds < MIN_INTERVAL_S {
+        return Err(format!("must be at least {MIN_INTERVAL_S} s (got \"{text}\")"));
+    }
+    if seconds > MAX_INTERVAL_S {
+        return Err(format!("must be at most {MAX_INTERVAL_S} s (got \"{text}\")"));
+    }
+    Ok((seconds * 1000.0).round() as u64)
+}
+
+fn parse_anomaly_every(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    match text.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("must be a whole number of at least 1 (got \"{text}\")")),
+    }
+}
+
+fn parse_keep_alive(text: &str) -> Result<u16, String> {
+    let text = text.trim();
+    text.parse::<u16>()
+        .map_err(|_| format!("must be a whole number of seconds from 0 to 65535 (got \"{text}\")"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+use super::*;
+
+fn form() -> SettingsForm {
+    SettingsForm::defaults("a1b2")
+}
+
+/// The one error `form` has, as "Label: message".
+fn only_error(form: &SettingsForm) -> String {
+    let errors = form.validate().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors[0].to_string()
+}
+
+#[test]
+fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
+    let settings = form().validate().unwrap();
+    assert_eq!(
+        settings,
+        Settings {
+            broker_url: "ws://localhost:9001".into(),
+            device_id: "infineon-sensor-01".into(),
+            topic: "device/infineon-sensor-01/telemetry".into(),
+            interval_ms: 1000,
+            anomaly_every: 10,
+            client_id: "infineon-sensor-01-a1b2".into(),
+            keep_alive_s: 60,
+            username: None,
+            password: None,
+        }
+    );
+}
+
+#[test]
+fn default_client_id_fits_23_bytes() {
+    assert_eq!(default_client_id("infineon-sensor-01", "a1b2"), "infineon-sensor-01-a1b2");
+    let long = default_client_id("a-very-long-device-identifier", "zz99");
+    assert_eq!(long, "a-very-long-device-zz99");
+    assert_eq!(long.len(), 23);
+    assert_eq!(default_client_id("ééééééééééééé", "x").len(), 22, "cut on a char boundary");
+}
+
+#[test]
+fn topic_placeholder_takes_the_device_id() {
+    let mut form = form();
+    form.device_id = "lab-7".into();
+    assert_eq!(form.validate().unwrap().topic, "device/lab-7/telemetry");
+}
+
+#[test]
+fn broker_url_must_be_a_websocket_url_with_a_host() {
+    let cases = [
+        ("", "Broker URL: is required, e.g. ws://localhost:9001"),
+        ("http://localhost:9001", "Broker URL: must start with ws:// or wss:// (got \"http://localhost:9001\")"),
+        ("localhost:9001", "Broker URL: must start with ws:// or wss:// (got \"localhost:9001\")"),
+        ("ws://", "Broker URL: has no host (got \"ws://\")"),
+        ("ws://:9001/mqtt", "Broker URL: has no host (got \"ws://:9001/mqtt\")"),
+        ("ws://host:99999", "Broker URL: port must be a number from 1 to 65535 (got \"99999\")"),
+        ("ws://host:abc", "Broker URL: port must be a number from 1 to 65535 (got \"abc\")"),
+        ("ws://ho st", "Broker URL: must not contain spaces"),
+    ];
+    for (url, message) in cases {
+        let mut form = form();
+        form.broker_url = url.into();
+        assert_eq!(only_error(&form), message, "{url}");
+    }
+    for url in ["ws://localhost:9001", "wss://broker.example.com/mqtt", "ws://[::1]:9001", "ws://u:p@h"] {
+        let mut form = form();
+        form.broker_url = url.into();
+        assert!(form.validate().is_ok(), "{url}");
+    }
+}
+
+#[test]
+fn interval_must_be_a_positive_number_of_seconds() {
+    for (text, message) in [
+        ("abc", "must be a number of seconds, e.g. 1.0 (got \"abc\")"),
+        ("", "must be a number of seconds, e.g. 1.0 (got \"\")"),
+        ("0", "must be a positive number of seconds (got \"0\")"),
+        ("-1", "must be a positive number of seconds (got \"-1\")"),
+        ("NaN", "must be a positive number of seconds (got \"NaN\")"),
+        ("inf", "must be a positive number of seconds (got \"inf\")"),
+        ("0.001", "must be at least 0.01 s (got \"0.001\")"),
+        ("100000", "must be at most 86400 s (got \"100000\")"),
+    ] {
+        let mut form = form();
+        form.interval = text.into();
+        assert_eq!(only_error(&form), format!("Publish interval (s): {message}"));
+    }
+    let mut form = form();
+    form.interval = " 0.05 ".into();
+    assert_eq!(form.validate().unwrap().interval_ms, 50);
+}
+
+#[test]
+fn anomaly_every_must_be_at_least_one() {
+    for text in ["0", "-3", "1.5", "x"] {
+        let mut form = form();
+        form.anomaly_every = text.into();
+        assert_eq!(
+            only_error(&form),
+            format!("Anomaly every N packets: must be a whole number of at least 1 (got \"{text}\")")
+        );
+    }
+}
+
+#[test]
+fn keep_alive_must_fit_sixteen_bits() {
+    for text in ["-1", "65536", "ten"] {
+        let mut form = form();
+        form.keep_alive = text.into();
+        assert!(only_error(&form).starts_with("Keep alive (s): must be a whole number of seconds from 0 to 65535"));
+    }
+    for (text, value) in [("0", 0), ("65535", 65535)] {
+        let mut form = form();
+        form.keep_alive = text.into();
+        assert_eq!(form.validate().unwrap().keep_alive_s, value);
+    }
+}
+
+#[test]
+fn topic_must_not_hold_wildcards_or_nul() {
+    for (topic, message) in [
+        ("a/+/b", "Topic: must not contain the wildcards + or # (got \"a/+/b\")"),
+        ("a/#", "Topic: must not contain the wildcards + or # (got \"a/#\")"),
+        ("a\0b", "Topic: must not contain the NUL character"),
+        ("", "Topic: is required"),
+    ] {
+        let mut form = form();
+        form.topic = topic.into();
+        assert_eq!(only_error(&form), message);
+    }
+}
+
+#[test]
+fn client_id_must_be_one_to_23_bytes() {
+    let mut form = form();
+    form.client_id = String::new();
+    assert_eq!(only_error(&form), "Client ID: is required");
+    form.client_id = "x".repeat(24);
+    assert_eq!(
+        only_error(&form),
+        "Client ID: is 24 bytes; MQTT 3.1.1 brokers need only accept 1 to 23"
+    );
+}
+
+#[test]
+fn password_needs_a_username() {
+    let mut form = form();
+    form.password = "secret".into();
+    assert_eq!(only_error(&form), "Password: needs a Username as well");
+    form.username = "alice".into();
+    let settings = form.validate().unwrap();
+    assert_eq!(settings.username.as_deref(), Some("alice"));
+    assert_eq!(settings.password.as_deref(), Some("secret"));
+}
+
+#[test]
+fn every_bad_field_is_reported_at_once() {
+    let mut form = form();
+    form.broker_url = "http://x".into();
+    form.interval = "0".into();
+    form.anomaly_every = "0".into();
+    let fields: Vec<Field> = form.validate().unwrap_err().iter().map(|e| e.field).collect();
+    assert_eq!(fields, [Field::BrokerUrl, Field::Interval, Field::AnomalyEvery]);
+}
+
+#[test]
+fn query_parameters_set_every_field() {
+    let mut form = form();
+    let outcome = form.apply_query(
+        "?broker=ws%3A%2F%2F127.0.0.1%3A19001&device_id=lab+7&topic=t%2F%7Bdevice_id%7D\
+         &interval=0.5&anomaly_every=5&client_id=c-1&keepalive=30&username=bob&autostart=1&x=y",
+    );
+    assert_eq!(outcome, QueryOutcome { autostart: true, notes: vec![] });
+    let settings = form.validate().unwrap();
+    assert_eq!(settings.broker_url, "ws://127.0.0.1:19001");
+    assert_eq!(settings.device_id, "lab 7");
+    assert_eq!(settings.topic, "t/lab 7");
+    assert_eq!(settings.interval_ms, 500);
+    assert_eq!(settings.anomaly_every, 5);
+    assert_eq!(settings.client_id, "c-1");
+    assert_eq!(settings.keep_alive_s, 30);
+    assert_eq!(settings.username.as_deref(), Some("bob"));
+}
+
+#[test]
+fn seed_variable_names_work_as_parameters() {
+    let mut form = form();
+    form.apply_query(
+        "MQTT_BROKER_HOST=broker.lan&MQTT_BROKER_PORT=8083&DEVICE_ID=s2&MQTT_TOPIC=x/y\
+         &PUBLISH_INTERVAL=2&ANOMALY_INTERVAL=3",
+    );
+    let settings = form.validate().unwrap();
+    assert_eq!(settings.broker_url, "ws://broker.lan:8083");
+    assert_eq!(settings.device_id, "s2");
+    assert_eq!(settings.topic, "x/y");
+    assert_eq!(settings.interval_ms, 2000);
+    assert_eq!(settings.anomaly_every, 3);
+}
+
+#[test]
+fn a_bad_parameter_is_reported_not_replaced_by_a_default() {
+    let mut form = form();
+    let outcome = form.apply_query("interval=fast&autostart=1");
+    assert!(outcome.autostart);
+    assert_eq!(form.interval, "fast");
+    assert_eq!(
+        only_error(&form),
+        "Publish interval (s): must be a number of seconds, e.g. 1.0 (got \"fast\")"
+    );
+}
+
+#[test]
+fn a_password_in_the_url_is_ignored_with_a_note() {
+    let mut form = form();
+    let outcome = form.apply_query("username=u&password=leak");
+    assert_eq!(form.password, "");
+    assert_eq!(outcome.notes.len(), 1);
+}
+
+#[test]
+fn percent_decoding_keeps_stray_percents() {
+    assert_eq!(percent_decode("a%20b+c"), "a b c");
+    assert_eq!(percent_decode("100%"), "100%");
+    assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    assert_eq!(percent_decode("%C3%A9"), "é");
+}
