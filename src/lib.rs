@@ -8,3 +8,4 @@ pub mod mqtt;
 pub mod session;
 pub mod sensor;
 pub mod settings;
+pub mod device;
