@@ -9,3 +9,8 @@ pub mod session;
 pub mod sensor;
 pub mod settings;
 pub mod device;
+
+#[cfg(target_arch = "wasm32")]
+pub mod transport;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;

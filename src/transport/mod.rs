@@ -1,0 +1,230 @@
+//! The browser edge: the only code that touches `WebSocket`, timers and clocks. It feeds a
+//! [`Device`] what happens and carries out the [`Action`]s it asks for.
+
+mod socket;
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use wasm_bindgen::JsCast;
+
+use crate::device::{Action, Counters, Device, LogEntry, LogLevel, Time};
+use crate::settings::Settings;
+use socket::{Socket, SocketEvent};
+
+/// The current time on the page's two clocks.
+pub fn now() -> Time {
+    let mono = web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now);
+    Time {
+        mono_ms: mono.max(0.0) as u64,
+        wall_ms: js_sys::Date::now() as i64,
+    }
+}
+
+/// What the page shows of a device, sent after every change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub status: String,
+    pub active: bool,
+    pub counters: Counters,
+    pub last_payload: Option<String>,
+    /// Log entries since the previous snapshot.
+    pub new_log: Vec<LogEntry>,
+}
+
+struct Runner {
+    device: Option<Device>,
+    socket: Option<Socket>,
+    timer: Option<Timeout>,
+    on_update: Rc<dyn Fn(Snapshot)>,
+}
+
+/// Runs one device in the page. Cloning gives another handle to the same device.
+#[derive(Clone)]
+pub struct Simulator {
+    runner: Rc<RefCell<Runner>>,
+}
+
+impl Simulator {
+    /// `on_update` receives a [`Snapshot`] after anything changes.
+    pub fn new(on_update: impl Fn(Snapshot) + 'static) -> Self {
+        Self {
+            runner: Rc::new(RefCell::new(Runner {
+                device: None,
+                socket: None,
+                timer: None,
+                on_update: Rc::new(on_update),
+            })),
+        }
+    }
+
+    /// Starts a run with these settings, replacing any stopped device.
+    pub fn start(&self, settings: Settings, seed: u64) {
+        {
+            let mut runner = self.runner.borrow_mut();
+            if runner.device.as_ref().is_some_and(Device::is_active) {
+                return;
+            }
+            let mut device = Device::new(settings, seed);
+            device.start(now());
+            runner.device = Some(device);
+        }
+        drive(&self.runner);
+    }
+
+    /// Stops gracefully: waits for PUBACKs (at most 2 s), sends DISCONNECT, closes.
+    pub fn stop(&self) {
+        self.with_device(|device| device.stop(now()));
+    }
+
+    /// Ends at once, best effort (page unload): DISCONNECT if connected, then close.
+    pub fn shutdown(&self) {
+        self.with_device(|device| {
+            let t = now();
+            device.stop(t);
+            // Skip the PUBACK grace: the page is going away.
+            device.on_timer(Time {
+                mono_ms: t.mono_ms + crate::device::STOP_GRACE_MS,
+                ..t
+            });
+        });
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.runner
+            .borrow()
+            .device
+            .as_ref()
+            .is_some_and(Device::is_active)
+    }
+
+    fn with_device(&self, f: impl FnOnce(&mut Device)) {
+        {
+            let mut runner = self.runner.borrow_mut();
+            let Some(device) = runner.device.as_mut() else {
+                return;
+            };
+            f(device);
+        }
+        drive(&self.runner);
+    }
+}
+
+/// Carries out the device's actions, re-arms its timer and reports a snapshot.
+fn drive(shared: &Rc<RefCell<Runner>>) {
+    let weak = Rc::downgrade(shared);
+    let (snapshot, on_update) = {
+        let mut guard = shared.borrow_mut();
+        let runner = &mut *guard;
+        let Some(device) = runner.device.as_mut() else {
+            return;
+        };
+        while let Some(action) = device.poll_action() {
+            match action {
+                Action::Open { url } => {
+                    let handler_weak = weak.clone();
+                    match Socket::open(&url, move |event| on_socket_event(&handler_weak, event)) {
+                        Ok(socket) => runner.socket = Some(socket),
+                        Err(reason) => {
+                            log(LogLevel::Error, &format!("WebSocket: {reason}"));
+                            device.on_closed(now());
+                        }
+                    }
+                }
+                Action::Send(bytes) => {
+                    let sent = runner.socket.as_ref().map(|s| s.send(&bytes));
+                    if !matches!(sent, Some(Ok(()))) {
+                        device.on_closed(now());
+                    }
+                }
+                // Dropping the socket removes its handlers and closes it.
+                Action::Close => runner.socket = None,
+            }
+        }
+        runner.timer = device.poll_timeout().map(|at| {
+            let delay = at.saturating_sub(now().mono_ms).min(u64::from(u32::MAX)) as u32;
+            let timer_weak = weak.clone();
+            Timeout::new(delay, move || {
+                if let Some(shared) = timer_weak.upgrade() {
+                    if let Some(device) = shared.borrow_mut().device.as_mut() {
+                        device.on_timer(now());
+                    }
+                    drive(&shared);
+                }
+            })
+        });
+        let new_log: Vec<LogEntry> = std::iter::from_fn(|| device.poll_log()).collect();
+        for entry in &new_log {
+            log(entry.level, &entry.text);
+        }
+        let snapshot = Snapshot {
+            status: device.status().to_string(),
+            active: device.is_active(),
+            counters: device.counters(),
+            last_payload: device.last_payload().map(str::to_owned),
+            new_log,
+        };
+        (snapshot, runner.on_update.clone())
+    };
+    // Outside the borrow: the page may call back into the simulator.
+    on_update(snapshot);
+}
+
+fn on_socket_event(weak: &Weak<RefCell<Runner>>, event: SocketEvent) {
+    let Some(shared) = weak.upgrade() else {
+        return;
+    };
+    {
+        let mut runner = shared.borrow_mut();
+        let Some(device) = runner.device.as_mut() else {
+            return;
+        };
+        let t = now();
+        match event {
+            SocketEvent::Open => device.on_open(t),
+            SocketEvent::Binary(bytes) => device.on_bytes(&bytes, t),
+            SocketEvent::Text => device.on_text_frame(t),
+            SocketEvent::Closed => device.on_closed(t),
+        }
+    }
+    drive(&shared);
+}
+
+/// Writes a log line to the browser console.
+pub fn log(level: LogLevel, text: &str) {
+    let text = wasm_bindgen::JsValue::from_str(&format!("[dps368-sim] {text}"));
+    match level {
+        LogLevel::Info => web_sys::console::log_1(&text),
+        LogLevel::Warn => web_sys::console::warn_1(&text),
+        LogLevel::Error => web_sys::console::error_1(&text),
+    }
+}
+
+/// Random bytes from the browser's crypto.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the browser has crypto.getRandomValues");
+    u64::from_le_bytes(bytes)
+}
+
+/// The page's query string, e.g. `?broker=...`.
+pub fn location_query() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// Calls `f` when the page is hidden for good (closed, reloaded, navigated away).
+pub fn on_page_hide(f: impl Fn() + 'static) {
+    let closure = wasm_bindgen::closure::Closure::<dyn Fn()>::new(f);
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .add_event_listener_with_callback("pagehide", closure.as_ref().unchecked_ref());
+    }
+    // The listener lives as long as the page.
+    closure.forget();
+}

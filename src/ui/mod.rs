@@ -1,0 +1,302 @@
+//! The page: settings, Start/Stop, status, live counters, the last payload and an event log.
+//! Components are thin: they render signals and call the simulator.
+
+use leptos::prelude::*;
+
+use crate::device::{Counters, LogLevel};
+use crate::sensor::format_rfc3339_millis;
+use crate::settings::{Field, FieldError, SettingsForm};
+use crate::transport::{self, Simulator, Snapshot};
+
+/// How many log lines the page keeps.
+const LOG_LINES: usize = 200;
+
+#[derive(Debug, Clone, PartialEq)]
+struct LogLine {
+    time: String,
+    level: LogLevel,
+    text: String,
+}
+
+/// Everything the page renders, as signals, and the actions on them.
+#[derive(Clone, Copy)]
+pub struct SimulatorHandle {
+    pub status: RwSignal<String>,
+    pub active: RwSignal<bool>,
+    pub counters: RwSignal<Counters>,
+    pub last_payload: RwSignal<Option<String>>,
+    log: RwSignal<Vec<LogLine>>,
+    values: [RwSignal<String>; 9],
+    errors: RwSignal<Vec<FieldError>>,
+    simulator: StoredValue<Simulator, LocalStorage>,
+}
+
+impl SimulatorHandle {
+    fn value(&self, field: Field) -> RwSignal<String> {
+        self.values[field as usize]
+    }
+
+    fn form(&self) -> SettingsForm {
+        let mut form = SettingsForm::defaults("");
+        for field in Field::ALL {
+            form.set(field, self.value(field).get_untracked());
+        }
+        form
+    }
+
+    fn error_for(&self, field: Field) -> Option<String> {
+        self.errors
+            .with(|errors| errors.iter().find(|e| e.field == field).map(|e| e.message.clone()))
+    }
+
+    /// Validates the settings and starts; bad settings are shown and nothing is sent.
+    pub fn start(&self) {
+        match self.form().validate() {
+            Ok(settings) => {
+                self.errors.set(vec![]);
+                self.simulator
+                    .with_value(|sim| sim.start(settings, transport::random_u64()));
+            }
+            Err(errors) => {
+                for error in &errors {
+                    self.push_log(LogLevel::Error, format!("not started: {error}"));
+                }
+                self.errors.set(errors);
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        self.simulator.with_value(Simulator::stop);
+    }
+
+    fn push_log(&self, level: LogLevel, text: String) {
+        transport::log(level, &text);
+        let time = format_rfc3339_millis(js_sys::Date::now() as i64);
+        self.log.update(|log| push_capped(log, LogLine { time, level, text }));
+    }
+}
+
+fn push_capped(log: &mut Vec<LogLine>, line: LogLine) {
+    if log.len() == LOG_LINES {
+        log.remove(0);
+    }
+    log.push(line);
+}
+
+/// Makes the simulator for this page: settings from the defaults and the URL query.
+pub fn use_simulator() -> SimulatorHandle {
+    let mut form = SettingsForm::defaults(&client_suffix());
+    let outcome = form.apply_query(&transport::location_query());
+
+    let status = RwSignal::new("disconnected".to_owned());
+    let active = RwSignal::new(false);
+    let counters = RwSignal::new(Counters::default());
+    let last_payload = RwSignal::new(None);
+    let log = RwSignal::new(Vec::<LogLine>::new());
+    let simulator = Simulator::new(move |snapshot: Snapshot| {
+        status.set(snapshot.status);
+        active.set(snapshot.active);
+        counters.set(snapshot.counters);
+        if snapshot.last_payload.is_some() || !snapshot.active {
+            last_payload.set(snapshot.last_payload);
+        }
+        if !snapshot.new_log.is_empty() {
+            log.update(|log| {
+                for entry in snapshot.new_log {
+                    let time = format_rfc3339_millis(entry.wall_ms);
+                    push_capped(log, LogLine { time, level: entry.level, text: entry.text });
+                }
+            });
+        }
+    });
+    let handle = SimulatorHandle {
+        status,
+        active,
+        counters,
+        last_payload,
+        log,
+        values: Field::ALL.map(|field| RwSignal::new(form.get(field).to_owned())),
+        errors: RwSignal::new(vec![]),
+        simulator: StoredValue::new_local(simulator.clone()),
+    };
+    for note in outcome.notes {
+        handle.push_log(LogLevel::Warn, note);
+    }
+    // Closing or reloading the tab says goodbye to the broker, best effort.
+    transport::on_page_hide({
+        let simulator = simulator.clone();
+        move || simulator.shutdown()
+    });
+    on_cleanup(move || handle.simulator.with_value(Simulator::shutdown));
+    if outcome.autostart {
+        handle.start();
+    } else if let Err(errors) = form.validate() {
+        // A bad URL parameter shows next to its field at once.
+        handle.errors.set(errors);
+    }
+    handle
+}
+
+/// Four random base-36 characters: 1.7 million client ids per device id.
+fn client_suffix() -> String {
+    let mut n = transport::random_u64();
+    (0..4)
+        .map(|_| {
+            let digit = (n % 36) as u32;
+            n /= 36;
+            char::from_digit(digit, 36).expect("below 36")
+        })
+        .collect()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let sim = use_simulator();
+    view! {
+        <header>
+            <h1>"DPS368 sensor simulator"</h1>
+            <p class="tagline">"Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket"</p>
+        </header>
+        <main>
+            <Settings sim=sim />
+            <Controls sim=sim />
+            <Telemetry sim=sim />
+            <EventLog sim=sim />
+        </main>
+    }
+}
+
+#[component]
+fn Settings(sim: SimulatorHandle) -> impl IntoView {
+    let fields = Field::ALL
+        .into_iter()
+        .map(|field| {
+            let value = sim.value(field);
+            let kind = match field {
+                Field::Password => "password",
+                _ => "text",
+            };
+            let error_id = format!("{}-error", field.id());
+            view! {
+                <div class="field" class:invalid=move || sim.error_for(field).is_some()>
+                    <label for=field.id()>{field.label()}</label>
+                    <input
+                        id=field.id()
+                        name=field.id()
+                        type=kind
+                        autocomplete="off"
+                        spellcheck="false"
+                        aria-describedby=error_id.clone()
+                        prop:value=move || value.get()
+                        prop:disabled=move || sim.active.get()
+                        on:input=move |ev| value.set(event_target_value(&ev))
+                    />
+                    <span class="error" id=error_id data-testid=format!("error-{}", field.id())>
+                        {move || sim.error_for(field)}
+                    </span>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="settings" aria-label="Settings">
+            <h2>"Settings"</h2>
+            {fields}
+        </section>
+    }
+}
+
+#[component]
+fn Controls(sim: SimulatorHandle) -> impl IntoView {
+    view! {
+        <section class="controls" aria-label="Controls">
+            <button
+                data-testid="start"
+                prop:disabled=move || sim.active.get()
+                on:click=move |_| sim.start()
+            >
+                "Start"
+            </button>
+            <button
+                data-testid="stop"
+                prop:disabled=move || !sim.active.get()
+                on:click=move |_| sim.stop()
+            >
+                "Stop"
+            </button>
+            <span class="status" data-status=move || status_class(&sim.status.get())>
+                "Status: "
+                <strong data-testid="status">{move || sim.status.get()}</strong>
+            </span>
+        </section>
+    }
+}
+
+fn status_class(status: &str) -> &'static str {
+    match status {
+        "connected" => "connected",
+        "connecting" => "connecting",
+        "disconnected" => "disconnected",
+        _ => "error",
+    }
+}
+
+#[component]
+fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
+    let counter = move |label: &'static str, testid: &'static str, get: fn(&Counters) -> u64| {
+        view! {
+            <div class="counter">
+                <span class="value" data-testid=testid>{move || sim.counters.with(get)}</span>
+                <span class="label">{label}</span>
+            </div>
+        }
+    };
+    view! {
+        <section class="telemetry" aria-label="Telemetry">
+            <h2>"Counters"</h2>
+            <div class="counters">
+                {counter("published", "published", |c| c.published)}
+                {counter("acknowledged", "acked", |c| c.acked)}
+                {counter("in flight", "inflight", |c| c.in_flight)}
+                {counter("anomalies", "anomalies", |c| c.anomalies)}
+            </div>
+            <h2>"Last payload"</h2>
+            <pre class="payload" data-testid="last-payload">
+                {move || sim.last_payload.get().unwrap_or_else(|| "(nothing sent yet)".into())}
+            </pre>
+        </section>
+    }
+}
+
+#[component]
+fn EventLog(sim: SimulatorHandle) -> impl IntoView {
+    view! {
+        <section class="log" aria-label="Event log">
+            <h2>"Event log"</h2>
+            <ol data-testid="log">
+                {move || {
+                    sim.log
+                        .get()
+                        .into_iter()
+                        .rev()
+                        .map(|line| {
+                            let level = match line.level {
+                                LogLevel::Info => "info",
+                                LogLevel::Warn => "warn",
+                                LogLevel::Error => "error",
+                            };
+                            view! {
+                                <li class=level>
+                                    <time>{line.time}</time>
+                                    " "
+                                    {line.text}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ol>
+        </section>
+    }
+}
