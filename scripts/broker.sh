@@ -1,0 +1,62 @@
+# Starts a local mosquitto for running and testing: a plain MQTT listener and a websockets
+# listener on 127.0.0.1. Source this file, then: start_broker NAME TCP_PORT WS_PORT [EXTRA_CONF]
+# It writes target/NAME/mosquitto.conf, starts mosquitto in the background, waits until both
+# ports accept connections and sets BROKER_PID. stop_broker stops it.
+
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_for_port() {
+  local port=$1 tries=${2:-100}
+  for _ in $(seq "$tries"); do
+    port_in_use "$port" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+start_broker() {
+  local name=$1 tcp_port=$2 ws_port=$3 extra=${4:-}
+  local dir="target/$name"
+  mkdir -p "$dir"
+  for port in "$tcp_port" "$ws_port"; do
+    if port_in_use "$port"; then
+      echo "error: port $port on 127.0.0.1 is already in use (another mosquitto? 'systemctl stop mosquitto' or pick other ports)" >&2
+      return 1
+    fi
+  done
+  cat > "$dir/mosquitto.conf" <<CONF
+# Written by scripts/broker.sh: a throwaway broker for dps368-sim.
+per_listener_settings false
+persistence false
+log_dest file $PWD/$dir/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+log_type information
+connection_messages true
+listener $tcp_port 127.0.0.1
+protocol mqtt
+listener $ws_port 127.0.0.1
+protocol websockets
+$extra
+CONF
+  grep -q '^allow_anonymous' "$dir/mosquitto.conf" || echo "allow_anonymous true" >> "$dir/mosquitto.conf"
+  : > "$dir/mosquitto.log"
+  /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$dir/mosquitto.out" 2>&1 &
+  BROKER_PID=$!
+  if ! wait_for_port "$tcp_port" || ! wait_for_port "$ws_port"; then
+    echo "error: mosquitto did not start; its output:" >&2
+    cat "$dir/mosquitto.out" "$dir/mosquitto.log" >&2
+    return 1
+  fi
+}
+
+stop_broker() {
+  if [ -n "${BROKER_PID:-}" ]; then
+    kill "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=
+  fi
+}

@@ -1,0 +1,245 @@
+//! Browser tests: mount the page in headless Chromium, drive it like a user, and talk to the
+//! real mosquitto websockets listener that the test command starts (DPS368_TEST_WS at build
+//! time, ws://127.0.0.1:19001 by default).
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dps368_sim::settings::SettingsForm;
+use dps368_sim::transport::{Simulator, Snapshot};
+use dps368_sim::ui::App;
+use gloo_timers::future::TimeoutFuture;
+use leptos::mount::mount_to;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Event, EventInit, HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const TEST_BROKER: &str = match option_env!("DPS368_TEST_WS") {
+    Some(url) => url,
+    None => "ws://127.0.0.1:19001",
+};
+
+/// The page mounted in a fresh container, removed again on drop.
+struct Page {
+    root: HtmlElement,
+    _handle: Box<dyn std::any::Any>,
+}
+
+impl Page {
+    fn mount() -> Self {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+        document.body().unwrap().append_child(&root).unwrap();
+        let handle = mount_to(root.clone(), App);
+        Self {
+            root,
+            _handle: Box::new(handle),
+        }
+    }
+
+    fn by_testid(&self, testid: &str) -> HtmlElement {
+        self.root
+            .query_selector(&format!("[data-testid='{testid}']"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no element with data-testid={testid}"))
+            .unchecked_into()
+    }
+
+    fn text(&self, testid: &str) -> String {
+        self.by_testid(testid).text_content().unwrap_or_default()
+    }
+
+    fn number(&self, testid: &str) -> u64 {
+        let text = self.text(testid);
+        text.parse()
+            .unwrap_or_else(|_| panic!("{testid} is not a plain integer: {text:?}"))
+    }
+
+    /// The input whose `<label>` has exactly this text.
+    fn input(&self, label: &str) -> HtmlInputElement {
+        let labels = self.root.query_selector_all("label").unwrap();
+        for i in 0..labels.length() {
+            let node: web_sys::Element = labels.item(i).unwrap().unchecked_into();
+            if node.text_content().as_deref() == Some(label) {
+                let id = node.get_attribute("for").expect("label has for=");
+                return self
+                    .root
+                    .query_selector(&format!("#{id}"))
+                    .unwrap()
+                    .expect("label points at an input")
+                    .unchecked_into();
+            }
+        }
+        panic!("no label {label:?}");
+    }
+
+    fn type_into(&self, label: &str, value: &str) {
+        let input = self.input(label);
+        input.set_value(value);
+        let init = EventInit::new();
+        init.set_bubbles(true);
+        input
+            .dispatch_event(&Event::new_with_event_init_dict("input", &init).unwrap())
+            .unwrap();
+    }
+
+    fn click(&self, testid: &str) {
+        self.by_testid(testid).click();
+    }
+
+    async fn wait_for(&self, what: &str, mut done: impl FnMut(&Self) -> bool) {
+        for _ in 0..500 {
+            if done(self) {
+                return;
+            }
+            TimeoutFuture::new(20).await;
+        }
+        panic!(
+            "timed out waiting for {what}; status {:?}, log: {}",
+            self.text("status"),
+            self.text("log")
+        );
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        self.root.remove();
+    }
+}
+
+async fn tick() {
+    TimeoutFuture::new(0).await;
+}
+
+#[wasm_bindgen_test]
+async fn page_shows_every_setting_with_its_label_and_default() {
+    let page = Page::mount();
+    tick().await;
+    let expected = [
+        ("Broker URL", "ws://localhost:9001"),
+        ("Device ID", "infineon-sensor-01"),
+        ("Topic", "device/{device_id}/telemetry"),
+        ("Publish interval (s)", "1.0"),
+        ("Anomaly every N packets", "10"),
+        ("Keep alive (s)", "60"),
+        ("Username", ""),
+        ("Password", ""),
+    ];
+    for (label, value) in expected {
+        assert_eq!(page.input(label).value(), value, "{label}");
+    }
+    let client_id = page.input("Client ID").value();
+    assert!(client_id.starts_with("infineon-sensor-01-"), "{client_id}");
+    assert_eq!(client_id.len(), 23);
+    assert_eq!(page.input("Password").type_(), "password");
+    assert_eq!(page.text("status"), "disconnected");
+    for counter in ["published", "acked", "inflight", "anomalies"] {
+        assert_eq!(page.number(counter), 0, "{counter}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_pages_get_different_client_ids() {
+    let a = Page::mount();
+    let b = Page::mount();
+    tick().await;
+    assert_ne!(a.input("Client ID").value(), b.input("Client ID").value());
+}
+
+#[wasm_bindgen_test]
+async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Broker URL", "http://localhost:9001");
+    page.type_into("Anomaly every N packets", "0");
+    page.click("start");
+    tick().await;
+    assert_eq!(
+        page.text("error-broker-url"),
+        "must start with ws:// or wss:// (got \"http://localhost:9001\")"
+    );
+    assert_eq!(
+        page.text("error-anomaly-every"),
+        "must be a whole number of at least 1 (got \"0\")"
+    );
+    assert_eq!(page.text("status"), "disconnected");
+    assert_eq!(page.number("published"), 0);
+    assert!(page.text("log").contains("not started: Broker URL"));
+
+    // Fixing the fields clears the errors on the next Start.
+    page.type_into("Broker URL", "ws://127.0.0.1:1");
+    page.type_into("Anomaly every N packets", "10");
+    page.click("start");
+    tick().await;
+    assert_eq!(page.text("error-broker-url"), "");
+    page.wait_for("the refused connection", |p| p.text("status").starts_with("error:"))
+        .await;
+    assert_eq!(page.text("status"), "error: cannot connect to ws://127.0.0.1:1");
+}
+
+#[wasm_bindgen_test]
+async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Broker URL", TEST_BROKER);
+    page.type_into("Device ID", "browser-test");
+    page.type_into("Publish interval (s)", "0.05");
+    page.type_into("Anomaly every N packets", "3");
+    page.click("start");
+    tick().await;
+    assert!(page.input("Broker URL").disabled(), "settings are locked while running");
+    page.wait_for("connected", |p| p.text("status") == "connected").await;
+    page.wait_for("7 acknowledged", |p| p.number("acked") >= 7).await;
+    let payload: serde_json::Value = serde_json::from_str(&page.text("last-payload")).unwrap();
+    assert_eq!(payload["device_id"], "browser-test");
+    assert_eq!(payload["sensor_type"], "DPS368");
+    assert!(page.number("anomalies") >= 2);
+
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected").await;
+    let published = page.number("published");
+    assert_eq!(page.number("acked"), published, "a clean stop leaves nothing unacknowledged");
+    assert_eq!(page.number("inflight"), 0);
+    assert_eq!(page.number("anomalies"), published / 3);
+    let log = page.text("log");
+    assert!(log.contains("CONNACK: connection accepted"), "{log}");
+    assert!(
+        log.contains(&format!("stopped: published {published}, acknowledged {published}")),
+        "{log}"
+    );
+    assert!(!page.input("Broker URL").disabled());
+}
+
+#[wasm_bindgen_test]
+async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
+    let snapshots: Rc<RefCell<Vec<Snapshot>>> = Rc::default();
+    let sink = snapshots.clone();
+    let simulator = Simulator::new(move |s| sink.borrow_mut().push(s));
+    let mut form = SettingsForm::defaults("wbt1");
+    form.broker_url = TEST_BROKER.into();
+    form.interval = "0.02".into();
+    simulator.start(form.validate().unwrap(), 7);
+    let last = || snapshots.borrow().last().cloned().unwrap();
+    for _ in 0..500 {
+        if last().counters.acked >= 20 {
+            break;
+        }
+        TimeoutFuture::new(20).await;
+    }
+    assert!(last().counters.acked >= 20, "{:?}", last());
+    simulator.stop();
+    for _ in 0..200 {
+        if !last().active {
+            break;
+        }
+        TimeoutFuture::new(20).await;
+    }
+    let end = last();
+    assert_eq!(end.status, "disconnected");
+    assert_eq!(end.counters.acked, end.counters.published);
+    assert_eq!(end.counters.in_flight, 0);
+}
