@@ -4,11 +4,11 @@
 //! The pure core (`mqtt`, `session`, `sensor`, `settings`, `device`) builds and tests on the
 //! host; `transport` and `ui` are the browser edge and exist only on wasm32.
 
-pub mod mqtt;
-pub mod session;
-pub mod sensor;
-pub mod settings;
 pub mod device;
+pub mod mqtt;
+pub mod sensor;
+pub mod session;
+pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 pub mod transport;

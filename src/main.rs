@@ -8,6 +8,8 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("dps368-sim is a browser page: run scripts/run.sh (trunk serve) to build and serve it.");
+    eprintln!(
+        "dps368-sim is a browser page: run scripts/run.sh (trunk serve) to build and serve it."
+    );
     std::process::exit(2);
 }

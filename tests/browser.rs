@@ -176,9 +176,14 @@ async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
     page.click("start");
     tick().await;
     assert_eq!(page.text("error-broker-url"), "");
-    page.wait_for("the refused connection", |p| p.text("status").starts_with("error:"))
-        .await;
-    assert_eq!(page.text("status"), "error: cannot connect to ws://127.0.0.1:1");
+    page.wait_for("the refused connection", |p| {
+        p.text("status").starts_with("error:")
+    })
+    .await;
+    assert_eq!(
+        page.text("status"),
+        "error: cannot connect to ws://127.0.0.1:1"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -191,24 +196,36 @@ async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
     page.type_into("Anomaly every N packets", "3");
     page.click("start");
     tick().await;
-    assert!(page.input("Broker URL").disabled(), "settings are locked while running");
-    page.wait_for("connected", |p| p.text("status") == "connected").await;
-    page.wait_for("7 acknowledged", |p| p.number("acked") >= 7).await;
+    assert!(
+        page.input("Broker URL").disabled(),
+        "settings are locked while running"
+    );
+    page.wait_for("connected", |p| p.text("status") == "connected")
+        .await;
+    page.wait_for("7 acknowledged", |p| p.number("acked") >= 7)
+        .await;
     let payload: serde_json::Value = serde_json::from_str(&page.text("last-payload")).unwrap();
     assert_eq!(payload["device_id"], "browser-test");
     assert_eq!(payload["sensor_type"], "DPS368");
     assert!(page.number("anomalies") >= 2);
 
     page.click("stop");
-    page.wait_for("disconnected", |p| p.text("status") == "disconnected").await;
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
     let published = page.number("published");
-    assert_eq!(page.number("acked"), published, "a clean stop leaves nothing unacknowledged");
+    assert_eq!(
+        page.number("acked"),
+        published,
+        "a clean stop leaves nothing unacknowledged"
+    );
     assert_eq!(page.number("inflight"), 0);
     assert_eq!(page.number("anomalies"), published / 3);
     let log = page.text("log");
     assert!(log.contains("CONNACK: connection accepted"), "{log}");
     assert!(
-        log.contains(&format!("stopped: published {published}, acknowledged {published}")),
+        log.contains(&format!(
+            "stopped: published {published}, acknowledged {published}"
+        )),
         "{log}"
     );
     assert!(!page.input("Broker URL").disabled());

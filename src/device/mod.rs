@@ -137,7 +137,10 @@ impl Device {
         self.phase = Phase::Connecting { socket_open: false };
         self.status = Status::Connecting;
         let url = self.settings.broker_url.clone();
-        self.info(now, format!("connecting to {url} as {}", self.settings.client_id));
+        self.info(
+            now,
+            format!("connecting to {url} as {}", self.settings.client_id),
+        );
         self.actions.push_back(Action::Open { url });
     }
 
@@ -226,7 +229,10 @@ impl Device {
             Phase::Stopping { deadline } => Some(deadline),
             _ => None,
         };
-        [own, self.session.poll_timeout()].into_iter().flatten().min()
+        [own, self.session.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -273,7 +279,10 @@ impl Device {
                 self.counters.published += 1;
                 if sample.anomaly {
                     self.counters.anomalies += 1;
-                    self.info(now, format!("anomaly injected at sequence {}", sample.sequence));
+                    self.info(
+                        now,
+                        format!("anomaly injected at sequence {}", sample.sequence),
+                    );
                 }
                 self.last_payload = Some(json);
             }
@@ -300,7 +309,9 @@ impl Device {
                         self.status = Status::Connected;
                         self.info(
                             now,
-                            format!("CONNACK: connection accepted (session present: {session_present})"),
+                            format!(
+                                "CONNACK: connection accepted (session present: {session_present})"
+                            ),
                         );
                     }
                 }
@@ -328,7 +339,10 @@ impl Device {
             return;
         }
         if waiting > 0 {
-            self.warn(now, format!("{waiting} PUBLISH(es) still unacknowledged after 2 s"));
+            self.warn(
+                now,
+                format!("{waiting} PUBLISH(es) still unacknowledged after 2 s"),
+            );
         }
         self.session.disconnect(now.mono_ms);
         self.pump(now);

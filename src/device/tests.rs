@@ -1,7 +1,7 @@
 //! The device against a scripted broker on a fake clock.
 
 use super::*;
-use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, PacketId, QosPid};
+use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, PacketId, Publish, QosPid};
 use crate::settings::SettingsForm;
 
 fn at(ms: u64) -> Time {
@@ -59,10 +59,12 @@ impl Broker {
 
     fn ack_all(&self, packets: &[Packet], device: &mut Device, now: Time) {
         for packet in packets {
-            if let Packet::Publish(publish) = packet {
-                if let QosPid::AtLeastOnce(pid) = publish.qos_pid {
-                    device.on_bytes(&Packet::PubAck(pid).to_bytes().unwrap(), now);
-                }
+            if let Packet::Publish(Publish {
+                qos_pid: QosPid::AtLeastOnce(pid),
+                ..
+            }) = packet
+            {
+                device.on_bytes(&Packet::PubAck(*pid).to_bytes().unwrap(), now);
             }
         }
     }
@@ -107,7 +109,10 @@ fn status_text_is_what_the_page_shows() {
     assert_eq!(Status::Disconnected.to_string(), "disconnected");
     assert_eq!(Status::Connecting.to_string(), "connecting");
     assert_eq!(Status::Connected.to_string(), "connected");
-    assert_eq!(Status::Error("connection lost".into()).to_string(), "error: connection lost");
+    assert_eq!(
+        Status::Error("connection lost".into()).to_string(),
+        "error: connection lost"
+    );
 }
 
 #[test]
@@ -126,11 +131,16 @@ fn samples_go_out_every_interval_from_connack() {
         assert_eq!(sample["device_id"], "infineon-sensor-01");
         assert_eq!(sample["anomaly"], (i + 1) % 10 == 0);
     }
-    let Packet::Publish(first) = &packets[0] else { panic!() };
+    let Packet::Publish(first) = &packets[0] else {
+        panic!()
+    };
     assert_eq!(first.topic, "device/infineon-sensor-01/telemetry");
     assert_eq!(first.qos_pid.qos(), crate::mqtt::QoS::AtLeastOnce);
     let c = device.counters();
-    assert_eq!((c.published, c.acked, c.in_flight, c.anomalies), (25, 0, 25, 2));
+    assert_eq!(
+        (c.published, c.acked, c.in_flight, c.anomalies),
+        (25, 0, 25, 2)
+    );
 }
 
 #[test]
@@ -139,7 +149,11 @@ fn a_late_timer_makes_every_sample_that_came_due() {
     device.on_timer(at(0));
     device.on_timer(at(9_500)); // the page was busy for 9.5 s
     assert_eq!(publishes(&broker.take(&mut device)).len(), 10);
-    assert_eq!(device.poll_timeout(), Some(10_000), "the schedule does not drift");
+    assert_eq!(
+        device.poll_timeout(),
+        Some(10_000),
+        "the schedule does not drift"
+    );
 }
 
 #[test]
@@ -160,18 +174,31 @@ fn stop_waits_for_pubacks_then_disconnects_with_equal_totals() {
     device.on_timer(at(1000));
     let packets = broker.take(&mut device);
     device.stop(at(1100));
-    assert_eq!(broker.take(&mut device), [], "waits while PUBACKs are in flight");
+    assert_eq!(
+        broker.take(&mut device),
+        [],
+        "waits while PUBACKs are in flight"
+    );
     assert_eq!(device.poll_timeout(), Some(3100));
     device.on_timer(at(2000));
-    assert_eq!(publishes(&broker.take(&mut device)), [] as [serde_json::Value; 0], "no new samples");
+    assert_eq!(
+        publishes(&broker.take(&mut device)),
+        [] as [serde_json::Value; 0],
+        "no new samples"
+    );
     broker.ack_all(&packets, &mut device, at(2100));
     assert_eq!(broker.take(&mut device), [Packet::Disconnect]);
     assert!(broker.closed);
     assert_eq!(device.status(), &Status::Disconnected);
     let c = device.counters();
     assert_eq!((c.published, c.acked), (2, 2));
-    let log: Vec<String> = std::iter::from_fn(|| device.poll_log()).map(|e| e.text).collect();
-    assert!(log.contains(&"stopped: published 2, acknowledged 2, anomalies injected 0".into()), "{log:?}");
+    let log: Vec<String> = std::iter::from_fn(|| device.poll_log())
+        .map(|e| e.text)
+        .collect();
+    assert!(
+        log.contains(&"stopped: published 2, acknowledged 2, anomalies injected 0".into()),
+        "{log:?}"
+    );
 }
 
 #[test]

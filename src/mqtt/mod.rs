@@ -90,7 +90,10 @@ impl fmt::Display for DecodeError {
             Self::InvalidPacketType(t) => write!(f, "invalid packet type {t}"),
             Self::UnsupportedPacketType(t) => write!(f, "unexpected packet type {t}"),
             Self::InvalidHeaderFlags { packet_type, flags } => {
-                write!(f, "invalid flags {flags:#06b} for packet type {packet_type}")
+                write!(
+                    f,
+                    "invalid flags {flags:#06b} for packet type {packet_type}"
+                )
             }
             Self::MalformedRemainingLength => write!(f, "malformed remaining length"),
             Self::PacketTooLarge { size, max } => {

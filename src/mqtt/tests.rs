@@ -71,15 +71,31 @@ fn connect_encodes_as_the_spec_lays_it_out() {
     let expected = [
         0x10, // CONNECT, flags 0
         20,   // remaining length
-        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name
-        0x04, // protocol level 4 (3.1.1)
+        0x00,
+        0x04,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',        // protocol name
+        0x04,        // protocol level 4 (3.1.1)
         0b1100_0010, // user name, password, clean session
-        0x00, 60,   // keep alive
-        0x00, 0x02, b'c', b'1', // client id
-        0x00, 0x01, b'u', // user name
-        0x00, 0x01, b'p', // password
+        0x00,
+        60, // keep alive
+        0x00,
+        0x02,
+        b'c',
+        b'1', // client id
+        0x00,
+        0x01,
+        b'u', // user name
+        0x00,
+        0x01,
+        b'p', // password
     ];
-    assert_eq!(Packet::Connect(connect.clone()).to_bytes().unwrap(), expected);
+    assert_eq!(
+        Packet::Connect(connect.clone()).to_bytes().unwrap(),
+        expected
+    );
     assert_eq!(decode_one(&expected), Packet::Connect(connect));
 }
 
@@ -99,15 +115,33 @@ fn connect_with_will_sets_will_flags() {
         }),
     };
     let expected = [
-        0x10, 20, // CONNECT, remaining length
-        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, // protocol
+        0x10,
+        20, // CONNECT, remaining length
+        0x00,
+        0x04,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        0x04,        // protocol
         0b0010_1100, // will retain, will QoS 1, will flag
-        0x00, 0x00, // keep alive off
-        0x00, 0x00, // empty client id
-        0x00, 0x01, b'w', // will topic
-        0x00, 0x03, b'b', b'y', b'e', // will message
+        0x00,
+        0x00, // keep alive off
+        0x00,
+        0x00, // empty client id
+        0x00,
+        0x01,
+        b'w', // will topic
+        0x00,
+        0x03,
+        b'b',
+        b'y',
+        b'e', // will message
     ];
-    assert_eq!(Packet::Connect(connect.clone()).to_bytes().unwrap(), expected);
+    assert_eq!(
+        Packet::Connect(connect.clone()).to_bytes().unwrap(),
+        expected
+    );
     assert_eq!(decode_one(&expected), Packet::Connect(connect));
 }
 
@@ -162,22 +196,47 @@ fn connect_decode_checks_protocol_and_flags() {
     .unwrap();
     let mut wrong_name = bytes.clone();
     wrong_name[4] = b'X';
-    assert_eq!(decode(&wrong_name, MAX), Err(DecodeError::InvalidProtocolName));
+    assert_eq!(
+        decode(&wrong_name, MAX),
+        Err(DecodeError::InvalidProtocolName)
+    );
     let mut wrong_level = bytes.clone();
     wrong_level[8] = 3;
-    assert_eq!(decode(&wrong_level, MAX), Err(DecodeError::InvalidProtocolLevel(3)));
+    assert_eq!(
+        decode(&wrong_level, MAX),
+        Err(DecodeError::InvalidProtocolLevel(3))
+    );
     bytes[9] |= 1; // reserved flag
-    assert_eq!(decode(&bytes, MAX), Err(DecodeError::InvalidConnectFlags(0b11)));
+    assert_eq!(
+        decode(&bytes, MAX),
+        Err(DecodeError::InvalidConnectFlags(0b11))
+    );
 }
 
 #[test]
 fn connack_decodes_every_return_code() {
     let codes = [
         (0, ConnectReturnCode::Accepted, "connection accepted"),
-        (1, ConnectReturnCode::UnacceptableProtocolVersion, "unacceptable protocol version"),
-        (2, ConnectReturnCode::IdentifierRejected, "identifier rejected"),
-        (3, ConnectReturnCode::ServerUnavailable, "server unavailable"),
-        (4, ConnectReturnCode::BadUserNameOrPassword, "bad user name or password"),
+        (
+            1,
+            ConnectReturnCode::UnacceptableProtocolVersion,
+            "unacceptable protocol version",
+        ),
+        (
+            2,
+            ConnectReturnCode::IdentifierRejected,
+            "identifier rejected",
+        ),
+        (
+            3,
+            ConnectReturnCode::ServerUnavailable,
+            "server unavailable",
+        ),
+        (
+            4,
+            ConnectReturnCode::BadUserNameOrPassword,
+            "bad user name or password",
+        ),
         (5, ConnectReturnCode::NotAuthorized, "not authorized"),
     ];
     for (byte, code, message) in codes {
@@ -206,7 +265,10 @@ fn connack_rejects_reserved_codes_and_flags() {
         decode(&[0x20, 0x02, 0x02, 0x00], MAX),
         Err(DecodeError::InvalidConnAckFlags(2))
     );
-    assert_eq!(decode(&[0x20, 0x01, 0x00], MAX), Err(DecodeError::UnexpectedEnd));
+    assert_eq!(
+        decode(&[0x20, 0x01, 0x00], MAX),
+        Err(DecodeError::UnexpectedEnd)
+    );
     assert_eq!(
         decode(&[0x20, 0x03, 0x00, 0x00, 0x00], MAX),
         Err(DecodeError::TrailingBytes)
@@ -229,7 +291,10 @@ fn publish_qos1_encodes_as_the_spec_lays_it_out() {
         0x01, 0x02, // packet id
         b'h', b'i', // payload
     ];
-    assert_eq!(Packet::Publish(publish.clone()).to_bytes().unwrap(), expected);
+    assert_eq!(
+        Packet::Publish(publish.clone()).to_bytes().unwrap(),
+        expected
+    );
     assert_eq!(decode_one(&expected), Packet::Publish(publish));
 }
 
@@ -304,14 +369,23 @@ fn puback_ping_and_disconnect_fixtures() {
         assert_eq!(decode_one(bytes), packet);
         assert_eq!(packet.to_bytes().unwrap(), bytes);
     }
-    assert_eq!(decode(&[0x40, 0x02, 0x00, 0x00], MAX), Err(DecodeError::ZeroPacketId));
-    assert_eq!(decode(&[0xd0, 0x01, 0x00], MAX), Err(DecodeError::TrailingBytes));
+    assert_eq!(
+        decode(&[0x40, 0x02, 0x00, 0x00], MAX),
+        Err(DecodeError::ZeroPacketId)
+    );
+    assert_eq!(
+        decode(&[0xd0, 0x01, 0x00], MAX),
+        Err(DecodeError::TrailingBytes)
+    );
 }
 
 #[test]
 fn reserved_and_unsupported_types_and_bad_flags_are_errors() {
     assert_eq!(decode(&[0x00], MAX), Err(DecodeError::InvalidPacketType(0)));
-    assert_eq!(decode(&[0xf0], MAX), Err(DecodeError::InvalidPacketType(15)));
+    assert_eq!(
+        decode(&[0xf0], MAX),
+        Err(DecodeError::InvalidPacketType(15))
+    );
     for t in 5..=11u8 {
         assert_eq!(
             decode(&[t << 4], MAX),
@@ -396,7 +470,10 @@ fn packets_over_the_limit_are_refused_before_they_arrive() {
     // Only the header of a 1000-byte PUBLISH has arrived.
     assert_eq!(
         decode(&[0x30, 0xe8, 0x07], 100),
-        Err(DecodeError::PacketTooLarge { size: 1003, max: 100 })
+        Err(DecodeError::PacketTooLarge {
+            size: 1003,
+            max: 100
+        })
     );
 }
 
@@ -408,13 +485,22 @@ fn every_packet_split_at_every_offset_decodes_the_same() {
             let mut decoder = Decoder::new(MAX);
             decoder.push(&bytes[..cut]);
             if cut < bytes.len() {
-                assert_eq!(decoder.next_packet(), Ok(None), "{} cut at {cut}", packet.name());
+                assert_eq!(
+                    decoder.next_packet(),
+                    Ok(None),
+                    "{} cut at {cut}",
+                    packet.name()
+                );
             }
             decoder.push(&bytes[cut..]);
             if cut == bytes.len() {
                 assert_eq!(decoder.next_packet(), Ok(Some(packet.clone())));
             } else {
-                assert_eq!(decoder.next_packet(), Ok(Some(packet.clone())), "cut at {cut}");
+                assert_eq!(
+                    decoder.next_packet(),
+                    Ok(Some(packet.clone())),
+                    "cut at {cut}"
+                );
             }
             assert_eq!(decoder.next_packet(), Ok(None));
             assert_eq!(decoder.buffered(), 0);

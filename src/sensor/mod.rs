@@ -54,7 +54,7 @@ impl Generator {
     /// The next sample, stamped with `timestamp_ms`.
     pub fn next_sample(&mut self, timestamp_ms: i64) -> Sample {
         self.sequence += 1;
-        let anomaly = self.sequence % self.anomaly_every == 0;
+        let anomaly = self.sequence.is_multiple_of(self.anomaly_every);
         let (pressure_hpa, temperature_c) = if anomaly {
             (ANOMALY_PRESSURE, ANOMALY_TEMP)
         } else {

@@ -13,7 +13,10 @@ fn normal_samples_stay_in_the_seed_ranges_with_two_decimals() {
     for _ in 0..100_000 {
         let s = generator.next_sample(0);
         assert!(!s.anomaly);
-        assert!((PRESSURE_MIN..=PRESSURE_MAX).contains(&s.pressure_hpa), "{s:?}");
+        assert!(
+            (PRESSURE_MIN..=PRESSURE_MAX).contains(&s.pressure_hpa),
+            "{s:?}"
+        );
         assert!((TEMP_MIN..=TEMP_MAX).contains(&s.temperature_c), "{s:?}");
         assert_eq!(round2(s.pressure_hpa), s.pressure_hpa);
     }
@@ -23,8 +26,14 @@ fn normal_samples_stay_in_the_seed_ranges_with_two_decimals() {
 fn samples_cover_the_whole_range() {
     let mut generator = Generator::new(3, u32::MAX);
     let samples: Vec<Sample> = (0..10_000).map(|_| generator.next_sample(0)).collect();
-    let min = samples.iter().map(|s| s.pressure_hpa).fold(f64::MAX, f64::min);
-    let max = samples.iter().map(|s| s.pressure_hpa).fold(f64::MIN, f64::max);
+    let min = samples
+        .iter()
+        .map(|s| s.pressure_hpa)
+        .fold(f64::MAX, f64::min);
+    let max = samples
+        .iter()
+        .map(|s| s.pressure_hpa)
+        .fold(f64::MIN, f64::max);
     assert!(min < 951.0 && max > 1049.0, "{min}..{max}");
 }
 
@@ -34,7 +43,7 @@ fn every_nth_sample_is_the_seed_anomaly() {
         let mut generator = Generator::new(9, every);
         for _ in 0..100 {
             let s = generator.next_sample(0);
-            let expected = s.sequence % u64::from(every) == 0;
+            let expected = s.sequence.is_multiple_of(u64::from(every));
             assert_eq!(s.anomaly, expected, "sequence {} every {every}", s.sequence);
             if s.anomaly {
                 assert_eq!((s.pressure_hpa, s.temperature_c), (1200.0, 85.0));
@@ -82,8 +91,17 @@ fn payload_has_the_seed_schema_in_order() {
 #[test]
 fn timestamps_are_rfc3339_utc_with_millis() {
     assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(format_rfc3339_millis(951_782_400_999), "2000-02-29T00:00:00.999Z");
-    assert_eq!(format_rfc3339_millis(1_795_712_400_123), "2026-11-26T17:00:00.123Z");
-    assert_eq!(format_rfc3339_millis(4_102_444_799_000), "2099-12-31T23:59:59.000Z");
+    assert_eq!(
+        format_rfc3339_millis(951_782_400_999),
+        "2000-02-29T00:00:00.999Z"
+    );
+    assert_eq!(
+        format_rfc3339_millis(1_795_712_400_123),
+        "2026-11-26T17:00:00.123Z"
+    );
+    assert_eq!(
+        format_rfc3339_millis(4_102_444_799_000),
+        "2099-12-31T23:59:59.000Z"
+    );
     assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
 }

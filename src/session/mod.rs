@@ -10,8 +10,8 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
 use crate::mqtt::{
-    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, LastWill, Packet, PacketId,
-    Publish, QosPid,
+    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, LastWill, Packet,
+    PacketId, Publish, QosPid,
 };
 
 /// What the session needs to know to connect.
@@ -121,7 +121,9 @@ impl fmt::Display for PublishError {
 enum State {
     /// Waiting for the transport to open.
     Idle,
-    AwaitingConnAck { deadline: u64 },
+    AwaitingConnAck {
+        deadline: u64,
+    },
     Connected,
     Closed,
 }
@@ -213,7 +215,13 @@ impl Session {
 
     fn handle_packet(&mut self, packet: Packet, now: u64) {
         match (self.state, packet) {
-            (State::AwaitingConnAck { .. }, Packet::ConnAck(ConnAck { session_present, code })) => {
+            (
+                State::AwaitingConnAck { .. },
+                Packet::ConnAck(ConnAck {
+                    session_present,
+                    code,
+                }),
+            ) => {
                 if code == ConnectReturnCode::Accepted {
                     self.state = State::Connected;
                     self.events.push_back(Event::Connected { session_present });
@@ -245,7 +253,9 @@ impl Session {
                 // We subscribe to nothing, but a broker may still deliver (a persistent session's
                 // old subscription). Acknowledge it so the broker does not resend it forever.
                 if let QosPid::AtLeastOnce(pid) = publish.qos_pid {
-                    let bytes = Packet::PubAck(pid).to_bytes().expect("PUBACK always encodes");
+                    let bytes = Packet::PubAck(pid)
+                        .to_bytes()
+                        .expect("PUBACK always encodes");
                     self.send(bytes, now);
                 }
             }
@@ -297,7 +307,10 @@ impl Session {
     /// Sends DISCONNECT (when connected) and ends the session.
     pub fn disconnect(&mut self, now: u64) {
         if self.state == State::Connected {
-            self.send(Packet::Disconnect.to_bytes().expect("DISCONNECT encodes"), now);
+            self.send(
+                Packet::Disconnect.to_bytes().expect("DISCONNECT encodes"),
+                now,
+            );
         }
         if self.state != State::Closed {
             self.close(CloseReason::Disconnected);
@@ -322,12 +335,10 @@ impl Session {
                     if now >= deadline {
                         self.close(CloseReason::KeepAliveTimeout);
                     }
-                } else if let Some(due) = self.ping_due() {
-                    if now >= due {
-                        self.send(Packet::PingReq.to_bytes().expect("PINGREQ encodes"), now);
-                        self.ping_deadline = Some(now + self.ping_timeout());
-                        self.events.push_back(Event::PingSent);
-                    }
+                } else if self.ping_due().is_some_and(|due| now >= due) {
+                    self.send(Packet::PingReq.to_bytes().expect("PINGREQ encodes"), now);
+                    self.ping_deadline = Some(now + self.ping_timeout());
+                    self.events.push_back(Event::PingSent);
                 }
             }
             _ => {}

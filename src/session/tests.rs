@@ -75,7 +75,11 @@ fn connected() -> (Session, Broker) {
 fn connect_is_the_first_packet_and_carries_the_settings() {
     let mut session = Session::new(config());
     let mut broker = Broker::new();
-    assert_eq!(broker.receive(&mut session), [], "nothing before the transport opens");
+    assert_eq!(
+        broker.receive(&mut session),
+        [],
+        "nothing before the transport opens"
+    );
     session.start(0);
     let sent = broker.receive(&mut session);
     assert_eq!(
@@ -94,9 +98,15 @@ fn connect_is_the_first_packet_and_carries_the_settings() {
 #[test]
 fn nothing_is_published_before_connack() {
     let mut session = Session::new(config());
-    assert_eq!(session.publish("t", vec![1], 0), Err(PublishError::NotConnected));
+    assert_eq!(
+        session.publish("t", vec![1], 0),
+        Err(PublishError::NotConnected)
+    );
     session.start(0);
-    assert_eq!(session.publish("t", vec![1], 0), Err(PublishError::NotConnected));
+    assert_eq!(
+        session.publish("t", vec![1], 0),
+        Err(PublishError::NotConnected)
+    );
     let mut broker = Broker::new();
     assert_eq!(broker.receive(&mut session).len(), 1, "only CONNECT");
 }
@@ -104,7 +114,9 @@ fn nothing_is_published_before_connack() {
 #[test]
 fn publish_is_qos1_and_puback_settles_it() {
     let (mut session, mut broker) = connected();
-    let pid = session.publish("device/x/telemetry", b"{}".to_vec(), 10).unwrap();
+    let pid = session
+        .publish("device/x/telemetry", b"{}".to_vec(), 10)
+        .unwrap();
     assert_eq!(session.in_flight(), 1);
     let sent = broker.receive(&mut session);
     assert_eq!(
@@ -146,7 +158,10 @@ fn publishing_stops_when_every_packet_id_is_in_flight() {
     for _ in 0..65_535 {
         session.publish("t", vec![], 0).unwrap();
     }
-    assert_eq!(session.publish("t", vec![], 0), Err(PublishError::NoFreePacketId));
+    assert_eq!(
+        session.publish("t", vec![], 0),
+        Err(PublishError::NoFreePacketId)
+    );
 }
 
 #[test]
@@ -160,7 +175,10 @@ fn acks_in_any_order_settle_the_right_messages() {
     frame.extend(puback(a.get()));
     frame.extend(puback(b.get()));
     session.handle_input(&frame, 5);
-    assert_eq!(events(&mut session), [Event::Acked(c), Event::Acked(a), Event::Acked(b)]);
+    assert_eq!(
+        events(&mut session),
+        [Event::Acked(c), Event::Acked(a), Event::Acked(b)]
+    );
     assert_eq!(session.in_flight(), 0);
 }
 
@@ -187,9 +205,15 @@ fn each_refusal_code_closes_with_its_meaning() {
         let mut session = Session::new(config());
         session.start(0);
         session.handle_input(&connack(code), 1);
-        assert_eq!(events(&mut session), [Event::Closed(CloseReason::Refused(code))]);
+        assert_eq!(
+            events(&mut session),
+            [Event::Closed(CloseReason::Refused(code))]
+        );
         assert!(session.is_closed());
-        assert_eq!(session.publish("t", vec![], 2), Err(PublishError::NotConnected));
+        assert_eq!(
+            session.publish("t", vec![], 2),
+            Err(PublishError::NotConnected)
+        );
     }
     assert_eq!(
         CloseReason::Refused(ConnectReturnCode::NotAuthorized).to_string(),
@@ -205,7 +229,10 @@ fn no_connack_within_the_timeout_closes() {
     session.handle_timeout(10_999);
     assert_eq!(events(&mut session), []);
     session.handle_timeout(11_000);
-    assert_eq!(events(&mut session), [Event::Closed(CloseReason::ConnAckTimeout)]);
+    assert_eq!(
+        events(&mut session),
+        [Event::Closed(CloseReason::ConnAckTimeout)]
+    );
 }
 
 #[test]
@@ -234,7 +261,10 @@ fn publishing_and_acks_postpone_the_ping() {
         session.handle_input(&puback(pid.get()), now + 5);
     }
     let sent = broker.receive(&mut session);
-    assert!(!sent.contains(&Packet::PingReq), "busy connections need no ping");
+    assert!(
+        !sent.contains(&Packet::PingReq),
+        "busy connections need no ping"
+    );
 }
 
 #[test]
@@ -288,7 +318,10 @@ fn disconnect_sends_disconnect_and_closes() {
     let (mut session, mut broker) = connected();
     session.disconnect(5);
     assert_eq!(broker.receive(&mut session), [Packet::Disconnect]);
-    assert_eq!(events(&mut session), [Event::Closed(CloseReason::Disconnected)]);
+    assert_eq!(
+        events(&mut session),
+        [Event::Closed(CloseReason::Disconnected)]
+    );
     session.disconnect(6);
     assert_eq!(broker.receive(&mut session), [], "only once");
 }
@@ -297,7 +330,10 @@ fn disconnect_sends_disconnect_and_closes() {
 fn transport_loss_closes_with_connection_lost() {
     let (mut session, _) = connected();
     session.transport_closed();
-    assert_eq!(events(&mut session), [Event::Closed(CloseReason::ConnectionLost)]);
+    assert_eq!(
+        events(&mut session),
+        [Event::Closed(CloseReason::ConnectionLost)]
+    );
     session.transport_closed();
     assert_eq!(events(&mut session), [], "reported once");
 }
@@ -305,7 +341,10 @@ fn transport_loss_closes_with_connection_lost() {
 #[test]
 fn hostile_input_closes_the_session_with_a_reason() {
     let cases: Vec<(Vec<u8>, CloseReason)> = vec![
-        (vec![0xf0, 0x00], CloseReason::Protocol(DecodeError::InvalidPacketType(15))),
+        (
+            vec![0xf0, 0x00],
+            CloseReason::Protocol(DecodeError::InvalidPacketType(15)),
+        ),
         (
             vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x01],
             CloseReason::Protocol(DecodeError::MalformedRemainingLength),
@@ -315,7 +354,10 @@ fn hostile_input_closes_the_session_with_a_reason() {
             connack(ConnectReturnCode::Accepted),
             CloseReason::UnexpectedPacket("CONNACK"),
         ),
-        (bytes(Packet::PingReq), CloseReason::UnexpectedPacket("PINGREQ")),
+        (
+            bytes(Packet::PingReq),
+            CloseReason::UnexpectedPacket("PINGREQ"),
+        ),
         (
             vec![0x90, 0x03, 0x00, 0x01, 0x00],
             CloseReason::Protocol(DecodeError::UnsupportedPacketType(9)),

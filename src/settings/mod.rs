@@ -185,7 +185,10 @@ impl SettingsForm {
         check(Field::ClientId, check_client_id(&self.client_id));
         check(Field::KeepAlive, keep_alive.clone().map(drop));
         check(Field::Username, check_length(&self.username));
-        check(Field::Password, check_password(&self.username, &self.password));
+        check(
+            Field::Password,
+            check_password(&self.username, &self.password),
+        );
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -236,7 +239,10 @@ fn check_broker_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err("is required, e.g. ws://localhost:9001".into());
     }
-    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
+    let Some(rest) = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+    else {
         return Err(format!("must start with ws:// or wss:// (got \"{url}\")"));
     };
     if url.chars().any(char::is_whitespace) {
@@ -251,7 +257,11 @@ fn check_broker_url(url: &str) -> Result<(), String> {
     if let Some(port) = port {
         match port.parse::<u16>() {
             Ok(p) if p > 0 => {}
-            _ => return Err(format!("port must be a number from 1 to 65535 (got \"{port}\")")),
+            _ => {
+                return Err(format!(
+                    "port must be a number from 1 to 65535 (got \"{port}\")"
+                ));
+            }
         }
     }
     Ok(())
@@ -287,7 +297,9 @@ fn check_topic(topic: &str) -> Result<(), String> {
     }
     // [MQTT-3.3.2-2] A PUBLISH topic must not contain wildcards.
     if topic.contains(['+', '#']) {
-        return Err(format!("must not contain the wildcards + or # (got \"{topic}\")"));
+        return Err(format!(
+            "must not contain the wildcards + or # (got \"{topic}\")"
+        ));
     }
     // [MQTT-4.7.3-2] Topic names must not include the null character.
     if topic.contains('\0') {
@@ -298,7 +310,10 @@ fn check_topic(topic: &str) -> Result<(), String> {
 
 fn check_length(text: &str) -> Result<(), String> {
     if text.len() > usize::from(u16::MAX) {
-        return Err(format!("is {} bytes, over MQTT's 65535 byte limit", text.len()));
+        return Err(format!(
+            "is {} bytes, over MQTT's 65535 byte limit",
+            text.len()
+        ));
     }
     Ok(())
 }
@@ -333,13 +348,19 @@ fn parse_interval(text: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("must be a number of seconds, e.g. 1.0 (got \"{text}\")"))?;
     if !seconds.is_finite() || seconds <= 0.0 {
-        return Err(format!("must be a positive number of seconds (got \"{text}\")"));
+        return Err(format!(
+            "must be a positive number of seconds (got \"{text}\")"
+        ));
     }
     if seconds < MIN_INTERVAL_S {
-        return Err(format!("must be at least {MIN_INTERVAL_S} s (got \"{text}\")"));
+        return Err(format!(
+            "must be at least {MIN_INTERVAL_S} s (got \"{text}\")"
+        ));
     }
     if seconds > MAX_INTERVAL_S {
-        return Err(format!("must be at most {MAX_INTERVAL_S} s (got \"{text}\")"));
+        return Err(format!(
+            "must be at most {MAX_INTERVAL_S} s (got \"{text}\")"
+        ));
     }
     Ok((seconds * 1000.0).round() as u64)
 }
@@ -348,7 +369,9 @@ fn parse_anomaly_every(text: &str) -> Result<u32, String> {
     let text = text.trim();
     match text.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("must be a whole number of at least 1 (got \"{text}\")")),
+        _ => Err(format!(
+            "must be a whole number of at least 1 (got \"{text}\")"
+        )),
     }
 }
 

@@ -32,11 +32,18 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
 
 #[test]
 fn default_client_id_fits_23_bytes() {
-    assert_eq!(default_client_id("infineon-sensor-01", "a1b2"), "infineon-sensor-01-a1b2");
+    assert_eq!(
+        default_client_id("infineon-sensor-01", "a1b2"),
+        "infineon-sensor-01-a1b2"
+    );
     let long = default_client_id("a-very-long-device-identifier", "zz99");
     assert_eq!(long, "a-very-long-device-zz99");
     assert_eq!(long.len(), 23);
-    assert_eq!(default_client_id("ééééééééééééé", "x").len(), 22, "cut on a char boundary");
+    assert_eq!(
+        default_client_id("ééééééééééééé", "x").len(),
+        22,
+        "cut on a char boundary"
+    );
 }
 
 #[test]
@@ -50,12 +57,27 @@ fn topic_placeholder_takes_the_device_id() {
 fn broker_url_must_be_a_websocket_url_with_a_host() {
     let cases = [
         ("", "Broker URL: is required, e.g. ws://localhost:9001"),
-        ("http://localhost:9001", "Broker URL: must start with ws:// or wss:// (got \"http://localhost:9001\")"),
-        ("localhost:9001", "Broker URL: must start with ws:// or wss:// (got \"localhost:9001\")"),
+        (
+            "http://localhost:9001",
+            "Broker URL: must start with ws:// or wss:// (got \"http://localhost:9001\")",
+        ),
+        (
+            "localhost:9001",
+            "Broker URL: must start with ws:// or wss:// (got \"localhost:9001\")",
+        ),
         ("ws://", "Broker URL: has no host (got \"ws://\")"),
-        ("ws://:9001/mqtt", "Broker URL: has no host (got \"ws://:9001/mqtt\")"),
-        ("ws://host:99999", "Broker URL: port must be a number from 1 to 65535 (got \"99999\")"),
-        ("ws://host:abc", "Broker URL: port must be a number from 1 to 65535 (got \"abc\")"),
+        (
+            "ws://:9001/mqtt",
+            "Broker URL: has no host (got \"ws://:9001/mqtt\")",
+        ),
+        (
+            "ws://host:99999",
+            "Broker URL: port must be a number from 1 to 65535 (got \"99999\")",
+        ),
+        (
+            "ws://host:abc",
+            "Broker URL: port must be a number from 1 to 65535 (got \"abc\")",
+        ),
         ("ws://ho st", "Broker URL: must not contain spaces"),
     ];
     for (url, message) in cases {
@@ -63,7 +85,12 @@ fn broker_url_must_be_a_websocket_url_with_a_host() {
         form.broker_url = url.into();
         assert_eq!(only_error(&form), message, "{url}");
     }
-    for url in ["ws://localhost:9001", "wss://broker.example.com/mqtt", "ws://[::1]:9001", "ws://u:p@h"] {
+    for url in [
+        "ws://localhost:9001",
+        "wss://broker.example.com/mqtt",
+        "ws://[::1]:9001",
+        "ws://u:p@h",
+    ] {
         let mut form = form();
         form.broker_url = url.into();
         assert!(form.validate().is_ok(), "{url}");
@@ -84,7 +111,10 @@ fn interval_must_be_a_positive_number_of_seconds() {
     ] {
         let mut form = form();
         form.interval = text.into();
-        assert_eq!(only_error(&form), format!("Publish interval (s): {message}"));
+        assert_eq!(
+            only_error(&form),
+            format!("Publish interval (s): {message}")
+        );
     }
     let mut form = form();
     form.interval = " 0.05 ".into();
@@ -98,7 +128,9 @@ fn anomaly_every_must_be_at_least_one() {
         form.anomaly_every = text.into();
         assert_eq!(
             only_error(&form),
-            format!("Anomaly every N packets: must be a whole number of at least 1 (got \"{text}\")")
+            format!(
+                "Anomaly every N packets: must be a whole number of at least 1 (got \"{text}\")"
+            )
         );
     }
 }
@@ -108,7 +140,10 @@ fn keep_alive_must_fit_sixteen_bits() {
     for text in ["-1", "65536", "ten"] {
         let mut form = form();
         form.keep_alive = text.into();
-        assert!(only_error(&form).starts_with("Keep alive (s): must be a whole number of seconds from 0 to 65535"));
+        assert!(
+            only_error(&form)
+                .starts_with("Keep alive (s): must be a whole number of seconds from 0 to 65535")
+        );
     }
     for (text, value) in [("0", 0), ("65535", 65535)] {
         let mut form = form();
@@ -120,8 +155,14 @@ fn keep_alive_must_fit_sixteen_bits() {
 #[test]
 fn topic_must_not_hold_wildcards_or_nul() {
     for (topic, message) in [
-        ("a/+/b", "Topic: must not contain the wildcards + or # (got \"a/+/b\")"),
-        ("a/#", "Topic: must not contain the wildcards + or # (got \"a/#\")"),
+        (
+            "a/+/b",
+            "Topic: must not contain the wildcards + or # (got \"a/+/b\")",
+        ),
+        (
+            "a/#",
+            "Topic: must not contain the wildcards + or # (got \"a/#\")",
+        ),
         ("a\0b", "Topic: must not contain the NUL character"),
         ("", "Topic: is required"),
     ] {
@@ -160,8 +201,16 @@ fn every_bad_field_is_reported_at_once() {
     form.broker_url = "http://x".into();
     form.interval = "0".into();
     form.anomaly_every = "0".into();
-    let fields: Vec<Field> = form.validate().unwrap_err().iter().map(|e| e.field).collect();
-    assert_eq!(fields, [Field::BrokerUrl, Field::Interval, Field::AnomalyEvery]);
+    let fields: Vec<Field> = form
+        .validate()
+        .unwrap_err()
+        .iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [Field::BrokerUrl, Field::Interval, Field::AnomalyEvery]
+    );
 }
 
 #[test]
@@ -171,7 +220,13 @@ fn query_parameters_set_every_field() {
         "?broker=ws%3A%2F%2F127.0.0.1%3A19001&device_id=lab+7&topic=t%2F%7Bdevice_id%7D\
          &interval=0.5&anomaly_every=5&client_id=c-1&keepalive=30&username=bob&autostart=1&x=y",
     );
-    assert_eq!(outcome, QueryOutcome { autostart: true, notes: vec![] });
+    assert_eq!(
+        outcome,
+        QueryOutcome {
+            autostart: true,
+            notes: vec![]
+        }
+    );
     let settings = form.validate().unwrap();
     assert_eq!(settings.broker_url, "ws://127.0.0.1:19001");
     assert_eq!(settings.device_id, "lab 7");

@@ -222,8 +222,8 @@ pub fn location_query() -> String {
 pub fn on_page_hide(f: impl Fn() + 'static) {
     let closure = wasm_bindgen::closure::Closure::<dyn Fn()>::new(f);
     if let Some(window) = web_sys::window() {
-        let _ = window
-            .add_event_listener_with_callback("pagehide", closure.as_ref().unchecked_ref());
+        let _ =
+            window.add_event_listener_with_callback("pagehide", closure.as_ref().unchecked_ref());
     }
     // The listener lives as long as the page.
     closure.forget();

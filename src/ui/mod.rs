@@ -45,8 +45,12 @@ impl SimulatorHandle {
     }
 
     fn error_for(&self, field: Field) -> Option<String> {
-        self.errors
-            .with(|errors| errors.iter().find(|e| e.field == field).map(|e| e.message.clone()))
+        self.errors.with(|errors| {
+            errors
+                .iter()
+                .find(|e| e.field == field)
+                .map(|e| e.message.clone())
+        })
     }
 
     /// Validates the settings and starts; bad settings are shown and nothing is sent.
@@ -73,7 +77,8 @@ impl SimulatorHandle {
     fn push_log(&self, level: LogLevel, text: String) {
         transport::log(level, &text);
         let time = format_rfc3339_millis(js_sys::Date::now() as i64);
-        self.log.update(|log| push_capped(log, LogLine { time, level, text }));
+        self.log
+            .update(|log| push_capped(log, LogLine { time, level, text }));
     }
 }
 
@@ -105,7 +110,14 @@ pub fn use_simulator() -> SimulatorHandle {
             log.update(|log| {
                 for entry in snapshot.new_log {
                     let time = format_rfc3339_millis(entry.wall_ms);
-                    push_capped(log, LogLine { time, level: entry.level, text: entry.text });
+                    push_capped(
+                        log,
+                        LogLine {
+                            time,
+                            level: entry.level,
+                            text: entry.text,
+                        },
+                    );
                 }
             });
         }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, native unit tests, browser tests in headless Chromium
+# against a real mosquitto, and an end-to-end test of the release bundle with a real subscriber.
+# Installs what is missing first. Uses its own broker ports (MQTT 18830, WebSockets 19001), so it
+# can run beside scripts/run.sh.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin"
+source scripts/broker.sh
+
+TEST_MQTT_PORT=18830
+TEST_WS_PORT=19001
+export DPS368_TEST_WS="ws://127.0.0.1:$TEST_WS_PORT"
+export WASM_BINDGEN_TEST_TIMEOUT=120
+
+passed=0 failed=0 failures=()
+step() {
+  local name=$1; shift
+  echo
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failures+=("$name")
+    echo "=== FAILED: $name"
+  fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "clippy (host)" cargo clippy --all-targets -- -D warnings
+step "clippy (wasm32)" cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "native tests" cargo test
+
+if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
+  trap stop_broker EXIT
+  step "browser tests (wasm-pack, headless Chromium, mosquitto)" \
+    timeout 900 wasm-pack test --headless --chrome -- --test browser
+  step "release build (trunk)" trunk build --release --dist target/e2e-dist
+  step "bundle size" bash scripts/size.sh target/e2e-dist
+  step "end-to-end (built page, chromedriver, mosquitto_sub)" \
+    timeout 600 python3 tests/e2e/e2e.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
+  stop_broker
+else
+  failed=$((failed + 1)); failures+=("start mosquitto")
+fi
+
+echo
+[ "$failed" -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
+echo "checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
