@@ -1,46 +1,94 @@
 //! The JSON telemetry payload, field for field as the seed program publishes it.
+//!
+//! Written by hand rather than with serde_json: the payload is one fixed shape, and leaving a
+//! JSON library out of the page keeps the bundle within its size budget.
 
-use serde::Serialize;
+use std::fmt::Write;
 
 use super::Sample;
 
-/// One PUBLISH payload. Field order is the wire order.
-#[derive(Debug, Serialize)]
+/// One PUBLISH payload.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Telemetry<'a> {
-    pub timestamp: String,
     pub device_id: &'a str,
-    pub sensor_type: &'static str,
-    pub sequence: u64,
-    pub anomaly: bool,
-    pub data: Readings,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Readings {
-    /// hPa.
-    pub pressure: f64,
-    /// Degrees C.
-    pub temperature: f64,
+    pub sample: Sample,
 }
 
 impl<'a> Telemetry<'a> {
     pub fn new(device_id: &'a str, sample: &Sample) -> Self {
         Self {
-            timestamp: format_rfc3339_millis(sample.timestamp_ms),
             device_id,
-            sensor_type: "DPS368",
-            sequence: sample.sequence,
-            anomaly: sample.anomaly,
-            data: Readings {
-                pressure: sample.pressure_hpa,
-                temperature: sample.temperature_c,
-            },
+            sample: *sample,
         }
     }
 
+    /// `{"timestamp":…,"device_id":…,"sensor_type":"DPS368","sequence":…,"anomaly":…,
+    /// "data":{"pressure":…,"temperature":…}}`, in that order. Pressure in hPa, temperature in
+    /// degrees C.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("telemetry has only plain fields")
+        let s = &self.sample;
+        let mut out = String::with_capacity(160 + self.device_id.len());
+        out.push_str("{\"timestamp\":\"");
+        out.push_str(&format_rfc3339_millis(s.timestamp_ms));
+        out.push_str("\",\"device_id\":");
+        push_json_string(&mut out, self.device_id);
+        let _ = write!(
+            out,
+            ",\"sensor_type\":\"DPS368\",\"sequence\":{},\"anomaly\":{},\"data\":{{\"pressure\":{},\"temperature\":{}}}}}",
+            s.sequence,
+            s.anomaly,
+            JsonNumber(s.pressure_hpa),
+            JsonNumber(s.temperature_c),
+        );
+        out
     }
+}
+
+/// How many decimals the payload carries: the seed's two.
+const DECIMALS: u32 = 2;
+
+/// A reading as JSON: rounded to [`DECIMALS`], trailing zeros dropped but one digit kept after
+/// the point (`85.0`, `1003.5`, `1003.52`, as Python's json writes the seed's rounded values).
+///
+/// Integer arithmetic rather than float formatting: it leaves core's float printing (about
+/// 7 KB gzip of wasm) out of the page.
+pub(super) struct JsonNumber(pub(super) f64);
+
+impl std::fmt::Display for JsonNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scale = 10i64.pow(DECIMALS);
+        if !self.0.is_finite() || self.0.abs() >= (i64::MAX / scale) as f64 {
+            return f.write_str("null");
+        }
+        let scaled = (self.0 * scale as f64).round() as i64;
+        let sign = if scaled < 0 { "-" } else { "" };
+        let (whole, mut frac) = (scaled.abs() / scale, scaled.abs() % scale);
+        let mut digits = DECIMALS;
+        while digits > 1 && frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        write!(f, "{sign}{whole}.{frac:0width$}", width = digits as usize)
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds:

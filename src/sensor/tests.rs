@@ -105,3 +105,50 @@ fn timestamps_are_rfc3339_utc_with_millis() {
     );
     assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
 }
+
+#[test]
+fn device_ids_are_escaped_as_json_strings() {
+    let sample = Generator::new(1, 10).next_sample(0);
+    for id in [
+        "quote\"d",
+        "back\\slash",
+        "tab\tnew\nline\u{1}",
+        "ünïcødé ✓",
+    ] {
+        let json: serde_json::Value =
+            serde_json::from_str(&Telemetry::new(id, &sample).to_json()).unwrap();
+        assert_eq!(json["device_id"], id);
+    }
+}
+
+#[test]
+fn numbers_read_back_exactly() {
+    let mut generator = Generator::new(5, 10);
+    for _ in 0..1000 {
+        let sample = generator.next_sample(1_795_712_400_000);
+        let json: serde_json::Value =
+            serde_json::from_str(&Telemetry::new("d", &sample).to_json()).unwrap();
+        assert_eq!(json["data"]["pressure"].as_f64(), Some(sample.pressure_hpa));
+        assert_eq!(
+            json["data"]["temperature"].as_f64(),
+            Some(sample.temperature_c)
+        );
+    }
+}
+
+#[test]
+fn readings_are_written_as_python_writes_them() {
+    let cases = [
+        (85.0, "85.0"),
+        (1200.0, "1200.0"),
+        (1003.5, "1003.5"),
+        (1003.52, "1003.52"),
+        (20.05, "20.05"),
+        (-3.1, "-3.1"),
+        (0.0, "0.0"),
+    ];
+    for (value, text) in cases {
+        assert_eq!(payload::JsonNumber(value).to_string(), text);
+    }
+    assert_eq!(payload::JsonNumber(f64::NAN).to_string(), "null");
+}

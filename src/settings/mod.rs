@@ -98,7 +98,8 @@ impl fmt::Display for FieldError {
 pub const DEVICE_ID_PLACEHOLDER: &str = "{device_id}";
 /// The longest client id every MQTT 3.1.1 broker must accept [MQTT-3.1.3-5].
 pub const MAX_CLIENT_ID_BYTES: usize = 23;
-/// Bounds of the publish interval, seconds. Below 10 ms a browser timer cannot keep up.
+/// Bounds of the publish interval, seconds (the messages spell them out). Below 10 ms a browser
+/// timer cannot keep up.
 pub const MIN_INTERVAL_S: f64 = 0.01;
 pub const MAX_INTERVAL_S: f64 = 86_400.0;
 
@@ -354,12 +355,12 @@ fn parse_interval(text: &str) -> Result<u64, String> {
     }
     if seconds < MIN_INTERVAL_S {
         return Err(format!(
-            "must be at least {MIN_INTERVAL_S} s (got \"{text}\")"
+            "must be at least 0.01 s (got \"{text}\")"
         ));
     }
     if seconds > MAX_INTERVAL_S {
         return Err(format!(
-            "must be at most {MAX_INTERVAL_S} s (got \"{text}\")"
+            "must be at most 86400 s (got \"{text}\")"
         ));
     }
     Ok((seconds * 1000.0).round() as u64)
