@@ -10,7 +10,7 @@ WS_PORT=${WS_PORT:-9001}
 HTTP_PORT=${HTTP_PORT:-8080}
 
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin"
+export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
 source scripts/broker.sh
 
 start_broker run "$MQTT_PORT" "$WS_PORT"

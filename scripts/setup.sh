@@ -6,21 +6,32 @@ set -euo pipefail
 WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.21.14
 WASM_PACK_VERSION=0.15.1
+# wasm-opt from npm's binaryen, not Debian's binaryen 108: version 108 rewrites wasm-bindgen's
+# externref table as anyref, and the page then fails to start ("WebAssembly.Table.set():
+# Argument 1 is invalid"). Trunk.toml pins the same version.
+BINARYEN_VERSION=132.0.0
+TOOLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 
 log() { printf '[setup] %s\n' "$*"; }
 
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
-command -v mosquitto >/dev/null && [ -x /usr/sbin/mosquitto -o -x /usr/bin/mosquitto ] || need_apt+=(mosquitto)
+[ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
-command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v stdbuf >/dev/null || need_apt+=(coreutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+  apt_log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"; } >"$apt_log" 2>&1; then
+    tail -40 "$apt_log" >&2
+    echo "[setup] apt-get failed; full log in $apt_log" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
 fi
 # mosquitto is in /usr/sbin, which a non-login PATH may lack.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
@@ -45,5 +56,10 @@ if ! have_version trunk "$TRUNK_VERSION"; then
   log "installing trunk $TRUNK_VERSION"
   # Newer trunk needs a newer rustc than the machine's.
   cargo install -q --locked trunk --version "$TRUNK_VERSION" --force
+fi
+if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+  log "installing binaryen $BINARYEN_VERSION (wasm-opt) into .tools"
+  mkdir -p "$TOOLS_DIR"
+  npm install --silent --prefix "$TOOLS_DIR" --no-audit --no-fund --no-save "binaryen@$BINARYEN_VERSION"
 fi
 log "toolchain ready"

@@ -4,7 +4,7 @@
 # Without DIST_DIR it builds one with `trunk build --release` into target/size-dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 dist=${1:-}
 if [ -z "$dist" ]; then

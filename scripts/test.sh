@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
-export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin"
+export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
 source scripts/broker.sh
 
 TEST_MQTT_PORT=18830

@@ -354,14 +354,10 @@ fn parse_interval(text: &str) -> Result<u64, String> {
         ));
     }
     if seconds < MIN_INTERVAL_S {
-        return Err(format!(
-            "must be at least 0.01 s (got \"{text}\")"
-        ));
+        return Err(format!("must be at least 0.01 s (got \"{text}\")"));
     }
     if seconds > MAX_INTERVAL_S {
-        return Err(format!(
-            "must be at most 86400 s (got \"{text}\")"
-        ));
+        return Err(format!("must be at most 86400 s (got \"{text}\")"));
     }
     Ok((seconds * 1000.0).round() as u64)
 }

@@ -12,6 +12,8 @@ pub struct QueryOutcome {
     pub autostart: bool,
     /// Things worth telling the user, e.g. that a password in the URL was ignored.
     pub notes: Vec<String>,
+    /// The fields the query set, in the order it set them.
+    pub fields_set: Vec<Field>,
 }
 
 impl SettingsForm {
@@ -30,6 +32,7 @@ impl SettingsForm {
             if let Some(field) = Field::ALL.into_iter().find(|f| f.param() == Some(&key)) {
                 broker_given |= field == Field::BrokerUrl;
                 self.set(field, value);
+                outcome.fields_set.push(field);
                 continue;
             }
             // The seed program's environment variable names.
@@ -37,10 +40,10 @@ impl SettingsForm {
                 "autostart" => outcome.autostart = matches!(value.as_str(), "1" | "true" | "yes"),
                 "MQTT_BROKER_HOST" => seed_host = Some(value),
                 "MQTT_BROKER_PORT" => seed_port = Some(value),
-                "DEVICE_ID" => self.set(Field::DeviceId, value),
-                "MQTT_TOPIC" => self.set(Field::Topic, value),
-                "PUBLISH_INTERVAL" => self.set(Field::Interval, value),
-                "ANOMALY_INTERVAL" => self.set(Field::AnomalyEvery, value),
+                "DEVICE_ID" => outcome.set(self, Field::DeviceId, value),
+                "MQTT_TOPIC" => outcome.set(self, Field::Topic, value),
+                "PUBLISH_INTERVAL" => outcome.set(self, Field::Interval, value),
+                "ANOMALY_INTERVAL" => outcome.set(self, Field::AnomalyEvery, value),
                 "password" | "MQTT_PASSWORD" => outcome
                     .notes
                     .push("a password is never read from a URL; the parameter was ignored".into()),
@@ -50,9 +53,25 @@ impl SettingsForm {
         if !broker_given && (seed_host.is_some() || seed_port.is_some()) {
             let host = seed_host.unwrap_or_else(|| "localhost".into());
             let port = seed_port.unwrap_or_else(|| "9001".into());
-            self.broker_url = format!("ws://{host}:{port}");
+            outcome.set(self, Field::BrokerUrl, format!("ws://{host}:{port}"));
+        }
+        // A link that names the device but not the client id gets a client id built from that
+        // device id, keeping this page's random suffix.
+        let device_set = outcome.fields_set.contains(&Field::DeviceId);
+        if device_set
+            && !outcome.fields_set.contains(&Field::ClientId)
+            && let Some((_, suffix)) = self.client_id.rsplit_once('-')
+        {
+            self.client_id = super::default_client_id(self.device_id.trim(), suffix);
         }
         outcome
+    }
+}
+
+impl QueryOutcome {
+    fn set(&mut self, form: &mut SettingsForm, field: Field, value: String) {
+        form.set(field, value);
+        self.fields_set.push(field);
     }
 }
 

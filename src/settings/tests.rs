@@ -220,13 +220,9 @@ fn query_parameters_set_every_field() {
         "?broker=ws%3A%2F%2F127.0.0.1%3A19001&device_id=lab+7&topic=t%2F%7Bdevice_id%7D\
          &interval=0.5&anomaly_every=5&client_id=c-1&keepalive=30&username=bob&autostart=1&x=y",
     );
-    assert_eq!(
-        outcome,
-        QueryOutcome {
-            autostart: true,
-            notes: vec![]
-        }
-    );
+    assert!(outcome.autostart);
+    assert!(outcome.notes.is_empty());
+    assert_eq!(outcome.fields_set.len(), 8, "every field but the password");
     let settings = form.validate().unwrap();
     assert_eq!(settings.broker_url, "ws://127.0.0.1:19001");
     assert_eq!(settings.device_id, "lab 7");
@@ -279,4 +275,14 @@ fn percent_decoding_keeps_stray_percents() {
     assert_eq!(percent_decode("100%"), "100%");
     assert_eq!(percent_decode("%zz%4"), "%zz%4");
     assert_eq!(percent_decode("%C3%A9"), "é");
+}
+
+#[test]
+fn a_device_id_from_the_url_names_the_client_id_too() {
+    let mut form = form();
+    form.apply_query("device_id=lab-7");
+    assert_eq!(form.client_id, "lab-7-a1b2");
+    let mut form = self::form();
+    form.apply_query("DEVICE_ID=lab-8&client_id=mine");
+    assert_eq!(form.client_id, "mine");
 }

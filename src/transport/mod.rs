@@ -29,6 +29,8 @@ pub fn now() -> Time {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub status: String,
+    /// The topic the device publishes to, `{device_id}` replaced.
+    pub topic: String,
     pub active: bool,
     pub counters: Counters,
     pub last_payload: Option<String>,
@@ -163,6 +165,7 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
         }
         let snapshot = Snapshot {
             status: device.status().to_string(),
+            topic: device.settings().topic.clone(),
             active: device.is_active(),
             counters: device.counters(),
             last_payload: device.last_payload().map(str::to_owned),

@@ -25,6 +25,7 @@ pub struct SimulatorHandle {
     pub active: RwSignal<bool>,
     pub counters: RwSignal<Counters>,
     pub last_payload: RwSignal<Option<String>>,
+    pub topic: RwSignal<String>,
     log: RwSignal<Vec<LogLine>>,
     values: [RwSignal<String>; 9],
     errors: RwSignal<Vec<FieldError>>,
@@ -98,9 +99,11 @@ pub fn use_simulator() -> SimulatorHandle {
     let active = RwSignal::new(false);
     let counters = RwSignal::new(Counters::default());
     let last_payload = RwSignal::new(None);
+    let topic = RwSignal::new(String::new());
     let log = RwSignal::new(Vec::<LogLine>::new());
     let simulator = Simulator::new(move |snapshot: Snapshot| {
         status.set(snapshot.status);
+        topic.set(snapshot.topic);
         active.set(snapshot.active);
         counters.set(snapshot.counters);
         if snapshot.last_payload.is_some() || !snapshot.active {
@@ -127,6 +130,7 @@ pub fn use_simulator() -> SimulatorHandle {
         active,
         counters,
         last_payload,
+        topic,
         log,
         values: Field::ALL.map(|field| RwSignal::new(form.get(field).to_owned())),
         errors: RwSignal::new(vec![]),
@@ -273,7 +277,15 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
                 {counter("in flight", "inflight", |c| c.in_flight)}
                 {counter("anomalies", "anomalies", |c| c.anomalies)}
             </div>
-            <h2>"Last payload"</h2>
+            <h2>
+                "Last payload"
+                <span class="topic" data-testid="topic">
+                    {move || {
+                        let topic = sim.topic.get();
+                        (!topic.is_empty()).then(|| format!(" → {topic}"))
+                    }}
+                </span>
+            </h2>
             <pre class="payload" data-testid="last-payload">
                 {move || sim.last_payload.get().unwrap_or_else(|| "(nothing sent yet)".into())}
             </pre>

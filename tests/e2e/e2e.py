@@ -75,6 +75,7 @@ class WebDriver:
         self.profile = tempfile.mkdtemp(prefix="dps368-e2e-")
         caps = {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": [
@@ -114,6 +115,11 @@ class WebDriver:
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(png)
 
+    def console(self):
+        """The browser console since the last call (chromedriver's log extension)."""
+        entries = self.s("POST", "/se/log", {"type": "browser"})
+        return "\n".join(f"{e['level']}: {e['message']}" for e in entries)
+
     def wait_for(self, what, predicate, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -123,7 +129,7 @@ class WebDriver:
             except Exception:  # element not rendered yet
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; status {self.text('status')!r}")
+        raise AssertionError(f"timed out waiting for {what}; browser console:\n{self.console()}")
 
     def quit(self):
         try:
@@ -138,7 +144,7 @@ class Subscriber:
 
     def __init__(self, topic):
         self.proc = subprocess.Popen(
-            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-d", "-t", topic],
+            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-d", "-t", topic],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.messages = []
