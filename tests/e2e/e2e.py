@@ -151,6 +151,7 @@ class Subscriber:
         self.subscribed = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         if not self.subscribed.wait(10):
+            self.stop()
             raise AssertionError("mosquitto_sub got no SUBACK")
 
     def _read(self):
@@ -187,7 +188,8 @@ def test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_ca
     every = 5
     try:
         driver.open(
-            f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={device_id}"
+            # "localhost", as in the default URL: the browser must find the IPv4 listener.
+            f"{base}/?broker=ws://localhost:{WS_PORT}&device_id={device_id}"
             f"&interval=0.05&anomaly_every={every}&autostart=1&unknown_param=ignored"
         )
         driver.wait_for("40 messages at the subscriber", lambda: len(subscriber.messages) >= 40)
