@@ -1,20 +1,32 @@
-//! One simulated DPS368: its settings, generator, MQTT session and counters, as one value.
+//! One simulated DPS368: its settings, generator, MQTT session, offline queue and counters, as
+//! one value.
 //!
 //! Like the session it is sans-IO: the transport tells it what happened (socket open, bytes,
-//! socket closed, a timer fired) and then drains [`Action`]s (open, send, close) and log entries.
+//! socket closed, time passed) and then drains [`Action`]s (open, send, close) and log entries.
 //! A page can run many of these side by side.
+//!
+//! Delivery: samples are made on a wall-clock schedule from Start, whether or not a connection
+//! is up, and wait in a bounded queue. While connected, the queue drains into the session as its
+//! in-flight window allows. A lost or refused connection is retried with backoff; unacknowledged
+//! PUBLISHes go out again after the next CONNACK. A sample is only ever lost by being counted as
+//! dropped: when the queue overflows (the oldest goes), or when Stop leaves it unsent.
+
+mod backoff;
 
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::sensor::{Generator, Telemetry};
+pub use backoff::{BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoff_delay_ms};
+
+use crate::sensor::{Generator, Rng, Telemetry};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
 use crate::settings::Settings;
 
-/// How long Stop waits for PUBACKs still in flight.
+/// How long Stop waits for the queue to drain and PUBACKs to arrive.
 pub const STOP_GRACE_MS: u64 = 2000;
 
-/// The two clocks the device reads: monotonic for timers, wall for timestamps.
+/// The two clocks the device reads: monotonic for protocol timers, wall for the sample
+/// schedule and timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Time {
     /// Milliseconds on a monotonic clock (the page's `performance.now()`).
@@ -26,7 +38,7 @@ pub struct Time {
 /// What the transport must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Open a WebSocket to `url` with subprotocol `mqtt`.
+    /// Open a WebSocket to `url` with subprotocol `mqtt`, replacing any open one.
     Open { url: String },
     /// Send these bytes as one binary frame.
     Send(Vec<u8>),
@@ -34,37 +46,25 @@ pub enum Action {
     Close,
 }
 
-/// The status the page shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Disconnected,
-    Connecting,
-    Connected,
-    Error(String),
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Disconnected => f.write_str("disconnected"),
-            Self::Connecting => f.write_str("connecting"),
-            Self::Connected => f.write_str("connected"),
-            Self::Error(reason) => write!(f, "error: {reason}"),
-        }
-    }
-}
-
-/// Totals of the current run, as the seed prints them on shutdown.
+/// Totals of the current run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// PUBLISHes sent.
+    /// PUBLISHes sent (first sends; re-deliveries are counted in `redelivered`).
     pub published: u64,
     /// PUBACKs received.
     pub acked: u64,
     /// Sent and not yet acknowledged.
     pub in_flight: u64,
-    /// Anomalous samples published.
+    /// Anomalous samples made.
     pub anomalies: u64,
+    /// Samples waiting in the offline queue.
+    pub queued: u64,
+    /// Samples lost to a full queue or left unsent at Stop.
+    pub dropped: u64,
+    /// PUBLISHes sent again, with DUP, after a reconnect.
+    pub redelivered: u64,
+    /// Successful reconnections after a lost or refused connection.
+    pub reconnects: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,16 +82,34 @@ pub struct LogEntry {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     /// Not started, or finished.
     Idle,
-    /// Socket opening or CONNECT sent.
-    Connecting { socket_open: bool },
-    /// CONNACK 0 received; `started` is when, the origin of the sample schedule.
-    Running { started: u64 },
-    /// Stop pressed: no new samples, waiting for PUBACKs until `deadline`.
-    Stopping { deadline: u64 },
+    /// Connection attempt `attempt` (1 is the first after Start): socket opening or CONNECT
+    /// sent.
+    Connecting {
+        attempt: u32,
+        socket_open: bool,
+    },
+    Connected,
+    /// Waiting until `until` (monotonic) to make attempt `attempt`, after `reason`.
+    Waiting {
+        attempt: u32,
+        until: u64,
+        reason: String,
+        refused: bool,
+    },
+    /// Stop pressed: no new samples; draining until `deadline`.
+    Stopping {
+        deadline: u64,
+    },
+}
+
+/// A sample ready to publish.
+#[derive(Debug, Clone)]
+struct Queued {
+    payload: String,
 }
 
 #[derive(Debug)]
@@ -99,33 +117,44 @@ pub struct Device {
     settings: Settings,
     seed: u64,
     generator: Generator,
+    jitter: Rng,
     session: Session,
     phase: Phase,
-    status: Status,
+    /// Wall-clock time of sample 1; sample k is due `k - 1` intervals later.
+    schedule_start: i64,
+    queue: VecDeque<Queued>,
+    /// Samples dropped since the queue last had room, to log a burst once.
+    burst_dropped: u64,
     counters: Counters,
+    /// The last connection failure, shown in the status while retrying.
+    last_error: Option<String>,
     actions: VecDeque<Action>,
     log: VecDeque<LogEntry>,
     last_payload: Option<String>,
 }
 
 impl Device {
-    /// A stopped device. `seed` drives its generator.
+    /// A stopped device. `seed` drives its generator and its retry jitter.
     pub fn new(settings: Settings, seed: u64) -> Self {
         Self {
             generator: Generator::new(seed, settings.anomaly_every),
+            jitter: Rng::new(seed ^ 0x6a09_e667_f3bc_c908),
             session: Session::new(session_config(&settings)),
             settings,
             seed,
             phase: Phase::Idle,
-            status: Status::Disconnected,
+            schedule_start: 0,
+            queue: VecDeque::new(),
+            burst_dropped: 0,
             counters: Counters::default(),
+            last_error: None,
             actions: VecDeque::new(),
             log: VecDeque::new(),
             last_payload: None,
         }
     }
 
-    /// Starts a run: counters and sequence start again from zero.
+    /// Starts a run: counters and sequence start again; the first sample is due now.
     pub fn start(&mut self, now: Time) {
         if self.is_active() {
             return;
@@ -133,22 +162,34 @@ impl Device {
         self.generator = Generator::new(self.seed, self.settings.anomaly_every);
         self.session = Session::new(session_config(&self.settings));
         self.counters = Counters::default();
+        self.queue.clear();
+        self.burst_dropped = 0;
         self.last_payload = None;
-        self.phase = Phase::Connecting { socket_open: false };
-        self.status = Status::Connecting;
-        let url = self.settings.broker_url.clone();
+        self.last_error = None;
+        self.schedule_start = now.wall_ms;
         self.info(
             now,
-            format!("connecting to {url} as {}", self.settings.client_id),
+            format!(
+                "starting: {} as {} (clean session: {})",
+                self.settings.broker_url, self.settings.client_id, self.settings.clean_session
+            ),
         );
-        self.actions.push_back(Action::Open { url });
+        self.open(now, 1);
+        self.on_timer(now);
     }
 
     /// The WebSocket is open: send CONNECT.
     pub fn on_open(&mut self, now: Time) {
-        if let Phase::Connecting { socket_open: false } = self.phase {
-            self.phase = Phase::Connecting { socket_open: true };
-            self.session.start(now.mono_ms);
+        if let Phase::Connecting {
+            attempt,
+            socket_open: false,
+        } = self.phase
+        {
+            self.phase = Phase::Connecting {
+                attempt,
+                socket_open: true,
+            };
+            self.session.connect(now.mono_ms);
             self.info(now, "WebSocket open; sent CONNECT".into());
             self.pump(now);
         }
@@ -162,47 +203,57 @@ impl Device {
 
     /// A text frame: MQTT over WebSocket is binary only [MQTT-6.0.0-1].
     pub fn on_text_frame(&mut self, now: Time) {
-        if self.is_active() {
-            self.fail(now, "protocol error: broker sent a text frame".into());
-        }
+        self.session.abort(CloseReason::TextFrame);
+        self.pump(now);
     }
 
     /// The WebSocket closed or failed.
     pub fn on_closed(&mut self, now: Time) {
         match self.phase {
-            Phase::Connecting { socket_open: false } => {
+            Phase::Connecting {
+                socket_open: false, ..
+            } => {
                 let reason = format!("cannot connect to {}", self.settings.broker_url);
-                self.fail(now, reason);
+                self.connection_ended(now, reason, false);
             }
-            Phase::Idle => {}
-            _ => {
+            Phase::Connecting { .. } | Phase::Connected | Phase::Stopping { .. } => {
                 self.session.transport_closed();
                 self.pump(now);
             }
+            Phase::Idle | Phase::Waiting { .. } => {}
         }
     }
 
-    /// Runs whatever is due: session timers, samples, the end of a stop.
+    /// Runs whatever is due: session timers, samples, a retry, the end of a stop.
     pub fn on_timer(&mut self, now: Time) {
         self.session.handle_timeout(now.mono_ms);
         self.pump(now);
-        if let Phase::Running { started } = self.phase {
-            // Samples are due on a fixed schedule from CONNACK, so a late timer never makes the
-            // schedule drift: every sample that came due is made now.
-            while self.phase == (Phase::Running { started })
-                && started + self.generator.sequence() * self.settings.interval_ms <= now.mono_ms
-            {
-                self.publish_next(now);
+        if matches!(
+            self.phase,
+            Phase::Connecting { .. } | Phase::Connected | Phase::Waiting { .. }
+        ) {
+            // Samples are due on the wall clock from Start. A page that was asleep or throttled
+            // makes every sample that came due, each with its own timestamp, when it runs again.
+            while self.next_due_wall() <= now.wall_ms {
+                let due = self.next_due_wall();
+                self.make_sample(now, due);
             }
+            self.flush(now);
+        }
+        if let Phase::Waiting { attempt, until, .. } = self.phase
+            && now.mono_ms >= until
+        {
+            self.open(now, attempt);
         }
         self.finish_stop_if_done(now);
     }
 
-    /// Stops publishing, waits up to [`STOP_GRACE_MS`] for PUBACKs, then disconnects.
+    /// Stops making samples, waits up to [`STOP_GRACE_MS`] for the queue to drain and for
+    /// PUBACKs, then disconnects. Without a connection it ends at once.
     pub fn stop(&mut self, now: Time) {
         match self.phase {
-            Phase::Running { .. } => {
-                let waiting = self.session.in_flight();
+            Phase::Connected => {
+                let waiting = self.session.in_flight() + self.queue.len();
                 self.phase = Phase::Stopping {
                     deadline: now.mono_ms + STOP_GRACE_MS,
                 };
@@ -211,23 +262,41 @@ impl Device {
                 }
                 self.finish_stop_if_done(now);
             }
-            Phase::Connecting { .. } => {
+            Phase::Connecting { .. } | Phase::Waiting { .. } => {
+                // A pending retry is cancelled; nothing can be delivered any more.
                 self.session.disconnect(now.mono_ms);
                 self.pump(now);
-                self.end(now, Status::Disconnected);
+                self.last_error = None;
+                self.end(now);
             }
             Phase::Idle | Phase::Stopping { .. } => {}
         }
     }
 
+    /// Ends at once (the page is going away): DISCONNECT when connected, then close.
+    pub fn shutdown(&mut self, now: Time) {
+        self.stop(now);
+        if let Phase::Stopping { .. } = self.phase {
+            self.phase = Phase::Stopping {
+                deadline: now.mono_ms,
+            };
+            self.finish_stop_if_done(now);
+        }
+    }
+
     /// The next time [`Device::on_timer`] has work, on the monotonic clock.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        let own = match self.phase {
-            Phase::Running { started } => {
-                Some(started + self.generator.sequence() * self.settings.interval_ms)
+    pub fn poll_timeout(&self, now: Time) -> Option<u64> {
+        let own = match &self.phase {
+            Phase::Idle => None,
+            Phase::Stopping { deadline } => Some(*deadline),
+            phase => {
+                let until_due = (self.next_due_wall() - now.wall_ms).max(0) as u64;
+                let sample = now.mono_ms + until_due;
+                match phase {
+                    Phase::Waiting { until, .. } => Some(sample.min(*until)),
+                    _ => Some(sample),
+                }
             }
-            Phase::Stopping { deadline } => Some(deadline),
-            _ => None,
         };
         [own, self.session.poll_timeout()]
             .into_iter()
@@ -243,13 +312,38 @@ impl Device {
         self.log.pop_front()
     }
 
-    pub fn status(&self) -> &Status {
-        &self.status
+    /// The status the page shows: `disconnected`, `connecting`, `connected`,
+    /// `reconnecting: …` or `error: …`.
+    pub fn status(&self, now: Time) -> String {
+        match &self.phase {
+            Phase::Idle => match &self.last_error {
+                Some(reason) => format!("error: {reason}"),
+                None => "disconnected".into(),
+            },
+            Phase::Connecting { attempt: 1, .. } => "connecting".into(),
+            Phase::Connecting { attempt, .. } => format!("reconnecting: attempt {attempt}"),
+            Phase::Connected | Phase::Stopping { .. } => "connected".into(),
+            Phase::Waiting {
+                attempt,
+                until,
+                reason,
+                refused,
+            } => {
+                let seconds = until.saturating_sub(now.mono_ms).div_ceil(1000);
+                let retry = format!("attempt {attempt} in {seconds} s");
+                if *refused {
+                    format!("error: {reason}; retrying: {retry}")
+                } else {
+                    format!("reconnecting: {retry} ({reason})")
+                }
+            }
+        }
     }
 
     pub fn counters(&self) -> Counters {
         Counters {
             in_flight: self.session.in_flight() as u64,
+            queued: self.queue.len() as u64,
             ..self.counters
         }
     }
@@ -263,30 +357,82 @@ impl Device {
         self.last_payload.as_deref()
     }
 
-    /// Connecting, running or stopping.
+    /// Started and not yet stopped.
     pub fn is_active(&self) -> bool {
         self.phase != Phase::Idle
     }
 
-    fn publish_next(&mut self, now: Time) {
-        let sample = self.generator.next_sample(now.wall_ms);
-        let json = Telemetry::new(&self.settings.device_id, &sample).to_json();
-        match self
-            .session
-            .publish(&self.settings.topic, json.clone().into_bytes(), now.mono_ms)
-        {
-            Ok(_) => {
-                self.counters.published += 1;
-                if sample.anomaly {
-                    self.counters.anomalies += 1;
-                    self.info(
-                        now,
-                        format!("anomaly injected at sequence {}", sample.sequence),
-                    );
-                }
-                self.last_payload = Some(json);
+    fn next_due_wall(&self) -> i64 {
+        self.schedule_start + (self.generator.sequence() * self.settings.interval_ms) as i64
+    }
+
+    fn open(&mut self, now: Time, attempt: u32) {
+        self.phase = Phase::Connecting {
+            attempt,
+            socket_open: false,
+        };
+        let url = self.settings.broker_url.clone();
+        if attempt > 1 {
+            self.info(now, format!("reconnecting to {url} (attempt {attempt})"));
+        }
+        self.actions.push_back(Action::Open { url });
+    }
+
+    /// Makes the sample due at `due` (wall clock) and queues it, dropping the oldest when full.
+    fn make_sample(&mut self, now: Time, due: i64) {
+        let sample = self.generator.next_sample(due);
+        if sample.anomaly {
+            self.counters.anomalies += 1;
+            self.info(
+                now,
+                format!("anomaly injected at sequence {}", sample.sequence),
+            );
+        }
+        if self.queue.len() >= self.settings.offline_queue {
+            self.queue.pop_front();
+            self.counters.dropped += 1;
+            if self.burst_dropped == 0 {
+                self.warn(
+                    now,
+                    format!(
+                        "offline queue full ({} samples): dropping the oldest",
+                        self.settings.offline_queue
+                    ),
+                );
             }
-            Err(error) => self.fail(now, format!("sample {} not sent: {error}", sample.sequence)),
+            self.burst_dropped += 1;
+        }
+        let payload = Telemetry::new(&self.settings.device_id, &sample).to_json();
+        self.queue.push_back(Queued { payload });
+    }
+
+    /// Moves queued samples into the session while its window has room.
+    fn flush(&mut self, now: Time) {
+        while self.session.can_publish() {
+            let Some(queued) = self.queue.pop_front() else {
+                break;
+            };
+            let bytes = queued.payload.clone().into_bytes();
+            match self
+                .session
+                .publish(&self.settings.topic, bytes, now.mono_ms)
+            {
+                Ok(_) => {
+                    self.counters.published += 1;
+                    self.last_payload = Some(queued.payload);
+                }
+                Err(_) => {
+                    self.queue.push_front(queued);
+                    break;
+                }
+            }
+        }
+        if self.burst_dropped > 0 && self.queue.len() < self.settings.offline_queue {
+            let dropped = std::mem::take(&mut self.burst_dropped);
+            self.warn(
+                now,
+                format!("{dropped} sample(s) dropped while the queue was full"),
+            );
         }
         self.pump(now);
     }
@@ -301,31 +447,82 @@ impl Device {
                 return;
             };
             match event {
-                Event::Connected { session_present } => {
-                    if let Phase::Connecting { .. } = self.phase {
-                        self.phase = Phase::Running {
-                            started: now.mono_ms,
-                        };
-                        self.status = Status::Connected;
-                        self.info(
-                            now,
-                            format!(
-                                "CONNACK: connection accepted (session present: {session_present})"
-                            ),
-                        );
-                    }
-                }
+                Event::Connected {
+                    session_present,
+                    redelivered,
+                } => self.connected(now, session_present, redelivered),
                 Event::Acked(_) => {
                     self.counters.acked += 1;
+                    if self.phase == Phase::Connected
+                        || matches!(self.phase, Phase::Stopping { .. })
+                    {
+                        self.flush(now);
+                    }
                     self.finish_stop_if_done(now);
                 }
                 Event::PingSent => {}
                 Event::Closed(CloseReason::Disconnected) => {}
                 Event::Closed(CloseReason::Refused(code)) => {
                     self.error(now, format!("CONNACK: {code} (return code {})", code as u8));
-                    self.fail(now, code.message().to_owned());
+                    self.connection_ended(now, code.message().to_owned(), true);
                 }
-                Event::Closed(reason) => self.fail(now, reason.to_string()),
+                Event::Closed(reason) => self.connection_ended(now, reason.to_string(), false),
+            }
+        }
+    }
+
+    fn connected(&mut self, now: Time, session_present: bool, redelivered: usize) {
+        let Phase::Connecting { attempt, .. } = self.phase else {
+            return;
+        };
+        if attempt > 1 {
+            self.counters.reconnects += 1;
+        }
+        self.counters.redelivered += redelivered as u64;
+        self.last_error = None;
+        self.phase = Phase::Connected;
+        self.info(
+            now,
+            format!("CONNACK: connection accepted (session present: {session_present})"),
+        );
+        if redelivered > 0 {
+            self.info(
+                now,
+                format!("re-sent {redelivered} unacknowledged PUBLISH(es) with DUP"),
+            );
+        }
+        self.flush(now);
+    }
+
+    /// A connection ended other than by our DISCONNECT: close the socket and retry with
+    /// backoff, or finish when stopping.
+    fn connection_ended(&mut self, now: Time, reason: String, refused: bool) {
+        self.actions.push_back(Action::Close);
+        match self.phase {
+            Phase::Idle | Phase::Waiting { .. } => {}
+            Phase::Stopping { .. } => {
+                self.error(now, format!("error: {reason}"));
+                self.last_error = Some(reason);
+                self.end(now);
+            }
+            Phase::Connecting { .. } | Phase::Connected => {
+                // Attempts count from the last success, so a CONNACK resets the backoff.
+                let failed_attempt = match self.phase {
+                    Phase::Connecting { attempt, .. } => attempt,
+                    _ => 1,
+                };
+                let delay = backoff_delay_ms(failed_attempt, self.jitter.next_f64());
+                self.error(
+                    now,
+                    format!("error: {reason}; retrying in {} s", Seconds(delay)),
+                );
+                self.last_error = Some(reason.clone());
+                self.phase = Phase::Waiting {
+                    attempt: failed_attempt + 1,
+                    until: now.mono_ms + delay,
+                    reason,
+                    refused,
+                };
             }
         }
     }
@@ -334,46 +531,48 @@ impl Device {
         let Phase::Stopping { deadline } = self.phase else {
             return;
         };
-        let waiting = self.session.in_flight();
+        let waiting = self.session.in_flight() + self.queue.len();
         if waiting > 0 && now.mono_ms < deadline {
             return;
         }
-        if waiting > 0 {
+        if self.session.in_flight() > 0 {
             self.warn(
                 now,
-                format!("{waiting} PUBLISH(es) still unacknowledged after 2 s"),
+                format!(
+                    "{} PUBLISH(es) still unacknowledged at stop",
+                    self.session.in_flight()
+                ),
             );
         }
         self.session.disconnect(now.mono_ms);
         self.pump(now);
         self.info(now, "sent DISCONNECT".into());
-        self.end(now, Status::Disconnected);
+        self.last_error = None;
+        self.end(now);
     }
 
-    fn fail(&mut self, now: Time, reason: String) {
-        if !self.is_active() {
-            return;
-        }
-        self.error(now, format!("error: {reason}"));
-        self.session.transport_closed();
-        while self.session.poll_event().is_some() {}
-        self.end(now, Status::Error(reason));
-    }
-
-    /// Closes the socket, reports the totals and goes idle.
-    fn end(&mut self, now: Time, status: Status) {
+    /// Closes the socket, counts what was never sent, reports the totals and goes idle.
+    fn end(&mut self, now: Time) {
         while let Some(bytes) = self.session.poll_transmit() {
             self.actions.push_back(Action::Send(bytes));
         }
         self.actions.push_back(Action::Close);
+        if !self.queue.is_empty() {
+            let unsent = self.queue.len();
+            self.counters.dropped += unsent as u64;
+            self.queue.clear();
+            self.warn(
+                now,
+                format!("{unsent} queued sample(s) never sent: counted as dropped"),
+            );
+        }
         self.phase = Phase::Idle;
-        self.status = status;
         let c = self.counters();
         self.info(
             now,
             format!(
-                "stopped: published {}, acknowledged {}, anomalies injected {}",
-                c.published, c.acked, c.anomalies
+                "stopped: published {}, acknowledged {}, anomalies injected {}, dropped {}, reconnects {}",
+                c.published, c.acked, c.anomalies, c.dropped, c.reconnects
             ),
         );
     }
@@ -399,11 +598,22 @@ impl Device {
     }
 }
 
+/// Milliseconds shown as seconds with one decimal, without float formatting.
+struct Seconds(u64);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0 / 1000, self.0 % 1000 / 100)
+    }
+}
+
 fn session_config(settings: &Settings) -> SessionConfig {
     SessionConfig {
         keep_alive_s: settings.keep_alive_s,
         username: settings.username.clone(),
         password: settings.password.clone(),
+        clean_session: settings.clean_session,
+        max_in_flight: settings.max_in_flight,
         ..SessionConfig::new(settings.client_id.clone())
     }
 }

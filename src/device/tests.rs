@@ -1,35 +1,47 @@
 //! The device against a scripted broker on a fake clock.
 
+use std::collections::BTreeSet;
+
 use super::*;
-use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, PacketId, Publish, QosPid};
+use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Publish, QosPid};
 use crate::settings::SettingsForm;
+
+const EPOCH: i64 = 1_795_712_400_000; // 2026-11-26T17:00:00Z
 
 fn at(ms: u64) -> Time {
     Time {
         mono_ms: ms,
-        wall_ms: 1_795_712_400_000 + ms as i64,
+        wall_ms: EPOCH + ms as i64,
     }
 }
 
+fn settings_with(query: &str) -> Settings {
+    let mut form = SettingsForm::defaults("t3st");
+    form.apply_query(query);
+    form.validate().unwrap()
+}
+
 fn settings() -> Settings {
-    SettingsForm::defaults("t3st").validate().unwrap()
+    settings_with("")
 }
 
 /// Plays the broker: reads the device's actions, answers as told.
 struct Broker {
     decoder: Decoder,
+    /// Open requests seen, and whether the socket is open now.
+    opens: usize,
     open: bool,
-    closed: bool,
-    received: Vec<Packet>,
+    /// Every PUBLISH received, over all connections.
+    publishes: Vec<Publish>,
 }
 
 impl Broker {
     fn new() -> Self {
         Self {
             decoder: Decoder::new(1 << 20),
+            opens: 0,
             open: false,
-            closed: false,
-            received: vec![],
+            publishes: vec![],
         }
     }
 
@@ -39,25 +51,38 @@ impl Broker {
         while let Some(action) = device.poll_action() {
             match action {
                 Action::Open { .. } => {
+                    self.opens += 1;
                     self.open = true;
-                    self.closed = false;
                     self.decoder.clear();
                 }
                 Action::Send(bytes) => {
-                    assert!(!self.closed, "nothing is sent after Close");
+                    assert!(self.open, "nothing is sent without an open socket");
                     self.decoder.push(&bytes);
                     while let Some(packet) = self.decoder.next_packet().unwrap() {
                         packets.push(packet);
                     }
                 }
-                Action::Close => self.closed = true,
+                Action::Close => self.open = false,
             }
         }
-        self.received.extend(packets.clone());
+        for packet in &packets {
+            if let Packet::Publish(publish) = packet {
+                self.publishes.push(publish.clone());
+            }
+        }
         packets
     }
 
-    fn ack_all(&self, packets: &[Packet], device: &mut Device, now: Time) {
+    /// Opens the socket and accepts the connection.
+    fn accept(&mut self, device: &mut Device, now: Time) {
+        self.take(device);
+        assert!(self.open, "the device asked for a socket");
+        device.on_open(now);
+        assert!(matches!(self.take(device)[..], [Packet::Connect(_)]));
+        device.on_bytes(&connack(ConnectReturnCode::Accepted), now);
+    }
+
+    fn ack_all(&mut self, packets: &[Packet], device: &mut Device, now: Time) {
         for packet in packets {
             if let Packet::Publish(Publish {
                 qos_pid: QosPid::AtLeastOnce(pid),
@@ -79,78 +104,97 @@ fn connack(code: ConnectReturnCode) -> Vec<u8> {
     .unwrap()
 }
 
-/// A device that has connected at time 0.
-fn running() -> (Device, Broker) {
-    let mut device = Device::new(settings(), 1);
-    let mut broker = Broker::new();
-    device.start(at(0));
-    assert_eq!(device.status(), &Status::Connecting);
-    broker.take(&mut device);
-    assert!(broker.open);
-    device.on_open(at(0));
-    assert!(matches!(broker.take(&mut device)[..], [Packet::Connect(_)]));
-    device.on_bytes(&connack(ConnectReturnCode::Accepted), at(0));
-    assert_eq!(device.status(), &Status::Connected);
-    (device, broker)
+fn sequences(publishes: &[Publish]) -> Vec<u64> {
+    publishes
+        .iter()
+        .map(|p| {
+            let json: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+            json["sequence"].as_u64().unwrap()
+        })
+        .collect()
 }
 
-fn publishes(packets: &[Packet]) -> Vec<serde_json::Value> {
+fn publishes(packets: &[Packet]) -> Vec<Publish> {
     packets
         .iter()
         .filter_map(|p| match p {
-            Packet::Publish(publish) => Some(serde_json::from_slice(&publish.payload).unwrap()),
+            Packet::Publish(publish) => Some(publish.clone()),
             _ => None,
         })
         .collect()
 }
 
-#[test]
-fn status_text_is_what_the_page_shows() {
-    assert_eq!(Status::Disconnected.to_string(), "disconnected");
-    assert_eq!(Status::Connecting.to_string(), "connecting");
-    assert_eq!(Status::Connected.to_string(), "connected");
-    assert_eq!(
-        Status::Error("connection lost".into()).to_string(),
-        "error: connection lost"
-    );
+/// A device started and connected at time 0.
+fn running_with(settings: Settings) -> (Device, Broker) {
+    let mut device = Device::new(settings, 1);
+    let mut broker = Broker::new();
+    device.start(at(0));
+    assert_eq!(device.status(at(0)), "connecting");
+    broker.accept(&mut device, at(0));
+    assert_eq!(device.status(at(0)), "connected");
+    (device, broker)
+}
+
+fn running() -> (Device, Broker) {
+    running_with(settings())
+}
+
+fn log_text(device: &mut Device) -> Vec<String> {
+    std::iter::from_fn(|| device.poll_log())
+        .map(|e| e.text)
+        .collect()
 }
 
 #[test]
-fn samples_go_out_every_interval_from_connack() {
-    let (mut device, mut broker) = running();
-    device.on_timer(at(0));
-    assert_eq!(device.poll_timeout(), Some(1000));
+fn samples_are_due_every_interval_from_start_and_sent_after_connack() {
+    let mut device = Device::new(settings(), 1);
+    let mut broker = Broker::new();
+    device.start(at(0));
+    assert_eq!(device.counters().queued, 1, "sample 1 is made at Start");
+    assert_eq!(
+        publishes(&broker.take(&mut device)),
+        [],
+        "nothing before CONNACK"
+    );
+    device.on_open(at(5));
+    broker.take(&mut device);
+    device.on_bytes(&connack(ConnectReturnCode::Accepted), at(10));
     for second in 1..=24u64 {
         device.on_timer(at(second * 1000));
     }
-    let packets = broker.take(&mut device);
-    let samples = publishes(&packets);
-    assert_eq!(samples.len(), 25);
-    for (i, sample) in samples.iter().enumerate() {
-        assert_eq!(sample["sequence"], i as u64 + 1);
-        assert_eq!(sample["device_id"], "infineon-sensor-01");
-        assert_eq!(sample["anomaly"], (i + 1) % 10 == 0);
+    broker.take(&mut device);
+    let sent = &broker.publishes;
+    assert_eq!(sequences(sent), (1..=25).collect::<Vec<_>>());
+    for publish in sent {
+        let json: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+        let sequence = json["sequence"].as_u64().unwrap();
+        assert_eq!(json["anomaly"], sequence.is_multiple_of(10));
+        assert_eq!(publish.topic, "device/infineon-sensor-01/telemetry");
+        assert_eq!(publish.qos_pid.qos(), crate::mqtt::QoS::AtLeastOnce);
     }
-    let Packet::Publish(first) = &packets[0] else {
-        panic!()
-    };
-    assert_eq!(first.topic, "device/infineon-sensor-01/telemetry");
-    assert_eq!(first.qos_pid.qos(), crate::mqtt::QoS::AtLeastOnce);
     let c = device.counters();
-    assert_eq!(
-        (c.published, c.acked, c.in_flight, c.anomalies),
-        (25, 0, 25, 2)
-    );
+    assert_eq!((c.published, c.acked, c.anomalies), (25, 0, 2));
+    assert_eq!(c.in_flight, 25, "25 is within the window of 32");
 }
 
 #[test]
-fn a_late_timer_makes_every_sample_that_came_due() {
+fn a_late_timer_makes_every_due_sample_with_its_own_timestamp() {
     let (mut device, mut broker) = running();
-    device.on_timer(at(0));
-    device.on_timer(at(9_500)); // the page was busy for 9.5 s
-    assert_eq!(publishes(&broker.take(&mut device)).len(), 10);
+    device.on_timer(at(9_500)); // the tab was throttled for 9.5 s
+    broker.take(&mut device);
+    let stamps: Vec<String> = broker
+        .publishes
+        .iter()
+        .map(|p| {
+            let json: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+            json["timestamp"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(stamps.len(), 10);
+    assert_eq!(stamps[0], "2026-11-26T17:00:00.000Z");
+    assert_eq!(stamps[9], "2026-11-26T17:00:09.000Z");
     assert_eq!(
-        device.poll_timeout(),
+        device.poll_timeout(at(9_500)),
         Some(10_000),
         "the schedule does not drift"
     );
@@ -159,7 +203,6 @@ fn a_late_timer_makes_every_sample_that_came_due() {
 #[test]
 fn acks_are_counted() {
     let (mut device, mut broker) = running();
-    device.on_timer(at(0));
     device.on_timer(at(1000));
     let packets = broker.take(&mut device);
     broker.ack_all(&packets, &mut device, at(1001));
@@ -168,9 +211,24 @@ fn acks_are_counted() {
 }
 
 #[test]
+fn the_window_bounds_what_is_in_flight_and_the_rest_waits_in_order() {
+    let (mut device, mut broker) = running_with(settings_with("max_inflight=4&interval=0.1"));
+    device.on_timer(at(1_000));
+    let first = broker.take(&mut device);
+    assert_eq!(publishes(&first).len(), 4);
+    assert_eq!(device.counters().queued, 7);
+    broker.ack_all(&first, &mut device, at(1_001));
+    let second = broker.take(&mut device);
+    assert_eq!(publishes(&second).len(), 4, "each ack lets one more out");
+    broker.ack_all(&second, &mut device, at(1_002));
+    let third = broker.take(&mut device);
+    broker.ack_all(&third, &mut device, at(1_003));
+    assert_eq!(sequences(&broker.publishes), (1..=11).collect::<Vec<_>>());
+}
+
+#[test]
 fn stop_waits_for_pubacks_then_disconnects_with_equal_totals() {
     let (mut device, mut broker) = running();
-    device.on_timer(at(0));
     device.on_timer(at(1000));
     let packets = broker.take(&mut device);
     device.stop(at(1100));
@@ -179,120 +237,325 @@ fn stop_waits_for_pubacks_then_disconnects_with_equal_totals() {
         [],
         "waits while PUBACKs are in flight"
     );
-    assert_eq!(device.poll_timeout(), Some(3100));
+    assert_eq!(device.poll_timeout(at(1100)), Some(3100));
     device.on_timer(at(2000));
-    assert_eq!(
-        publishes(&broker.take(&mut device)),
-        [] as [serde_json::Value; 0],
-        "no new samples"
-    );
+    assert_eq!(publishes(&broker.take(&mut device)), [], "no new samples");
     broker.ack_all(&packets, &mut device, at(2100));
     assert_eq!(broker.take(&mut device), [Packet::Disconnect]);
-    assert!(broker.closed);
-    assert_eq!(device.status(), &Status::Disconnected);
+    assert!(!broker.open);
+    assert_eq!(device.status(at(2100)), "disconnected");
     let c = device.counters();
-    assert_eq!((c.published, c.acked), (2, 2));
-    let log: Vec<String> = std::iter::from_fn(|| device.poll_log())
-        .map(|e| e.text)
-        .collect();
+    assert_eq!((c.published, c.acked, c.dropped), (2, 2, 0));
     assert!(
-        log.contains(&"stopped: published 2, acknowledged 2, anomalies injected 0".into()),
-        "{log:?}"
+        log_text(&mut device).contains(
+            &"stopped: published 2, acknowledged 2, anomalies injected 0, dropped 0, reconnects 0"
+                .to_owned()
+        )
     );
 }
 
 #[test]
 fn stop_gives_up_waiting_after_two_seconds() {
     let (mut device, mut broker) = running();
-    device.on_timer(at(0));
     broker.take(&mut device);
     device.stop(at(500));
     device.on_timer(at(2499));
     assert_eq!(broker.take(&mut device), []);
     device.on_timer(at(2500));
     assert_eq!(broker.take(&mut device), [Packet::Disconnect]);
-    assert!(broker.closed);
     assert_eq!(device.counters().in_flight, 1);
 }
 
 #[test]
 fn stop_with_nothing_in_flight_disconnects_at_once() {
     let (mut device, mut broker) = running();
+    let packets = broker.take(&mut device);
+    broker.ack_all(&packets, &mut device, at(5));
     device.stop(at(10));
     assert_eq!(broker.take(&mut device), [Packet::Disconnect]);
     assert!(!device.is_active());
 }
 
 #[test]
-fn a_lost_connection_is_an_error_and_stops() {
+fn a_lost_connection_reconnects_and_loses_nothing() {
     let (mut device, mut broker) = running();
-    device.on_timer(at(0));
-    device.on_closed(at(500));
-    assert_eq!(device.status(), &Status::Error("connection lost".into()));
-    assert!(!device.is_active());
+    device.on_timer(at(2000));
+    let packets = broker.take(&mut device);
+    // Sample 1 is acknowledged; 2 and 3 are in flight when the connection drops.
+    broker.ack_all(&packets[..1], &mut device, at(2001));
+    device.on_closed(at(2500));
     broker.take(&mut device);
-    device.on_timer(at(5000));
-    assert_eq!(broker.take(&mut device), [], "nothing after the loss");
+    assert!(!broker.open);
+    let status = device.status(at(2500));
+    assert!(
+        status.starts_with("reconnecting: attempt 2 in 1 s"),
+        "{status}"
+    );
+    // Samples keep coming while disconnected.
+    device.on_timer(at(3000));
+    assert_eq!(device.counters().queued, 1);
+    let wake = device.poll_timeout(at(3000)).unwrap();
+    assert!(
+        (3000..=3500).contains(&wake),
+        "retry after the 0.75-1 s backoff: {wake}"
+    );
+    device.on_timer(at(3500));
+    assert_eq!(device.status(at(3500)), "reconnecting: attempt 2");
+    broker.accept(&mut device, at(3600));
+    let after = broker.take(&mut device);
+    let resent = publishes(&after);
+    assert_eq!(
+        sequences(&resent),
+        [2, 3, 4],
+        "re-sent first, then the queue, in order"
+    );
+    assert!(resent[0].dup && resent[1].dup && !resent[2].dup);
+    let c = device.counters();
+    assert_eq!((c.reconnects, c.redelivered, c.published), (1, 2, 4));
+    assert_eq!(device.status(at(3600)), "connected");
 }
 
 #[test]
-fn an_unreachable_broker_says_so() {
-    let mut device = Device::new(settings(), 1);
+fn backoff_doubles_to_a_30_second_cap_and_resets_after_connack() {
+    let mut device = Device::new(settings(), 7);
+    let mut broker = Broker::new();
     device.start(at(0));
-    device.on_closed(at(20));
-    assert_eq!(
-        device.status(),
-        &Status::Error("cannot connect to ws://localhost:9001".into())
+    let mut now = 0;
+    let mut delays = vec![];
+    for _ in 0..8 {
+        broker.take(&mut device);
+        device.on_closed(at(now)); // the socket never opens
+        let retry_at = device.poll_timeout(at(now)).unwrap();
+        // poll_timeout is the earlier of the retry and the next sample; walk to the retry.
+        let mut t = now;
+        while matches!(device.phase, Phase::Waiting { .. }) {
+            t = device.poll_timeout(at(t)).unwrap();
+            device.on_timer(at(t));
+        }
+        assert!(retry_at <= t);
+        delays.push(t - now);
+        now = t;
+    }
+    let nominal = [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000];
+    for (delay, nominal) in delays.iter().zip(nominal) {
+        assert!(
+            (nominal * 3 / 4..=nominal).contains(delay),
+            "{delays:?} against {nominal}"
+        );
+    }
+    broker.accept(&mut device, at(now));
+    assert_eq!(device.counters().reconnects, 1);
+    device.on_closed(at(now + 10));
+    let status = device.status(at(now + 10));
+    assert!(
+        status.starts_with("reconnecting: attempt 2 in 1 s"),
+        "reset: {status}"
     );
 }
 
 #[test]
-fn a_refused_connection_shows_the_reason_in_words() {
+fn backoff_delays_stay_within_bounds_for_any_jitter() {
+    for retry in 1..40 {
+        for jitter in [0.0, 0.3, 0.999_999] {
+            let delay = backoff_delay_ms(retry, jitter);
+            assert!(
+                (750..=BACKOFF_CAP_MS).contains(&delay),
+                "{retry} {jitter} {delay}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_refused_connection_shows_the_reason_in_words_and_is_retried_with_backoff() {
     let mut device = Device::new(settings(), 1);
     let mut broker = Broker::new();
     device.start(at(0));
-    device.on_open(at(1));
-    device.on_bytes(&connack(ConnectReturnCode::NotAuthorized), at(2));
-    assert_eq!(device.status(), &Status::Error("not authorized".into()));
     broker.take(&mut device);
-    assert!(broker.closed);
-    device.on_timer(at(5000));
-    assert_eq!(publishes(&broker.take(&mut device)).len(), 0);
+    device.on_open(at(1));
+    broker.take(&mut device);
+    device.on_bytes(&connack(ConnectReturnCode::NotAuthorized), at(2));
+    let status = device.status(at(2));
+    assert!(
+        status.starts_with("error: not authorized; retrying: attempt 2 in"),
+        "{status}"
+    );
+    assert_eq!(broker.take(&mut device), []);
+    assert!(!broker.open, "the refused socket is closed");
+    // No tight loop: nothing happens before the backoff ends.
+    device.on_timer(at(700));
+    assert_eq!(broker.opens, 1);
+    device.on_timer(at(1002));
+    broker.take(&mut device);
+    assert_eq!(broker.opens, 2);
 }
 
 #[test]
-fn a_text_frame_is_a_protocol_error() {
-    let (mut device, _) = running();
-    device.on_text_frame(at(1));
+fn stop_cancels_a_pending_retry() {
+    let mut device = Device::new(settings(), 1);
+    let mut broker = Broker::new();
+    device.start(at(0));
+    broker.take(&mut device);
+    device.on_closed(at(10));
+    device.stop(at(20));
+    assert!(!device.is_active());
+    assert_eq!(device.status(at(20)), "disconnected");
+    device.on_timer(at(60_000));
+    broker.take(&mut device);
+    assert_eq!(broker.opens, 1, "no retry after Stop");
+    assert_eq!(device.counters().dropped, 1, "the unsent sample is counted");
+}
+
+#[test]
+fn a_full_queue_drops_the_oldest_counts_it_and_logs_once_per_burst() {
+    let mut device = Device::new(settings_with("queue=5"), 1);
+    let mut broker = Broker::new();
+    device.start(at(0));
+    broker.take(&mut device);
+    device.on_closed(at(1)); // broker down
+    log_text(&mut device);
+    // 30 s without a connection: the device retries and fails, and samples pile up.
+    for second in 1..=30u64 {
+        device.on_timer(at(second * 1000));
+        if broker.take(&mut device).is_empty() && broker.open {
+            device.on_closed(at(second * 1000));
+        }
+    }
+    let c = device.counters();
+    assert_eq!(c.queued, 5);
+    assert_eq!(c.dropped, 26);
+    let full = log_text(&mut device)
+        .into_iter()
+        .filter(|l| l.starts_with("offline queue full"))
+        .count();
+    assert_eq!(full, 1, "once per burst");
+    // Back online: the five newest go out, in order.
+    while !broker.open {
+        let t = device.poll_timeout(at(30_000)).unwrap();
+        device.on_timer(at(t));
+        broker.take(&mut device);
+    }
+    let now = at(device.poll_timeout(at(30_000)).unwrap());
+    device.on_open(now);
+    broker.take(&mut device);
+    device.on_bytes(&connack(ConnectReturnCode::Accepted), now);
+    broker.take(&mut device);
+    let made = device.generator.sequence();
     assert_eq!(
-        device.status(),
-        &Status::Error("protocol error: broker sent a text frame".into())
+        sequences(&broker.publishes),
+        (made - 4..=made).collect::<Vec<_>>(),
+        "the five newest, in order"
     );
+}
+
+#[test]
+fn a_text_frame_is_a_protocol_error_and_the_device_reconnects() {
+    let (mut device, mut broker) = running();
+    broker.take(&mut device);
+    device.on_text_frame(at(1));
+    assert_eq!(broker.take(&mut device), []);
+    assert!(!broker.open);
+    let status = device.status(at(1));
+    assert!(
+        status.contains("protocol error: broker sent a text frame"),
+        "{status}"
+    );
+    assert!(status.starts_with("reconnecting"));
+}
+
+#[test]
+fn hostile_bytes_close_the_connection_and_the_device_reconnects() {
+    let (mut device, mut broker) = running();
+    broker.take(&mut device);
+    device.on_bytes(&[0x40, 0x02, 0x03, 0x09], at(5)); // PUBACK for an id never sent
+    broker.take(&mut device);
+    assert!(!broker.open);
+    let status = device.status(at(5));
+    assert!(
+        status.contains("PUBACK for unknown packet id 777"),
+        "{status}"
+    );
+    let retry = device.poll_timeout(at(5)).unwrap();
+    device.on_timer(at(retry.max(1005)));
+    broker.take(&mut device);
+    assert_eq!(broker.opens, 2);
+}
+
+#[test]
+fn no_sample_is_lost_across_many_cuts() {
+    // The broker acknowledges every third PUBLISH and the connection is cut every 7 s, for
+    // 10 minutes at 5 samples a second.
+    let (mut device, mut broker) = running_with(settings_with("interval=0.2"));
+    let mut acked_ids = BTreeSet::new();
+    let mut now = 0;
+    let mut received = 0;
+    while now < 600_000 {
+        now += 100;
+        device.on_timer(at(now));
+        let packets = broker.take(&mut device);
+        for (i, packet) in publishes(&packets).iter().enumerate() {
+            received += 1;
+            if (received + i) % 3 != 0 {
+                let pid = packet.qos_pid.packet_id().unwrap();
+                acked_ids.insert(pid);
+                device.on_bytes(&Packet::PubAck(pid).to_bytes().unwrap(), at(now));
+            }
+        }
+        if now % 7000 == 0 && broker.open {
+            device.on_closed(at(now));
+        }
+        if broker.open && !device.session.is_connected() && !device.session.is_disconnected() {
+            continue;
+        }
+        if broker.open && device.session.is_disconnected() {
+            device.on_open(at(now));
+            broker.take(&mut device);
+            device.on_bytes(&connack(ConnectReturnCode::Accepted), at(now));
+        }
+    }
+    device.stop(at(now));
+    while device.is_active() {
+        now += 100;
+        let packets = broker.take(&mut device);
+        broker.ack_all(&packets, &mut device, at(now));
+        device.on_timer(at(now));
+    }
+    broker.take(&mut device);
+    let made = device.generator.sequence();
+    let delivered: BTreeSet<u64> = sequences(&broker.publishes).into_iter().collect();
+    let c = device.counters();
+    assert_eq!(c.dropped, 0, "the queue never overflowed");
+    assert_eq!(
+        delivered,
+        (1..=made).collect::<BTreeSet<_>>(),
+        "every sample reached the broker at least once"
+    );
+    assert!(c.reconnects >= 80, "{c:?}");
+    assert!(c.redelivered > 0, "{c:?}");
 }
 
 #[test]
 fn a_second_run_starts_again_from_sequence_one() {
     let (mut device, mut broker) = running();
-    device.on_timer(at(0));
+    let packets = broker.take(&mut device);
+    broker.ack_all(&packets, &mut device, at(5));
     device.stop(at(10));
     broker.take(&mut device);
-    device.on_timer(at(2010));
     device.start(at(3000));
-    device.on_open(at(3000));
-    device.on_bytes(&connack(ConnectReturnCode::Accepted), at(3000));
-    device.on_timer(at(3000));
-    let samples = publishes(&broker.take(&mut device));
-    assert_eq!(samples.last().unwrap()["sequence"], 1);
+    broker.accept(&mut device, at(3000));
+    broker.take(&mut device);
+    assert_eq!(sequences(&broker.publishes), [1, 1]);
     assert_eq!(device.counters().published, 1);
 }
 
 #[test]
 fn the_last_payload_is_kept_for_the_page() {
-    let (mut device, _) = running();
+    let mut device = Device::new(settings(), 1);
     assert_eq!(device.last_payload(), None);
-    device.on_timer(at(0));
+    let mut broker = Broker::new();
+    device.start(at(0));
+    broker.accept(&mut device, at(0));
     let payload: serde_json::Value = serde_json::from_str(device.last_payload().unwrap()).unwrap();
     assert_eq!(payload["sequence"], 1);
     assert_eq!(payload["timestamp"], "2026-11-26T17:00:00.000Z");
-    assert_eq!(PacketId::new(1).map(|p| p.get()), Some(1));
 }

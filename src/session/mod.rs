@@ -5,6 +5,10 @@
 //! [`Session::poll_event`], [`Session::poll_timeout`]). It never reads a clock or touches a
 //! socket, so tests drive it against a scripted broker on a fake clock. Times are milliseconds
 //! on any monotonic clock.
+//!
+//! A session outlives its connections: unacknowledged QoS 1 PUBLISHes stay in flight when a
+//! connection ends, and go out again first, with their packet ids and DUP set, after the next
+//! CONNACK [MQTT-4.4.0-1].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -28,6 +32,8 @@ pub struct SessionConfig {
     pub connect_timeout_ms: u64,
     /// The largest packet accepted from the broker.
     pub max_packet_size: usize,
+    /// At most this many QoS 1 PUBLISHes wait for PUBACK at once (1 to 65535).
+    pub max_in_flight: usize,
 }
 
 impl SessionConfig {
@@ -41,6 +47,7 @@ impl SessionConfig {
             will: None,
             connect_timeout_ms: 10_000,
             max_packet_size: 1 << 20,
+            max_in_flight: 32,
         }
     }
 }
@@ -66,6 +73,8 @@ pub enum CloseReason {
     ConnectionLost,
     /// Our own CONNECT could not be encoded.
     InvalidConnect(EncodeError),
+    /// The WebSocket carried a text frame; MQTT uses binary frames only [MQTT-6.0.0-1].
+    TextFrame,
 }
 
 impl fmt::Display for CloseReason {
@@ -82,6 +91,7 @@ impl fmt::Display for CloseReason {
             Self::KeepAliveTimeout => f.write_str("broker stopped answering (keep-alive timeout)"),
             Self::ConnectionLost => f.write_str("connection lost"),
             Self::InvalidConnect(error) => write!(f, "cannot send CONNECT: {error}"),
+            Self::TextFrame => f.write_str("protocol error: broker sent a text frame"),
         }
     }
 }
@@ -89,8 +99,12 @@ impl fmt::Display for CloseReason {
 /// What happened, for the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// CONNACK accepted the connection; publishing may start.
-    Connected { session_present: bool },
+    /// CONNACK accepted the connection; publishing may start. `redelivered` PUBLISHes left
+    /// unacknowledged by earlier connections were sent again, with DUP set.
+    Connected {
+        session_present: bool,
+        redelivered: usize,
+    },
     /// The broker acknowledged a QoS 1 PUBLISH.
     Acked(PacketId),
     /// A PINGREQ went out.
@@ -102,30 +116,29 @@ pub enum Event {
 /// Why a PUBLISH was not accepted. Nothing was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishError {
-    /// Before CONNACK 0, or after the session closed.
+    /// Before CONNACK 0, or after the connection ended.
     NotConnected,
-    /// All 65,535 packet ids are waiting for PUBACK.
-    NoFreePacketId,
+    /// `max_in_flight` PUBLISHes already wait for PUBACK.
+    WindowFull,
 }
 
 impl fmt::Display for PublishError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotConnected => f.write_str("not connected"),
-            Self::NoFreePacketId => f.write_str("every packet id is in flight"),
+            Self::WindowFull => f.write_str("the in-flight window is full"),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Waiting for the transport to open.
-    Idle,
+    /// No connection: before the transport opens, or after one ended.
+    Disconnected,
     AwaitingConnAck {
         deadline: u64,
     },
     Connected,
-    Closed,
 }
 
 #[derive(Debug)]
@@ -151,7 +164,7 @@ impl Session {
         let max_packet_size = config.max_packet_size;
         Self {
             config,
-            state: State::Idle,
+            state: State::Disconnected,
             decoder: Decoder::new(max_packet_size),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -164,11 +177,13 @@ impl Session {
         }
     }
 
-    /// The transport is open: send CONNECT, the first packet of every connection [MQTT-3.1.0-1].
-    pub fn start(&mut self, now: u64) {
-        if self.state != State::Idle {
+    /// A transport is open: send CONNECT, the first packet of every connection [MQTT-3.1.0-1].
+    pub fn connect(&mut self, now: u64) {
+        if self.state != State::Disconnected {
             return;
         }
+        self.decoder.clear();
+        self.ping_deadline = None;
         let connect = Connect {
             client_id: self.config.client_id.clone(),
             clean_session: self.config.clean_session,
@@ -193,7 +208,7 @@ impl Session {
 
     /// Bytes from the broker, in any framing.
     pub fn handle_input(&mut self, bytes: &[u8], now: u64) {
-        if matches!(self.state, State::Idle | State::Closed) {
+        if self.state == State::Disconnected {
             return;
         }
         self.decoder.push(bytes);
@@ -203,7 +218,7 @@ impl Session {
                     self.last_received = now;
                     self.ping_deadline = None;
                     self.handle_packet(packet, now);
-                    if self.state == State::Closed {
+                    if self.state == State::Disconnected {
                         return;
                     }
                 }
@@ -224,7 +239,11 @@ impl Session {
             ) => {
                 if code == ConnectReturnCode::Accepted {
                     self.state = State::Connected;
-                    self.events.push_back(Event::Connected { session_present });
+                    let redelivered = self.redeliver(now);
+                    self.events.push_back(Event::Connected {
+                        session_present,
+                        redelivered,
+                    });
                 } else {
                     self.close(CloseReason::Refused(code));
                 }
@@ -263,6 +282,35 @@ impl Session {
         }
     }
 
+    /// Sends every unacknowledged PUBLISH again, oldest first, with its packet id and DUP set
+    /// [MQTT-4.4.0-1] [MQTT-3.3.1-1]. Done even when the broker kept no session
+    /// (CleanSession = 1, or a broker restart): a duplicate is allowed at QoS 1, a loss is not.
+    fn redeliver(&mut self, now: u64) -> usize {
+        let mut frames = Vec::with_capacity(self.in_flight.len());
+        for publish in &mut self.in_flight {
+            publish.dup = true;
+            frames.push(
+                Packet::Publish(publish.clone())
+                    .to_bytes()
+                    .expect("encoded before"),
+            );
+        }
+        let count = frames.len();
+        for frame in frames {
+            self.send(frame, now);
+        }
+        count
+    }
+
+    /// Whether [`Session::publish`] would take a message now.
+    pub fn can_publish(&self) -> bool {
+        self.state == State::Connected && self.in_flight.len() < self.max_in_flight()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.config.max_in_flight.clamp(1, usize::from(u16::MAX))
+    }
+
     /// Publishes at QoS 1; the packet id is returned and [`Event::Acked`] reports its PUBACK.
     pub fn publish(
         &mut self,
@@ -273,7 +321,10 @@ impl Session {
         if self.state != State::Connected {
             return Err(PublishError::NotConnected);
         }
-        let pid = self.next_packet_id().ok_or(PublishError::NoFreePacketId)?;
+        if self.in_flight.len() >= self.max_in_flight() {
+            return Err(PublishError::WindowFull);
+        }
+        let pid = self.next_packet_id();
         let publish = Publish {
             dup: false,
             qos_pid: QosPid::AtLeastOnce(pid),
@@ -291,20 +342,18 @@ impl Session {
     }
 
     /// A packet id not used by any unacknowledged PUBLISH [MQTT-2.3.1-2], cycling 1..=65535.
-    fn next_packet_id(&mut self) -> Option<PacketId> {
-        if self.in_flight.len() >= usize::from(u16::MAX) {
-            return None;
-        }
+    /// The window is at most 65,535, and the caller checked it has room, so one is free.
+    fn next_packet_id(&mut self) -> PacketId {
         loop {
             self.last_pid = self.last_pid.checked_add(1).unwrap_or(1);
             let pid = PacketId::new(self.last_pid).expect("never zero");
             if !self.ids_in_use.contains(pid.get()) {
-                return Some(pid);
+                return pid;
             }
         }
     }
 
-    /// Sends DISCONNECT (when connected) and ends the session.
+    /// Sends DISCONNECT (when connected) and ends the connection.
     pub fn disconnect(&mut self, now: u64) {
         if self.state == State::Connected {
             self.send(
@@ -312,14 +361,21 @@ impl Session {
                 now,
             );
         }
-        if self.state != State::Closed {
+        if self.state != State::Disconnected {
             self.close(CloseReason::Disconnected);
+        }
+    }
+
+    /// Ends the connection for a reason found outside the MQTT byte stream (a text frame).
+    pub fn abort(&mut self, reason: CloseReason) {
+        if self.state != State::Disconnected {
+            self.close(reason);
         }
     }
 
     /// The transport closed or failed.
     pub fn transport_closed(&mut self) {
-        if self.state != State::Closed {
+        if self.state != State::Disconnected {
             self.close(CloseReason::ConnectionLost);
         }
     }
@@ -367,7 +423,7 @@ impl Session {
         match self.state {
             State::AwaitingConnAck { deadline } => Some(deadline),
             State::Connected => self.ping_deadline.or_else(|| self.ping_due()),
-            State::Idle | State::Closed => None,
+            State::Disconnected => None,
         }
     }
 
@@ -383,8 +439,9 @@ impl Session {
         self.state == State::Connected
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
+    /// No connection: not yet connected, or the last one ended.
+    pub fn is_disconnected(&self) -> bool {
+        self.state == State::Disconnected
     }
 
     /// Unacknowledged QoS 1 PUBLISHes.
@@ -398,7 +455,7 @@ impl Session {
     }
 
     fn close(&mut self, reason: CloseReason) {
-        self.state = State::Closed;
+        self.state = State::Disconnected;
         self.ping_deadline = None;
         self.decoder.clear();
         self.events.push_back(Event::Closed(reason));

@@ -59,13 +59,14 @@ fn config() -> SessionConfig {
 fn connected() -> (Session, Broker) {
     let mut session = Session::new(config());
     let mut broker = Broker::new();
-    session.start(0);
+    session.connect(0);
     broker.receive(&mut session);
     session.handle_input(&connack(ConnectReturnCode::Accepted), 0);
     assert_eq!(
         events(&mut session),
         [Event::Connected {
-            session_present: false
+            session_present: false,
+            redelivered: 0
         }]
     );
     (session, broker)
@@ -80,7 +81,7 @@ fn connect_is_the_first_packet_and_carries_the_settings() {
         [],
         "nothing before the transport opens"
     );
-    session.start(0);
+    session.connect(0);
     let sent = broker.receive(&mut session);
     assert_eq!(
         sent,
@@ -102,7 +103,7 @@ fn nothing_is_published_before_connack() {
         session.publish("t", vec![1], 0),
         Err(PublishError::NotConnected)
     );
-    session.start(0);
+    session.connect(0);
     assert_eq!(
         session.publish("t", vec![1], 0),
         Err(PublishError::NotConnected)
@@ -137,6 +138,7 @@ fn publish_is_qos1_and_puback_settles_it() {
 #[test]
 fn packet_ids_are_nonzero_and_unique_among_unacknowledged() {
     let (mut session, _) = connected();
+    // Default window of 32: id 1 stays in flight while 70,000 others come and go.
     let mut ids = std::collections::HashSet::new();
     // Keep id 1 unacknowledged while the counter wraps past 65535.
     let first = session.publish("t", vec![], 0).unwrap();
@@ -153,14 +155,34 @@ fn packet_ids_are_nonzero_and_unique_among_unacknowledged() {
 }
 
 #[test]
-fn publishing_stops_when_every_packet_id_is_in_flight() {
+fn the_in_flight_window_bounds_unacknowledged_publishes() {
     let (mut session, _) = connected();
+    for _ in 0..32 {
+        assert!(session.can_publish());
+        session.publish("t", vec![], 0).unwrap();
+    }
+    assert!(!session.can_publish());
+    assert_eq!(
+        session.publish("t", vec![], 0),
+        Err(PublishError::WindowFull)
+    );
+    session.handle_input(&puback(5), 1);
+    assert!(session.can_publish(), "an ack opens the window");
+}
+
+#[test]
+fn a_full_window_of_65535_still_finds_free_ids() {
+    let mut config = config();
+    config.max_in_flight = 65_535;
+    let mut session = Session::new(config);
+    session.connect(0);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 0);
     for _ in 0..65_535 {
         session.publish("t", vec![], 0).unwrap();
     }
     assert_eq!(
         session.publish("t", vec![], 0),
-        Err(PublishError::NoFreePacketId)
+        Err(PublishError::WindowFull)
     );
 }
 
@@ -185,7 +207,7 @@ fn acks_in_any_order_settle_the_right_messages() {
 #[test]
 fn connack_split_across_frames_is_understood() {
     let mut session = Session::new(config());
-    session.start(0);
+    session.connect(0);
     let ack = connack(ConnectReturnCode::Accepted);
     for byte in &ack {
         session.handle_input(std::slice::from_ref(byte), 1);
@@ -203,13 +225,13 @@ fn each_refusal_code_closes_with_its_meaning() {
         ConnectReturnCode::NotAuthorized,
     ] {
         let mut session = Session::new(config());
-        session.start(0);
+        session.connect(0);
         session.handle_input(&connack(code), 1);
         assert_eq!(
             events(&mut session),
             [Event::Closed(CloseReason::Refused(code))]
         );
-        assert!(session.is_closed());
+        assert!(session.is_disconnected());
         assert_eq!(
             session.publish("t", vec![], 2),
             Err(PublishError::NotConnected)
@@ -224,7 +246,7 @@ fn each_refusal_code_closes_with_its_meaning() {
 #[test]
 fn no_connack_within_the_timeout_closes() {
     let mut session = Session::new(config());
-    session.start(1_000);
+    session.connect(1_000);
     assert_eq!(session.poll_timeout(), Some(11_000));
     session.handle_timeout(10_999);
     assert_eq!(events(&mut session), []);
@@ -288,7 +310,7 @@ fn broker_that_stops_acking_while_we_publish_is_detected() {
     let (mut session, mut broker) = connected();
     // We publish every second; the broker says nothing after connecting.
     let mut now = 0;
-    while !session.is_closed() {
+    while !session.is_disconnected() {
         now += 1000;
         session.handle_timeout(now);
         let _ = session.publish("t", vec![], now);
@@ -306,7 +328,7 @@ fn keep_alive_zero_never_pings() {
     let mut config = config();
     config.keep_alive_s = 0;
     let mut session = Session::new(config);
-    session.start(0);
+    session.connect(0);
     session.handle_input(&connack(ConnectReturnCode::Accepted), 0);
     assert_eq!(session.poll_timeout(), None);
     session.handle_timeout(10_000_000);
@@ -376,7 +398,7 @@ fn hostile_input_closes_the_session_with_a_reason() {
 #[test]
 fn anything_but_connack_first_is_a_protocol_error() {
     let mut session = Session::new(config());
-    session.start(0);
+    session.connect(0);
     session.handle_input(&bytes(Packet::PingResp), 1);
     assert_eq!(
         events(&mut session),
@@ -412,9 +434,116 @@ fn will_is_sent_in_connect() {
         retain: false,
     });
     let mut session = Session::new(config.clone());
-    session.start(0);
+    session.connect(0);
     let Packet::Connect(connect) = Broker::new().receive(&mut session).remove(0) else {
         panic!("CONNECT first");
     };
     assert_eq!(connect.will, config.will);
+}
+
+/// Publishes `n` messages and returns what the broker saw.
+fn publish_n(session: &mut Session, broker: &mut Broker, n: usize, now: u64) -> Vec<Publish> {
+    for i in 0..n {
+        session.publish("t", vec![i as u8], now).unwrap();
+    }
+    broker
+        .receive(session)
+        .into_iter()
+        .map(|p| match p {
+            Packet::Publish(publish) => publish,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn unacknowledged_publishes_are_resent_first_with_their_ids_and_dup_after_reconnect() {
+    let (mut session, mut broker) = connected();
+    let sent = publish_n(&mut session, &mut broker, 5, 10);
+    // The broker acknowledges the second only, then the connection drops.
+    session.handle_input(&puback(sent[1].qos_pid.packet_id().unwrap().get()), 20);
+    session.transport_closed();
+    assert_eq!(
+        events(&mut session).last(),
+        Some(&Event::Closed(CloseReason::ConnectionLost))
+    );
+    assert_eq!(session.in_flight(), 4, "in flight survives the connection");
+    assert_eq!(
+        session.publish("t", vec![], 30),
+        Err(PublishError::NotConnected)
+    );
+
+    session.connect(1000);
+    let reconnect = broker.receive(&mut session);
+    assert!(
+        matches!(reconnect[..], [Packet::Connect(_)]),
+        "CONNECT first, nothing else"
+    );
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 1001);
+    assert_eq!(
+        events(&mut session),
+        [Event::Connected {
+            session_present: false,
+            redelivered: 4
+        }]
+    );
+    let resent: Vec<Packet> = broker.receive(&mut session);
+    let expected: Vec<Packet> = [0, 2, 3, 4]
+        .iter()
+        .map(|&i| {
+            Packet::Publish(Publish {
+                dup: true,
+                ..sent[i].clone()
+            })
+        })
+        .collect();
+    assert_eq!(resent, expected, "oldest first, original ids, DUP set");
+    // New messages follow the re-sent ones and take fresh ids.
+    let fresh = publish_n(&mut session, &mut broker, 1, 1002);
+    assert!(!fresh[0].dup);
+    assert!(!sent.iter().any(|p| p.qos_pid == fresh[0].qos_pid));
+}
+
+#[test]
+fn clean_session_is_sent_as_configured() {
+    for clean in [false, true] {
+        let mut config = config();
+        config.clean_session = clean;
+        let mut session = Session::new(config);
+        session.connect(0);
+        let Packet::Connect(connect) = Broker::new().receive(&mut session).remove(0) else {
+            panic!("CONNECT first");
+        };
+        assert_eq!(connect.clean_session, clean);
+    }
+}
+
+#[test]
+fn a_refused_reconnect_keeps_messages_in_flight() {
+    let (mut session, mut broker) = connected();
+    publish_n(&mut session, &mut broker, 3, 0);
+    session.transport_closed();
+    session.connect(100);
+    session.handle_input(&connack(ConnectReturnCode::ServerUnavailable), 101);
+    assert_eq!(session.in_flight(), 3);
+    session.connect(200);
+    broker.receive(&mut session);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 201);
+    events(&mut session);
+    assert_eq!(broker.receive(&mut session).len(), 3);
+}
+
+#[test]
+fn keep_alive_timeout_then_reconnect_starts_a_fresh_connection() {
+    let (mut session, mut broker) = connected();
+    session.handle_timeout(60_000);
+    session.handle_timeout(90_000);
+    assert!(session.is_disconnected());
+    events(&mut session);
+    broker.receive(&mut session);
+    // Half a packet left over from the dead connection must not confuse the next one.
+    session.connect(95_000);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 95_001);
+    assert!(session.is_connected());
+    assert_eq!(session.poll_timeout(), Some(155_000));
 }

@@ -20,10 +20,13 @@ pub enum Field {
     KeepAlive,
     Username,
     Password,
+    MaxInFlight,
+    OfflineQueue,
+    CleanSession,
 }
 
 impl Field {
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 12] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -33,6 +36,9 @@ impl Field {
         Field::KeepAlive,
         Field::Username,
         Field::Password,
+        Field::MaxInFlight,
+        Field::OfflineQueue,
+        Field::CleanSession,
     ];
 
     /// The text of the field's `<label>`.
@@ -47,6 +53,9 @@ impl Field {
             Field::KeepAlive => "Keep alive (s)",
             Field::Username => "Username",
             Field::Password => "Password",
+            Field::MaxInFlight => "Max in flight",
+            Field::OfflineQueue => "Offline queue",
+            Field::CleanSession => "Clean session",
         }
     }
 
@@ -62,6 +71,9 @@ impl Field {
             Field::KeepAlive => "keepalive",
             Field::Username => "username",
             Field::Password => return None,
+            Field::MaxInFlight => "max_inflight",
+            Field::OfflineQueue => "queue",
+            Field::CleanSession => "clean_session",
         })
     }
 
@@ -77,7 +89,15 @@ impl Field {
             Field::KeepAlive => "keep-alive",
             Field::Username => "username",
             Field::Password => "password",
+            Field::MaxInFlight => "max-in-flight",
+            Field::OfflineQueue => "offline-queue",
+            Field::CleanSession => "clean-session",
         }
+    }
+
+    /// A yes/no setting, shown as a checkbox; its text is `true` or `false`.
+    pub fn is_flag(self) -> bool {
+        self == Field::CleanSession
     }
 }
 
@@ -115,6 +135,10 @@ pub struct SettingsForm {
     pub keep_alive: String,
     pub username: String,
     pub password: String,
+    pub max_in_flight: String,
+    pub offline_queue: String,
+    /// `true` or `false`.
+    pub clean_session: String,
 }
 
 impl SettingsForm {
@@ -133,6 +157,9 @@ impl SettingsForm {
             keep_alive: "60".into(),
             username: String::new(),
             password: String::new(),
+            max_in_flight: "32".into(),
+            offline_queue: "1000".into(),
+            clean_session: "false".into(),
         }
     }
 
@@ -147,6 +174,9 @@ impl SettingsForm {
             Field::KeepAlive => &self.keep_alive,
             Field::Username => &self.username,
             Field::Password => &self.password,
+            Field::MaxInFlight => &self.max_in_flight,
+            Field::OfflineQueue => &self.offline_queue,
+            Field::CleanSession => &self.clean_session,
         }
     }
 
@@ -161,6 +191,9 @@ impl SettingsForm {
             Field::KeepAlive => &mut self.keep_alive,
             Field::Username => &mut self.username,
             Field::Password => &mut self.password,
+            Field::MaxInFlight => &mut self.max_in_flight,
+            Field::OfflineQueue => &mut self.offline_queue,
+            Field::CleanSession => &mut self.clean_session,
         };
         *slot = value.into();
     }
@@ -178,6 +211,9 @@ impl SettingsForm {
         let interval = parse_interval(&self.interval);
         let anomaly_every = parse_anomaly_every(&self.anomaly_every);
         let keep_alive = parse_keep_alive(&self.keep_alive);
+        let max_in_flight = parse_count(&self.max_in_flight, MAX_IN_FLIGHT_LIMIT);
+        let offline_queue = parse_count(&self.offline_queue, OFFLINE_QUEUE_LIMIT);
+        let clean_session = parse_flag(&self.clean_session);
         check(Field::BrokerUrl, check_broker_url(self.broker_url.trim()));
         check(Field::DeviceId, check_device_id(&device_id));
         check(Field::Topic, check_topic(&topic));
@@ -190,6 +226,9 @@ impl SettingsForm {
             Field::Password,
             check_password(&self.username, &self.password),
         );
+        check(Field::MaxInFlight, max_in_flight.clone().map(drop));
+        check(Field::OfflineQueue, offline_queue.clone().map(drop));
+        check(Field::CleanSession, clean_session.clone().map(drop));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -203,6 +242,9 @@ impl SettingsForm {
             keep_alive_s: keep_alive.expect("checked"),
             username: non_empty(&self.username),
             password: non_empty(&self.password),
+            max_in_flight: max_in_flight.expect("checked"),
+            offline_queue: offline_queue.expect("checked"),
+            clean_session: clean_session.expect("checked"),
         })
     }
 }
@@ -230,6 +272,35 @@ pub struct Settings {
     pub keep_alive_s: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Unacknowledged PUBLISHes allowed at once.
+    pub max_in_flight: usize,
+    /// Samples waiting to be sent, at most; the oldest is dropped beyond it.
+    pub offline_queue: usize,
+    /// CONNECT's CleanSession flag; off by default so the broker keeps the session.
+    pub clean_session: bool,
+}
+
+/// Upper bounds of the window and the queue: a packet id per message in flight, and a queue
+/// that stays a few tens of megabytes at most.
+pub const MAX_IN_FLIGHT_LIMIT: usize = 65_535;
+pub const OFFLINE_QUEUE_LIMIT: usize = 100_000;
+
+fn parse_count(text: &str, max: usize) -> Result<usize, String> {
+    let text = text.trim();
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {max} (got \"{text}\")"
+        )),
+    }
+}
+
+fn parse_flag(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("must be true or false (got \"{other}\")")),
+    }
 }
 
 fn non_empty(text: &str) -> Option<String> {

@@ -26,6 +26,9 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             keep_alive_s: 60,
             username: None,
             password: None,
+            max_in_flight: 32,
+            offline_queue: 1000,
+            clean_session: false,
         }
     );
 }
@@ -285,4 +288,35 @@ fn a_device_id_from_the_url_names_the_client_id_too() {
     let mut form = self::form();
     form.apply_query("DEVICE_ID=lab-8&client_id=mine");
     assert_eq!(form.client_id, "mine");
+}
+
+#[test]
+fn window_queue_and_clean_session_are_checked() {
+    let mut form = form();
+    form.apply_query("max_inflight=0&queue=abc&clean_session=maybe");
+    let messages: Vec<String> = form
+        .validate()
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Max in flight: must be a whole number from 1 to 65535 (got \"0\")",
+            "Offline queue: must be a whole number from 1 to 100000 (got \"abc\")",
+            "Clean session: must be true or false (got \"maybe\")",
+        ]
+    );
+    let mut form = self::form();
+    form.apply_query("max_inflight=4&queue=50&clean_session=1");
+    let settings = form.validate().unwrap();
+    assert_eq!(
+        (
+            settings.max_in_flight,
+            settings.offline_queue,
+            settings.clean_session
+        ),
+        (4, 50, true)
+    );
 }

@@ -2,16 +2,20 @@
 //! [`Device`] what happens and carries out the [`Action`]s it asks for.
 
 mod socket;
+mod ticker;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 
 use crate::device::{Action, Counters, Device, LogEntry, LogLevel, Time};
 use crate::settings::Settings;
 use socket::{Socket, SocketEvent};
+use ticker::Ticker;
+
+/// The longest the device sleeps: the status countdown and counters refresh at least this often.
+const MAX_SLEEP_MS: u64 = 1000;
 
 /// The current time on the page's two clocks.
 pub fn now() -> Time {
@@ -41,7 +45,7 @@ pub struct Snapshot {
 struct Runner {
     device: Option<Device>,
     socket: Option<Socket>,
-    timer: Option<Timeout>,
+    ticker: Option<Ticker>,
     on_update: Rc<dyn Fn(Snapshot)>,
 }
 
@@ -54,14 +58,29 @@ pub struct Simulator {
 impl Simulator {
     /// `on_update` receives a [`Snapshot`] after anything changes.
     pub fn new(on_update: impl Fn(Snapshot) + 'static) -> Self {
-        Self {
-            runner: Rc::new(RefCell::new(Runner {
-                device: None,
-                socket: None,
-                timer: None,
-                on_update: Rc::new(on_update),
-            })),
+        let runner = Rc::new(RefCell::new(Runner {
+            device: None,
+            socket: None,
+            ticker: None,
+            on_update: Rc::new(on_update),
+        }));
+        let weak = Rc::downgrade(&runner);
+        let ticker = Ticker::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                if let Some(device) = shared.borrow_mut().device.as_mut() {
+                    device.on_timer(now());
+                }
+                drive(&shared);
+            }
+        });
+        if !ticker.in_worker() {
+            log(
+                LogLevel::Warn,
+                "no Web Worker: timers will be throttled while the tab is hidden",
+            );
         }
+        runner.borrow_mut().ticker = Some(ticker);
+        Self { runner }
     }
 
     /// Starts a run with these settings, replacing any stopped device.
@@ -85,15 +104,7 @@ impl Simulator {
 
     /// Ends at once, best effort (page unload): DISCONNECT if connected, then close.
     pub fn shutdown(&self) {
-        self.with_device(|device| {
-            let t = now();
-            device.stop(t);
-            // Skip the PUBACK grace: the page is going away.
-            device.on_timer(Time {
-                mono_ms: t.mono_ms + crate::device::STOP_GRACE_MS,
-                ..t
-            });
-        });
+        self.with_device(|device| device.shutdown(now()));
     }
 
     pub fn is_active(&self) -> bool {
@@ -128,6 +139,8 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
         while let Some(action) = device.poll_action() {
             match action {
                 Action::Open { url } => {
+                    // Dropping the old socket first removes its handlers and closes it.
+                    runner.socket = None;
                     let handler_weak = weak.clone();
                     match Socket::open(&url, move |event| on_socket_event(&handler_weak, event)) {
                         Ok(socket) => runner.socket = Some(socket),
@@ -143,28 +156,25 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
                         device.on_closed(now());
                     }
                 }
-                // Dropping the socket removes its handlers and closes it.
                 Action::Close => runner.socket = None,
             }
         }
-        runner.timer = device.poll_timeout().map(|at| {
-            let delay = at.saturating_sub(now().mono_ms).min(u64::from(u32::MAX)) as u32;
-            let timer_weak = weak.clone();
-            Timeout::new(delay, move || {
-                if let Some(shared) = timer_weak.upgrade() {
-                    if let Some(device) = shared.borrow_mut().device.as_mut() {
-                        device.on_timer(now());
-                    }
-                    drive(&shared);
-                }
-            })
-        });
+        let t = now();
+        if device.is_active()
+            && let Some(ticker) = runner.ticker.as_mut()
+        {
+            let wake = device
+                .poll_timeout(t)
+                .unwrap_or(u64::MAX)
+                .min(t.mono_ms + MAX_SLEEP_MS);
+            ticker.arm(wake.saturating_sub(t.mono_ms) as u32);
+        }
         let new_log: Vec<LogEntry> = std::iter::from_fn(|| device.poll_log()).collect();
         for entry in &new_log {
             log(entry.level, &entry.text);
         }
         let snapshot = Snapshot {
-            status: device.status().to_string(),
+            status: device.status(t),
             topic: device.settings().topic.clone(),
             active: device.is_active(),
             counters: device.counters(),

@@ -27,7 +27,7 @@ pub struct SimulatorHandle {
     pub last_payload: RwSignal<Option<String>>,
     pub topic: RwSignal<String>,
     log: RwSignal<Vec<LogLine>>,
-    values: [RwSignal<String>; 9],
+    values: [RwSignal<String>; Field::ALL.len()],
     errors: RwSignal<Vec<FieldError>>,
     simulator: StoredValue<Simulator, LocalStorage>,
 }
@@ -189,11 +189,31 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
         .into_iter()
         .map(|field| {
             let value = sim.value(field);
+            let error_id = format!("{}-error", field.id());
+            if field.is_flag() {
+                return view! {
+                    <div class="field flag" class:invalid=move || sim.error_for(field).is_some()>
+                        <input
+                            id=field.id()
+                            name=field.id()
+                            type="checkbox"
+                            aria-describedby=error_id.clone()
+                            prop:checked=move || value.get() == "true"
+                            prop:disabled=move || sim.active.get()
+                            on:change=move |ev| value.set(event_target_checked(&ev).to_string())
+                        />
+                        <label for=field.id()>{field.label()}</label>
+                        <span class="error" id=error_id data-testid=format!("error-{}", field.id())>
+                            {move || sim.error_for(field)}
+                        </span>
+                    </div>
+                }
+                .into_any();
+            }
             let kind = match field {
                 Field::Password => "password",
                 _ => "text",
             };
-            let error_id = format!("{}-error", field.id());
             view! {
                 <div class="field" class:invalid=move || sim.error_for(field).is_some()>
                     <label for=field.id()>{field.label()}</label>
@@ -213,6 +233,7 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
                     </span>
                 </div>
             }
+            .into_any()
         })
         .collect_view();
     view! {
@@ -254,6 +275,7 @@ fn status_class(status: &str) -> &'static str {
         "connected" => "connected",
         "connecting" => "connecting",
         "disconnected" => "disconnected",
+        s if s.starts_with("reconnecting") => "connecting",
         _ => "error",
     }
 }
@@ -276,6 +298,10 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
                 {counter("acknowledged", "acked", |c| c.acked)}
                 {counter("in flight", "inflight", |c| c.in_flight)}
                 {counter("anomalies", "anomalies", |c| c.anomalies)}
+                {counter("queued", "queued", |c| c.queued)}
+                {counter("dropped", "dropped", |c| c.dropped)}
+                {counter("redelivered", "redelivered", |c| c.redelivered)}
+                {counter("reconnects", "reconnects", |c| c.reconnects)}
             </div>
             <h2>
                 "Last payload"
