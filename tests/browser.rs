@@ -128,6 +128,8 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         ("Keep alive (s)", "60"),
         ("Username", ""),
         ("Password", ""),
+        ("Max in flight", "32"),
+        ("Offline queue", "1000"),
     ];
     for (label, value) in expected {
         assert_eq!(page.input(label).value(), value, "{label}");
@@ -136,8 +138,23 @@ async fn page_shows_every_setting_with_its_label_and_default() {
     assert!(client_id.starts_with("infineon-sensor-01-"), "{client_id}");
     assert_eq!(client_id.len(), 23);
     assert_eq!(page.input("Password").type_(), "password");
+    let clean_session = page.input("Clean session");
+    assert_eq!(clean_session.type_(), "checkbox");
+    assert!(
+        !clean_session.checked(),
+        "the broker keeps the session by default"
+    );
     assert_eq!(page.text("status"), "disconnected");
-    for counter in ["published", "acked", "inflight", "anomalies"] {
+    for counter in [
+        "published",
+        "acked",
+        "inflight",
+        "anomalies",
+        "queued",
+        "dropped",
+        "redelivered",
+        "reconnects",
+    ] {
         assert_eq!(page.number(counter), 0, "{counter}");
     }
 }
@@ -176,14 +193,16 @@ async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
     page.click("start");
     tick().await;
     assert_eq!(page.text("error-broker-url"), "");
-    page.wait_for("the refused connection", |p| {
-        p.text("status").starts_with("error:")
+    page.wait_for("a retry after the failed connection", |p| {
+        let status = p.text("status");
+        status.starts_with("reconnecting: attempt")
+            && status.ends_with("(cannot connect to ws://127.0.0.1:1)")
     })
     .await;
-    assert_eq!(
-        page.text("status"),
-        "error: cannot connect to ws://127.0.0.1:1"
-    );
+    // Stop cancels the pending retry.
+    page.click("stop");
+    tick().await;
+    assert_eq!(page.text("status"), "disconnected");
 }
 
 #[wasm_bindgen_test]
