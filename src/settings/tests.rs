@@ -107,8 +107,22 @@ fn interval_must_be_a_positive_number_of_seconds() {
         ("", "must be a number of seconds, e.g. 1.0 (got \"\")"),
         ("0", "must be a positive number of seconds (got \"0\")"),
         ("-1", "must be a positive number of seconds (got \"-1\")"),
-        ("NaN", "must be a positive number of seconds (got \"NaN\")"),
-        ("inf", "must be a positive number of seconds (got \"inf\")"),
+        ("NaN", "must be a number of seconds, e.g. 1.0 (got \"NaN\")"),
+        ("inf", "must be a number of seconds, e.g. 1.0 (got \"inf\")"),
+        ("1e3", "must be a number of seconds, e.g. 1.0 (got \"1e3\")"),
+        (".", "must be a number of seconds, e.g. 1.0 (got \".\")"),
+        (
+            "1.2.3",
+            "must be a number of seconds, e.g. 1.0 (got \"1.2.3\")",
+        ),
+        (
+            "0.000",
+            "must be a positive number of seconds (got \"0.000\")",
+        ),
+        (
+            "99999999999999999999999",
+            "must be at most 86400 s (got \"99999999999999999999999\")",
+        ),
         ("0.001", "must be at least 0.01 s (got \"0.001\")"),
         ("100000", "must be at most 86400 s (got \"100000\")"),
     ] {
@@ -119,9 +133,19 @@ fn interval_must_be_a_positive_number_of_seconds() {
             format!("Publish interval (s): {message}")
         );
     }
-    let mut form = form();
-    form.interval = " 0.05 ".into();
-    assert_eq!(form.validate().unwrap().interval_ms, 50);
+    for (text, ms) in [
+        (" 0.05 ", 50),
+        ("1", 1000),
+        ("+2.5", 2500),
+        (".5", 500),
+        ("3.", 3000),
+        ("0.0125", 13),
+        ("86400", 86_400_000),
+    ] {
+        let mut form = form();
+        form.interval = text.into();
+        assert_eq!(form.validate().unwrap().interval_ms, ms, "{text}");
+    }
 }
 
 #[test]

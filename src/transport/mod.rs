@@ -217,10 +217,13 @@ pub fn log(level: LogLevel, text: &str) {
     }
 }
 
-/// Random bytes from the browser's crypto.
+/// Random bytes from the browser's crypto, or from `Math.random` where it is missing.
 pub fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the browser has crypto.getRandomValues");
+    if getrandom::fill(&mut bytes).is_err() {
+        // Not `expect`: its error's Debug would pull std's I/O error texts into the bundle.
+        return (js_sys::Math::random() * 2f64.powi(53)) as u64;
+    }
     u64::from_le_bytes(bytes)
 }
 

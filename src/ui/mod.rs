@@ -190,32 +190,16 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
         .map(|field| {
             let value = sim.value(field);
             let error_id = format!("{}-error", field.id());
-            if field.is_flag() {
-                return view! {
-                    <div class="field flag" class:invalid=move || sim.error_for(field).is_some()>
-                        <input
-                            id=field.id()
-                            name=field.id()
-                            type="checkbox"
-                            aria-describedby=error_id.clone()
-                            prop:checked=move || value.get() == "true"
-                            prop:disabled=move || sim.active.get()
-                            on:change=move |ev| value.set(event_target_checked(&ev).to_string())
-                        />
-                        <label for=field.id()>{field.label()}</label>
-                        <span class="error" id=error_id data-testid=format!("error-{}", field.id())>
-                            {move || sim.error_for(field)}
-                        </span>
-                    </div>
-                }
-                .into_any();
-            }
+            // One view shape for text boxes and the checkbox: a second shape would pull
+            // Leptos's type-erased views into the bundle.
+            let flag = field.is_flag();
             let kind = match field {
                 Field::Password => "password",
+                _ if flag => "checkbox",
                 _ => "text",
             };
             view! {
-                <div class="field" class:invalid=move || sim.error_for(field).is_some()>
+                <div class="field" class:flag=flag class:invalid=move || sim.error_for(field).is_some()>
                     <label for=field.id()>{field.label()}</label>
                     <input
                         id=field.id()
@@ -225,15 +209,21 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
                         spellcheck="false"
                         aria-describedby=error_id.clone()
                         prop:value=move || value.get()
+                        prop:checked=move || flag && value.get() == "true"
                         prop:disabled=move || sim.active.get()
-                        on:input=move |ev| value.set(event_target_value(&ev))
+                        on:input=move |ev| {
+                            value.set(if flag {
+                                event_target_checked(&ev).to_string()
+                            } else {
+                                event_target_value(&ev)
+                            })
+                        }
                     />
                     <span class="error" id=error_id data-testid=format!("error-{}", field.id())>
                         {move || sim.error_for(field)}
                     </span>
                 </div>
             }
-            .into_any()
         })
         .collect_view();
     view! {
