@@ -533,3 +533,153 @@ fn several_packets_in_one_frame_come_out_in_order() {
     }
     assert_eq!(out, packets);
 }
+
+/// Hand-made malformed packets: each must be an error (or a wait for more bytes), never a panic
+/// and never a packet.
+#[test]
+fn malformed_corpus_is_rejected() {
+    let corpus: &[&[u8]] = &[
+        &[0x00, 0x00],                               // reserved type 0
+        &[0xf0, 0x00],                               // reserved type 15
+        &[0x20, 0x02, 0x00, 0x06],                   // CONNACK code 6
+        &[0x20, 0x02, 0x80, 0x00],                   // CONNACK reserved flag
+        &[0x21, 0x02, 0x00, 0x00],                   // CONNACK with header flags
+        &[0x20, 0x00],                               // CONNACK too short
+        &[0x40, 0x00],                               // PUBACK without id
+        &[0x40, 0x03, 0x00, 0x01, 0x00],             // PUBACK with a trailing byte
+        &[0x40, 0x02, 0x00, 0x00],                   // PUBACK id 0
+        &[0x30, 0x01, 0x00],                         // PUBLISH topic length cut
+        &[0x30, 0x03, 0x00, 0x05, b'a'],             // PUBLISH topic longer than packet
+        &[0x32, 0x03, 0x00, 0x01, b't'],             // QoS 1 without packet id
+        &[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01], // QoS 3
+        &[0x3a, 0x05, 0x00, 0x01, b'#', 0x00, 0x01], // wildcard topic
+        &[0x30, 0x04, 0x00, 0x02, 0xc3, 0x28],       // invalid UTF-8 topic
+        &[0x30, 0x80, 0x80, 0x80, 0x80, 0x01],       // five-byte remaining length
+        &[0xc1, 0x00],                               // PINGREQ with flags
+        &[0xd0, 0x01, 0x00],                         // PINGRESP with a body
+        &[0xe0, 0x02, 0x00, 0x00],                   // DISCONNECT with a body
+        &[0x62, 0x02, 0x00, 0x01],                   // PUBREL (QoS 2 flow)
+        &[0x90, 0x03, 0x00, 0x01, 0x00],             // SUBACK
+        &[
+            0x10, 0x0c, 0x00, 0x04, b'M', b'Q', b'T', b'X', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x00,
+        ], // bad protocol name
+    ];
+    for (i, bytes) in corpus.iter().enumerate() {
+        let result = decode(bytes, MAX);
+        assert!(
+            result.is_err(),
+            "corpus entry {i} {bytes:02x?} gave {result:?}"
+        );
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_string() -> impl Strategy<Value = String> {
+        "[a-z/]{0,20}"
+    }
+
+    fn arb_packet() -> impl Strategy<Value = Packet> {
+        prop_oneof![
+            (
+                arb_string(),
+                any::<bool>(),
+                any::<u16>(),
+                proptest::option::of(arb_string())
+            )
+                .prop_map(|(client_id, clean_session, keep_alive, username)| {
+                    Packet::Connect(Connect {
+                        password: username.as_ref().map(|_| b"pw".to_vec()),
+                        client_id,
+                        clean_session,
+                        keep_alive,
+                        username,
+                        will: None,
+                    })
+                }),
+            (any::<bool>(), 0u8..=5).prop_map(|(session_present, code)| {
+                Packet::ConnAck(ConnAck {
+                    session_present,
+                    code: ConnectReturnCode::from_u8(code).unwrap(),
+                })
+            }),
+            (
+                any::<bool>(),
+                proptest::option::of(1u16..),
+                any::<bool>(),
+                "[a-z/]{1,20}",
+                proptest::collection::vec(any::<u8>(), 0..300)
+            )
+                .prop_map(|(dup, pid, retain, topic, payload)| {
+                    let qos_pid = match pid {
+                        Some(pid) => QosPid::AtLeastOnce(PacketId::new(pid).unwrap()),
+                        None => QosPid::AtMostOnce,
+                    };
+                    Packet::Publish(Publish {
+                        dup: dup && pid.is_some(),
+                        qos_pid,
+                        retain,
+                        topic,
+                        payload,
+                    })
+                }),
+            (1u16..).prop_map(|pid| Packet::PubAck(PacketId::new(pid).unwrap())),
+            Just(Packet::PingReq),
+            Just(Packet::PingResp),
+            Just(Packet::Disconnect),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// Arbitrary bytes never panic the decoder; an Ok packet consumed a real prefix.
+        #[test]
+        fn decoder_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(Some((_, used))) = decode(&bytes, MAX) {
+                prop_assert!(used <= bytes.len());
+            }
+        }
+
+        /// Bytes that start like a packet the client accepts, then go wrong anywhere.
+        #[test]
+        fn decoder_never_panics_on_mutated_packets(
+            packet in arb_packet(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            cut in any::<usize>(),
+        ) {
+            let mut bytes = packet.to_bytes().unwrap();
+            for (at, value) in flips {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            let cut = cut % (bytes.len() + 1);
+            let mut decoder = Decoder::new(MAX);
+            decoder.push(&bytes[..cut]);
+            while let Ok(Some(_)) = decoder.next_packet() {}
+        }
+
+        /// Every packet we can encode decodes to itself, whatever the framing.
+        #[test]
+        fn packets_round_trip_in_any_framing(
+            packets in proptest::collection::vec(arb_packet(), 1..6),
+            chunk in 1usize..40,
+        ) {
+            let mut stream = vec![];
+            for packet in &packets {
+                packet.encode(&mut stream).unwrap();
+            }
+            let mut decoder = Decoder::new(MAX);
+            let mut out = vec![];
+            for piece in stream.chunks(chunk) {
+                decoder.push(piece);
+                while let Some(packet) = decoder.next_packet().unwrap() {
+                    out.push(packet);
+                }
+            }
+            prop_assert_eq!(out, packets);
+        }
+    }
+}
