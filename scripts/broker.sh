@@ -28,6 +28,8 @@ start_broker() {
   done
   cat > "$dir/mosquitto.conf" <<CONF
 # Written by scripts/broker.sh: a throwaway broker for dps368-sim.
+# As root, mosquitto would switch to its own user and lose access to this folder's log.
+user root
 per_listener_settings false
 persistence false
 log_dest file $PWD/$dir/mosquitto.log

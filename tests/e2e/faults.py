@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""Fault injection against a real mosquitto, through the real built page in headless Chromium.
+
+Each test runs the page at 20 messages a second while something goes wrong, and a QoS 1
+subscriber with a persistent session, connected to mosquitto directly, checks that every
+sequence number from 1 to the last one arrives at least once (duplicates are allowed at QoS 1
+and reported):
+
+- a TCP proxy between page and broker cuts the connection several times;
+- mosquitto is killed and restarted mid-run;
+- a "broker" accepts the WebSocket but never answers CONNECT;
+- the proxy goes silent (a broker that stops answering pings);
+- a broker with a password file refuses a wrong password and accepts the right one.
+
+Every server here listens on 127.0.0.1 only and every loop is bounded in time.
+
+Usage: faults.py DIST_DIR
+"""
+
+import base64
+import hashlib
+import os
+import random
+import signal
+import socket
+import string
+import subprocess
+import sys
+import threading
+import time
+
+from harness import Subscriber, WebDriver, free_port, run, serve, set_output_dir
+
+DIST = sys.argv[1]
+WORK = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(DIST)), "faults"))
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+class Broker:
+    """A mosquitto of its own, with persistence so a restart keeps sessions and queued messages."""
+
+    def __init__(self, name, extra=""):
+        self.dir = os.path.join(WORK, name)
+        os.makedirs(self.dir, exist_ok=True)
+        for stale in ("mosquitto.db",):
+            path = os.path.join(self.dir, stale)
+            if os.path.exists(path):
+                os.remove(path)
+        self.tcp_port, self.ws_port = free_port(), free_port()
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write(
+                # As root, mosquitto would switch to its own user and lose access to this folder.
+                f"user root\nper_listener_settings false\n"
+                f"persistence true\npersistence_location {self.dir}/\n"
+                f"log_dest file {self.dir}/mosquitto.log\nlog_type all\n"
+                f"max_queued_messages 100000\n"
+                f"listener {self.tcp_port} 127.0.0.1\nprotocol mqtt\n"
+                f"listener {self.ws_port} 127.0.0.1\nprotocol websockets\n"
+                f"{extra}\n"
+            )
+            if "allow_anonymous" not in extra:
+                f.write("allow_anonymous true\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mosquitto", "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_port(self.tcp_port)
+        wait_port(self.ws_port)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # mosquitto saves its persistence file on the way out
+            self.proc.wait(10)
+        self.proc = None
+
+
+class Link:
+    """One proxied connection: the page's socket, the broker's, and what the proxy lets through."""
+
+    def __init__(self, client, upstream):
+        self.client, self.upstream = client, upstream
+        self.silent = False  # nothing either way
+        self.deaf = False  # nothing from the broker
+
+    def close(self):
+        for s in (self.client, self.upstream):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+
+class Proxy:
+    """Forwards TCP between the page and the broker's WebSocket listener; can cut every
+    connection, or make the open ones go silent or deaf."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.links = []
+        self.lock = threading.Lock()
+        self.cuts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            link = Link(client, upstream)
+            with self.lock:
+                self.links.append(link)
+            threading.Thread(target=self._pump, args=(link, client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(link, upstream, client), daemon=True).start()
+
+    def _pump(self, link, source, sink):
+        from_broker = source is link.upstream
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if link.silent or (link.deaf and from_broker):
+                    continue
+                sink.sendall(data)
+        except OSError:
+            pass
+        link.close()
+
+    def cut(self):
+        """Drops every open connection, as a network failure would."""
+        with self.lock:
+            links, self.links = self.links, []
+        for link in links:
+            link.close()
+        self.cuts += 1
+
+    def go_silent(self):
+        """The connections open now carry nothing more, either way; new ones work."""
+        with self.lock:
+            for link in self.links:
+                link.silent = True
+
+    def go_deaf(self):
+        """The connections open now stop carrying the broker's answers (PUBACKs are lost while
+        PUBLISHes still arrive): the page's re-sends then reach subscribers twice."""
+        with self.lock:
+            for link in self.links:
+                link.deaf = True
+
+    def close(self):
+        self.server.close()
+        self.cut()
+
+
+class SilentWebSocketServer:
+    """Accepts the WebSocket handshake (subprotocol mqtt) and then never says a word."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.accepted = 0
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = client.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            key = ""
+            for line in request.decode(errors="replace").split("\r\n"):
+                if line.lower().startswith("sec-websocket-key:"):
+                    key = line.split(":", 1)[1].strip()
+            accept = base64.b64encode(
+                hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+            ).decode()
+            client.sendall(
+                (
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+                ).encode()
+            )
+            self.accepted += 1
+            self.sockets.append(client)  # held open, never read again
+
+    def close(self):
+        self.server.close()
+        for s in self.sockets:
+            s.close()
+
+
+def unique(prefix):
+    return prefix + "-" + "".join(random.choices(string.ascii_lowercase, k=5))
+
+
+def open_page(driver, base, broker_url, device_id, extra=""):
+    driver.open(
+        f"{base}/?broker={broker_url}&device_id={device_id}&interval=0.05&anomaly_every=10"
+        f"&autostart=1{extra}"
+    )
+
+
+def stop_page(driver, timeout=10):
+    driver.click("stop")
+    driver.wait_for("the page to stop", lambda: driver.text("status") == "disconnected", timeout=timeout)
+    return {k: int(driver.text(k)) for k in ("published", "acked", "dropped", "redelivered", "reconnects")}
+
+
+def check_complete(subscriber, counters, timeout=15):
+    """Every sequence 1..published reached the subscriber at least once; returns duplicates."""
+    last = counters["published"]
+    assert counters["dropped"] == 0, counters
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        seen = {m["sequence"] for m in subscriber.messages}
+        if seen >= set(range(1, last + 1)):
+            break
+        time.sleep(0.1)
+    seen = [m["sequence"] for m in subscriber.messages]
+    missing = sorted(set(range(1, last + 1)) - set(seen))
+    assert not missing, f"{len(missing)} of {last} missing, first {missing[:10]}; counters {counters}"
+    assert max(seen) == last, (max(seen), last)
+    return len(seen) - len(set(seen))
+
+
+def test_connection_cut_six_times_loses_nothing(driver, base):
+    broker = Broker("cuts")
+    proxy = Proxy(broker.ws_port)
+    device = unique("cuts")
+    subscriber = Subscriber(f"device/{device}/telemetry", broker.tcp_port, client_id=unique("sub"))
+    try:
+        open_page(driver, base, f"ws://127.0.0.1:{proxy.port}", device)
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        # A clean cut, one after PUBACKs went missing, one after both directions went quiet.
+        for kind in ["cut", "deaf", "silent"] * 2:
+            time.sleep(1.5)
+            if kind == "deaf":
+                proxy.go_deaf()
+                time.sleep(0.4)
+            elif kind == "silent":
+                proxy.go_silent()
+                time.sleep(0.4)
+            proxy.cut()
+            driver.wait_for("a reconnect", lambda: driver.text("status") == "connected", timeout=15)
+        time.sleep(1.0)
+        counters = stop_page(driver)
+        assert counters["reconnects"] >= 6, counters
+        assert counters["redelivered"] > 0, counters
+        duplicates = check_complete(subscriber, counters)
+    finally:
+        subscriber.stop()
+        proxy.close()
+        broker.stop()
+    return (
+        f"{counters['published']} sequences complete after {proxy.cuts} cuts, "
+        f"{counters['reconnects']} reconnects, {counters['redelivered']} re-sent with DUP, "
+        f"{duplicates} duplicates at the subscriber"
+    )
+
+
+def test_broker_killed_and_restarted_loses_nothing(driver, base):
+    broker = Broker("restart")
+    device = unique("restart")
+    subscriber = Subscriber(f"device/{device}/telemetry", broker.tcp_port, client_id=unique("sub"))
+    try:
+        open_page(driver, base, f"ws://127.0.0.1:{broker.ws_port}", device)
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        time.sleep(2.0)
+        broker.stop()
+        driver.wait_for("the page to notice", lambda: driver.text("status").startswith("reconnecting"))
+        time.sleep(3.0)  # samples keep coming while the broker is down
+        broker.start()
+        driver.wait_for("the page to reconnect", lambda: driver.text("status") == "connected", timeout=40)
+        time.sleep(2.0)
+        counters = stop_page(driver)
+        duplicates = check_complete(subscriber, counters, timeout=20)
+        driver.screenshot("faults-restart.png")
+    finally:
+        subscriber.stop()
+        broker.stop()
+    return (
+        f"{counters['published']} sequences complete across a broker restart, "
+        f"{counters['redelivered']} re-sent with DUP, {duplicates} duplicates"
+    )
+
+
+def test_broker_that_never_answers_connect_is_detected_and_retried(driver, base):
+    silent = SilentWebSocketServer()
+    try:
+        open_page(driver, base, f"ws://127.0.0.1:{silent.port}", unique("silent"))
+        driver.wait_for(
+            "the CONNACK timeout",
+            lambda: "no CONNACK from broker" in driver.text("status"),
+            timeout=20,
+        )
+        driver.wait_for("a second attempt", lambda: silent.accepted >= 2, timeout=10)
+        status = driver.text("status")
+        stop_page(driver)
+    finally:
+        silent.close()
+    return f"status {status!r}, {silent.accepted} connections tried"
+
+
+def test_broker_that_stops_answering_pings_is_detected_and_reconnected(driver, base):
+    broker = Broker("silent-pings")
+    proxy = Proxy(broker.ws_port)
+    device = unique("pings")
+    subscriber = Subscriber(f"device/{device}/telemetry", broker.tcp_port, client_id=unique("sub"))
+    try:
+        open_page(driver, base, f"ws://127.0.0.1:{proxy.port}", device, "&keepalive=2")
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        time.sleep(1.0)
+        went_silent = time.time()
+        proxy.go_silent()
+        driver.wait_for(
+            "the keep-alive timeout",
+            lambda: "keep-alive timeout" in driver.text("log"),
+            timeout=10,
+        )
+        detected_after = time.time() - went_silent
+        driver.wait_for("a reconnect", lambda: int(driver.text("reconnects")) >= 1, timeout=10)
+        driver.wait_for("connected", lambda: driver.text("status") == "connected", timeout=10)
+        time.sleep(1.0)
+        counters = stop_page(driver)
+        duplicates = check_complete(subscriber, counters)
+    finally:
+        subscriber.stop()
+        proxy.close()
+        broker.stop()
+    return (
+        f"silence found after {detected_after:.1f} s with keep-alive 2 s, "
+        f"{counters['published']} sequences complete, {duplicates} duplicates"
+    )
+
+
+def test_wrong_password_is_refused_in_words_and_the_right_one_accepted(driver, base):
+    os.makedirs(os.path.join(WORK, "auth"), exist_ok=True)
+    password_file = os.path.join(WORK, "auth", "passwords")
+    if os.path.exists(password_file):
+        os.remove(password_file)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", password_file, "sensor", "right-password"], check=True)
+    os.chmod(password_file, 0o600)
+    broker = Broker("auth", f"allow_anonymous false\npassword_file {password_file}")
+    try:
+        url = f"ws://127.0.0.1:{broker.ws_port}"
+        driver.open(f"{base}/?broker={url}&device_id={unique('auth')}&username=sensor")
+        driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+        driver.type_into("#password", "wrong-password")
+        driver.click("start")
+        refused = ("error: bad user name or password", "error: not authorized")
+        driver.wait_for("the refusal", lambda: driver.text("status").startswith(refused), timeout=10)
+        status = driver.text("status")
+        assert int(driver.text("published")) == 0
+        driver.click("stop")
+        driver.wait_for("stopped", lambda: driver.text("status") == "disconnected")
+        driver.type_into("#password", "right-password")
+        driver.click("start")
+        driver.wait_for("connected", lambda: driver.text("status") == "connected", timeout=10)
+        driver.wait_for("acknowledgements", lambda: int(driver.text("acked")) >= 3)
+        stop_page(driver)
+    finally:
+        broker.stop()
+    return f"wrong password: {status!r}; right password: connected"
+
+
+def test_closing_the_tab_says_disconnect(driver, base):
+    broker = Broker("pagehide")
+    try:
+        open_page(driver, base, f"ws://127.0.0.1:{broker.ws_port}", unique("bye"))
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        client_id = driver.value("#client-id")
+        driver.open("about:blank")  # pagehide
+        log = os.path.join(broker.dir, "mosquitto.log")
+        deadline = time.time() + 5
+        while time.time() < deadline and f"Client {client_id} disconnected." not in open(log).read():
+            time.sleep(0.1)
+        text = open(log).read()
+        assert f"Client {client_id} disconnected." in text, text[-2000:]
+        assert f"Client {client_id} closed its connection" not in text
+    finally:
+        broker.stop()
+    return f"mosquitto logged a clean DISCONNECT from {client_id}"
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    set_output_dir(os.path.join(os.path.dirname(os.path.abspath(DIST)), "e2e"))
+    server = serve(DIST)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    driver = WebDriver()
+    try:
+        passed, failed = run(
+            [
+                test_connection_cut_six_times_loses_nothing,
+                test_broker_killed_and_restarted_loses_nothing,
+                test_broker_that_never_answers_connect_is_detected_and_retried,
+                test_broker_that_stops_answering_pings_is_detected_and_reconnected,
+                test_wrong_password_is_refused_in_words_and_the_right_one_accepted,
+                test_closing_the_tab_says_disconnect,
+            ],
+            driver,
+            base,
+        )
+    finally:
+        driver.quit()
+        server.shutdown()
+    print(f"faults: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

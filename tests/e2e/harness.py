@@ -1,0 +1,203 @@
+"""Shared pieces of the end-to-end tests: a static server for the bundle, a minimal W3C
+WebDriver client for chromedriver (standard library only), a mosquitto_sub wrapper, the payload
+schema check and a tiny test runner."""
+
+import base64
+import functools
+import http.server
+import json
+import os
+import re
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+OUT = os.path.abspath("target/e2e")
+
+
+def set_output_dir(path):
+    """Where screenshots and logs go."""
+    global OUT
+    OUT = os.path.abspath(path)
+    os.makedirs(OUT, exist_ok=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(directory):
+    """Serves `directory` on a free loopback port in a background thread."""
+    handler = functools.partial(QuietHandler, directory=directory)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm"}
+
+    def log_message(self, *args):
+        pass
+
+
+class WebDriver:
+    """The few W3C WebDriver commands these tests need."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.log = open(os.path.join(OUT, "chromedriver.log"), "a")
+        self.proc = subprocess.Popen(
+            ["chromedriver", f"--port={self.port}"], stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                self.call("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.profile = tempfile.mkdtemp(prefix="dps368-e2e-")
+        caps = {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                    f"--user-data-dir={self.profile}",
+                ],
+            },
+        }
+        self.session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())["value"]
+
+    def s(self, method, path, body=None):
+        return self.call(method, f"/session/{self.session}{path}", body)
+
+    def open(self, url):
+        self.s("POST", "/url", {"url": url})
+
+    def find(self, css):
+        return self.s("POST", "/element", {"using": "css selector", "value": css})[ELEMENT]
+
+    def text(self, testid):
+        return self.s("GET", f"/element/{self.find(f'[data-testid={testid}]')}/text")
+
+    def click(self, testid):
+        self.s("POST", f"/element/{self.find(f'[data-testid={testid}]')}/click", {})
+
+    def value(self, css):
+        return self.s("GET", f"/element/{self.find(css)}/property/value")
+
+    def type_into(self, css, text):
+        element = self.find(css)
+        self.s("POST", f"/element/{element}/clear", {})
+        self.s("POST", f"/element/{element}/value", {"text": text})
+
+    def screenshot(self, name):
+        png = base64.b64decode(self.s("GET", "/screenshot"))
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(png)
+
+    def console(self):
+        """The browser console since the last call (chromedriver's log extension)."""
+        entries = self.s("POST", "/se/log", {"type": "browser"})
+        return "\n".join(f"{e['level']}: {e['message']}" for e in entries)
+
+    def wait_for(self, what, predicate, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if predicate():
+                    return
+            except Exception:  # element not rendered yet
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; browser console:\n{self.console()}")
+
+    def quit(self):
+        try:
+            self.call("DELETE", f"/session/{self.session}")
+        finally:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+class Subscriber:
+    """mosquitto_sub at QoS 1 on a broker's plain listener, collecting JSON payloads.
+
+    With `client_id` it keeps a persistent session (CleanSession = 0), so messages published
+    while it is cut off from a restarting broker still reach it."""
+
+    def __init__(self, topic, port, client_id=None):
+        command = ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-d", "-t", topic]
+        if client_id:
+            command += ["-c", "-i", client_id]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.messages = []
+        self.subscribed = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.subscribed.wait(10):
+            self.stop()
+            raise AssertionError("mosquitto_sub got no SUBACK")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if "received SUBACK" in line:
+                self.subscribed.set()
+            elif line.startswith("{"):
+                self.messages.append(json.loads(line))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def check_schema(message, device_id):
+    assert list(message) == ["timestamp", "device_id", "sensor_type", "sequence", "anomaly", "data"], message
+    assert TIMESTAMP.match(message["timestamp"]), message
+    assert message["device_id"] == device_id, message
+    assert message["sensor_type"] == "DPS368", message
+    assert isinstance(message["sequence"], int), message
+    assert isinstance(message["anomaly"], bool), message
+    assert list(message["data"]) == ["pressure", "temperature"], message
+    pressure, temperature = message["data"]["pressure"], message["data"]["temperature"]
+    if message["anomaly"]:
+        assert (pressure, temperature) == (1200.0, 85.0), message
+    else:
+        assert 950 <= pressure <= 1050 and 20 <= temperature <= 35, message
+
+
+def run(tests, *args):
+    """Runs each test with `args`, reports each, and exits non-zero if any failed."""
+    import sys
+
+    passed = failed = 0
+    for test in tests:
+        started = time.time()
+        try:
+            detail = test(*args)
+            passed += 1
+            print(f"e2e {test.__name__} ... ok ({detail}; {time.time() - started:.1f} s)", flush=True)
+        except Exception as error:  # report every test, then fail
+            failed += 1
+            print(f"e2e {test.__name__} ... FAILED: {error!r}", flush=True)
+    return passed, failed
