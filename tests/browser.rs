@@ -251,6 +251,12 @@ async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
 }
 
 #[wasm_bindgen_test]
+fn timers_run_in_a_web_worker_so_hidden_tabs_keep_time() {
+    let simulator = Simulator::new(|_| {});
+    assert!(simulator.timers_in_worker());
+}
+
+#[wasm_bindgen_test]
 async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
     let snapshots: Rc<RefCell<Vec<Snapshot>>> = Rc::default();
     let sink = snapshots.clone();

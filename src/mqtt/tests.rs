@@ -573,6 +573,7 @@ fn malformed_corpus_is_rejected() {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -107,6 +107,15 @@ impl Simulator {
         self.with_device(|device| device.shutdown(now()));
     }
 
+    /// Whether timers run in a Web Worker, and so keep time while the tab is hidden.
+    pub fn timers_in_worker(&self) -> bool {
+        self.runner
+            .borrow()
+            .ticker
+            .as_ref()
+            .is_some_and(Ticker::in_worker)
+    }
+
     pub fn is_active(&self) -> bool {
         self.runner
             .borrow()
