@@ -18,12 +18,14 @@ use std::fmt;
 
 pub use backoff::{BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoff_delay_ms};
 
-use crate::sensor::{Generator, Rng, Telemetry};
+use crate::sensor::{AnomalyKind, Generator, Rng, Sample, Telemetry, csv_header, csv_row};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
 use crate::settings::Settings;
 
 /// How long Stop waits for the queue to drain and PUBACKs to arrive.
 pub const STOP_GRACE_MS: u64 = 2000;
+/// How many samples the dataset export keeps: the newest, about 10 MB.
+pub const HISTORY_LIMIT: usize = 100_000;
 
 /// The two clocks the device reads: monotonic for protocol timers, wall for the sample
 /// schedule and timestamps.
@@ -55,8 +57,10 @@ pub struct Counters {
     pub acked: u64,
     /// Sent and not yet acknowledged.
     pub in_flight: u64,
-    /// Anomalous samples made.
+    /// Anomalous samples made (every sample of an event counts).
     pub anomalies: u64,
+    /// Anomaly events started, by kind, in [`AnomalyKind::ALL`] order.
+    pub events_by_kind: [u64; 7],
     /// Samples waiting in the offline queue.
     pub queued: u64,
     /// Samples lost to a full queue or left unsent at Stop.
@@ -109,13 +113,37 @@ enum Phase {
 /// A sample ready to publish.
 #[derive(Debug, Clone)]
 struct Queued {
+    sequence: u64,
     payload: String,
+}
+
+/// What became of a sample, for the dataset export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Waiting in the offline queue.
+    Queued,
+    /// Sent to the broker.
+    Published,
+    /// Lost to a full queue, or unsent at Stop.
+    Dropped,
+    /// Never reported: a dropout anomaly.
+    Dropout,
+}
+
+impl Fate {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fate::Queued => "queued",
+            Fate::Published => "published",
+            Fate::Dropped => "dropped",
+            Fate::Dropout => "dropout",
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct Device {
     settings: Settings,
-    seed: u64,
     generator: Generator,
     jitter: Rng,
     session: Session,
@@ -131,17 +159,20 @@ pub struct Device {
     actions: VecDeque<Action>,
     log: VecDeque<LogEntry>,
     last_payload: Option<String>,
+    /// Every sample of the run, newest last, at most [`HISTORY_LIMIT`].
+    history: VecDeque<(Sample, Fate)>,
 }
 
 impl Device {
     /// A stopped device. `seed` drives its generator and its retry jitter.
+    /// `seed` drives the retry jitter; it should differ between pages, even ones that share a
+    /// link (and so a sensor seed).
     pub fn new(settings: Settings, seed: u64) -> Self {
         Self {
-            generator: Generator::new(seed, settings.anomaly_every),
+            generator: Generator::new(settings.sensor.clone()),
             jitter: Rng::new(seed ^ 0x6a09_e667_f3bc_c908),
             session: Session::new(session_config(&settings)),
             settings,
-            seed,
             phase: Phase::Idle,
             schedule_start: 0,
             queue: VecDeque::new(),
@@ -151,6 +182,7 @@ impl Device {
             actions: VecDeque::new(),
             log: VecDeque::new(),
             last_payload: None,
+            history: VecDeque::new(),
         }
     }
 
@@ -159,7 +191,8 @@ impl Device {
         if self.is_active() {
             return;
         }
-        self.generator = Generator::new(self.seed, self.settings.anomaly_every);
+        self.generator = Generator::new(self.settings.sensor.clone());
+        self.history.clear();
         self.session = Session::new(session_config(&self.settings));
         self.counters = Counters::default();
         self.queue.clear();
@@ -235,8 +268,11 @@ impl Device {
             // Samples are due on the wall clock from Start. A page that was asleep or throttled
             // makes every sample that came due, each with its own timestamp, when it runs again.
             while self.next_due_wall() <= now.wall_ms {
-                let due = self.next_due_wall();
-                self.make_sample(now, due);
+                let stamp = match self.settings.start_ms {
+                    Some(start) => start + self.next_due_wall() - self.schedule_start,
+                    None => self.next_due_wall(),
+                };
+                self.make_sample(now, stamp);
             }
             self.flush(now);
         }
@@ -378,18 +414,34 @@ impl Device {
         self.actions.push_back(Action::Open { url });
     }
 
-    /// Makes the sample due at `due` (wall clock) and queues it, dropping the oldest when full.
-    fn make_sample(&mut self, now: Time, due: i64) {
-        let sample = self.generator.next_sample(due);
-        if sample.anomaly {
+    /// Makes the next sample, stamped `stamp`, and queues it, dropping the oldest when full.
+    fn make_sample(&mut self, now: Time, stamp: i64) {
+        let sample = self.generator.next_sample(stamp);
+        if let Some(label) = sample.label {
             self.counters.anomalies += 1;
-            self.info(
-                now,
-                format!("anomaly injected at sequence {}", sample.sequence),
-            );
+            if !self
+                .history
+                .back()
+                .is_some_and(|(s, _)| s.label == Some(label))
+            {
+                self.counters.events_by_kind[label.kind.index()] += 1;
+                self.info(
+                    now,
+                    format!(
+                        "anomaly {} #{} at sequence {}",
+                        label.kind, label.id, sample.sequence
+                    ),
+                );
+            }
+        }
+        if !sample.is_reported() {
+            self.remember(sample, Fate::Dropout);
+            return;
         }
         if self.queue.len() >= self.settings.offline_queue {
-            self.queue.pop_front();
+            if let Some(oldest) = self.queue.pop_front() {
+                self.set_fate(oldest.sequence, Fate::Dropped);
+            }
             self.counters.dropped += 1;
             if self.burst_dropped == 0 {
                 self.warn(
@@ -402,8 +454,81 @@ impl Device {
             }
             self.burst_dropped += 1;
         }
-        let payload = Telemetry::new(&self.settings.device_id, &sample).to_json();
-        self.queue.push_back(Queued { payload });
+        let payload = Telemetry::new(
+            &self.settings.device_id,
+            self.settings.sensor.profile,
+            &sample,
+        )
+        .to_json();
+        self.queue.push_back(Queued {
+            sequence: sample.sequence,
+            payload,
+        });
+        self.remember(sample, Fate::Queued);
+    }
+
+    fn remember(&mut self, sample: Sample, fate: Fate) {
+        if self.history.len() == HISTORY_LIMIT {
+            self.history.pop_front();
+        }
+        self.history.push_back((sample, fate));
+    }
+
+    fn set_fate(&mut self, sequence: u64, fate: Fate) {
+        let Some(first) = self.history.front().map(|(s, _)| s.sequence) else {
+            return;
+        };
+        if let Some(entry) = sequence
+            .checked_sub(first)
+            .and_then(|i| self.history.get_mut(i as usize))
+        {
+            entry.1 = fate;
+        }
+    }
+
+    /// Starts an anomaly of `kind` at the next sample.
+    pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
+        if self.is_active() {
+            self.generator.inject(kind);
+            self.info(now, format!("injecting {kind} at the next sample"));
+        }
+    }
+
+    /// The run's samples as CSV, one row per sample with its labels and fate.
+    pub fn export_csv(&self) -> String {
+        let mut out = String::with_capacity(64 + self.history.len() * 110);
+        out.push_str(csv_header());
+        out.push('\n');
+        for (sample, fate) in &self.history {
+            out.push_str(&csv_row(
+                &self.settings.device_id,
+                self.settings.sensor.profile,
+                sample,
+                fate.name(),
+            ));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The run's samples as JSON Lines: each payload with a `status` field for its fate.
+    pub fn export_jsonl(&self) -> String {
+        let mut out = String::with_capacity(self.history.len() * 230);
+        for (sample, fate) in &self.history {
+            let telemetry = Telemetry::new(
+                &self.settings.device_id,
+                self.settings.sensor.profile,
+                sample,
+            );
+            out.push_str(&telemetry.json_with_status(Some(fate.name())));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// How many samples the exports hold.
+    pub fn history_len(&self) -> usize {
+        self.history.len()
     }
 
     /// Moves queued samples into the session while its window has room.
@@ -419,6 +544,7 @@ impl Device {
             {
                 Ok(_) => {
                     self.counters.published += 1;
+                    self.set_fate(queued.sequence, Fate::Published);
                     self.last_payload = Some(queued.payload);
                 }
                 Err(_) => {
@@ -560,7 +686,9 @@ impl Device {
         if !self.queue.is_empty() {
             let unsent = self.queue.len();
             self.counters.dropped += unsent as u64;
-            self.queue.clear();
+            for queued in std::mem::take(&mut self.queue) {
+                self.set_fate(queued.sequence, Fate::Dropped);
+            }
             self.warn(
                 now,
                 format!("{unsent} queued sample(s) never sent: counted as dropped"),

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Publish, QosPid};
+use crate::sensor::{AnomalyKind, Sample};
 use crate::settings::SettingsForm;
 
 const EPOCH: i64 = 1_795_712_400_000; // 2026-11-26T17:00:00Z
@@ -15,8 +16,10 @@ fn at(ms: u64) -> Time {
     }
 }
 
+/// The seed profile, whose samples are plain to reason about, and then `query`.
 fn settings_with(query: &str) -> Settings {
     let mut form = SettingsForm::defaults("t3st");
+    form.apply_query("profile=seed");
     form.apply_query(query);
     form.validate().unwrap()
 }
@@ -558,4 +561,191 @@ fn the_last_payload_is_kept_for_the_page() {
     let payload: serde_json::Value = serde_json::from_str(device.last_payload().unwrap()).unwrap();
     assert_eq!(payload["sequence"], 1);
     assert_eq!(payload["timestamp"], "2026-11-26T17:00:00.000Z");
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct Row {
+    sequence: u64,
+    timestamp: String,
+    device_id: String,
+    sensor_type: String,
+    pressure_hpa: f64,
+    temperature_c: f64,
+    anomaly: bool,
+    anomaly_kind: Option<String>,
+    anomaly_id: Option<u64>,
+    status: String,
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct Line {
+    timestamp: String,
+    device_id: String,
+    sensor_type: String,
+    sequence: u64,
+    anomaly: bool,
+    anomaly_kind: Option<String>,
+    anomaly_id: Option<u64>,
+    data: Data,
+    status: String,
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct Data {
+    pressure: f64,
+    temperature: f64,
+}
+
+/// A realistic run with every kind of anomaly, a dropout, a full queue and a Stop.
+fn eventful_run() -> Device {
+    let settings = {
+        let mut form = SettingsForm::defaults("t3st");
+        form.apply_query(
+            "device_id=lab,\"7\"&seed=5&anomaly_mode=every&anomaly_every=15&queue=20\
+             &anomaly_kinds=spike,step,stuck,noise,out_of_range&start=2026-01-01T00:00:00Z",
+        );
+        form.validate().unwrap()
+    };
+    let mut device = Device::new(settings, 1);
+    let mut broker = Broker::new();
+    device.start(at(0));
+    broker.accept(&mut device, at(0));
+    for second in 1..=260u64 {
+        if second == 200 {
+            device.inject(AnomalyKind::Dropout, at(second * 1000));
+        }
+        device.on_timer(at(second * 1000));
+        let packets = broker.take(&mut device);
+        // The broker is deaf between 100 s and 160 s: the queue fills and drops.
+        if !(100..160).contains(&second) {
+            broker.ack_all(&packets, &mut device, at(second * 1000));
+        } else if second == 100 {
+            device.on_closed(at(second * 1000));
+            broker.take(&mut device);
+        }
+        if second == 160 {
+            while !broker.open {
+                let t = device.poll_timeout(at(second * 1000)).unwrap();
+                device.on_timer(at(t));
+                broker.take(&mut device);
+            }
+            broker.accept(&mut device, at(second * 1000));
+        }
+    }
+    device.stop(at(260_500));
+    device
+}
+
+#[test]
+fn exports_parse_back_into_the_same_samples_with_their_fates() {
+    let device = eventful_run();
+    let samples: Vec<(Sample, Fate)> = device.history.iter().copied().collect();
+    assert_eq!(samples.len() as u64, device.generator.sequence());
+    let fates: BTreeSet<&str> = samples.iter().map(|(_, f)| f.name()).collect();
+    assert_eq!(
+        fates,
+        ["dropout", "dropped", "published"].into_iter().collect()
+    );
+
+    let csv_text = device.export_csv();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let rows: Vec<Row> = reader.deserialize().map(Result::unwrap).collect();
+    let lines: Vec<Line> = device
+        .export_jsonl()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), samples.len());
+    assert_eq!(lines.len(), samples.len());
+    for ((sample, fate), (row, line)) in samples.iter().zip(rows.iter().zip(&lines)) {
+        let kind = sample.label.map(|l| l.kind.name().to_owned());
+        let id = sample.label.map(|l| l.id);
+        let timestamp = crate::sensor::format_rfc3339_millis(sample.timestamp_ms);
+        assert_eq!(
+            row,
+            &Row {
+                sequence: sample.sequence,
+                timestamp: timestamp.clone(),
+                device_id: "lab,\"7\"".into(),
+                sensor_type: "DPS368".into(),
+                pressure_hpa: sample.pressure_hpa,
+                temperature_c: sample.temperature_c,
+                anomaly: sample.is_anomaly(),
+                anomaly_kind: kind.clone(),
+                anomaly_id: id,
+                status: fate.name().into(),
+            }
+        );
+        assert_eq!(
+            line,
+            &Line {
+                timestamp,
+                device_id: "lab,\"7\"".into(),
+                sensor_type: "DPS368".into(),
+                sequence: sample.sequence,
+                anomaly: sample.is_anomaly(),
+                anomaly_kind: kind,
+                anomaly_id: id,
+                data: Data {
+                    pressure: sample.pressure_hpa,
+                    temperature: sample.temperature_c,
+                },
+                status: fate.name().into(),
+            }
+        );
+    }
+}
+
+#[test]
+fn a_start_time_stamps_sample_k_at_start_plus_k_intervals() {
+    let device = eventful_run();
+    for (sample, _) in device.history.iter().take(5) {
+        let expected = 1_767_225_600_000 + (sample.sequence as i64 - 1) * 1000;
+        assert_eq!(sample.timestamp_ms, expected);
+    }
+}
+
+#[test]
+fn anomalies_are_counted_by_kind_and_dropouts_leave_a_gap() {
+    let device = eventful_run();
+    let c = device.counters();
+    let events: u64 = c.events_by_kind.iter().sum();
+    let ids: BTreeSet<u64> = device
+        .history
+        .iter()
+        .filter_map(|(s, _)| s.label.map(|l| l.id))
+        .collect();
+    assert_eq!(events, ids.len() as u64, "{c:?}");
+    assert!(events >= 10, "{c:?}");
+    assert!(c.events_by_kind[AnomalyKind::Dropout.index()] >= 1);
+    let labelled = device
+        .history
+        .iter()
+        .filter(|(s, _)| s.is_anomaly())
+        .count() as u64;
+    assert_eq!(c.anomalies, labelled);
+    // Dropout samples are never published: their sequence numbers are missing on the wire.
+    for (sample, fate) in &device.history {
+        assert_eq!(*fate == Fate::Dropout, !sample.is_reported());
+    }
+}
+
+#[test]
+fn the_history_keeps_the_newest_100000_samples() {
+    let mut device = Device::new(settings_with("interval=0.01&anomaly_mode=off"), 1);
+    let mut broker = Broker::new();
+    device.start(at(0));
+    broker.accept(&mut device, at(0));
+    let mut now = 0;
+    while device.generator.sequence() < 100_050 {
+        now += 1000;
+        device.on_timer(at(now));
+        let packets = broker.take(&mut device);
+        broker.ack_all(&packets, &mut device, at(now));
+    }
+    assert_eq!(device.history_len(), HISTORY_LIMIT);
+    assert_eq!(
+        device.history.front().unwrap().0.sequence,
+        device.generator.sequence() - 99_999
+    );
 }

@@ -1,25 +1,88 @@
 //! The DPS368 telemetry generator: (seed, settings, time) in, samples out. Pure and
-//! deterministic: the same seed gives the same samples.
+//! deterministic: the same seed, settings and timestamps give the same samples.
 //!
-//! This is the seed program's model ("Seed" profile): pressure and temperature drawn uniformly
-//! from the normal range, and every `anomaly_every`-th sample replaced by a fixed out-of-range
-//! reading.
+//! Two profiles share one payload schema:
+//! - **Seed**: the seed program's model, exactly: pressure and temperature drawn uniformly from
+//!   950-1050 hPa and 20-35 C, two decimals.
+//! - **Realistic**: real air over a real part ([`air`]): weather, tide, altitude, a daily
+//!   temperature cycle, the part's noise at the chosen oversampling, its limits and resolution.
+//!
+//! Anomalies from the [`anomaly`] catalogue are laid over either, labelled as ground truth. The
+//! air and the anomalies draw from separate random streams, so a run with anomalies differs from
+//! the same run without them in exactly the labelled samples.
 
+pub mod air;
+pub mod anomaly;
+mod clock;
 mod payload;
 mod rng;
 
-pub use payload::{Telemetry, format_rfc3339_millis};
+pub use air::{AirParams, measurement_time_ms};
+pub use anomaly::{AnomalyKind, AnomalyMode, Label};
+pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
+pub use payload::{Telemetry, csv_header, csv_row};
 pub use rng::Rng;
 
-/// Normal pressure range, hPa.
+use air::{Air, PRESSURE_LIMITS_HPA, TEMPERATURE_LIMITS_C};
+use anomaly::{Event, Scheduler};
+
+/// The seed profile's normal pressure range, hPa.
 pub const PRESSURE_MIN: f64 = 950.0;
 pub const PRESSURE_MAX: f64 = 1050.0;
-/// Normal temperature range, degrees C.
+/// The seed profile's normal temperature range, degrees C.
 pub const TEMP_MIN: f64 = 20.0;
 pub const TEMP_MAX: f64 = 35.0;
-/// The anomaly the seed injects: a reading at the part's upper limits.
+/// The seed's anomaly: a reading at the part's upper limits.
 pub const ANOMALY_TEMP: f64 = 85.0;
 pub const ANOMALY_PRESSURE: f64 = 1200.0;
+
+/// Which model makes the readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Seed,
+    Realistic,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Seed => "seed",
+            Profile::Realistic => "realistic",
+        }
+    }
+
+    /// Decimals in the payload: the seed's two, or the part's resolution (0.01 Pa, 0.001 C).
+    pub fn decimals(self) -> (u32, u32) {
+        match self {
+            Profile::Seed => (2, 2),
+            Profile::Realistic => (4, 3),
+        }
+    }
+}
+
+/// Everything that decides the stream of samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorConfig {
+    pub profile: Profile,
+    pub seed: u64,
+    pub air: AirParams,
+    pub anomaly_mode: AnomalyMode,
+    /// Kinds that start by themselves; injected ones may be any.
+    pub anomaly_kinds: Vec<AnomalyKind>,
+}
+
+impl SensorConfig {
+    /// The seed program's behaviour: seed profile, the fixed anomaly every `every` samples.
+    pub fn seed_program(seed: u64, every: u32) -> Self {
+        Self {
+            profile: Profile::Seed,
+            seed,
+            air: AirParams::default(),
+            anomaly_mode: AnomalyMode::Every(u64::from(every.max(1))),
+            anomaly_kinds: vec![AnomalyKind::OutOfRange],
+        }
+    }
+}
 
 /// One reading, before it becomes a payload.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,59 +91,169 @@ pub struct Sample {
     pub sequence: u64,
     /// Milliseconds since the Unix epoch, UTC.
     pub timestamp_ms: i64,
-    pub anomaly: bool,
     pub pressure_hpa: f64,
     pub temperature_c: f64,
+    /// Set on every sample of an anomaly event.
+    pub label: Option<Label>,
+}
+
+impl Sample {
+    pub fn is_anomaly(&self) -> bool {
+        self.label.is_some()
+    }
+
+    /// Whether the sensor reports this sample at all (a dropout swallows it).
+    pub fn is_reported(&self) -> bool {
+        !matches!(
+            self.label,
+            Some(Label {
+                kind: AnomalyKind::Dropout,
+                ..
+            })
+        )
+    }
 }
 
 /// Makes the samples of one run.
 #[derive(Debug, Clone)]
 pub struct Generator {
-    rng: Rng,
-    anomaly_every: u64,
+    config: SensorConfig,
+    air: Air,
+    /// The seed profile's uniform draws.
+    dice: Rng,
+    scheduler: Scheduler,
     sequence: u64,
+    /// The last reported reading, for `stuck`.
+    last_reported: Option<(f64, f64)>,
+    /// The reading `stuck` repeats.
+    stuck_at: Option<(f64, f64)>,
 }
 
 impl Generator {
-    /// `anomaly_every` is at least 1; settings validation guarantees it.
-    pub fn new(seed: u64, anomaly_every: u32) -> Self {
+    pub fn new(config: SensorConfig) -> Self {
         Self {
-            rng: Rng::new(seed),
-            anomaly_every: u64::from(anomaly_every.max(1)),
+            air: Air::new(config.air, config.seed),
+            dice: Rng::new(config.seed),
+            scheduler: Scheduler::new(
+                config.anomaly_mode,
+                config.anomaly_kinds.clone(),
+                config.seed ^ 0xa076_1d64_78bd_642f,
+            ),
+            config,
             sequence: 0,
+            last_reported: None,
+            stuck_at: None,
         }
     }
 
-    /// The next sample, stamped with `timestamp_ms`.
-    pub fn next_sample(&mut self, timestamp_ms: i64) -> Sample {
-        self.sequence += 1;
-        let anomaly = self.sequence.is_multiple_of(self.anomaly_every);
-        let (pressure_hpa, temperature_c) = if anomaly {
-            (ANOMALY_PRESSURE, ANOMALY_TEMP)
-        } else {
-            (
-                round2(self.rng.uniform(PRESSURE_MIN, PRESSURE_MAX)),
-                round2(self.rng.uniform(TEMP_MIN, TEMP_MAX)),
-            )
-        };
-        Sample {
-            sequence: self.sequence,
-            timestamp_ms,
-            anomaly,
-            pressure_hpa,
-            temperature_c,
-        }
+    pub fn config(&self) -> &SensorConfig {
+        &self.config
+    }
+
+    /// Starts an anomaly of `kind` at the next sample (after the running one).
+    pub fn inject(&mut self, kind: AnomalyKind) {
+        self.scheduler.inject(kind);
     }
 
     /// How many samples this generator has made.
     pub fn sequence(&self) -> u64 {
         self.sequence
     }
+
+    /// The next sample, stamped with `timestamp_ms`.
+    pub fn next_sample(&mut self, timestamp_ms: i64) -> Sample {
+        self.sequence += 1;
+        let event = self.scheduler.next(self.sequence);
+        let (pressure, temperature) = match self.config.profile {
+            Profile::Seed => {
+                if matches!(event, Some(e) if e.label.kind == AnomalyKind::OutOfRange) {
+                    // The seed program draws nothing for its anomaly.
+                    (ANOMALY_PRESSURE, ANOMALY_TEMP)
+                } else {
+                    (
+                        round_to(self.dice.uniform(PRESSURE_MIN, PRESSURE_MAX), 2),
+                        round_to(self.dice.uniform(TEMP_MIN, TEMP_MAX), 2),
+                    )
+                }
+            }
+            Profile::Realistic => self.air.measure(timestamp_ms),
+        };
+        let (pressure, temperature) = match event {
+            Some(event) => self.apply(event, pressure, temperature),
+            None => {
+                self.stuck_at = None;
+                (pressure, temperature)
+            }
+        };
+        let (pressure, temperature) = self.finish(pressure, temperature);
+        let sample = Sample {
+            sequence: self.sequence,
+            timestamp_ms,
+            pressure_hpa: pressure,
+            temperature_c: temperature,
+            label: event.map(|e| e.label),
+        };
+        if sample.is_reported() {
+            self.last_reported = Some((pressure, temperature));
+        }
+        sample
+    }
+
+    /// Lays an anomaly over the true reading, as the catalogue defines it.
+    fn apply(&mut self, event: Event, pressure: f64, temperature: f64) -> (f64, f64) {
+        use anomaly::*;
+        let i = event.index as f64;
+        match event.label.kind {
+            AnomalyKind::Spike => (pressure + event.sign * SPIKE_HPA, temperature),
+            AnomalyKind::Step => (pressure + STEP_HPA, temperature),
+            AnomalyKind::Drift => {
+                let share = (i + 1.0) / AnomalyKind::Drift.duration() as f64;
+                (pressure + DRIFT_HPA * share, temperature)
+            }
+            AnomalyKind::Stuck => {
+                if event.index == 0 || self.stuck_at.is_none() {
+                    self.stuck_at = Some(self.last_reported.unwrap_or((pressure, temperature)));
+                }
+                self.stuck_at.expect("set above")
+            }
+            AnomalyKind::Noise => {
+                let noise_hpa = air::pressure_noise_pa(self.config.air.oversampling) / 100.0;
+                (
+                    pressure + NOISE_FACTOR * noise_hpa * self.scheduler.gaussian(),
+                    temperature + NOISE_TEMP_C * self.scheduler.gaussian(),
+                )
+            }
+            AnomalyKind::Dropout => (pressure, temperature),
+            AnomalyKind::OutOfRange => (ANOMALY_PRESSURE, ANOMALY_TEMP),
+        }
+    }
+
+    /// The part's limits and resolution (realistic), or the seed's two decimals.
+    fn finish(&self, pressure: f64, temperature: f64) -> (f64, f64) {
+        let (p_decimals, t_decimals) = self.config.profile.decimals();
+        match self.config.profile {
+            Profile::Seed => (
+                round_to(pressure, p_decimals),
+                round_to(temperature, t_decimals),
+            ),
+            Profile::Realistic => (
+                round_to(
+                    pressure.clamp(PRESSURE_LIMITS_HPA.0, PRESSURE_LIMITS_HPA.1),
+                    p_decimals,
+                ),
+                round_to(
+                    temperature.clamp(TEMPERATURE_LIMITS_C.0, TEMPERATURE_LIMITS_C.1),
+                    t_decimals,
+                ),
+            ),
+        }
+    }
 }
 
-/// Two decimals, as the seed's payload shows them.
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
+/// `value` rounded to `decimals` places.
+fn round_to(value: f64, decimals: u32) -> f64 {
+    let scale = 10f64.powi(decimals as i32);
+    (value * scale).round() / scale
 }
 
 #[cfg(test)]

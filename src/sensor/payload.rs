@@ -1,70 +1,133 @@
-//! The JSON telemetry payload, field for field as the seed program publishes it.
+//! The JSON telemetry payload, field for field as the seed program publishes it plus the
+//! anomaly labels, and the rows of the dataset exports.
 //!
-//! Written by hand rather than with serde_json: the payload is one fixed shape, and leaving a
-//! JSON library out of the page keeps the bundle within its size budget.
+//! Written by hand rather than with serde_json: the shapes are fixed, and leaving a JSON library
+//! and float printing out of the page keeps the bundle within its size budget.
 
 use std::fmt::Write;
 
-use super::Sample;
+use super::{Profile, Sample};
 
 /// One PUBLISH payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Telemetry<'a> {
     pub device_id: &'a str,
+    pub profile: Profile,
     pub sample: Sample,
 }
 
 impl<'a> Telemetry<'a> {
-    pub fn new(device_id: &'a str, sample: &Sample) -> Self {
+    pub fn new(device_id: &'a str, profile: Profile, sample: &Sample) -> Self {
         Self {
             device_id,
+            profile,
             sample: *sample,
         }
     }
 
     /// `{"timestamp":…,"device_id":…,"sensor_type":"DPS368","sequence":…,"anomaly":…,
-    /// "data":{"pressure":…,"temperature":…}}`, in that order. Pressure in hPa, temperature in
-    /// degrees C.
+    /// "anomaly_kind":…,"anomaly_id":…,"data":{"pressure":…,"temperature":…}}`, in that order.
     pub fn to_json(&self) -> String {
+        self.json_with_status(None)
+    }
+
+    /// The payload with a trailing `"status"` field: one JSONL export line.
+    pub fn json_with_status(&self, status: Option<&str>) -> String {
         let s = &self.sample;
-        let mut out = String::with_capacity(160 + self.device_id.len());
+        let (p_decimals, t_decimals) = self.profile.decimals();
+        let mut out = String::with_capacity(200 + self.device_id.len());
         out.push_str("{\"timestamp\":\"");
-        out.push_str(&format_rfc3339_millis(s.timestamp_ms));
+        out.push_str(&super::format_rfc3339_millis(s.timestamp_ms));
         out.push_str("\",\"device_id\":");
         push_json_string(&mut out, self.device_id);
         let _ = write!(
             out,
-            ",\"sensor_type\":\"DPS368\",\"sequence\":{},\"anomaly\":{},\"data\":{{\"pressure\":{},\"temperature\":{}}}}}",
+            ",\"sensor_type\":\"DPS368\",\"sequence\":{},\"anomaly\":{},",
             s.sequence,
-            s.anomaly,
-            JsonNumber(s.pressure_hpa),
-            JsonNumber(s.temperature_c),
+            s.is_anomaly()
         );
+        match s.label {
+            Some(label) => {
+                let _ = write!(
+                    out,
+                    "\"anomaly_kind\":\"{}\",\"anomaly_id\":{},",
+                    label.kind, label.id
+                );
+            }
+            None => out.push_str("\"anomaly_kind\":null,\"anomaly_id\":null,"),
+        }
+        let _ = write!(
+            out,
+            "\"data\":{{\"pressure\":{},\"temperature\":{}}}",
+            Decimal(s.pressure_hpa, p_decimals, self.profile == Profile::Seed),
+            Decimal(s.temperature_c, t_decimals, self.profile == Profile::Seed),
+        );
+        if let Some(status) = status {
+            let _ = write!(out, ",\"status\":\"{status}\"");
+        }
+        out.push('}');
         out
     }
 }
 
-/// How many decimals the payload carries: the seed's two.
-const DECIMALS: u32 = 2;
+/// The CSV export's header line.
+pub fn csv_header() -> &'static str {
+    "sequence,timestamp,device_id,sensor_type,pressure_hpa,temperature_c,anomaly,anomaly_kind,anomaly_id,status"
+}
 
-/// A reading as JSON: rounded to [`DECIMALS`], trailing zeros dropped but one digit kept after
-/// the point (`85.0`, `1003.5`, `1003.52`, as Python's json writes the seed's rounded values).
+/// One CSV export line (no newline). Text fields are quoted when they need it (RFC 4180).
+pub fn csv_row(device_id: &str, profile: Profile, sample: &Sample, status: &str) -> String {
+    let (p_decimals, t_decimals) = profile.decimals();
+    let mut out = String::with_capacity(120);
+    let _ = write!(
+        out,
+        "{},{},",
+        sample.sequence,
+        super::format_rfc3339_millis(sample.timestamp_ms)
+    );
+    if device_id.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&device_id.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(device_id);
+    }
+    let _ = write!(
+        out,
+        ",DPS368,{},{},{},",
+        Decimal(sample.pressure_hpa, p_decimals, profile == Profile::Seed),
+        Decimal(sample.temperature_c, t_decimals, profile == Profile::Seed),
+        sample.is_anomaly()
+    );
+    if let Some(label) = sample.label {
+        let _ = write!(out, "{},{}", label.kind, label.id);
+    } else {
+        out.push(',');
+    }
+    let _ = write!(out, ",{status}");
+    out
+}
+
+/// A reading as JSON: rounded to `.1` decimals. With `.2` set, trailing zeros are dropped but
+/// one digit is kept after the point (`85.0`, `1003.5`, as Python's json writes the seed's
+/// values); without, all decimals are shown, to the part's resolution.
 ///
-/// Integer arithmetic rather than float formatting: it leaves core's float printing (about
-/// 7 KB gzip of wasm) out of the page.
-pub(super) struct JsonNumber(pub(super) f64);
+/// Integer arithmetic rather than float formatting: it leaves core's float printing out of the
+/// page.
+pub(super) struct Decimal(pub(super) f64, pub(super) u32, pub(super) bool);
 
-impl std::fmt::Display for JsonNumber {
+impl std::fmt::Display for Decimal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scale = 10i64.pow(DECIMALS);
-        if !self.0.is_finite() || self.0.abs() >= (i64::MAX / scale) as f64 {
+        let Decimal(value, decimals, trim) = *self;
+        let scale = 10i64.pow(decimals);
+        if !value.is_finite() || value.abs() >= (i64::MAX / scale) as f64 {
             return f.write_str("null");
         }
-        let scaled = (self.0 * scale as f64).round() as i64;
+        let scaled = (value * scale as f64).round() as i64;
         let sign = if scaled < 0 { "-" } else { "" };
         let (whole, mut frac) = (scaled.abs() / scale, scaled.abs() % scale);
-        let mut digits = DECIMALS;
-        while digits > 1 && frac % 10 == 0 {
+        let mut digits = decimals;
+        while trim && digits > 1 && frac % 10 == 0 {
             frac /= 10;
             digits -= 1;
         }
@@ -89,29 +152,4 @@ fn push_json_string(out: &mut String, text: &str) {
         }
     }
     out.push('"');
-}
-
-/// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds:
-/// `2026-11-26T17:00:00.123Z`.
-pub fn format_rfc3339_millis(epoch_ms: i64) -> String {
-    let days = epoch_ms.div_euclid(86_400_000);
-    let ms_of_day = epoch_ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60);
-    let (second, millis) = (ms_of_day / 1000 % 60, ms_of_day % 1000);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }

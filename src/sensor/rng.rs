@@ -28,3 +28,12 @@ impl Rng {
         low + (high - low) * self.next_f64()
     }
 }
+
+impl Rng {
+    /// Standard normal (Box-Muller; one of the pair is discarded to keep the stream simple).
+    pub fn gaussian(&mut self) -> f64 {
+        let u1 = 1.0 - self.next_f64(); // (0, 1]: ln is finite
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}

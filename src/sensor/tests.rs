@@ -1,31 +1,72 @@
+use super::air::{self, OVERSAMPLING};
 use super::*;
+
+const EPOCH: i64 = 1_795_737_600_000; // 2026-11-27T00:00:00Z
+
+fn seed_generator(seed: u64, every: u32) -> Generator {
+    Generator::new(SensorConfig::seed_program(seed, every))
+}
+
+fn realistic(seed: u64, air: AirParams, mode: AnomalyMode, kinds: Vec<AnomalyKind>) -> Generator {
+    Generator::new(SensorConfig {
+        profile: Profile::Realistic,
+        seed,
+        air,
+        anomaly_mode: mode,
+        anomaly_kinds: kinds,
+    })
+}
+
+/// Air with only the parts a test wants: everything that moves is off.
+fn still_air() -> AirParams {
+    AirParams {
+        tide_hpa: 0.0,
+        daily_temperature_c: 0.0,
+        weather_hpa_per_day: 0.0,
+        temperature_wander_c: 0.0,
+        temperature_noise_c: 0.0,
+        noise_scale: 0.0,
+        mean_temperature_c: 25.0,
+        ..AirParams::default()
+    }
+}
+
+fn run(generator: &mut Generator, n: u64, interval_ms: i64) -> Vec<Sample> {
+    (0..n)
+        .map(|k| generator.next_sample(EPOCH + k as i64 * interval_ms))
+        .collect()
+}
+
+fn rms(values: &[f64]) -> f64 {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
+}
+
+// --- The seed profile: the seed program's behaviour, exactly. ---
 
 #[test]
 fn sequence_counts_from_one() {
-    let mut generator = Generator::new(1, 10);
+    let mut generator = seed_generator(1, 10);
     let sequences: Vec<u64> = (0..25).map(|_| generator.next_sample(0).sequence).collect();
     assert_eq!(sequences, (1..=25).collect::<Vec<_>>());
 }
 
 #[test]
-fn normal_samples_stay_in_the_seed_ranges_with_two_decimals() {
-    let mut generator = Generator::new(7, u32::MAX);
-    for _ in 0..100_000 {
-        let s = generator.next_sample(0);
-        assert!(!s.anomaly);
+fn seed_samples_stay_in_the_seed_ranges_with_two_decimals() {
+    let mut generator = Generator::new(SensorConfig {
+        anomaly_mode: AnomalyMode::Off,
+        ..SensorConfig::seed_program(7, 10)
+    });
+    let samples = run(&mut generator, 100_000, 1000);
+    for s in &samples {
+        assert!(!s.is_anomaly());
         assert!(
             (PRESSURE_MIN..=PRESSURE_MAX).contains(&s.pressure_hpa),
             "{s:?}"
         );
         assert!((TEMP_MIN..=TEMP_MAX).contains(&s.temperature_c), "{s:?}");
-        assert_eq!(round2(s.pressure_hpa), s.pressure_hpa);
+        assert_eq!(round_to(s.pressure_hpa, 2), s.pressure_hpa);
     }
-}
-
-#[test]
-fn samples_cover_the_whole_range() {
-    let mut generator = Generator::new(3, u32::MAX);
-    let samples: Vec<Sample> = (0..10_000).map(|_| generator.next_sample(0)).collect();
     let min = samples
         .iter()
         .map(|s| s.pressure_hpa)
@@ -38,77 +79,90 @@ fn samples_cover_the_whole_range() {
 }
 
 #[test]
-fn every_nth_sample_is_the_seed_anomaly() {
+fn every_nth_seed_sample_is_the_seed_anomaly_with_its_own_id() {
     for every in [1u32, 3, 10] {
-        let mut generator = Generator::new(9, every);
-        for _ in 0..100 {
-            let s = generator.next_sample(0);
+        let mut generator = seed_generator(9, every);
+        for s in run(&mut generator, 100, 1000) {
             let expected = s.sequence.is_multiple_of(u64::from(every));
-            assert_eq!(s.anomaly, expected, "sequence {} every {every}", s.sequence);
-            if s.anomaly {
+            assert_eq!(
+                s.is_anomaly(),
+                expected,
+                "sequence {} every {every}",
+                s.sequence
+            );
+            if let Some(label) = s.label {
                 assert_eq!((s.pressure_hpa, s.temperature_c), (1200.0, 85.0));
+                assert_eq!(label.kind, AnomalyKind::OutOfRange);
+                assert_eq!(label.id, s.sequence / u64::from(every));
             }
         }
     }
 }
 
 #[test]
-fn the_same_seed_gives_the_same_samples() {
-    let run = |seed| {
-        let mut g = Generator::new(seed, 10);
-        (0..50).map(|i| g.next_sample(i)).collect::<Vec<_>>()
-    };
-    assert_eq!(run(42), run(42));
-    assert_ne!(run(42), run(43));
+fn the_same_seed_gives_the_same_samples_and_another_does_not() {
+    for profile in [Profile::Seed, Profile::Realistic] {
+        let make = |seed| {
+            let mut g = Generator::new(SensorConfig {
+                profile,
+                ..SensorConfig::seed_program(seed, 10)
+            });
+            run(&mut g, 500, 1000)
+        };
+        assert_eq!(make(42), make(42));
+        assert_ne!(make(42), make(43));
+    }
 }
 
+// --- Payload. ---
+
 #[test]
-fn payload_has_the_seed_schema_in_order() {
+fn payload_has_the_seed_schema_in_order_with_the_labels() {
     let sample = Sample {
         sequence: 42,
         timestamp_ms: 1_795_712_400_123, // 2026-11-26T17:00:00.123Z
-        anomaly: false,
         pressure_hpa: 1003.52,
         temperature_c: 27.31,
+        label: None,
     };
     assert_eq!(
-        Telemetry::new("infineon-sensor-01", &sample).to_json(),
-        r#"{"timestamp":"2026-11-26T17:00:00.123Z","device_id":"infineon-sensor-01","sensor_type":"DPS368","sequence":42,"anomaly":false,"data":{"pressure":1003.52,"temperature":27.31}}"#
+        Telemetry::new("infineon-sensor-01", Profile::Seed, &sample).to_json(),
+        r#"{"timestamp":"2026-11-26T17:00:00.123Z","device_id":"infineon-sensor-01","sensor_type":"DPS368","sequence":42,"anomaly":false,"anomaly_kind":null,"anomaly_id":null,"data":{"pressure":1003.52,"temperature":27.31}}"#
     );
     let anomaly = Sample {
-        anomaly: true,
+        label: Some(Label {
+            kind: AnomalyKind::OutOfRange,
+            id: 4,
+        }),
         pressure_hpa: 1200.0,
         temperature_c: 85.0,
         ..sample
     };
-    let json: serde_json::Value =
-        serde_json::from_str(&Telemetry::new("d", &anomaly).to_json()).unwrap();
-    assert_eq!(json["anomaly"], true);
-    assert_eq!(json["data"]["pressure"], 1200.0);
-    assert_eq!(json["data"]["temperature"], 85.0);
+    assert_eq!(
+        Telemetry::new("d", Profile::Seed, &anomaly).to_json(),
+        r#"{"timestamp":"2026-11-26T17:00:00.123Z","device_id":"d","sensor_type":"DPS368","sequence":42,"anomaly":true,"anomaly_kind":"out_of_range","anomaly_id":4,"data":{"pressure":1200.0,"temperature":85.0}}"#
+    );
 }
 
 #[test]
-fn timestamps_are_rfc3339_utc_with_millis() {
-    assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(
-        format_rfc3339_millis(951_782_400_999),
-        "2000-02-29T00:00:00.999Z"
+fn realistic_payloads_show_the_parts_resolution() {
+    let sample = Sample {
+        sequence: 1,
+        timestamp_ms: 0,
+        pressure_hpa: 1013.25,
+        temperature_c: 24.5,
+        label: None,
+    };
+    let json = Telemetry::new("d", Profile::Realistic, &sample).to_json();
+    assert!(
+        json.ends_with(r#""data":{"pressure":1013.2500,"temperature":24.500}}"#),
+        "{json}"
     );
-    assert_eq!(
-        format_rfc3339_millis(1_795_712_400_123),
-        "2026-11-26T17:00:00.123Z"
-    );
-    assert_eq!(
-        format_rfc3339_millis(4_102_444_799_000),
-        "2099-12-31T23:59:59.000Z"
-    );
-    assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
 }
 
 #[test]
 fn device_ids_are_escaped_as_json_strings() {
-    let sample = Generator::new(1, 10).next_sample(0);
+    let sample = seed_generator(1, 10).next_sample(0);
     for id in [
         "quote\"d",
         "back\\slash",
@@ -116,28 +170,32 @@ fn device_ids_are_escaped_as_json_strings() {
         "ünïcødé ✓",
     ] {
         let json: serde_json::Value =
-            serde_json::from_str(&Telemetry::new(id, &sample).to_json()).unwrap();
+            serde_json::from_str(&Telemetry::new(id, Profile::Seed, &sample).to_json()).unwrap();
         assert_eq!(json["device_id"], id);
     }
 }
 
 #[test]
 fn numbers_read_back_exactly() {
-    let mut generator = Generator::new(5, 10);
-    for _ in 0..1000 {
-        let sample = generator.next_sample(1_795_712_400_000);
-        let json: serde_json::Value =
-            serde_json::from_str(&Telemetry::new("d", &sample).to_json()).unwrap();
-        assert_eq!(json["data"]["pressure"].as_f64(), Some(sample.pressure_hpa));
-        assert_eq!(
-            json["data"]["temperature"].as_f64(),
-            Some(sample.temperature_c)
-        );
+    for profile in [Profile::Seed, Profile::Realistic] {
+        let mut generator = Generator::new(SensorConfig {
+            profile,
+            ..SensorConfig::seed_program(5, 7)
+        });
+        for sample in run(&mut generator, 1000, 1000) {
+            let json: serde_json::Value =
+                serde_json::from_str(&Telemetry::new("d", profile, &sample).to_json()).unwrap();
+            assert_eq!(json["data"]["pressure"].as_f64(), Some(sample.pressure_hpa));
+            assert_eq!(
+                json["data"]["temperature"].as_f64(),
+                Some(sample.temperature_c)
+            );
+        }
     }
 }
 
 #[test]
-fn readings_are_written_as_python_writes_them() {
+fn readings_are_written_as_python_writes_the_seeds() {
     let cases = [
         (85.0, "85.0"),
         (1200.0, "1200.0"),
@@ -148,7 +206,318 @@ fn readings_are_written_as_python_writes_them() {
         (0.0, "0.0"),
     ];
     for (value, text) in cases {
-        assert_eq!(payload::JsonNumber(value).to_string(), text);
+        assert_eq!(payload::Decimal(value, 2, true).to_string(), text);
     }
-    assert_eq!(payload::JsonNumber(f64::NAN).to_string(), "null");
+    assert_eq!(payload::Decimal(f64::NAN, 2, true).to_string(), "null");
+    assert_eq!(payload::Decimal(1013.25, 4, false).to_string(), "1013.2500");
+}
+
+#[test]
+fn timestamps_are_rfc3339_utc_with_millis_both_ways() {
+    let cases = [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (951_782_400_999, "2000-02-29T00:00:00.999Z"),
+        (1_795_712_400_123, "2026-11-26T17:00:00.123Z"),
+        (4_102_444_799_000, "2099-12-31T23:59:59.000Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+    ];
+    for (ms, text) in cases {
+        assert_eq!(format_rfc3339_millis(ms), text);
+        assert_eq!(parse_rfc3339_millis(text), Some(ms), "{text}");
+    }
+    assert_eq!(
+        parse_rfc3339_millis("2026-11-26T18:00:00+01:00"),
+        Some(1_795_712_400_000)
+    );
+    assert_eq!(
+        parse_rfc3339_millis("2026-11-26 17:00:00.5Z"),
+        Some(1_795_712_400_500)
+    );
+    for bad in [
+        "2026-13-01T00:00:00Z",
+        "2026-02-30T00:00:00Z",
+        "2026-11-26",
+        "yesterday",
+        "2026-11-26T17:00:00",
+    ] {
+        assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");
+    }
+}
+
+// --- The realistic profile: statistics on long seeded runs. ---
+
+#[test]
+fn pressure_noise_per_precision_is_within_ten_percent_of_the_model() {
+    for (rate, _) in OVERSAMPLING {
+        let air = AirParams {
+            oversampling: rate,
+            noise_scale: 1.0,
+            ..still_air()
+        };
+        let mut generator = realistic(11, air, AnomalyMode::Off, vec![]);
+        let pressures: Vec<f64> = run(&mut generator, 20_000, 1000)
+            .iter()
+            .map(|s| s.pressure_hpa * 100.0) // Pa
+            .collect();
+        let measured = rms(&pressures);
+        let model = air::pressure_noise_pa(rate);
+        assert!(
+            (measured - model).abs() <= 0.1 * model,
+            "{rate}x: {measured:.4} Pa RMS against {model:.4}"
+        );
+    }
+    assert!((air::pressure_noise_pa(64) - 0.2).abs() < 1e-12);
+}
+
+#[test]
+fn the_tide_has_a_twelve_hour_period_and_its_amplitude_peaking_near_ten() {
+    let air = AirParams {
+        tide_hpa: 0.5,
+        noise_scale: 1.0,
+        ..still_air()
+    };
+    let mut generator = realistic(3, air, AnomalyMode::Off, vec![]);
+    // Ten days, a sample every five minutes.
+    let samples = run(&mut generator, 2880, 300_000);
+    let hours: Vec<f64> = samples
+        .iter()
+        .map(|s| (s.timestamp_ms - EPOCH) as f64 / 3_600_000.0)
+        .collect();
+    let base = air::pressure_at_altitude(air::SEA_LEVEL_HPA, 0.0);
+    let values: Vec<f64> = samples.iter().map(|s| s.pressure_hpa - base).collect();
+    // Least-squares fit of a cos + b sin at a trial period; the best period is the tide's.
+    let fit = |period: f64| {
+        let (mut cc, mut ss, mut cs, mut yc, mut ys) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (t, y) in hours.iter().zip(&values) {
+            let (c, s) = (
+                (std::f64::consts::TAU * t / period).cos(),
+                (std::f64::consts::TAU * t / period).sin(),
+            );
+            cc += c * c;
+            ss += s * s;
+            cs += c * s;
+            yc += y * c;
+            ys += y * s;
+        }
+        let det = cc * ss - cs * cs;
+        let a = (yc * ss - ys * cs) / det;
+        let b = (ys * cc - yc * cs) / det;
+        (a.hypot(b), b.atan2(a))
+    };
+    let best = (80..=160)
+        .map(|tenths| f64::from(tenths) / 10.0)
+        .max_by(|x, y| fit(*x).0.total_cmp(&fit(*y).0))
+        .unwrap();
+    assert!((best - 12.0).abs() < 0.15, "period {best} h");
+    let (amplitude, phase) = fit(12.0);
+    assert!((amplitude - 0.5).abs() < 0.05, "amplitude {amplitude} hPa");
+    let peak_hour = (phase / std::f64::consts::TAU * 12.0).rem_euclid(12.0);
+    assert!((peak_hour - 10.0).abs() < 0.25, "peaks at {peak_hour} h");
+}
+
+#[test]
+fn altitude_gives_the_standard_atmosphere_pressure() {
+    // The international standard atmosphere's table values, hPa.
+    for (altitude, expected) in [
+        (0.0, 1013.25),
+        (500.0, 954.61),
+        (1000.0, 898.76),
+        (3000.0, 701.21),
+    ] {
+        let air = AirParams {
+            altitude_m: altitude,
+            ..still_air()
+        };
+        let mut generator = realistic(1, air, AnomalyMode::Off, vec![]);
+        let s = generator.next_sample(EPOCH);
+        assert!(
+            (s.pressure_hpa - expected).abs() < 0.5,
+            "{altitude} m: {}",
+            s.pressure_hpa
+        );
+    }
+}
+
+#[test]
+fn temperature_leaks_into_pressure_by_half_a_pascal_per_kelvin() {
+    let at = |mean| {
+        let air = AirParams {
+            mean_temperature_c: mean,
+            ..still_air()
+        };
+        realistic(1, air, AnomalyMode::Off, vec![])
+            .next_sample(EPOCH)
+            .pressure_hpa
+    };
+    assert!(((at(35.0) - at(25.0)) * 100.0 - 5.0).abs() < 0.02);
+}
+
+#[test]
+fn weather_wanders_a_few_hpa_a_day_around_the_mean() {
+    let mut generator = realistic(8, AirParams::default(), AnomalyMode::Off, vec![]);
+    let samples = run(&mut generator, 24 * 365, 3_600_000); // hourly for a year
+    let daily_moves: Vec<f64> = samples
+        .windows(25)
+        .step_by(24)
+        .map(|w| (w[24].pressure_hpa - w[0].pressure_hpa).abs())
+        .collect();
+    let typical = daily_moves.iter().sum::<f64>() / daily_moves.len() as f64;
+    assert!((1.0..6.0).contains(&typical), "{typical} hPa a day");
+    let mean = samples.iter().map(|s| s.pressure_hpa).sum::<f64>() / samples.len() as f64;
+    assert!((mean - 1013.25).abs() < 3.0, "mean {mean}");
+}
+
+#[test]
+fn values_never_leave_the_parts_limits_and_resolution() {
+    let extremes = [
+        AirParams {
+            altitude_m: 12_000.0,
+            ..AirParams::default()
+        },
+        AirParams {
+            mean_temperature_c: 120.0,
+            ..AirParams::default()
+        },
+        AirParams {
+            mean_temperature_c: -80.0,
+            weather_hpa_per_day: 200.0,
+            ..AirParams::default()
+        },
+    ];
+    for air in extremes {
+        let mut generator = realistic(2, air, AnomalyMode::Random(0.05), AnomalyKind::ALL.to_vec());
+        for s in run(&mut generator, 20_000, 1000) {
+            assert!((300.0..=1200.0).contains(&s.pressure_hpa), "{s:?}");
+            assert!((-40.0..=85.0).contains(&s.temperature_c), "{s:?}");
+            assert_eq!(round_to(s.pressure_hpa, 4), s.pressure_hpa);
+            assert_eq!(round_to(s.temperature_c, 3), s.temperature_c);
+        }
+    }
+}
+
+// --- Anomalies: exactly the labelled samples deviate, as defined. ---
+
+/// The same run with and without one injected anomaly of `kind` at sample 51.
+fn with_and_without(kind: AnomalyKind) -> (Vec<Sample>, Vec<Sample>) {
+    let make = |inject: bool| {
+        let mut generator = realistic(21, AirParams::default(), AnomalyMode::Off, vec![]);
+        let mut samples = run(&mut generator, 50, 1000);
+        if inject {
+            generator.inject(kind);
+        }
+        samples.extend((50..200).map(|k| generator.next_sample(EPOCH + k * 1000)));
+        samples
+    };
+    (make(true), make(false))
+}
+
+#[test]
+fn each_kind_changes_exactly_its_labelled_samples_as_defined() {
+    for kind in AnomalyKind::ALL {
+        let (with, without) = with_and_without(kind);
+        let labelled: Vec<usize> = (0..with.len()).filter(|&i| with[i].is_anomaly()).collect();
+        let expected: Vec<usize> = (50..50 + kind.duration() as usize).collect();
+        assert_eq!(labelled, expected, "{kind}: labelled samples");
+        for i in &labelled {
+            assert_eq!(with[*i].label, Some(Label { kind, id: 1 }), "{kind}");
+        }
+        for i in (0..with.len()).filter(|i| !labelled.contains(i)) {
+            assert_eq!(
+                with[i], without[i],
+                "{kind}: unlabelled sample {i} untouched"
+            );
+        }
+        let dp: Vec<f64> = labelled
+            .iter()
+            .map(|&i| with[i].pressure_hpa - without[i].pressure_hpa)
+            .collect();
+        match kind {
+            AnomalyKind::Spike => assert!((dp[0].abs() - 5.0).abs() < 1e-6, "{dp:?}"),
+            AnomalyKind::Step => assert!(dp.iter().all(|d| (d - 2.0).abs() < 1e-6), "{dp:?}"),
+            AnomalyKind::Drift => {
+                assert!(dp.windows(2).all(|w| w[1] > w[0]), "a ramp: {dp:?}");
+                assert!((dp.last().unwrap() - 3.0).abs() < 1e-6);
+            }
+            AnomalyKind::Stuck => {
+                for &i in &labelled {
+                    assert_eq!(
+                        (with[i].pressure_hpa, with[i].temperature_c),
+                        (with[49].pressure_hpa, with[49].temperature_c),
+                        "repeats the last value"
+                    );
+                }
+            }
+            AnomalyKind::Noise => {
+                let noise_hpa = air::pressure_noise_pa(16) / 100.0;
+                let spread = rms(&dp);
+                assert!(spread > 10.0 * noise_hpa, "{spread} against {noise_hpa}");
+            }
+            AnomalyKind::Dropout => {
+                assert!(dp.iter().all(|d| *d == 0.0));
+                assert!(labelled.iter().all(|&i| !with[i].is_reported()));
+            }
+            AnomalyKind::OutOfRange => {
+                assert_eq!(
+                    (with[50].pressure_hpa, with[50].temperature_c),
+                    (1200.0, 85.0)
+                );
+            }
+        }
+        assert!(
+            with.iter()
+                .filter(|s| !s.is_anomaly())
+                .all(Sample::is_reported)
+        );
+    }
+}
+
+#[test]
+fn random_mode_starts_events_at_about_the_given_rate_from_the_enabled_kinds() {
+    let kinds = vec![AnomalyKind::Spike, AnomalyKind::Step];
+    let mut generator = realistic(4, AirParams::default(), AnomalyMode::Random(0.01), kinds);
+    let samples = run(&mut generator, 50_000, 1000);
+    let mut ids: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s.label.map(|l| l.id))
+        .collect();
+    ids.dedup();
+    // Events start only outside events: expect about 0.01 x (samples not in an event).
+    assert!((200..600).contains(&ids.len()), "{} events", ids.len());
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "ids count up by one"
+    );
+    let kinds: std::collections::BTreeSet<AnomalyKind> = samples
+        .iter()
+        .filter_map(|s| s.label.map(|l| l.kind))
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [AnomalyKind::Spike, AnomalyKind::Step]
+    );
+}
+
+#[test]
+fn every_mode_with_multi_sample_kinds_labels_whole_events() {
+    let mut generator = realistic(
+        6,
+        AirParams::default(),
+        AnomalyMode::Every(100),
+        vec![AnomalyKind::Drift],
+    );
+    let samples = run(&mut generator, 1000, 1000);
+    for event in 1..=10u64 {
+        let members: Vec<u64> = samples
+            .iter()
+            .filter(|s| s.label.map(|l| l.id) == Some(event))
+            .map(|s| s.sequence)
+            .collect();
+        let start = event * 100;
+        assert_eq!(
+            members,
+            (start..start + 60)
+                .filter(|s| *s <= 1000)
+                .collect::<Vec<_>>()
+        );
+    }
 }

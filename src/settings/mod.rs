@@ -2,9 +2,12 @@
 //! checked values a device runs with ([`Settings`]). Every problem is reported against the field
 //! it belongs to, so the page can show it next to that input.
 
+mod model;
 mod query;
 
 use std::fmt;
+
+use crate::sensor::{AirParams, Profile, SensorConfig};
 
 pub use query::{QueryOutcome, percent_decode};
 
@@ -23,10 +26,20 @@ pub enum Field {
     MaxInFlight,
     OfflineQueue,
     CleanSession,
+    Profile,
+    Seed,
+    Precision,
+    Altitude,
+    Tide,
+    Temperature,
+    Start,
+    AnomalyMode,
+    AnomalyProbability,
+    AnomalyKinds,
 }
 
 impl Field {
-    pub const ALL: [Field; 12] = [
+    pub const ALL: [Field; 22] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -39,6 +52,16 @@ impl Field {
         Field::MaxInFlight,
         Field::OfflineQueue,
         Field::CleanSession,
+        Field::Profile,
+        Field::Seed,
+        Field::Precision,
+        Field::Altitude,
+        Field::Tide,
+        Field::Temperature,
+        Field::Start,
+        Field::AnomalyMode,
+        Field::AnomalyProbability,
+        Field::AnomalyKinds,
     ];
 
     /// The text of the field's `<label>`.
@@ -56,6 +79,16 @@ impl Field {
             Field::MaxInFlight => "Max in flight",
             Field::OfflineQueue => "Offline queue",
             Field::CleanSession => "Clean session",
+            Field::Profile => "Profile",
+            Field::Seed => "Seed",
+            Field::Precision => "Precision (oversampling)",
+            Field::Altitude => "Altitude (m)",
+            Field::Tide => "Tide amplitude (hPa)",
+            Field::Temperature => "Mean temperature (C)",
+            Field::Start => "Start time",
+            Field::AnomalyMode => "Anomaly mode",
+            Field::AnomalyProbability => "Anomaly probability",
+            Field::AnomalyKinds => "Anomaly kinds",
         }
     }
 
@@ -74,6 +107,16 @@ impl Field {
             Field::MaxInFlight => "max_inflight",
             Field::OfflineQueue => "queue",
             Field::CleanSession => "clean_session",
+            Field::Profile => "profile",
+            Field::Seed => "seed",
+            Field::Precision => "precision",
+            Field::Altitude => "altitude",
+            Field::Tide => "tide",
+            Field::Temperature => "temperature",
+            Field::Start => "start",
+            Field::AnomalyMode => "anomaly_mode",
+            Field::AnomalyProbability => "anomaly_probability",
+            Field::AnomalyKinds => "anomaly_kinds",
         })
     }
 
@@ -92,6 +135,16 @@ impl Field {
             Field::MaxInFlight => "max-in-flight",
             Field::OfflineQueue => "offline-queue",
             Field::CleanSession => "clean-session",
+            Field::Profile => "profile",
+            Field::Seed => "seed",
+            Field::Precision => "precision",
+            Field::Altitude => "altitude",
+            Field::Tide => "tide",
+            Field::Temperature => "temperature",
+            Field::Start => "start",
+            Field::AnomalyMode => "anomaly-mode",
+            Field::AnomalyProbability => "anomaly-probability",
+            Field::AnomalyKinds => "anomaly-kinds",
         }
     }
 
@@ -139,6 +192,16 @@ pub struct SettingsForm {
     pub offline_queue: String,
     /// `true` or `false`.
     pub clean_session: String,
+    pub profile: String,
+    pub seed: String,
+    pub precision: String,
+    pub altitude: String,
+    pub tide: String,
+    pub temperature: String,
+    pub start: String,
+    pub anomaly_mode: String,
+    pub anomaly_probability: String,
+    pub anomaly_kinds: String,
 }
 
 impl SettingsForm {
@@ -160,6 +223,16 @@ impl SettingsForm {
             max_in_flight: "32".into(),
             offline_queue: "1000".into(),
             clean_session: "false".into(),
+            profile: "realistic".into(),
+            seed: "0".into(),
+            precision: "16".into(),
+            altitude: "0".into(),
+            tide: "0.5".into(),
+            temperature: "24".into(),
+            start: String::new(),
+            anomaly_mode: "every".into(),
+            anomaly_probability: "0.01".into(),
+            anomaly_kinds: String::new(),
         }
     }
 
@@ -177,6 +250,16 @@ impl SettingsForm {
             Field::MaxInFlight => &self.max_in_flight,
             Field::OfflineQueue => &self.offline_queue,
             Field::CleanSession => &self.clean_session,
+            Field::Profile => &self.profile,
+            Field::Seed => &self.seed,
+            Field::Precision => &self.precision,
+            Field::Altitude => &self.altitude,
+            Field::Tide => &self.tide,
+            Field::Temperature => &self.temperature,
+            Field::Start => &self.start,
+            Field::AnomalyMode => &self.anomaly_mode,
+            Field::AnomalyProbability => &self.anomaly_probability,
+            Field::AnomalyKinds => &self.anomaly_kinds,
         }
     }
 
@@ -194,6 +277,16 @@ impl SettingsForm {
             Field::MaxInFlight => &mut self.max_in_flight,
             Field::OfflineQueue => &mut self.offline_queue,
             Field::CleanSession => &mut self.clean_session,
+            Field::Profile => &mut self.profile,
+            Field::Seed => &mut self.seed,
+            Field::Precision => &mut self.precision,
+            Field::Altitude => &mut self.altitude,
+            Field::Tide => &mut self.tide,
+            Field::Temperature => &mut self.temperature,
+            Field::Start => &mut self.start,
+            Field::AnomalyMode => &mut self.anomaly_mode,
+            Field::AnomalyProbability => &mut self.anomaly_probability,
+            Field::AnomalyKinds => &mut self.anomaly_kinds,
         };
         *slot = value.into();
     }
@@ -214,6 +307,37 @@ impl SettingsForm {
         let max_in_flight = parse_count(&self.max_in_flight, MAX_IN_FLIGHT_LIMIT);
         let offline_queue = parse_count(&self.offline_queue, OFFLINE_QUEUE_LIMIT);
         let clean_session = parse_flag(&self.clean_session);
+        let profile = model::parse_profile(&self.profile);
+        let seed = model::parse_seed(&self.seed);
+        let precision = model::parse_precision(&self.precision);
+        let altitude = model::parse_number(&self.altitude, -500, 9000);
+        let tide = model::parse_number(&self.tide, 0, 10);
+        let temperature = model::parse_number(&self.temperature, -40, 85);
+        let start = model::parse_start(&self.start);
+        let probability = model::parse_probability(&self.anomaly_probability);
+        let mode = model::parse_mode(
+            &self.anomaly_mode,
+            *anomaly_every.as_ref().unwrap_or(&1),
+            *probability.as_ref().unwrap_or(&0.0),
+        );
+        let kinds = model::parse_kinds(
+            &self.anomaly_kinds,
+            *profile.as_ref().unwrap_or(&Profile::Realistic),
+        );
+        // The part cannot deliver samples faster than it measures them.
+        let interval = match (&interval, &profile, &precision) {
+            (Ok(ms), Ok(Profile::Realistic), Ok(rate))
+                if *ms * 10 < model::measurement_tenths_ms(*rate) =>
+            {
+                let tenths = model::measurement_tenths_ms(*rate);
+                Err(format!(
+                    "is shorter than the {}.{} ms the part needs to measure at {rate}x precision",
+                    tenths / 10,
+                    tenths % 10
+                ))
+            }
+            _ => interval,
+        };
         check(Field::BrokerUrl, check_broker_url(self.broker_url.trim()));
         check(Field::DeviceId, check_device_id(&device_id));
         check(Field::Topic, check_topic(&topic));
@@ -229,6 +353,16 @@ impl SettingsForm {
         check(Field::MaxInFlight, max_in_flight.clone().map(drop));
         check(Field::OfflineQueue, offline_queue.clone().map(drop));
         check(Field::CleanSession, clean_session.clone().map(drop));
+        check(Field::Profile, profile.clone().map(drop));
+        check(Field::Seed, seed.clone().map(drop));
+        check(Field::Precision, precision.clone().map(drop));
+        check(Field::Altitude, altitude.clone().map(drop));
+        check(Field::Tide, tide.clone().map(drop));
+        check(Field::Temperature, temperature.clone().map(drop));
+        check(Field::Start, start.clone().map(drop));
+        check(Field::AnomalyMode, mode.clone().map(drop));
+        check(Field::AnomalyProbability, probability.clone().map(drop));
+        check(Field::AnomalyKinds, kinds.clone().map(drop));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -245,8 +379,62 @@ impl SettingsForm {
             max_in_flight: max_in_flight.expect("checked"),
             offline_queue: offline_queue.expect("checked"),
             clean_session: clean_session.expect("checked"),
+            sensor: SensorConfig {
+                profile: profile.expect("checked"),
+                seed: seed.expect("checked"),
+                air: AirParams {
+                    oversampling: precision.expect("checked"),
+                    altitude_m: altitude.expect("checked"),
+                    tide_hpa: tide.expect("checked"),
+                    mean_temperature_c: temperature.expect("checked"),
+                    ..AirParams::default()
+                },
+                anomaly_mode: mode.expect("checked"),
+                anomaly_kinds: kinds.expect("checked"),
+            },
+            start_ms: start.expect("checked"),
         })
     }
+
+    /// A query string that sets every field but the password and the client id (which must
+    /// stay unique to each page), so that a link replays this run.
+    pub fn to_query(&self) -> String {
+        let mut query = String::new();
+        for field in Field::ALL {
+            let Some(param) = field.param() else { continue };
+            if field == Field::ClientId {
+                continue;
+            }
+            query.push(if query.is_empty() { '?' } else { '&' });
+            query.push_str(param);
+            query.push('=');
+            query.push_str(&percent_encode(self.get(field)));
+        }
+        query
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(
+                char::from_digit(u32::from(byte >> 4), 16)
+                    .expect("nibble")
+                    .to_ascii_uppercase(),
+            );
+            out.push(
+                char::from_digit(u32::from(byte & 15), 16)
+                    .expect("nibble")
+                    .to_ascii_uppercase(),
+            );
+        }
+    }
+    out
 }
 
 /// `{device_id}-xxxx`, cut to fit the 23 bytes every broker accepts.
@@ -278,6 +466,11 @@ pub struct Settings {
     pub offline_queue: usize,
     /// CONNECT's CleanSession flag; off by default so the broker keeps the session.
     pub clean_session: bool,
+    /// The sensor model. Its time zone is the page's, set when the device starts.
+    pub sensor: SensorConfig,
+    /// With a start time, sample k is stamped start + (k - 1) x interval; without, it carries
+    /// the real time it was due.
+    pub start_ms: Option<i64>,
 }
 
 /// Upper bounds of the window and the queue: a packet id per message in flight, and a queue

@@ -1,4 +1,5 @@
 use super::*;
+use crate::sensor::{AnomalyKind, AnomalyMode};
 
 fn form() -> SettingsForm {
     SettingsForm::defaults("a1b2")
@@ -29,6 +30,14 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             max_in_flight: 32,
             offline_queue: 1000,
             clean_session: false,
+            sensor: SensorConfig {
+                profile: Profile::Realistic,
+                seed: 0,
+                air: AirParams::default(),
+                anomaly_mode: AnomalyMode::Every(10),
+                anomaly_kinds: AnomalyKind::ALL.to_vec(),
+            },
+            start_ms: None,
         }
     );
 }
@@ -127,6 +136,7 @@ fn interval_must_be_a_positive_number_of_seconds() {
         ("100000", "must be at most 86400 s (got \"100000\")"),
     ] {
         let mut form = form();
+        form.profile = "seed".into();
         form.interval = text.into();
         assert_eq!(
             only_error(&form),
@@ -143,6 +153,7 @@ fn interval_must_be_a_positive_number_of_seconds() {
         ("86400", 86_400_000),
     ] {
         let mut form = form();
+        form.profile = "seed".into();
         form.interval = text.into();
         assert_eq!(form.validate().unwrap().interval_ms, ms, "{text}");
     }
@@ -342,5 +353,123 @@ fn window_queue_and_clean_session_are_checked() {
             settings.clean_session
         ),
         (4, 50, true)
+    );
+}
+
+#[test]
+fn sensor_model_settings_are_checked_with_reasons() {
+    let cases = [
+        (
+            "profile=dice",
+            "Profile: must be seed or realistic (got \"dice\")",
+        ),
+        (
+            "seed=-1",
+            "Seed: must be a whole number from 0 to 18446744073709551615 (got \"-1\")",
+        ),
+        (
+            "precision=3",
+            "Precision (oversampling): must be one of 1, 2, 4, 8, 16, 32, 64, 128 (got \"3\")",
+        ),
+        (
+            "altitude=high",
+            "Altitude (m): must be a number (got \"high\")",
+        ),
+        (
+            "altitude=10000",
+            "Altitude (m): must be from -500 to 9000 (got \"10000\")",
+        ),
+        (
+            "tide=-1",
+            "Tide amplitude (hPa): must be from 0 to 10 (got \"-1\")",
+        ),
+        (
+            "temperature=90",
+            "Mean temperature (C): must be from -40 to 85 (got \"90\")",
+        ),
+        (
+            "start=yesterday",
+            "Start time: must be an RFC 3339 time such as 2026-01-01T00:00:00Z (got \"yesterday\")",
+        ),
+        (
+            "anomaly_mode=sometimes",
+            "Anomaly mode: must be every, random or off (got \"sometimes\")",
+        ),
+        (
+            "anomaly_probability=2",
+            "Anomaly probability: must be a number from 0 to 1 (got \"2\")",
+        ),
+        (
+            "anomaly_kinds=spike,wobble",
+            "Anomaly kinds: unknown kind \"wobble\"; the kinds are spike, step, drift, stuck, noise, dropout, out_of_range",
+        ),
+        (
+            "interval=0.02&precision=16",
+            "Publish interval (s): is shorter than the 27.6 ms the part needs to measure at 16x precision",
+        ),
+    ];
+    for (query, message) in cases {
+        let mut form = form();
+        form.apply_query(query);
+        assert_eq!(only_error(&form), message, "{query}");
+    }
+    // The seed profile is the seed program's and knows no measurement time.
+    let mut form = form();
+    form.apply_query("profile=seed&interval=0.02&precision=128");
+    assert!(form.validate().is_ok());
+}
+
+#[test]
+fn sensor_model_parameters_reach_the_settings() {
+    let mut form = form();
+    form.apply_query(
+        "profile=realistic&seed=42&precision=64&altitude=500&tide=0.8&temperature=21.5\
+         &start=2026-01-01T00:00:00Z&anomaly_mode=random&anomaly_probability=0.05&anomaly_kinds=spike,+drift",
+    );
+    let settings = form.validate().unwrap();
+    let sensor = settings.sensor;
+    assert_eq!(sensor.seed, 42);
+    assert_eq!(sensor.air.oversampling, 64);
+    assert_eq!(
+        (
+            sensor.air.altitude_m,
+            sensor.air.tide_hpa,
+            sensor.air.mean_temperature_c
+        ),
+        (500.0, 0.8, 21.5)
+    );
+    assert_eq!(sensor.anomaly_mode, AnomalyMode::Random(0.05));
+    assert_eq!(
+        sensor.anomaly_kinds,
+        [AnomalyKind::Spike, AnomalyKind::Drift]
+    );
+    assert_eq!(settings.start_ms, Some(1_767_225_600_000));
+    let mut seed = self::form();
+    seed.apply_query("profile=seed");
+    assert_eq!(
+        seed.validate().unwrap().sensor.anomaly_kinds,
+        [AnomalyKind::OutOfRange]
+    );
+}
+
+#[test]
+fn the_share_link_replays_every_setting_but_password_and_client_id() {
+    let mut form = form();
+    form.apply_query(
+        "device_id=lab 7&seed=99&anomaly_kinds=spike,step&topic=a/{device_id}&username=u",
+    );
+    form.password = "secret".into();
+    let query = form.to_query();
+    assert!(
+        !query.contains("secret") && !query.contains("client_id"),
+        "{query}"
+    );
+    let mut replayed = SettingsForm::defaults("zzzz");
+    replayed.apply_query(&query);
+    let (a, b) = (form.validate().unwrap(), replayed.validate().unwrap());
+    assert_eq!(a.sensor, b.sensor);
+    assert_eq!(
+        (a.device_id, a.topic, a.interval_ms),
+        (b.device_id, b.topic, b.interval_ms)
     );
 }

@@ -1,0 +1,152 @@
+//! The realistic profile's physics: real air over a real DPS368.
+//!
+//! Pressure = sea-level pressure (a mean-reverting random walk: weather) + the semidiurnal
+//! atmospheric tide, carried to the station altitude by the standard atmosphere, plus the part's
+//! temperature coefficient and its measurement noise at the chosen oversampling. Temperature =
+//! a settable mean + a daily cycle + slow noise + measurement noise.
+
+use std::f64::consts::TAU;
+
+use super::Rng;
+use super::clock::local_hour;
+
+/// Mean sea-level pressure, hPa.
+pub const SEA_LEVEL_HPA: f64 = 1013.25;
+/// The part's limits.
+pub const PRESSURE_LIMITS_HPA: (f64, f64) = (300.0, 1200.0);
+pub const TEMPERATURE_LIMITS_C: (f64, f64) = (-40.0, 85.0);
+/// Temperature leaks into pressure by this much per kelvin away from 25 C (datasheet).
+pub const TEMPERATURE_COEFFICIENT_PA_PER_K: f64 = 0.5;
+/// Pressure noise at 64x oversampling, Pa RMS: the datasheet's 0.002 hPa precision.
+pub const NOISE_AT_64X_PA: f64 = 0.2;
+
+/// Oversampling rates the part offers, with the measurement time of each (Infineon's driver).
+pub const OVERSAMPLING: [(u32, f64); 8] = [
+    (1, 3.6),
+    (2, 5.2),
+    (4, 8.4),
+    (8, 14.8),
+    (16, 27.6),
+    (32, 53.2),
+    (64, 104.4),
+    (128, 206.8),
+];
+
+/// Measurement time in ms at an oversampling rate, if the part offers that rate.
+pub fn measurement_time_ms(oversampling: u32) -> Option<f64> {
+    OVERSAMPLING
+        .iter()
+        .find(|(rate, _)| *rate == oversampling)
+        .map(|(_, ms)| *ms)
+}
+
+/// Pressure noise RMS in Pa at an oversampling rate: 0.2 Pa at 64x, scaling as 1/sqrt(rate).
+pub fn pressure_noise_pa(oversampling: u32) -> f64 {
+    NOISE_AT_64X_PA * (64.0 / f64::from(oversampling.max(1))).sqrt()
+}
+
+/// Standard-atmosphere pressure at `altitude_m` for a sea-level pressure.
+pub fn pressure_at_altitude(sea_level_hpa: f64, altitude_m: f64) -> f64 {
+    sea_level_hpa * (1.0 - 2.255_77e-5 * altitude_m).max(0.0).powf(5.255_88)
+}
+
+/// The model's knobs. The defaults describe ordinary indoor air; tests turn parts off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AirParams {
+    pub oversampling: u32,
+    pub altitude_m: f64,
+    /// Semidiurnal tide amplitude, hPa (peaks near 10:00 and 22:00 local time).
+    pub tide_hpa: f64,
+    pub mean_temperature_c: f64,
+    /// Daily temperature swing, C (amplitude; warmest at 15:00 local time).
+    pub daily_temperature_c: f64,
+    /// Weather: the random walk's spread after one day, hPa.
+    pub weather_hpa_per_day: f64,
+    /// How long weather takes to return halfway to the mean, days.
+    pub weather_half_life_days: f64,
+    /// Slow temperature wander, C (stationary spread).
+    pub temperature_wander_c: f64,
+    /// Temperature measurement noise, C RMS.
+    pub temperature_noise_c: f64,
+    /// Scales the pressure measurement noise (1 = the part's).
+    pub noise_scale: f64,
+    /// The local time zone, minutes east of UTC, for the tide and the daily cycle.
+    pub tz_offset_min: i32,
+}
+
+impl Default for AirParams {
+    fn default() -> Self {
+        Self {
+            oversampling: 16,
+            altitude_m: 0.0,
+            tide_hpa: 0.5,
+            mean_temperature_c: 24.0,
+            daily_temperature_c: 1.5,
+            weather_hpa_per_day: 3.0,
+            weather_half_life_days: 2.0,
+            temperature_wander_c: 0.3,
+            temperature_noise_c: 0.005,
+            noise_scale: 1.0,
+            tz_offset_min: 0,
+        }
+    }
+}
+
+/// The state of the air between samples.
+#[derive(Debug, Clone)]
+pub struct Air {
+    params: AirParams,
+    rng: Rng,
+    /// Sea-level pressure deviation from the mean, hPa.
+    weather: f64,
+    /// Slow temperature deviation from the cycle, C.
+    wander: f64,
+    last_ms: Option<i64>,
+}
+
+impl Air {
+    pub fn new(params: AirParams, seed: u64) -> Self {
+        Self {
+            params,
+            rng: Rng::new(seed),
+            weather: 0.0,
+            wander: 0.0,
+            last_ms: None,
+        }
+    }
+
+    pub fn params(&self) -> &AirParams {
+        &self.params
+    }
+
+    /// The true (noise-free) pressure and temperature, and the measured ones, at `epoch_ms`.
+    /// Draws the same number of random numbers at every call, so streams stay aligned.
+    pub fn measure(&mut self, epoch_ms: i64) -> (f64, f64) {
+        let p = self.params;
+        let dt_days = match self.last_ms {
+            Some(last) => ((epoch_ms - last).max(0) as f64) / 86_400_000.0,
+            None => 0.0,
+        };
+        self.last_ms = Some(epoch_ms);
+        // Ornstein-Uhlenbeck steps, exact for any dt: weather and temperature wander.
+        let theta = std::f64::consts::LN_2 / p.weather_half_life_days.max(1e-6);
+        let decay = (-theta * dt_days).exp();
+        let weather_sd = p.weather_hpa_per_day * ((1.0 - decay * decay) / (2.0 * theta)).sqrt();
+        self.weather = self.weather * decay + weather_sd * self.rng.gaussian();
+        let wander_sd = p.temperature_wander_c * (1.0 - decay * decay).sqrt();
+        self.wander = self.wander * decay + wander_sd * self.rng.gaussian();
+
+        let hour = local_hour(epoch_ms, p.tz_offset_min);
+        let tide = p.tide_hpa * (TAU * (hour - 10.0) / 12.0).cos();
+        let daily = p.daily_temperature_c * (TAU * (hour - 15.0) / 24.0).cos();
+        let temperature = p.mean_temperature_c + daily + self.wander;
+        let sea_level = SEA_LEVEL_HPA + self.weather + tide;
+        let leak_hpa = TEMPERATURE_COEFFICIENT_PA_PER_K * (temperature - 25.0) / 100.0;
+        let noise_hpa = pressure_noise_pa(p.oversampling) * p.noise_scale / 100.0;
+        let pressure = pressure_at_altitude(sea_level, p.altitude_m)
+            + leak_hpa
+            + noise_hpa * self.rng.gaussian();
+        let measured_temperature = temperature + p.temperature_noise_c * self.rng.gaussian();
+        (pressure, measured_temperature)
+    }
+}

@@ -1,0 +1,189 @@
+//! The anomaly catalogue: what each kind does to the readings, for how many samples, and when
+//! one starts. Every sample inside an event carries its label; no other sample does.
+
+use std::fmt;
+
+use super::Rng;
+
+/// The kinds of anomaly, in the order the page lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnomalyKind {
+    /// One sample far off: pressure moved by 5 hPa, up or down.
+    Spike,
+    /// A level shift that stays for the event: pressure + 2 hPa for 30 samples.
+    Step,
+    /// A slow ramp: pressure rising to + 3 hPa over 60 samples.
+    Drift,
+    /// The sensor repeats the last value it reported before the event, for 20 samples.
+    Stuck,
+    /// A burst of much higher noise: 50 x the pressure noise and 0.05 C on temperature, for 20
+    /// samples.
+    Noise,
+    /// Samples not published for 10 samples; sequence numbers still advance, leaving a gap.
+    Dropout,
+    /// The seed's anomaly: one sample at 1200 hPa and 85 C, the part's upper limits.
+    OutOfRange,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 7] = [
+        AnomalyKind::Spike,
+        AnomalyKind::Step,
+        AnomalyKind::Drift,
+        AnomalyKind::Stuck,
+        AnomalyKind::Noise,
+        AnomalyKind::Dropout,
+        AnomalyKind::OutOfRange,
+    ];
+
+    /// The name in payloads, settings and URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Spike => "spike",
+            Self::Step => "step",
+            Self::Drift => "drift",
+            Self::Stuck => "stuck",
+            Self::Noise => "noise",
+            Self::Dropout => "dropout",
+            Self::OutOfRange => "out_of_range",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// How many consecutive samples one event of this kind spans.
+    pub fn duration(self) -> u64 {
+        match self {
+            Self::Spike | Self::OutOfRange => 1,
+            Self::Step => 30,
+            Self::Drift => 60,
+            Self::Stuck | Self::Noise => 20,
+            Self::Dropout => 10,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for AnomalyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Spike size, step height and drift end, hPa.
+pub const SPIKE_HPA: f64 = 5.0;
+pub const STEP_HPA: f64 = 2.0;
+pub const DRIFT_HPA: f64 = 3.0;
+/// Noise bursts multiply the pressure noise by this, and add this much temperature noise.
+pub const NOISE_FACTOR: f64 = 50.0;
+pub const NOISE_TEMP_C: f64 = 0.05;
+
+/// When anomalies start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AnomalyMode {
+    /// At every N-th sample (sequence N, 2N, …), as the seed program does.
+    Every(u64),
+    /// With this probability at each sample outside an event.
+    Random(f64),
+    /// Only when injected from the page.
+    Off,
+}
+
+/// An anomaly's ground truth, carried by every sample of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label {
+    pub kind: AnomalyKind,
+    /// Counts events from 1 in a run; the same for every sample of one event.
+    pub id: u64,
+}
+
+/// The event running now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    pub label: Label,
+    /// Which sample of the event this is, from 0.
+    pub index: u64,
+    /// Spike direction, +1 or -1.
+    pub sign: f64,
+}
+
+/// Decides when events start and which kind they are.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    mode: AnomalyMode,
+    kinds: Vec<AnomalyKind>,
+    rng: Rng,
+    current: Option<Event>,
+    injected: Vec<AnomalyKind>,
+    events: u64,
+}
+
+impl Scheduler {
+    /// `kinds` empty means none can start by themselves.
+    pub fn new(mode: AnomalyMode, kinds: Vec<AnomalyKind>, seed: u64) -> Self {
+        Self {
+            mode,
+            kinds,
+            rng: Rng::new(seed),
+            current: None,
+            injected: vec![],
+            events: 0,
+        }
+    }
+
+    /// Starts an event of `kind` at the next sample (after the one running, if any).
+    pub fn inject(&mut self, kind: AnomalyKind) {
+        self.injected.push(kind);
+    }
+
+    /// The event covering sample `sequence`, if any. Call once per sample, in order.
+    pub fn next(&mut self, sequence: u64) -> Option<Event> {
+        if let Some(event) = &mut self.current {
+            event.index += 1;
+            if event.index < event.label.kind.duration() {
+                return self.current;
+            }
+            self.current = None;
+        }
+        let kind = if !self.injected.is_empty() {
+            Some(self.injected.remove(0))
+        } else {
+            let due = match self.mode {
+                AnomalyMode::Every(n) => n > 0 && sequence.is_multiple_of(n),
+                AnomalyMode::Random(p) => self.rng.next_f64() < p,
+                AnomalyMode::Off => false,
+            };
+            match (due, self.kinds.len()) {
+                (false, _) | (true, 0) => None,
+                (true, 1) => Some(self.kinds[0]),
+                (true, n) => Some(self.kinds[(self.rng.next_u64() % n as u64) as usize]),
+            }
+        }?;
+        self.events += 1;
+        let sign = if self.rng.next_u64() & 1 == 0 {
+            1.0
+        } else {
+            -1.0
+        };
+        self.current = Some(Event {
+            label: Label {
+                kind,
+                id: self.events,
+            },
+            index: 0,
+            sign,
+        });
+        self.current
+    }
+
+    /// Extra randomness for noise bursts, from the anomaly stream so that the air stream stays
+    /// the same with or without anomalies.
+    pub fn gaussian(&mut self) -> f64 {
+        self.rng.gaussian()
+    }
+}

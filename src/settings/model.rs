@@ -1,0 +1,107 @@
+//! The sensor-model settings: profile, seed, precision, air and anomalies.
+
+use crate::sensor::air::OVERSAMPLING;
+use crate::sensor::{AnomalyKind, AnomalyMode, Profile, parse_rfc3339_millis};
+
+pub fn parse_profile(text: &str) -> Result<Profile, String> {
+    match text.trim() {
+        "seed" => Ok(Profile::Seed),
+        "realistic" => Ok(Profile::Realistic),
+        other => Err(format!("must be seed or realistic (got \"{other}\")")),
+    }
+}
+
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    text.parse::<u64>().map_err(|_| {
+        format!("must be a whole number from 0 to 18446744073709551615 (got \"{text}\")")
+    })
+}
+
+/// An oversampling rate the part offers.
+pub fn parse_precision(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    match text.parse::<u32>() {
+        Ok(rate) if OVERSAMPLING.iter().any(|(r, _)| *r == rate) => Ok(rate),
+        _ => Err(format!(
+            "must be one of 1, 2, 4, 8, 16, 32, 64, 128 (got \"{text}\")"
+        )),
+    }
+}
+
+/// The measurement time at `rate`, in tenths of a millisecond, for messages without float
+/// printing.
+pub fn measurement_tenths_ms(rate: u32) -> u64 {
+    OVERSAMPLING
+        .iter()
+        .find(|(r, _)| *r == rate)
+        .map(|(_, ms)| (ms * 10.0).round() as u64)
+        .unwrap_or(0)
+}
+
+/// A signed decimal within `min..=max` (whole numbers in the message).
+pub fn parse_number(text: &str, min: i64, max: i64) -> Result<f64, String> {
+    let text = text.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let micros = super::parse_decimal_micros(digits)
+        .ok_or_else(|| format!("must be a number (got \"{text}\")"))?;
+    let value = micros as f64 / 1e6 * if negative { -1.0 } else { 1.0 };
+    if value < min as f64 || value > max as f64 {
+        return Err(format!("must be from {min} to {max} (got \"{text}\")"));
+    }
+    Ok(value)
+}
+
+pub fn parse_probability(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    match super::parse_decimal_micros(text) {
+        Some(micros) if micros <= 1_000_000 => Ok(micros as f64 / 1e6),
+        _ => Err(format!("must be a number from 0 to 1 (got \"{text}\")")),
+    }
+}
+
+pub fn parse_mode(text: &str, every: u32, probability: f64) -> Result<AnomalyMode, String> {
+    match text.trim() {
+        "every" => Ok(AnomalyMode::Every(u64::from(every))),
+        "random" => Ok(AnomalyMode::Random(probability)),
+        "off" => Ok(AnomalyMode::Off),
+        other => Err(format!("must be every, random or off (got \"{other}\")")),
+    }
+}
+
+/// Comma-separated kind names; empty means the profile's own (the seed's `out_of_range`, or
+/// every kind for the realistic profile), `all` every kind.
+pub fn parse_kinds(text: &str, profile: Profile) -> Result<Vec<AnomalyKind>, String> {
+    let text = text.trim();
+    match text {
+        "" if profile == Profile::Seed => return Ok(vec![AnomalyKind::OutOfRange]),
+        "" | "all" => return Ok(AnomalyKind::ALL.to_vec()),
+        _ => {}
+    }
+    let mut kinds = vec![];
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = AnomalyKind::from_name(name).ok_or_else(|| {
+            format!(
+                "unknown kind \"{name}\"; the kinds are spike, step, drift, stuck, noise, dropout, out_of_range"
+            )
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+/// Empty (the real clock) or an RFC 3339 time.
+pub fn parse_start(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_rfc3339_millis(text).map(Some).ok_or_else(|| {
+        format!("must be an RFC 3339 time such as 2026-01-01T00:00:00Z (got \"{text}\")")
+    })
+}
