@@ -2,7 +2,11 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    console_error_panic_hook::set_once();
+    // Panics go to the console with their message (a smaller stand-in for
+    // console_error_panic_hook, which also captures a JS stack).
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("dps368-sim panicked: {info}").into());
+    }));
     leptos::mount::mount_to_body(dps368_sim::ui::App);
 }
 

@@ -47,7 +47,52 @@ pub fn pressure_noise_pa(oversampling: u32) -> f64 {
 
 /// Standard-atmosphere pressure at `altitude_m` for a sea-level pressure.
 pub fn pressure_at_altitude(sea_level_hpa: f64, altitude_m: f64) -> f64 {
-    sea_level_hpa * (1.0 - 2.255_77e-5 * altitude_m).max(0.0).powf(5.255_88)
+    let base = (1.0 - 2.255_77e-5 * altitude_m).max(1e-12);
+    // exp(ln) rather than powf: the page already carries exp and ln, and pow would add 1 KB.
+    sea_level_hpa * (5.255_88 * base.ln()).exp()
+}
+
+/// Cosine for the model's arguments (a few turns at most), good to 1e-15.
+///
+/// Written out because libm's cos brings a 6 KB argument reduction for huge inputs into the
+/// page; here a turn is taken off directly, then a Taylor series on [-pi/4, pi/4].
+pub fn cos(x: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, PI, TAU};
+    let mut x = x - TAU * (x / TAU).round(); // [-pi, pi]
+    let mut sign = 1.0;
+    if x.abs() > FRAC_PI_2 {
+        // cos(x) = -cos(pi - |x|)
+        x = PI - x.abs();
+        sign = -1.0;
+    }
+    x = x.abs(); // [0, pi/2]
+    if x > FRAC_PI_2 / 2.0 {
+        // cos(x) = sin(pi/2 - x), on [0, pi/4]
+        return sign * sin_taylor(FRAC_PI_2 - x);
+    }
+    sign * cos_taylor(x)
+}
+
+fn cos_taylor(x: f64) -> f64 {
+    let x2 = x * x;
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for n in 1..=10 {
+        term *= -x2 / f64::from((2 * n - 1) * (2 * n));
+        sum += term;
+    }
+    sum
+}
+
+fn sin_taylor(x: f64) -> f64 {
+    let x2 = x * x;
+    let mut term = x;
+    let mut sum = x;
+    for n in 1..=10 {
+        term *= -x2 / f64::from((2 * n) * (2 * n + 1));
+        sum += term;
+    }
+    sum
 }
 
 /// The model's knobs. The defaults describe ordinary indoor air; tests turn parts off.
@@ -137,8 +182,8 @@ impl Air {
         self.wander = self.wander * decay + wander_sd * self.rng.gaussian();
 
         let hour = local_hour(epoch_ms, p.tz_offset_min);
-        let tide = p.tide_hpa * (TAU * (hour - 10.0) / 12.0).cos();
-        let daily = p.daily_temperature_c * (TAU * (hour - 15.0) / 24.0).cos();
+        let tide = p.tide_hpa * cos(TAU * (hour - 10.0) / 12.0);
+        let daily = p.daily_temperature_c * cos(TAU * (hour - 15.0) / 24.0);
         let temperature = p.mean_temperature_c + daily + self.wander;
         let sea_level = SEA_LEVEL_HPA + self.weather + tide;
         let leak_hpa = TEMPERATURE_COEFFICIENT_PA_PER_K * (temperature - 25.0) / 100.0;

@@ -521,3 +521,12 @@ fn every_mode_with_multi_sample_kinds_labels_whole_events() {
         );
     }
 }
+
+#[test]
+fn the_models_cosine_matches_libm() {
+    let mut x = -20.0;
+    while x < 20.0 {
+        assert!((air::cos(x) - x.cos()).abs() < 1e-14, "{x}");
+        x += 0.001;
+    }
+}

@@ -294,9 +294,12 @@ impl SettingsForm {
     /// Checks every field, returning the settings or every problem found.
     pub fn validate(&self) -> Result<Settings, Vec<FieldError>> {
         let mut errors = vec![];
-        let mut check = |field: Field, result: Result<(), String>| {
-            if let Err(message) = result {
-                errors.push(FieldError { field, message });
+        let mut check = |field: Field, error: Option<&String>| {
+            if let Some(message) = error {
+                errors.push(FieldError {
+                    field,
+                    message: message.clone(),
+                });
             }
         };
         let device_id = self.device_id.trim().to_owned();
@@ -338,31 +341,39 @@ impl SettingsForm {
             }
             _ => interval,
         };
-        check(Field::BrokerUrl, check_broker_url(self.broker_url.trim()));
-        check(Field::DeviceId, check_device_id(&device_id));
-        check(Field::Topic, check_topic(&topic));
-        check(Field::Interval, interval.clone().map(drop));
-        check(Field::AnomalyEvery, anomaly_every.clone().map(drop));
-        check(Field::ClientId, check_client_id(&self.client_id));
-        check(Field::KeepAlive, keep_alive.clone().map(drop));
-        check(Field::Username, check_length(&self.username));
+        check(
+            Field::BrokerUrl,
+            check_broker_url(self.broker_url.trim()).as_ref().err(),
+        );
+        check(Field::DeviceId, check_device_id(&device_id).as_ref().err());
+        check(Field::Topic, check_topic(&topic).as_ref().err());
+        check(Field::Interval, interval.as_ref().err());
+        check(Field::AnomalyEvery, anomaly_every.as_ref().err());
+        check(
+            Field::ClientId,
+            check_client_id(&self.client_id).as_ref().err(),
+        );
+        check(Field::KeepAlive, keep_alive.as_ref().err());
+        check(Field::Username, check_length(&self.username).as_ref().err());
         check(
             Field::Password,
-            check_password(&self.username, &self.password),
+            check_password(&self.username, &self.password)
+                .as_ref()
+                .err(),
         );
-        check(Field::MaxInFlight, max_in_flight.clone().map(drop));
-        check(Field::OfflineQueue, offline_queue.clone().map(drop));
-        check(Field::CleanSession, clean_session.clone().map(drop));
-        check(Field::Profile, profile.clone().map(drop));
-        check(Field::Seed, seed.clone().map(drop));
-        check(Field::Precision, precision.clone().map(drop));
-        check(Field::Altitude, altitude.clone().map(drop));
-        check(Field::Tide, tide.clone().map(drop));
-        check(Field::Temperature, temperature.clone().map(drop));
-        check(Field::Start, start.clone().map(drop));
-        check(Field::AnomalyMode, mode.clone().map(drop));
-        check(Field::AnomalyProbability, probability.clone().map(drop));
-        check(Field::AnomalyKinds, kinds.clone().map(drop));
+        check(Field::MaxInFlight, max_in_flight.as_ref().err());
+        check(Field::OfflineQueue, offline_queue.as_ref().err());
+        check(Field::CleanSession, clean_session.as_ref().err());
+        check(Field::Profile, profile.as_ref().err());
+        check(Field::Seed, seed.as_ref().err());
+        check(Field::Precision, precision.as_ref().err());
+        check(Field::Altitude, altitude.as_ref().err());
+        check(Field::Tide, tide.as_ref().err());
+        check(Field::Temperature, temperature.as_ref().err());
+        check(Field::Start, start.as_ref().err());
+        check(Field::AnomalyMode, mode.as_ref().err());
+        check(Field::AnomalyProbability, probability.as_ref().err());
+        check(Field::AnomalyKinds, kinds.as_ref().err());
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -370,29 +381,29 @@ impl SettingsForm {
             broker_url: self.broker_url.trim().to_owned(),
             device_id,
             topic,
-            interval_ms: interval.expect("checked"),
-            anomaly_every: anomaly_every.expect("checked"),
+            interval_ms: checked(interval),
+            anomaly_every: checked(anomaly_every),
             client_id: self.client_id.clone(),
-            keep_alive_s: keep_alive.expect("checked"),
+            keep_alive_s: checked(keep_alive),
             username: non_empty(&self.username),
             password: non_empty(&self.password),
-            max_in_flight: max_in_flight.expect("checked"),
-            offline_queue: offline_queue.expect("checked"),
-            clean_session: clean_session.expect("checked"),
+            max_in_flight: checked(max_in_flight),
+            offline_queue: checked(offline_queue),
+            clean_session: checked(clean_session),
             sensor: SensorConfig {
-                profile: profile.expect("checked"),
-                seed: seed.expect("checked"),
+                profile: checked(profile),
+                seed: checked(seed),
                 air: AirParams {
-                    oversampling: precision.expect("checked"),
-                    altitude_m: altitude.expect("checked"),
-                    tide_hpa: tide.expect("checked"),
-                    mean_temperature_c: temperature.expect("checked"),
+                    oversampling: checked(precision),
+                    altitude_m: checked(altitude),
+                    tide_hpa: checked(tide),
+                    mean_temperature_c: checked(temperature),
                     ..AirParams::default()
                 },
-                anomaly_mode: mode.expect("checked"),
-                anomaly_kinds: kinds.expect("checked"),
+                anomaly_mode: checked(mode),
+                anomaly_kinds: checked(kinds),
             },
-            start_ms: start.expect("checked"),
+            start_ms: checked(start),
         })
     }
 
@@ -435,6 +446,26 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// A problem with the text as typed: `problem (got "text")`. One function rather than a
+/// `format!` at each check keeps the page small.
+pub(crate) fn bad(text: &str, problem: &str) -> String {
+    let mut message = String::with_capacity(problem.len() + text.len() + 8);
+    message.push_str(problem);
+    message.push_str(" (got \"");
+    message.push_str(text);
+    message.push_str("\")");
+    message
+}
+
+/// The value of a result validation already found to be Ok. Not `expect`: that would print
+/// the error with `Debug`, pulling string escaping into the page.
+fn checked<T>(result: Result<T, String>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(_) => unreachable!("validated before"),
+    }
 }
 
 /// `{device_id}-xxxx`, cut to fit the 23 bytes every broker accepts.
@@ -492,7 +523,7 @@ fn parse_flag(text: &str) -> Result<bool, String> {
     match text.trim() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        other => Err(format!("must be true or false (got \"{other}\")")),
+        other => Err(bad(other, "must be true or false")),
     }
 }
 
@@ -508,7 +539,7 @@ fn check_broker_url(url: &str) -> Result<(), String> {
         .strip_prefix("ws://")
         .or_else(|| url.strip_prefix("wss://"))
     else {
-        return Err(format!("must start with ws:// or wss:// (got \"{url}\")"));
+        return Err(bad(url, "must start with ws:// or wss://"));
     };
     if url.chars().any(char::is_whitespace) {
         return Err("must not contain spaces".into());
@@ -517,15 +548,13 @@ fn check_broker_url(url: &str) -> Result<(), String> {
     let host_port = authority.rsplit('@').next().unwrap_or("");
     let (host, port) = split_host_port(host_port);
     if host.is_empty() {
-        return Err(format!("has no host (got \"{url}\")"));
+        return Err(bad(url, "has no host"));
     }
     if let Some(port) = port {
         match port.parse::<u16>() {
             Ok(p) if p > 0 => {}
             _ => {
-                return Err(format!(
-                    "port must be a number from 1 to 65535 (got \"{port}\")"
-                ));
+                return Err(bad(port, "port must be a number from 1 to 65535"));
             }
         }
     }
@@ -562,9 +591,7 @@ fn check_topic(topic: &str) -> Result<(), String> {
     }
     // [MQTT-3.3.2-2] A PUBLISH topic must not contain wildcards.
     if topic.contains(['+', '#']) {
-        return Err(format!(
-            "must not contain the wildcards + or # (got \"{topic}\")"
-        ));
+        return Err(bad(topic, "must not contain the wildcards + or #"));
     }
     // [MQTT-4.7.3-2] Topic names must not include the null character.
     if topic.contains('\0') {
@@ -614,17 +641,15 @@ fn parse_interval(text: &str) -> Result<u64, String> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let micros = parse_decimal_micros(digits)
-        .ok_or_else(|| format!("must be a number of seconds, e.g. 1.0 (got \"{text}\")"))?;
+        .ok_or_else(|| bad(text, "must be a number of seconds, e.g. 1.0"))?;
     if negative || micros == 0 {
-        return Err(format!(
-            "must be a positive number of seconds (got \"{text}\")"
-        ));
+        return Err(bad(text, "must be a positive number of seconds"));
     }
     if micros < (MIN_INTERVAL_S * 1e6) as u64 {
-        return Err(format!("must be at least 0.01 s (got \"{text}\")"));
+        return Err(bad(text, "must be at least 0.01 s"));
     }
     if micros > (MAX_INTERVAL_S * 1e6) as u64 {
-        return Err(format!("must be at most 86400 s (got \"{text}\")"));
+        return Err(bad(text, "must be at most 86400 s"));
     }
     Ok((micros + 500) / 1000)
 }
@@ -657,16 +682,14 @@ fn parse_anomaly_every(text: &str) -> Result<u32, String> {
     let text = text.trim();
     match text.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
-            "must be a whole number of at least 1 (got \"{text}\")"
-        )),
+        _ => Err(bad(text, "must be a whole number of at least 1")),
     }
 }
 
 fn parse_keep_alive(text: &str) -> Result<u16, String> {
     let text = text.trim();
     text.parse::<u16>()
-        .map_err(|_| format!("must be a whole number of seconds from 0 to 65535 (got \"{text}\")"))
+        .map_err(|_| bad(text, "must be a whole number of seconds from 0 to 65535"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The sensor-model settings: profile, seed, precision, air and anomalies.
 
+use super::bad;
 use crate::sensor::air::OVERSAMPLING;
 use crate::sensor::{AnomalyKind, AnomalyMode, Profile, parse_rfc3339_millis};
 
@@ -7,14 +8,17 @@ pub fn parse_profile(text: &str) -> Result<Profile, String> {
     match text.trim() {
         "seed" => Ok(Profile::Seed),
         "realistic" => Ok(Profile::Realistic),
-        other => Err(format!("must be seed or realistic (got \"{other}\")")),
+        other => Err(bad(other, "must be seed or realistic")),
     }
 }
 
 pub fn parse_seed(text: &str) -> Result<u64, String> {
     let text = text.trim();
     text.parse::<u64>().map_err(|_| {
-        format!("must be a whole number from 0 to 18446744073709551615 (got \"{text}\")")
+        bad(
+            text,
+            "must be a whole number from 0 to 18446744073709551615",
+        )
     })
 }
 
@@ -23,9 +27,7 @@ pub fn parse_precision(text: &str) -> Result<u32, String> {
     let text = text.trim();
     match text.parse::<u32>() {
         Ok(rate) if OVERSAMPLING.iter().any(|(r, _)| *r == rate) => Ok(rate),
-        _ => Err(format!(
-            "must be one of 1, 2, 4, 8, 16, 32, 64, 128 (got \"{text}\")"
-        )),
+        _ => Err(bad(text, "must be one of 1, 2, 4, 8, 16, 32, 64, 128")),
     }
 }
 
@@ -46,8 +48,8 @@ pub fn parse_number(text: &str, min: i64, max: i64) -> Result<f64, String> {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let micros = super::parse_decimal_micros(digits)
-        .ok_or_else(|| format!("must be a number (got \"{text}\")"))?;
+    let micros =
+        super::parse_decimal_micros(digits).ok_or_else(|| bad(text, "must be a number"))?;
     let value = micros as f64 / 1e6 * if negative { -1.0 } else { 1.0 };
     if value < min as f64 || value > max as f64 {
         return Err(format!("must be from {min} to {max} (got \"{text}\")"));
@@ -59,7 +61,7 @@ pub fn parse_probability(text: &str) -> Result<f64, String> {
     let text = text.trim();
     match super::parse_decimal_micros(text) {
         Some(micros) if micros <= 1_000_000 => Ok(micros as f64 / 1e6),
-        _ => Err(format!("must be a number from 0 to 1 (got \"{text}\")")),
+        _ => Err(bad(text, "must be a number from 0 to 1")),
     }
 }
 
@@ -68,7 +70,7 @@ pub fn parse_mode(text: &str, every: u32, probability: f64) -> Result<AnomalyMod
         "every" => Ok(AnomalyMode::Every(u64::from(every))),
         "random" => Ok(AnomalyMode::Random(probability)),
         "off" => Ok(AnomalyMode::Off),
-        other => Err(format!("must be every, random or off (got \"{other}\")")),
+        other => Err(bad(other, "must be every, random or off")),
     }
 }
 
@@ -102,6 +104,9 @@ pub fn parse_start(text: &str) -> Result<Option<i64>, String> {
         return Ok(None);
     }
     parse_rfc3339_millis(text).map(Some).ok_or_else(|| {
-        format!("must be an RFC 3339 time such as 2026-01-01T00:00:00Z (got \"{text}\")")
+        bad(
+            text,
+            "must be an RFC 3339 time such as 2026-01-01T00:00:00Z",
+        )
     })
 }

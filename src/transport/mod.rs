@@ -10,6 +10,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 
 use crate::device::{Action, Counters, Device, LogEntry, LogLevel, Time};
+use crate::sensor::AnomalyKind;
 use crate::settings::Settings;
 use socket::{Socket, SocketEvent};
 use ticker::Ticker;
@@ -83,8 +84,11 @@ impl Simulator {
         Self { runner }
     }
 
-    /// Starts a run with these settings, replacing any stopped device.
-    pub fn start(&self, settings: Settings, seed: u64) {
+    /// Starts a run with these settings, replacing any stopped device. `seed` drives the retry
+    /// jitter only; the sensor's own seed is in the settings.
+    pub fn start(&self, mut settings: Settings, seed: u64) {
+        // The tide and the daily cycle follow the page's local time.
+        settings.sensor.air.tz_offset_min = -(js_sys::Date::new_0().get_timezone_offset() as i32);
         {
             let mut runner = self.runner.borrow_mut();
             if runner.device.as_ref().is_some_and(Device::is_active) {
@@ -100,6 +104,28 @@ impl Simulator {
     /// Stops gracefully: waits for PUBACKs (at most 2 s), sends DISCONNECT, closes.
     pub fn stop(&self) {
         self.with_device(|device| device.stop(now()));
+    }
+
+    /// Starts an anomaly of `kind` at the next sample.
+    pub fn inject(&self, kind: AnomalyKind) {
+        self.with_device(|device| device.inject(kind, now()));
+    }
+
+    /// Saves the run's samples as `dps368-<device>-<time>.csv` or `.jsonl`.
+    pub fn download(&self, jsonl: bool) {
+        let runner = self.runner.borrow();
+        let Some(device) = runner.device.as_ref() else {
+            return;
+        };
+        let (text, extension, mime) = if jsonl {
+            (device.export_jsonl(), "jsonl", "application/jsonl")
+        } else {
+            (device.export_csv(), "csv", "text/csv")
+        };
+        let stamp =
+            crate::sensor::format_rfc3339_millis(js_sys::Date::now() as i64).replace(':', "-");
+        let name = format!("dps368-{}-{stamp}.{extension}", device.settings().device_id);
+        save_file(&name, &text, mime);
     }
 
     /// Ends at once, best effort (page unload): DISCONNECT if connected, then close.
@@ -214,6 +240,32 @@ fn on_socket_event(weak: &Weak<RefCell<Runner>>, event: SocketEvent) {
         }
     }
     drive(&shared);
+}
+
+/// Offers `text` to the user as a file download.
+fn save_file(name: &str, text: &str, mime: &str) {
+    let parts = js_sys::Array::of1(&text.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Some(document) = web_sys::window().and_then(|w| w.document())
+        && let Ok(anchor) = document.create_element("a")
+    {
+        let anchor: web_sys::HtmlAnchorElement = anchor.unchecked_into();
+        anchor.set_href(&url);
+        anchor.set_download(name);
+        anchor.click();
+    }
+    // Give the download a moment to start before the URL goes.
+    gloo_timers::callback::Timeout::new(10_000, move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    })
+    .forget();
 }
 
 /// Writes a log line to the browser console.

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::device::{Counters, LogLevel};
-use crate::sensor::format_rfc3339_millis;
+use crate::sensor::{AnomalyKind, format_rfc3339_millis};
 use crate::settings::{Field, FieldError, SettingsForm};
 use crate::transport::{self, Simulator, Snapshot};
 
@@ -75,6 +75,26 @@ impl SimulatorHandle {
         self.simulator.with_value(Simulator::stop);
     }
 
+    pub fn inject(&self, kind: AnomalyKind) {
+        self.simulator.with_value(|sim| sim.inject(kind));
+    }
+
+    pub fn download(&self, jsonl: bool) {
+        self.simulator.with_value(|sim| sim.download(jsonl));
+    }
+
+    /// A link to this page with every setting (but password and client id) in its query.
+    fn share_link(&self) -> String {
+        for value in &self.values {
+            value.track();
+        }
+        let form = self.form();
+        let path = web_sys::window()
+            .and_then(|w| w.location().pathname().ok())
+            .unwrap_or_default();
+        format!("{path}{}", form.to_query())
+    }
+
     fn push_log(&self, level: LogLevel, text: String) {
         transport::log(level, &text);
         let time = format_rfc3339_millis(js_sys::Date::now() as i64);
@@ -93,6 +113,9 @@ fn push_capped(log: &mut Vec<LogLine>, line: LogLine) {
 /// Makes the simulator for this page: settings from the defaults and the URL query.
 pub fn use_simulator() -> SimulatorHandle {
     let mut form = SettingsForm::defaults(&client_suffix());
+    // A random sensor seed unless the link names one; it is shown and goes in the share link,
+    // so any run can be replayed.
+    form.set(Field::Seed, transport::random_u64().to_string());
     let outcome = form.apply_query(&transport::location_query());
 
     let status = RwSignal::new("disconnected".to_owned());
@@ -256,7 +279,51 @@ fn Controls(sim: SimulatorHandle) -> impl IntoView {
                 "Status: "
                 <strong data-testid="status">{move || sim.status.get()}</strong>
             </span>
+            <a class="share" data-testid="share-link" prop:href=move || sim.share_link()>
+                "Share link (replays this run)"
+            </a>
+            <div class="inject" role="group" aria-label="Inject anomaly">
+                <span>"Inject anomaly:"</span>
+                {AnomalyKind::ALL
+                    .into_iter()
+                    .map(|kind| small_button(sim, kind.name(), format!("inject-{}", kind.name()), Command::Inject(kind)))
+                    .collect_view()}
+            </div>
+            <div class="downloads">
+                {small_button(sim, "Download CSV", "download-csv".into(), Command::Download { jsonl: false })}
+                {small_button(sim, "Download JSONL", "download-jsonl".into(), Command::Download { jsonl: true })}
+                <span class="hint">"the run's last 100,000 samples, with labels"</span>
+            </div>
         </section>
+    }
+}
+
+/// What a small button does. One button shape for all of them keeps the page small.
+#[derive(Clone, Copy)]
+enum Command {
+    Inject(AnomalyKind),
+    Download { jsonl: bool },
+}
+
+fn small_button(
+    sim: SimulatorHandle,
+    label: &'static str,
+    testid: String,
+    command: Command,
+) -> impl IntoView {
+    let inject = matches!(command, Command::Inject(_));
+    view! {
+        <button
+            class="small"
+            data-testid=testid
+            prop:disabled=move || inject && !sim.active.get()
+            on:click=move |_| match command {
+                Command::Inject(kind) => sim.inject(kind),
+                Command::Download { jsonl } => sim.download(jsonl),
+            }
+        >
+            {label}
+        </button>
     }
 }
 
@@ -272,26 +339,40 @@ fn status_class(status: &str) -> &'static str {
 
 #[component]
 fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
-    let counter = move |label: &'static str, testid: &'static str, get: fn(&Counters) -> u64| {
+    // One counter shape for all: a getter and an index (the kind, for the per-kind ones).
+    let counter = move |label: &'static str,
+                        testid: String,
+                        get: fn(&Counters, usize) -> u64,
+                        index: usize| {
         view! {
             <div class="counter">
-                <span class="value" data-testid=testid>{move || sim.counters.with(get)}</span>
+                <span class="value" data-testid=testid>{move || sim.counters.with(|c| get(c, index))}</span>
                 <span class="label">{label}</span>
             </div>
         }
     };
+    let totals: [(&'static str, &'static str, fn(&Counters, usize) -> u64); 8] = [
+        ("published", "published", |c, _| c.published),
+        ("acknowledged", "acked", |c, _| c.acked),
+        ("in flight", "inflight", |c, _| c.in_flight),
+        ("anomalies", "anomalies", |c, _| c.anomalies),
+        ("queued", "queued", |c, _| c.queued),
+        ("dropped", "dropped", |c, _| c.dropped),
+        ("redelivered", "redelivered", |c, _| c.redelivered),
+        ("reconnects", "reconnects", |c, _| c.reconnects),
+    ];
     view! {
         <section class="telemetry" aria-label="Telemetry">
             <h2>"Counters"</h2>
             <div class="counters">
-                {counter("published", "published", |c| c.published)}
-                {counter("acknowledged", "acked", |c| c.acked)}
-                {counter("in flight", "inflight", |c| c.in_flight)}
-                {counter("anomalies", "anomalies", |c| c.anomalies)}
-                {counter("queued", "queued", |c| c.queued)}
-                {counter("dropped", "dropped", |c| c.dropped)}
-                {counter("redelivered", "redelivered", |c| c.redelivered)}
-                {counter("reconnects", "reconnects", |c| c.reconnects)}
+                {totals.map(|(label, testid, get)| counter(label, testid.to_owned(), get, 0)).into_iter().collect_view()}
+            </div>
+            <h2>"Anomaly events by kind"</h2>
+            <div class="counters kinds">
+                {AnomalyKind::ALL
+                    .into_iter()
+                    .map(|kind| counter(kind.name(), format!("anomalies-{}", kind.name()), |c, i| c.events_by_kind[i], kind.index()))
+                    .collect_view()}
             </div>
             <h2>
                 "Last payload"
