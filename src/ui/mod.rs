@@ -298,6 +298,9 @@ fn Controls(sim: SimulatorHandle) -> impl IntoView {
     }
 }
 
+/// Reads one counter; the index picks the anomaly kind for the per-kind ones.
+type CounterGetter = fn(&Counters, usize) -> u64;
+
 /// What a small button does. One button shape for all of them keeps the page small.
 #[derive(Clone, Copy)]
 enum Command {
@@ -351,7 +354,7 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
             </div>
         }
     };
-    let totals: [(&'static str, &'static str, fn(&Counters, usize) -> u64); 8] = [
+    let totals: [(&'static str, &'static str, CounterGetter); 8] = [
         ("published", "published", |c, _| c.published),
         ("acknowledged", "acked", |c, _| c.acked),
         ("in flight", "inflight", |c, _| c.in_flight),
