@@ -130,6 +130,15 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         ("Password", ""),
         ("Max in flight", "32"),
         ("Offline queue", "1000"),
+        ("Profile", "realistic"),
+        ("Precision (oversampling)", "16"),
+        ("Altitude (m)", "0"),
+        ("Tide amplitude (hPa)", "0.5"),
+        ("Mean temperature (C)", "24"),
+        ("Start time", ""),
+        ("Anomaly mode", "every"),
+        ("Anomaly probability", "0.01"),
+        ("Anomaly kinds", ""),
     ];
     for (label, value) in expected {
         assert_eq!(page.input(label).value(), value, "{label}");
@@ -138,6 +147,20 @@ async fn page_shows_every_setting_with_its_label_and_default() {
     assert!(client_id.starts_with("infineon-sensor-01-"), "{client_id}");
     assert_eq!(client_id.len(), 23);
     assert_eq!(page.input("Password").type_(), "password");
+    let seed = page.input("Seed").value();
+    assert!(
+        seed.parse::<u64>().is_ok(),
+        "a random seed is shown: {seed}"
+    );
+    let share = page
+        .by_testid("share-link")
+        .unchecked_into::<web_sys::HtmlAnchorElement>()
+        .href();
+    assert!(
+        share.contains(&format!("seed={seed}")),
+        "the share link carries the seed: {share}"
+    );
+    assert!(!share.contains("client_id="), "{share}");
     let clean_session = page.input("Clean session");
     assert_eq!(clean_session.type_(), "checkbox");
     assert!(
@@ -154,6 +177,8 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         "dropped",
         "redelivered",
         "reconnects",
+        "anomalies-spike",
+        "anomalies-out_of_range",
     ] {
         assert_eq!(page.number(counter), 0, "{counter}");
     }
@@ -211,6 +236,7 @@ async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
     tick().await;
     page.type_into("Broker URL", TEST_BROKER);
     page.type_into("Device ID", "browser-test");
+    page.type_into("Profile", "seed");
     page.type_into("Publish interval (s)", "0.05");
     page.type_into("Anomaly every N packets", "3");
     page.click("start");
@@ -263,6 +289,7 @@ async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
     let simulator = Simulator::new(move |s| sink.borrow_mut().push(s));
     let mut form = SettingsForm::defaults("wbt1");
     form.broker_url = TEST_BROKER.into();
+    form.profile = "seed".into();
     form.interval = "0.02".into();
     simulator.start(form.validate().unwrap(), 7);
     let last = || snapshots.borrow().last().cloned().unwrap();

@@ -29,7 +29,7 @@ def test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_ca
         driver.open(
             # "localhost", as in the default URL: the browser must find the IPv4 listener.
             f"{base}/?broker=ws://localhost:{WS_PORT}&device_id={device_id}"
-            f"&interval=0.05&anomaly_every={every}&autostart=1&unknown_param=ignored"
+            f"&interval=0.05&anomaly_every={every}&profile=seed&autostart=1&unknown_param=ignored"
         )
         driver.wait_for("40 messages at the subscriber", lambda: len(subscriber.messages) >= 40)
         assert driver.text("status") == "connected"
@@ -68,7 +68,7 @@ def test_seed_parameter_names_configure_the_page(driver, base):
     try:
         driver.open(
             f"{base}/?MQTT_BROKER_HOST=127.0.0.1&MQTT_BROKER_PORT={WS_PORT}&DEVICE_ID={device_id}"
-            f"&MQTT_TOPIC=seed/{device_id}&PUBLISH_INTERVAL=0.05&ANOMALY_INTERVAL=2&autostart=1"
+            f"&MQTT_TOPIC=seed/{device_id}&PUBLISH_INTERVAL=0.05&ANOMALY_INTERVAL=2&profile=seed&autostart=1"
         )
         driver.wait_for("6 messages", lambda: len(subscriber.messages) >= 6)
         driver.click("stop")
@@ -101,6 +101,41 @@ def test_a_bad_url_parameter_is_shown_and_nothing_is_sent(driver, base):
     return "error shown next to the field, nothing sent"
 
 
+def test_the_same_seed_and_start_replay_the_same_realistic_stream(driver, base):
+    device_id = "e2e-replay-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    url = (
+        f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={device_id}&profile=realistic&seed=20261126"
+        f"&start=2026-01-01T09:00:00Z&interval=0.05&precision=1&anomaly_mode=every&anomaly_every=6"
+        f"&anomaly_kinds=spike,step,stuck,noise,out_of_range&altitude=450&autostart=1"
+    )
+    runs = []
+    for _ in range(2):
+        subscriber = Subscriber(f"device/{device_id}/telemetry", MQTT_PORT)
+        try:
+            driver.open(url)
+            driver.wait_for("40 messages", lambda: len(subscriber.messages) >= 40)
+            driver.click("stop")
+            driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+        finally:
+            subscriber.stop()
+        runs.append(subscriber.messages[:40])
+    first, second = runs
+    assert first == second, "two page loads with one seed publish the same stream"
+    assert first[0]["timestamp"] == "2026-01-01T09:00:00.000Z"
+    assert first[1]["timestamp"] == "2026-01-01T09:00:00.050Z"
+    kinds = {}
+    for message in first:
+        pressure = message["data"]["pressure"]
+        assert 300 <= pressure <= 1200 and round(pressure, 4) == pressure, message
+        if message["anomaly"]:
+            kinds.setdefault(message["anomaly_id"], set()).add(message["anomaly_kind"])
+        elif message["sequence"] < 6:
+            # 450 m above sea level: about 960 hPa.
+            assert 950 < pressure < 975, message
+    assert kinds and all(len(k) == 1 for k in kinds.values()), kinds
+    return f"40 identical messages, {len(kinds)} anomaly events"
+
+
 def main():
     set_output_dir(os.path.join(os.path.dirname(os.path.abspath(DIST)), "e2e"))
     server = serve(DIST)
@@ -112,6 +147,7 @@ def main():
                 test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_cadence,
                 test_seed_parameter_names_configure_the_page,
                 test_a_bad_url_parameter_is_shown_and_nothing_is_sent,
+                test_the_same_seed_and_start_replay_the_same_realistic_stream,
             ],
             driver,
             base,

@@ -231,7 +231,7 @@ def unique(prefix):
 
 def open_page(driver, base, broker_url, device_id, extra=""):
     driver.open(
-        f"{base}/?broker={broker_url}&device_id={device_id}&interval=0.05&anomaly_every=10"
+        f"{base}/?broker={broker_url}&device_id={device_id}&interval=0.05&anomaly_every=10&profile=seed"
         f"&autostart=1{extra}"
     )
 

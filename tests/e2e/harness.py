@@ -172,17 +172,21 @@ class Subscriber:
 
 
 def check_schema(message, device_id):
-    assert list(message) == ["timestamp", "device_id", "sensor_type", "sequence", "anomaly", "data"], message
+    assert list(message) == [
+        "timestamp", "device_id", "sensor_type", "sequence", "anomaly", "anomaly_kind", "anomaly_id", "data"
+    ], message
     assert TIMESTAMP.match(message["timestamp"]), message
     assert message["device_id"] == device_id, message
     assert message["sensor_type"] == "DPS368", message
     assert isinstance(message["sequence"], int), message
     assert isinstance(message["anomaly"], bool), message
     assert list(message["data"]) == ["pressure", "temperature"], message
+    assert (message["anomaly_kind"] is None) == (not message["anomaly"]), message
+    assert (message["anomaly_id"] is None) == (not message["anomaly"]), message
     pressure, temperature = message["data"]["pressure"], message["data"]["temperature"]
-    if message["anomaly"]:
+    if message["anomaly_kind"] == "out_of_range":
         assert (pressure, temperature) == (1200.0, 85.0), message
-    else:
+    elif not message["anomaly"]:
         assert 950 <= pressure <= 1050 and 20 <= temperature <= 35, message
 
 
