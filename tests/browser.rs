@@ -131,7 +131,7 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         ("Max in flight", "32"),
         ("Offline queue", "1000"),
         ("Profile", "realistic"),
-        ("Precision (oversampling)", "16"),
+        ("Precision", "16"),
         ("Altitude (m)", "0"),
         ("Tide amplitude (hPa)", "0.5"),
         ("Mean temperature (C)", "24"),

@@ -81,7 +81,7 @@ impl Field {
             Field::CleanSession => "Clean session",
             Field::Profile => "Profile",
             Field::Seed => "Seed",
-            Field::Precision => "Precision (oversampling)",
+            Field::Precision => "Precision",
             Field::Altitude => "Altitude (m)",
             Field::Tide => "Tide amplitude (hPa)",
             Field::Temperature => "Mean temperature (C)",

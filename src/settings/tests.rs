@@ -369,7 +369,7 @@ fn sensor_model_settings_are_checked_with_reasons() {
         ),
         (
             "precision=3",
-            "Precision (oversampling): must be one of 1, 2, 4, 8, 16, 32, 64, 128 (got \"3\")",
+            "Precision: must be one of 1, 2, 4, 8, 16, 32, 64, 128 (got \"3\")",
         ),
         (
             "altitude=high",
