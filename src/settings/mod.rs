@@ -66,86 +66,17 @@ impl Field {
 
     /// The text of the field's `<label>`.
     pub fn label(self) -> &'static str {
-        match self {
-            Field::BrokerUrl => "Broker URL",
-            Field::DeviceId => "Device ID",
-            Field::Topic => "Topic",
-            Field::Interval => "Publish interval (s)",
-            Field::AnomalyEvery => "Anomaly every N packets",
-            Field::ClientId => "Client ID",
-            Field::KeepAlive => "Keep alive (s)",
-            Field::Username => "Username",
-            Field::Password => "Password",
-            Field::MaxInFlight => "Max in flight",
-            Field::OfflineQueue => "Offline queue",
-            Field::CleanSession => "Clean session",
-            Field::Profile => "Profile",
-            Field::Seed => "Seed",
-            Field::Precision => "Precision",
-            Field::Altitude => "Altitude (m)",
-            Field::Tide => "Tide amplitude (hPa)",
-            Field::Temperature => "Mean temperature (C)",
-            Field::Start => "Start time",
-            Field::AnomalyMode => "Anomaly mode",
-            Field::AnomalyProbability => "Anomaly probability",
-            Field::AnomalyKinds => "Anomaly kinds",
-        }
+        FIELD_META[self as usize].0
     }
 
     /// The URL query parameter that sets the field (the password has none).
     pub fn param(self) -> Option<&'static str> {
-        Some(match self {
-            Field::BrokerUrl => "broker",
-            Field::DeviceId => "device_id",
-            Field::Topic => "topic",
-            Field::Interval => "interval",
-            Field::AnomalyEvery => "anomaly_every",
-            Field::ClientId => "client_id",
-            Field::KeepAlive => "keepalive",
-            Field::Username => "username",
-            Field::Password => return None,
-            Field::MaxInFlight => "max_inflight",
-            Field::OfflineQueue => "queue",
-            Field::CleanSession => "clean_session",
-            Field::Profile => "profile",
-            Field::Seed => "seed",
-            Field::Precision => "precision",
-            Field::Altitude => "altitude",
-            Field::Tide => "tide",
-            Field::Temperature => "temperature",
-            Field::Start => "start",
-            Field::AnomalyMode => "anomaly_mode",
-            Field::AnomalyProbability => "anomaly_probability",
-            Field::AnomalyKinds => "anomaly_kinds",
-        })
+        FIELD_META[self as usize].1
     }
 
     /// A stable identifier for the field's input element.
     pub fn id(self) -> &'static str {
-        match self {
-            Field::BrokerUrl => "broker-url",
-            Field::DeviceId => "device-id",
-            Field::Topic => "topic",
-            Field::Interval => "interval",
-            Field::AnomalyEvery => "anomaly-every",
-            Field::ClientId => "client-id",
-            Field::KeepAlive => "keep-alive",
-            Field::Username => "username",
-            Field::Password => "password",
-            Field::MaxInFlight => "max-in-flight",
-            Field::OfflineQueue => "offline-queue",
-            Field::CleanSession => "clean-session",
-            Field::Profile => "profile",
-            Field::Seed => "seed",
-            Field::Precision => "precision",
-            Field::Altitude => "altitude",
-            Field::Tide => "tide",
-            Field::Temperature => "temperature",
-            Field::Start => "start",
-            Field::AnomalyMode => "anomaly-mode",
-            Field::AnomalyProbability => "anomaly-probability",
-            Field::AnomalyKinds => "anomaly-kinds",
-        }
+        FIELD_META[self as usize].2
     }
 
     /// A yes/no setting, shown as a checkbox; its text is `true` or `false`.
@@ -153,6 +84,63 @@ impl Field {
         self == Field::CleanSession
     }
 }
+
+/// Each field's `<label>` text, URL query parameter (the password has none) and element id, in
+/// [`Field::ALL`] order.
+const FIELD_META: [(&str, Option<&str>, &str); Field::ALL.len()] = [
+    // BrokerUrl
+    ("Broker URL", Some("broker"), "broker-url"),
+    // DeviceId
+    ("Device ID", Some("device_id"), "device-id"),
+    // Topic
+    ("Topic", Some("topic"), "topic"),
+    // Interval
+    ("Publish interval (s)", Some("interval"), "interval"),
+    // AnomalyEvery
+    (
+        "Anomaly every N packets",
+        Some("anomaly_every"),
+        "anomaly-every",
+    ),
+    // ClientId
+    ("Client ID", Some("client_id"), "client-id"),
+    // KeepAlive
+    ("Keep alive (s)", Some("keepalive"), "keep-alive"),
+    // Username
+    ("Username", Some("username"), "username"),
+    // Password
+    ("Password", None, "password"),
+    // MaxInFlight
+    ("Max in flight", Some("max_inflight"), "max-in-flight"),
+    // OfflineQueue
+    ("Offline queue", Some("queue"), "offline-queue"),
+    // CleanSession
+    ("Clean session", Some("clean_session"), "clean-session"),
+    // Profile
+    ("Profile", Some("profile"), "profile"),
+    // Seed
+    ("Seed", Some("seed"), "seed"),
+    // Precision
+    ("Precision", Some("precision"), "precision"),
+    // Altitude
+    ("Altitude (m)", Some("altitude"), "altitude"),
+    // Tide
+    ("Tide amplitude (hPa)", Some("tide"), "tide"),
+    // Temperature
+    ("Mean temperature (C)", Some("temperature"), "temperature"),
+    // Start
+    ("Start time", Some("start"), "start"),
+    // AnomalyMode
+    ("Anomaly mode", Some("anomaly_mode"), "anomaly-mode"),
+    // AnomalyProbability
+    (
+        "Anomaly probability",
+        Some("anomaly_probability"),
+        "anomaly-probability",
+    ),
+    // AnomalyKinds
+    ("Anomaly kinds", Some("anomaly_kinds"), "anomaly-kinds"),
+];
 
 /// A problem with one field's value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -473,3 +473,13 @@ fn the_share_link_replays_every_setting_but_password_and_client_id() {
         (b.device_id, b.topic, b.interval_ms)
     );
 }
+
+#[test]
+fn field_metadata_lines_up_with_the_fields() {
+    for (index, field) in Field::ALL.into_iter().enumerate() {
+        assert_eq!(field as usize, index, "Field::ALL is in declaration order");
+    }
+    assert_eq!(Field::Interval.label(), "Publish interval (s)");
+    assert_eq!(Field::Password.param(), None);
+    assert_eq!(Field::AnomalyKinds.id(), "anomaly-kinds");
+}

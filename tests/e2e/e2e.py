@@ -9,13 +9,12 @@ published/acknowledged totals after Stop.
 Usage: e2e.py DIST_DIR MQTT_PORT WS_PORT
 """
 
-import os
 import random
 import string
 import sys
 import time
 
-from harness import Subscriber, WebDriver, check_schema, run, serve, set_output_dir
+from harness import Subscriber, check_schema, run_suite
 
 DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -137,26 +136,16 @@ def test_the_same_seed_and_start_replay_the_same_realistic_stream(driver, base):
 
 
 def main():
-    set_output_dir(os.path.join(os.path.dirname(os.path.abspath(DIST)), "e2e"))
-    server = serve(DIST)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    driver = WebDriver()
-    try:
-        passed, failed = run(
-            [
-                test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_cadence,
-                test_seed_parameter_names_configure_the_page,
-                test_a_bad_url_parameter_is_shown_and_nothing_is_sent,
-                test_the_same_seed_and_start_replay_the_same_realistic_stream,
-            ],
-            driver,
-            base,
-        )
-    finally:
-        driver.quit()
-        server.shutdown()
-    print(f"e2e: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run_suite(
+        "e2e",
+        DIST,
+        [
+            test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_cadence,
+            test_seed_parameter_names_configure_the_page,
+            test_a_bad_url_parameter_is_shown_and_nothing_is_sent,
+            test_the_same_seed_and_start_replay_the_same_realistic_stream,
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 
-from harness import Subscriber, WebDriver, free_port, run, serve, set_output_dir
+from harness import Subscriber, free_port, run_suite
 
 DIST = sys.argv[1]
 WORK = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(DIST)), "faults"))
@@ -420,28 +420,18 @@ def test_closing_the_tab_says_disconnect(driver, base):
 
 def main():
     os.makedirs(WORK, exist_ok=True)
-    set_output_dir(os.path.join(os.path.dirname(os.path.abspath(DIST)), "e2e"))
-    server = serve(DIST)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    driver = WebDriver()
-    try:
-        passed, failed = run(
-            [
-                test_connection_cut_six_times_loses_nothing,
-                test_broker_killed_and_restarted_loses_nothing,
-                test_broker_that_never_answers_connect_is_detected_and_retried,
-                test_broker_that_stops_answering_pings_is_detected_and_reconnected,
-                test_wrong_password_is_refused_in_words_and_the_right_one_accepted,
-                test_closing_the_tab_says_disconnect,
-            ],
-            driver,
-            base,
-        )
-    finally:
-        driver.quit()
-        server.shutdown()
-    print(f"faults: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run_suite(
+        "faults",
+        DIST,
+        [
+            test_connection_cut_six_times_loses_nothing,
+            test_broker_killed_and_restarted_loses_nothing,
+            test_broker_that_never_answers_connect_is_detected_and_retried,
+            test_broker_that_stops_answering_pings_is_detected_and_reconnected,
+            test_wrong_password_is_refused_in_words_and_the_right_one_accepted,
+            test_closing_the_tab_says_disconnect,
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -205,3 +205,21 @@ def run(tests, *args):
             failed += 1
             print(f"e2e {test.__name__} ... FAILED: {error!r}", flush=True)
     return passed, failed
+
+
+def run_suite(name, dist, tests):
+    """Serves the bundle in `dist`, opens one browser, runs `tests(driver, base_url)` and exits
+    with the summary line `NAME: N passed, N failed`."""
+    import sys
+
+    set_output_dir(os.path.join(os.path.dirname(os.path.abspath(dist)), "e2e"))
+    server = serve(dist)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    driver = WebDriver()
+    try:
+        passed, failed = run(tests, driver, base)
+    finally:
+        driver.quit()
+        server.shutdown()
+    print(f"{name}: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
