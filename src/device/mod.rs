@@ -164,9 +164,8 @@ pub struct Device {
 }
 
 impl Device {
-    /// A stopped device. `seed` drives its generator and its retry jitter.
-    /// `seed` drives the retry jitter; it should differ between pages, even ones that share a
-    /// link (and so a sensor seed).
+    /// A stopped device. The sensor's seed is in `settings`; `seed` drives the retry jitter
+    /// only, and should differ between pages, even ones that share a link (and so a sensor seed).
     pub fn new(settings: Settings, seed: u64) -> Self {
         Self {
             generator: Generator::new(settings.sensor.clone()),
@@ -267,11 +266,15 @@ impl Device {
         ) {
             // Samples are due on the wall clock from Start. A page that was asleep or throttled
             // makes every sample that came due, each with its own timestamp, when it runs again.
-            while self.next_due_wall() <= now.wall_ms {
-                let stamp = match self.settings.start_ms {
-                    Some(start) => start + self.next_due_wall() - self.schedule_start,
-                    None => self.next_due_wall(),
-                };
+            loop {
+                let due = self.next_due_wall();
+                if due > now.wall_ms {
+                    break;
+                }
+                let stamp = self
+                    .settings
+                    .start_ms
+                    .map_or(due, |start| start + due - self.schedule_start);
                 self.make_sample(now, stamp);
             }
             self.flush(now);
@@ -563,12 +566,17 @@ impl Device {
         self.pump(now);
     }
 
+    /// Hands the bytes the session wants sent to the transport, in order.
+    fn forward_transmits(&mut self) {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.actions.push_back(Action::Send(bytes));
+        }
+    }
+
     /// Moves the session's bytes to the transport and reacts to its events, in order.
     fn pump(&mut self, now: Time) {
         loop {
-            while let Some(bytes) = self.session.poll_transmit() {
-                self.actions.push_back(Action::Send(bytes));
-            }
+            self.forward_transmits();
             let Some(event) = self.session.poll_event() else {
                 return;
             };
@@ -579,9 +587,7 @@ impl Device {
                 } => self.connected(now, session_present, redelivered),
                 Event::Acked(_) => {
                     self.counters.acked += 1;
-                    if self.phase == Phase::Connected
-                        || matches!(self.phase, Phase::Stopping { .. })
-                    {
+                    if matches!(self.phase, Phase::Connected | Phase::Stopping { .. }) {
                         self.flush(now);
                     }
                     self.finish_stop_if_done(now);
@@ -624,33 +630,29 @@ impl Device {
     /// backoff, or finish when stopping.
     fn connection_ended(&mut self, now: Time, reason: String, refused: bool) {
         self.actions.push_back(Action::Close);
-        match self.phase {
-            Phase::Idle | Phase::Waiting { .. } => {}
+        // Attempts count from the last success, so a CONNACK resets the backoff.
+        let failed_attempt = match self.phase {
+            Phase::Idle | Phase::Waiting { .. } => return,
             Phase::Stopping { .. } => {
                 self.error(now, format!("error: {reason}"));
                 self.last_error = Some(reason);
-                self.end(now);
+                return self.end(now);
             }
-            Phase::Connecting { .. } | Phase::Connected => {
-                // Attempts count from the last success, so a CONNACK resets the backoff.
-                let failed_attempt = match self.phase {
-                    Phase::Connecting { attempt, .. } => attempt,
-                    _ => 1,
-                };
-                let delay = backoff_delay_ms(failed_attempt, self.jitter.next_f64());
-                self.error(
-                    now,
-                    format!("error: {reason}; retrying in {} s", Seconds(delay)),
-                );
-                self.last_error = Some(reason.clone());
-                self.phase = Phase::Waiting {
-                    attempt: failed_attempt + 1,
-                    until: now.mono_ms + delay,
-                    reason,
-                    refused,
-                };
-            }
-        }
+            Phase::Connecting { attempt, .. } => attempt,
+            Phase::Connected => 1,
+        };
+        let delay = backoff_delay_ms(failed_attempt, self.jitter.next_f64());
+        self.error(
+            now,
+            format!("error: {reason}; retrying in {} s", Seconds(delay)),
+        );
+        self.last_error = Some(reason.clone());
+        self.phase = Phase::Waiting {
+            attempt: failed_attempt + 1,
+            until: now.mono_ms + delay,
+            reason,
+            refused,
+        };
     }
 
     fn finish_stop_if_done(&mut self, now: Time) {
@@ -679,9 +681,7 @@ impl Device {
 
     /// Closes the socket, counts what was never sent, reports the totals and goes idle.
     fn end(&mut self, now: Time) {
-        while let Some(bytes) = self.session.poll_transmit() {
-            self.actions.push_back(Action::Send(bytes));
-        }
+        self.forward_transmits();
         self.actions.push_back(Action::Close);
         if !self.queue.is_empty() {
             let unsent = self.queue.len();

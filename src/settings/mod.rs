@@ -624,11 +624,7 @@ fn check_password(username: &str, password: &str) -> Result<(), String> {
 
 fn parse_interval(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let micros = parse_decimal_micros(digits)
+    let (negative, micros) = parse_signed_micros(text)
         .ok_or_else(|| bad(text, "must be a number of seconds, e.g. 1.0"))?;
     if negative || micros == 0 {
         return Err(bad(text, "must be a positive number of seconds"));
@@ -640,6 +636,16 @@ fn parse_interval(text: &str) -> Result<u64, String> {
         return Err(bad(text, "must be at most 86400 s"));
     }
     Ok((micros + 500) / 1000)
+}
+
+/// A decimal with an optional sign (`-2.5`, `+1`): whether it is negative, and its size as
+/// [`parse_decimal_micros`] reads it.
+fn parse_signed_micros(text: &str) -> Option<(bool, u64)> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    Some((negative, parse_decimal_micros(digits)?))
 }
 
 /// A plain decimal (`1`, `1.0`, `.05`, `2.`) as millionths, digits past the sixth dropped and

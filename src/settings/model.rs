@@ -44,12 +44,8 @@ pub fn measurement_tenths_ms(rate: u32) -> u64 {
 /// A signed decimal within `min..=max` (whole numbers in the message).
 pub fn parse_number(text: &str, min: i64, max: i64) -> Result<f64, String> {
     let text = text.trim();
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let micros =
-        super::parse_decimal_micros(digits).ok_or_else(|| bad(text, "must be a number"))?;
+    let (negative, micros) =
+        super::parse_signed_micros(text).ok_or_else(|| bad(text, "must be a number"))?;
     let value = micros as f64 / 1e6 * if negative { -1.0 } else { 1.0 };
     if value < min as f64 || value > max as f64 {
         return Err(format!("must be from {min} to {max} (got \"{text}\")"));

@@ -242,15 +242,18 @@ fn on_socket_event(weak: &Weak<RefCell<Runner>>, event: SocketEvent) {
     drive(&shared);
 }
 
-/// Offers `text` to the user as a file download.
-fn save_file(name: &str, text: &str, mime: &str) {
+/// A `blob:` URL for `text` of type `mime`; the caller revokes it.
+fn object_url(text: &str, mime: &str) -> Option<String> {
     let parts = js_sys::Array::of1(&text.into());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
+    web_sys::Url::create_object_url_with_blob(&blob).ok()
+}
+
+/// Offers `text` to the user as a file download.
+fn save_file(name: &str, text: &str, mime: &str) {
+    let Some(url) = object_url(text, mime) else {
         return;
     };
     if let Some(document) = web_sys::window().and_then(|w| w.document())

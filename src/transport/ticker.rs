@@ -9,7 +9,7 @@
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{Blob, BlobPropertyBag, MessageEvent, Url, Worker};
+use web_sys::{MessageEvent, Url, Worker};
 
 /// The worker: each message is a delay in ms; it answers once that delay has passed. A newer
 /// message replaces the pending one.
@@ -86,11 +86,7 @@ impl Drop for Ticker {
 }
 
 fn make_worker() -> Option<Worker> {
-    let parts = js_sys::Array::of1(&WORKER_JS.into());
-    let options = BlobPropertyBag::new();
-    options.set_type("text/javascript");
-    let blob = Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
-    let url = Url::create_object_url_with_blob(&blob).ok()?;
+    let url = super::object_url(WORKER_JS, "text/javascript")?;
     let worker = Worker::new(&url).ok();
     let _ = Url::revoke_object_url(&url);
     worker

@@ -18,6 +18,13 @@ struct LogLine {
     text: String,
 }
 
+impl LogLine {
+    fn new(wall_ms: i64, level: LogLevel, text: String) -> Self {
+        let time = format_rfc3339_millis(wall_ms);
+        Self { time, level, text }
+    }
+}
+
 /// Everything the page renders, as signals, and the actions on them.
 #[derive(Clone, Copy)]
 pub struct SimulatorHandle {
@@ -97,9 +104,8 @@ impl SimulatorHandle {
 
     fn push_log(&self, level: LogLevel, text: String) {
         transport::log(level, &text);
-        let time = format_rfc3339_millis(js_sys::Date::now() as i64);
-        self.log
-            .update(|log| push_capped(log, LogLine { time, level, text }));
+        let line = LogLine::new(js_sys::Date::now() as i64, level, text);
+        self.log.update(|log| push_capped(log, line));
     }
 }
 
@@ -135,15 +141,7 @@ pub fn use_simulator() -> SimulatorHandle {
         if !snapshot.new_log.is_empty() {
             log.update(|log| {
                 for entry in snapshot.new_log {
-                    let time = format_rfc3339_millis(entry.wall_ms);
-                    push_capped(
-                        log,
-                        LogLine {
-                            time,
-                            level: entry.level,
-                            text: entry.text,
-                        },
-                    );
+                    push_capped(log, LogLine::new(entry.wall_ms, entry.level, entry.text));
                 }
             });
         }
