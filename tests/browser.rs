@@ -6,7 +6,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use dps368_sim::settings::SettingsForm;
+use dps368_sim::device::Status;
+use dps368_sim::settings::{Field, SettingsForm};
 use dps368_sim::transport::{Simulator, Snapshot};
 use dps368_sim::ui::App;
 use gloo_timers::future::TimeoutFuture;
@@ -288,9 +289,9 @@ async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
     let sink = snapshots.clone();
     let simulator = Simulator::new(move |s| sink.borrow_mut().push(s));
     let mut form = SettingsForm::defaults("wbt1");
-    form.broker_url = TEST_BROKER.into();
-    form.profile = "seed".into();
-    form.interval = "0.02".into();
+    form.set(Field::BrokerUrl, TEST_BROKER);
+    form.set(Field::Profile, "seed");
+    form.set(Field::Interval, "0.02");
     simulator.start(form.validate().unwrap(), 7);
     let last = || snapshots.borrow().last().cloned().unwrap();
     for _ in 0..500 {
@@ -308,7 +309,7 @@ async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
         TimeoutFuture::new(20).await;
     }
     let end = last();
-    assert_eq!(end.status, "disconnected");
+    assert_eq!(end.status, Status::Stopped(None));
     assert_eq!(end.counters.acked, end.counters.published);
     assert_eq!(end.counters.in_flight, 0);
 }

@@ -5,18 +5,25 @@
 //! socket closed, time passed) and then drains [`Action`]s (open, send, close) and log entries.
 //! A page can run many of these side by side.
 //!
-//! Delivery: samples are made on a wall-clock schedule from Start, whether or not a connection
-//! is up, and wait in a bounded queue. While connected, the queue drains into the session as its
-//! in-flight window allows. A lost or refused connection is retried with backoff; unacknowledged
-//! PUBLISHes go out again after the next CONNACK. A sample is only ever lost by being counted as
-//! dropped: when the queue overflows (the oldest goes), or when Stop leaves it unsent.
+//! Delivery: samples are made on a schedule from Start, whether or not a connection is up, and
+//! wait in a bounded queue. While connected, the queue drains into the session as its in-flight
+//! window allows. A lost or refused connection is retried with backoff; unacknowledged PUBLISHes
+//! go out again after the next CONNACK. A sample is only ever lost by being counted as dropped:
+//! when the queue overflows (the oldest goes), when a catch-up brings more than the queue holds,
+//! or when Stop leaves it unsent or unacknowledged. After Stop, `acked + dropped == samples`.
+//!
+//! Every entry point does its work and then drains the session in a loop ([`Device::pump`]);
+//! nothing calls back into the session from inside an event, so a frame of many PUBACKs costs
+//! no stack.
 
 mod backoff;
+mod schedule;
 
 use std::collections::VecDeque;
 use std::fmt;
 
 pub use backoff::{BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoff_delay_ms};
+use schedule::Schedule;
 
 use crate::sensor::{AnomalyKind, Generator, Rng, Sample, Telemetry, csv_header, csv_row};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
@@ -26,6 +33,14 @@ use crate::settings::Settings;
 pub const STOP_GRACE_MS: u64 = 2000;
 /// How many samples the dataset export keeps: the newest, about 10 MB.
 pub const HISTORY_LIMIT: usize = 100_000;
+/// How long the WebSocket may take to open, like the session's wait for CONNACK.
+pub const OPEN_TIMEOUT_MS: u64 = 10_000;
+/// A connection must stay up this long before the backoff starts again from 1 s, so a broker
+/// that accepts and at once drops the client is retried with growing delays.
+pub const STABLE_CONNECTION_MS: u64 = 10_000;
+/// At most this many overdue samples are made per call, so a long catch-up never freezes the
+/// page: the rest follow on the next timer, at once.
+pub const CATCH_UP_CHUNK: u64 = 20_000;
 
 /// The two clocks the device reads: monotonic for protocol timers, wall for the sample
 /// schedule and timestamps.
@@ -51,6 +66,11 @@ pub enum Action {
 /// Totals of the current run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Samples made to be reported (dropouts, which are never sent, are counted apart). After
+    /// Stop, `acked + dropped == samples`.
+    pub samples: u64,
+    /// Samples swallowed by a dropout anomaly: made and labelled, never sent.
+    pub dropouts: u64,
     /// PUBLISHes sent (first sends; re-deliveries are counted in `redelivered`).
     pub published: u64,
     /// PUBACKs received.
@@ -63,12 +83,74 @@ pub struct Counters {
     pub events_by_kind: [u64; 7],
     /// Samples waiting in the offline queue.
     pub queued: u64,
-    /// Samples lost to a full queue or left unsent at Stop.
+    /// Samples lost to a full queue or a catch-up longer than the queue, or left unsent or
+    /// unacknowledged at Stop.
     pub dropped: u64,
     /// PUBLISHes sent again, with DUP, after a reconnect.
     pub redelivered: u64,
-    /// Successful reconnections after a lost or refused connection.
+    /// Connections made again after an earlier one of the run was accepted.
     pub reconnects: u64,
+}
+
+impl Counters {
+    /// The share of the run's samples (dropouts included) inside anomaly events, in tenths of
+    /// a percent.
+    pub fn anomalous_permille(&self) -> u64 {
+        let made = self.samples + self.dropouts;
+        (self.anomalies * 1000).checked_div(made).unwrap_or(0)
+    }
+}
+
+/// Where the device is, for the page to show in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Not running; `Some` with the reason when the run ended on an error.
+    Stopped(Option<String>),
+    /// The first connection of a run is being made.
+    Connecting,
+    /// Attempt `attempt` (2 or more) is under way.
+    Reconnecting {
+        attempt: u32,
+    },
+    Connected,
+    /// Stop was pressed: waiting for what is in flight.
+    Stopping,
+    /// Waiting `in_s` seconds (rounded up) before attempt `attempt`, after `reason`; `refused`
+    /// when the broker refused the connection.
+    Retrying {
+        attempt: u32,
+        in_s: u64,
+        reason: String,
+        refused: bool,
+    },
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Stopped(None) => f.write_str("disconnected"),
+            Status::Stopped(Some(reason)) => write!(f, "error: {reason}"),
+            Status::Connecting => f.write_str("connecting"),
+            Status::Reconnecting { attempt } => write!(f, "reconnecting: attempt {attempt}"),
+            Status::Connected => f.write_str("connected"),
+            Status::Stopping => f.write_str("stopping"),
+            Status::Retrying {
+                attempt,
+                in_s,
+                reason,
+                refused: true,
+            } => write!(
+                f,
+                "error: {reason}; retrying: attempt {attempt} in {in_s} s"
+            ),
+            Status::Retrying {
+                attempt,
+                in_s,
+                reason,
+                refused: false,
+            } => write!(f, "reconnecting: attempt {attempt} in {in_s} s ({reason})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +172,15 @@ pub struct LogEntry {
 enum Phase {
     /// Not started, or finished.
     Idle,
-    /// Connection attempt `attempt` (1 is the first after Start): socket opening or CONNECT
-    /// sent.
+    /// Connection attempt `attempt` (1 is the first after Start): the socket must open by
+    /// `open_deadline` (monotonic), then CONNECT goes out.
     Connecting {
         attempt: u32,
         socket_open: bool,
+        open_deadline: u64,
     },
-    Connected,
+    /// Accepted by attempt `attempt` at `since` (monotonic).
+    Connected { attempt: u32, since: u64 },
     /// Waiting until `until` (monotonic) to make attempt `attempt`, after `reason`.
     Waiting {
         attempt: u32,
@@ -105,9 +189,7 @@ enum Phase {
         refused: bool,
     },
     /// Stop pressed: no new samples; draining until `deadline`.
-    Stopping {
-        deadline: u64,
-    },
+    Stopping { deadline: u64 },
 }
 
 /// A sample ready to publish.
@@ -122,9 +204,13 @@ struct Queued {
 pub enum Fate {
     /// Waiting in the offline queue.
     Queued,
-    /// Sent to the broker.
-    Published,
-    /// Lost to a full queue, or unsent at Stop.
+    /// Sent; no PUBACK yet.
+    InFlight,
+    /// The broker acknowledged it (PUBACK).
+    Acknowledged,
+    /// Sent, but the run ended before a PUBACK came: counted as dropped.
+    Unacknowledged,
+    /// Lost to a full queue or a catch-up longer than the queue, or unsent at Stop.
     Dropped,
     /// Never reported: a dropout anomaly.
     Dropout,
@@ -134,7 +220,9 @@ impl Fate {
     pub fn name(self) -> &'static str {
         match self {
             Fate::Queued => "queued",
-            Fate::Published => "published",
+            Fate::InFlight => "in_flight",
+            Fate::Acknowledged => "acknowledged",
+            Fate::Unacknowledged => "unacknowledged",
             Fate::Dropped => "dropped",
             Fate::Dropout => "dropout",
         }
@@ -148,8 +236,13 @@ pub struct Device {
     jitter: Rng,
     session: Session,
     phase: Phase,
-    /// Wall-clock time of sample 1; sample k is due `k - 1` intervals later.
-    schedule_start: i64,
+    /// When each sample is due and what time it carries.
+    schedule: Schedule,
+    /// A connection of this run was accepted, so the next one is a reconnection.
+    ever_connected: bool,
+    /// Samples up to this sequence are dropped as they are made: the catch-up brought more
+    /// than the queue holds.
+    catch_up_drop_to: u64,
     queue: VecDeque<Queued>,
     /// Samples dropped since the queue last had room, to log a burst once.
     burst_dropped: u64,
@@ -173,7 +266,12 @@ impl Device {
             session: Session::new(session_config(&settings)),
             settings,
             phase: Phase::Idle,
-            schedule_start: 0,
+            schedule: Schedule::new(Time {
+                mono_ms: 0,
+                wall_ms: 0,
+            }),
+            ever_connected: false,
+            catch_up_drop_to: 0,
             queue: VecDeque::new(),
             burst_dropped: 0,
             counters: Counters::default(),
@@ -198,7 +296,9 @@ impl Device {
         self.burst_dropped = 0;
         self.last_payload = None;
         self.last_error = None;
-        self.schedule_start = now.wall_ms;
+        self.ever_connected = false;
+        self.catch_up_drop_to = 0;
+        self.schedule = Schedule::new(now);
         self.info(
             now,
             format!(
@@ -215,11 +315,13 @@ impl Device {
         if let Phase::Connecting {
             attempt,
             socket_open: false,
+            open_deadline,
         } = self.phase
         {
             self.phase = Phase::Connecting {
                 attempt,
                 socket_open: true,
+                open_deadline,
             };
             self.session.connect(now.mono_ms);
             self.info(now, "WebSocket open; sent CONNECT".into());
@@ -248,7 +350,7 @@ impl Device {
                 let reason = format!("cannot connect to {}", self.settings.broker_url);
                 self.connection_ended(now, reason, false);
             }
-            Phase::Connecting { .. } | Phase::Connected | Phase::Stopping { .. } => {
+            Phase::Connecting { .. } | Phase::Connected { .. } | Phase::Stopping { .. } => {
                 self.session.transport_closed();
                 self.pump(now);
             }
@@ -256,60 +358,92 @@ impl Device {
         }
     }
 
-    /// Runs whatever is due: session timers, samples, a retry, the end of a stop.
+    /// Runs whatever is due: session timers, samples, an opening deadline, a retry, the end of
+    /// a stop.
     pub fn on_timer(&mut self, now: Time) {
         self.session.handle_timeout(now.mono_ms);
-        self.pump(now);
         if matches!(
             self.phase,
-            Phase::Connecting { .. } | Phase::Connected | Phase::Waiting { .. }
+            Phase::Connecting { .. } | Phase::Connected { .. } | Phase::Waiting { .. }
         ) {
-            // Samples are due on the wall clock from Start. A page that was asleep or throttled
-            // makes every sample that came due, each with its own timestamp, when it runs again.
-            loop {
-                let due = self.next_due_wall();
-                if due > now.wall_ms {
-                    break;
-                }
-                let stamp = self
-                    .settings
-                    .start_ms
-                    .map_or(due, |start| start + due - self.schedule_start);
-                self.make_sample(now, stamp);
+            self.make_due_samples(now);
+        }
+        match self.phase {
+            Phase::Connecting {
+                socket_open: false,
+                open_deadline,
+                ..
+            } if now.mono_ms >= open_deadline => {
+                let reason = format!(
+                    "cannot connect to {}: no answer in {} s",
+                    self.settings.broker_url,
+                    OPEN_TIMEOUT_MS / 1000
+                );
+                self.connection_ended(now, reason, false);
             }
-            self.flush(now);
+            Phase::Waiting { attempt, until, .. } if now.mono_ms >= until => {
+                self.open(now, attempt)
+            }
+            _ => {}
         }
-        if let Phase::Waiting { attempt, until, .. } = self.phase
-            && now.mono_ms >= until
-        {
-            self.open(now, attempt);
+        self.pump(now);
+    }
+
+    /// Makes every sample that came due by `now`, each stamped with its own time. After a
+    /// sleeping laptop or a frozen tab that may be many: those beyond what the queue holds are
+    /// made straight into `dropped` (kept for the export, never turned into JSON), and at most
+    /// [`CATCH_UP_CHUNK`] are made per call.
+    fn make_due_samples(&mut self, now: Time) {
+        self.schedule.advance(now);
+        let due = self.schedule.due_count(self.settings.interval_ms);
+        let made = self.generator.sequence();
+        let keep = self.settings.offline_queue as u64;
+        if due > made + keep && due - keep > self.catch_up_drop_to {
+            let from = self.catch_up_drop_to.max(made);
+            self.catch_up_drop_to = due - keep;
+            self.warn(
+                now,
+                format!(
+                    "{} sample(s) came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
+                    due - made,
+                    self.catch_up_drop_to - from
+                ),
+            );
         }
-        self.finish_stop_if_done(now);
+        for _ in 0..(due - made).min(CATCH_UP_CHUNK) {
+            let sequence = self.generator.sequence() + 1;
+            let stamp =
+                self.schedule
+                    .stamp(sequence, self.settings.interval_ms, self.settings.start_ms);
+            self.make_sample(now, stamp);
+        }
     }
 
     /// Stops making samples, waits up to [`STOP_GRACE_MS`] for the queue to drain and for
     /// PUBACKs, then disconnects. Without a connection it ends at once.
     pub fn stop(&mut self, now: Time) {
         match self.phase {
-            Phase::Connected => {
+            Phase::Connected { .. } => {
                 let waiting = self.session.in_flight() + self.queue.len();
                 self.phase = Phase::Stopping {
                     deadline: now.mono_ms + STOP_GRACE_MS,
                 };
                 if waiting > 0 {
-                    self.info(now, format!("stopping: waiting for {waiting} PUBACK(s)"));
+                    self.info(
+                        now,
+                        format!("stopping: waiting for {waiting} sample(s) to be acknowledged"),
+                    );
                 }
-                self.finish_stop_if_done(now);
             }
             Phase::Connecting { .. } | Phase::Waiting { .. } => {
                 // A pending retry is cancelled; nothing can be delivered any more.
                 self.session.disconnect(now.mono_ms);
-                self.pump(now);
                 self.last_error = None;
                 self.end(now);
             }
             Phase::Idle | Phase::Stopping { .. } => {}
         }
+        self.pump(now);
     }
 
     /// Ends at once (the page is going away): DISCONNECT when connected, then close.
@@ -319,20 +453,25 @@ impl Device {
             self.phase = Phase::Stopping {
                 deadline: now.mono_ms,
             };
-            self.finish_stop_if_done(now);
+            self.pump(now);
         }
     }
 
     /// The next time [`Device::on_timer`] has work, on the monotonic clock.
-    pub fn poll_timeout(&self, now: Time) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<u64> {
         let own = match &self.phase {
             Phase::Idle => None,
             Phase::Stopping { deadline } => Some(*deadline),
             phase => {
-                let until_due = (self.next_due_wall() - now.wall_ms).max(0) as u64;
-                let sample = now.mono_ms + until_due;
+                let next = self.generator.sequence() + 1;
+                let sample = self.schedule.due_mono_ms(next, self.settings.interval_ms);
                 match phase {
                     Phase::Waiting { until, .. } => Some(sample.min(*until)),
+                    Phase::Connecting {
+                        socket_open: false,
+                        open_deadline,
+                        ..
+                    } => Some(sample.min(*open_deadline)),
                     _ => Some(sample),
                 }
             }
@@ -351,31 +490,25 @@ impl Device {
         self.log.pop_front()
     }
 
-    /// The status the page shows: `disconnected`, `connecting`, `connected`,
-    /// `reconnecting: …` or `error: …`.
-    pub fn status(&self, now: Time) -> String {
+    /// Where the device is, at `now` (for the retry countdown).
+    pub fn status(&self, now: Time) -> Status {
         match &self.phase {
-            Phase::Idle => match &self.last_error {
-                Some(reason) => format!("error: {reason}"),
-                None => "disconnected".into(),
-            },
-            Phase::Connecting { attempt: 1, .. } => "connecting".into(),
-            Phase::Connecting { attempt, .. } => format!("reconnecting: attempt {attempt}"),
-            Phase::Connected | Phase::Stopping { .. } => "connected".into(),
+            Phase::Idle => Status::Stopped(self.last_error.clone()),
+            Phase::Connecting { attempt: 1, .. } => Status::Connecting,
+            Phase::Connecting { attempt, .. } => Status::Reconnecting { attempt: *attempt },
+            Phase::Connected { .. } => Status::Connected,
+            Phase::Stopping { .. } => Status::Stopping,
             Phase::Waiting {
                 attempt,
                 until,
                 reason,
                 refused,
-            } => {
-                let seconds = until.saturating_sub(now.mono_ms).div_ceil(1000);
-                let retry = format!("attempt {attempt} in {seconds} s");
-                if *refused {
-                    format!("error: {reason}; retrying: {retry}")
-                } else {
-                    format!("reconnecting: {retry} ({reason})")
-                }
-            }
+            } => Status::Retrying {
+                attempt: *attempt,
+                in_s: until.saturating_sub(now.mono_ms).div_ceil(1000),
+                reason: reason.clone(),
+                refused: *refused,
+            },
         }
     }
 
@@ -401,14 +534,11 @@ impl Device {
         self.phase != Phase::Idle
     }
 
-    fn next_due_wall(&self) -> i64 {
-        self.schedule_start + (self.generator.sequence() * self.settings.interval_ms) as i64
-    }
-
     fn open(&mut self, now: Time, attempt: u32) {
         self.phase = Phase::Connecting {
             attempt,
             socket_open: false,
+            open_deadline: now.mono_ms + OPEN_TIMEOUT_MS,
         };
         let url = self.settings.broker_url.clone();
         if attempt > 1 {
@@ -438,7 +568,14 @@ impl Device {
             }
         }
         if !sample.is_reported() {
+            self.counters.dropouts += 1;
             self.remember(sample, Fate::Dropout);
+            return;
+        }
+        self.counters.samples += 1;
+        if sample.sequence <= self.catch_up_drop_to {
+            self.counters.dropped += 1;
+            self.remember(sample, Fate::Dropped);
             return;
         }
         if self.queue.len() >= self.settings.offline_queue {
@@ -491,7 +628,7 @@ impl Device {
 
     /// Starts an anomaly of `kind` at the next sample.
     pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
-        if self.is_active() {
+        if self.is_active() && !matches!(self.phase, Phase::Stopping { .. }) {
             self.generator.inject(kind);
             self.info(now, format!("injecting {kind} at the next sample"));
         }
@@ -535,7 +672,7 @@ impl Device {
     }
 
     /// Moves queued samples into the session while its window has room.
-    fn flush(&mut self, now: Time) {
+    fn fill_window(&mut self, now: Time) {
         while self.session.can_publish() {
             let Some(queued) = self.queue.pop_front() else {
                 break;
@@ -543,11 +680,11 @@ impl Device {
             let bytes = queued.payload.clone().into_bytes();
             match self
                 .session
-                .publish(&self.settings.topic, bytes, now.mono_ms)
+                .publish(&self.settings.topic, bytes, queued.sequence, now.mono_ms)
             {
                 Ok(_) => {
                     self.counters.published += 1;
-                    self.set_fate(queued.sequence, Fate::Published);
+                    self.set_fate(queued.sequence, Fate::InFlight);
                     self.last_payload = Some(queued.payload);
                 }
                 Err(_) => {
@@ -563,7 +700,6 @@ impl Device {
                 format!("{dropped} sample(s) dropped while the queue was full"),
             );
         }
-        self.pump(now);
     }
 
     /// Hands the bytes the session wants sent to the transport, in order.
@@ -573,33 +709,45 @@ impl Device {
         }
     }
 
-    /// Moves the session's bytes to the transport and reacts to its events, in order.
+    /// Drives the session until it has nothing more to say: its events are handled in order,
+    /// queued samples fill the window, and a stop ends once nothing waits. A loop, never a
+    /// recursion: handling an event never calls back into the session's input.
     fn pump(&mut self, now: Time) {
         loop {
             self.forward_transmits();
-            let Some(event) = self.session.poll_event() else {
-                return;
-            };
-            match event {
-                Event::Connected {
-                    session_present,
-                    redelivered,
-                } => self.connected(now, session_present, redelivered),
-                Event::Acked(_) => {
-                    self.counters.acked += 1;
-                    if matches!(self.phase, Phase::Connected | Phase::Stopping { .. }) {
-                        self.flush(now);
-                    }
-                    self.finish_stop_if_done(now);
-                }
-                Event::PingSent => {}
-                Event::Closed(CloseReason::Disconnected) => {}
-                Event::Closed(CloseReason::Refused(code)) => {
-                    self.error(now, format!("CONNACK: {code} (return code {})", code as u8));
-                    self.connection_ended(now, code.message().to_owned(), true);
-                }
-                Event::Closed(reason) => self.connection_ended(now, reason.to_string(), false),
+            let mut handled = 0;
+            while let Some(event) = self.session.poll_event() {
+                handled += 1;
+                self.handle_event(event, now);
             }
+            if matches!(self.phase, Phase::Connected { .. } | Phase::Stopping { .. }) {
+                self.fill_window(now);
+            }
+            self.finish_stop_if_done(now);
+            self.forward_transmits();
+            if handled == 0 {
+                return;
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event, now: Time) {
+        match event {
+            Event::Connected {
+                session_present,
+                redelivered,
+            } => self.connected(now, session_present, redelivered),
+            Event::Acked { tag, .. } => {
+                self.counters.acked += 1;
+                self.set_fate(tag, Fate::Acknowledged);
+            }
+            Event::PingSent => {}
+            Event::Closed(CloseReason::Disconnected) => {}
+            Event::Closed(CloseReason::Refused(code)) => {
+                self.error(now, format!("CONNACK: {code} (return code {})", code as u8));
+                self.connection_ended(now, code.message().to_owned(), true);
+            }
+            Event::Closed(reason) => self.connection_ended(now, reason.to_string(), false),
         }
     }
 
@@ -607,12 +755,16 @@ impl Device {
         let Phase::Connecting { attempt, .. } = self.phase else {
             return;
         };
-        if attempt > 1 {
+        if self.ever_connected {
             self.counters.reconnects += 1;
         }
+        self.ever_connected = true;
         self.counters.redelivered += redelivered as u64;
         self.last_error = None;
-        self.phase = Phase::Connected;
+        self.phase = Phase::Connected {
+            attempt,
+            since: now.mono_ms,
+        };
         self.info(
             now,
             format!("CONNACK: connection accepted (session present: {session_present})"),
@@ -623,14 +775,14 @@ impl Device {
                 format!("re-sent {redelivered} unacknowledged PUBLISH(es) with DUP"),
             );
         }
-        self.flush(now);
     }
 
     /// A connection ended other than by our DISCONNECT: close the socket and retry with
     /// backoff, or finish when stopping.
     fn connection_ended(&mut self, now: Time, reason: String, refused: bool) {
         self.actions.push_back(Action::Close);
-        // Attempts count from the last success, so a CONNACK resets the backoff.
+        // Attempts count from the last connection that stayed up, so the backoff starts again
+        // only after a stable connection, not after every CONNACK.
         let failed_attempt = match self.phase {
             Phase::Idle | Phase::Waiting { .. } => return,
             Phase::Stopping { .. } => {
@@ -639,7 +791,21 @@ impl Device {
                 return self.end(now);
             }
             Phase::Connecting { attempt, .. } => attempt,
-            Phase::Connected => 1,
+            Phase::Connected { since, .. }
+                if now.mono_ms.saturating_sub(since) >= STABLE_CONNECTION_MS =>
+            {
+                1
+            }
+            Phase::Connected { attempt, since } => {
+                self.warn(
+                    now,
+                    format!(
+                        "connection dropped right after connecting ({} s after CONNACK): backing off",
+                        Seconds(now.mono_ms.saturating_sub(since))
+                    ),
+                );
+                attempt
+            }
         };
         let delay = backoff_delay_ms(failed_attempt, self.jitter.next_f64());
         self.error(
@@ -663,26 +829,31 @@ impl Device {
         if waiting > 0 && now.mono_ms < deadline {
             return;
         }
-        if self.session.in_flight() > 0 {
-            self.warn(
-                now,
-                format!(
-                    "{} PUBLISH(es) still unacknowledged at stop",
-                    self.session.in_flight()
-                ),
-            );
-        }
         self.session.disconnect(now.mono_ms);
-        self.pump(now);
         self.info(now, "sent DISCONNECT".into());
         self.last_error = None;
         self.end(now);
     }
 
-    /// Closes the socket, counts what was never sent, reports the totals and goes idle.
+    /// Closes the socket, counts what was never sent or never acknowledged as dropped, reports
+    /// the totals and goes idle.
     fn end(&mut self, now: Time) {
         self.forward_transmits();
         self.actions.push_back(Action::Close);
+        let unacknowledged = self.session.abandon_in_flight();
+        if !unacknowledged.is_empty() {
+            self.counters.dropped += unacknowledged.len() as u64;
+            for &sequence in &unacknowledged {
+                self.set_fate(sequence, Fate::Unacknowledged);
+            }
+            self.warn(
+                now,
+                format!(
+                    "{} sample(s) sent but never acknowledged: counted as dropped",
+                    unacknowledged.len()
+                ),
+            );
+        }
         if !self.queue.is_empty() {
             let unsent = self.queue.len();
             self.counters.dropped += unsent as u64;
@@ -699,8 +870,8 @@ impl Device {
         self.info(
             now,
             format!(
-                "stopped: published {}, acknowledged {}, anomalies injected {}, dropped {}, reconnects {}",
-                c.published, c.acked, c.anomalies, c.dropped, c.reconnects
+                "stopped: samples {}, published {}, acknowledged {}, anomalies injected {}, dropped {}, reconnects {}",
+                c.samples, c.published, c.acked, c.anomalies, c.dropped, c.reconnects
             ),
         );
     }
@@ -735,7 +906,7 @@ impl fmt::Display for Seconds {
     }
 }
 
-fn session_config(settings: &Settings) -> SessionConfig {
+pub(crate) fn session_config(settings: &Settings) -> SessionConfig {
     SessionConfig {
         keep_alive_s: settings.keep_alive_s,
         username: settings.username.clone(),

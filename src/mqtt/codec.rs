@@ -27,6 +27,11 @@ pub fn read_remaining_length(buf: &[u8]) -> Result<Option<(usize, usize)>, Decod
         }
         value |= usize::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
+            // A last byte of 0 after the first adds nothing: the encoding in [MQTT-2.2.3] always
+            // uses the fewest bytes, so a longer one is malformed (and would not round-trip).
+            if byte == 0 && i > 0 {
+                return Err(DecodeError::MalformedRemainingLength);
+            }
             return Ok(Some((value, i + 1)));
         }
     }

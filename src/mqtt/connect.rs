@@ -15,7 +15,7 @@ pub struct LastWill {
     pub retain: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connect {
     pub client_id: String,
     pub clean_session: bool,
@@ -24,6 +24,20 @@ pub struct Connect {
     pub username: Option<String>,
     pub password: Option<Vec<u8>>,
     pub will: Option<LastWill>,
+}
+
+impl std::fmt::Debug for Connect {
+    /// Every field but the password, which shows only whether one is set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("client_id", &self.client_id)
+            .field("clean_session", &self.clean_session)
+            .field("keep_alive", &self.keep_alive)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("will", &self.will)
+            .finish()
+    }
 }
 
 impl Connect {

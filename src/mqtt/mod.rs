@@ -54,7 +54,7 @@ pub enum DecodeError {
     UnsupportedPacketType(u8),
     /// Fixed-header flags other than those the spec fixes for the type [MQTT-2.2.2-2].
     InvalidHeaderFlags { packet_type: u8, flags: u8 },
-    /// A fifth remaining-length byte, or a non-minimal encoding overflowing 268,435,455.
+    /// A fifth remaining-length byte, or an encoding longer than it needs to be.
     MalformedRemainingLength,
     /// The packet is larger than this decoder accepts.
     PacketTooLarge { size: usize, max: usize },
@@ -255,10 +255,20 @@ fn check_header(packet_type: u8, flags: u8) -> Result<(), DecodeError> {
 ///
 /// WebSocket frames and MQTT packets need not line up [MQTT-6.0.0-2]: push every frame, then
 /// call [`Decoder::next_packet`] until it returns `Ok(None)`.
+///
+/// Work is linear in the bytes received, however they are framed: packets are read at an
+/// offset, and the consumed bytes are discarded once per [`Decoder::push`], not once per packet.
+/// What stays buffered between frames is at most one partial packet, which `max_packet_size`
+/// bounds.
 #[derive(Debug)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Where the next packet starts in `buf`.
+    start: usize,
     max_packet_size: usize,
+    /// Bytes moved to discard consumed ones, so tests can see that work stays linear.
+    #[cfg(test)]
+    moved: usize,
 }
 
 impl Decoder {
@@ -266,19 +276,30 @@ impl Decoder {
     pub fn new(max_packet_size: usize) -> Self {
         Self {
             buf: Vec::new(),
+            start: 0,
             max_packet_size,
+            #[cfg(test)]
+            moved: 0,
         }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            #[cfg(test)]
+            {
+                self.moved += self.buf.len() - self.start;
+            }
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// The next whole packet, `Ok(None)` when more bytes are needed.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
-        match decode(&self.buf, self.max_packet_size)? {
+        match decode(&self.buf[self.start..], self.max_packet_size)? {
             Some((packet, used)) => {
-                self.buf.drain(..used);
+                self.start += used;
                 Ok(Some(packet))
             }
             None => Ok(None),
@@ -287,11 +308,18 @@ impl Decoder {
 
     /// Bytes received but not yet part of a whole packet.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.start = 0;
+    }
+
+    /// Bytes moved so far to discard consumed ones.
+    #[cfg(test)]
+    pub fn moved(&self) -> usize {
+        self.moved
     }
 }
 

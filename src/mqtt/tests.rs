@@ -446,6 +446,49 @@ fn remaining_length_boundaries() {
         decode(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x7f], usize::MAX),
         Err(DecodeError::MalformedRemainingLength)
     );
+    // Longer than needed: 0 in two bytes, 127 in three. Malformed, so that every accepted
+    // packet re-encodes to exactly the bytes it came from.
+    for padded in [
+        &[0x80, 0x00][..],
+        &[0xff, 0x80, 0x00],
+        &[0x80, 0x80, 0x80, 0x00],
+    ] {
+        assert_eq!(
+            codec::read_remaining_length(padded),
+            Err(DecodeError::MalformedRemainingLength),
+            "{padded:02x?}"
+        );
+    }
+}
+
+#[test]
+fn a_megabyte_frame_of_two_byte_packets_is_decoded_in_linear_work() {
+    // 524,288 PINGRESPs in one frame, as a broker or bridge that coalesces packets may send.
+    let frame: Vec<u8> = [0xd0, 0x00].repeat(1 << 19);
+    let mut decoder = Decoder::new(1 << 20);
+    decoder.push(&frame);
+    let mut count = 0;
+    while let Some(packet) = decoder.next_packet().unwrap() {
+        assert_eq!(packet, Packet::PingResp);
+        count += 1;
+    }
+    assert_eq!(count, 1 << 19);
+    assert_eq!(decoder.buffered(), 0);
+    // The next frame discards what was consumed once; nothing was moved per packet.
+    decoder.push(&[0xd0]);
+    assert_eq!(
+        decoder.moved(),
+        0,
+        "consumed bytes are dropped, not shifted"
+    );
+    decoder.push(&[0x00, 0xd0, 0x00, 0xd0]);
+    assert_eq!(decoder.next_packet().unwrap(), Some(Packet::PingResp));
+    assert_eq!(decoder.next_packet().unwrap(), Some(Packet::PingResp));
+    assert_eq!(decoder.next_packet().unwrap(), None);
+    decoder.push(&[0x00]);
+    assert_eq!(decoder.next_packet().unwrap(), Some(Packet::PingResp));
+    // Only the partial packet's byte was ever moved.
+    assert_eq!(decoder.moved(), 1);
 }
 
 #[test]
@@ -578,8 +621,30 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// Text as MQTT allows it: empty, ASCII, multi-byte UTF-8 (2, 3 and 4 bytes), no NUL.
     fn arb_string() -> impl Strategy<Value = String> {
-        "[a-z/]{0,20}"
+        "[ -~é€😀]{0,12}"
+    }
+
+    fn arb_will() -> impl Strategy<Value = Option<LastWill>> {
+        proptest::option::of(
+            (
+                "[a-z/é€😀]{1,12}",
+                proptest::collection::vec(any::<u8>(), 0..40),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(topic, message, qos1, retain)| LastWill {
+                    topic,
+                    message,
+                    qos: if qos1 {
+                        QoS::AtLeastOnce
+                    } else {
+                        QoS::AtMostOnce
+                    },
+                    retain,
+                }),
+        )
     }
 
     fn arb_packet() -> impl Strategy<Value = Packet> {
@@ -588,18 +653,22 @@ mod properties {
                 arb_string(),
                 any::<bool>(),
                 any::<u16>(),
-                proptest::option::of(arb_string())
+                proptest::option::of(arb_string()),
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+                arb_will(),
             )
-                .prop_map(|(client_id, clean_session, keep_alive, username)| {
-                    Packet::Connect(Connect {
-                        password: username.as_ref().map(|_| b"pw".to_vec()),
-                        client_id,
-                        clean_session,
-                        keep_alive,
-                        username,
-                        will: None,
-                    })
-                }),
+                .prop_map(
+                    |(client_id, clean_session, keep_alive, username, password, will)| {
+                        Packet::Connect(Connect {
+                            password: username.as_ref().and(password),
+                            client_id,
+                            clean_session,
+                            keep_alive,
+                            username,
+                            will,
+                        })
+                    }
+                ),
             (any::<bool>(), 0u8..=5).prop_map(|(session_present, code)| {
                 Packet::ConnAck(ConnAck {
                     session_present,
@@ -610,7 +679,7 @@ mod properties {
                 any::<bool>(),
                 proptest::option::of(1u16..),
                 any::<bool>(),
-                "[a-z/]{1,20}",
+                "[a-z/é€😀]{1,20}",
                 proptest::collection::vec(any::<u8>(), 0..300)
             )
                 .prop_map(|(dup, pid, retain, topic, payload)| {
@@ -633,20 +702,65 @@ mod properties {
         ]
     }
 
+    /// The decoder's contract on any input, checked on `decode` and on a streaming [`Decoder`].
+    fn check_decode_contract(bytes: &[u8]) -> Result<(), TestCaseError> {
+        match decode(bytes, MAX) {
+            Ok(Some((packet, used))) => {
+                prop_assert!(used <= bytes.len());
+                prop_assert_eq!(packet.to_bytes().unwrap(), &bytes[..used]);
+            }
+            Ok(None) => {
+                // A partial packet: each longer prefix is partial too, never an error
+                // decided by bytes not yet seen.
+                for end in 0..bytes.len() {
+                    prop_assert!(!matches!(decode(&bytes[..end], MAX), Ok(Some(_))));
+                }
+            }
+            Err(_) => {}
+        }
+        // Streamed byte by byte, the same packets come out, and an Ok(None) consumed nothing.
+        let mut decoder = Decoder::new(MAX);
+        let mut consumed = 0;
+        for &byte in bytes {
+            decoder.push(&[byte]);
+            loop {
+                let before = decoder.buffered();
+                match decoder.next_packet() {
+                    Ok(Some(packet)) => {
+                        let size = packet.to_bytes().unwrap().len();
+                        prop_assert_eq!(before - decoder.buffered(), size);
+                        prop_assert_eq!(
+                            packet.to_bytes().unwrap(),
+                            &bytes[consumed..consumed + size]
+                        );
+                        consumed += size;
+                    }
+                    Ok(None) => {
+                        prop_assert_eq!(decoder.buffered(), before);
+                        break;
+                    }
+                    Err(_) => return Ok(()),
+                }
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
 
-        /// Arbitrary bytes never panic the decoder; an Ok packet consumed a real prefix.
+        /// Arbitrary bytes: the decoder returns a packet whose encoding is exactly the bytes it
+        /// consumed, or `Ok(None)` for a prefix that may still become a packet, or an error.
         #[test]
-        fn decoder_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            if let Ok(Some((_, used))) = decode(&bytes, MAX) {
-                prop_assert!(used <= bytes.len());
-            }
+        fn decoder_reencodes_what_it_consumed_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            check_decode_contract(&bytes)?;
         }
 
         /// Bytes that start like a packet the client accepts, then go wrong anywhere.
         #[test]
-        fn decoder_never_panics_on_mutated_packets(
+        fn decoder_reencodes_what_it_consumed_on_mutated_packets(
             packet in arb_packet(),
             flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
             cut in any::<usize>(),
@@ -657,9 +771,7 @@ mod properties {
                 bytes[at] = value;
             }
             let cut = cut % (bytes.len() + 1);
-            let mut decoder = Decoder::new(MAX);
-            decoder.push(&bytes[..cut]);
-            while let Ok(Some(_)) = decoder.next_packet() {}
+            check_decode_contract(&bytes[..cut])?;
         }
 
         /// Every packet we can encode decodes to itself, whatever the framing.

@@ -166,15 +166,12 @@ impl Generator {
         let event = self.scheduler.next(self.sequence);
         let (pressure, temperature) = match self.config.profile {
             Profile::Seed => {
-                if matches!(event, Some(e) if e.label.kind == AnomalyKind::OutOfRange) {
-                    // The seed program draws nothing for its anomaly.
-                    (ANOMALY_PRESSURE, ANOMALY_TEMP)
-                } else {
-                    (
-                        round_to(self.dice.uniform(PRESSURE_MIN, PRESSURE_MAX), 2),
-                        round_to(self.dice.uniform(TEMP_MIN, TEMP_MAX), 2),
-                    )
-                }
+                // Drawn for every sample, the anomaly's too (which then overrides them), so a run
+                // with anomalies differs from one without in exactly the labelled samples.
+                (
+                    round_to(self.dice.uniform(PRESSURE_MIN, PRESSURE_MAX), 2),
+                    round_to(self.dice.uniform(TEMP_MIN, TEMP_MAX), 2),
+                )
             }
             Profile::Realistic => self.air.measure(timestamp_ms),
         };

@@ -75,7 +75,8 @@ pub fn csv_header() -> &'static str {
     "sequence,timestamp,device_id,sensor_type,pressure_hpa,temperature_c,anomaly,anomaly_kind,anomaly_id,status"
 }
 
-/// One CSV export line (no newline). Text fields are quoted when they need it (RFC 4180).
+/// One CSV export line (no newline). Text fields are quoted when they need it (RFC 4180), and
+/// neutralised when a spreadsheet would read them as a formula.
 pub fn csv_row(device_id: &str, profile: Profile, sample: &Sample, status: &str) -> String {
     let (p_decimals, t_decimals) = profile.decimals();
     let mut out = String::with_capacity(120);
@@ -85,8 +86,14 @@ pub fn csv_row(device_id: &str, profile: Profile, sample: &Sample, status: &str)
         sample.sequence,
         super::format_rfc3339_millis(sample.timestamp_ms)
     );
-    if device_id.contains([',', '"', '\n', '\r']) {
+    // A cell starting with = + - @ tab or CR is a formula to a spreadsheet: it gets a leading
+    // ' and quotes, as OWASP recommends against CSV injection.
+    let formula = device_id.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula || device_id.contains([',', '"', '\n', '\r']) {
         out.push('"');
+        if formula {
+            out.push('\'');
+        }
         out.push_str(&device_id.replace('"', "\"\""));
         out.push('"');
     } else {

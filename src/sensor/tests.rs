@@ -512,10 +512,11 @@ fn every_mode_with_multi_sample_kinds_labels_whole_events() {
             .filter(|s| s.label.map(|l| l.id) == Some(event))
             .map(|s| s.sequence)
             .collect();
-        let start = event * 100;
+        // The first at sample 100, each next one 100 samples after the last one's last sample.
+        let start = 100 + (event - 1) * 109;
         assert_eq!(
             members,
-            (start..start + 60)
+            (start..start + 10)
                 .filter(|s| *s <= 1000)
                 .collect::<Vec<_>>()
         );

@@ -19,7 +19,7 @@ use crate::mqtt::{
 };
 
 /// What the session needs to know to connect.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SessionConfig {
     pub client_id: String,
     pub clean_session: bool,
@@ -49,6 +49,23 @@ impl SessionConfig {
             max_packet_size: 1 << 20,
             max_in_flight: 32,
         }
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    /// Everything but the password, which shows only whether one is set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("client_id", &self.client_id)
+            .field("clean_session", &self.clean_session)
+            .field("keep_alive_s", &self.keep_alive_s)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("will", &self.will)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("max_packet_size", &self.max_packet_size)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
     }
 }
 
@@ -105,8 +122,8 @@ pub enum Event {
         session_present: bool,
         redelivered: usize,
     },
-    /// The broker acknowledged a QoS 1 PUBLISH.
-    Acked(PacketId),
+    /// The broker acknowledged the QoS 1 PUBLISH that was given `tag` by [`Session::publish`].
+    Acked { id: PacketId, tag: u64 },
     /// A PINGREQ went out.
     PingSent,
     /// The session is over; the connection must be closed.
@@ -141,6 +158,13 @@ enum State {
     Connected,
 }
 
+/// An unacknowledged QoS 1 PUBLISH and the caller's tag for it.
+#[derive(Debug)]
+struct InFlight {
+    publish: Publish,
+    tag: u64,
+}
+
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
@@ -148,11 +172,15 @@ pub struct Session {
     decoder: Decoder,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
-    /// Unacknowledged QoS 1 PUBLISHes, oldest first.
-    in_flight: VecDeque<Publish>,
-    /// The packet ids of `in_flight`, for finding a free one without a scan.
-    ids_in_use: IdSet,
-    last_pid: u16,
+    /// Unacknowledged QoS 1 PUBLISHes in the order they were first sent, indexed by packet id:
+    /// slot `i` holds packet id `head_pid + i` (ids are handed out consecutively), and an
+    /// acknowledged slot is `None` until the slots before it are acknowledged too. So a PUBACK
+    /// finds its message in constant time, and redelivery goes oldest first.
+    in_flight: VecDeque<Option<InFlight>>,
+    /// The packet id of `in_flight[0]`; when empty, the id the next PUBLISH takes.
+    head_pid: PacketId,
+    /// How many slots of `in_flight` are `Some`.
+    unacked: usize,
     last_sent: u64,
     last_received: u64,
     /// Set while a PINGREQ waits for an answer.
@@ -169,8 +197,8 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             in_flight: VecDeque::new(),
-            ids_in_use: IdSet::default(),
-            last_pid: 0,
+            head_pid: PacketId::MIN,
+            unacked: 0,
             last_sent: 0,
             last_received: 0,
             ping_deadline: None,
@@ -252,21 +280,10 @@ impl Session {
             (State::AwaitingConnAck { .. }, other) => {
                 self.close(CloseReason::UnexpectedPacket(other.name()))
             }
-            (State::Connected, Packet::PubAck(pid)) => {
-                let index = self.ids_in_use.contains(pid.get()).then(|| {
-                    self.in_flight
-                        .iter()
-                        .position(|p| p.qos_pid.packet_id() == Some(pid))
-                });
-                match index.flatten() {
-                    Some(index) => {
-                        self.in_flight.remove(index);
-                        self.ids_in_use.set(pid.get(), false);
-                        self.events.push_back(Event::Acked(pid));
-                    }
-                    None => self.close(CloseReason::UnknownPacketId(pid.get())),
-                }
-            }
+            (State::Connected, Packet::PubAck(pid)) => match self.release(pid) {
+                Some(tag) => self.events.push_back(Event::Acked { id: pid, tag }),
+                None => self.close(CloseReason::UnknownPacketId(pid.get())),
+            },
             (State::Connected, Packet::PingResp) => {}
             (State::Connected, Packet::Publish(publish)) => {
                 // We subscribe to nothing, but a broker may still deliver (a persistent session's
@@ -286,8 +303,8 @@ impl Session {
     /// [MQTT-4.4.0-1] [MQTT-3.3.1-1]. Done even when the broker kept no session
     /// (CleanSession = 1, or a broker restart): a duplicate is allowed at QoS 1, a loss is not.
     fn redeliver(&mut self, now: u64) -> usize {
-        let mut frames = Vec::with_capacity(self.in_flight.len());
-        for publish in &mut self.in_flight {
+        let mut frames = Vec::with_capacity(self.unacked);
+        for InFlight { publish, .. } in self.in_flight.iter_mut().flatten() {
             publish.dup = true;
             frames.push(
                 Packet::Publish(publish.clone())
@@ -304,27 +321,38 @@ impl Session {
 
     /// Whether [`Session::publish`] would take a message now.
     pub fn can_publish(&self) -> bool {
-        self.state == State::Connected && self.in_flight.len() < self.max_in_flight()
+        self.state == State::Connected && self.window_has_room()
+    }
+
+    /// Fewer than `max_in_flight` unacknowledged, and the next packet id is free: it is unless
+    /// a broker acknowledged 65,534 later messages but never the oldest, against the rule that
+    /// PUBACKs come in order [MQTT-4.6.0-2]; then publishing waits for that one.
+    fn window_has_room(&self) -> bool {
+        self.unacked < self.max_in_flight() && self.in_flight.len() < usize::from(u16::MAX)
     }
 
     fn max_in_flight(&self) -> usize {
         self.config.max_in_flight.clamp(1, usize::from(u16::MAX))
     }
 
-    /// Publishes at QoS 1; the packet id is returned and [`Event::Acked`] reports its PUBACK.
+    /// Publishes at QoS 1. The packet id is returned, and [`Event::Acked`] reports its PUBACK
+    /// with `tag`, which the caller chooses (the device uses the sample's sequence number).
     pub fn publish(
         &mut self,
         topic: &str,
         payload: Vec<u8>,
+        tag: u64,
         now: u64,
     ) -> Result<PacketId, PublishError> {
         if self.state != State::Connected {
             return Err(PublishError::NotConnected);
         }
-        if self.in_flight.len() >= self.max_in_flight() {
+        if !self.window_has_room() {
             return Err(PublishError::WindowFull);
         }
-        let pid = self.next_packet_id();
+        // Unique among unacknowledged PUBLISHes [MQTT-2.3.1-2]: ids run on from the oldest one
+        // in flight, and fewer than 65,535 slots are in use.
+        let pid = pid_after(self.head_pid, self.in_flight.len());
         let publish = Publish {
             dup: false,
             qos_pid: QosPid::AtLeastOnce(pid),
@@ -336,21 +364,34 @@ impl Session {
             .to_bytes()
             .expect("topic validated by settings");
         self.send(bytes, now);
-        self.ids_in_use.set(pid.get(), true);
-        self.in_flight.push_back(publish);
+        self.in_flight.push_back(Some(InFlight { publish, tag }));
+        self.unacked += 1;
         Ok(pid)
     }
 
-    /// A packet id not used by any unacknowledged PUBLISH [MQTT-2.3.1-2], cycling 1..=65535.
-    /// The window is at most 65,535, and the caller checked it has room, so one is free.
-    fn next_packet_id(&mut self) -> PacketId {
-        loop {
-            self.last_pid = self.last_pid.checked_add(1).unwrap_or(1);
-            let pid = PacketId::new(self.last_pid).expect("never zero");
-            if !self.ids_in_use.contains(pid.get()) {
-                return pid;
-            }
+    /// Removes the PUBLISH with packet id `pid` from those in flight, returning its tag, or
+    /// `None` when no PUBLISH with that id waits for PUBACK. Constant time, amortised.
+    fn release(&mut self, pid: PacketId) -> Option<u64> {
+        let offset = pid_offset(self.head_pid, pid);
+        let released = self.in_flight.get_mut(offset)?.take()?;
+        self.unacked -= 1;
+        while let Some(None) = self.in_flight.front() {
+            self.in_flight.pop_front();
+            self.head_pid = pid_after(self.head_pid, 1);
         }
+        Some(released.tag)
+    }
+
+    /// Gives up on every unacknowledged PUBLISH (the run is over): returns their tags, oldest
+    /// first, and forgets them.
+    pub fn abandon_in_flight(&mut self) -> Vec<u64> {
+        self.head_pid = pid_after(self.head_pid, self.in_flight.len());
+        self.unacked = 0;
+        self.in_flight
+            .drain(..)
+            .flatten()
+            .map(|entry| entry.tag)
+            .collect()
     }
 
     /// Sends DISCONNECT (when connected) and ends the connection.
@@ -446,7 +487,7 @@ impl Session {
 
     /// Unacknowledged QoS 1 PUBLISHes.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.unacked
     }
 
     fn send(&mut self, bytes: Vec<u8>, now: u64) {
@@ -462,36 +503,15 @@ impl Session {
     }
 }
 
-/// A set of packet ids as a 64 Kbit bitmap: constant time, and far smaller in wasm than a
-/// hash set.
-struct IdSet(Box<[u64; 1024]>);
-
-impl Default for IdSet {
-    fn default() -> Self {
-        Self(Box::new([0; 1024]))
-    }
+/// The packet id `n` after `pid`, in the cycle 1..=65535.
+fn pid_after(pid: PacketId, n: usize) -> PacketId {
+    let next = (u32::from(pid.get()) - 1 + (n % 65_535) as u32) % 65_535 + 1;
+    PacketId::new(next as u16).expect("in 1..=65535")
 }
 
-impl fmt::Debug for IdSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count: u32 = self.0.iter().map(|word| word.count_ones()).sum();
-        write!(f, "IdSet({count} ids)")
-    }
-}
-
-impl IdSet {
-    fn contains(&self, id: u16) -> bool {
-        self.0[usize::from(id / 64)] & (1 << (id % 64)) != 0
-    }
-
-    fn set(&mut self, id: u16, present: bool) {
-        let word = &mut self.0[usize::from(id / 64)];
-        if present {
-            *word |= 1 << (id % 64);
-        } else {
-            *word &= !(1 << (id % 64));
-        }
-    }
+/// How many ids after `head` the id `pid` comes, in the cycle 1..=65535.
+fn pid_offset(head: PacketId, pid: PacketId) -> usize {
+    ((u32::from(pid.get()) + 65_535 - u32::from(head.get())) % 65_535) as usize
 }
 
 #[cfg(test)]

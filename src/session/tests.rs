@@ -100,12 +100,12 @@ fn connect_is_the_first_packet_and_carries_the_settings() {
 fn nothing_is_published_before_connack() {
     let mut session = Session::new(config());
     assert_eq!(
-        session.publish("t", vec![1], 0),
+        session.publish("t", vec![1], 0, 0),
         Err(PublishError::NotConnected)
     );
     session.connect(0);
     assert_eq!(
-        session.publish("t", vec![1], 0),
+        session.publish("t", vec![1], 0, 0),
         Err(PublishError::NotConnected)
     );
     let mut broker = Broker::new();
@@ -116,7 +116,7 @@ fn nothing_is_published_before_connack() {
 fn publish_is_qos1_and_puback_settles_it() {
     let (mut session, mut broker) = connected();
     let pid = session
-        .publish("device/x/telemetry", b"{}".to_vec(), 10)
+        .publish("device/x/telemetry", b"{}".to_vec(), 0, 10)
         .unwrap();
     assert_eq!(session.in_flight(), 1);
     let sent = broker.receive(&mut session);
@@ -131,27 +131,90 @@ fn publish_is_qos1_and_puback_settles_it() {
         })]
     );
     session.handle_input(&puback(pid.get()), 20);
-    assert_eq!(events(&mut session), [Event::Acked(pid)]);
+    assert_eq!(events(&mut session), [Event::Acked { id: pid, tag: 0 }]);
     assert_eq!(session.in_flight(), 0);
 }
 
 #[test]
 fn packet_ids_are_nonzero_and_unique_among_unacknowledged() {
     let (mut session, _) = connected();
-    // Default window of 32: id 1 stays in flight while 70,000 others come and go.
     let mut ids = std::collections::HashSet::new();
-    // Keep id 1 unacknowledged while the counter wraps past 65535.
-    let first = session.publish("t", vec![], 0).unwrap();
+    // Keep id 1 unacknowledged (a broker breaking the in-order rule) while 65,533 others come
+    // and go: none of them takes id 1.
+    let first = session.publish("t", vec![], 0, 0).unwrap();
     assert_eq!(first.get(), 1);
     ids.insert(first);
-    for _ in 0..70_000 {
-        let pid = session.publish("t", vec![], 0).unwrap();
+    for _ in 0..65_533 {
+        let pid = session.publish("t", vec![], 0, 0).unwrap();
         assert_ne!(pid, first, "an id in flight is never reused");
         session.handle_input(&puback(pid.get()), 0);
         ids.insert(pid);
     }
-    assert_eq!(ids.len(), 65_535, "every non-zero id was used");
-    assert_eq!(session.in_flight(), 1);
+    assert_eq!(ids.len(), 65_534);
+    // The next id would be 1 again: publishing waits for its PUBACK rather than reuse it.
+    let last = session.publish("t", vec![], 0, 0).unwrap();
+    assert_eq!(last.get(), 65_535);
+    session.handle_input(&puback(65_535), 0);
+    assert!(!session.can_publish());
+    assert_eq!(
+        session.publish("t", vec![], 0, 0),
+        Err(PublishError::WindowFull)
+    );
+    session.handle_input(&puback(1), 0);
+    assert_eq!(session.in_flight(), 0);
+    assert_eq!(
+        session.publish("t", vec![], 0, 0).unwrap().get(),
+        1,
+        "ids cycle on"
+    );
+    assert_eq!(
+        events(&mut session).len(),
+        65_535,
+        "every PUBACK was reported once"
+    );
+}
+
+#[test]
+fn a_window_of_65535_drains_in_any_order_with_every_tag_reported_once() {
+    let mut config = config();
+    config.max_in_flight = 65_535;
+    let mut session = Session::new(config);
+    session.connect(0);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 0);
+    let ids: Vec<PacketId> = (0..65_535u64)
+        .map(|tag| session.publish("t", vec![], tag, 0).unwrap())
+        .collect();
+    events(&mut session);
+    // Newest first, then the even ones, then the rest, each set in one frame.
+    let mut order: Vec<usize> = (0..65_535).rev().filter(|i| i % 3 == 0).collect();
+    order.extend((0..65_535).filter(|i| i % 3 != 0 && i % 2 == 0));
+    order.extend((0..65_535).filter(|i| i % 3 != 0 && i % 2 == 1));
+    let frame: Vec<u8> = order.iter().flat_map(|&i| puback(ids[i].get())).collect();
+    session.handle_input(&frame, 1);
+    let tags: Vec<u64> = events(&mut session)
+        .into_iter()
+        .map(|event| match event {
+            Event::Acked { tag, .. } => tag,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(tags, order.iter().map(|&i| i as u64).collect::<Vec<_>>());
+    assert_eq!(session.in_flight(), 0);
+    assert!(session.can_publish());
+}
+
+#[test]
+fn abandoning_in_flight_returns_their_tags_oldest_first_and_frees_the_window() {
+    let (mut session, _) = connected();
+    for tag in [7, 8, 9] {
+        session.publish("t", vec![], tag, 0).unwrap();
+    }
+    session.handle_input(&puback(2), 1);
+    assert_eq!(session.abandon_in_flight(), [7, 9]);
+    assert_eq!(session.in_flight(), 0);
+    // A late PUBACK for an abandoned message is an unknown id.
+    session.handle_input(&puback(1), 2);
+    assert!(session.is_disconnected());
 }
 
 #[test]
@@ -159,11 +222,11 @@ fn the_in_flight_window_bounds_unacknowledged_publishes() {
     let (mut session, _) = connected();
     for _ in 0..32 {
         assert!(session.can_publish());
-        session.publish("t", vec![], 0).unwrap();
+        session.publish("t", vec![], 0, 0).unwrap();
     }
     assert!(!session.can_publish());
     assert_eq!(
-        session.publish("t", vec![], 0),
+        session.publish("t", vec![], 0, 0),
         Err(PublishError::WindowFull)
     );
     session.handle_input(&puback(5), 1);
@@ -178,10 +241,10 @@ fn a_full_window_of_65535_still_finds_free_ids() {
     session.connect(0);
     session.handle_input(&connack(ConnectReturnCode::Accepted), 0);
     for _ in 0..65_535 {
-        session.publish("t", vec![], 0).unwrap();
+        session.publish("t", vec![], 0, 0).unwrap();
     }
     assert_eq!(
-        session.publish("t", vec![], 0),
+        session.publish("t", vec![], 0, 0),
         Err(PublishError::WindowFull)
     );
 }
@@ -189,9 +252,9 @@ fn a_full_window_of_65535_still_finds_free_ids() {
 #[test]
 fn acks_in_any_order_settle_the_right_messages() {
     let (mut session, _) = connected();
-    let a = session.publish("t", vec![], 0).unwrap();
-    let b = session.publish("t", vec![], 0).unwrap();
-    let c = session.publish("t", vec![], 0).unwrap();
+    let a = session.publish("t", vec![], 10, 0).unwrap();
+    let b = session.publish("t", vec![], 11, 0).unwrap();
+    let c = session.publish("t", vec![], 12, 0).unwrap();
     // Three PUBACKs in one frame, out of order.
     let mut frame = puback(c.get());
     frame.extend(puback(a.get()));
@@ -199,7 +262,11 @@ fn acks_in_any_order_settle_the_right_messages() {
     session.handle_input(&frame, 5);
     assert_eq!(
         events(&mut session),
-        [Event::Acked(c), Event::Acked(a), Event::Acked(b)]
+        [
+            Event::Acked { id: c, tag: 12 },
+            Event::Acked { id: a, tag: 10 },
+            Event::Acked { id: b, tag: 11 }
+        ]
     );
     assert_eq!(session.in_flight(), 0);
 }
@@ -233,7 +300,7 @@ fn each_refusal_code_closes_with_its_meaning() {
         );
         assert!(session.is_disconnected());
         assert_eq!(
-            session.publish("t", vec![], 2),
+            session.publish("t", vec![], 0, 2),
             Err(PublishError::NotConnected)
         );
     }
@@ -279,7 +346,7 @@ fn publishing_and_acks_postpone_the_ping() {
     for second in 1..=200u64 {
         let now = second * 1000;
         session.handle_timeout(now);
-        let pid = session.publish("t", vec![], now).unwrap();
+        let pid = session.publish("t", vec![], 0, now).unwrap();
         session.handle_input(&puback(pid.get()), now + 5);
     }
     let sent = broker.receive(&mut session);
@@ -313,7 +380,7 @@ fn broker_that_stops_acking_while_we_publish_is_detected() {
     while !session.is_disconnected() {
         now += 1000;
         session.handle_timeout(now);
-        let _ = session.publish("t", vec![], now);
+        let _ = session.publish("t", vec![], 0, now);
         assert!(now <= 90_000, "detected within 1.5 x keep-alive");
     }
     assert!(broker.receive(&mut session).contains(&Packet::PingReq));
@@ -444,7 +511,7 @@ fn will_is_sent_in_connect() {
 /// Publishes `n` messages and returns what the broker saw.
 fn publish_n(session: &mut Session, broker: &mut Broker, n: usize, now: u64) -> Vec<Publish> {
     for i in 0..n {
-        session.publish("t", vec![i as u8], now).unwrap();
+        session.publish("t", vec![i as u8], 0, now).unwrap();
     }
     broker
         .receive(session)
@@ -469,7 +536,7 @@ fn unacknowledged_publishes_are_resent_first_with_their_ids_and_dup_after_reconn
     );
     assert_eq!(session.in_flight(), 4, "in flight survives the connection");
     assert_eq!(
-        session.publish("t", vec![], 30),
+        session.publish("t", vec![], 0, 30),
         Err(PublishError::NotConnected)
     );
 

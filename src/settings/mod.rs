@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::sensor::{AirParams, Profile, SensorConfig};
 
+pub use model::format_utc_offset;
 pub use query::{QueryOutcome, percent_decode};
 
 /// The settings a user can change, in the order the page shows them.
@@ -33,13 +34,14 @@ pub enum Field {
     Tide,
     Temperature,
     Start,
+    TimeZone,
     AnomalyMode,
     AnomalyProbability,
     AnomalyKinds,
 }
 
 impl Field {
-    pub const ALL: [Field; 22] = [
+    pub const ALL: [Field; 23] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -59,6 +61,7 @@ impl Field {
         Field::Tide,
         Field::Temperature,
         Field::Start,
+        Field::TimeZone,
         Field::AnomalyMode,
         Field::AnomalyProbability,
         Field::AnomalyKinds,
@@ -85,62 +88,76 @@ impl Field {
     }
 }
 
-/// Each field's `<label>` text, URL query parameter (the password has none) and element id, in
-/// [`Field::ALL`] order.
-const FIELD_META: [(&str, Option<&str>, &str); Field::ALL.len()] = [
-    // BrokerUrl
-    ("Broker URL", Some("broker"), "broker-url"),
-    // DeviceId
-    ("Device ID", Some("device_id"), "device-id"),
-    // Topic
-    ("Topic", Some("topic"), "topic"),
-    // Interval
-    ("Publish interval (s)", Some("interval"), "interval"),
-    // AnomalyEvery
+/// Each field's `<label>` text, URL query parameter (the password has none), element id and
+/// default text, in [`Field::ALL`] order. The device id's and client id's defaults are made by
+/// [`SettingsForm::defaults`]; an empty Anomaly every or Anomaly kinds means the profile's own.
+const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
+    (
+        "Broker URL",
+        Some("broker"),
+        "broker-url",
+        "ws://localhost:9001",
+    ),
+    (
+        "Device ID",
+        Some("device_id"),
+        "device-id",
+        DEFAULT_DEVICE_ID,
+    ),
+    (
+        "Topic",
+        Some("topic"),
+        "topic",
+        "device/{device_id}/telemetry",
+    ),
+    ("Publish interval (s)", Some("interval"), "interval", "1.0"),
     (
         "Anomaly every N packets",
         Some("anomaly_every"),
         "anomaly-every",
+        "",
     ),
-    // ClientId
-    ("Client ID", Some("client_id"), "client-id"),
-    // KeepAlive
-    ("Keep alive (s)", Some("keepalive"), "keep-alive"),
-    // Username
-    ("Username", Some("username"), "username"),
-    // Password
-    ("Password", None, "password"),
-    // MaxInFlight
-    ("Max in flight", Some("max_inflight"), "max-in-flight"),
-    // OfflineQueue
-    ("Offline queue", Some("queue"), "offline-queue"),
-    // CleanSession
-    ("Clean session", Some("clean_session"), "clean-session"),
-    // Profile
-    ("Profile", Some("profile"), "profile"),
-    // Seed
-    ("Seed", Some("seed"), "seed"),
-    // Precision
-    ("Precision", Some("precision"), "precision"),
-    // Altitude
-    ("Altitude (m)", Some("altitude"), "altitude"),
-    // Tide
-    ("Tide amplitude (hPa)", Some("tide"), "tide"),
-    // Temperature
-    ("Mean temperature (C)", Some("temperature"), "temperature"),
-    // Start
-    ("Start time", Some("start"), "start"),
-    // AnomalyMode
-    ("Anomaly mode", Some("anomaly_mode"), "anomaly-mode"),
-    // AnomalyProbability
+    ("Client ID", Some("client_id"), "client-id", ""),
+    ("Keep alive (s)", Some("keepalive"), "keep-alive", "60"),
+    ("Username", Some("username"), "username", ""),
+    ("Password", None, "password", ""),
+    ("Max in flight", Some("max_inflight"), "max-in-flight", "32"),
+    ("Offline queue", Some("queue"), "offline-queue", "1000"),
+    (
+        "Clean session",
+        Some("clean_session"),
+        "clean-session",
+        "false",
+    ),
+    ("Profile", Some("profile"), "profile", "realistic"),
+    ("Seed", Some("seed"), "seed", "0"),
+    ("Precision", Some("precision"), "precision", "16"),
+    ("Altitude (m)", Some("altitude"), "altitude", "0"),
+    ("Tide amplitude (hPa)", Some("tide"), "tide", "0.5"),
+    (
+        "Mean temperature (C)",
+        Some("temperature"),
+        "temperature",
+        "24",
+    ),
+    ("Start time", Some("start"), "start", ""),
+    ("Time zone (UTC offset)", Some("tz"), "tz", "+00:00"),
+    (
+        "Anomaly mode",
+        Some("anomaly_mode"),
+        "anomaly-mode",
+        "every",
+    ),
     (
         "Anomaly probability",
         Some("anomaly_probability"),
         "anomaly-probability",
+        "0.01",
     ),
-    // AnomalyKinds
-    ("Anomaly kinds", Some("anomaly_kinds"), "anomaly-kinds"),
+    ("Anomaly kinds", Some("anomaly_kinds"), "anomaly-kinds", ""),
 ];
+
+const DEFAULT_DEVICE_ID: &str = "infineon-sensor-01";
 
 /// A problem with one field's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,32 +181,30 @@ pub const MAX_CLIENT_ID_BYTES: usize = 23;
 pub const MIN_INTERVAL_S: f64 = 0.01;
 pub const MAX_INTERVAL_S: f64 = 86_400.0;
 
-/// The text in each input, exactly as typed or as a URL parameter gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The text in each input, exactly as typed or as a URL parameter gave it, indexed by
+/// [`Field`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct SettingsForm {
-    pub broker_url: String,
-    pub device_id: String,
-    pub topic: String,
-    pub interval: String,
-    pub anomaly_every: String,
-    pub client_id: String,
-    pub keep_alive: String,
-    pub username: String,
-    pub password: String,
-    pub max_in_flight: String,
-    pub offline_queue: String,
-    /// `true` or `false`.
-    pub clean_session: String,
-    pub profile: String,
-    pub seed: String,
-    pub precision: String,
-    pub altitude: String,
-    pub tide: String,
-    pub temperature: String,
-    pub start: String,
-    pub anomaly_mode: String,
-    pub anomaly_probability: String,
-    pub anomaly_kinds: String,
+    values: [String; Field::ALL.len()],
+}
+
+impl fmt::Debug for SettingsForm {
+    /// Every field but the password, which shows only whether one is set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for field in Field::ALL {
+            match field {
+                Field::Password => map.entry(&field, &redacted(self.get(field))),
+                _ => map.entry(&field, &self.get(field)),
+            };
+        }
+        map.finish()
+    }
+}
+
+/// How a secret shows in a `Debug` print: only whether there is one.
+pub fn redacted(secret: &str) -> &'static str {
+    if secret.is_empty() { "" } else { "<redacted>" }
 }
 
 impl SettingsForm {
@@ -197,86 +212,22 @@ impl SettingsForm {
     /// the client id unique to this page, so that two people who open the same link do not take
     /// over each other's session.
     pub fn defaults(suffix: &str) -> Self {
-        let device_id = "infineon-sensor-01";
-        Self {
-            broker_url: "ws://localhost:9001".into(),
-            device_id: device_id.into(),
-            topic: format!("device/{DEVICE_ID_PLACEHOLDER}/telemetry"),
-            interval: "1.0".into(),
-            anomaly_every: "10".into(),
-            client_id: default_client_id(device_id, suffix),
-            keep_alive: "60".into(),
-            username: String::new(),
-            password: String::new(),
-            max_in_flight: "32".into(),
-            offline_queue: "1000".into(),
-            clean_session: "false".into(),
-            profile: "realistic".into(),
-            seed: "0".into(),
-            precision: "16".into(),
-            altitude: "0".into(),
-            tide: "0.5".into(),
-            temperature: "24".into(),
-            start: String::new(),
-            anomaly_mode: "every".into(),
-            anomaly_probability: "0.01".into(),
-            anomaly_kinds: String::new(),
-        }
+        let mut form = Self {
+            values: FIELD_META.map(|meta| meta.3.to_owned()),
+        };
+        form.set(
+            Field::ClientId,
+            default_client_id(DEFAULT_DEVICE_ID, suffix),
+        );
+        form
     }
 
     pub fn get(&self, field: Field) -> &str {
-        match field {
-            Field::BrokerUrl => &self.broker_url,
-            Field::DeviceId => &self.device_id,
-            Field::Topic => &self.topic,
-            Field::Interval => &self.interval,
-            Field::AnomalyEvery => &self.anomaly_every,
-            Field::ClientId => &self.client_id,
-            Field::KeepAlive => &self.keep_alive,
-            Field::Username => &self.username,
-            Field::Password => &self.password,
-            Field::MaxInFlight => &self.max_in_flight,
-            Field::OfflineQueue => &self.offline_queue,
-            Field::CleanSession => &self.clean_session,
-            Field::Profile => &self.profile,
-            Field::Seed => &self.seed,
-            Field::Precision => &self.precision,
-            Field::Altitude => &self.altitude,
-            Field::Tide => &self.tide,
-            Field::Temperature => &self.temperature,
-            Field::Start => &self.start,
-            Field::AnomalyMode => &self.anomaly_mode,
-            Field::AnomalyProbability => &self.anomaly_probability,
-            Field::AnomalyKinds => &self.anomaly_kinds,
-        }
+        &self.values[field as usize]
     }
 
     pub fn set(&mut self, field: Field, value: impl Into<String>) {
-        let slot = match field {
-            Field::BrokerUrl => &mut self.broker_url,
-            Field::DeviceId => &mut self.device_id,
-            Field::Topic => &mut self.topic,
-            Field::Interval => &mut self.interval,
-            Field::AnomalyEvery => &mut self.anomaly_every,
-            Field::ClientId => &mut self.client_id,
-            Field::KeepAlive => &mut self.keep_alive,
-            Field::Username => &mut self.username,
-            Field::Password => &mut self.password,
-            Field::MaxInFlight => &mut self.max_in_flight,
-            Field::OfflineQueue => &mut self.offline_queue,
-            Field::CleanSession => &mut self.clean_session,
-            Field::Profile => &mut self.profile,
-            Field::Seed => &mut self.seed,
-            Field::Precision => &mut self.precision,
-            Field::Altitude => &mut self.altitude,
-            Field::Tide => &mut self.tide,
-            Field::Temperature => &mut self.temperature,
-            Field::Start => &mut self.start,
-            Field::AnomalyMode => &mut self.anomaly_mode,
-            Field::AnomalyProbability => &mut self.anomaly_probability,
-            Field::AnomalyKinds => &mut self.anomaly_kinds,
-        };
-        *slot = value.into();
+        self.values[field as usize] = value.into();
     }
 
     /// Checks every field, returning the settings or every problem found.
@@ -290,29 +241,35 @@ impl SettingsForm {
                 });
             }
         };
-        let device_id = self.device_id.trim().to_owned();
-        let topic = self.topic.replace(DEVICE_ID_PLACEHOLDER, &device_id);
-        let interval = parse_interval(&self.interval);
-        let anomaly_every = parse_anomaly_every(&self.anomaly_every);
-        let keep_alive = parse_keep_alive(&self.keep_alive);
-        let max_in_flight = parse_count(&self.max_in_flight, MAX_IN_FLIGHT_LIMIT);
-        let offline_queue = parse_count(&self.offline_queue, OFFLINE_QUEUE_LIMIT);
-        let clean_session = parse_flag(&self.clean_session);
-        let profile = model::parse_profile(&self.profile);
-        let seed = model::parse_seed(&self.seed);
-        let precision = model::parse_precision(&self.precision);
-        let altitude = model::parse_number(&self.altitude, -500, 9000);
-        let tide = model::parse_number(&self.tide, 0, 10);
-        let temperature = model::parse_number(&self.temperature, -40, 85);
-        let start = model::parse_start(&self.start);
-        let probability = model::parse_probability(&self.anomaly_probability);
+        let device_id = self.get(Field::DeviceId).trim().to_owned();
+        let topic = self
+            .get(Field::Topic)
+            .replace(DEVICE_ID_PLACEHOLDER, &device_id);
+        let interval = parse_interval(self.get(Field::Interval));
+        let profile = model::parse_profile(self.get(Field::Profile));
+        let anomaly_every = parse_anomaly_every(
+            self.get(Field::AnomalyEvery),
+            *profile.as_ref().unwrap_or(&Profile::Realistic),
+        );
+        let keep_alive = parse_keep_alive(self.get(Field::KeepAlive));
+        let max_in_flight = parse_count(self.get(Field::MaxInFlight), MAX_IN_FLIGHT_LIMIT);
+        let offline_queue = parse_count(self.get(Field::OfflineQueue), OFFLINE_QUEUE_LIMIT);
+        let clean_session = parse_flag(self.get(Field::CleanSession));
+        let seed = model::parse_seed(self.get(Field::Seed));
+        let precision = model::parse_precision(self.get(Field::Precision));
+        let altitude = model::parse_number(self.get(Field::Altitude), -500, 9000);
+        let tide = model::parse_number(self.get(Field::Tide), 0, 10);
+        let temperature = model::parse_number(self.get(Field::Temperature), -40, 85);
+        let start = model::parse_start(self.get(Field::Start));
+        let tz = model::parse_utc_offset(self.get(Field::TimeZone));
+        let probability = model::parse_probability(self.get(Field::AnomalyProbability));
         let mode = model::parse_mode(
-            &self.anomaly_mode,
+            self.get(Field::AnomalyMode),
             *anomaly_every.as_ref().unwrap_or(&1),
             *probability.as_ref().unwrap_or(&0.0),
         );
         let kinds = model::parse_kinds(
-            &self.anomaly_kinds,
+            self.get(Field::AnomalyKinds),
             *profile.as_ref().unwrap_or(&Profile::Realistic),
         );
         // The part cannot deliver samples faster than it measures them.
@@ -331,7 +288,9 @@ impl SettingsForm {
         };
         check(
             Field::BrokerUrl,
-            check_broker_url(self.broker_url.trim()).as_ref().err(),
+            check_broker_url(self.get(Field::BrokerUrl).trim())
+                .as_ref()
+                .err(),
         );
         check(Field::DeviceId, check_device_id(&device_id).as_ref().err());
         check(Field::Topic, check_topic(&topic).as_ref().err());
@@ -339,13 +298,16 @@ impl SettingsForm {
         check(Field::AnomalyEvery, anomaly_every.as_ref().err());
         check(
             Field::ClientId,
-            check_client_id(&self.client_id).as_ref().err(),
+            check_client_id(self.get(Field::ClientId)).as_ref().err(),
         );
         check(Field::KeepAlive, keep_alive.as_ref().err());
-        check(Field::Username, check_length(&self.username).as_ref().err());
+        check(
+            Field::Username,
+            check_length(self.get(Field::Username)).as_ref().err(),
+        );
         check(
             Field::Password,
-            check_password(&self.username, &self.password)
+            check_password(self.get(Field::Username), self.get(Field::Password))
                 .as_ref()
                 .err(),
         );
@@ -359,6 +321,7 @@ impl SettingsForm {
         check(Field::Tide, tide.as_ref().err());
         check(Field::Temperature, temperature.as_ref().err());
         check(Field::Start, start.as_ref().err());
+        check(Field::TimeZone, tz.as_ref().err());
         check(Field::AnomalyMode, mode.as_ref().err());
         check(Field::AnomalyProbability, probability.as_ref().err());
         check(Field::AnomalyKinds, kinds.as_ref().err());
@@ -366,15 +329,15 @@ impl SettingsForm {
             return Err(errors);
         }
         Ok(Settings {
-            broker_url: self.broker_url.trim().to_owned(),
+            broker_url: self.get(Field::BrokerUrl).trim().to_owned(),
             device_id,
             topic,
             interval_ms: checked(interval),
             anomaly_every: checked(anomaly_every),
-            client_id: self.client_id.clone(),
+            client_id: self.get(Field::ClientId).to_owned(),
             keep_alive_s: checked(keep_alive),
-            username: non_empty(&self.username),
-            password: non_empty(&self.password),
+            username: non_empty(self.get(Field::Username)),
+            password: non_empty(self.get(Field::Password)),
             max_in_flight: checked(max_in_flight),
             offline_queue: checked(offline_queue),
             clean_session: checked(clean_session),
@@ -386,6 +349,7 @@ impl SettingsForm {
                     altitude_m: checked(altitude),
                     tide_hpa: checked(tide),
                     mean_temperature_c: checked(temperature),
+                    tz_offset_min: checked(tz),
                     ..AirParams::default()
                 },
                 anomaly_mode: checked(mode),
@@ -467,7 +431,7 @@ pub fn default_client_id(device_id: &str, suffix: &str) -> String {
 }
 
 /// Checked settings: what a device runs with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Settings {
     pub broker_url: String,
     pub device_id: String,
@@ -492,6 +456,31 @@ pub struct Settings {
     pub start_ms: Option<i64>,
 }
 
+impl fmt::Debug for Settings {
+    /// Every setting but the password, which shows only whether one is set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("broker_url", &self.broker_url)
+            .field("device_id", &self.device_id)
+            .field("topic", &self.topic)
+            .field("interval_ms", &self.interval_ms)
+            .field("anomaly_every", &self.anomaly_every)
+            .field("client_id", &self.client_id)
+            .field("keep_alive_s", &self.keep_alive_s)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &redacted(self.password.as_deref().unwrap_or("")),
+            )
+            .field("max_in_flight", &self.max_in_flight)
+            .field("offline_queue", &self.offline_queue)
+            .field("clean_session", &self.clean_session)
+            .field("sensor", &self.sensor)
+            .field("start_ms", &self.start_ms)
+            .finish()
+    }
+}
+
 /// Upper bounds of the window and the queue: a packet id per message in flight, and a queue
 /// that stays a few tens of megabytes at most.
 pub const MAX_IN_FLIGHT_LIMIT: usize = 65_535;
@@ -507,7 +496,8 @@ fn parse_count(text: &str, max: usize) -> Result<usize, String> {
     }
 }
 
-fn parse_flag(text: &str) -> Result<bool, String> {
+/// A yes/no setting's text: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (empty is no).
+pub fn parse_flag(text: &str) -> Result<bool, String> {
     match text.trim() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
@@ -533,8 +523,13 @@ fn check_broker_url(url: &str) -> Result<(), String> {
         return Err("must not contain spaces".into());
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let (host, port) = split_host_port(host_port);
+    if authority.contains('@') {
+        // Never echo it: the part before @ may be a password.
+        return Err(
+            "must not contain a user name or password (user:pass@host); use the Username and Password fields".into(),
+        );
+    }
+    let (host, port) = split_host_port(authority);
     if host.is_empty() {
         return Err(bad(url, "has no host"));
     }
@@ -672,8 +667,16 @@ fn parse_decimal_micros(text: &str) -> Option<u64> {
     Some(micros)
 }
 
-fn parse_anomaly_every(text: &str) -> Result<u32, String> {
+/// Empty means the profile's own: the seed's every 10th sample, or for the realistic profile
+/// 60 samples from the end of one event to the start of the next.
+fn parse_anomaly_every(text: &str, profile: Profile) -> Result<u32, String> {
     let text = text.trim();
+    if text.is_empty() {
+        return Ok(match profile {
+            Profile::Seed => 10,
+            Profile::Realistic => 60,
+        });
+    }
     match text.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(bad(text, "must be a whole number of at least 1")),

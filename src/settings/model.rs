@@ -106,3 +106,37 @@ pub fn parse_start(text: &str) -> Result<Option<i64>, String> {
         )
     })
 }
+
+/// A UTC offset, `+HH:MM` or `-HH:MM` (`Z` for UTC), as minutes east of UTC: the zone the
+/// model's tide and daily cycle follow. The page fills in its own, and the share link carries
+/// it, so a link replays the same stream in any time zone.
+pub fn parse_utc_offset(text: &str) -> Result<i32, String> {
+    let text = text.trim();
+    let problem = || bad(text, "must be a UTC offset such as +01:00 or -05:00");
+    if text == "Z" {
+        return Ok(0);
+    }
+    let b = text.as_bytes();
+    let sign = match b.first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return Err(problem()),
+    };
+    if b.len() != 6 || b[3] != b':' || !b[1..3].iter().chain(&b[4..]).all(u8::is_ascii_digit) {
+        return Err(problem());
+    }
+    let hours = i32::from(b[1] - b'0') * 10 + i32::from(b[2] - b'0');
+    let minutes = i32::from(b[4] - b'0') * 10 + i32::from(b[5] - b'0');
+    let offset = sign * (hours * 60 + minutes);
+    if minutes > 59 || !(-12 * 60..=14 * 60).contains(&offset) {
+        return Err(problem());
+    }
+    Ok(offset)
+}
+
+/// Minutes east of UTC written as [`parse_utc_offset`] reads them.
+pub fn format_utc_offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.unsigned_abs();
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}

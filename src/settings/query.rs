@@ -60,9 +60,13 @@ impl SettingsForm {
         let device_set = outcome.fields_set.contains(&Field::DeviceId);
         if device_set
             && !outcome.fields_set.contains(&Field::ClientId)
-            && let Some((_, suffix)) = self.client_id.rsplit_once('-')
+            && let Some(suffix) = self
+                .get(Field::ClientId)
+                .rsplit_once('-')
+                .map(|(_, suffix)| suffix.to_owned())
         {
-            self.client_id = super::default_client_id(self.device_id.trim(), suffix);
+            let client_id = super::default_client_id(self.get(Field::DeviceId).trim(), &suffix);
+            self.set(Field::ClientId, client_id);
         }
         outcome
     }

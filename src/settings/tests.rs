@@ -22,7 +22,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             device_id: "infineon-sensor-01".into(),
             topic: "device/infineon-sensor-01/telemetry".into(),
             interval_ms: 1000,
-            anomaly_every: 10,
+            anomaly_every: 60,
             client_id: "infineon-sensor-01-a1b2".into(),
             keep_alive_s: 60,
             username: None,
@@ -34,7 +34,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
                 profile: Profile::Realistic,
                 seed: 0,
                 air: AirParams::default(),
-                anomaly_mode: AnomalyMode::Every(10),
+                anomaly_mode: AnomalyMode::Every(60),
                 anomaly_kinds: AnomalyKind::ALL.to_vec(),
             },
             start_ms: None,
@@ -61,7 +61,7 @@ fn default_client_id_fits_23_bytes() {
 #[test]
 fn topic_placeholder_takes_the_device_id() {
     let mut form = form();
-    form.device_id = "lab-7".into();
+    form.set(Field::DeviceId, "lab-7");
     assert_eq!(form.validate().unwrap().topic, "device/lab-7/telemetry");
 }
 
@@ -94,17 +94,16 @@ fn broker_url_must_be_a_websocket_url_with_a_host() {
     ];
     for (url, message) in cases {
         let mut form = form();
-        form.broker_url = url.into();
+        form.set(Field::BrokerUrl, url);
         assert_eq!(only_error(&form), message, "{url}");
     }
     for url in [
         "ws://localhost:9001",
         "wss://broker.example.com/mqtt",
         "ws://[::1]:9001",
-        "ws://u:p@h",
     ] {
         let mut form = form();
-        form.broker_url = url.into();
+        form.set(Field::BrokerUrl, url);
         assert!(form.validate().is_ok(), "{url}");
     }
 }
@@ -136,8 +135,8 @@ fn interval_must_be_a_positive_number_of_seconds() {
         ("100000", "must be at most 86400 s (got \"100000\")"),
     ] {
         let mut form = form();
-        form.profile = "seed".into();
-        form.interval = text.into();
+        form.set(Field::Profile, "seed");
+        form.set(Field::Interval, text);
         assert_eq!(
             only_error(&form),
             format!("Publish interval (s): {message}")
@@ -153,8 +152,8 @@ fn interval_must_be_a_positive_number_of_seconds() {
         ("86400", 86_400_000),
     ] {
         let mut form = form();
-        form.profile = "seed".into();
-        form.interval = text.into();
+        form.set(Field::Profile, "seed");
+        form.set(Field::Interval, text);
         assert_eq!(form.validate().unwrap().interval_ms, ms, "{text}");
     }
 }
@@ -163,7 +162,7 @@ fn interval_must_be_a_positive_number_of_seconds() {
 fn anomaly_every_must_be_at_least_one() {
     for text in ["0", "-3", "1.5", "x"] {
         let mut form = form();
-        form.anomaly_every = text.into();
+        form.set(Field::AnomalyEvery, text);
         assert_eq!(
             only_error(&form),
             format!(
@@ -177,7 +176,7 @@ fn anomaly_every_must_be_at_least_one() {
 fn keep_alive_must_fit_sixteen_bits() {
     for text in ["-1", "65536", "ten"] {
         let mut form = form();
-        form.keep_alive = text.into();
+        form.set(Field::KeepAlive, text);
         assert!(
             only_error(&form)
                 .starts_with("Keep alive (s): must be a whole number of seconds from 0 to 65535")
@@ -185,7 +184,7 @@ fn keep_alive_must_fit_sixteen_bits() {
     }
     for (text, value) in [("0", 0), ("65535", 65535)] {
         let mut form = form();
-        form.keep_alive = text.into();
+        form.set(Field::KeepAlive, text);
         assert_eq!(form.validate().unwrap().keep_alive_s, value);
     }
 }
@@ -205,7 +204,7 @@ fn topic_must_not_hold_wildcards_or_nul() {
         ("", "Topic: is required"),
     ] {
         let mut form = form();
-        form.topic = topic.into();
+        form.set(Field::Topic, topic);
         assert_eq!(only_error(&form), message);
     }
 }
@@ -213,9 +212,9 @@ fn topic_must_not_hold_wildcards_or_nul() {
 #[test]
 fn client_id_must_be_one_to_23_bytes() {
     let mut form = form();
-    form.client_id = String::new();
+    form.set(Field::ClientId, String::new());
     assert_eq!(only_error(&form), "Client ID: is required");
-    form.client_id = "x".repeat(24);
+    form.set(Field::ClientId, "x".repeat(24));
     assert_eq!(
         only_error(&form),
         "Client ID: is 24 bytes; MQTT 3.1.1 brokers need only accept 1 to 23"
@@ -225,9 +224,9 @@ fn client_id_must_be_one_to_23_bytes() {
 #[test]
 fn password_needs_a_username() {
     let mut form = form();
-    form.password = "secret".into();
+    form.set(Field::Password, "secret");
     assert_eq!(only_error(&form), "Password: needs a Username as well");
-    form.username = "alice".into();
+    form.set(Field::Username, "alice");
     let settings = form.validate().unwrap();
     assert_eq!(settings.username.as_deref(), Some("alice"));
     assert_eq!(settings.password.as_deref(), Some("secret"));
@@ -236,9 +235,9 @@ fn password_needs_a_username() {
 #[test]
 fn every_bad_field_is_reported_at_once() {
     let mut form = form();
-    form.broker_url = "http://x".into();
-    form.interval = "0".into();
-    form.anomaly_every = "0".into();
+    form.set(Field::BrokerUrl, "http://x");
+    form.set(Field::Interval, "0");
+    form.set(Field::AnomalyEvery, "0");
     let fields: Vec<Field> = form
         .validate()
         .unwrap_err()
@@ -292,7 +291,7 @@ fn a_bad_parameter_is_reported_not_replaced_by_a_default() {
     let mut form = form();
     let outcome = form.apply_query("interval=fast&autostart=1");
     assert!(outcome.autostart);
-    assert_eq!(form.interval, "fast");
+    assert_eq!(form.get(Field::Interval), "fast");
     assert_eq!(
         only_error(&form),
         "Publish interval (s): must be a number of seconds, e.g. 1.0 (got \"fast\")"
@@ -303,7 +302,7 @@ fn a_bad_parameter_is_reported_not_replaced_by_a_default() {
 fn a_password_in_the_url_is_ignored_with_a_note() {
     let mut form = form();
     let outcome = form.apply_query("username=u&password=leak");
-    assert_eq!(form.password, "");
+    assert_eq!(form.get(Field::Password), "");
     assert_eq!(outcome.notes.len(), 1);
 }
 
@@ -319,10 +318,10 @@ fn percent_decoding_keeps_stray_percents() {
 fn a_device_id_from_the_url_names_the_client_id_too() {
     let mut form = form();
     form.apply_query("device_id=lab-7");
-    assert_eq!(form.client_id, "lab-7-a1b2");
+    assert_eq!(form.get(Field::ClientId), "lab-7-a1b2");
     let mut form = self::form();
     form.apply_query("DEVICE_ID=lab-8&client_id=mine");
-    assert_eq!(form.client_id, "mine");
+    assert_eq!(form.get(Field::ClientId), "mine");
 }
 
 #[test]
@@ -458,7 +457,7 @@ fn the_share_link_replays_every_setting_but_password_and_client_id() {
     form.apply_query(
         "device_id=lab 7&seed=99&anomaly_kinds=spike,step&topic=a/{device_id}&username=u",
     );
-    form.password = "secret".into();
+    form.set(Field::Password, "secret");
     let query = form.to_query();
     assert!(
         !query.contains("secret") && !query.contains("client_id"),
@@ -482,4 +481,119 @@ fn field_metadata_lines_up_with_the_fields() {
     assert_eq!(Field::Interval.label(), "Publish interval (s)");
     assert_eq!(Field::Password.param(), None);
     assert_eq!(Field::AnomalyKinds.id(), "anomaly-kinds");
+}
+
+#[test]
+fn a_broker_url_with_user_info_is_refused_without_echoing_it() {
+    for url in [
+        "ws://u:hunter2@h",
+        "wss://alice@broker:8884/mqtt",
+        "ws://:hunter2@h:1",
+    ] {
+        let mut form = form();
+        form.set(Field::BrokerUrl, url);
+        let error = only_error(&form);
+        assert_eq!(
+            error,
+            "Broker URL: must not contain a user name or password (user:pass@host); use the Username and Password fields"
+        );
+        assert!(!error.contains("hunter2"));
+    }
+}
+
+#[test]
+fn debug_prints_never_show_the_password() {
+    let mut form = form();
+    form.set(Field::Username, "alice");
+    form.set(Field::Password, "hunter2");
+    let settings = form.validate().unwrap();
+    let config = crate::device::session_config(&settings);
+    let connect = crate::mqtt::Connect {
+        client_id: "c".into(),
+        clean_session: true,
+        keep_alive: 60,
+        username: Some("alice".into()),
+        password: Some(b"hunter2".to_vec()),
+        will: None,
+    };
+    for printed in [
+        format!("{form:?}"),
+        format!("{settings:?}"),
+        format!("{config:?}"),
+        format!("{connect:?}"),
+        format!("{:?}", crate::mqtt::Packet::Connect(connect.clone())),
+    ] {
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+        assert!(printed.contains("alice"), "{printed}");
+    }
+    assert!(!form.to_query().contains("hunter2"));
+}
+
+#[test]
+fn the_time_zone_is_a_utc_offset_that_the_model_uses_and_the_link_carries() {
+    let mut form = form();
+    assert_eq!(form.validate().unwrap().sensor.air.tz_offset_min, 0);
+    for (text, minutes) in [
+        ("+09:00", 540),
+        ("-05:00", -300),
+        ("+05:45", 345),
+        ("Z", 0),
+        ("+14:00", 840),
+        ("-12:00", -720),
+    ] {
+        form.set(Field::TimeZone, text);
+        assert_eq!(
+            form.validate().unwrap().sensor.air.tz_offset_min,
+            minutes,
+            "{text}"
+        );
+    }
+    for minutes in [-720, -300, 0, 345, 540, 840] {
+        assert_eq!(
+            model::parse_utc_offset(&format_utc_offset(minutes)),
+            Ok(minutes)
+        );
+    }
+    for bad in [
+        "9", "+9:00", "+09:60", "+15:00", "-13:00", "09:00", "+09:00x", "UTC",
+    ] {
+        form.set(Field::TimeZone, bad);
+        assert_eq!(
+            only_error(&form),
+            format!(
+                "Time zone (UTC offset): must be a UTC offset such as +01:00 or -05:00 (got \"{bad}\")"
+            )
+        );
+    }
+    form.set(Field::TimeZone, "-05:00");
+    assert!(
+        form.to_query().contains("&tz=-05%3A00&"),
+        "{}",
+        form.to_query()
+    );
+    let mut replay = SettingsForm::defaults("zzzz");
+    replay.set(Field::TimeZone, "+09:00"); // the second page's own zone
+    replay.apply_query(&form.to_query());
+    assert_eq!(replay.validate().unwrap().sensor.air.tz_offset_min, -300);
+}
+
+#[test]
+fn anomaly_every_defaults_to_the_profiles_own_cadence() {
+    let mut form = form();
+    assert_eq!(form.get(Field::AnomalyEvery), "");
+    assert_eq!(
+        form.validate().unwrap().sensor.anomaly_mode,
+        AnomalyMode::Every(60)
+    );
+    form.set(Field::Profile, "seed");
+    assert_eq!(
+        form.validate().unwrap().sensor.anomaly_mode,
+        AnomalyMode::Every(10)
+    );
+    form.set(Field::AnomalyEvery, "7");
+    assert_eq!(
+        form.validate().unwrap().sensor.anomaly_mode,
+        AnomalyMode::Every(7)
+    );
 }

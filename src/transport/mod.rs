@@ -9,7 +9,7 @@ use std::rc::{Rc, Weak};
 
 use wasm_bindgen::JsCast;
 
-use crate::device::{Action, Counters, Device, LogEntry, LogLevel, Time};
+use crate::device::{Action, Counters, Device, LogEntry, LogLevel, Status, Time};
 use crate::sensor::AnomalyKind;
 use crate::settings::Settings;
 use socket::{Socket, SocketEvent};
@@ -33,7 +33,7 @@ pub fn now() -> Time {
 /// What the page shows of a device, sent after every change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    pub status: String,
+    pub status: Status,
     /// The topic the device publishes to, `{device_id}` replaced.
     pub topic: String,
     pub active: bool,
@@ -86,9 +86,7 @@ impl Simulator {
 
     /// Starts a run with these settings, replacing any stopped device. `seed` drives the retry
     /// jitter only; the sensor's own seed is in the settings.
-    pub fn start(&self, mut settings: Settings, seed: u64) {
-        // The tide and the daily cycle follow the page's local time.
-        settings.sensor.air.tz_offset_min = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+    pub fn start(&self, settings: Settings, seed: u64) {
         {
             let mut runner = self.runner.borrow_mut();
             if runner.device.as_ref().is_some_and(Device::is_active) {
@@ -199,7 +197,7 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
             && let Some(ticker) = runner.ticker.as_mut()
         {
             let wake = device
-                .poll_timeout(t)
+                .poll_timeout()
                 .unwrap_or(u64::MAX)
                 .min(t.mono_ms + MAX_SLEEP_MS);
             ticker.arm(wake.saturating_sub(t.mono_ms) as u32);
@@ -289,6 +287,11 @@ pub fn random_u64() -> u64 {
         return (js_sys::Math::random() * 2f64.powi(53)) as u64;
     }
     u64::from_le_bytes(bytes)
+}
+
+/// The page's current UTC offset, `+01:00`: the default time zone of the model.
+pub fn local_utc_offset() -> String {
+    crate::settings::format_utc_offset(-(js_sys::Date::new_0().get_timezone_offset() as i32))
 }
 
 /// The page's query string, e.g. `?broker=...`.

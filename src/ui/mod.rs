@@ -3,9 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::device::{Counters, LogLevel};
+use crate::device::{Counters, LogLevel, Status};
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
-use crate::settings::{Field, FieldError, SettingsForm};
+use crate::settings::{Field, FieldError, SettingsForm, parse_flag};
 use crate::transport::{self, Simulator, Snapshot};
 
 /// How many log lines the page keeps.
@@ -28,7 +28,7 @@ impl LogLine {
 /// Everything the page renders, as signals, and the actions on them.
 #[derive(Clone, Copy)]
 pub struct SimulatorHandle {
-    pub status: RwSignal<String>,
+    pub status: RwSignal<Status>,
     pub active: RwSignal<bool>,
     pub counters: RwSignal<Counters>,
     pub last_payload: RwSignal<Option<String>>,
@@ -78,6 +78,31 @@ impl SimulatorHandle {
         }
     }
 
+    /// Drops the errors of fields that became valid, and updates the others' messages: an
+    /// error goes as soon as its field is fixed, without waiting for Start.
+    fn revalidate(&self) {
+        if self.errors.with_untracked(Vec::is_empty) {
+            return;
+        }
+        let fresh = self.form().validate().err().unwrap_or_default();
+        self.errors.update(|errors| {
+            errors.retain_mut(
+                |error| match fresh.iter().find(|f| f.field == error.field) {
+                    Some(now) => {
+                        error.message.clone_from(&now.message);
+                        true
+                    }
+                    None => false,
+                },
+            )
+        });
+    }
+
+    /// Running and not yet stopping: Stop and Inject apply.
+    fn running(&self) -> bool {
+        self.active.get() && self.status.with(|s| *s != Status::Stopping)
+    }
+
     pub fn stop(&self) {
         self.simulator.with_value(Simulator::stop);
     }
@@ -119,12 +144,13 @@ fn push_capped(log: &mut Vec<LogLine>, line: LogLine) {
 /// Makes the simulator for this page: settings from the defaults and the URL query.
 pub fn use_simulator() -> SimulatorHandle {
     let mut form = SettingsForm::defaults(&client_suffix());
-    // A random sensor seed unless the link names one; it is shown and goes in the share link,
-    // so any run can be replayed.
+    // A random sensor seed and this page's time zone unless the link names them; both are
+    // shown and go in the share link, so any run replays anywhere.
     form.set(Field::Seed, transport::random_u64().to_string());
+    form.set(Field::TimeZone, transport::local_utc_offset());
     let outcome = form.apply_query(&transport::location_query());
 
-    let status = RwSignal::new("disconnected".to_owned());
+    let status = RwSignal::new(Status::Stopped(None));
     let active = RwSignal::new(false);
     let counters = RwSignal::new(Counters::default());
     let last_payload = RwSignal::new(None);
@@ -167,7 +193,17 @@ pub fn use_simulator() -> SimulatorHandle {
     });
     on_cleanup(move || handle.simulator.with_value(Simulator::shutdown));
     if outcome.autostart {
-        handle.start();
+        // A link may point the page at any broker: say where first, and connect only once the
+        // page (with this line) has been drawn.
+        handle.push_log(
+            LogLevel::Info,
+            format!(
+                "autostart: connecting to {} as {}",
+                form.get(Field::BrokerUrl).trim(),
+                form.get(Field::ClientId)
+            ),
+        );
+        request_animation_frame(move || request_animation_frame(move || handle.start()));
     } else if let Err(errors) = form.validate() {
         // A bad URL parameter shows next to its field at once.
         handle.errors.set(errors);
@@ -230,14 +266,15 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
                         spellcheck="false"
                         aria-describedby=error_id.clone()
                         prop:value=move || value.get()
-                        prop:checked=move || flag && value.get() == "true"
+                        prop:checked=move || flag && parse_flag(&value.get()) == Ok(true)
                         prop:disabled=move || sim.active.get()
                         on:input=move |ev| {
                             value.set(if flag {
                                 event_target_checked(&ev).to_string()
                             } else {
                                 event_target_value(&ev)
-                            })
+                            });
+                            sim.revalidate();
                         }
                     />
                     <span class="error" id=error_id data-testid=format!("error-{}", field.id())>
@@ -268,14 +305,14 @@ fn Controls(sim: SimulatorHandle) -> impl IntoView {
             </button>
             <button
                 data-testid="stop"
-                prop:disabled=move || !sim.active.get()
+                prop:disabled=move || !sim.running()
                 on:click=move |_| sim.stop()
             >
                 "Stop"
             </button>
-            <span class="status" data-status=move || status_class(&sim.status.get())>
+            <span class="status" data-status=move || sim.status.with(status_class)>
                 "Status: "
-                <strong data-testid="status">{move || sim.status.get()}</strong>
+                <strong data-testid="status">{move || sim.status.with(Status::to_string)}</strong>
             </span>
             <a class="share" data-testid="share-link" prop:href=move || sim.share_link()>
                 "Share link (replays this run)"
@@ -317,7 +354,7 @@ fn small_button(
         <button
             class="small"
             data-testid=testid
-            prop:disabled=move || inject && !sim.active.get()
+            prop:disabled=move || inject && !sim.running()
             on:click=move |_| match command {
                 Command::Inject(kind) => sim.inject(kind),
                 Command::Download { jsonl } => sim.download(jsonl),
@@ -328,13 +365,15 @@ fn small_button(
     }
 }
 
-fn status_class(status: &str) -> &'static str {
+fn status_class(status: &Status) -> &'static str {
     match status {
-        "connected" => "connected",
-        "connecting" => "connecting",
-        "disconnected" => "disconnected",
-        s if s.starts_with("reconnecting") => "connecting",
-        _ => "error",
+        Status::Connected => "connected",
+        Status::Stopped(None) => "disconnected",
+        Status::Stopped(Some(_)) | Status::Retrying { refused: true, .. } => "error",
+        Status::Connecting
+        | Status::Reconnecting { .. }
+        | Status::Stopping
+        | Status::Retrying { .. } => "connecting",
     }
 }
 
@@ -352,7 +391,8 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
             </div>
         }
     };
-    let totals: [(&'static str, &'static str, CounterGetter); 8] = [
+    let totals: [(&'static str, &'static str, CounterGetter); 9] = [
+        ("samples", "samples", |c, _| c.samples),
         ("published", "published", |c, _| c.published),
         ("acknowledged", "acked", |c, _| c.acked),
         ("in flight", "inflight", |c, _| c.in_flight),
@@ -368,6 +408,16 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
             <div class="counters">
                 {totals.map(|(label, testid, get)| counter(label, testid.to_owned(), get, 0)).into_iter().collect_view()}
             </div>
+            <p class="fraction">
+                "Anomalous: "
+                <span data-testid="anomalous-fraction">
+                    {move || sim.counters.with(|c| {
+                        let permille = c.anomalous_permille();
+                        format!("{}.{} %", permille / 10, permille % 10)
+                    })}
+                </span>
+                " of the run's samples"
+            </p>
             <h2>"Anomaly events by kind"</h2>
             <div class="counters kinds">
                 {AnomalyKind::ALL

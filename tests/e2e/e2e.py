@@ -4,7 +4,8 @@
 Serves the bundle, opens it through chromedriver with URL parameters and autostart, and checks
 with a real QoS 1 subscriber (mosquitto_sub) on the broker's plain listener what arrives: the
 payload schema, consecutive sequence numbers from 1, anomalies exactly at the cadence, and equal
-published/acknowledged totals after Stop.
+published/acknowledged totals after Stop; and that a Share link, opened in a browser in another
+time zone, replays the same stream.
 
 Usage: e2e.py DIST_DIR MQTT_PORT WS_PORT
 """
@@ -13,8 +14,9 @@ import random
 import string
 import sys
 import time
+import urllib.parse
 
-from harness import Subscriber, check_schema, run_suite
+from harness import Subscriber, WebDriver, check_schema, run_suite
 
 DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -135,6 +137,85 @@ def test_the_same_seed_and_start_replay_the_same_realistic_stream(driver, base):
     return f"40 identical messages, {len(kinds)} anomaly events"
 
 
+def browser_offset(driver):
+    """The browser's current UTC offset written as the page writes `tz`, e.g. -05:00."""
+    minutes = -driver.execute("return new Date().getTimezoneOffset();")
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def share_link(driver):
+    """The Share link's `href` property, once the page has filled it in."""
+    def href():
+        return driver.s("GET", f"/element/{driver.find('[data-testid=share-link]')}/property/href") or ""
+
+    driver.wait_for("the share link", lambda: "seed=" in href())
+    return href()
+
+
+def first_40_by_sequence(driver, device_id, begin):
+    """Subscribes, runs `begin()` (which starts the page), stops the page once 40 sequences
+    arrived, and returns the first occurrence of each of the first 40 sequences, in order."""
+    subscriber = Subscriber(f"device/{device_id}/telemetry", MQTT_PORT)
+    try:
+        begin()
+        driver.wait_for("40 sequences", lambda: len({m["sequence"] for m in subscriber.messages}) >= 40)
+        driver.click("stop")
+        driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+    finally:
+        subscriber.stop()
+    first = {}
+    for message in subscriber.messages:
+        first.setdefault(message["sequence"], message)
+    return [first[sequence] for sequence in sorted(first)][:40]
+
+
+def test_share_link_replays_the_same_stream_in_another_time_zone(driver, base):
+    device_id = "e2e-share-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    url = (
+        f"{base}/?profile=realistic&seed=4242&start=2026-03-01T00:00:00Z&interval=0.1&anomaly_every=20"
+        f"&device_id={device_id}&broker=ws://127.0.0.1:{WS_PORT}"
+    )
+    new_york = tokyo = None
+    try:
+        new_york = WebDriver(tz="America/New_York")
+        tokyo = WebDriver(tz="Asia/Tokyo")
+        new_york_offset, tokyo_offset = browser_offset(new_york), browser_offset(tokyo)
+        assert new_york_offset in ("-05:00", "-04:00"), f"TZ not honoured: New York at {new_york_offset}"
+        assert tokyo_offset == "+09:00", f"TZ not honoured: Tokyo at {tokyo_offset}"
+
+        new_york.open(url)
+        new_york.wait_for("the page", lambda: new_york.text("status") == "disconnected")
+        link = urllib.parse.urljoin(base + "/", share_link(new_york))
+        params = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+        assert params.get("tz") == [new_york_offset], f"expected tz={new_york_offset} in {link}"
+        assert params.get("seed") == ["4242"], link
+        assert not any("password" in key.lower() for key in params), link
+        client_id = new_york.value("#client-id")
+        assert not client_id or client_id not in link, f"client id {client_id} in {link}"
+        runs = [first_40_by_sequence(new_york, device_id, lambda: new_york.click("start"))]
+
+        def begin_in_tokyo():
+            tokyo.open(link)
+            if params.get("autostart", ["0"])[0] not in ("1", "true"):
+                tokyo.wait_for("the page", lambda: tokyo.text("status") == "disconnected")
+                tokyo.click("start")
+
+        runs.append(first_40_by_sequence(tokyo, device_id, begin_in_tokyo))
+        tokyo_params = urllib.parse.parse_qs(urllib.parse.urlsplit(share_link(tokyo)).query)
+        assert tokyo_params.get("tz") == [new_york_offset], f"Tokyo's page lost the link's tz: {tokyo_params}"
+    finally:
+        for browser in (new_york, tokyo):
+            if browser:
+                browser.quit()
+    in_new_york, in_tokyo = runs
+    assert [m["sequence"] for m in in_new_york] == list(range(1, 41)), [m["sequence"] for m in in_new_york]
+    differ = [a["sequence"] for a, b in zip(in_new_york, in_tokyo) if a != b]
+    assert in_new_york == in_tokyo, f"{len(differ)} of 40 payloads differ, first at sequence {differ[:1]}"
+    assert in_new_york[0]["timestamp"] == "2026-03-01T00:00:00.000Z", in_new_york[0]
+    return f"40 identical payloads in New York ({new_york_offset}) and Tokyo ({tokyo_offset}); link {link}"
+
+
 def main():
     run_suite(
         "e2e",
@@ -144,6 +225,7 @@ def main():
             test_seed_parameter_names_configure_the_page,
             test_a_bad_url_parameter_is_shown_and_nothing_is_sent,
             test_the_same_seed_and_start_replay_the_same_realistic_stream,
+            test_share_link_replays_the_same_stream_in_another_time_zone,
         ],
     )
 

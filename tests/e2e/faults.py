@@ -7,8 +7,12 @@ sequence number from 1 to the last one arrives at least once (duplicates are all
 and reported):
 
 - a TCP proxy between page and broker cuts the connection several times;
-- mosquitto is killed and restarted mid-run;
+- mosquitto is stopped (SIGTERM) or killed (SIGKILL) and restarted mid-run;
 - a "broker" accepts the WebSocket but never answers CONNECT;
+- a host accepts TCP but never completes the WebSocket handshake (the 10 s opening deadline);
+- a "broker" answers CONNACK 0 and drops the connection at once, again and again (the backoff
+  must keep growing);
+- a "broker" sends one 1 MiB WebSocket frame of 524,288 PINGRESPs (the page must stay responsive);
 - the proxy goes silent (a broker that stops answering pings);
 - a broker with a password file refuses a wrong password and accepts the right one.
 
@@ -21,6 +25,7 @@ import base64
 import hashlib
 import os
 import random
+import select
 import signal
 import socket
 import string
@@ -47,7 +52,8 @@ def wait_port(port, timeout=10):
 
 
 class Broker:
-    """A mosquitto of its own, with persistence so a restart keeps sessions and queued messages."""
+    """A mosquitto of its own, with persistence so a restart keeps sessions and queued messages;
+    it also saves every second, so even a SIGKILL loses at most the last second's changes."""
 
     def __init__(self, name, extra=""):
         self.dir = os.path.join(WORK, name)
@@ -62,7 +68,7 @@ class Broker:
             f.write(
                 # As root, mosquitto would switch to its own user and lose access to this folder.
                 f"user root\nper_listener_settings false\n"
-                f"persistence true\npersistence_location {self.dir}/\n"
+                f"persistence true\npersistence_location {self.dir}/\nautosave_interval 1\n"
                 f"log_dest file {self.dir}/mosquitto.log\nlog_type all\n"
                 f"max_queued_messages 100000\n"
                 f"listener {self.tcp_port} 127.0.0.1\nprotocol mqtt\n"
@@ -84,6 +90,13 @@ class Broker:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # mosquitto saves its persistence file on the way out
+            self.proc.wait(10)
+        self.proc = None
+
+    def kill(self):
+        """SIGKILL: no goodbye and no save on the way out; the last autosave is what survives."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(10)
         self.proc = None
 
@@ -178,6 +191,73 @@ class Proxy:
         self.cut()
 
 
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def accept_websocket(client):
+    """The server side of the WebSocket opening handshake (subprotocol mqtt) on a freshly accepted
+    socket, which keeps a 5 s timeout; False if the client went away or said nothing first."""
+    client.settimeout(5)
+    try:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = client.recv(4096)
+            if not chunk:
+                return False
+            request += chunk
+        key = ""
+        for line in request.decode(errors="replace").split("\r\n"):
+            if line.lower().startswith("sec-websocket-key:"):
+                key = line.split(":", 1)[1].strip()
+        accept = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
+        client.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+            ).encode()
+        )
+        return True
+    except OSError:
+        return False
+
+
+def read_frame(sock):
+    """One WebSocket frame from the browser (masked, as a client's must be): (opcode, payload)."""
+    first, second = recv_exactly(sock, 2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(recv_exactly(sock, 2), "big")
+    elif length == 127:
+        length = int.from_bytes(recv_exactly(sock, 8), "big")
+    mask = recv_exactly(sock, 4) if second & 0x80 else bytes(4)
+    payload = recv_exactly(sock, length)
+    return first & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def binary_frame(payload):
+    """One unmasked (server to client) binary WebSocket frame, FIN set."""
+    n = len(payload)
+    if n < 126:
+        header = bytes([0x82, n])
+    elif n < 65536:
+        header = bytes([0x82, 126]) + n.to_bytes(2, "big")
+    else:
+        header = bytes([0x82, 127]) + n.to_bytes(8, "big")
+    return header + payload
+
+
+CONNACK_ACCEPTED = bytes([0x20, 0x02, 0x00, 0x00])
+
+
 class SilentWebSocketServer:
     """Accepts the WebSocket handshake (subprotocol mqtt) and then never says a word."""
 
@@ -197,31 +277,115 @@ class SilentWebSocketServer:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = client.recv(4096)
-                if not chunk:
-                    break
-                request += chunk
-            key = ""
-            for line in request.decode(errors="replace").split("\r\n"):
-                if line.lower().startswith("sec-websocket-key:"):
-                    key = line.split(":", 1)[1].strip()
-            accept = base64.b64encode(
-                hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-            ).decode()
-            client.sendall(
-                (
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
-                ).encode()
-            )
+            if not accept_websocket(client):
+                client.close()
+                continue
             self.accepted += 1
             self.sockets.append(client)  # held open, never read again
 
     def close(self):
         self.server.close()
         for s in self.sockets:
+            s.close()
+
+
+class MuteTcpServer:
+    """Accepts TCP connections and then never reads or writes a byte: a WebSocket opening handshake
+    there never completes. Notes when each connection arrived."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.accepted_at = []
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted_at.append(time.time())
+            self.sockets.append(client)  # held open, never read
+
+    def close(self):
+        self.server.close()
+        for s in self.sockets:
+            s.close()
+
+
+class ConnackServer:
+    """A "broker" over WebSocket that reads the page's first frame (CONNECT) and answers CONNACK 0.
+    With `drop` it then closes the TCP connection at once; without, it keeps the connection,
+    reads and ignores what the page sends (answering a WebSocket close), and lets the test send
+    frames of its own on `clients`. Notes when each TCP connection arrived."""
+
+    def __init__(self, drop):
+        self.drop = drop
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.connected_at = []
+        self.connacks = 0
+        self.clients = []  # the kept connections, once CONNACKed
+        self.sockets = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.connected_at.append(time.time())
+            with self.lock:
+                self.sockets.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        try:
+            if not accept_websocket(client):
+                return
+            read_frame(client)  # CONNECT
+            client.sendall(binary_frame(CONNACK_ACCEPTED))
+            self.connacks += 1
+            if self.drop:
+                client.shutdown(socket.SHUT_WR)  # the CONNACK, then FIN
+                return
+            with self.lock:
+                self.clients.append(client)
+            # Drain the page's frames so its sends never block; bounded by close().
+            while not self.closed:
+                readable, _, _ = select.select([client], [], [], 0.5)
+                if not readable:
+                    continue
+                opcode, payload = read_frame(client)
+                if opcode == 0x8:  # close: answer it, as a broker would
+                    client.sendall(bytes([0x88, len(payload[:2])]) + payload[:2])
+                    return
+        except (OSError, ValueError):
+            pass
+        finally:
+            client.close()
+
+    def close(self):
+        self.closed = True
+        self.server.close()
+        with self.lock:
+            sockets = list(self.sockets)
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             s.close()
 
 
@@ -320,6 +484,35 @@ def test_broker_killed_and_restarted_loses_nothing(driver, base):
     )
 
 
+def test_broker_killed_with_sigkill_and_restarted_loses_nothing(driver, base):
+    broker = Broker("sigkill")
+    device = unique("sigkill")
+    # mosquitto_sub reconnects and subscribes again by itself once the broker is back.
+    subscriber = Subscriber(f"device/{device}/telemetry", broker.tcp_port, client_id=unique("sub"))
+    try:
+        open_page(driver, base, f"ws://127.0.0.1:{broker.ws_port}", device)
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        time.sleep(2.0)
+        broker.kill()
+        driver.wait_for(
+            "the page to notice",
+            lambda: driver.text("status").startswith(("reconnecting", "error")),
+        )
+        time.sleep(3.0)  # samples keep coming while the broker is down
+        broker.start()
+        driver.wait_for("the page to reconnect", lambda: driver.text("status") == "connected", timeout=40)
+        time.sleep(2.0)
+        counters = stop_page(driver)
+        duplicates = check_complete(subscriber, counters, timeout=20)
+    finally:
+        subscriber.stop()
+        broker.stop()
+    return (
+        f"{counters['published']} sequences complete across a SIGKILL and restart, "
+        f"{counters['redelivered']} re-sent with DUP, {duplicates} duplicates"
+    )
+
+
 def test_broker_that_never_answers_connect_is_detected_and_retried(driver, base):
     silent = SilentWebSocketServer()
     try:
@@ -335,6 +528,117 @@ def test_broker_that_never_answers_connect_is_detected_and_retried(driver, base)
     finally:
         silent.close()
     return f"status {status!r}, {silent.accepted} connections tried"
+
+
+def test_host_that_never_opens_the_websocket_times_out_and_retries(driver, base):
+    mute = MuteTcpServer()
+    seen = []  # (when, status) of the first status naming the opening deadline
+
+    def timed_out():
+        status = driver.text("status")
+        if "no answer in 10 s" in status:
+            seen.append((time.time(), status))
+            return True
+        return False
+
+    try:
+        opened = time.time()
+        open_page(driver, base, f"ws://127.0.0.1:{mute.port}", unique("mute"))
+        driver.wait_for("the opening deadline", timed_out, timeout=20)
+        driver.wait_for("a second attempt", lambda: len(mute.accepted_at) >= 2, timeout=10)
+        stop_page(driver)
+        when, status = seen[0]
+        after_open = when - opened
+        after_connect = when - mute.accepted_at[0]
+        retry_gap = mute.accepted_at[1] - mute.accepted_at[0]
+        assert 9 <= after_open <= 16, f"timed out {after_open:.1f} s after the page was opened ({status!r})"
+        assert retry_gap >= 9, f"second connection {retry_gap:.1f} s after the first, before the deadline"
+    finally:
+        mute.close()
+    return (
+        f"status {status!r} {after_open:.1f} s after opening the page "
+        f"({after_connect:.1f} s after its TCP connection); second connection {retry_gap:.1f} s "
+        f"after the first; {len(mute.accepted_at)} connections"
+    )
+
+
+def test_broker_that_drops_right_after_connack_is_retried_with_growing_delays(driver, base):
+    server = ConnackServer(drop=True)
+    try:
+        started = time.time()
+        open_page(driver, base, f"ws://127.0.0.1:{server.port}", unique("storm"))
+        while time.time() < started + 20:
+            time.sleep(0.2)
+        log = driver.text("log")
+        counters = stop_page(driver)
+        samples = int(driver.text("samples"))
+    finally:
+        server.close()
+    times = list(server.connected_at)
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    shown = ", ".join(f"{gap:.2f}" for gap in gaps)
+    assert len(times) >= 4, f"{len(times)} connections in 20 s, gaps {shown} s"
+    assert min(gaps) >= 0.6, f"a retry came too soon: gaps {shown} s"
+    # Nominal delays 1, 2, 4, 8 s, each less up to 25 % jitter; 0.1 s slack for timing.
+    for n, (gap, nominal) in enumerate(zip(gaps, [1, 2, 4, 8]), 1):
+        assert gap >= 0.75 * nominal - 0.1, f"gap {n} is {gap:.2f} s, nominal {nominal} s: gaps {shown} s"
+    assert all(later > earlier for earlier, later in zip(gaps, gaps[1:])), f"gaps do not grow: {shown} s"
+    assert "dropped right after connecting" in log, log[:2000]
+    assert counters["acked"] + counters["dropped"] == samples, (counters, samples)
+    return (
+        f"{len(times)} connections, {server.connacks} CONNACKs, gaps {shown} s; "
+        f"{samples} samples, {counters['dropped']} dropped at Stop"
+    )
+
+
+LONG_TASKS = """
+if (!PerformanceObserver.supportedEntryTypes.includes("longtask")) return false;
+window.__maxLongTask = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    window.__maxLongTask = Math.max(window.__maxLongTask, entry.duration);
+  }
+}).observe({type: "longtask", buffered: false});
+return true;
+"""
+
+
+def test_one_megabyte_frame_of_small_packets_keeps_the_page_responsive(driver, base):
+    server = ConnackServer(drop=False)
+    frame = binary_frame(b"\xd0\x00" * 524288)  # PINGRESP x 524,288
+    assert len(frame) == 2 + 8 + 1048576 and frame[:2] == bytes([0x82, 127])
+    try:
+        driver.open(
+            f"{base}/?broker=ws://127.0.0.1:{server.port}&device_id={unique('flood')}"
+            f"&interval=1&keepalive=60&profile=seed&autostart=1"
+        )
+        driver.wait_for("connected", lambda: driver.text("status") == "connected", timeout=15)
+        driver.wait_for("the server to hold the connection", lambda: server.clients, timeout=5)
+        assert driver.execute(LONG_TASKS), "this Chromium reports no longtask entries"
+        sent = time.time()
+        server.clients[0].sendall(frame)
+        send_took = time.time() - sent
+        time.sleep(2.0)
+        probe = time.time()
+        longest = driver.execute("return window.__maxLongTask || 0;")
+        probe_took = time.time() - probe
+        time.sleep(0.3)  # an observer callback queued behind the probe
+        longest = max(longest, driver.execute("return window.__maxLongTask || 0;"))
+        status = driver.text("status")
+        assert longest < 1000, f"longest task {longest:.0f} ms after the 1 MiB frame"
+        assert probe_took < 1.0, f"the page took {probe_took:.1f} s to run a one-line script"
+        assert status == "connected", status
+        assert len(server.connected_at) == 1, f"{len(server.connected_at)} connections: the page reconnected"
+        counters = stop_page(driver, timeout=10)  # waits out the 2 s for PUBACKs that never come
+        samples = int(driver.text("samples"))
+    finally:
+        server.close()
+    assert counters["acked"] + counters["dropped"] == samples, (counters, samples)
+    return (
+        f"1 MiB frame of 524,288 PINGRESPs sent in {send_took:.2f} s; longest task {longest:.0f} ms, "
+        f"script round trip {probe_took * 1000:.0f} ms, still connected; "
+        f"{samples} samples, {counters['dropped']} dropped at Stop"
+    )
 
 
 def test_broker_that_stops_answering_pings_is_detected_and_reconnected(driver, base):
@@ -354,6 +658,9 @@ def test_broker_that_stops_answering_pings_is_detected_and_reconnected(driver, b
             timeout=10,
         )
         detected_after = time.time() - went_silent
+        assert detected_after <= 1.5 * 2 + 0.5, (
+            f"silence found after {detected_after:.1f} s, more than 1.5 x keep-alive 2 s + 0.5 s"
+        )
         driver.wait_for("a reconnect", lambda: int(driver.text("reconnects")) >= 1, timeout=10)
         driver.wait_for("connected", lambda: driver.text("status") == "connected", timeout=10)
         time.sleep(1.0)
@@ -426,7 +733,11 @@ def main():
         [
             test_connection_cut_six_times_loses_nothing,
             test_broker_killed_and_restarted_loses_nothing,
+            test_broker_killed_with_sigkill_and_restarted_loses_nothing,
             test_broker_that_never_answers_connect_is_detected_and_retried,
+            test_host_that_never_opens_the_websocket_times_out_and_retries,
+            test_broker_that_drops_right_after_connack_is_retried_with_growing_delays,
+            test_one_megabyte_frame_of_small_packets_keeps_the_page_responsive,
             test_broker_that_stops_answering_pings_is_detected_and_reconnected,
             test_wrong_password_is_refused_in_words_and_the_right_one_accepted,
             test_closing_the_tab_says_disconnect,

@@ -53,11 +53,14 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 class WebDriver:
     """The few W3C WebDriver commands these tests need."""
 
-    def __init__(self):
+    def __init__(self, tz=None):
+        """`tz` (an IANA zone such as "Asia/Tokyo") sets TZ for chromedriver, so the browser it
+        starts runs in that zone; without it the browser takes the machine's zone."""
         self.port = free_port()
         self.log = open(os.path.join(OUT, "chromedriver.log"), "a")
+        env = None if tz is None else dict(os.environ, TZ=tz)
         self.proc = subprocess.Popen(
-            ["chromedriver", f"--port={self.port}"], stdout=self.log, stderr=subprocess.STDOUT
+            ["chromedriver", f"--port={self.port}"], stdout=self.log, stderr=subprocess.STDOUT, env=env
         )
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(100):
@@ -111,6 +114,10 @@ class WebDriver:
         element = self.find(css)
         self.s("POST", f"/element/{element}/clear", {})
         self.s("POST", f"/element/{element}/value", {"text": text})
+
+    def execute(self, script, args=()):
+        """Runs `script` (a function body: `arguments` holds `args`) in the page, returns its value."""
+        return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})
 
     def screenshot(self, name):
         png = base64.b64decode(self.s("GET", "/screenshot"))

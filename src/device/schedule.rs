@@ -1,0 +1,66 @@
+//! When samples are due, and the time they carry.
+//!
+//! Sample `k` is due once `(k - 1)` intervals have elapsed since Start. Elapsed time is counted
+//! on a clock that never goes back: each step takes the larger of the monotonic and the wall
+//! clock's advance. So a wall clock set backwards neither stops nor repeats samples (the
+//! monotonic clock carries on), and a laptop that slept, whose monotonic clock may have stood
+//! still, still owes the samples of the time it slept (the wall clock moved on).
+
+use super::Time;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Wall-clock time of Start: sample k is stamped `start + (k - 1) x interval`.
+    start_wall_ms: i64,
+    /// The clocks when last seen.
+    last: Time,
+    /// Milliseconds elapsed since Start.
+    elapsed_ms: u64,
+}
+
+impl Schedule {
+    pub fn new(start: Time) -> Self {
+        Self {
+            start_wall_ms: start.wall_ms,
+            last: start,
+            elapsed_ms: 0,
+        }
+    }
+
+    /// The elapsed time at `now`, without moving the schedule.
+    fn elapsed_at(&self, now: Time) -> u64 {
+        let mono = now.mono_ms.saturating_sub(self.last.mono_ms);
+        let wall = u64::try_from(now.wall_ms.saturating_sub(self.last.wall_ms)).unwrap_or(0);
+        self.elapsed_ms + mono.max(wall)
+    }
+
+    /// Moves the schedule to `now`.
+    pub fn advance(&mut self, now: Time) {
+        self.elapsed_ms = self.elapsed_at(now);
+        self.last = now;
+    }
+
+    /// How many samples are due by the last [`Schedule::advance`]: sample 1 at Start, then one
+    /// per interval.
+    pub fn due_count(&self, interval_ms: u64) -> u64 {
+        self.elapsed_ms / interval_ms.max(1) + 1
+    }
+
+    /// When sample `sequence` is due on the monotonic clock, as of the last
+    /// [`Schedule::advance`] (in the past when it is overdue).
+    pub fn due_mono_ms(&self, sequence: u64, interval_ms: u64) -> u64 {
+        let due_at = sequence.saturating_sub(1).saturating_mul(interval_ms);
+        self.last
+            .mono_ms
+            .saturating_add(due_at.saturating_sub(self.elapsed_ms))
+    }
+
+    /// The timestamp of sample `sequence`: its place on the schedule from the Start time
+    /// setting, or from the wall clock at Start.
+    pub fn stamp(&self, sequence: u64, interval_ms: u64, start_ms: Option<i64>) -> i64 {
+        let offset = sequence.saturating_sub(1).saturating_mul(interval_ms);
+        start_ms
+            .unwrap_or(self.start_wall_ms)
+            .saturating_add(i64::try_from(offset).unwrap_or(i64::MAX))
+    }
+}
