@@ -137,6 +137,7 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         ("Tide amplitude (hPa)", "0.5"),
         ("Mean temperature (C)", "24"),
         ("Start time", ""),
+        ("Time zone (UTC offset)", &local_offset()),
         ("Anomaly mode", "every"),
         ("Anomaly probability", "0.01"),
         ("Anomaly kinds", ""),
@@ -213,12 +214,19 @@ async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
     assert_eq!(page.number("published"), 0);
     assert!(page.text("log").contains("not started: Broker URL"));
 
-    // Fixing the fields clears the errors on the next Start.
+    // Fixing a field clears its error at once, before any Start; the other stays.
     page.type_into("Broker URL", "ws://127.0.0.1:1");
-    page.type_into("Anomaly every N packets", "10");
-    page.click("start");
     tick().await;
     assert_eq!(page.text("error-broker-url"), "");
+    assert_eq!(
+        page.text("error-anomaly-every"),
+        "must be a whole number of at least 1 (got \"0\")"
+    );
+    page.type_into("Anomaly every N packets", "10");
+    tick().await;
+    assert_eq!(page.text("error-anomaly-every"), "");
+    page.click("start");
+    tick().await;
     page.wait_for("a retry after the failed connection", |p| {
         let status = p.text("status");
         status.starts_with("reconnecting: attempt")
@@ -270,7 +278,7 @@ async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
     assert!(log.contains("CONNACK: connection accepted"), "{log}");
     assert!(
         log.contains(&format!(
-            "stopped: published {published}, acknowledged {published}"
+            "stopped: samples {published}, published {published}, acknowledged {published}"
         )),
         "{log}"
     );
@@ -312,4 +320,71 @@ async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
     assert_eq!(end.status, Status::Stopped(None));
     assert_eq!(end.counters.acked, end.counters.published);
     assert_eq!(end.counters.in_flight, 0);
+}
+
+/// The browser's UTC offset as the Time zone field writes it.
+fn local_offset() -> String {
+    let east = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+    let sign = if east < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", east.abs() / 60, east.abs() % 60)
+}
+
+/// Mounts the page as if opened with `query`, then puts the test page's URL back.
+fn mount_with_query(query: &str) -> Page {
+    let window = web_sys::window().unwrap();
+    let history = window.history().unwrap();
+    let original = window.location().href().unwrap();
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query))
+        .unwrap();
+    let page = Page::mount();
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&original))
+        .unwrap();
+    page
+}
+
+#[wasm_bindgen_test]
+async fn a_link_sets_the_clean_session_box_and_the_share_link_carries_the_time_zone() {
+    let page = mount_with_query("?clean_session=1&tz=%2B09%3A00&seed=77");
+    tick().await;
+    assert!(
+        page.input("Clean session").checked(),
+        "clean_session=1 is on"
+    );
+    assert_eq!(page.input("Time zone (UTC offset)").value(), "+09:00");
+    let share = page
+        .by_testid("share-link")
+        .unchecked_into::<web_sys::HtmlAnchorElement>()
+        .href();
+    assert!(share.contains("tz=%2B09%3A00"), "{share}");
+    assert!(share.contains("clean_session=1"), "{share}");
+    let off = mount_with_query("?clean_session=0");
+    tick().await;
+    assert!(!off.input("Clean session").checked());
+}
+
+#[wasm_bindgen_test]
+async fn stop_accounts_for_every_sample_and_disables_stop_and_inject() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Broker URL", TEST_BROKER);
+    page.type_into("Device ID", "browser-stopping");
+    page.type_into("Profile", "seed");
+    page.type_into("Publish interval (s)", "0.05");
+    page.click("start");
+    page.wait_for("connected", |p| p.text("status") == "connected")
+        .await;
+    let stop: web_sys::HtmlButtonElement = page.by_testid("stop").unchecked_into();
+    let inject: web_sys::HtmlButtonElement = page.by_testid("inject-spike").unchecked_into();
+    assert!(!stop.disabled() && !inject.disabled());
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
+    assert!(stop.disabled() && inject.disabled());
+    assert_eq!(
+        page.number("acked") + page.number("dropped"),
+        page.number("samples"),
+        "every sample accounted for"
+    );
 }

@@ -531,3 +531,82 @@ fn the_models_cosine_matches_libm() {
         x += 0.001;
     }
 }
+
+// --- Defaults that give a detector mostly normal data. ---
+
+#[test]
+fn the_default_realistic_run_is_mostly_normal_with_an_event_every_minute_or_so() {
+    let settings = crate::settings::SettingsForm::defaults("t3st")
+        .validate()
+        .unwrap();
+    let mut generator = Generator::new(settings.sensor.clone());
+    let samples = run(&mut generator, 100_000, 1000);
+    let anomalous = samples.iter().filter(|s| s.is_anomaly()).count();
+    let fraction = anomalous as f64 / samples.len() as f64;
+    assert!(fraction < 0.08, "{:.1} % anomalous", fraction * 100.0);
+    // Every event starts 60 samples after the last one ended (59 normal samples between).
+    let mut last_end = 0;
+    let mut events = 0;
+    for pair in samples.windows(2) {
+        let (before, this) = (pair[0], pair[1]);
+        if this.label.is_some() && this.label.map(|l| l.id) != before.label.map(|l| l.id) {
+            assert_eq!(this.sequence - last_end, 60, "{this:?}");
+            events += 1;
+        }
+        if before.label.is_some() && this.label.map(|l| l.id) != before.label.map(|l| l.id) {
+            last_end = before.sequence;
+        }
+    }
+    // At 1 Hz: the first after a minute, then one about every 64 s.
+    assert!(samples[59].is_anomaly() && !samples[58].is_anomaly());
+    assert!(
+        (1400..1700).contains(&events),
+        "{events} events in 100,000 s"
+    );
+}
+
+#[test]
+fn a_seed_run_with_anomalies_differs_from_one_without_in_exactly_the_labelled_samples() {
+    let with = run(&mut seed_generator(9, 10), 1000, 1000);
+    let mut without = Generator::new(SensorConfig {
+        anomaly_mode: AnomalyMode::Off,
+        ..SensorConfig::seed_program(9, 10)
+    });
+    let without = run(&mut without, 1000, 1000);
+    let mut labelled = 0;
+    for (a, b) in with.iter().zip(&without) {
+        if a.is_anomaly() {
+            labelled += 1;
+            assert_eq!((a.pressure_hpa, a.temperature_c), (1200.0, 85.0));
+        } else {
+            assert_eq!(a, b, "an unlabelled sample changed");
+        }
+    }
+    assert_eq!(labelled, 100);
+}
+
+#[test]
+fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+    let sample = seed_generator(1, 10).next_sample(0);
+    let cell = |id: &str| {
+        let row = csv_row(id, Profile::Seed, &sample, "acknowledged");
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(row.as_bytes());
+        reader.records().next().unwrap().unwrap()[2].to_owned()
+    };
+    for id in [
+        "=1+2",
+        "+1",
+        "-2",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "=HYPERLINK(\"x\")",
+    ] {
+        assert_eq!(cell(id), format!("'{id}"), "{id:?}");
+    }
+    for id in ["lab-7", "a=b", "1-2", "plain, with comma"] {
+        assert_eq!(cell(id), id, "{id:?}");
+    }
+}

@@ -387,11 +387,13 @@ impl Session {
     pub fn abandon_in_flight(&mut self) -> Vec<u64> {
         self.head_pid = pid_after(self.head_pid, self.in_flight.len());
         self.unacked = 0;
-        self.in_flight
-            .drain(..)
-            .flatten()
-            .map(|entry| entry.tag)
-            .collect()
+        let mut tags = Vec::new();
+        while let Some(slot) = self.in_flight.pop_front() {
+            if let Some(entry) = slot {
+                tags.push(entry.tag);
+            }
+        }
+        tags
     }
 
     /// Sends DISCONNECT (when connected) and ends the connection.

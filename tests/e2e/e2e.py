@@ -41,7 +41,7 @@ def test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_ca
         anomalies = int(driver.text("anomalies"))
         assert acked == published, (published, acked)
         assert int(driver.text("inflight")) == 0
-        assert "stopped: published" in driver.text("log")
+        assert "stopped: samples" in driver.text("log")
         # Every acknowledged message has reached the broker; give the last ones time to fan out.
         deadline = time.time() + 5
         while len(subscriber.messages) < published and time.time() < deadline:

