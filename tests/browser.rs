@@ -125,7 +125,7 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         ("Device ID", "infineon-sensor-01"),
         ("Topic", "device/{device_id}/telemetry"),
         ("Publish interval (s)", "1.0"),
-        ("Anomaly every N packets", "10"),
+        ("Anomaly every N packets", ""),
         ("Keep alive (s)", "60"),
         ("Username", ""),
         ("Password", ""),

@@ -53,7 +53,7 @@ pub struct Time {
 }
 
 /// What the transport must do, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// Open a WebSocket to `url` with subprotocol `mqtt`, replacing any open one.
     Open { url: String },
@@ -61,6 +61,17 @@ pub enum Action {
     Send(Vec<u8>),
     /// Close the WebSocket.
     Close,
+}
+
+impl fmt::Debug for Action {
+    /// Sends show their size only: a CONNECT carries the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Open { url } => write!(f, "Open({url})"),
+            Action::Send(bytes) => write!(f, "Send({} bytes)", bytes.len()),
+            Action::Close => f.write_str("Close"),
+        }
+    }
 }
 
 /// Totals of the current run.
@@ -400,7 +411,13 @@ impl Device {
         let keep = self.settings.offline_queue as u64;
         if due > made + keep && due - keep > self.catch_up_drop_to {
             let from = self.catch_up_drop_to.max(made);
+            let ongoing = self.catch_up_drop_to > made;
             self.catch_up_drop_to = due - keep;
+            // Said once per catch-up; while its chunks are made, time moves on and the drop
+            // extends silently (the counter stays exact).
+            if ongoing {
+                return self.make_samples(now, due - made);
+            }
             self.warn(
                 now,
                 format!(
@@ -410,7 +427,12 @@ impl Device {
                 ),
             );
         }
-        for _ in 0..(due - made).min(CATCH_UP_CHUNK) {
+        self.make_samples(now, due - made);
+    }
+
+    /// Makes the next `count` samples, at most [`CATCH_UP_CHUNK`].
+    fn make_samples(&mut self, now: Time, count: u64) {
+        for _ in 0..count.min(CATCH_UP_CHUNK) {
             let sequence = self.generator.sequence() + 1;
             let stamp =
                 self.schedule

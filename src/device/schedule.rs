@@ -1,10 +1,11 @@
 //! When samples are due, and the time they carry.
 //!
-//! Sample `k` is due once `(k - 1)` intervals have elapsed since Start. Elapsed time is counted
-//! on a clock that never goes back: each step takes the larger of the monotonic and the wall
-//! clock's advance. So a wall clock set backwards neither stops nor repeats samples (the
-//! monotonic clock carries on), and a laptop that slept, whose monotonic clock may have stood
-//! still, still owes the samples of the time it slept (the wall clock moved on).
+//! Sample `k` is due once `(k - 1)` intervals have elapsed since Start. Elapsed time is the
+//! larger of the time counted on the monotonic clock and the wall clock's time since Start, and
+//! never goes back. So a wall clock set backwards neither stops nor repeats samples (the
+//! monotonic clock carries on), a wall clock set back and then right again counts nothing
+//! twice, and a laptop that slept, whose monotonic clock may have stood still, still owes the
+//! samples of the time it slept (the wall clock moved on).
 
 use super::Time;
 
@@ -29,9 +30,11 @@ impl Schedule {
 
     /// The elapsed time at `now`, without moving the schedule.
     fn elapsed_at(&self, now: Time) -> u64 {
-        let mono = now.mono_ms.saturating_sub(self.last.mono_ms);
-        let wall = u64::try_from(now.wall_ms.saturating_sub(self.last.wall_ms)).unwrap_or(0);
-        self.elapsed_ms + mono.max(wall)
+        let mono = self
+            .elapsed_ms
+            .saturating_add(now.mono_ms.saturating_sub(self.last.mono_ms));
+        let wall = u64::try_from(now.wall_ms.saturating_sub(self.start_wall_ms)).unwrap_or(0);
+        mono.max(wall)
     }
 
     /// Moves the schedule to `now`.

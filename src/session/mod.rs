@@ -165,7 +165,6 @@ struct InFlight {
     tag: u64,
 }
 
-#[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
     state: State,
@@ -185,6 +184,19 @@ pub struct Session {
     last_received: u64,
     /// Set while a PINGREQ waits for an answer.
     ping_deadline: Option<u64>,
+}
+
+impl fmt::Debug for Session {
+    /// State and counts only: the bytes waiting to go out may be a CONNECT with the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .field("in_flight", &self.unacked)
+            .field("transmits", &self.transmits.len())
+            .field("events", &self.events.len())
+            .finish()
+    }
 }
 
 impl Session {

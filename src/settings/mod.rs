@@ -365,7 +365,11 @@ impl SettingsForm {
         let mut query = String::new();
         for field in Field::ALL {
             let Some(param) = field.param() else { continue };
-            if field == Field::ClientId {
+            // The client id stays unique to each page; a broker URL with user info (refused
+            // anyway) may hold a password.
+            if field == Field::ClientId
+                || (field == Field::BrokerUrl && self.get(field).contains('@'))
+            {
                 continue;
             }
             query.push(if query.is_empty() { '?' } else { '&' });
@@ -449,7 +453,7 @@ pub struct Settings {
     pub offline_queue: usize,
     /// CONNECT's CleanSession flag; off by default so the broker keeps the session.
     pub clean_session: bool,
-    /// The sensor model. Its time zone is the page's, set when the device starts.
+    /// The sensor model, in the time zone of the Time zone setting.
     pub sensor: SensorConfig,
     /// With a start time, sample k is stamped start + (k - 1) x interval; without, it carries
     /// the real time it was due.
@@ -513,6 +517,12 @@ fn check_broker_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err("is required, e.g. ws://localhost:9001".into());
     }
+    if url.contains('@') {
+        // Checked before anything that repeats the URL: the part before @ may be a password.
+        return Err(
+            "must not contain a user name or password (user:pass@host); use the Username and Password fields".into(),
+        );
+    }
     let Some(rest) = url
         .strip_prefix("ws://")
         .or_else(|| url.strip_prefix("wss://"))
@@ -523,12 +533,6 @@ fn check_broker_url(url: &str) -> Result<(), String> {
         return Err("must not contain spaces".into());
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        // Never echo it: the part before @ may be a password.
-        return Err(
-            "must not contain a user name or password (user:pass@host); use the Username and Password fields".into(),
-        );
-    }
     let (host, port) = split_host_port(authority);
     if host.is_empty() {
         return Err(bad(url, "has no host"));

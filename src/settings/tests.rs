@@ -489,9 +489,13 @@ fn a_broker_url_with_user_info_is_refused_without_echoing_it() {
         "ws://u:hunter2@h",
         "wss://alice@broker:8884/mqtt",
         "ws://:hunter2@h:1",
+        "mqtt://u:hunter2@h",
+        "ws://u:hunter2/x@h",
     ] {
         let mut form = form();
         form.set(Field::BrokerUrl, url);
+        assert!(!form.to_query().contains("hunter2"), "{}", form.to_query());
+        assert!(!form.to_query().contains("broker="), "{}", form.to_query());
         let error = only_error(&form);
         assert_eq!(
             error,

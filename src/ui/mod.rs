@@ -186,15 +186,17 @@ pub fn use_simulator() -> SimulatorHandle {
     on_cleanup(move || handle.simulator.with_value(Simulator::shutdown));
     if outcome.autostart {
         // A link may point the page at any broker: say where first, and connect only once the
-        // page (with this line) has been drawn.
-        handle.push_log(
-            LogLevel::Info,
-            format!(
-                "autostart: connecting to {} as {}",
-                form.get(Field::BrokerUrl).trim(),
-                form.get(Field::ClientId)
-            ),
-        );
+        // page (with this line) has been drawn. Only checked settings are logged: a URL with a
+        // password in it is refused, never shown.
+        if let Ok(settings) = form.validate() {
+            handle.push_log(
+                LogLevel::Info,
+                format!(
+                    "autostart: connecting to {} as {}",
+                    settings.broker_url, settings.client_id
+                ),
+            );
+        }
         request_animation_frame(move || request_animation_frame(move || handle.start()));
     } else if let Err(errors) = form.validate() {
         // A bad URL parameter shows next to its field at once.

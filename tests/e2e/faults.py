@@ -631,8 +631,19 @@ def test_one_megabyte_frame_of_small_packets_keeps_the_page_responsive(driver, b
         assert probe_took < 1.0, f"the page took {probe_took:.1f} s to run a one-line script"
         assert status == "connected", status
         assert len(server.connected_at) == 1, f"{len(server.connected_at)} connections: the page reconnected"
-        counters = stop_page(driver, timeout=10)  # waits out the 2 s for PUBACKs that never come
+        # This broker never sends PUBACK: Stop waits 2 s, saying so, with Stop and Inject off.
+        driver.click("stop")
+        driver.wait_for("stopping", lambda: driver.text("status") == "stopping", timeout=2)
+        disabled = [
+            driver.s("GET", f"/element/{driver.find(f'[data-testid={t}]')}/property/disabled")
+            for t in ("stop", "inject-spike")
+        ]
+        assert disabled == [True, True], f"Stop and Inject while stopping: disabled {disabled}"
+        driver.wait_for("the page to stop", lambda: driver.text("status") == "disconnected", timeout=10)
+        counters = {k: int(driver.text(k)) for k in ("acked", "dropped")}
         samples = int(driver.text("samples"))
+        log = driver.text("log")
+        assert "sent but never acknowledged: counted as dropped" in log, log[:500]
     finally:
         server.close()
     assert counters["acked"] + counters["dropped"] == samples, (counters, samples)
