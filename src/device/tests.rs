@@ -85,6 +85,15 @@ impl Broker {
         device.on_bytes(&connack(ConnectReturnCode::Accepted), now);
     }
 
+    /// Accepts the connection when the device has opened a socket and waits for it.
+    fn accept_if_asked(&mut self, device: &mut Device, now: Time) {
+        if self.open && device.session.is_disconnected() {
+            device.on_open(now);
+            self.take(device);
+            device.on_bytes(&connack(ConnectReturnCode::Accepted), now);
+        }
+    }
+
     fn ack_all(&mut self, packets: &[Packet], device: &mut Device, now: Time) {
         for packet in packets {
             if let Packet::Publish(Publish {
@@ -576,11 +585,7 @@ fn no_sample_is_lost_across_many_cuts() {
         if broker.open && !device.session.is_connected() && !device.session.is_disconnected() {
             continue;
         }
-        if broker.open && device.session.is_disconnected() {
-            device.on_open(at(now));
-            broker.take(&mut device);
-            device.on_bytes(&connack(ConnectReturnCode::Accepted), at(now));
-        }
+        broker.accept_if_asked(&mut device, at(now));
     }
     device.stop(at(now));
     while device.is_active() {
@@ -902,11 +907,7 @@ fn every_sample_is_accounted_for_at_stop_whatever_the_broker_does() {
             if now % 2_300 == 0 && broker.open {
                 device.on_closed(at(now));
             }
-            if broker.open && device.session.is_disconnected() {
-                device.on_open(at(now));
-                broker.take(&mut device);
-                device.on_bytes(&connack(ConnectReturnCode::Accepted), at(now));
-            }
+            broker.accept_if_asked(&mut device, at(now));
         }
         device.stop(at(now));
         // The broker answers nothing more: what is in flight at the end stays unacknowledged.

@@ -460,42 +460,18 @@ def test_connection_cut_four_times_loses_nothing(driver, base):
     )
 
 
-def test_broker_killed_and_restarted_loses_nothing(driver, base):
-    broker = Broker("restart")
-    device = unique("restart")
-    subscriber = Subscriber(f"device/{device}/telemetry", broker.tcp_port, client_id=unique("sub"))
-    try:
-        open_page(driver, base, f"ws://127.0.0.1:{broker.ws_port}", device)
-        driver.wait_for("connected", lambda: driver.text("status") == "connected")
-        time.sleep(2.0)
-        broker.stop()
-        driver.wait_for("the page to notice", lambda: driver.text("status").startswith("reconnecting"))
-        time.sleep(3.0)  # samples keep coming while the broker is down
-        broker.start()
-        driver.wait_for("the page to reconnect", lambda: driver.text("status") == "connected", timeout=40)
-        time.sleep(2.0)
-        counters = stop_page(driver)
-        duplicates = check_complete(subscriber, counters, timeout=20)
-        driver.screenshot("faults-restart.png")
-    finally:
-        subscriber.stop()
-        broker.stop()
-    return (
-        f"{counters['published']} sequences complete across a broker restart, "
-        f"{counters['redelivered']} re-sent with DUP, {duplicates} duplicates"
-    )
-
-
-def test_broker_killed_with_sigkill_and_restarted_loses_nothing(driver, base):
-    broker = Broker("sigkill")
-    device = unique("sigkill")
+def restart_loses_nothing(driver, base, name, take_down):
+    """Runs the page against a broker that `take_down(broker)` ends mid-run, restarts it, and
+    checks that every sequence reached a subscriber with a persistent session."""
+    broker = Broker(name)
+    device = unique(name)
     # mosquitto_sub reconnects and subscribes again by itself once the broker is back.
     subscriber = Subscriber(f"device/{device}/telemetry", broker.tcp_port, client_id=unique("sub"))
     try:
         open_page(driver, base, f"ws://127.0.0.1:{broker.ws_port}", device)
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
         time.sleep(2.0)
-        broker.kill()
+        take_down(broker)
         driver.wait_for(
             "the page to notice",
             lambda: driver.text("status").startswith(("reconnecting", "error")),
@@ -506,13 +482,19 @@ def test_broker_killed_with_sigkill_and_restarted_loses_nothing(driver, base):
         time.sleep(2.0)
         counters = stop_page(driver)
         duplicates = check_complete(subscriber, counters, timeout=20)
+        driver.screenshot(f"faults-{name}.png")
     finally:
         subscriber.stop()
         broker.stop()
-    return (
-        f"{counters['published']} sequences complete across a SIGKILL and restart, "
-        f"{counters['redelivered']} re-sent with DUP, {duplicates} duplicates"
-    )
+    return f"{counters['published']} sequences complete, {counters['redelivered']} re-sent with DUP, {duplicates} duplicates"
+
+
+def test_broker_killed_and_restarted_loses_nothing(driver, base):
+    return "SIGTERM: " + restart_loses_nothing(driver, base, "restart", Broker.stop)
+
+
+def test_broker_killed_with_sigkill_and_restarted_loses_nothing(driver, base):
+    return "SIGKILL: " + restart_loses_nothing(driver, base, "sigkill", Broker.kill)
 
 
 def test_broker_that_never_answers_connect_is_detected_and_retried(driver, base):
