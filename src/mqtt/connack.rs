@@ -61,7 +61,7 @@ impl ConnAck {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        write_fixed_header(0x20, self.size(), out).expect("CONNACK is 2 bytes");
+        super::always(write_fixed_header(0x20, self.size(), out));
         out.push(u8::from(self.session_present));
         out.push(self.code as u8);
     }

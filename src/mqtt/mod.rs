@@ -142,6 +142,16 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// The value of an encoding that cannot fail (fixed-size packets, or fields checked before).
+/// Not `expect`: that would print the error with `Debug`, pulling string escaping (about 2 KB)
+/// into the page.
+pub(crate) fn always<T>(result: Result<T, EncodeError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(_) => unreachable!("this packet always encodes"),
+    }
+}
+
 impl Packet {
     /// Appends this packet's bytes to `out`. On error nothing is appended.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {

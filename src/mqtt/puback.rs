@@ -4,6 +4,6 @@ use super::PacketId;
 use super::codec::{write_fixed_header, write_u16};
 
 pub fn encode(pid: PacketId, out: &mut Vec<u8>) {
-    write_fixed_header(0x40, 2, out).expect("PUBACK is 2 bytes");
+    super::always(write_fixed_header(0x40, 2, out));
     write_u16(pid.get(), out);
 }

@@ -35,7 +35,9 @@ pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let mut rest = &text[19..];
+    // `get`, not indexing: a str index can panic, which brings 4 KB of panic formatting into
+    // the page.
+    let mut rest = text.get(19..)?;
     let mut millis = 0;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
@@ -45,7 +47,7 @@ pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
         for (i, c) in fraction.bytes().take(3).enumerate().take(digits) {
             millis += i64::from(c - b'0') * [100, 10, 1][i];
         }
-        rest = &fraction[digits..];
+        rest = fraction.get(digits..)?;
     }
     let offset_min = match rest {
         "Z" | "z" => 0,

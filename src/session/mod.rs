@@ -15,7 +15,7 @@ use std::fmt;
 
 use crate::mqtt::{
     ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, LastWill, Packet,
-    PacketId, Publish, QosPid,
+    PacketId, Publish, QosPid, always,
 };
 
 /// What the session needs to know to connect.
@@ -301,9 +301,7 @@ impl Session {
                 // We subscribe to nothing, but a broker may still deliver (a persistent session's
                 // old subscription). Acknowledge it so the broker does not resend it forever.
                 if let QosPid::AtLeastOnce(pid) = publish.qos_pid {
-                    let bytes = Packet::PubAck(pid)
-                        .to_bytes()
-                        .expect("PUBACK always encodes");
+                    let bytes = always(Packet::PubAck(pid).to_bytes());
                     self.send(bytes, now);
                 }
             }
@@ -318,11 +316,7 @@ impl Session {
         let mut frames = Vec::with_capacity(self.unacked);
         for InFlight { publish, .. } in self.in_flight.iter_mut().flatten() {
             publish.dup = true;
-            frames.push(
-                Packet::Publish(publish.clone())
-                    .to_bytes()
-                    .expect("encoded before"),
-            );
+            frames.push(always(Packet::Publish(publish.clone()).to_bytes()));
         }
         let count = frames.len();
         for frame in frames {
@@ -372,9 +366,7 @@ impl Session {
             topic: topic.to_owned(),
             payload,
         };
-        let bytes = Packet::Publish(publish.clone())
-            .to_bytes()
-            .expect("topic validated by settings");
+        let bytes = always(Packet::Publish(publish.clone()).to_bytes());
         self.send(bytes, now);
         self.in_flight.push_back(Some(InFlight { publish, tag }));
         self.unacked += 1;
@@ -411,10 +403,7 @@ impl Session {
     /// Sends DISCONNECT (when connected) and ends the connection.
     pub fn disconnect(&mut self, now: u64) {
         if self.state == State::Connected {
-            self.send(
-                Packet::Disconnect.to_bytes().expect("DISCONNECT encodes"),
-                now,
-            );
+            self.send(always(Packet::Disconnect.to_bytes()), now);
         }
         if self.state != State::Disconnected {
             self.close(CloseReason::Disconnected);
@@ -447,7 +436,7 @@ impl Session {
                         self.close(CloseReason::KeepAliveTimeout);
                     }
                 } else if self.ping_due().is_some_and(|due| now >= due) {
-                    self.send(Packet::PingReq.to_bytes().expect("PINGREQ encodes"), now);
+                    self.send(always(Packet::PingReq.to_bytes()), now);
                     self.ping_deadline = Some(now + self.ping_timeout());
                     self.events.push_back(Event::PingSent);
                 }

@@ -431,7 +431,7 @@ pub fn default_client_id(device_id: &str, suffix: &str) -> String {
     while !device_id.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}-{suffix}", &device_id[..cut])
+    format!("{}-{suffix}", device_id.get(..cut).unwrap_or_default())
 }
 
 /// Checked settings: what a device runs with.
