@@ -258,40 +258,9 @@ def binary_frame(payload):
 CONNACK_ACCEPTED = bytes([0x20, 0x02, 0x00, 0x00])
 
 
-class SilentWebSocketServer:
-    """Accepts the WebSocket handshake (subprotocol mqtt) and then never says a word."""
-
-    def __init__(self):
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(16)
-        self.port = self.server.getsockname()[1]
-        self.accepted = 0
-        self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if not accept_websocket(client):
-                client.close()
-                continue
-            self.accepted += 1
-            self.sockets.append(client)  # held open, never read again
-
-    def close(self):
-        self.server.close()
-        for s in self.sockets:
-            s.close()
-
-
-class MuteTcpServer:
-    """Accepts TCP connections and then never reads or writes a byte: a WebSocket opening handshake
-    there never completes. Notes when each connection arrived."""
+class LocalServer:
+    """A TCP server on a free loopback port: notes when each connection arrived, keeps it, and
+    hands it to `serve` (which by default does nothing, holding it open). `close` ends them all."""
 
     def __init__(self):
         self.server = socket.socket()
@@ -300,40 +269,6 @@ class MuteTcpServer:
         self.server.listen(16)
         self.port = self.server.getsockname()[1]
         self.accepted_at = []
-        self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            self.accepted_at.append(time.time())
-            self.sockets.append(client)  # held open, never read
-
-    def close(self):
-        self.server.close()
-        for s in self.sockets:
-            s.close()
-
-
-class ConnackServer:
-    """A "broker" over WebSocket that reads the page's first frame (CONNECT) and answers CONNACK 0.
-    With `drop` it then closes the TCP connection at once; without, it keeps the connection,
-    reads and ignores what the page sends (answering a WebSocket close), and lets the test send
-    frames of its own on `clients`. Notes when each TCP connection arrived."""
-
-    def __init__(self, drop):
-        self.drop = drop
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(16)
-        self.port = self.server.getsockname()[1]
-        self.connected_at = []
-        self.connacks = 0
-        self.clients = []  # the kept connections, once CONNACKed
         self.sockets = []
         self.lock = threading.Lock()
         self.closed = False
@@ -345,10 +280,58 @@ class ConnackServer:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            self.connected_at.append(time.time())
+            self.accepted_at.append(time.time())
             with self.lock:
                 self.sockets.append(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            self.serve(client)
+
+    def serve(self, client):
+        pass
+
+    def close(self):
+        self.closed = True
+        self.server.close()
+        with self.lock:
+            sockets = list(self.sockets)
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+class SilentWebSocketServer(LocalServer):
+    """Accepts the WebSocket handshake (subprotocol mqtt) and then never says a word."""
+
+    def __init__(self):
+        self.accepted = 0
+        super().__init__()
+
+    def serve(self, client):
+        if accept_websocket(client):
+            self.accepted += 1  # held open, never read again
+
+
+class MuteTcpServer(LocalServer):
+    """Accepts TCP connections and then never reads or writes a byte: a WebSocket opening handshake
+    there never completes."""
+
+
+class ConnackServer(LocalServer):
+    """A "broker" over WebSocket that reads the page's first frame (CONNECT) and answers CONNACK 0.
+    With `drop` it then closes the TCP connection at once; without, it keeps the connection,
+    reads and ignores what the page sends (answering a WebSocket close), and lets the test send
+    frames of its own on `clients`."""
+
+    def __init__(self, drop):
+        self.drop = drop
+        self.connacks = 0
+        self.clients = []  # the kept connections, once CONNACKed
+        super().__init__()
+
+    def serve(self, client):
+        threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client):
         try:
@@ -375,18 +358,6 @@ class ConnackServer:
             pass
         finally:
             client.close()
-
-    def close(self):
-        self.closed = True
-        self.server.close()
-        with self.lock:
-            sockets = list(self.sockets)
-        for s in sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
 
 
 def unique(prefix):
@@ -558,7 +529,7 @@ def test_broker_that_drops_right_after_connack_is_retried_with_growing_delays(dr
         samples = int(driver.text("samples"))
     finally:
         server.close()
-    times = list(server.connected_at)
+    times = list(server.accepted_at)
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     shown = ", ".join(f"{gap:.2f}" for gap in gaps)
     assert len(times) >= 4, f"{len(times)} connections in 20 s, gaps {shown} s"
@@ -612,7 +583,7 @@ def test_one_megabyte_frame_of_small_packets_keeps_the_page_responsive(driver, b
         assert longest < 1000, f"longest task {longest:.0f} ms after the 1 MiB frame"
         assert probe_took < 1.0, f"the page took {probe_took:.1f} s to run a one-line script"
         assert status == "connected", status
-        assert len(server.connected_at) == 1, f"{len(server.connected_at)} connections: the page reconnected"
+        assert len(server.accepted_at) == 1, f"{len(server.accepted_at)} connections: the page reconnected"
         # This broker never sends PUBACK: Stop waits 2 s, saying so, with Stop and Inject off.
         driver.click("stop")
         driver.wait_for("stopping", lambda: driver.text("status") == "stopping", timeout=2)
