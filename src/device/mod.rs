@@ -410,22 +410,19 @@ impl Device {
         let made = self.generator.sequence();
         let keep = self.settings.offline_queue as u64;
         if due > made + keep && due - keep > self.catch_up_drop_to {
-            let from = self.catch_up_drop_to.max(made);
-            let ongoing = self.catch_up_drop_to > made;
-            self.catch_up_drop_to = due - keep;
             // Said once per catch-up; while its chunks are made, time moves on and the drop
             // extends silently (the counter stays exact).
-            if ongoing {
-                return self.make_samples(now, due - made);
+            if self.catch_up_drop_to <= made {
+                self.warn(
+                    now,
+                    format!(
+                        "{} sample(s) came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
+                        due - made,
+                        due - keep - made
+                    ),
+                );
             }
-            self.warn(
-                now,
-                format!(
-                    "{} sample(s) came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
-                    due - made,
-                    self.catch_up_drop_to - from
-                ),
-            );
+            self.catch_up_drop_to = due - keep;
         }
         self.make_samples(now, due - made);
     }

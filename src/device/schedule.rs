@@ -13,8 +13,8 @@ use super::Time;
 pub struct Schedule {
     /// Wall-clock time of Start: sample k is stamped `start + (k - 1) x interval`.
     start_wall_ms: i64,
-    /// The clocks when last seen.
-    last: Time,
+    /// The monotonic clock when last seen.
+    last_mono_ms: u64,
     /// Milliseconds elapsed since Start.
     elapsed_ms: u64,
 }
@@ -23,24 +23,19 @@ impl Schedule {
     pub fn new(start: Time) -> Self {
         Self {
             start_wall_ms: start.wall_ms,
-            last: start,
+            last_mono_ms: start.mono_ms,
             elapsed_ms: 0,
         }
     }
 
-    /// The elapsed time at `now`, without moving the schedule.
-    fn elapsed_at(&self, now: Time) -> u64 {
-        let mono = self
-            .elapsed_ms
-            .saturating_add(now.mono_ms.saturating_sub(self.last.mono_ms));
-        let wall = u64::try_from(now.wall_ms.saturating_sub(self.start_wall_ms)).unwrap_or(0);
-        mono.max(wall)
-    }
-
     /// Moves the schedule to `now`.
     pub fn advance(&mut self, now: Time) {
-        self.elapsed_ms = self.elapsed_at(now);
-        self.last = now;
+        let mono = self
+            .elapsed_ms
+            .saturating_add(now.mono_ms.saturating_sub(self.last_mono_ms));
+        let wall = u64::try_from(now.wall_ms.saturating_sub(self.start_wall_ms)).unwrap_or(0);
+        self.elapsed_ms = mono.max(wall);
+        self.last_mono_ms = now.mono_ms;
     }
 
     /// How many samples are due by the last [`Schedule::advance`]: sample 1 at Start, then one
@@ -53,8 +48,7 @@ impl Schedule {
     /// [`Schedule::advance`] (in the past when it is overdue).
     pub fn due_mono_ms(&self, sequence: u64, interval_ms: u64) -> u64 {
         let due_at = sequence.saturating_sub(1).saturating_mul(interval_ms);
-        self.last
-            .mono_ms
+        self.last_mono_ms
             .saturating_add(due_at.saturating_sub(self.elapsed_ms))
     }
 

@@ -34,7 +34,7 @@ impl std::fmt::Debug for Connect {
             .field("clean_session", &self.clean_session)
             .field("keep_alive", &self.keep_alive)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &super::redacted(self.password.is_some()))
             .field("will", &self.will)
             .finish()
     }

@@ -142,6 +142,12 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// How a secret shows in a `Debug` print: only whether there is one. Every type that holds the
+/// password (the form, the settings, the session config, CONNECT) prints it through this.
+pub fn redacted(present: bool) -> Option<&'static str> {
+    present.then_some("<redacted>")
+}
+
 /// The value of an encoding that cannot fail (fixed-size packets, or fields checked before).
 /// Not `expect`: that would print the error with `Debug`, pulling string escaping (about 2 KB)
 /// into the page.

@@ -15,7 +15,7 @@ use std::fmt;
 
 use crate::mqtt::{
     ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, LastWill, Packet,
-    PacketId, Publish, QosPid, always,
+    PacketId, Publish, QosPid, always, redacted,
 };
 
 /// What the session needs to know to connect.
@@ -60,7 +60,7 @@ impl fmt::Debug for SessionConfig {
             .field("clean_session", &self.clean_session)
             .field("keep_alive_s", &self.keep_alive_s)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &redacted(self.password.is_some()))
             .field("will", &self.will)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("max_packet_size", &self.max_packet_size)

@@ -7,6 +7,7 @@ mod query;
 
 use std::fmt;
 
+use crate::mqtt::redacted;
 use crate::sensor::{AirParams, Profile, SensorConfig};
 
 pub use model::format_utc_offset;
@@ -194,17 +195,12 @@ impl fmt::Debug for SettingsForm {
         let mut map = f.debug_map();
         for field in Field::ALL {
             match field {
-                Field::Password => map.entry(&field, &redacted(self.get(field))),
+                Field::Password => map.entry(&field, &redacted(!self.get(field).is_empty())),
                 _ => map.entry(&field, &self.get(field)),
             };
         }
         map.finish()
     }
-}
-
-/// How a secret shows in a `Debug` print: only whether there is one.
-pub fn redacted(secret: &str) -> &'static str {
-    if secret.is_empty() { "" } else { "<redacted>" }
 }
 
 impl SettingsForm {
@@ -472,10 +468,7 @@ impl fmt::Debug for Settings {
             .field("client_id", &self.client_id)
             .field("keep_alive_s", &self.keep_alive_s)
             .field("username", &self.username)
-            .field(
-                "password",
-                &redacted(self.password.as_deref().unwrap_or("")),
-            )
+            .field("password", &redacted(self.password.is_some()))
             .field("max_in_flight", &self.max_in_flight)
             .field("offline_queue", &self.offline_queue)
             .field("clean_session", &self.clean_session)
