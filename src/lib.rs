@@ -5,6 +5,7 @@
 //! host; `transport` and `ui` are the browser edge and exist only on wasm32.
 
 pub mod device;
+pub mod fleet;
 pub mod mqtt;
 pub mod sensor;
 pub mod session;

@@ -1,9 +1,10 @@
-//! One simulated DPS368: its settings, generator, MQTT session, offline queue and counters, as
-//! one value.
+//! One MQTT client and the simulated DPS368 sensors it publishes for: one ([`Device::new`]),
+//! or a whole fleet through one connection, as a gateway does (shared mode). Each sensor is a
+//! [`Source`] with its own generator, offline queue, dataset and counters.
 //!
 //! Like the session it is sans-IO: the transport tells it what happened (socket open, bytes,
-//! socket closed, time passed) and then drains [`Action`]s (open, send, close) and log entries.
-//! A page can run many of these side by side.
+//! socket closed, time passed) and then drains [`Action`]s (open, send, close), log entries and,
+//! for a listener that asked, typed [`Observed`] events. A [`crate::fleet::Fleet`] runs many.
 //!
 //! Delivery: samples are made on a schedule from Start, whether or not a connection is up, and
 //! wait in a bounded queue. While connected, the queue drains into the session as its in-flight
@@ -17,22 +18,32 @@
 //! no stack.
 
 mod backoff;
+mod dataset;
 mod schedule;
+mod source;
+mod status;
 
 use std::collections::VecDeque;
 use std::fmt;
 
 pub use backoff::{BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoff_delay_ms};
+pub use dataset::Dataset;
 use schedule::Schedule;
+pub use source::Source;
+use status::Seconds;
+pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
-use crate::sensor::{AnomalyKind, Generator, Rng, Sample, Telemetry, csv_header, csv_row};
+use crate::sensor::{AnomalyKind, Rng, csv_header};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
 use crate::settings::Settings;
 
 /// How long Stop waits for the queue to drain and PUBACKs to arrive.
 pub const STOP_GRACE_MS: u64 = 2000;
-/// How many samples the dataset export keeps: the newest, about 10 MB.
+/// How many samples the dataset export keeps, over all the sensors of a page: the newest,
+/// about 10 MB.
 pub const HISTORY_LIMIT: usize = 100_000;
+/// How many observations wait for a listener before the oldest go.
+pub const OBSERVED_LIMIT: usize = 4096;
 /// How long the WebSocket may take to open, like the session's wait for CONNACK.
 pub const OPEN_TIMEOUT_MS: u64 = 10_000;
 /// A connection must stay up this long before the backoff starts again from 1 s, so a broker
@@ -74,121 +85,17 @@ impl fmt::Debug for Action {
     }
 }
 
-/// Totals of the current run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Samples made to be reported (dropouts, which are never sent, are counted apart). After
-    /// Stop, `acked + dropped == samples`.
-    pub samples: u64,
-    /// Samples swallowed by a dropout anomaly: made and labelled, never sent.
-    pub dropouts: u64,
-    /// PUBLISHes sent (first sends; re-deliveries are counted in `redelivered`).
-    pub published: u64,
-    /// PUBACKs received.
-    pub acked: u64,
-    /// Sent and not yet acknowledged.
-    pub in_flight: u64,
-    /// Anomalous samples made (every sample of an event counts).
-    pub anomalies: u64,
-    /// Anomaly events started, by kind, in [`AnomalyKind::ALL`] order.
-    pub events_by_kind: [u64; 7],
-    /// Samples waiting in the offline queue.
-    pub queued: u64,
-    /// Samples lost to a full queue or a catch-up longer than the queue, or left unsent or
-    /// unacknowledged at Stop.
-    pub dropped: u64,
-    /// PUBLISHes sent again, with DUP, after a reconnect.
-    pub redelivered: u64,
-    /// Connections made again after an earlier one of the run was accepted.
-    pub reconnects: u64,
-}
-
-impl Counters {
-    /// The share of the run's samples (dropouts included) inside anomaly events, in tenths of
-    /// a percent.
-    pub fn anomalous_permille(&self) -> u64 {
-        let made = self.samples + self.dropouts;
-        (self.anomalies * 1000).checked_div(made).unwrap_or(0)
-    }
-}
-
-/// Where the device is, for the page to show in its own words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    /// Not running; `Some` with the reason when the run ended on an error.
-    Stopped(Option<String>),
-    /// The first connection of a run is being made.
-    Connecting,
-    /// Attempt `attempt` (2 or more) is under way.
-    Reconnecting {
-        attempt: u32,
-    },
-    Connected,
-    /// Stop was pressed: waiting for what is in flight.
-    Stopping,
-    /// Waiting `in_s` seconds (rounded up) before attempt `attempt`, after `reason`; `refused`
-    /// when the broker refused the connection.
-    Retrying {
-        attempt: u32,
-        in_s: u64,
-        reason: String,
-        refused: bool,
-    },
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::Stopped(None) => f.write_str("disconnected"),
-            Status::Stopped(Some(reason)) => write!(f, "error: {reason}"),
-            Status::Connecting => f.write_str("connecting"),
-            Status::Reconnecting { attempt } => write!(f, "reconnecting: attempt {attempt}"),
-            Status::Connected => f.write_str("connected"),
-            Status::Stopping => f.write_str("stopping"),
-            Status::Retrying {
-                attempt,
-                in_s,
-                reason,
-                refused: true,
-            } => write!(
-                f,
-                "error: {reason}; retrying: attempt {attempt} in {in_s} s"
-            ),
-            Status::Retrying {
-                attempt,
-                in_s,
-                reason,
-                refused: false,
-            } => write!(f, "reconnecting: attempt {attempt} in {in_s} s ({reason})"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Info,
-    Warn,
-    Error,
-}
-
-/// One line of the page's event log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
-    pub wall_ms: i64,
-    pub level: LogLevel,
-    pub text: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     /// Not started, or finished.
     Idle,
     /// Connection attempt `attempt` (1 is the first after Start): the socket must open by
-    /// `open_deadline` (monotonic), then CONNECT goes out.
+    /// `open_deadline` (monotonic), then CONNECT goes out. `None` while a fleet holds the
+    /// opening back until a slot is free ([`Device::grant_open`]).
     Connecting {
         attempt: u32,
         socket_open: bool,
-        open_deadline: u64,
+        open_deadline: Option<u64>,
     },
     /// Accepted by attempt `attempt` at `since` (monotonic).
     Connected { attempt: u32, since: u64 },
@@ -203,108 +110,106 @@ enum Phase {
     Stopping { deadline: u64 },
 }
 
-/// A sample ready to publish.
-#[derive(Debug, Clone)]
-struct Queued {
-    sequence: u64,
-    payload: String,
-}
-
-/// What became of a sample, for the dataset export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    /// Waiting in the offline queue.
-    Queued,
-    /// Sent; no PUBACK yet.
-    InFlight,
-    /// The broker acknowledged it (PUBACK).
-    Acknowledged,
-    /// Sent, but the run ended before a PUBACK came: counted as dropped.
-    Unacknowledged,
-    /// Lost to a full queue or a catch-up longer than the queue, or unsent at Stop.
-    Dropped,
-    /// Never reported: a dropout anomaly.
-    Dropout,
-}
-
-impl Fate {
-    pub fn name(self) -> &'static str {
-        match self {
-            Fate::Queued => "queued",
-            Fate::InFlight => "in_flight",
-            Fate::Acknowledged => "acknowledged",
-            Fate::Unacknowledged => "unacknowledged",
-            Fate::Dropped => "dropped",
-            Fate::Dropout => "dropout",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct Device {
     settings: Settings,
-    generator: Generator,
+    /// The sensors this connection publishes for, in the order their samples fall due within
+    /// an interval (by `offset_ms`).
+    sources: Vec<Source>,
+    /// Samples made by all sources: they are made in turn, so the next is source
+    /// `made % sources.len()`'s sample `made / sources.len() + 1`.
+    made: u64,
+    /// Which source's queue holds the next sample to send, one entry per queued sample, in the
+    /// order they were made.
+    order: VecDeque<usize>,
     jitter: Rng,
     session: Session,
     phase: Phase,
     /// When each sample is due and what time it carries.
     schedule: Schedule,
+    /// A fleet opens sockets a few at a time: `open` waits for [`Device::grant_open`].
+    gated: bool,
     /// A connection of this run was accepted, so the next one is a reconnection.
     ever_connected: bool,
     /// Samples up to this sequence are dropped as they are made: the catch-up brought more
     /// than the queue holds.
     catch_up_drop_to: u64,
-    queue: VecDeque<Queued>,
-    /// Samples dropped since the queue last had room, to log a burst once.
-    burst_dropped: u64,
+    /// The connection's own counters: `redelivered` and `reconnects`.
     counters: Counters,
     /// The last connection failure, shown in the status while retrying.
     last_error: Option<String>,
     actions: VecDeque<Action>,
     log: VecDeque<LogEntry>,
     last_payload: Option<String>,
-    /// Every sample of the run, newest last, at most [`HISTORY_LIMIT`].
-    history: VecDeque<(Sample, Fate)>,
+    /// Whether a listener drains [`Observed`] events, and the events not yet drained.
+    observing: bool,
+    observed: VecDeque<Observed>,
+    /// The status last reported to the listener.
+    observed_status: Option<Status>,
 }
 
 impl Device {
-    /// A stopped device. The sensor's seed is in `settings`; `seed` drives the retry jitter
-    /// only, and should differ between pages, even ones that share a link (and so a sensor seed).
+    /// A stopped device with one sensor, as the settings describe it. The sensor's seed is in
+    /// `settings`; `seed` drives the retry jitter only, and should differ between pages, even
+    /// ones that share a link (and so a sensor seed).
     pub fn new(settings: Settings, seed: u64) -> Self {
+        let source = Source::new(
+            settings.device_id.clone(),
+            settings.topic.clone(),
+            settings.sensor.clone(),
+            0,
+            settings.offline_queue,
+            HISTORY_LIMIT,
+        );
+        Self::with_sources(settings, vec![source], seed)
+    }
+
+    /// A stopped device publishing for `sources` through one connection, as `settings` say.
+    pub fn with_sources(settings: Settings, sources: Vec<Source>, seed: u64) -> Self {
         Self {
-            generator: Generator::new(settings.sensor.clone()),
             jitter: Rng::new(seed ^ 0x6a09_e667_f3bc_c908),
             session: Session::new(session_config(&settings)),
             settings,
+            sources,
+            made: 0,
+            order: VecDeque::new(),
             phase: Phase::Idle,
             schedule: Schedule::new(Time {
                 mono_ms: 0,
                 wall_ms: 0,
             }),
+            gated: false,
             ever_connected: false,
             catch_up_drop_to: 0,
-            queue: VecDeque::new(),
-            burst_dropped: 0,
             counters: Counters::default(),
             last_error: None,
             actions: VecDeque::new(),
             log: VecDeque::new(),
             last_payload: None,
-            history: VecDeque::new(),
+            observing: false,
+            observed: VecDeque::new(),
+            observed_status: None,
         }
     }
 
-    /// Starts a run: counters and sequence start again; the first sample is due now.
+    /// Opens only when granted a slot ([`Device::grant_open`]): a fleet's sockets open a few at
+    /// a time, so none waits out its opening deadline behind the others.
+    pub fn set_gated(&mut self, gated: bool) {
+        self.gated = gated;
+    }
+
+    /// Starts a run: counters and sequences start again; the first sample is due now.
     pub fn start(&mut self, now: Time) {
         if self.is_active() {
             return;
         }
-        self.generator = Generator::new(self.settings.sensor.clone());
-        self.history.clear();
+        for source in &mut self.sources {
+            source.restart();
+        }
+        self.made = 0;
+        self.order.clear();
         self.session = Session::new(session_config(&self.settings));
         self.counters = Counters::default();
-        self.queue.clear();
-        self.burst_dropped = 0;
         self.last_payload = None;
         self.last_error = None;
         self.ever_connected = false;
@@ -326,13 +231,13 @@ impl Device {
         if let Phase::Connecting {
             attempt,
             socket_open: false,
-            open_deadline,
+            open_deadline: Some(deadline),
         } = self.phase
         {
             self.phase = Phase::Connecting {
                 attempt,
                 socket_open: true,
-                open_deadline,
+                open_deadline: Some(deadline),
             };
             self.session.connect(now.mono_ms);
             self.info(now, "WebSocket open; sent CONNECT".into());
@@ -342,6 +247,9 @@ impl Device {
 
     /// Bytes from the broker.
     pub fn on_bytes(&mut self, bytes: &[u8], now: Time) {
+        if self.observing {
+            self.observe_event(Observed::Received(bytes.to_vec()));
+        }
         self.session.handle_input(bytes, now.mono_ms);
         self.pump(now);
     }
@@ -354,19 +262,26 @@ impl Device {
 
     /// The WebSocket closed or failed.
     pub fn on_closed(&mut self, now: Time) {
-        match self.phase {
+        if matches!(
+            self.phase,
             Phase::Connecting {
-                socket_open: false, ..
-            } => {
-                let reason = format!("cannot connect to {}", self.settings.broker_url);
-                self.connection_ended(now, reason, false);
+                open_deadline: None,
+                ..
             }
-            Phase::Connecting { .. } | Phase::Connected { .. } | Phase::Stopping { .. } => {
-                self.session.transport_closed();
-                self.pump(now);
-            }
-            Phase::Idle | Phase::Waiting { .. } => {}
+        ) {
+            return; // no socket was asked for yet
         }
+        if !self.session.is_disconnected() {
+            self.session.transport_closed();
+        } else if let Phase::Connecting {
+            socket_open: false, ..
+        } = self.phase
+        {
+            // The socket never opened: the session had nothing to close.
+            let reason = format!("cannot connect to {}", self.settings.broker_url);
+            self.connection_ended(now, reason, false);
+        }
+        self.pump(now);
     }
 
     /// Runs whatever is due: session timers, samples, an opening deadline, a retry, the end of
@@ -382,9 +297,9 @@ impl Device {
         match self.phase {
             Phase::Connecting {
                 socket_open: false,
-                open_deadline,
+                open_deadline: Some(deadline),
                 ..
-            } if now.mono_ms >= open_deadline => {
+            } if now.mono_ms >= deadline => {
                 let reason = format!(
                     "cannot connect to {}: no answer in {} s",
                     self.settings.broker_url,
@@ -400,23 +315,54 @@ impl Device {
         self.pump(now);
     }
 
+    /// Publishing as fast as possible: no schedule, each next sample as the window has room.
+    fn max_rate(&self) -> bool {
+        self.settings.interval_ms == 0
+    }
+
+    /// The next sample to make: which source, and its sequence.
+    fn next_due(&self) -> (usize, u64) {
+        let n = self.sources.len() as u64;
+        ((self.made % n) as usize, self.made / n + 1)
+    }
+
+    /// When the next sample is due, in ms after Start.
+    fn next_due_at(&self) -> u64 {
+        let (source, sequence) = self.next_due();
+        let interval = self.settings.interval_ms;
+        self.sources[source]
+            .offset_ms
+            .saturating_add((sequence - 1).saturating_mul(interval))
+    }
+
     /// Makes every sample that came due by `now`, each stamped with its own time. After a
     /// sleeping laptop or a frozen tab that may be many: those beyond what the queue holds are
     /// made straight into `dropped` (kept for the export, never turned into JSON), and at most
     /// [`CATCH_UP_CHUNK`] are made per call.
     fn make_due_samples(&mut self, now: Time) {
         self.schedule.advance(now);
-        let due = self.schedule.due_count(self.settings.interval_ms);
-        let made = self.generator.sequence();
-        let keep = self.settings.offline_queue as u64;
+        if self.max_rate() {
+            return;
+        }
+        let interval = self.settings.interval_ms;
+        let elapsed = self.schedule.elapsed_ms();
+        // Rounds due and made, counted for the first source (the others differ by at most one).
+        let due = elapsed.saturating_sub(self.sources[0].offset_ms) / interval + 1;
+        let made = self.made.div_ceil(self.sources.len() as u64);
+        let keep = self.sources[0].queue_limit as u64;
         if due > made + keep && due - keep > self.catch_up_drop_to {
             // Said once per catch-up; while its chunks are made, time moves on and the drop
-            // extends silently (the counter stays exact).
+            // extends silently (the counters stay exact).
             if self.catch_up_drop_to <= made {
+                let per = if self.sources.len() > 1 {
+                    " per device"
+                } else {
+                    ""
+                };
                 self.warn(
                     now,
                     format!(
-                        "{} sample(s) came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
+                        "{} sample(s){per} came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
                         due - made,
                         due - keep - made
                     ),
@@ -424,16 +370,15 @@ impl Device {
             }
             self.catch_up_drop_to = due - keep;
         }
-        self.make_samples(now, due - made);
-    }
-
-    /// Makes the next `count` samples, at most [`CATCH_UP_CHUNK`].
-    fn make_samples(&mut self, now: Time, count: u64) {
-        for _ in 0..count.min(CATCH_UP_CHUNK) {
-            let sequence = self.generator.sequence() + 1;
-            let stamp =
-                self.schedule
-                    .stamp(sequence, self.settings.interval_ms, self.settings.start_ms);
+        for _ in 0..CATCH_UP_CHUNK {
+            if self.next_due_at() > elapsed {
+                break;
+            }
+            let (source, sequence) = self.next_due();
+            let stamp = self
+                .schedule
+                .stamp(sequence, interval, self.settings.start_ms)
+                .saturating_add(self.sources[source].offset_ms as i64);
             self.make_sample(now, stamp);
         }
     }
@@ -443,7 +388,7 @@ impl Device {
     pub fn stop(&mut self, now: Time) {
         match self.phase {
             Phase::Connected { .. } => {
-                let waiting = self.session.in_flight() + self.queue.len();
+                let waiting = self.session.in_flight() + self.order.len();
                 self.phase = Phase::Stopping {
                     deadline: now.mono_ms + STOP_GRACE_MS,
                 };
@@ -482,16 +427,19 @@ impl Device {
             Phase::Idle => None,
             Phase::Stopping { deadline } => Some(*deadline),
             phase => {
-                let next = self.generator.sequence() + 1;
-                let sample = self.schedule.due_mono_ms(next, self.settings.interval_ms);
+                let sample = if self.max_rate() {
+                    u64::MAX
+                } else {
+                    self.schedule.mono_at(self.next_due_at())
+                };
                 match phase {
                     Phase::Waiting { until, .. } => Some(sample.min(*until)),
                     Phase::Connecting {
                         socket_open: false,
-                        open_deadline,
+                        open_deadline: Some(deadline),
                         ..
-                    } => Some(sample.min(*open_deadline)),
-                    _ => Some(sample),
+                    } => Some(sample.min(*deadline)),
+                    _ => (sample < u64::MAX).then_some(sample),
                 }
             }
         };
@@ -507,6 +455,28 @@ impl Device {
 
     pub fn poll_log(&mut self) -> Option<LogEntry> {
         self.log.pop_front()
+    }
+
+    /// Starts or stops recording [`Observed`] events for [`Device::poll_observed`]. Off by
+    /// default: nothing is copied for a listener that is not there.
+    pub fn observe(&mut self, on: bool) {
+        self.observing = on;
+        self.observed_status = None;
+        if !on {
+            self.observed.clear();
+        }
+    }
+
+    /// The next observation, oldest first; at most [`OBSERVED_LIMIT`] wait, the oldest go.
+    pub fn poll_observed(&mut self) -> Option<Observed> {
+        self.observed.pop_front()
+    }
+
+    fn observe_event(&mut self, event: Observed) {
+        if self.observed.len() >= OBSERVED_LIMIT {
+            self.observed.pop_front();
+        }
+        self.observed.push_back(event);
     }
 
     /// Where the device is, at `now` (for the retry countdown).
@@ -531,16 +501,22 @@ impl Device {
         }
     }
 
+    /// The totals of all its sensors, and the connection's own counters.
     pub fn counters(&self) -> Counters {
-        Counters {
-            in_flight: self.session.in_flight() as u64,
-            queued: self.queue.len() as u64,
-            ..self.counters
+        let mut total = self.counters;
+        for source in &self.sources {
+            total.add(&source.counters());
         }
+        total
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The sensors this device publishes for.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
     }
 
     /// The JSON of the last PUBLISH sent.
@@ -553,177 +529,262 @@ impl Device {
         self.phase != Phase::Idle
     }
 
+    pub fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected { .. })
+    }
+
+    /// Waiting for a fleet to let it open its socket.
+    pub fn awaiting_slot(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Connecting {
+                open_deadline: None,
+                ..
+            }
+        )
+    }
+
+    /// Its socket was asked for and has not opened yet.
+    pub fn is_opening(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Connecting {
+                socket_open: false,
+                open_deadline: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// A slot is free: open the socket now, with the opening deadline from now.
+    pub fn grant_open(&mut self, now: Time) {
+        if let Phase::Connecting {
+            attempt,
+            open_deadline: None,
+            ..
+        } = self.phase
+        {
+            self.phase = Phase::Connecting {
+                attempt,
+                socket_open: false,
+                open_deadline: Some(now.mono_ms + OPEN_TIMEOUT_MS),
+            };
+            let url = self.settings.broker_url.clone();
+            self.actions.push_back(Action::Open { url });
+        }
+    }
+
     fn open(&mut self, now: Time, attempt: u32) {
         self.phase = Phase::Connecting {
             attempt,
             socket_open: false,
-            open_deadline: now.mono_ms + OPEN_TIMEOUT_MS,
+            open_deadline: None,
         };
-        let url = self.settings.broker_url.clone();
         if attempt > 1 {
+            let url = &self.settings.broker_url;
             self.info(now, format!("reconnecting to {url} (attempt {attempt})"));
         }
-        self.actions.push_back(Action::Open { url });
+        if !self.gated {
+            self.grant_open(now);
+        }
     }
 
-    /// Makes the next sample, stamped `stamp`, and queues it, dropping the oldest when full.
+    /// Makes the next sample (of the source whose turn it is), stamped `stamp`, and queues it,
+    /// dropping that source's oldest when its queue is full.
     fn make_sample(&mut self, now: Time, stamp: i64) {
-        let sample = self.generator.next_sample(stamp);
+        let (index, _) = self.next_due();
+        self.made += 1;
+        let several = self.sources.len() > 1;
+        let source = &mut self.sources[index];
+        let sample = source.generator.next_sample(stamp);
+        let mut note = None;
         if let Some(label) = sample.label {
-            self.counters.anomalies += 1;
-            if !self
-                .history
-                .back()
-                .is_some_and(|(s, _)| s.label == Some(label))
-            {
-                self.counters.events_by_kind[label.kind.index()] += 1;
-                self.info(
-                    now,
-                    format!(
-                        "anomaly {} #{} at sequence {}",
-                        label.kind, label.id, sample.sequence
-                    ),
-                );
+            source.counters.anomalies += 1;
+            if source.last_label != Some(label) {
+                source.counters.events_by_kind[label.kind.index()] += 1;
+                note = Some(format!(
+                    "anomaly {} #{} at sequence {}",
+                    label.kind, label.id, sample.sequence
+                ));
             }
         }
-        if !sample.is_reported() {
-            self.counters.dropouts += 1;
-            self.remember(sample, Fate::Dropout);
-            return;
-        }
-        self.counters.samples += 1;
-        if sample.sequence <= self.catch_up_drop_to {
-            self.counters.dropped += 1;
-            self.remember(sample, Fate::Dropped);
-            return;
-        }
-        if self.queue.len() >= self.settings.offline_queue {
-            if let Some(oldest) = self.queue.pop_front() {
-                self.set_fate(oldest.sequence, Fate::Dropped);
-            }
-            self.counters.dropped += 1;
-            if self.burst_dropped == 0 {
-                self.warn(
-                    now,
-                    format!(
-                        "offline queue full ({} samples): dropping the oldest",
-                        self.settings.offline_queue
-                    ),
-                );
-            }
-            self.burst_dropped += 1;
-        }
-        let payload = Telemetry::new(
-            &self.settings.device_id,
-            self.settings.sensor.profile,
-            &sample,
-        )
-        .to_json();
-        self.queue.push_back(Queued {
-            sequence: sample.sequence,
-            payload,
-        });
-        self.remember(sample, Fate::Queued);
-    }
-
-    fn remember(&mut self, sample: Sample, fate: Fate) {
-        if self.history.len() == HISTORY_LIMIT {
-            self.history.pop_front();
-        }
-        self.history.push_back((sample, fate));
-    }
-
-    fn set_fate(&mut self, sequence: u64, fate: Fate) {
-        let Some(first) = self.history.front().map(|(s, _)| s.sequence) else {
-            return;
+        source.last_label = sample.label;
+        let fate = if !sample.is_reported() {
+            source.counters.dropouts += 1;
+            Fate::Dropout
+        } else if sample.sequence <= self.catch_up_drop_to {
+            source.counters.samples += 1;
+            source.counters.dropped += 1;
+            Fate::Dropped
+        } else {
+            source.counters.samples += 1;
+            Fate::Queued
         };
-        if let Some(entry) = sequence
-            .checked_sub(first)
-            .and_then(|i| self.history.get_mut(i as usize))
-        {
-            entry.1 = fate;
+        let mut overflow = None;
+        if fate == Fate::Queued {
+            if source.queue.len() >= source.queue_limit {
+                // Its entry in `order` now stands for the sample queued behind it.
+                if let Some(oldest) = source.queue.pop_front() {
+                    source.set_fate(oldest.sequence, Fate::Dropped);
+                    overflow = Some(oldest.sequence);
+                }
+                source.counters.dropped += 1;
+                if source.burst_dropped == 0 {
+                    note = Some(format!(
+                        "offline queue full ({} samples): dropping the oldest",
+                        source.queue_limit
+                    ));
+                }
+                source.burst_dropped += 1;
+            } else {
+                self.order.push_back(index);
+            }
+            source.queue.push_back(sample);
+        }
+        source.dataset.push(sample, fate);
+        let sequence = sample.sequence;
+        if let Some(mut text) = note {
+            if several {
+                text = format!("{}: {text}", source.device_id);
+            }
+            let level = if overflow.is_some() {
+                LogLevel::Warn
+            } else {
+                LogLevel::Info
+            };
+            self.push_log(now, level, text);
+        }
+        if self.observing {
+            if let Some(dropped) = overflow {
+                self.observe_event(Observed::Sample {
+                    source: index,
+                    sequence: dropped,
+                    fate: Fate::Dropped,
+                });
+            }
+            self.observe_event(Observed::Sample {
+                source: index,
+                sequence,
+                fate,
+            });
         }
     }
 
-    /// Starts an anomaly of `kind` at the next sample.
+    fn set_fate(&mut self, source: usize, sequence: u64, fate: Fate) {
+        self.sources[source].set_fate(sequence, fate);
+        if self.observing {
+            self.observe_event(Observed::Sample {
+                source,
+                sequence,
+                fate,
+            });
+        }
+    }
+
+    /// Starts an anomaly of `kind` at the next sample of every sensor.
     pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
         if self.is_active() && !matches!(self.phase, Phase::Stopping { .. }) {
-            self.generator.inject(kind);
+            for source in &mut self.sources {
+                source.generator.inject(kind);
+            }
             self.info(now, format!("injecting {kind} at the next sample"));
         }
     }
 
     /// The run's samples as CSV, one row per sample with its labels and fate.
     pub fn export_csv(&self) -> String {
-        let mut out = String::with_capacity(64 + self.history.len() * 110);
-        out.push_str(csv_header());
+        let mut out = csv_header().to_owned();
         out.push('\n');
-        for (sample, fate) in &self.history {
-            out.push_str(&csv_row(
-                &self.settings.device_id,
-                self.settings.sensor.profile,
-                sample,
-                fate.name(),
-            ));
-            out.push('\n');
-        }
+        self.write_csv(&mut out);
         out
+    }
+
+    /// Appends the CSV rows of every sensor, without the header.
+    pub fn write_csv(&self, out: &mut String) {
+        for source in &self.sources {
+            let profile = source.generator.config().profile;
+            source.dataset.write_csv(out, &source.device_id, profile);
+        }
     }
 
     /// The run's samples as JSON Lines: each payload with a `status` field for its fate.
     pub fn export_jsonl(&self) -> String {
-        let mut out = String::with_capacity(self.history.len() * 230);
-        for (sample, fate) in &self.history {
-            let telemetry = Telemetry::new(
-                &self.settings.device_id,
-                self.settings.sensor.profile,
-                sample,
-            );
-            out.push_str(&telemetry.json_with_status(Some(fate.name())));
-            out.push('\n');
-        }
+        let mut out = String::new();
+        self.write_jsonl(&mut out);
         out
+    }
+
+    pub fn write_jsonl(&self, out: &mut String) {
+        for source in &self.sources {
+            let profile = source.generator.config().profile;
+            source.dataset.write_jsonl(out, &source.device_id, profile);
+        }
     }
 
     /// How many samples the exports hold.
     pub fn history_len(&self) -> usize {
-        self.history.len()
+        self.sources.iter().map(|s| s.dataset.len()).sum()
     }
 
-    /// Moves queued samples into the session while its window has room.
+    /// Moves queued samples into the session while its window has room, in the order they
+    /// were made. At max rate, makes each next sample as the window has room.
     fn fill_window(&mut self, now: Time) {
         while self.session.can_publish() {
-            let Some(queued) = self.queue.pop_front() else {
+            let Some(index) = self.order.pop_front() else {
+                if self.max_rate() && matches!(self.phase, Phase::Connected { .. }) {
+                    self.schedule.advance(now);
+                    let stamp = self
+                        .settings
+                        .start_ms
+                        .unwrap_or(self.schedule.start_wall_ms())
+                        .saturating_add(self.schedule.elapsed_ms() as i64);
+                    self.make_sample(now, stamp);
+                    continue;
+                }
                 break;
             };
-            let bytes = queued.payload.clone().into_bytes();
+            let source = &mut self.sources[index];
+            let Some(sample) = source.queue.pop_front() else {
+                continue;
+            };
+            let payload = source.payload(&sample);
+            let tag = tag(index, sample.sequence);
             match self
                 .session
-                .publish(&self.settings.topic, bytes, queued.sequence, now.mono_ms)
+                .publish(&source.topic, payload.as_bytes().to_vec(), tag, now.mono_ms)
             {
                 Ok(_) => {
-                    self.counters.published += 1;
-                    self.set_fate(queued.sequence, Fate::InFlight);
-                    self.last_payload = Some(queued.payload);
+                    source.counters.published += 1;
+                    source.counters.in_flight += 1;
+                    self.set_fate(index, sample.sequence, Fate::InFlight);
+                    self.last_payload = Some(payload);
                 }
                 Err(_) => {
-                    self.queue.push_front(queued);
+                    source.queue.push_front(sample);
+                    self.order.push_front(index);
                     break;
                 }
             }
         }
-        if self.burst_dropped > 0 && self.queue.len() < self.settings.offline_queue {
-            let dropped = std::mem::take(&mut self.burst_dropped);
-            self.warn(
-                now,
-                format!("{dropped} sample(s) dropped while the queue was full"),
-            );
+        for index in 0..self.sources.len() {
+            let source = &mut self.sources[index];
+            if source.burst_dropped > 0 && source.queue.len() < source.queue_limit {
+                let dropped = std::mem::take(&mut source.burst_dropped);
+                let mut text = format!("{dropped} sample(s) dropped while the queue was full");
+                if self.sources.len() > 1 {
+                    text = format!("{}: {text}", self.sources[index].device_id);
+                }
+                self.warn(now, text);
+            }
         }
     }
 
     /// Hands the bytes the session wants sent to the transport, in order.
     fn forward_transmits(&mut self) {
         while let Some(bytes) = self.session.poll_transmit() {
+            if self.observing {
+                self.observe_event(Observed::Sent(bytes.clone()));
+            }
             self.actions.push_back(Action::Send(bytes));
         }
     }
@@ -745,7 +806,14 @@ impl Device {
             self.finish_stop_if_done(now);
             self.forward_transmits();
             if handled == 0 {
-                return;
+                break;
+            }
+        }
+        if self.observing {
+            let status = self.status(now);
+            if self.observed_status.as_ref() != Some(&status) {
+                self.observed_status = Some(status.clone());
+                self.observe_event(Observed::Status(status));
             }
         }
     }
@@ -757,8 +825,12 @@ impl Device {
                 redelivered,
             } => self.connected(now, session_present, redelivered),
             Event::Acked { tag, .. } => {
-                self.counters.acked += 1;
-                self.set_fate(tag, Fate::Acknowledged);
+                let (index, sequence) = untag(tag);
+                if let Some(source) = self.sources.get_mut(index) {
+                    source.counters.acked += 1;
+                    source.counters.in_flight -= 1;
+                    self.set_fate(index, sequence, Fate::Acknowledged);
+                }
             }
             Event::PingSent => {}
             Event::Closed(CloseReason::Disconnected) => {}
@@ -844,7 +916,7 @@ impl Device {
         let Phase::Stopping { deadline } = self.phase else {
             return;
         };
-        let waiting = self.session.in_flight() + self.queue.len();
+        let waiting = self.session.in_flight() + self.order.len();
         if waiting > 0 && now.mono_ms < deadline {
             return;
         }
@@ -861,9 +933,12 @@ impl Device {
         self.actions.push_back(Action::Close);
         let unacknowledged = self.session.abandon_in_flight();
         if !unacknowledged.is_empty() {
-            self.counters.dropped += unacknowledged.len() as u64;
-            for &sequence in &unacknowledged {
-                self.set_fate(sequence, Fate::Unacknowledged);
+            for &tag in &unacknowledged {
+                let (index, sequence) = untag(tag);
+                let source = &mut self.sources[index];
+                source.counters.dropped += 1;
+                source.counters.in_flight -= 1;
+                self.set_fate(index, sequence, Fate::Unacknowledged);
             }
             self.warn(
                 now,
@@ -873,11 +948,13 @@ impl Device {
                 ),
             );
         }
-        if !self.queue.is_empty() {
-            let unsent = self.queue.len();
-            self.counters.dropped += unsent as u64;
-            for queued in std::mem::take(&mut self.queue) {
-                self.set_fate(queued.sequence, Fate::Dropped);
+        let unsent = std::mem::take(&mut self.order).len();
+        if unsent > 0 {
+            for index in 0..self.sources.len() {
+                for sample in std::mem::take(&mut self.sources[index].queue) {
+                    self.sources[index].counters.dropped += 1;
+                    self.set_fate(index, sample.sequence, Fate::Dropped);
+                }
             }
             self.warn(
                 now,
@@ -916,14 +993,22 @@ impl Device {
     }
 }
 
-/// Milliseconds shown as seconds with one decimal, without float formatting.
-struct Seconds(u64);
-
-impl fmt::Display for Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.0 / 1000, self.0 % 1000 / 100)
-    }
+/// The session's tag for sample `sequence` of source `source`: PUBACKs name the sample they
+/// acknowledge, whichever sensor of the connection made it.
+fn tag(source: usize, sequence: u64) -> u64 {
+    (sequence << SOURCE_BITS) | source as u64
 }
+
+fn untag(tag: u64) -> (usize, u64) {
+    (
+        (tag & ((1 << SOURCE_BITS) - 1)) as usize,
+        tag >> SOURCE_BITS,
+    )
+}
+
+/// Bits of a tag that name the source: room for 1024 sensors on one connection.
+const SOURCE_BITS: u32 = 10;
+const _: () = assert!(crate::settings::MAX_DEVICES <= 1 << SOURCE_BITS);
 
 pub(crate) fn session_config(settings: &Settings) -> SessionConfig {
     SessionConfig {

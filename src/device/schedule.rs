@@ -38,16 +38,19 @@ impl Schedule {
         self.last_mono_ms = now.mono_ms;
     }
 
-    /// How many samples are due by the last [`Schedule::advance`]: sample 1 at Start, then one
-    /// per interval.
-    pub fn due_count(&self, interval_ms: u64) -> u64 {
-        self.elapsed_ms / interval_ms.max(1) + 1
+    /// Milliseconds elapsed since Start, as of the last [`Schedule::advance`].
+    pub fn elapsed_ms(&self) -> u64 {
+        self.elapsed_ms
     }
 
-    /// When sample `sequence` is due on the monotonic clock, as of the last
-    /// [`Schedule::advance`] (in the past when it is overdue).
-    pub fn due_mono_ms(&self, sequence: u64, interval_ms: u64) -> u64 {
-        let due_at = sequence.saturating_sub(1).saturating_mul(interval_ms);
+    /// The wall-clock time of Start.
+    pub fn start_wall_ms(&self) -> i64 {
+        self.start_wall_ms
+    }
+
+    /// When `due_at` ms after Start comes on the monotonic clock, as of the last
+    /// [`Schedule::advance`] (in the past when it has).
+    pub fn mono_at(&self, due_at: u64) -> u64 {
         self.last_mono_ms
             .saturating_add(due_at.saturating_sub(self.elapsed_ms))
     }

@@ -24,6 +24,11 @@ fn settings_with(query: &str) -> Settings {
     form.validate().unwrap()
 }
 
+/// The first sensor's samples with their fates, as the export sees them.
+fn history(device: &Device) -> Vec<(Sample, Fate)> {
+    device.sources[0].dataset.rows().copied().collect()
+}
+
 fn settings() -> Settings {
     settings_with("")
 }
@@ -278,7 +283,7 @@ fn stop_gives_up_waiting_after_two_seconds() {
     // The sample never acknowledged is counted as dropped, and exported as such.
     let c = device.counters();
     assert_eq!((c.samples, c.acked, c.in_flight, c.dropped), (1, 0, 0, 1));
-    assert_eq!(device.history[0].1, Fate::Unacknowledged);
+    assert_eq!(history(&device)[0].1, Fate::Unacknowledged);
     assert!(
         log_text(&mut device)
             .contains(&"1 sample(s) sent but never acknowledged: counted as dropped".to_owned())
@@ -517,7 +522,7 @@ fn a_full_queue_drops_the_oldest_counts_it_and_logs_once_per_burst() {
     broker.take(&mut device);
     device.on_bytes(&connack(ConnectReturnCode::Accepted), now);
     broker.take(&mut device);
-    let made = device.generator.sequence();
+    let made = device.sources[0].generator.sequence();
     assert_eq!(
         sequences(&broker.publishes),
         (made - 4..=made).collect::<Vec<_>>(),
@@ -595,14 +600,13 @@ fn no_sample_is_lost_across_many_cuts() {
         device.on_timer(at(now));
     }
     broker.take(&mut device);
-    let made = device.generator.sequence();
+    let made = device.sources[0].generator.sequence();
     let delivered: BTreeSet<u64> = sequences(&broker.publishes).into_iter().collect();
     let c = device.counters();
     // Nothing overflowed the queue; what the broker never acknowledged (the third it ignored
     // since the last cut) is counted as dropped at Stop, though it did reach the broker.
     assert!(
-        !device
-            .history
+        !history(&device)
             .iter()
             .any(|(_, fate)| *fate == Fate::Dropped),
         "the queue never overflowed"
@@ -719,8 +723,8 @@ fn eventful_run() -> Device {
 #[test]
 fn exports_parse_back_into_the_same_samples_with_their_fates() {
     let device = eventful_run();
-    let samples: Vec<(Sample, Fate)> = device.history.iter().copied().collect();
-    assert_eq!(samples.len() as u64, device.generator.sequence());
+    let samples: Vec<(Sample, Fate)> = history(&device).iter().copied().collect();
+    assert_eq!(samples.len() as u64, device.sources[0].generator.sequence());
     let fates: BTreeSet<&str> = samples.iter().map(|(_, f)| f.name()).collect();
     assert_eq!(
         fates,
@@ -779,7 +783,7 @@ fn exports_parse_back_into_the_same_samples_with_their_fates() {
 #[test]
 fn a_start_time_stamps_sample_k_at_start_plus_k_intervals() {
     let device = eventful_run();
-    for (sample, _) in device.history.iter().take(5) {
+    for (sample, _) in history(&device).iter().take(5) {
         let expected = 1_767_225_600_000 + (sample.sequence as i64 - 1) * 1000;
         assert_eq!(sample.timestamp_ms, expected);
     }
@@ -790,22 +794,20 @@ fn anomalies_are_counted_by_kind_and_dropouts_leave_a_gap() {
     let device = eventful_run();
     let c = device.counters();
     let events: u64 = c.events_by_kind.iter().sum();
-    let ids: BTreeSet<u64> = device
-        .history
+    let ids: BTreeSet<u64> = history(&device)
         .iter()
         .filter_map(|(s, _)| s.label.map(|l| l.id))
         .collect();
     assert_eq!(events, ids.len() as u64, "{c:?}");
     assert!(events >= 10, "{c:?}");
     assert!(c.events_by_kind[AnomalyKind::Dropout.index()] >= 1);
-    let labelled = device
-        .history
+    let labelled = history(&device)
         .iter()
         .filter(|(s, _)| s.is_anomaly())
         .count() as u64;
     assert_eq!(c.anomalies, labelled);
     // Dropout samples are never published: their sequence numbers are missing on the wire.
-    for (sample, fate) in &device.history {
+    for (sample, fate) in &history(&device) {
         assert_eq!(*fate == Fate::Dropout, !sample.is_reported());
     }
 }
@@ -817,7 +819,7 @@ fn the_history_keeps_the_newest_100000_samples() {
     device.start(at(0));
     broker.accept(&mut device, at(0));
     let mut now = 0;
-    while device.generator.sequence() < 100_050 {
+    while device.sources[0].generator.sequence() < 100_050 {
         now += 1000;
         device.on_timer(at(now));
         let packets = broker.take(&mut device);
@@ -825,8 +827,8 @@ fn the_history_keeps_the_newest_100000_samples() {
     }
     assert_eq!(device.history_len(), HISTORY_LIMIT);
     assert_eq!(
-        device.history.front().unwrap().0.sequence,
-        device.generator.sequence() - 99_999
+        history(&device).first().unwrap().0.sequence,
+        device.sources[0].generator.sequence() - 99_999
     );
 }
 
@@ -852,7 +854,7 @@ fn assert_every_sample_accounted_for(device: &Device) {
     if c.samples + c.dropouts > HISTORY_LIMIT as u64 {
         return; // the export holds only the newest samples
     }
-    let count = |fate| device.history.iter().filter(|(_, f)| *f == fate).count() as u64;
+    let count = |fate| history(&device).iter().filter(|(_, f)| *f == fate).count() as u64;
     assert_eq!(count(Fate::Acknowledged), c.acked, "{c:?}");
     assert_eq!(
         count(Fate::Dropped) + count(Fate::Unacknowledged),
@@ -917,7 +919,10 @@ fn every_sample_is_accounted_for_at_stop_whatever_the_broker_does() {
             device.on_timer(at(now));
         }
         assert_every_sample_accounted_for(&device);
-        assert_eq!(device.counters().samples, device.generator.sequence());
+        assert_eq!(
+            device.counters().samples,
+            device.sources[0].generator.sequence()
+        );
     }
 }
 
@@ -1005,7 +1010,7 @@ fn after_a_sleep_the_catch_up_is_bounded_by_the_queue_and_logged_once() {
     };
     device.on_timer(wake);
     assert_eq!(
-        device.generator.sequence(),
+        device.sources[0].generator.sequence(),
         CATCH_UP_CHUNK + 1,
         "one chunk per call"
     );
@@ -1021,7 +1026,7 @@ fn after_a_sleep_the_catch_up_is_bounded_by_the_queue_and_logged_once() {
         calls += 1;
         assert!(calls < 30, "the catch-up ends");
     }
-    let made = device.generator.sequence();
+    let made = device.sources[0].generator.sequence();
     assert_eq!(
         made,
         360_001 + (wake.wall_ms - EPOCH - 3_600_000) as u64 / 10,
@@ -1042,9 +1047,9 @@ fn after_a_sleep_the_catch_up_is_bounded_by_the_queue_and_logged_once() {
         ]
     );
     // The newest keep their own timestamps; the export keeps the dropped ones, labelled.
-    let last = device.history.back().unwrap().0;
+    let last = history(&device).last().unwrap().0;
     assert_eq!(last.timestamp_ms, EPOCH + (made as i64 - 1) * 10);
-    assert_eq!(device.history.len(), HISTORY_LIMIT);
+    assert_eq!(history(&device).len(), HISTORY_LIMIT);
     run_to_idle(&mut device, &mut broker, 10);
     assert_every_sample_accounted_for(&device);
     // The 100 queued were acknowledged; sample 1, sent before the sleep and never

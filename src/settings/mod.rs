@@ -20,6 +20,8 @@ pub enum Field {
     DeviceId,
     Topic,
     Interval,
+    Devices,
+    Connection,
     AnomalyEvery,
     ClientId,
     KeepAlive,
@@ -42,11 +44,13 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 23] = [
+    pub const ALL: [Field; 25] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
         Field::Interval,
+        Field::Devices,
+        Field::Connection,
         Field::AnomalyEvery,
         Field::ClientId,
         Field::KeepAlive,
@@ -112,6 +116,8 @@ const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
         "device/{device_id}/telemetry",
     ),
     ("Publish interval (s)", Some("interval"), "interval", "1.0"),
+    ("Devices", Some("devices"), "devices", "1"),
+    ("Connection", Some("connection"), "connection", "per-device"),
     (
         "Anomaly every N packets",
         Some("anomaly_every"),
@@ -242,6 +248,8 @@ impl SettingsForm {
             .get(Field::Topic)
             .replace(DEVICE_ID_PLACEHOLDER, &device_id);
         let interval = parse_interval(self.get(Field::Interval));
+        let devices = parse_count(self.get(Field::Devices), MAX_DEVICES);
+        let connection = parse_connection(self.get(Field::Connection));
         let profile = model::parse_profile(self.get(Field::Profile));
         let anomaly_every = parse_anomaly_every(
             self.get(Field::AnomalyEvery),
@@ -268,10 +276,11 @@ impl SettingsForm {
             self.get(Field::AnomalyKinds),
             *profile.as_ref().unwrap_or(&Profile::Realistic),
         );
-        // The part cannot deliver samples faster than it measures them.
+        // The part cannot deliver samples faster than it measures them (at max rate, 0, the
+        // samples are stamped when made and the rule does not apply).
         let interval = match (&interval, &profile, &precision) {
             (Ok(ms), Ok(Profile::Realistic), Ok(rate))
-                if *ms * 10 < model::measurement_tenths_ms(*rate) =>
+                if *ms > 0 && *ms * 10 < model::measurement_tenths_ms(*rate) =>
             {
                 let tenths = model::measurement_tenths_ms(*rate);
                 Err(format!(
@@ -291,10 +300,25 @@ impl SettingsForm {
         check(Field::DeviceId, check_device_id(&device_id).as_ref().err());
         check(Field::Topic, check_topic(&topic).as_ref().err());
         check(Field::Interval, interval.as_ref().err());
+        check(Field::Devices, devices.as_ref().err());
+        let connection = match (connection, &devices) {
+            (Ok(Connection::PerDevice), Ok(n)) if *n > MAX_SOCKETS => Err(format!(
+                "per-device opens one WebSocket per device, and a browser page holds about {MAX_SOCKETS}: use shared for {n} devices"
+            )),
+            (connection, _) => connection,
+        };
+        check(Field::Connection, connection.as_ref().err());
         check(Field::AnomalyEvery, anomaly_every.as_ref().err());
+        // Each device of a per-device fleet connects as `{client_id}-{n}`.
+        let numbered = match (&devices, &connection) {
+            (Ok(n), Ok(Connection::PerDevice)) if *n > 1 => number_width(*n) + 1,
+            _ => 0,
+        };
         check(
             Field::ClientId,
-            check_client_id(self.get(Field::ClientId)).as_ref().err(),
+            check_client_id(self.get(Field::ClientId), numbered)
+                .as_ref()
+                .err(),
         );
         check(Field::KeepAlive, keep_alive.as_ref().err());
         check(
@@ -328,7 +352,10 @@ impl SettingsForm {
             broker_url: self.get(Field::BrokerUrl).trim().to_owned(),
             device_id,
             topic,
+            topic_template: self.get(Field::Topic).to_owned(),
             interval_ms: checked(interval),
+            devices: checked(devices),
+            connection: checked(connection),
             anomaly_every: checked(anomaly_every),
             client_id: self.get(Field::ClientId).to_owned(),
             keep_alive_s: checked(keep_alive),
@@ -420,9 +447,10 @@ fn checked<T>(result: Result<T, String>) -> T {
     }
 }
 
-/// `{device_id}-xxxx`, cut to fit the 23 bytes every broker accepts.
+/// `{device_id}-xxxx`, cut to fit the 23 bytes every broker accepts with room left for a
+/// fleet's device number (`-1000`).
 pub fn default_client_id(device_id: &str, suffix: &str) -> String {
-    let room = MAX_CLIENT_ID_BYTES.saturating_sub(suffix.len() + 1);
+    let room = MAX_CLIENT_ID_BYTES.saturating_sub(suffix.len() + 1 + FLEET_SUFFIX_BYTES);
     let mut cut = device_id.len().min(room);
     while !device_id.is_char_boundary(cut) {
         cut -= 1;
@@ -437,7 +465,13 @@ pub struct Settings {
     pub device_id: String,
     /// With `{device_id}` replaced.
     pub topic: String,
+    /// As typed: a fleet replaces `{device_id}` per device.
+    pub topic_template: String,
+    /// 0 is as fast as possible: each next sample as soon as the window has room.
     pub interval_ms: u64,
+    /// How many simulated sensors, 1 to [`MAX_DEVICES`].
+    pub devices: usize,
+    pub connection: Connection,
     pub anomaly_every: u32,
     pub client_id: String,
     pub keep_alive_s: u16,
@@ -464,6 +498,8 @@ impl fmt::Debug for Settings {
             .field("device_id", &self.device_id)
             .field("topic", &self.topic)
             .field("interval_ms", &self.interval_ms)
+            .field("devices", &self.devices)
+            .field("connection", &self.connection)
             .field("anomaly_every", &self.anomaly_every)
             .field("client_id", &self.client_id)
             .field("keep_alive_s", &self.keep_alive_s)
@@ -476,6 +512,45 @@ impl fmt::Debug for Settings {
             .field("start_ms", &self.start_ms)
             .finish()
     }
+}
+
+/// How a fleet reaches the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Each device is its own MQTT client: own WebSocket, client id, session.
+    PerDevice,
+    /// One connection publishes for every device, as a gateway does.
+    Shared,
+}
+
+fn parse_connection(text: &str) -> Result<Connection, String> {
+    match text.trim() {
+        "per-device" => Ok(Connection::PerDevice),
+        "shared" => Ok(Connection::Shared),
+        other => Err(bad(other, "must be per-device or shared")),
+    }
+}
+
+/// The largest fleet a page runs.
+pub const MAX_DEVICES: usize = 1000;
+/// The most WebSockets a per-device fleet opens: Chromium refuses more than 255 per page.
+pub const MAX_SOCKETS: usize = 200;
+/// Bytes a fleet's device number adds to a client id: `-` and up to 4 digits.
+const FLEET_SUFFIX_BYTES: usize = 5;
+
+/// The digits of a fleet's device numbers: device numbers are zero-padded to the width of the
+/// count (`lab-01` ... `lab-50`).
+pub fn number_width(devices: usize) -> usize {
+    devices.to_string().len()
+}
+
+/// Device `n` (from 1) of a fleet of `devices`: `{base}-{n}` zero-padded, or `base` itself when
+/// it is alone.
+pub fn numbered(base: &str, n: usize, devices: usize) -> String {
+    if devices <= 1 {
+        return base.to_owned();
+    }
+    format!("{base}-{n:0width$}", width = number_width(devices))
 }
 
 /// Upper bounds of the window and the queue: a packet id per message in flight, and a queue
@@ -590,9 +665,17 @@ fn check_length(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_client_id(client_id: &str) -> Result<(), String> {
+/// `numbered` is the bytes a fleet's device number adds (`-07`), 0 for one device.
+fn check_client_id(client_id: &str, numbered: usize) -> Result<(), String> {
     if client_id.is_empty() {
         return Err("is required".into());
+    }
+    if numbered > 0 && client_id.len() + numbered > MAX_CLIENT_ID_BYTES {
+        return Err(format!(
+            "is {} bytes; each device of the fleet connects as it plus \"-\" and its number, which must fit {MAX_CLIENT_ID_BYTES} bytes: at most {} here",
+            client_id.len(),
+            MAX_CLIENT_ID_BYTES - numbered
+        ));
     }
     if client_id.len() > MAX_CLIENT_ID_BYTES {
         return Err(format!(
@@ -618,11 +701,17 @@ fn parse_interval(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (negative, micros) = parse_signed_micros(text)
         .ok_or_else(|| bad(text, "must be a number of seconds, e.g. 1.0"))?;
-    if negative || micros == 0 {
+    if negative {
         return Err(bad(text, "must be a positive number of seconds"));
     }
+    if micros == 0 {
+        return Ok(0);
+    }
     if micros < (MIN_INTERVAL_S * 1e6) as u64 {
-        return Err(bad(text, "must be at least 0.01 s"));
+        return Err(bad(
+            text,
+            "must be 0 (as fast as possible) or at least 0.01 s",
+        ));
     }
     if micros > (MAX_INTERVAL_S * 1e6) as u64 {
         return Err(bad(text, "must be at most 86400 s"));

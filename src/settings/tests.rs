@@ -21,9 +21,12 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             broker_url: "ws://localhost:9001".into(),
             device_id: "infineon-sensor-01".into(),
             topic: "device/infineon-sensor-01/telemetry".into(),
+            topic_template: "device/{device_id}/telemetry".into(),
             interval_ms: 1000,
+            devices: 1,
+            connection: Connection::PerDevice,
             anomaly_every: 60,
-            client_id: "infineon-sensor-01-a1b2".into(),
+            client_id: "infineon-sens-a1b2".into(),
             keep_alive_s: 60,
             username: None,
             password: None,
@@ -43,17 +46,17 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
 }
 
 #[test]
-fn default_client_id_fits_23_bytes() {
+fn default_client_id_leaves_room_for_a_fleet_number_within_23_bytes() {
     assert_eq!(
         default_client_id("infineon-sensor-01", "a1b2"),
-        "infineon-sensor-01-a1b2"
+        "infineon-sens-a1b2"
     );
     let long = default_client_id("a-very-long-device-identifier", "zz99");
-    assert_eq!(long, "a-very-long-device-zz99");
-    assert_eq!(long.len(), 23);
+    assert_eq!(long, "a-very-long-d-zz99");
+    assert_eq!(long.len() + "-1000".len(), 23);
     assert_eq!(
         default_client_id("ééééééééééééé", "x").len(),
-        22,
+        18,
         "cut on a char boundary"
     );
 }
@@ -113,7 +116,6 @@ fn interval_must_be_a_positive_number_of_seconds() {
     for (text, message) in [
         ("abc", "must be a number of seconds, e.g. 1.0 (got \"abc\")"),
         ("", "must be a number of seconds, e.g. 1.0 (got \"\")"),
-        ("0", "must be a positive number of seconds (got \"0\")"),
         ("-1", "must be a positive number of seconds (got \"-1\")"),
         ("NaN", "must be a number of seconds, e.g. 1.0 (got \"NaN\")"),
         ("inf", "must be a number of seconds, e.g. 1.0 (got \"inf\")"),
@@ -124,14 +126,14 @@ fn interval_must_be_a_positive_number_of_seconds() {
             "must be a number of seconds, e.g. 1.0 (got \"1.2.3\")",
         ),
         (
-            "0.000",
-            "must be a positive number of seconds (got \"0.000\")",
-        ),
-        (
             "99999999999999999999999",
             "must be at most 86400 s (got \"99999999999999999999999\")",
         ),
-        ("0.001", "must be at least 0.01 s (got \"0.001\")"),
+        (
+            "0.001",
+            "must be 0 (as fast as possible) or at least 0.01 s (got \"0.001\")",
+        ),
+        ("-0", "must be a positive number of seconds (got \"-0\")"),
         ("100000", "must be at most 86400 s (got \"100000\")"),
     ] {
         let mut form = form();
@@ -149,6 +151,8 @@ fn interval_must_be_a_positive_number_of_seconds() {
         (".5", 500),
         ("3.", 3000),
         ("0.0125", 13),
+        ("0", 0),
+        ("0.000", 0),
         ("86400", 86_400_000),
     ] {
         let mut form = form();
@@ -236,7 +240,7 @@ fn password_needs_a_username() {
 fn every_bad_field_is_reported_at_once() {
     let mut form = form();
     form.set(Field::BrokerUrl, "http://x");
-    form.set(Field::Interval, "0");
+    form.set(Field::Interval, "fast");
     form.set(Field::AnomalyEvery, "0");
     let fields: Vec<Field> = form
         .validate()
@@ -600,4 +604,84 @@ fn anomaly_every_defaults_to_the_profiles_own_cadence() {
         form.validate().unwrap().sensor.anomaly_mode,
         AnomalyMode::Every(7)
     );
+}
+
+#[test]
+fn a_fleet_is_1_to_1000_devices_per_device_or_shared() {
+    let mut form = form();
+    form.apply_query("devices=50&connection=shared");
+    let settings = form.validate().unwrap();
+    assert_eq!(
+        (settings.devices, settings.connection),
+        (50, Connection::Shared)
+    );
+    for (devices, message) in [
+        (
+            "0",
+            "Devices: must be a whole number from 1 to 1000 (got \"0\")",
+        ),
+        (
+            "1001",
+            "Devices: must be a whole number from 1 to 1000 (got \"1001\")",
+        ),
+        (
+            "many",
+            "Devices: must be a whole number from 1 to 1000 (got \"many\")",
+        ),
+    ] {
+        let mut form = self::form();
+        form.set(Field::Devices, devices);
+        assert_eq!(only_error(&form), message);
+    }
+    let mut form = self::form();
+    form.set(Field::Connection, "gateway");
+    assert_eq!(
+        only_error(&form),
+        "Connection: must be per-device or shared (got \"gateway\")"
+    );
+    // A page holds about 200 WebSockets: more devices need the shared connection.
+    let mut form = self::form();
+    form.apply_query("devices=201&connection=per-device");
+    assert_eq!(
+        only_error(&form),
+        "Connection: per-device opens one WebSocket per device, and a browser page holds about 200: use shared for 201 devices"
+    );
+    form.set(Field::Devices, "200");
+    assert!(form.validate().is_ok());
+}
+
+#[test]
+fn a_per_device_fleet_needs_room_for_the_device_number_in_the_client_id() {
+    let mut form = form();
+    form.set(Field::ClientId, "abcdefghijklmnopqrst"); // 20 bytes: "-01" fits, "-001" not
+    form.set(Field::Devices, "99");
+    assert!(form.validate().is_ok());
+    form.set(Field::Devices, "100");
+    assert_eq!(
+        only_error(&form),
+        "Client ID: is 20 bytes; each device of the fleet connects as it plus \"-\" and its number, which must fit 23 bytes: at most 19 here"
+    );
+    // Shared mode connects once, as the client id itself.
+    form.set(Field::Connection, "shared");
+    assert!(form.validate().is_ok());
+    // The default client id leaves room for 1000 devices.
+    let mut form = self::form();
+    form.set(Field::Devices, "200");
+    assert!(form.validate().is_ok());
+}
+
+#[test]
+fn fleet_numbers_are_zero_padded_to_the_width_of_the_count() {
+    assert_eq!(numbered("lab", 1, 1), "lab");
+    assert_eq!(numbered("lab", 1, 50), "lab-01");
+    assert_eq!(numbered("lab", 50, 50), "lab-50");
+    assert_eq!(numbered("lab", 7, 1000), "lab-0007");
+    assert_eq!(numbered("lab", 10, 10), "lab-10");
+}
+
+#[test]
+fn max_rate_skips_the_measurement_time_rule() {
+    let mut form = form();
+    form.apply_query("interval=0&precision=128");
+    assert_eq!(form.validate().unwrap().interval_ms, 0);
 }

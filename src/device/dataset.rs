@@ -1,0 +1,76 @@
+//! The samples of a run with their fates, kept for the CSV and JSONL exports.
+
+use std::collections::VecDeque;
+
+use super::Fate;
+use crate::sensor::{Profile, Sample, Telemetry, csv_row};
+
+/// The newest samples of one sensor, at most `limit`; older ones leave the export.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    rows: VecDeque<(Sample, Fate)>,
+    limit: usize,
+}
+
+impl Dataset {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            rows: VecDeque::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+
+    pub fn push(&mut self, sample: Sample, fate: Fate) {
+        if self.rows.len() >= self.limit {
+            self.rows.pop_front();
+        }
+        self.rows.push_back((sample, fate));
+    }
+
+    /// Records the fate of sample `sequence`, if it is still kept. Sequences are consecutive,
+    /// so this is an index, not a search.
+    pub fn set_fate(&mut self, sequence: u64, fate: Fate) {
+        let Some(first) = self.rows.front().map(|(s, _)| s.sequence) else {
+            return;
+        };
+        if let Some(entry) = sequence
+            .checked_sub(first)
+            .and_then(|i| self.rows.get_mut(i as usize))
+        {
+            entry.1 = fate;
+        }
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = &(Sample, Fate)> {
+        self.rows.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Appends one CSV row per sample, with its fate in the `status` column.
+    pub fn write_csv(&self, out: &mut String, device_id: &str, profile: Profile) {
+        for (sample, fate) in &self.rows {
+            out.push_str(&csv_row(device_id, profile, sample, fate.name()));
+            out.push('\n');
+        }
+    }
+
+    /// Appends one JSON line per sample: the payload plus a `status` field.
+    pub fn write_jsonl(&self, out: &mut String, device_id: &str, profile: Profile) {
+        for (sample, fate) in &self.rows {
+            let telemetry = Telemetry::new(device_id, profile, sample);
+            out.push_str(&telemetry.json_with_status(Some(fate.name())));
+            out.push('\n');
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! A fleet: every simulated sensor of a page, one scheduler for all of them.
+//!
+//! The settings' Devices and Connection decide the shape: one [`Device`] (one MQTT client) per
+//! sensor (`per-device`, as real devices are), or one device publishing for every sensor
+//! (`shared`, as a gateway does). Either way each sensor has its own id, topic, sequence, seed,
+//! queue, dataset and counters, and every delivery promise holds per sensor.
+//!
+//! One queue of deadlines (a binary heap) holds the next wake-up of every device, so the page
+//! needs one timer, armed to [`Fleet::poll_timeout`]. Sockets open a few at a time
+//! ([`OPEN_SLOTS`]): browsers run WebSocket handshakes to one host one after another, and a
+//! socket queued behind a hundred others would otherwise miss its opening deadline.
+
+mod rate;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+pub use rate::RateMeter;
+
+use crate::device::{Action, Counters, Device, HISTORY_LIMIT, LogEntry, Source, Status, Time};
+use crate::sensor::{AnomalyKind, Rng, csv_header};
+use crate::settings::{Connection, DEVICE_ID_PLACEHOLDER, Settings, numbered};
+
+/// How many sockets may be opening at once.
+pub const OPEN_SLOTS: usize = 4;
+/// The most samples the offline queues of a fleet hold together: each sensor's queue is the
+/// Offline queue setting, but at most this divided by the number of sensors.
+pub const FLEET_QUEUE_LIMIT: usize = 100_000;
+
+/// One sensor's line in the fleet table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub device_id: String,
+    pub status: Status,
+    pub counters: Counters,
+}
+
+#[derive(Debug)]
+pub struct Fleet {
+    devices: Vec<Device>,
+    /// Next wake-up of each device, earliest first; an entry that no longer matches `armed`
+    /// is stale and skipped.
+    deadlines: BinaryHeap<Reverse<(u64, usize)>>,
+    armed: Vec<Option<u64>>,
+    /// Devices waiting for a slot to open their socket, and which ones are opening now.
+    waiting: VecDeque<usize>,
+    queued_for_slot: Vec<bool>,
+    opening: Vec<bool>,
+    opening_count: usize,
+    actions: VecDeque<(usize, Action)>,
+    log: VecDeque<LogEntry>,
+}
+
+impl Fleet {
+    /// A stopped fleet as the settings describe it. `seed` drives retry jitter only.
+    pub fn new(settings: Settings, seed: u64) -> Self {
+        let devices = build(&settings, seed);
+        let n = devices.len();
+        Self {
+            devices,
+            deadlines: BinaryHeap::new(),
+            armed: vec![None; n],
+            waiting: VecDeque::new(),
+            queued_for_slot: vec![false; n],
+            opening: vec![false; n],
+            opening_count: 0,
+            actions: VecDeque::new(),
+            log: VecDeque::new(),
+        }
+    }
+
+    /// The MQTT clients: one per sensor, or one for all in shared mode.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    pub fn start(&mut self, now: Time) {
+        self.each(now, |device| device.start(now));
+    }
+
+    pub fn stop(&mut self, now: Time) {
+        self.each(now, |device| device.stop(now));
+    }
+
+    pub fn shutdown(&mut self, now: Time) {
+        self.each(now, |device| device.shutdown(now));
+    }
+
+    /// Starts an anomaly of `kind` at the next sample of every sensor.
+    pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
+        self.each(now, |device| device.inject(kind, now));
+    }
+
+    pub fn on_open(&mut self, device: usize, now: Time) {
+        self.with(device, now, |d| d.on_open(now));
+    }
+
+    pub fn on_bytes(&mut self, device: usize, bytes: &[u8], now: Time) {
+        self.with(device, now, |d| d.on_bytes(bytes, now));
+    }
+
+    pub fn on_text_frame(&mut self, device: usize, now: Time) {
+        self.with(device, now, |d| d.on_text_frame(now));
+    }
+
+    pub fn on_closed(&mut self, device: usize, now: Time) {
+        self.with(device, now, |d| d.on_closed(now));
+    }
+
+    /// Wakes the devices whose deadline has come. Deadlines that come due while they run wait
+    /// for the next call, so one call never runs away (a long catch-up goes in chunks).
+    pub fn on_timer(&mut self, now: Time) {
+        let mut due = vec![];
+        while let Some(&Reverse((at, index))) = self.deadlines.peek() {
+            if at > now.mono_ms {
+                break;
+            }
+            self.deadlines.pop();
+            if self.armed[index] == Some(at) {
+                self.armed[index] = None;
+                due.push(index);
+            }
+        }
+        for index in due {
+            self.with(index, now, |d| d.on_timer(now));
+        }
+    }
+
+    /// When [`Fleet::on_timer`] next has work, on the monotonic clock.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The next thing the transport must do, for device `.0`.
+    pub fn poll_action(&mut self) -> Option<(usize, Action)> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_log(&mut self) -> Option<LogEntry> {
+        self.log.pop_front()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.devices.iter().any(Device::is_active)
+    }
+
+    /// Connections accepted now, of how many.
+    pub fn connected(&self) -> (usize, usize) {
+        let up = self.devices.iter().filter(|d| d.is_connected()).count();
+        (up, self.devices.len())
+    }
+
+    /// The fleet's status: the device's own when there is one connection; otherwise stopped
+    /// (with the first error, if every device ended on one), stopping, connected when all are,
+    /// or connecting (the page adds how many are up, [`Fleet::connected`]).
+    pub fn status(&self, now: Time) -> Status {
+        if let [device] = self.devices.as_slice() {
+            return device.status(now);
+        }
+        let statuses = self.devices.iter().map(|d| d.status(now));
+        let mut all_connected = true;
+        let mut any_active = false;
+        let mut error = None;
+        for status in statuses {
+            match status {
+                Status::Stopping => return Status::Stopping,
+                Status::Stopped(reason) => {
+                    all_connected = false;
+                    error = error.or(reason);
+                }
+                Status::Connected => any_active = true,
+                _ => {
+                    any_active = true;
+                    all_connected = false;
+                }
+            }
+        }
+        match (any_active, all_connected) {
+            (false, _) => Status::Stopped(error),
+            (true, true) => Status::Connected,
+            (true, false) => Status::Connecting,
+        }
+    }
+
+    /// The totals over every sensor and connection.
+    pub fn totals(&self) -> Counters {
+        let mut total = Counters::default();
+        for device in &self.devices {
+            total.add(&device.counters());
+        }
+        total
+    }
+
+    /// One row per sensor, in device order.
+    pub fn rows(&self, now: Time) -> Vec<Row> {
+        let mut rows = Vec::with_capacity(self.sensor_count());
+        for device in &self.devices {
+            let status = device.status(now);
+            for source in device.sources() {
+                rows.push(Row {
+                    device_id: source.device_id.clone(),
+                    status: status.clone(),
+                    counters: source.counters(),
+                });
+            }
+        }
+        rows
+    }
+
+    pub fn sensor_count(&self) -> usize {
+        self.devices.iter().map(|d| d.sources().len()).sum()
+    }
+
+    /// The JSON of a recent PUBLISH: the last one of the last device (in fleet order) that
+    /// has sent any.
+    pub fn last_payload(&self) -> Option<&str> {
+        self.devices.iter().rev().find_map(|d| d.last_payload())
+    }
+
+    /// Every sensor's samples as CSV, one header.
+    pub fn export_csv(&self) -> String {
+        let mut out = csv_header().to_owned();
+        out.push('\n');
+        for device in &self.devices {
+            device.write_csv(&mut out);
+        }
+        out
+    }
+
+    pub fn export_jsonl(&self) -> String {
+        let mut out = String::new();
+        for device in &self.devices {
+            device.write_jsonl(&mut out);
+        }
+        out
+    }
+
+    fn each(&mut self, now: Time, mut f: impl FnMut(&mut Device)) {
+        for index in 0..self.devices.len() {
+            f(&mut self.devices[index]);
+            self.settle(index, now);
+        }
+        self.grant_slots(now);
+    }
+
+    fn with(&mut self, index: usize, now: Time, f: impl FnOnce(&mut Device)) {
+        let Some(device) = self.devices.get_mut(index) else {
+            return;
+        };
+        f(device);
+        self.settle(index, now);
+        self.grant_slots(now);
+    }
+
+    /// Collects what device `index` asked for, and re-arms its deadline.
+    fn settle(&mut self, index: usize, _now: Time) {
+        let several = self.devices.len() > 1;
+        let device = &mut self.devices[index];
+        while let Some(action) = device.poll_action() {
+            self.actions.push_back((index, action));
+        }
+        while let Some(mut entry) = device.poll_log() {
+            if several {
+                entry.text = format!("{}: {}", device.settings().device_id, entry.text);
+            }
+            self.log.push_back(entry);
+        }
+        let opening = device.is_opening();
+        if opening != self.opening[index] {
+            self.opening[index] = opening;
+            if opening {
+                self.opening_count += 1;
+            } else {
+                self.opening_count -= 1;
+            }
+        }
+        if device.awaiting_slot() && !self.queued_for_slot[index] {
+            self.queued_for_slot[index] = true;
+            self.waiting.push_back(index);
+        }
+        // Only an earlier deadline is pushed: a later one is found when the earlier fires
+        // early, so the heap does not fill with stale entries at every packet.
+        if let Some(at) = device.poll_timeout()
+            && self.armed[index].is_none_or(|armed| at < armed)
+        {
+            self.armed[index] = Some(at);
+            self.deadlines.push(Reverse((at, index)));
+        }
+    }
+
+    /// Lets waiting devices open their sockets while fewer than [`OPEN_SLOTS`] are opening.
+    fn grant_slots(&mut self, now: Time) {
+        while self.opening_count < OPEN_SLOTS {
+            let Some(index) = self.waiting.pop_front() else {
+                break;
+            };
+            self.queued_for_slot[index] = false;
+            if self.devices[index].awaiting_slot() {
+                self.devices[index].grant_open(now);
+                self.settle(index, now);
+            }
+        }
+    }
+}
+
+/// The devices the settings describe. One sensor is the settings as they are (its seed, id,
+/// topic and client id unchanged). A fleet numbers its sensors `{device_id}-{n}`, gives each
+/// its own seed and topic, and spreads their first samples over one interval.
+fn build(settings: &Settings, seed: u64) -> Vec<Device> {
+    let n = settings.devices.max(1);
+    if n == 1 {
+        return vec![Device::new(settings.clone(), seed)];
+    }
+    let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / n).max(1);
+    let sources = (1..=n).map(|k| {
+        let device_id = numbered(&settings.device_id, k, n);
+        let topic = settings
+            .topic_template
+            .replace(DEVICE_ID_PLACEHOLDER, &device_id);
+        let mut sensor = settings.sensor.clone();
+        sensor.seed = sensor_seed(settings.sensor.seed, k);
+        let offset_ms = (k as u64 - 1) * settings.interval_ms / n as u64;
+        Source::new(
+            device_id,
+            topic,
+            sensor,
+            offset_ms,
+            queue_limit,
+            HISTORY_LIMIT / n,
+        )
+    });
+    match settings.connection {
+        Connection::Shared => vec![Device::with_sources(
+            settings.clone(),
+            sources.collect(),
+            seed,
+        )],
+        Connection::PerDevice => sources
+            .enumerate()
+            .map(|(i, source)| {
+                let mut own = settings.clone();
+                own.client_id = numbered(&settings.client_id, i + 1, n);
+                own.device_id = source.device_id.clone();
+                own.topic = source.topic.clone();
+                own.sensor = source.generator.config().clone();
+                let mut device = Device::with_sources(own, vec![source], seed ^ i as u64);
+                device.set_gated(true);
+                device
+            })
+            .collect(),
+    }
+}
+
+/// The seed of sensor `n` (from 1) of a fleet whose page seed is `seed`: distinct for every
+/// sensor, and the same every time, so the whole fleet replays from one seed.
+pub fn sensor_seed(seed: u64, n: usize) -> u64 {
+    Rng::new(seed ^ (n as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)).next_u64()
+}
+
+#[cfg(test)]
+mod tests;
