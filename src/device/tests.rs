@@ -723,7 +723,7 @@ fn eventful_run() -> Device {
 #[test]
 fn exports_parse_back_into_the_same_samples_with_their_fates() {
     let device = eventful_run();
-    let samples: Vec<(Sample, Fate)> = history(&device).iter().copied().collect();
+    let samples: Vec<(Sample, Fate)> = history(&device);
     assert_eq!(samples.len() as u64, device.sources[0].generator.sequence());
     let fates: BTreeSet<&str> = samples.iter().map(|(_, f)| f.name()).collect();
     assert_eq!(
@@ -854,7 +854,7 @@ fn assert_every_sample_accounted_for(device: &Device) {
     if c.samples + c.dropouts > HISTORY_LIMIT as u64 {
         return; // the export holds only the newest samples
     }
-    let count = |fate| history(&device).iter().filter(|(_, f)| *f == fate).count() as u64;
+    let count = |fate| history(device).iter().filter(|(_, f)| *f == fate).count() as u64;
     assert_eq!(count(Fate::Acknowledged), c.acked, "{c:?}");
     assert_eq!(
         count(Fate::Dropped) + count(Fate::Unacknowledged),

@@ -1,1 +1,614 @@
+//! The fleet against a scripted broker on a fake clock.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::device::{Fate, Observed};
+use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Publish, QosPid};
+use crate::settings::SettingsForm;
+
+const EPOCH: i64 = 1_795_712_400_000; // 2026-11-26T17:00:00Z
+
+fn at(ms: u64) -> Time {
+    Time {
+        mono_ms: ms,
+        wall_ms: EPOCH + ms as i64,
+    }
+}
+
+fn settings(query: &str) -> Settings {
+    let mut form = SettingsForm::defaults("t3st");
+    form.apply_query("device_id=lab&seed=7&start=2026-01-01T00:00:00Z");
+    form.apply_query(query);
+    form.validate().unwrap()
+}
+
+/// One received PUBLISH: who sent it (the connection), its topic and parsed payload.
+#[derive(Debug, Clone)]
+struct Received {
+    connection: usize,
+    topic: String,
+    device_id: String,
+    sequence: u64,
+    timestamp: String,
+    dup: bool,
+}
+
+/// Plays the broker for every connection of a fleet: accepts CONNECT, and acknowledges each
+/// PUBLISH unless told not to.
+struct Broker {
+    connections: BTreeMap<usize, (Decoder, bool)>,
+    /// Sockets asked for and not yet opened.
+    pending_opens: Vec<usize>,
+    /// The most sockets that were opening at once.
+    most_opening: usize,
+    /// PUBLISHes waiting for PUBACK, per connection.
+    unacked: BTreeMap<usize, Vec<u16>>,
+    received: Vec<Received>,
+    client_ids: BTreeMap<usize, String>,
+    ack: bool,
+}
+
+impl Broker {
+    fn new() -> Self {
+        Self {
+            connections: BTreeMap::new(),
+            pending_opens: vec![],
+            most_opening: 0,
+            unacked: BTreeMap::new(),
+            received: vec![],
+            client_ids: BTreeMap::new(),
+            ack: true,
+        }
+    }
+
+    /// Carries out the fleet's actions, opening at most `open_now` of the pending sockets, and
+    /// answers until the fleet has nothing more to say (or for 50 rounds: a max-rate device
+    /// always has more).
+    fn serve(&mut self, fleet: &mut Fleet, now: Time, open_now: usize) {
+        let mut opened = 0;
+        for _round in 0..50 {
+            let mut replies: Vec<(usize, Vec<u8>)> = vec![];
+            while let Some((index, action)) = fleet.poll_action() {
+                match action {
+                    Action::Open { .. } => {
+                        self.connections
+                            .insert(index, (Decoder::new(1 << 20), false));
+                        self.pending_opens.push(index);
+                    }
+                    Action::Send(bytes) => {
+                        let (decoder, open) = self.connections.get_mut(&index).unwrap();
+                        assert!(*open, "nothing is sent before the socket opens");
+                        decoder.push(&bytes);
+                        let mut packets = vec![];
+                        while let Some(packet) = decoder.next_packet().unwrap() {
+                            packets.push(packet);
+                        }
+                        for packet in packets {
+                            if let Some(reply) = self.packet(index, packet) {
+                                replies.push((index, reply));
+                            }
+                        }
+                    }
+                    Action::Close => {
+                        self.connections.remove(&index);
+                        self.pending_opens.retain(|&i| i != index);
+                    }
+                }
+            }
+            self.most_opening = self.most_opening.max(self.pending_opens.len());
+            let mut progressed = !replies.is_empty();
+            for (index, reply) in replies {
+                fleet.on_bytes(index, &reply, now);
+            }
+            while opened < open_now && !self.pending_opens.is_empty() {
+                let index = self.pending_opens.remove(0);
+                self.connections.get_mut(&index).unwrap().1 = true;
+                fleet.on_open(index, now);
+                opened += 1;
+                progressed = true;
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn packet(&mut self, index: usize, packet: Packet) -> Option<Vec<u8>> {
+        match packet {
+            Packet::Connect(connect) => {
+                self.client_ids.insert(index, connect.client_id.clone());
+                Some(
+                    Packet::ConnAck(ConnAck {
+                        session_present: false,
+                        code: ConnectReturnCode::Accepted,
+                    })
+                    .to_bytes()
+                    .unwrap(),
+                )
+            }
+            Packet::Publish(publish) => {
+                self.receive(index, &publish);
+                let QosPid::AtLeastOnce(pid) = publish.qos_pid else {
+                    panic!("telemetry goes at QoS 1");
+                };
+                if self.ack {
+                    Some(Packet::PubAck(pid).to_bytes().unwrap())
+                } else {
+                    self.unacked.entry(index).or_default().push(pid.get());
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn receive(&mut self, connection: usize, publish: &Publish) {
+        let json: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+        self.received.push(Received {
+            connection,
+            topic: publish.topic.clone(),
+            device_id: json["device_id"].as_str().unwrap().to_owned(),
+            sequence: json["sequence"].as_u64().unwrap(),
+            timestamp: json["timestamp"].as_str().unwrap().to_owned(),
+            dup: publish.dup,
+        });
+    }
+
+    /// Sequences received per device id.
+    fn sequences(&self) -> BTreeMap<String, Vec<u64>> {
+        let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for r in &self.received {
+            out.entry(r.device_id.clone()).or_default().push(r.sequence);
+        }
+        out
+    }
+}
+
+/// Runs the fleet on the fake clock from `from` to `to`, waking it whenever it asks, with the
+/// broker opening `opens_per_wake` sockets at each wake.
+fn run(fleet: &mut Fleet, broker: &mut Broker, from: u64, to: u64, opens_per_wake: usize) -> u64 {
+    let mut now = from;
+    let mut wakes = 0;
+    while now <= to {
+        fleet.on_timer(at(now));
+        broker.serve(fleet, at(now), opens_per_wake);
+        wakes += 1;
+        assert!(wakes < 1_000_000, "the fleet keeps asking to be woken");
+        match fleet.poll_timeout() {
+            Some(next) => now = next.max(now + 1),
+            None => break,
+        }
+    }
+    now
+}
+
+fn started(query: &str) -> (Fleet, Broker) {
+    let mut fleet = Fleet::new(settings(query), 1);
+    let mut broker = Broker::new();
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    (fleet, broker)
+}
+
+#[test]
+fn sensor_seeds_are_distinct_and_reproducible() {
+    let seeds: BTreeSet<u64> = (1..=1000).map(|n| sensor_seed(42, n)).collect();
+    assert_eq!(seeds.len(), 1000, "every sensor has its own seed");
+    assert!(!seeds.contains(&42));
+    assert_eq!(sensor_seed(42, 17), sensor_seed(42, 17));
+    assert_ne!(sensor_seed(42, 17), sensor_seed(43, 17));
+
+    // The whole fleet replays from one seed: the same payloads, byte for byte.
+    let payloads = |seed: &str| {
+        let (mut fleet, mut broker) = started(&format!("devices=5&connection=shared&seed={seed}"));
+        run(&mut fleet, &mut broker, 0, 20_000, usize::MAX);
+        let mut by_device: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in &broker.received {
+            by_device
+                .entry(r.device_id.clone())
+                .or_default()
+                .push(format!("{} {}", r.sequence, r.timestamp));
+        }
+        let export = fleet.export_jsonl();
+        (by_device, export)
+    };
+    let (a, export_a) = payloads("99");
+    let (b, export_b) = payloads("99");
+    assert_eq!(a, b);
+    assert_eq!(export_a, export_b);
+    let (_, export_c) = payloads("100");
+    assert_ne!(export_a, export_c, "another seed, another stream");
+    // ... and the devices differ from one another.
+    let lines: Vec<&str> = export_a.lines().collect();
+    let data = |line: &str| {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        (
+            v["sequence"].as_u64().unwrap(),
+            v["data"].to_string(),
+            v["device_id"].to_string(),
+        )
+    };
+    let firsts: BTreeSet<String> = lines
+        .iter()
+        .map(|l| data(l))
+        .filter(|(s, _, _)| *s == 1)
+        .map(|(_, d, _)| d)
+        .collect();
+    assert_eq!(
+        firsts.len(),
+        5,
+        "five devices, five different first readings"
+    );
+}
+
+#[test]
+fn one_device_is_the_settings_unchanged() {
+    let fleet = Fleet::new(settings(""), 1);
+    let [device] = fleet.devices() else {
+        panic!("one device")
+    };
+    let source = &device.sources()[0];
+    assert_eq!(source.device_id, "lab");
+    assert_eq!(source.topic, "device/lab/telemetry");
+    assert_eq!(source.generator.config().seed, 7, "the page seed itself");
+    assert_eq!(device.settings().client_id, "lab-t3st");
+}
+
+#[test]
+fn every_due_sample_of_every_device_is_made_once_spread_over_the_first_interval() {
+    for connection in ["per-device", "shared"] {
+        let (mut fleet, mut broker) = started(&format!("devices=50&connection={connection}"));
+        // Everyone connects at once here; the scheduler alone decides when samples are made.
+        run(&mut fleet, &mut broker, 0, 9_999, usize::MAX);
+        let sequences = broker.sequences();
+        assert_eq!(sequences.len(), 50, "{connection}");
+        for (n, (device_id, seqs)) in sequences.iter().enumerate() {
+            assert_eq!(device_id, &format!("lab-{:02}", n + 1));
+            assert_eq!(
+                seqs,
+                &(1..=10).collect::<Vec<_>>(),
+                "{connection} {device_id}: once each"
+            );
+        }
+        // Device n's first sample is due (n - 1) / 50 of an interval after Start, and stamped so.
+        let firsts: Vec<&Received> = broker.received.iter().filter(|r| r.sequence == 1).collect();
+        let stamps: BTreeSet<&str> = firsts.iter().map(|r| r.timestamp.as_str()).collect();
+        assert_eq!(
+            stamps.len(),
+            50,
+            "no two first samples in the same millisecond"
+        );
+        let lab_26 = firsts.iter().find(|r| r.device_id == "lab-26").unwrap();
+        assert_eq!(lab_26.timestamp, "2026-01-01T00:00:00.500Z");
+        let lab_26_third = broker
+            .received
+            .iter()
+            .find(|r| r.device_id == "lab-26" && r.sequence == 3)
+            .unwrap();
+        assert_eq!(lab_26_third.timestamp, "2026-01-01T00:00:02.500Z");
+        // Each device publishes to its own topic.
+        assert!(
+            broker
+                .received
+                .iter()
+                .all(|r| r.topic == format!("device/{}/telemetry", r.device_id))
+        );
+        let totals = fleet.totals();
+        assert_eq!((totals.samples, totals.acked), (500, 500), "{connection}");
+    }
+}
+
+#[test]
+fn per_device_clients_have_their_own_numbered_client_ids_and_sessions() {
+    let (mut fleet, mut broker) = started("devices=12&connection=per-device&client_id=lab-x");
+    run(&mut fleet, &mut broker, 0, 3_000, usize::MAX);
+    let ids: BTreeSet<&str> = broker.client_ids.values().map(String::as_str).collect();
+    assert_eq!(ids.len(), 12);
+    assert!(
+        ids.contains("lab-x-01") && ids.contains("lab-x-12"),
+        "{ids:?}"
+    );
+    // Each device publishes on its own connection.
+    for r in &broker.received {
+        assert_eq!(r.device_id, format!("lab-{:02}", r.connection + 1));
+    }
+    let (mut fleet, mut broker) = started("devices=12&connection=shared&client_id=lab-x");
+    run(&mut fleet, &mut broker, 0, 3_000, usize::MAX);
+    assert_eq!(broker.client_ids.values().collect::<Vec<_>>(), ["lab-x"]);
+    assert_eq!(broker.sequences().len(), 12);
+}
+
+#[test]
+fn sockets_open_a_few_at_a_time_and_samples_wait_in_their_queues() {
+    let mut fleet = Fleet::new(
+        settings("devices=40&connection=per-device&interval=0.1&anomaly_mode=off"),
+        1,
+    );
+    let mut broker = Broker::new();
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), 0);
+    assert_eq!(
+        broker.most_opening, OPEN_SLOTS,
+        "only {OPEN_SLOTS} asked for at once"
+    );
+    // The browser opens one socket per 200 ms: the fleet is connected after about 8 s, and no
+    // socket misses its 10 s opening deadline on the way.
+    let mut now = 0;
+    let mut seen_partial = false;
+    while now <= 12_000 {
+        fleet.on_timer(at(now));
+        broker.serve(&mut fleet, at(now), usize::from(now % 200 == 0));
+        let (up, of) = fleet.connected();
+        if up > 0 && up < of {
+            seen_partial = true;
+            assert_eq!(fleet.status(at(now)), Status::Connecting);
+        }
+        now += 10;
+    }
+    assert!(seen_partial);
+    assert_eq!(fleet.connected(), (40, 40));
+    assert_eq!(fleet.status(at(now)), Status::Connected);
+    assert!(broker.most_opening <= OPEN_SLOTS);
+    let totals = fleet.totals();
+    assert_eq!(totals.reconnects, 0, "no socket timed out waiting");
+    assert_eq!(totals.dropped, 0);
+    // Every sample of every device arrived, the late connectors' from their queues.
+    for (device_id, seqs) in broker.sequences() {
+        let last = *seqs.last().unwrap();
+        assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "{device_id}");
+        assert!(last >= 115, "{device_id}: {last}");
+    }
+}
+
+#[test]
+fn accounting_at_stop_holds_per_device_in_shared_mode() {
+    let (mut fleet, mut broker) = started("devices=20&connection=shared&interval=0.1&queue=5");
+    run(&mut fleet, &mut broker, 0, 1_000, usize::MAX);
+    // The broker stops acknowledging; the connection drops; samples pile up and overflow.
+    broker.ack = false;
+    run(&mut fleet, &mut broker, 1_001, 2_000, usize::MAX);
+    broker.connections.clear();
+    fleet.on_closed(0, at(2_001));
+    run(&mut fleet, &mut broker, 2_001, 4_000, 0);
+    fleet.stop(at(4_001));
+    broker.serve(&mut fleet, at(4_001), 0);
+    assert!(!fleet.is_active());
+    let rows = fleet.rows(at(4_001));
+    assert_eq!(rows.len(), 20);
+    let mut sum = Counters::default();
+    for row in &rows {
+        let c = row.counters;
+        assert_eq!(c.acked + c.dropped, c.samples, "{}: {c:?}", row.device_id);
+        assert_eq!((c.in_flight, c.queued), (0, 0), "{}", row.device_id);
+        assert!(
+            c.dropped > 0,
+            "{}: the unacknowledged and the overflow",
+            row.device_id
+        );
+        sum.add(&c);
+    }
+    let totals = fleet.totals();
+    assert_eq!(
+        (totals.samples, totals.acked, totals.dropped),
+        (sum.samples, sum.acked, sum.dropped)
+    );
+    // The export agrees, sample by sample.
+    let csv = fleet.export_csv();
+    let acknowledged = csv.matches(",acknowledged\n").count() as u64;
+    let lost =
+        (csv.matches(",dropped\n").count() + csv.matches(",unacknowledged\n").count()) as u64;
+    assert_eq!((acknowledged, lost), (totals.acked, totals.dropped));
+}
+
+#[test]
+fn a_cut_shared_connection_loses_nothing() {
+    let (mut fleet, mut broker) = started("devices=10&connection=shared&interval=0.1");
+    run(&mut fleet, &mut broker, 0, 1_000, usize::MAX);
+    broker.ack = false;
+    run(&mut fleet, &mut broker, 1_001, 1_500, usize::MAX);
+    broker.connections.clear();
+    fleet.on_closed(0, at(1_501));
+    broker.ack = true;
+    run(&mut fleet, &mut broker, 1_501, 6_000, usize::MAX);
+    fleet.stop(at(6_001));
+    run(&mut fleet, &mut broker, 6_001, 9_000, usize::MAX);
+    let totals = fleet.totals();
+    assert_eq!(totals.reconnects, 1);
+    assert!(totals.redelivered > 0);
+    assert_eq!((totals.acked, totals.dropped), (totals.samples, 0));
+    assert!(broker.received.iter().any(|r| r.dup));
+    for (device_id, seqs) in broker.sequences() {
+        let unique: BTreeSet<u64> = seqs.iter().copied().collect();
+        let last = *unique.last().unwrap();
+        assert_eq!(unique, (1..=last).collect(), "{device_id}");
+    }
+}
+
+#[test]
+fn a_max_rate_device_keeps_the_window_full_and_never_exceeds_it() {
+    let mut fleet = Fleet::new(settings("interval=0&max_inflight=8"), 1);
+    let mut broker = Broker::new();
+    broker.ack = false;
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    assert_eq!(broker.received.len(), 8, "the window fills at once");
+    assert_eq!(fleet.totals().in_flight, 8);
+    // Each PUBACK lets exactly one more out; the window stays full, never over.
+    for step in 1..=100u64 {
+        let pid = broker.unacked.get_mut(&0).unwrap().remove(0);
+        let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap())
+            .to_bytes()
+            .unwrap();
+        fleet.on_bytes(0, &puback, at(step));
+        broker.serve(&mut fleet, at(step), 0);
+        let c = fleet.totals();
+        assert_eq!(c.in_flight, 8, "step {step}");
+        assert_eq!(c.published, 8 + step);
+        assert_eq!(c.queued, 0, "made as sent, never queued");
+    }
+    // Samples are stamped with the time they were made.
+    let last = broker.received.last().unwrap();
+    assert_eq!(last.timestamp, "2026-01-01T00:00:00.100Z");
+    fleet.stop(at(200));
+    broker.ack = true;
+    broker.serve(&mut fleet, at(200), 0);
+    // Nothing is made while stopping; the in-flight ones are released or counted.
+    let pids = broker.unacked.remove(&0).unwrap();
+    for pid in pids {
+        let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap())
+            .to_bytes()
+            .unwrap();
+        fleet.on_bytes(0, &puback, at(201));
+    }
+    broker.serve(&mut fleet, at(201), 0);
+    assert!(!fleet.is_active());
+    let c = fleet.totals();
+    assert_eq!((c.acked, c.published, c.samples), (108, 108, 108));
+}
+
+#[test]
+fn max_rate_works_for_a_shared_fleet_and_the_realistic_profile() {
+    let (mut fleet, mut broker) =
+        started("interval=0&devices=3&connection=shared&profile=realistic&precision=128");
+    for step in 1..=50 {
+        fleet.on_timer(at(step));
+        broker.serve(&mut fleet, at(step), 0);
+    }
+    assert_eq!(broker.sequences().len(), 3, "every sensor takes its turn");
+    // Made in turn (a dropout's samples are made, not sent).
+    let made: Vec<u64> = fleet
+        .rows(at(50))
+        .iter()
+        .map(|r| r.counters.samples + r.counters.dropouts)
+        .collect();
+    assert!(
+        made.iter().max().unwrap() - made.iter().min().unwrap() <= 1,
+        "{made:?}"
+    );
+    assert!(
+        made[0] > 100,
+        "acknowledged at once, so it keeps going: {made:?}"
+    );
+}
+
+#[test]
+fn the_deadline_queue_wakes_each_device_when_due_and_stays_small() {
+    let (mut fleet, mut broker) = started("devices=100&connection=per-device&interval=1");
+    let mut wakes = 0;
+    let mut now = 0;
+    while now < 30_000 {
+        fleet.on_timer(at(now));
+        broker.serve(&mut fleet, at(now), usize::MAX);
+        wakes += 1;
+        now = fleet.poll_timeout().unwrap().max(now + 1);
+    }
+    // 100 devices, one sample a second each, spread out: about 100 wakes a second, not more.
+    assert!(wakes <= 30 * 100 + 200, "{wakes} wakes");
+    assert!(
+        fleet.deadlines.len() <= 2 * 100,
+        "{} entries",
+        fleet.deadlines.len()
+    );
+    assert_eq!(fleet.totals().acked, 30 * 100);
+}
+
+#[test]
+fn the_export_is_capped_for_the_fleet_as_a_whole() {
+    let fleet = Fleet::new(settings("devices=1000&connection=shared"), 1);
+    let source = &fleet.devices()[0].sources()[999];
+    assert_eq!(source.device_id, "lab-1000");
+    assert_eq!(source.queue_limit, FLEET_QUEUE_LIMIT / 1000);
+    let fleet = Fleet::new(
+        settings("devices=4&connection=shared&interval=0.01&queue=100000&profile=seed"),
+        1,
+    );
+    assert_eq!(fleet.devices()[0].sources()[0].queue_limit, 25_000);
+    let mut fleet = Fleet::new(
+        settings("devices=4&connection=shared&interval=0.01&profile=seed"),
+        1,
+    );
+    fleet.start(at(0));
+    // An hour of samples at 100 a second for four sensors, never connected.
+    let mut now = 0;
+    while now <= 300_000 {
+        fleet.on_timer(at(now));
+        while fleet.poll_action().is_some() {}
+        now += 1000;
+    }
+    assert_eq!(fleet.devices()[0].history_len(), HISTORY_LIMIT);
+    assert!(fleet.totals().samples > 100_000);
+}
+
+#[test]
+fn a_listener_observes_samples_packets_and_status_without_parsing_text() {
+    let mut fleet = Fleet::new(settings("interval=0.5"), 1);
+    fleet.devices[0].observe(true);
+    let mut broker = Broker::new();
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    run(&mut fleet, &mut broker, 0, 1_000, usize::MAX);
+    let mut seen = vec![];
+    while let Some(event) = fleet.devices[0].poll_observed() {
+        seen.push(event);
+    }
+    let statuses: Vec<&Status> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Observed::Status(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, [&Status::Connecting, &Status::Connected]);
+    let fates: Vec<(u64, Fate)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Observed::Sample { sequence, fate, .. } => Some((*sequence, *fate)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        &fates[..3],
+        [
+            (1, Fate::Queued),
+            (1, Fate::InFlight),
+            (1, Fate::Acknowledged)
+        ]
+    );
+    let packet_types = |bytes: &Vec<u8>| bytes[0] >> 4;
+    let sent: Vec<u8> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Observed::Sent(b) => Some(packet_types(b)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [1, 3, 3, 3], "CONNECT, then a PUBLISH per sample");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Observed::Received(b) if b[0] == 0x20)),
+        "CONNACK"
+    );
+    // Unobserved devices record nothing.
+    let (mut quiet, mut broker) = started("");
+    run(&mut quiet, &mut broker, 0, 1_000, usize::MAX);
+    assert!(quiet.devices[0].poll_observed().is_none());
+}
+
+#[test]
+fn the_rate_is_acknowledgements_over_the_last_second() {
+    let mut meter = RateMeter::default();
+    assert_eq!(meter.record(0, 0), 0);
+    for step in 1..=30u64 {
+        // 500 acknowledged per second, seen every 100 ms.
+        let rate = meter.record(step * 100, step * 50);
+        if step >= 10 {
+            assert_eq!(rate, 500, "step {step}");
+        }
+    }
+    // It stops: the rate falls to zero within a second.
+    assert_eq!(meter.record(4_100, 1_500), 0);
+    // A new run starts from zero.
+    assert_eq!(meter.record(5_000, 0), 0);
+    assert_eq!(meter.record(5_500, 100), 200);
+}
