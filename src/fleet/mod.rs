@@ -11,6 +11,7 @@
 //! socket queued behind a hundred others would otherwise miss its opening deadline.
 
 mod rate;
+pub mod table;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

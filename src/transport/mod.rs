@@ -1,15 +1,19 @@
 //! The browser edge: the only code that touches `WebSocket`, timers and clocks. It feeds a
-//! [`Device`] what happens and carries out the [`Action`]s it asks for.
+//! [`Fleet`] what happens, carries out the [`Action`]s it asks for, and hands the page a
+//! [`Snapshot`] at display rate.
 
 mod socket;
 mod ticker;
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
+use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 
-use crate::device::{Action, Counters, Device, LogEntry, LogLevel, Status, Time};
+use crate::device::{Action, Counters, LogEntry, LogLevel, Status, Time};
+use crate::fleet::{Fleet, RateMeter, Row};
 use crate::sensor::AnomalyKind;
 use crate::settings::Settings;
 use socket::{Socket, SocketEvent};
@@ -30,46 +34,78 @@ pub fn now() -> Time {
     }
 }
 
-/// What the page shows of a device, sent after every change.
+/// What the page shows of the fleet, sent at most [`RENDER_HZ`] times a second.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub status: Status,
-    /// The topic the device publishes to, `{device_id}` replaced.
+    /// Connections accepted, of how many.
+    pub connected: (usize, usize),
+    /// The topic the devices publish to: `{device_id}` replaced for one device, as typed for a
+    /// fleet.
     pub topic: String,
     pub active: bool,
+    /// The fleet's totals.
     pub counters: Counters,
+    /// PUBACKs per second over the last second.
+    pub rate: u64,
     pub last_payload: Option<String>,
-    /// Log entries since the previous snapshot.
+    /// One row per device of a fleet; empty for one device.
+    pub rows: Vec<Row>,
+    /// Log entries since the previous snapshot (the newest [`LOG_KEPT`]).
     pub new_log: Vec<LogEntry>,
 }
 
+/// The page redraws at most this often, whatever the message rate: the counters stay exact,
+/// only their display is sampled.
+pub const RENDER_HZ: u64 = 10;
+/// Log entries kept between two snapshots; the page shows no more than this anyway.
+pub const LOG_KEPT: usize = 200;
+
 struct Runner {
-    device: Option<Device>,
-    socket: Option<Socket>,
+    fleet: Option<Fleet>,
+    /// One socket per device of the fleet (one in shared mode).
+    sockets: Vec<Option<Socket>>,
     ticker: Option<Ticker>,
+    /// When the ticker was last armed to fire (monotonic), until it fires.
+    armed_at: Option<u64>,
+    rate: RateMeter,
+    pending_log: VecDeque<LogEntry>,
+    /// A redraw is scheduled, and when the last one was.
+    render_pending: bool,
+    last_render_ms: u64,
     on_update: Rc<dyn Fn(Snapshot)>,
 }
 
-/// Runs one device in the page. Cloning gives another handle to the same device.
+/// Runs the page's fleet. Cloning gives another handle to the same fleet.
 #[derive(Clone)]
 pub struct Simulator {
     runner: Rc<RefCell<Runner>>,
 }
 
 impl Simulator {
-    /// `on_update` receives a [`Snapshot`] after anything changes.
+    /// `on_update` receives a [`Snapshot`] after anything changes, at most [`RENDER_HZ`] times
+    /// a second.
     pub fn new(on_update: impl Fn(Snapshot) + 'static) -> Self {
         let runner = Rc::new(RefCell::new(Runner {
-            device: None,
-            socket: None,
+            fleet: None,
+            sockets: vec![],
             ticker: None,
+            armed_at: None,
+            rate: RateMeter::default(),
+            pending_log: VecDeque::new(),
+            render_pending: false,
+            last_render_ms: 0,
             on_update: Rc::new(on_update),
         }));
         let weak = Rc::downgrade(&runner);
         let ticker = Ticker::new(move || {
             if let Some(shared) = weak.upgrade() {
-                if let Some(device) = shared.borrow_mut().device.as_mut() {
-                    device.on_timer(now());
+                {
+                    let mut runner = shared.borrow_mut();
+                    runner.armed_at = None;
+                    if let Some(fleet) = runner.fleet.as_mut() {
+                        fleet.on_timer(now());
+                    }
                 }
                 drive(&shared);
             }
@@ -84,51 +120,57 @@ impl Simulator {
         Self { runner }
     }
 
-    /// Starts a run with these settings, replacing any stopped device. `seed` drives the retry
-    /// jitter only; the sensor's own seed is in the settings.
+    /// Starts a run with these settings, replacing any stopped fleet. `seed` drives the retry
+    /// jitter only; the sensors' seed is in the settings.
     pub fn start(&self, settings: Settings, seed: u64) {
         {
             let mut runner = self.runner.borrow_mut();
-            if runner.device.as_ref().is_some_and(Device::is_active) {
+            if runner.fleet.as_ref().is_some_and(Fleet::is_active) {
                 return;
             }
-            let mut device = Device::new(settings, seed);
-            device.start(now());
-            runner.device = Some(device);
+            let mut fleet = Fleet::new(settings, seed);
+            runner.sockets = (0..fleet.devices().len()).map(|_| None).collect();
+            fleet.start(now());
+            runner.fleet = Some(fleet);
         }
         drive(&self.runner);
     }
 
     /// Stops gracefully: waits for PUBACKs (at most 2 s), sends DISCONNECT, closes.
     pub fn stop(&self) {
-        self.with_device(|device| device.stop(now()));
+        self.with_fleet(|fleet| fleet.stop(now()));
     }
 
-    /// Starts an anomaly of `kind` at the next sample.
+    /// Starts an anomaly of `kind` at the next sample of every device.
     pub fn inject(&self, kind: AnomalyKind) {
-        self.with_device(|device| device.inject(kind, now()));
+        self.with_fleet(|fleet| fleet.inject(kind, now()));
     }
 
     /// Saves the run's samples as `dps368-<device>-<time>.csv` or `.jsonl`.
     pub fn download(&self, jsonl: bool) {
         let runner = self.runner.borrow();
-        let Some(device) = runner.device.as_ref() else {
+        let Some(fleet) = runner.fleet.as_ref() else {
             return;
         };
         let (text, extension, mime) = if jsonl {
-            (device.export_jsonl(), "jsonl", "application/jsonl")
+            (fleet.export_jsonl(), "jsonl", "application/jsonl")
         } else {
-            (device.export_csv(), "csv", "text/csv")
+            (fleet.export_csv(), "csv", "text/csv")
         };
         let stamp =
             crate::sensor::format_rfc3339_millis(js_sys::Date::now() as i64).replace(':', "-");
-        let name = format!("dps368-{}-{stamp}.{extension}", device.settings().device_id);
+        let device_id = fleet
+            .devices()
+            .first()
+            .map(|d| d.settings().device_id.as_str())
+            .unwrap_or_default();
+        let name = format!("dps368-{device_id}-{stamp}.{extension}");
         save_file(&name, &text, mime);
     }
 
     /// Ends at once, best effort (page unload): DISCONNECT if connected, then close.
     pub fn shutdown(&self) {
-        self.with_device(|device| device.shutdown(now()));
+        self.with_fleet(|fleet| fleet.shutdown(now()));
     }
 
     /// Whether timers run in a Web Worker, and so keep time while the tab is hidden.
@@ -143,76 +185,129 @@ impl Simulator {
     pub fn is_active(&self) -> bool {
         self.runner
             .borrow()
-            .device
+            .fleet
             .as_ref()
-            .is_some_and(Device::is_active)
+            .is_some_and(Fleet::is_active)
     }
 
-    fn with_device(&self, f: impl FnOnce(&mut Device)) {
+    fn with_fleet(&self, f: impl FnOnce(&mut Fleet)) {
         {
             let mut runner = self.runner.borrow_mut();
-            let Some(device) = runner.device.as_mut() else {
+            let Some(fleet) = runner.fleet.as_mut() else {
                 return;
             };
-            f(device);
+            f(fleet);
         }
         drive(&self.runner);
     }
 }
 
-/// Carries out the device's actions, re-arms its timer and reports a snapshot.
+/// Carries out the fleet's actions, re-arms the one timer, and schedules a redraw. Runs after
+/// every socket event, so it does no more than that: the snapshot is built at display rate.
 fn drive(shared: &Rc<RefCell<Runner>>) {
     let weak = Rc::downgrade(shared);
+    let mut guard = shared.borrow_mut();
+    let runner = &mut *guard;
+    let Some(fleet) = runner.fleet.as_mut() else {
+        return;
+    };
+    while let Some((index, action)) = fleet.poll_action() {
+        let Some(slot) = runner.sockets.get_mut(index) else {
+            continue;
+        };
+        match action {
+            Action::Open { url } => {
+                // Dropping the old socket first removes its handlers and closes it.
+                *slot = None;
+                let handler_weak = weak.clone();
+                let opened = Socket::open(&url, move |event| {
+                    on_socket_event(&handler_weak, index, event)
+                });
+                match opened {
+                    Ok(socket) => *slot = Some(socket),
+                    Err(reason) => {
+                        log(LogLevel::Error, &format!("WebSocket: {reason}"));
+                        fleet.on_closed(index, now());
+                    }
+                }
+            }
+            Action::Send(bytes) => {
+                let sent = slot.as_ref().map(|s| s.send(&bytes));
+                if !matches!(sent, Some(Ok(()))) {
+                    fleet.on_closed(index, now());
+                }
+            }
+            Action::Close => *slot = None,
+        }
+    }
+    let t = now();
+    if fleet.is_active()
+        && let Some(ticker) = runner.ticker.as_mut()
+    {
+        let wake = fleet
+            .poll_timeout()
+            .unwrap_or(u64::MAX)
+            .min(t.mono_ms + MAX_SLEEP_MS);
+        // Posting to the worker costs; only when the wake-up must come sooner.
+        if runner
+            .armed_at
+            .is_none_or(|armed| wake < armed || armed <= t.mono_ms)
+        {
+            ticker.arm(wake.saturating_sub(t.mono_ms) as u32);
+            runner.armed_at = Some(wake);
+        }
+    }
+    while let Some(entry) = fleet.poll_log() {
+        log(entry.level, &entry.text);
+        if runner.pending_log.len() == LOG_KEPT {
+            runner.pending_log.pop_front();
+        }
+        runner.pending_log.push_back(entry);
+    }
+    if !runner.render_pending {
+        runner.render_pending = true;
+        let delay = (runner.last_render_ms + 1000 / RENDER_HZ).saturating_sub(t.mono_ms);
+        // A one-shot closure frees itself once it has run.
+        Timeout::new(delay as u32, move || {
+            if let Some(shared) = weak.upgrade() {
+                render(&shared);
+            }
+        })
+        .forget();
+    }
+}
+
+/// Builds the snapshot and hands it to the page.
+fn render(shared: &Rc<RefCell<Runner>>) {
     let (snapshot, on_update) = {
         let mut guard = shared.borrow_mut();
         let runner = &mut *guard;
-        let Some(device) = runner.device.as_mut() else {
+        runner.render_pending = false;
+        let t = now();
+        runner.last_render_ms = t.mono_ms;
+        let Some(fleet) = runner.fleet.as_ref() else {
             return;
         };
-        while let Some(action) = device.poll_action() {
-            match action {
-                Action::Open { url } => {
-                    // Dropping the old socket first removes its handlers and closes it.
-                    runner.socket = None;
-                    let handler_weak = weak.clone();
-                    match Socket::open(&url, move |event| on_socket_event(&handler_weak, event)) {
-                        Ok(socket) => runner.socket = Some(socket),
-                        Err(reason) => {
-                            log(LogLevel::Error, &format!("WebSocket: {reason}"));
-                            device.on_closed(now());
-                        }
-                    }
-                }
-                Action::Send(bytes) => {
-                    let sent = runner.socket.as_ref().map(|s| s.send(&bytes));
-                    if !matches!(sent, Some(Ok(()))) {
-                        device.on_closed(now());
-                    }
-                }
-                Action::Close => runner.socket = None,
+        let counters = fleet.totals();
+        let many = fleet.sensor_count() > 1;
+        let topic = fleet.devices().first().map(|d| {
+            let settings = d.settings();
+            if many {
+                settings.topic_template.clone()
+            } else {
+                settings.topic.clone()
             }
-        }
-        let t = now();
-        if device.is_active()
-            && let Some(ticker) = runner.ticker.as_mut()
-        {
-            let wake = device
-                .poll_timeout()
-                .unwrap_or(u64::MAX)
-                .min(t.mono_ms + MAX_SLEEP_MS);
-            ticker.arm(wake.saturating_sub(t.mono_ms) as u32);
-        }
-        let new_log: Vec<LogEntry> = std::iter::from_fn(|| device.poll_log()).collect();
-        for entry in &new_log {
-            log(entry.level, &entry.text);
-        }
+        });
         let snapshot = Snapshot {
-            status: device.status(t),
-            topic: device.settings().topic.clone(),
-            active: device.is_active(),
-            counters: device.counters(),
-            last_payload: device.last_payload().map(str::to_owned),
-            new_log,
+            status: fleet.status(t),
+            connected: fleet.connected(),
+            topic: topic.unwrap_or_default(),
+            active: fleet.is_active(),
+            counters,
+            rate: runner.rate.record(t.mono_ms, counters.acked),
+            last_payload: fleet.last_payload().map(str::to_owned),
+            rows: if many { fleet.rows(t) } else { vec![] },
+            new_log: std::mem::take(&mut runner.pending_log).into(),
         };
         (snapshot, runner.on_update.clone())
     };
@@ -220,21 +315,21 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
     on_update(snapshot);
 }
 
-fn on_socket_event(weak: &Weak<RefCell<Runner>>, event: SocketEvent) {
+fn on_socket_event(weak: &Weak<RefCell<Runner>>, index: usize, event: SocketEvent) {
     let Some(shared) = weak.upgrade() else {
         return;
     };
     {
         let mut runner = shared.borrow_mut();
-        let Some(device) = runner.device.as_mut() else {
+        let Some(fleet) = runner.fleet.as_mut() else {
             return;
         };
         let t = now();
         match event {
-            SocketEvent::Open => device.on_open(t),
-            SocketEvent::Binary(bytes) => device.on_bytes(&bytes, t),
-            SocketEvent::Text => device.on_text_frame(t),
-            SocketEvent::Closed => device.on_closed(t),
+            SocketEvent::Open => fleet.on_open(index, t),
+            SocketEvent::Binary(bytes) => fleet.on_bytes(index, &bytes, t),
+            SocketEvent::Text => fleet.on_text_frame(index, t),
+            SocketEvent::Closed => fleet.on_closed(index, t),
         }
     }
     drive(&shared);

@@ -4,9 +4,11 @@
 use leptos::prelude::*;
 
 use crate::device::{Counters, LogLevel, Status};
+use crate::fleet::table::{self, TableView};
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
 use crate::settings::{Field, FieldError, SettingsForm, parse_flag};
 use crate::transport::{self, Simulator, Snapshot};
+use wasm_bindgen::JsCast;
 
 /// How many log lines the page keeps.
 const LOG_LINES: usize = 200;
@@ -28,11 +30,11 @@ impl LogLine {
 /// Everything the page renders, as signals, and the actions on them.
 #[derive(Clone, Copy)]
 pub struct SimulatorHandle {
-    pub status: RwSignal<Status>,
-    pub active: RwSignal<bool>,
-    pub counters: RwSignal<Counters>,
-    pub last_payload: RwSignal<Option<String>>,
-    pub topic: RwSignal<String>,
+    /// The latest snapshot of the fleet (status, totals, rate, rows, last payload), replaced
+    /// at most ten times a second. One signal rather than one per part keeps the page small.
+    pub view: RwSignal<Snapshot>,
+    /// The fleet table's sort and page.
+    table: RwSignal<TableView>,
     log: RwSignal<Vec<LogLine>>,
     values: [RwSignal<String>; Field::ALL.len()],
     errors: RwSignal<Vec<FieldError>>,
@@ -90,9 +92,31 @@ impl SimulatorHandle {
         }
     }
 
+    /// The status in words; while a fleet connects, how far it is (`connected 37/200`).
+    fn status_text(&self) -> String {
+        self.view.with(|view| match view.status {
+            Status::Connecting if view.connected.1 > 1 => {
+                format!("connected {}/{}", view.connected.0, view.connected.1)
+            }
+            ref status => status.to_string(),
+        })
+    }
+
+    /// Whether the Publish interval says as fast as possible (0).
+    fn max_rate(&self) -> bool {
+        self.value(Field::Interval).with(|text| {
+            let text = text.trim();
+            !text.is_empty() && text.bytes().all(|b| b == b'0' || b == b'.')
+        })
+    }
+
+    fn active(&self) -> bool {
+        self.view.with(|v| v.active)
+    }
+
     /// Running and not yet stopping: Stop and Inject apply.
     fn running(&self) -> bool {
-        self.active.get() && self.status.with(|s| *s != Status::Stopping)
+        self.view.with(|v| v.active && v.status != Status::Stopping)
     }
 
     pub fn stop(&self) {
@@ -142,34 +166,35 @@ pub fn use_simulator() -> SimulatorHandle {
     form.set(Field::TimeZone, transport::local_utc_offset());
     let outcome = form.apply_query(&transport::location_query());
 
-    let status = RwSignal::new(Status::Stopped(None));
-    let active = RwSignal::new(false);
-    let counters = RwSignal::new(Counters::default());
-    let last_payload = RwSignal::new(None);
-    let topic = RwSignal::new(String::new());
+    let view = RwSignal::new(Snapshot {
+        status: Status::Stopped(None),
+        connected: (0, 0),
+        topic: String::new(),
+        active: false,
+        counters: Counters::default(),
+        rate: 0,
+        last_payload: None,
+        rows: vec![],
+        new_log: vec![],
+    });
     let log = RwSignal::new(Vec::<LogLine>::new());
-    let simulator = Simulator::new(move |snapshot: Snapshot| {
-        status.set(snapshot.status);
-        topic.set(snapshot.topic);
-        active.set(snapshot.active);
-        counters.set(snapshot.counters);
-        if snapshot.last_payload.is_some() || !snapshot.active {
-            last_payload.set(snapshot.last_payload);
+    // At most ten snapshots a second, and only when something changed.
+    let simulator = Simulator::new(move |mut snapshot: Snapshot| {
+        let new_log = std::mem::take(&mut snapshot.new_log);
+        if view.with_untracked(|old| *old != snapshot) {
+            view.set(snapshot);
         }
-        if !snapshot.new_log.is_empty() {
+        if !new_log.is_empty() {
             log.update(|log| {
-                for entry in snapshot.new_log {
+                for entry in new_log {
                     push_capped(log, LogLine::new(entry.wall_ms, entry.level, entry.text));
                 }
             });
         }
     });
     let handle = SimulatorHandle {
-        status,
-        active,
-        counters,
-        last_payload,
-        topic,
+        view,
+        table: RwSignal::new(TableView::default()),
         log,
         values: Field::ALL.map(|field| RwSignal::new(form.get(field).to_owned())),
         errors: RwSignal::new(vec![]),
@@ -261,7 +286,7 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
                         aria-describedby=error_id.clone()
                         prop:value=move || value.get()
                         prop:checked=move || flag && parse_flag(&value.get()) == Ok(true)
-                        prop:disabled=move || sim.active.get()
+                        prop:disabled=move || sim.active()
                         on:input=move |ev| {
                             value.set(if flag {
                                 event_target_checked(&ev).to_string()
@@ -292,7 +317,7 @@ fn Controls(sim: SimulatorHandle) -> impl IntoView {
         <section class="controls" aria-label="Controls">
             <button
                 data-testid="start"
-                prop:disabled=move || sim.active.get()
+                prop:disabled=move || sim.active()
                 on:click=move |_| sim.start()
             >
                 "Start"
@@ -304,9 +329,9 @@ fn Controls(sim: SimulatorHandle) -> impl IntoView {
             >
                 "Stop"
             </button>
-            <span class="status" data-status=move || sim.status.with(status_class)>
+            <span class="status" data-status=move || sim.view.with(|v| status_class(&v.status))>
                 "Status: "
-                <strong data-testid="status">{move || sim.status.with(Status::to_string)}</strong>
+                <strong data-testid="status">{move || sim.status_text()}</strong>
             </span>
             <a class="share" data-testid="share-link" prop:href=move || sim.share_link()>
                 "Share link (replays this run)"
@@ -377,7 +402,7 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
     let counter = move |label: &'static str, testid: String, get: CounterGetter, index: usize| {
         view! {
             <div class="counter">
-                <span class="value" data-testid=testid>{move || sim.counters.with(|c| get(c, index))}</span>
+                <span class="value" data-testid=testid>{move || sim.view.with(|v| get(&v.counters, index))}</span>
                 <span class="label">{label}</span>
             </div>
         }
@@ -405,6 +430,11 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
             <div class="counters">
                 {totals.map(|(label, testid, get)| counter(label, testid.to_owned(), get, 0)).into_iter().collect_view()}
             </div>
+            <p class="rate">
+                <strong data-testid="rate">{move || sim.view.with(|v| v.rate)}</strong>
+                " msg/s acknowledged"
+                {move || sim.max_rate().then_some(", publishing as fast as possible")}
+            </p>
             <h2>"Anomaly events by kind"</h2>
             <div class="counters kinds">
                 {AnomalyKind::ALL
@@ -416,15 +446,15 @@ fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
                 "Last payload"
                 <span class="topic" data-testid="topic">
                     {move || {
-                        let topic = sim.topic.get();
-                        (!topic.is_empty()).then(|| format!(" → {topic}"))
+                        sim.view.with(|v| (!v.topic.is_empty()).then(|| format!(" → {}", v.topic)))
                     }}
                 </span>
             </h2>
             <pre class="payload" data-testid="last-payload">
-                {move || sim.last_payload.get().unwrap_or_else(|| "(nothing sent yet)".into())}
+                {move || sim.view.with(|v| v.last_payload.clone()).unwrap_or_else(|| "(nothing sent yet)".into())}
             </pre>
         </section>
+        <FleetTable sim=sim />
     }
 }
 
@@ -456,6 +486,35 @@ fn EventLog(sim: SimulatorHandle) -> impl IntoView {
                         .collect_view()
                 }}
             </ol>
+        </section>
+    }
+}
+
+/// One row per device of a fleet, sortable by any column (click its heading; again to
+/// reverse), drawn a page at a time so a fleet of 1000 stays fast. The table is one HTML
+/// string ([`table::render`]) and one click handler for its buttons.
+#[component]
+fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
+    let count = move || sim.view.with(|v| v.rows.len());
+    view! {
+        <section class="fleet" aria-label="Fleet" hidden=move || count() == 0>
+            <h2>"Fleet"</h2>
+            <div
+                class="table"
+                data-testid="fleet"
+                on:click=move |ev| {
+                    let Some(target) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
+                        return;
+                    };
+                    let data = |name| target.get_attribute(name).and_then(|v| v.parse::<isize>().ok());
+                    if let Some(column) = data("data-col") {
+                        sim.table.update(|t| t.sort_by(column as usize));
+                    } else if let Some(by) = data("data-page") {
+                        sim.table.update(|t| t.turn(by, count()));
+                    }
+                }
+                prop:innerHTML=move || sim.view.with(|v| table::render(&v.rows, sim.table.get()))
+            ></div>
         </section>
     }
 }
