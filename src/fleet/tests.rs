@@ -612,3 +612,70 @@ fn the_rate_is_acknowledgements_over_the_last_second() {
     assert_eq!(meter.record(5_000, 0), 0);
     assert_eq!(meter.record(5_500, 100), 200);
 }
+
+fn row(id: &str, published: u64, status: Status) -> Row {
+    Row {
+        device_id: id.into(),
+        status,
+        counters: Counters {
+            published,
+            ..Counters::default()
+        },
+    }
+}
+
+/// The device ids of the table's rows, in order.
+fn ids(html: &str) -> Vec<String> {
+    html.split("<tr><td>")
+        .skip(1)
+        .map(|r| r.split("</td>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_table_sorts_by_any_column_pages_and_escapes() {
+    use super::table::{PAGE_ROWS, TableView, render};
+    let rows: Vec<Row> = (0..120)
+        .map(|i| row(&format!("lab-{i:03}"), (i * 7 % 11) as u64, Status::Connected))
+        .collect();
+    let mut view = TableView::default();
+    let html = render(&rows, view);
+    assert_eq!(ids(&html).len(), PAGE_ROWS, "one page at a time");
+    assert_eq!(ids(&html)[0], "lab-000");
+    assert!(html.contains("page 1 of 3 (120 devices)"));
+    view.turn(1, rows.len());
+    view.turn(1, rows.len());
+    view.turn(1, rows.len());
+    assert_eq!(view.page, 2, "not past the last page");
+    assert_eq!(ids(&render(&rows, view)).len(), 20);
+    // By published, then reversed with a second click; ties keep fleet order.
+    let mut view = TableView::default();
+    view.sort_by(2);
+    let sorted = ids(&render(&rows, view));
+    let published = |id: &str| rows.iter().find(|r| r.device_id == id).unwrap().counters.published;
+    assert!(sorted.windows(2).all(|w| published(&w[0]) <= published(&w[1])));
+    assert!(render(&rows, view).contains(">published ▲<"));
+    view.sort_by(2);
+    assert!(view.descending);
+    let reversed = ids(&render(&rows, view));
+    assert_eq!(published(&reversed[0]), 10);
+    // By status: connected ones first.
+    let mixed = vec![
+        row("a", 0, Status::Stopped(None)),
+        row("b", 0, Status::Connected),
+        row("c", 0, Status::Connecting),
+    ];
+    let mut view = TableView::default();
+    view.sort_by(1);
+    assert_eq!(ids(&render(&mixed, view)), ["b", "c", "a"]);
+    // Text from outside is escaped.
+    let hostile = vec![row(
+        "<img src=x onerror=alert(1)>",
+        0,
+        Status::Stopped(Some("protocol error: \"<b>\" & '".into())),
+    )];
+    let html = render(&hostile, TableView::default());
+    assert!(!html.contains("<img") && !html.contains("<b>"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(html.contains("&quot;&lt;b&gt;&quot; &amp; &#39;"));
+}

@@ -377,6 +377,16 @@ def stop_page(driver, timeout=10):
     return {k: int(driver.text(k)) for k in ("published", "acked", "dropped", "redelivered", "reconnects")}
 
 
+def wait_for_reconnect(driver, reconnects, timeout=20):
+    """Waits until the page has reconnected `reconnects` times and is connected. The page draws
+    at display rate, so "connected" alone may still be the view from before a cut."""
+    driver.wait_for(
+        f"reconnect {reconnects}",
+        lambda: int(driver.text("reconnects")) >= reconnects and driver.text("status") == "connected",
+        timeout=timeout,
+    )
+
+
 def check_complete(subscriber, counters, timeout=15):
     """Every sequence 1..published reached the subscriber at least once; returns duplicates."""
     last = counters["published"]
@@ -405,7 +415,7 @@ def test_connection_cut_four_times_loses_nothing(driver, base):
         # A clean cut, one after PUBACKs went missing, one after both directions went quiet.
         # Connections that never last 10 s are retried at growing delays (1, 2, 4, 8 s), so
         # four cuts keep the test short.
-        for kind in ["cut", "deaf", "silent", "cut"]:
+        for reconnects, kind in enumerate(["cut", "deaf", "silent", "cut"], start=1):
             time.sleep(1.5)
             if kind == "deaf":
                 proxy.go_deaf()
@@ -414,7 +424,7 @@ def test_connection_cut_four_times_loses_nothing(driver, base):
                 proxy.go_silent()
                 time.sleep(0.4)
             proxy.cut()
-            driver.wait_for("a reconnect", lambda: driver.text("status") == "connected", timeout=20)
+            wait_for_reconnect(driver, reconnects)
         time.sleep(1.0)
         counters = stop_page(driver)
         assert counters["reconnects"] >= 4, counters
@@ -428,6 +438,57 @@ def test_connection_cut_four_times_loses_nothing(driver, base):
         f"{counters['published']} sequences complete after {proxy.cuts} cuts, "
         f"{counters['reconnects']} reconnects, {counters['redelivered']} re-sent with DUP, "
         f"{duplicates} duplicates at the subscriber"
+    )
+
+
+def test_a_shared_fleet_connection_cut_twice_loses_nothing(driver, base):
+    broker = Broker("shared-cuts")
+    proxy = Proxy(broker.ws_port)
+    run = unique("shared")
+    subscriber = Subscriber(f"fleet/{run}/#", broker.tcp_port, client_id=unique("sub"))
+    try:
+        driver.open(
+            f"{base}/?broker=ws://127.0.0.1:{proxy.port}&device_id={run}&topic=fleet/{run}/%7Bdevice_id%7D"
+            f"&devices=20&connection=shared&interval=0.1&profile=seed&autostart=1"
+        )
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        for reconnects, kind in enumerate(["deaf", "cut"], start=1):
+            time.sleep(1.5)
+            if kind == "deaf":
+                proxy.go_deaf()
+                time.sleep(0.4)
+            proxy.cut()
+            wait_for_reconnect(driver, reconnects)
+        time.sleep(1.0)
+        counters = stop_page(driver)
+        samples = int(driver.text("samples"))
+        rows = driver.execute(
+            "return [...document.querySelectorAll('[data-testid=fleet] tbody tr')]"
+            ".map(tr => [...tr.cells].map(td => td.textContent));"
+        )
+        assert counters["reconnects"] >= 2 and counters["redelivered"] > 0, counters
+        assert counters["dropped"] == 0 and counters["acked"] == samples, (counters, samples)
+        published = {row[0]: int(row[2]) for row in rows}
+        assert len(published) == 20 and sum(published.values()) == counters["published"], rows[:3]
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            seen = {}
+            for m in subscriber.messages:
+                seen.setdefault(m["device_id"], set()).add(m["sequence"])
+            if all(seen.get(d, set()) >= set(range(1, n + 1)) for d, n in published.items()):
+                break
+            time.sleep(0.2)
+        for device, last in published.items():
+            missing = sorted(set(range(1, last + 1)) - seen.get(device, set()))
+            assert not missing, f"{device}: {len(missing)} of {last} missing, first {missing[:5]}"
+        duplicates = len(subscriber.messages) - sum(len(s) for s in seen.values())
+    finally:
+        subscriber.stop()
+        proxy.close()
+        broker.stop()
+    return (
+        f"20 devices' sequences complete ({counters['published']} messages) after {proxy.cuts} cuts of the "
+        f"shared connection, {counters['redelivered']} re-sent with DUP, {duplicates} duplicates"
     )
 
 
@@ -698,6 +759,7 @@ def main():
         DIST,
         [
             test_connection_cut_four_times_loses_nothing,
+            test_a_shared_fleet_connection_cut_twice_loses_nothing,
             test_broker_killed_and_restarted_loses_nothing,
             test_broker_killed_with_sigkill_and_restarted_loses_nothing,
             test_broker_that_never_answers_connect_is_detected_and_retried,

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""End-to-end tests of fleets and max rate through the built page and a real mosquitto.
+
+A fleet of 50 devices, with a connection each and through one shared connection, checked by a
+QoS 1 subscriber on the broker's plain listener: every sequence 1..N of every device arrives,
+the counters and the fleet table add up, and after Stop `acked + dropped == samples`. Then
+`interval=0` (as fast as possible) for 5 s: the page shows a rate, and after Stop every
+PUBLISH was acknowledged.
+
+Usage: fleet.py DIST_DIR MQTT_PORT WS_PORT
+"""
+
+import random
+import string
+import sys
+import time
+
+from harness import Subscriber, check_schema, run_suite
+
+DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+
+def counter(driver, testid):
+    return int(driver.text(testid))
+
+
+def table_rows(driver):
+    """The fleet table's rows as lists of cell texts."""
+    return driver.execute(
+        "return [...document.querySelectorAll('[data-testid=fleet] tbody tr')]"
+        ".map(tr => [...tr.cells].map(td => td.textContent));"
+    )
+
+
+def run_fleet(driver, base, connection):
+    run = "f" + "".join(random.choices(string.ascii_lowercase, k=5))
+    subscriber = Subscriber(f"fleet/{run}/#", MQTT_PORT)
+    connected_at = None
+    try:
+        driver.open(
+            f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={run}&topic=fleet/{run}/%7Bdevice_id%7D"
+            f"&devices=50&connection={connection}&interval=0.5&profile=seed&anomaly_mode=off&autostart=1"
+        )
+        started = time.time()
+        progress = set()
+
+        def all_connected():
+            status = driver.text("status")
+            progress.add(status)
+            return status == "connected"
+
+        driver.wait_for("every device connected", all_connected, timeout=60)
+        connected_at = time.time() - started
+        # Ten seconds of publishing from Start (devices still connecting queue their samples).
+        time.sleep(max(0, 10 - (time.time() - started)) + 1)
+        driver.click("stop")
+        driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=15)
+        samples, published, acked, dropped = (
+            counter(driver, name) for name in ("samples", "published", "acked", "dropped")
+        )
+        rows = table_rows(driver)
+        deadline = time.time() + 10
+        while len(subscriber.messages) < published and time.time() < deadline:
+            time.sleep(0.1)
+        driver.screenshot(f"fleet-{connection}.png")
+    finally:
+        subscriber.stop()
+    assert acked + dropped == samples, (acked, dropped, samples)
+    assert (dropped, published) == (0, acked), (dropped, published, acked)
+    # The table lists all 50 devices (one page), and its columns add up to the totals.
+    assert len(rows) == 50, len(rows)
+    assert [r[0] for r in rows] == [f"{run}-{n:02d}" for n in range(1, 51)], rows[:3]
+    assert sum(int(r[2]) for r in rows) == published and sum(int(r[3]) for r in rows) == acked
+    by_device = {}
+    for message in subscriber.messages:
+        check_schema(message, message["device_id"])
+        by_device.setdefault(message["device_id"], []).append(message["sequence"])
+    assert sorted(by_device) == [f"{run}-{n:02d}" for n in range(1, 51)], sorted(by_device)[:3]
+    for device_id, sequences in by_device.items():
+        assert sorted(set(sequences)) == list(range(1, max(sequences) + 1)), (device_id, sequences)
+    received = sum(len(set(s)) for s in by_device.values())
+    assert received == published, (received, published)
+    if connection == "per-device":
+        assert any(s.startswith("connected ") and "/50" in s for s in progress), progress
+    return f"{published} messages from 50 devices, every sequence; all connected after {connected_at:.1f} s"
+
+
+def test_a_fleet_of_50_with_a_connection_each_delivers_every_sequence(driver, base):
+    return run_fleet(driver, base, "per-device")
+
+
+def test_a_fleet_of_50_through_one_shared_connection_delivers_every_sequence(driver, base):
+    return run_fleet(driver, base, "shared")
+
+
+def test_max_rate_for_5_s_then_stop_acknowledges_everything(driver, base):
+    device_id = "e2e-max-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={device_id}&interval=0&autostart=1")
+    driver.wait_for("connected", lambda: driver.text("status") == "connected")
+    time.sleep(5)
+    rate = counter(driver, "rate")
+    shown = driver.execute("return document.querySelector('.rate').textContent;")
+    assert "as fast as possible" in shown, shown
+    driver.click("stop")
+    driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+    samples, published, acked, dropped = (
+        counter(driver, name) for name in ("samples", "published", "acked", "dropped")
+    )
+    assert rate > 100, f"rate {rate} msg/s"
+    assert acked == published == samples and dropped == 0, (samples, published, acked, dropped)
+    return f"{published} messages in about 5 s, {rate} msg/s shown, all acknowledged"
+
+
+def main():
+    run_suite(
+        "fleet",
+        DIST,
+        [
+            test_a_fleet_of_50_with_a_connection_each_delivers_every_sequence,
+            test_a_fleet_of_50_through_one_shared_connection_delivers_every_sequence,
+            test_max_rate_for_5_s_then_stop_acknowledges_everything,
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
