@@ -41,6 +41,8 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   step "bundle size" bash scripts/size.sh target/e2e-dist
   step "end-to-end (built page, chromedriver, mosquitto_sub)" \
     timeout 600 python3 tests/e2e/e2e.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
+  step "fleets and max rate (built page, chromedriver, mosquitto_sub)" \
+    timeout 600 python3 tests/e2e/fleet.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
   step "fault injection (proxy cuts, broker restart, silent brokers, passwords)" \
     timeout 900 python3 tests/e2e/faults.py target/e2e-dist
   stop_broker

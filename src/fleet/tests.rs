@@ -636,7 +636,13 @@ fn ids(html: &str) -> Vec<String> {
 fn the_table_sorts_by_any_column_pages_and_escapes() {
     use super::table::{PAGE_ROWS, TableView, render};
     let rows: Vec<Row> = (0..120)
-        .map(|i| row(&format!("lab-{i:03}"), (i * 7 % 11) as u64, Status::Connected))
+        .map(|i| {
+            row(
+                &format!("lab-{i:03}"),
+                (i * 7 % 11) as u64,
+                Status::Connected,
+            )
+        })
         .collect();
     let mut view = TableView::default();
     let html = render(&rows, view);
@@ -652,8 +658,18 @@ fn the_table_sorts_by_any_column_pages_and_escapes() {
     let mut view = TableView::default();
     view.sort_by(2);
     let sorted = ids(&render(&rows, view));
-    let published = |id: &str| rows.iter().find(|r| r.device_id == id).unwrap().counters.published;
-    assert!(sorted.windows(2).all(|w| published(&w[0]) <= published(&w[1])));
+    let published = |id: &str| {
+        rows.iter()
+            .find(|r| r.device_id == id)
+            .unwrap()
+            .counters
+            .published
+    };
+    assert!(
+        sorted
+            .windows(2)
+            .all(|w| published(&w[0]) <= published(&w[1]))
+    );
     assert!(render(&rows, view).contains(">published ▲<"));
     view.sort_by(2);
     assert!(view.descending);

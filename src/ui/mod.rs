@@ -181,11 +181,12 @@ pub fn use_simulator() -> SimulatorHandle {
     // At most ten snapshots a second, and only when something changed.
     let simulator = Simulator::new(move |mut snapshot: Snapshot| {
         let new_log = std::mem::take(&mut snapshot.new_log);
-        if view.with_untracked(|old| *old != snapshot) {
-            view.set(snapshot);
+        // A render may come after the page was unmounted: then there is nothing to set.
+        if view.try_with_untracked(|old| *old != snapshot) == Some(true) {
+            view.try_set(snapshot);
         }
         if !new_log.is_empty() {
-            log.update(|log| {
+            log.try_update(|log| {
                 for entry in new_log {
                     push_capped(log, LogLine::new(entry.wall_ms, entry.level, entry.text));
                 }
