@@ -10,6 +10,8 @@ WASM_PACK_VERSION=0.15.1
 # externref table as anyref, and the page then fails to start ("WebAssembly.Table.set():
 # Argument 1 is invalid"). Trunk.toml pins the same version.
 BINARYEN_VERSION=132.0.0
+# The benchmark's reference page (scripts/bench.sh) is built on MQTT.js; never part of the product.
+MQTTJS_VERSION=5.16.0
 TOOLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -61,5 +63,10 @@ if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "ve
   log "installing binaryen $BINARYEN_VERSION (wasm-opt) into .tools"
   mkdir -p "$TOOLS_DIR"
   npm install --silent --prefix "$TOOLS_DIR" --no-audit --no-fund --no-save "binaryen@$BINARYEN_VERSION"
+fi
+if ! grep -qs "\"version\": \"$MQTTJS_VERSION\"" "$TOOLS_DIR/bench/node_modules/mqtt/package.json"; then
+  log "installing mqtt (MQTT.js) $MQTTJS_VERSION into .tools/bench, for the benchmark only"
+  mkdir -p "$TOOLS_DIR/bench"
+  npm install --silent --prefix "$TOOLS_DIR/bench" --no-audit --no-fund --no-save "mqtt@$MQTTJS_VERSION"
 fi
 log "toolchain ready"

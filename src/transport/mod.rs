@@ -58,6 +58,8 @@ pub struct Snapshot {
 /// The page redraws at most this often, whatever the message rate: the counters stay exact,
 /// only their display is sampled.
 pub const RENDER_HZ: u64 = 10;
+/// A change is drawn this long after it happened at the soonest.
+const RENDER_MIN_DELAY_MS: u64 = 50;
 /// Log entries kept between two snapshots; the page shows no more than this anyway.
 pub const LOG_KEPT: usize = 200;
 
@@ -266,7 +268,11 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
     }
     if !runner.render_pending {
         runner.render_pending = true;
-        let delay = (runner.last_render_ms + 1000 / RENDER_HZ).saturating_sub(t.mono_ms);
+        // At least a few frames away, so a PUBLISH and its PUBACK from a nearby broker are
+        // drawn once; at most RENDER_HZ a second.
+        let delay = (runner.last_render_ms + 1000 / RENDER_HZ)
+            .saturating_sub(t.mono_ms)
+            .max(RENDER_MIN_DELAY_MS);
         // A one-shot closure frees itself once it has run.
         Timeout::new(delay as u32, move || {
             if let Some(shared) = weak.upgrade() {

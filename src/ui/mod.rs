@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::device::{Counters, LogLevel, Status};
+use crate::fleet::Row;
 use crate::fleet::table::{self, TableView};
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
 use crate::settings::{Field, FieldError, SettingsForm, parse_flag};
@@ -33,6 +34,13 @@ pub struct SimulatorHandle {
     /// The latest snapshot of the fleet (status, totals, rate, rows, last payload), replaced
     /// at most ten times a second. One signal rather than one per part keeps the page small.
     pub view: RwSignal<Snapshot>,
+    /// The snapshot's fleet rows, apart: the table is redrawn only when they change (never for
+    /// one device).
+    rows: RwSignal<Vec<Row>>,
+    /// Running, and running and not stopping: apart, so the many controls they disable are
+    /// only touched when they change.
+    active: RwSignal<bool>,
+    running: RwSignal<bool>,
     /// The fleet table's sort and page.
     table: RwSignal<TableView>,
     log: RwSignal<Vec<LogLine>>,
@@ -111,12 +119,12 @@ impl SimulatorHandle {
     }
 
     fn active(&self) -> bool {
-        self.view.with(|v| v.active)
+        self.active.get()
     }
 
     /// Running and not yet stopping: Stop and Inject apply.
     fn running(&self) -> bool {
-        self.view.with(|v| v.active && v.status != Status::Stopping)
+        self.running.get()
     }
 
     pub fn stop(&self) {
@@ -177,10 +185,22 @@ pub fn use_simulator() -> SimulatorHandle {
         rows: vec![],
         new_log: vec![],
     });
+    let rows = RwSignal::new(Vec::<Row>::new());
+    let active = RwSignal::new(false);
+    let running = RwSignal::new(false);
     let log = RwSignal::new(Vec::<LogLine>::new());
     // At most ten snapshots a second, and only when something changed.
     let simulator = Simulator::new(move |mut snapshot: Snapshot| {
         let new_log = std::mem::take(&mut snapshot.new_log);
+        let new_rows = std::mem::take(&mut snapshot.rows);
+        set_changed(active, snapshot.active);
+        set_changed(
+            running,
+            snapshot.active && snapshot.status != Status::Stopping,
+        );
+        if rows.try_with_untracked(|old| *old != new_rows) == Some(true) {
+            rows.try_set(new_rows);
+        }
         // A render may come after the page was unmounted: then there is nothing to set.
         if view.try_with_untracked(|old| *old != snapshot) == Some(true) {
             view.try_set(snapshot);
@@ -195,6 +215,9 @@ pub fn use_simulator() -> SimulatorHandle {
     });
     let handle = SimulatorHandle {
         view,
+        rows,
+        active,
+        running,
         table: RwSignal::new(TableView::default()),
         log,
         values: Field::ALL.map(|field| RwSignal::new(form.get(field).to_owned())),
@@ -229,6 +252,12 @@ pub fn use_simulator() -> SimulatorHandle {
         handle.errors.set(errors);
     }
     handle
+}
+
+fn set_changed(signal: RwSignal<bool>, value: bool) {
+    if signal.try_get_untracked() == Some(!value) {
+        signal.try_set(value);
+    }
 }
 
 /// Four random base-36 characters: 1.7 million client ids per device id.
@@ -496,7 +525,7 @@ fn EventLog(sim: SimulatorHandle) -> impl IntoView {
 /// string ([`table::render`]) and one click handler for its buttons.
 #[component]
 fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
-    let count = move || sim.view.with(|v| v.rows.len());
+    let count = move || sim.rows.with(Vec::len);
     view! {
         <section class="fleet" aria-label="Fleet" hidden=move || count() == 0>
             <h2>"Fleet"</h2>
@@ -514,7 +543,7 @@ fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
                         sim.table.update(|t| t.turn(by, count()));
                     }
                 }
-                prop:innerHTML=move || sim.view.with(|v| table::render(&v.rows, sim.table.get()))
+                prop:innerHTML=move || sim.rows.with(|rows| table::render(rows, sim.table.get()))
             ></div>
         </section>
     }

@@ -53,9 +53,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 class WebDriver:
     """The few W3C WebDriver commands these tests need."""
 
-    def __init__(self, tz=None):
+    def __init__(self, tz=None, extra_args=()):
         """`tz` (an IANA zone such as "Asia/Tokyo") sets TZ for chromedriver, so the browser it
-        starts runs in that zone; without it the browser takes the machine's zone."""
+        starts runs in that zone; without it the browser takes the machine's zone. `extra_args`
+        go to Chromium as well."""
         self.port = free_port()
         self.log = open(os.path.join(OUT, "chromedriver.log"), "a")
         env = None if tz is None else dict(os.environ, TZ=tz)
@@ -79,7 +80,7 @@ class WebDriver:
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--window-size=1280,1000",
-                    f"--user-data-dir={self.profile}",
+                    f"--user-data-dir={self.profile}", *extra_args,
                 ],
             },
         }
