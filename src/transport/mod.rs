@@ -58,6 +58,8 @@ pub struct Snapshot {
 /// The page redraws at most this often, whatever the message rate: the counters stay exact,
 /// only their display is sampled.
 pub const RENDER_HZ: u64 = 10;
+/// The timer's granularity: a deadline may be met up to this late.
+const TIMER_SLACK_MS: u64 = 20;
 /// A change is drawn this long after it happened at the soonest.
 const RENDER_MIN_DELAY_MS: u64 = 50;
 /// Log entries kept between two snapshots; the page shows no more than this anyway.
@@ -246,10 +248,15 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
     if fleet.is_active()
         && let Some(ticker) = runner.ticker.as_mut()
     {
+        // Wake-ups fall on a grid of TIMER_SLACK_MS: the samples of a fleet (or of a fast
+        // device) due within one step are made in one turn, each still stamped with its own due
+        // time. 200 devices at 1 Hz wake the page 50 times a second, not 200.
         let wake = fleet
             .poll_timeout()
             .unwrap_or(u64::MAX)
-            .min(t.mono_ms + MAX_SLEEP_MS);
+            .min(t.mono_ms + MAX_SLEEP_MS)
+            .div_ceil(TIMER_SLACK_MS)
+            .saturating_mul(TIMER_SLACK_MS);
         // Posting to the worker costs; only when the wake-up must come sooner.
         if runner
             .armed_at
