@@ -18,7 +18,9 @@ use std::collections::{BinaryHeap, VecDeque};
 
 pub use rate::RateMeter;
 
-use crate::device::{Action, Counters, Device, HISTORY_LIMIT, LogEntry, Source, Status, Time};
+use crate::device::{
+    Action, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status, Time,
+};
 use crate::sensor::{AnomalyKind, Rng, csv_header};
 use crate::settings::{Connection, DEVICE_ID_PLACEHOLDER, Settings, numbered};
 
@@ -27,6 +29,11 @@ pub const OPEN_SLOTS: usize = 4;
 /// The most samples the offline queues of a fleet hold together: each sensor's queue is the
 /// Offline queue setting, but at most this divided by the number of sensors.
 pub const FLEET_QUEUE_LIMIT: usize = 100_000;
+
+/// The most log lines a fleet passes on per second; beyond it they are counted and summed up
+/// in one line. The counters count every event; a page publishing thousands of samples a second
+/// would otherwise spend a quarter of its time writing anomaly lines to the console.
+pub const LOG_LINES_PER_SECOND: u32 = 50;
 
 /// One sensor's line in the fleet table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +57,10 @@ pub struct Fleet {
     opening_count: usize,
     actions: VecDeque<(usize, Action)>,
     log: VecDeque<LogEntry>,
+    /// The second (monotonic) the log budget counts in, lines passed and held back in it.
+    log_second: u64,
+    log_passed: u32,
+    log_held: u64,
 }
 
 impl Fleet {
@@ -67,6 +78,9 @@ impl Fleet {
             opening_count: 0,
             actions: VecDeque::new(),
             log: VecDeque::new(),
+            log_second: 0,
+            log_passed: 0,
+            log_held: 0,
         }
     }
 
@@ -253,19 +267,46 @@ impl Fleet {
         self.grant_slots(now);
     }
 
+    /// Passes a log line on, within [`LOG_LINES_PER_SECOND`]; what is held back is said in one
+    /// line once a new second starts.
+    fn pass_log(&mut self, entry: LogEntry, now: Time) {
+        let second = now.mono_ms / 1000;
+        if second != self.log_second {
+            self.log_second = second;
+            self.log_passed = 0;
+            if self.log_held > 0 {
+                self.log.push_back(LogEntry {
+                    wall_ms: now.wall_ms,
+                    level: LogLevel::Warn,
+                    text: format!(
+                        "{} log line(s) not shown: more than {LOG_LINES_PER_SECOND} a second (the counters count every event)",
+                        std::mem::take(&mut self.log_held)
+                    ),
+                });
+            }
+        }
+        if self.log_passed < LOG_LINES_PER_SECOND {
+            self.log_passed += 1;
+            self.log.push_back(entry);
+        } else {
+            self.log_held += 1;
+        }
+    }
+
     /// Collects what device `index` asked for, and re-arms its deadline.
-    fn settle(&mut self, index: usize, _now: Time) {
+    fn settle(&mut self, index: usize, now: Time) {
         let several = self.devices.len() > 1;
-        let device = &mut self.devices[index];
-        while let Some(action) = device.poll_action() {
+        while let Some(action) = self.devices[index].poll_action() {
             self.actions.push_back((index, action));
         }
-        while let Some(mut entry) = device.poll_log() {
+        while let Some(mut entry) = self.devices[index].poll_log() {
             if several {
-                entry.text = format!("{}: {}", device.settings().device_id, entry.text);
+                let id = &self.devices[index].settings().device_id;
+                entry.text = format!("{id}: {}", entry.text);
             }
-            self.log.push_back(entry);
+            self.pass_log(entry, now);
         }
+        let device = &mut self.devices[index];
         let opening = device.is_opening();
         if opening != self.opening[index] {
             self.opening[index] = opening;

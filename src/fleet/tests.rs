@@ -695,3 +695,31 @@ fn the_table_sorts_by_any_column_pages_and_escapes() {
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     assert!(html.contains("&quot;&lt;b&gt;&quot; &amp; &#39;"));
 }
+
+#[test]
+fn a_flood_of_log_lines_is_held_to_50_a_second_and_summed_up() {
+    // At max rate with an anomaly every 2nd sample: thousands of anomaly lines a second.
+    let (mut fleet, mut broker) = started("interval=0&profile=seed&anomaly_every=2&max_inflight=8");
+    let mut lines = vec![];
+    for ms in (0..=3_000u64).step_by(20) {
+        fleet.on_timer(at(ms));
+        broker.serve(&mut fleet, at(ms), 0);
+        while let Some(entry) = fleet.poll_log() {
+            lines.push((ms / 1000, entry.text));
+        }
+    }
+    let anomalies = fleet.totals().anomalies;
+    assert!(anomalies > 10_000, "{anomalies}");
+    for second in 0..3 {
+        let passed = lines.iter().filter(|(s, _)| *s == second).count();
+        assert!(passed <= 51, "second {second}: {passed} lines");
+    }
+    let summaries: Vec<&String> = lines
+        .iter()
+        .map(|(_, text)| text)
+        .filter(|t| t.contains("log line(s) not shown: more than 50 a second"))
+        .collect();
+    assert_eq!(summaries.len(), 3, "one per flooded second: {summaries:?}");
+    // Nothing is lost from the counts: every event was counted.
+    assert_eq!(fleet.totals().events_by_kind.iter().sum::<u64>(), anomalies);
+}

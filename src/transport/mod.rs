@@ -24,9 +24,13 @@ const MAX_SLEEP_MS: u64 = 1000;
 
 /// The current time on the page's two clocks.
 pub fn now() -> Time {
-    let mono = web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
+    thread_local! {
+        // Looked up once: `now` runs for every frame from every socket.
+        static PERFORMANCE: Option<web_sys::Performance> =
+            web_sys::window().and_then(|w| w.performance());
+    }
+    let mono = PERFORMANCE
+        .with(|p| p.as_ref().map(web_sys::Performance::now))
         .unwrap_or_else(js_sys::Date::now);
     Time {
         mono_ms: mono.max(0.0) as u64,
