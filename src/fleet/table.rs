@@ -117,8 +117,9 @@ pub fn render(rows: &[Row], view: TableView) -> String {
     html
 }
 
-/// Appends `text` with the five characters that mean something in HTML escaped.
-fn escape(out: &mut String, text: &str) {
+/// Appends `text` with the five characters that mean something in HTML escaped (the page's log
+/// uses it too).
+pub fn escape(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
