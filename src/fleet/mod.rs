@@ -89,6 +89,19 @@ impl Fleet {
         &self.devices
     }
 
+    /// Starts or stops recording typed [`crate::device::Observed`] events of device `device`
+    /// (a chart, a frame inspector or a detector listening); see [`Device::observe`].
+    pub fn observe(&mut self, device: usize, on: bool) {
+        if let Some(device) = self.devices.get_mut(device) {
+            device.observe(on);
+        }
+    }
+
+    /// The next observation of device `device`, oldest first.
+    pub fn poll_observed(&mut self, device: usize) -> Option<crate::device::Observed> {
+        self.devices.get_mut(device)?.poll_observed()
+    }
+
     pub fn start(&mut self, now: Time) {
         self.each(now, |device| device.start(now));
     }

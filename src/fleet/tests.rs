@@ -543,13 +543,13 @@ fn the_export_is_capped_for_the_fleet_as_a_whole() {
 #[test]
 fn a_listener_observes_samples_packets_and_status_without_parsing_text() {
     let mut fleet = Fleet::new(settings("interval=0.5"), 1);
-    fleet.devices[0].observe(true);
+    fleet.observe(0, true);
     let mut broker = Broker::new();
     fleet.start(at(0));
     broker.serve(&mut fleet, at(0), usize::MAX);
     run(&mut fleet, &mut broker, 0, 1_000, usize::MAX);
     let mut seen = vec![];
-    while let Some(event) = fleet.devices[0].poll_observed() {
+    while let Some(event) = fleet.poll_observed(0) {
         seen.push(event);
     }
     let statuses: Vec<&Status> = seen
@@ -592,7 +592,7 @@ fn a_listener_observes_samples_packets_and_status_without_parsing_text() {
     // Unobserved devices record nothing.
     let (mut quiet, mut broker) = started("");
     run(&mut quiet, &mut broker, 0, 1_000, usize::MAX);
-    assert!(quiet.devices[0].poll_observed().is_none());
+    assert!(quiet.poll_observed(0).is_none());
 }
 
 #[test]
