@@ -453,8 +453,23 @@ async fn a_page_of_1000_devices_mounts_starts_and_stops_without_a_long_task_over
         .query_selector_all("[data-testid=fleet] tbody tr")
         .unwrap();
     assert_eq!(rows.length(), 50, "one page of rows is drawn");
+    // Sorted by published, descending (a second click): the column never rises.
     page.click("sort-2");
-    tick().await;
+    page.click("sort-2");
+    page.wait_for("sorted", |p| p.text("page").contains("by published ▼"))
+        .await;
+    let cells = page
+        .root
+        .query_selector_all("[data-testid=fleet] tbody tr td:nth-child(3)")
+        .unwrap();
+    let published: Vec<u64> = (0..cells.length())
+        .map(|i| {
+            let text = cells.item(i).unwrap().text_content().unwrap();
+            text.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(published.len(), 50);
+    assert!(published.windows(2).all(|w| w[0] >= w[1]), "{published:?}");
     page.click("page-next");
     page.wait_for("page 2", |p| p.text("fleet").contains("page 2 of 20"))
         .await;

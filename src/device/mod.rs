@@ -42,6 +42,8 @@ pub const STOP_GRACE_MS: u64 = 2000;
 /// How many samples the dataset export keeps, over all the sensors of a page: the newest,
 /// about 10 MB.
 pub const HISTORY_LIMIT: usize = 100_000;
+/// At max rate, the most samples made in one go when the window has room.
+pub const MAX_RATE_BURST: usize = 1024;
 /// How many observations wait for a listener before the oldest go.
 pub const OBSERVED_LIMIT: usize = 4096;
 /// How long the WebSocket may take to open, like the session's wait for CONNACK.
@@ -129,6 +131,8 @@ pub struct Device {
     schedule: Schedule,
     /// A fleet opens sockets a few at a time: `open` waits for [`Device::grant_open`].
     gated: bool,
+    /// At max rate, how many more samples this input may make.
+    burst_left: usize,
     /// A connection of this run was accepted, so the next one is a reconnection.
     ever_connected: bool,
     /// Samples up to this sequence are dropped as they are made: the catch-up brought more
@@ -179,6 +183,7 @@ impl Device {
                 wall_ms: 0,
             }),
             gated: false,
+            burst_left: 0,
             ever_connected: false,
             catch_up_drop_to: 0,
             counters: Counters::default(),
@@ -514,6 +519,11 @@ impl Device {
         &self.settings
     }
 
+    /// Samples made since Start, by all its sensors.
+    pub fn samples_made(&self) -> u64 {
+        self.made
+    }
+
     /// The sensors this device publishes for.
     pub fn sources(&self) -> &[Source] {
         &self.sources
@@ -731,7 +741,11 @@ impl Device {
     fn fill_window(&mut self, now: Time) {
         while self.session.can_publish() {
             let Some(index) = self.order.pop_front() else {
-                if self.max_rate() && matches!(self.phase, Phase::Connected { .. }) {
+                if self.max_rate()
+                    && matches!(self.phase, Phase::Connected { .. })
+                    && self.burst_left > 0
+                {
+                    self.burst_left -= 1;
                     self.schedule.advance(now);
                     let stamp = self
                         .settings
@@ -793,6 +807,9 @@ impl Device {
     /// queued samples fill the window, and a stop ends once nothing waits. A loop, never a
     /// recursion: handling an event never calls back into the session's input.
     fn pump(&mut self, now: Time) {
+        // At max rate, at most MAX_RATE_BURST new samples per input: a window of 65,535 fills
+        // over the PUBACKs that follow, not in one long task at CONNACK.
+        self.burst_left = MAX_RATE_BURST;
         loop {
             self.forward_transmits();
             let mut handled = 0;

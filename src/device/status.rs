@@ -157,7 +157,7 @@ impl Fate {
 
 /// What a listener sees of a device, in order, once it asked to observe it
 /// ([`super::Device::observe`]): no text to parse.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Observed {
     /// Sample `sequence` of the device's sensor `source` was made, or its fate changed.
     Sample {
@@ -172,6 +172,22 @@ pub enum Observed {
     Received(Vec<u8>),
     /// The status changed.
     Status(Status),
+}
+
+impl fmt::Debug for Observed {
+    /// Packets show their size only: a CONNECT carries the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Observed::Sample {
+                source,
+                sequence,
+                fate,
+            } => write!(f, "Sample({source}, {sequence}, {fate:?})"),
+            Observed::Sent(bytes) => write!(f, "Sent({} bytes)", bytes.len()),
+            Observed::Received(bytes) => write!(f, "Received({} bytes)", bytes.len()),
+            Observed::Status(status) => write!(f, "Status({status:?})"),
+        }
+    }
 }
 
 /// Milliseconds shown as seconds with one decimal, without float formatting.

@@ -19,7 +19,8 @@ use std::collections::{BinaryHeap, VecDeque};
 pub use rate::RateMeter;
 
 use crate::device::{
-    Action, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status, Time,
+    Action, CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status,
+    Time,
 };
 use crate::sensor::{AnomalyKind, Rng, csv_header};
 use crate::settings::{Connection, DEVICE_ID_PLACEHOLDER, Settings, numbered};
@@ -29,6 +30,9 @@ pub const OPEN_SLOTS: usize = 4;
 /// The most samples the offline queues of a fleet hold together: each sensor's queue is the
 /// Offline queue setting, but at most this divided by the number of sensors.
 pub const FLEET_QUEUE_LIMIT: usize = 100_000;
+/// The most PUBLISHes a fleet keeps in flight together: each connection's window is the Max
+/// in flight setting, but at most this divided by the number of connections.
+pub const FLEET_IN_FLIGHT_LIMIT: usize = 65_535;
 
 /// The most log lines a fleet passes on per second; beyond it they are counted and summed up
 /// in one line. The counters count every event; a page publishing thousands of samples a second
@@ -61,6 +65,10 @@ pub struct Fleet {
     log_second: u64,
     log_passed: u32,
     log_held: u64,
+    /// Which devices are running, and how many: when the last one stops, the fleet's totals
+    /// are logged.
+    active: Vec<bool>,
+    active_count: usize,
 }
 
 impl Fleet {
@@ -81,6 +89,8 @@ impl Fleet {
             log_second: 0,
             log_passed: 0,
             log_held: 0,
+            active: vec![false; n],
+            active_count: 0,
         }
     }
 
@@ -136,7 +146,9 @@ impl Fleet {
     }
 
     /// Wakes the devices whose deadline has come. Deadlines that come due while they run wait
-    /// for the next call, so one call never runs away (a long catch-up goes in chunks).
+    /// for the next call, so one call never runs away: once the devices woken have made
+    /// [`CATCH_UP_CHUNK`] samples between them (a long catch-up after a sleep), the rest wait
+    /// for the next call, which the transport makes at once.
     pub fn on_timer(&mut self, now: Time) {
         let mut due = vec![];
         while let Some(&Reverse((at, index))) = self.deadlines.peek() {
@@ -149,8 +161,17 @@ impl Fleet {
                 due.push(index);
             }
         }
+        let mut made = 0;
         for index in due {
+            if made >= CATCH_UP_CHUNK {
+                // Due now: woken first on the next call.
+                self.armed[index] = Some(now.mono_ms);
+                self.deadlines.push(Reverse((now.mono_ms, index)));
+                continue;
+            }
+            let before = self.devices[index].samples_made();
             self.with(index, now, |d| d.on_timer(now));
+            made += self.devices[index].samples_made() - before;
         }
     }
 
@@ -185,11 +206,11 @@ impl Fleet {
         if let [device] = self.devices.as_slice() {
             return device.status(now);
         }
-        let statuses = self.devices.iter().map(|d| d.status(now));
         let mut all_connected = true;
         let mut any_active = false;
         let mut error = None;
-        for status in statuses {
+        let mut refused = None;
+        for status in self.devices.iter().map(|d| d.status(now)) {
             match status {
                 Status::Stopping => return Status::Stopping,
                 Status::Stopped(reason) => {
@@ -197,16 +218,23 @@ impl Fleet {
                     error = error.or(reason);
                 }
                 Status::Connected => any_active = true,
+                status @ Status::Retrying { refused: true, .. } => {
+                    any_active = true;
+                    all_connected = false;
+                    refused = refused.or(Some(status));
+                }
                 _ => {
                     any_active = true;
                     all_connected = false;
                 }
             }
         }
-        match (any_active, all_connected) {
-            (false, _) => Status::Stopped(error),
-            (true, true) => Status::Connected,
-            (true, false) => Status::Connecting,
+        // A refusal says why in words (the first device's), rather than "connecting".
+        match (any_active, all_connected, refused) {
+            (false, _, _) => Status::Stopped(error),
+            (true, true, _) => Status::Connected,
+            (true, false, Some(refused)) => refused,
+            (true, false, None) => Status::Connecting,
         }
     }
 
@@ -280,29 +308,56 @@ impl Fleet {
         self.grant_slots(now);
     }
 
-    /// Passes a log line on, within [`LOG_LINES_PER_SECOND`]; what is held back is said in one
-    /// line once a new second starts.
-    fn pass_log(&mut self, entry: LogEntry, now: Time) {
+    /// Passes a log line on. Information is held to [`LOG_LINES_PER_SECOND`], and what is held
+    /// back is said in one line once a new second starts, or the fleet stops; warnings, errors
+    /// and the lines of a device that has just stopped (its totals) always pass.
+    fn pass_log(&mut self, entry: LogEntry, now: Time, ending: bool) {
         let second = now.mono_ms / 1000;
         if second != self.log_second {
             self.log_second = second;
             self.log_passed = 0;
-            if self.log_held > 0 {
-                self.log.push_back(LogEntry {
-                    wall_ms: now.wall_ms,
-                    level: LogLevel::Warn,
-                    text: format!(
-                        "{} log line(s) not shown: more than {LOG_LINES_PER_SECOND} a second (the counters count every event)",
-                        std::mem::take(&mut self.log_held)
-                    ),
-                });
-            }
+            self.flush_held_log(now);
         }
-        if self.log_passed < LOG_LINES_PER_SECOND {
+        if entry.level != LogLevel::Info || ending || self.log_passed < LOG_LINES_PER_SECOND {
             self.log_passed += 1;
             self.log.push_back(entry);
         } else {
             self.log_held += 1;
+        }
+    }
+
+    fn flush_held_log(&mut self, now: Time) {
+        if self.log_held > 0 {
+            self.log.push_back(LogEntry {
+                wall_ms: now.wall_ms,
+                level: LogLevel::Warn,
+                text: format!(
+                    "{} log line(s) not shown: more than {LOG_LINES_PER_SECOND} a second (the counters count every event)",
+                    std::mem::take(&mut self.log_held)
+                ),
+            });
+        }
+    }
+
+    /// The run has ended for every device: what the log held back, and the fleet's totals.
+    fn fleet_stopped(&mut self, now: Time) {
+        self.flush_held_log(now);
+        if self.devices.len() > 1 || self.sensor_count() > 1 {
+            let c = self.totals();
+            self.log.push_back(LogEntry {
+                wall_ms: now.wall_ms,
+                level: LogLevel::Info,
+                text: format!(
+                    "fleet of {} stopped: samples {}, published {}, acknowledged {}, anomalies injected {}, dropped {}, reconnects {}",
+                    self.sensor_count(),
+                    c.samples,
+                    c.published,
+                    c.acked,
+                    c.anomalies,
+                    c.dropped,
+                    c.reconnects
+                ),
+            });
         }
     }
 
@@ -312,12 +367,23 @@ impl Fleet {
         while let Some(action) = self.devices[index].poll_action() {
             self.actions.push_back((index, action));
         }
+        let ending = !self.devices[index].is_active();
         while let Some(mut entry) = self.devices[index].poll_log() {
             if several {
                 let id = &self.devices[index].settings().device_id;
                 entry.text = format!("{id}: {}", entry.text);
             }
-            self.pass_log(entry, now);
+            self.pass_log(entry, now, ending);
+        }
+        if ending && self.active[index] {
+            self.active[index] = false;
+            self.active_count -= 1;
+            if self.active_count == 0 {
+                self.fleet_stopped(now);
+            }
+        } else if !ending && !self.active[index] {
+            self.active[index] = true;
+            self.active_count += 1;
         }
         let device = &mut self.devices[index];
         let opening = device.is_opening();
@@ -395,6 +461,7 @@ fn build(settings: &Settings, seed: u64) -> Vec<Device> {
             .map(|(i, source)| {
                 let mut own = settings.clone();
                 own.client_id = numbered(&settings.client_id, i + 1, n);
+                own.max_in_flight = settings.max_in_flight.min(FLEET_IN_FLIGHT_LIMIT / n).max(1);
                 own.device_id = source.device_id.clone();
                 own.topic = source.topic.clone();
                 own.sensor = source.generator.config().clone();

@@ -66,9 +66,8 @@ fn status_rank(status: &Status) -> u64 {
     }
 }
 
-/// The table's HTML: headings that sort (`data-col`), the page's rows, and a pager
-/// (`data-page`).
-pub fn render(rows: &[Row], view: TableView) -> String {
+/// The rows of the page `view` shows, sorted, as `<tr>` elements.
+pub fn rows_html(rows: &[Row], view: TableView) -> String {
     let key = COLUMNS[view.column.min(COLUMNS.len() - 1)].1;
     // Sorted with a heap (the fleet's scheduler brings one already); ties keep fleet order.
     let heap: BinaryHeap<(u64, usize)> = rows
@@ -81,20 +80,7 @@ pub fn render(rows: &[Row], view: TableView) -> String {
         order.reverse();
     }
     let page = view.page.min(pages(rows.len()) - 1);
-    let mut html = String::with_capacity(200 + PAGE_ROWS * 160);
-    html.push_str("<table><thead><tr>");
-    for (i, (label, _)) in COLUMNS.iter().enumerate() {
-        let mark = match (i == view.column, view.descending) {
-            (false, _) => "",
-            (true, false) => " ▲",
-            (true, true) => " ▼",
-        };
-        let _ = write!(
-            html,
-            "<th><button class=\"small\" data-col=\"{i}\" data-testid=\"sort-{i}\">{label}{mark}</button></th>"
-        );
-    }
-    html.push_str("</tr></thead><tbody>");
+    let mut html = String::with_capacity(PAGE_ROWS * 160);
     for &(_, i) in order.iter().skip(page * PAGE_ROWS).take(PAGE_ROWS) {
         let row = &rows[i];
         html.push_str("<tr><td>");
@@ -107,14 +93,19 @@ pub fn render(rows: &[Row], view: TableView) -> String {
         }
         html.push_str("</tr>");
     }
-    let _ = write!(
-        html,
-        "</tbody></table><p class=\"pager\"><button class=\"small\" data-page=\"-1\" data-testid=\"page-prev\">previous</button> <span data-testid=\"page\">page {} of {} ({} devices)</span> <button class=\"small\" data-page=\"1\" data-testid=\"page-next\">next</button></p>",
-        page + 1,
-        pages(rows.len()),
-        rows.len()
-    );
     html
+}
+
+/// Where the table is: `page 2 of 20 (1000 devices), by published ▼`.
+pub fn describe(view: TableView, rows: usize) -> String {
+    let page = view.page.min(pages(rows) - 1);
+    let arrow = if view.descending { "▼" } else { "▲" };
+    format!(
+        " page {} of {} ({rows} devices), by {} {arrow} ",
+        page + 1,
+        pages(rows),
+        COLUMNS[view.column.min(COLUMNS.len() - 1)].0
+    )
 }
 
 /// Appends `text` with the five characters that mean something in HTML escaped (the page's log

@@ -47,6 +47,8 @@ struct Broker {
     received: Vec<Received>,
     client_ids: BTreeMap<usize, String>,
     ack: bool,
+    /// The CONNACK code every CONNECT gets.
+    code: ConnectReturnCode,
 }
 
 impl Broker {
@@ -59,6 +61,7 @@ impl Broker {
             received: vec![],
             client_ids: BTreeMap::new(),
             ack: true,
+            code: ConnectReturnCode::Accepted,
         }
     }
 
@@ -121,7 +124,7 @@ impl Broker {
                 Some(
                     Packet::ConnAck(ConnAck {
                         session_present: false,
-                        code: ConnectReturnCode::Accepted,
+                        code: self.code,
                     })
                     .to_bytes()
                     .unwrap(),
@@ -634,7 +637,7 @@ fn ids(html: &str) -> Vec<String> {
 
 #[test]
 fn the_table_sorts_by_any_column_pages_and_escapes() {
-    use super::table::{PAGE_ROWS, TableView, render};
+    use super::table::{PAGE_ROWS, TableView, describe, rows_html};
     let rows: Vec<Row> = (0..120)
         .map(|i| {
             row(
@@ -645,19 +648,24 @@ fn the_table_sorts_by_any_column_pages_and_escapes() {
         })
         .collect();
     let mut view = TableView::default();
-    let html = render(&rows, view);
+    let html = rows_html(&rows, view);
     assert_eq!(ids(&html).len(), PAGE_ROWS, "one page at a time");
     assert_eq!(ids(&html)[0], "lab-000");
-    assert!(html.contains("page 1 of 3 (120 devices)"));
+    assert_eq!(
+        describe(view, rows.len()),
+        " page 1 of 3 (120 devices), by device ▲ "
+    );
     view.turn(1, rows.len());
     view.turn(1, rows.len());
     view.turn(1, rows.len());
     assert_eq!(view.page, 2, "not past the last page");
-    assert_eq!(ids(&render(&rows, view)).len(), 20);
+    assert_eq!(ids(&rows_html(&rows, view)).len(), 20);
+    view.turn(-5, rows.len());
+    assert_eq!(view.page, 0, "not before the first");
     // By published, then reversed with a second click; ties keep fleet order.
     let mut view = TableView::default();
     view.sort_by(2);
-    let sorted = ids(&render(&rows, view));
+    let sorted = ids(&rows_html(&rows, view));
     let published = |id: &str| {
         rows.iter()
             .find(|r| r.device_id == id)
@@ -670,10 +678,10 @@ fn the_table_sorts_by_any_column_pages_and_escapes() {
             .windows(2)
             .all(|w| published(&w[0]) <= published(&w[1]))
     );
-    assert!(render(&rows, view).contains(">published ▲<"));
+    assert!(describe(view, rows.len()).contains("by published ▲"));
     view.sort_by(2);
     assert!(view.descending);
-    let reversed = ids(&render(&rows, view));
+    let reversed = ids(&rows_html(&rows, view));
     assert_eq!(published(&reversed[0]), 10);
     // By status: connected ones first.
     let mixed = vec![
@@ -683,14 +691,14 @@ fn the_table_sorts_by_any_column_pages_and_escapes() {
     ];
     let mut view = TableView::default();
     view.sort_by(1);
-    assert_eq!(ids(&render(&mixed, view)), ["b", "c", "a"]);
+    assert_eq!(ids(&rows_html(&mixed, view)), ["b", "c", "a"]);
     // Text from outside is escaped.
     let hostile = vec![row(
         "<img src=x onerror=alert(1)>",
         0,
         Status::Stopped(Some("protocol error: \"<b>\" & '".into())),
     )];
-    let html = render(&hostile, TableView::default());
+    let html = rows_html(&hostile, TableView::default());
     assert!(!html.contains("<img") && !html.contains("<b>"), "{html}");
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     assert!(html.contains("&quot;&lt;b&gt;&quot; &amp; &#39;"));
@@ -722,4 +730,134 @@ fn a_flood_of_log_lines_is_held_to_50_a_second_and_summed_up() {
     assert_eq!(summaries.len(), 3, "one per flooded second: {summaries:?}");
     // Nothing is lost from the counts: every event was counted.
     assert_eq!(fleet.totals().events_by_kind.iter().sum::<u64>(), anomalies);
+}
+
+#[test]
+fn a_flood_that_stops_still_shows_the_totals_and_what_was_held_back() {
+    let (mut fleet, mut broker) = started("interval=0&profile=seed&anomaly_every=2&max_inflight=8");
+    let mut lines = vec![];
+    for ms in (0..=400u64).step_by(20) {
+        fleet.on_timer(at(ms));
+        broker.serve(&mut fleet, at(ms), 0);
+        while let Some(entry) = fleet.poll_log() {
+            lines.push(entry.text);
+        }
+    }
+    fleet.stop(at(401));
+    broker.serve(&mut fleet, at(401), 0);
+    while let Some(entry) = fleet.poll_log() {
+        lines.push(entry.text);
+    }
+    assert!(!fleet.is_active());
+    let c = fleet.totals();
+    let tail = &lines[lines.len() - 3..];
+    assert!(
+        tail.iter()
+            .any(|l| l.starts_with(&format!("stopped: samples {}", c.samples))),
+        "{tail:?}"
+    );
+    assert!(
+        lines.last().unwrap().contains("log line(s) not shown"),
+        "what was held back is said at the end: {tail:?}"
+    );
+}
+
+#[test]
+fn a_fleet_logs_its_totals_when_the_last_device_stops() {
+    let (mut fleet, mut broker) = started("devices=3&connection=per-device&interval=0.5");
+    run(&mut fleet, &mut broker, 0, 2_000, usize::MAX);
+    fleet.stop(at(2_001));
+    run(&mut fleet, &mut broker, 2_001, 5_000, usize::MAX);
+    let lines: Vec<String> = std::iter::from_fn(|| fleet.poll_log())
+        .map(|e| e.text)
+        .collect();
+    let c = fleet.totals();
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "fleet of 3 stopped: samples {0}, published {0}, acknowledged {0}, anomalies injected 0, dropped 0, reconnects 0",
+            c.samples
+        )
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains(": stopped: samples"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_fleet_catch_up_is_bounded_per_timer_turn_and_makes_every_due_sample() {
+    // Ten devices at 100 samples a second, never connected, asleep for ten minutes.
+    let mut fleet = Fleet::new(
+        settings("devices=10&connection=per-device&interval=0.01&profile=seed&queue=100"),
+        1,
+    );
+    fleet.start(at(0));
+    while fleet.poll_action().is_some() {}
+    let mut now = at(600_000);
+    let mut turns = 0;
+    loop {
+        let before: u64 = fleet.devices().iter().map(Device::samples_made).sum();
+        fleet.on_timer(now);
+        let made = fleet
+            .devices()
+            .iter()
+            .map(Device::samples_made)
+            .sum::<u64>()
+            - before;
+        assert!(made <= 2 * CATCH_UP_CHUNK, "turn {turns}: {made} samples");
+        turns += 1;
+        while fleet.poll_action().is_some() {}
+        if fleet.poll_timeout().unwrap() > now.mono_ms {
+            break;
+        }
+        now.mono_ms += 1;
+        now.wall_ms += 1;
+        assert!(turns < 100, "the catch-up ends");
+    }
+    assert!(turns >= 10, "{turns} turns");
+    for device in fleet.devices() {
+        let due = (now.mono_ms - device.sources()[0].offset_ms) / 10 + 1;
+        assert_eq!(device.samples_made(), due, "every due sample was made");
+        assert_eq!(device.counters().queued, 100, "the newest 100 wait");
+    }
+}
+
+#[test]
+fn a_refused_fleet_says_why_in_words() {
+    let mut fleet = Fleet::new(settings("devices=5&connection=per-device"), 1);
+    let mut broker = Broker::new();
+    broker.code = ConnectReturnCode::NotAuthorized;
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    match fleet.status(at(0)) {
+        Status::Retrying {
+            reason,
+            refused: true,
+            ..
+        } => assert_eq!(reason, "not authorized"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fleet.connected(), (0, 5));
+}
+
+#[test]
+fn windows_are_bounded_for_the_fleet_and_fill_in_bursts_at_max_rate() {
+    let fleet = Fleet::new(
+        settings("devices=200&connection=per-device&max_inflight=65535"),
+        1,
+    );
+    for device in fleet.devices() {
+        assert_eq!(device.settings().max_in_flight, FLEET_IN_FLIGHT_LIMIT / 200);
+    }
+    // One device with the largest window: CONNACK lets out one burst, not 65,535 samples.
+    let mut fleet = Fleet::new(settings("interval=0&max_inflight=65535&profile=seed"), 1);
+    let mut broker = Broker::new();
+    broker.ack = false;
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    assert_eq!(broker.received.len(), crate::device::MAX_RATE_BURST);
 }

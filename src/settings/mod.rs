@@ -298,7 +298,14 @@ impl SettingsForm {
                 .err(),
         );
         check(Field::DeviceId, check_device_id(&device_id).as_ref().err());
-        check(Field::Topic, check_topic(&topic).as_ref().err());
+        // A fleet's topics carry the numbered ids, a few bytes longer: check the longest.
+        let longest_topic = match &devices {
+            Ok(n) if *n > 1 => self
+                .get(Field::Topic)
+                .replace(DEVICE_ID_PLACEHOLDER, &numbered(&device_id, *n, *n)),
+            _ => topic.clone(),
+        };
+        check(Field::Topic, check_topic(&longest_topic).as_ref().err());
         check(Field::Interval, interval.as_ref().err());
         check(Field::Devices, devices.as_ref().err());
         let connection = match (connection, &devices) {
@@ -637,8 +644,17 @@ fn check_device_id(device_id: &str) -> Result<(), String> {
     if device_id.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
     }
+    if device_id.len() > MAX_DEVICE_ID_BYTES {
+        return Err(format!(
+            "is {} bytes; at most {MAX_DEVICE_ID_BYTES} (it is in every payload of every device)",
+            device_id.len()
+        ));
+    }
     Ok(())
 }
+
+/// The longest Device ID: it goes into every payload, topic and table row of a fleet.
+pub const MAX_DEVICE_ID_BYTES: usize = 256;
 
 fn check_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {

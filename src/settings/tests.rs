@@ -685,3 +685,30 @@ fn max_rate_skips_the_measurement_time_rule() {
     form.apply_query("interval=0&precision=128");
     assert_eq!(form.validate().unwrap().interval_ms, 0);
 }
+
+#[test]
+fn a_fleet_topic_is_checked_with_the_longest_numbered_id() {
+    // 65,535 bytes with the plain id, 65,538 with `-10`: too long for MQTT.
+    let mut form = form();
+    form.set(Field::DeviceId, "abcde");
+    form.set(Field::Topic, format!("{}{{device_id}}", "a".repeat(65_530)));
+    assert!(form.validate().is_ok(), "one device: exactly the limit");
+    form.set(Field::Devices, "10");
+    assert_eq!(
+        only_error(&form),
+        "Topic: is 65538 bytes, over MQTT's 65535 byte limit"
+    );
+}
+
+#[test]
+fn a_device_id_is_at_most_256_bytes() {
+    let mut form = form();
+    form.set(Field::DeviceId, "d".repeat(256));
+    form.set(Field::ClientId, "c");
+    assert!(form.validate().is_ok());
+    form.set(Field::DeviceId, "d".repeat(257));
+    assert_eq!(
+        only_error(&form),
+        "Device ID: is 257 bytes; at most 256 (it is in every payload of every device)"
+    );
+}

@@ -9,7 +9,6 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 
 use crate::device::{Action, Counters, LogEntry, LogLevel, Status, Time};
@@ -261,11 +260,9 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
             .min(t.mono_ms + MAX_SLEEP_MS)
             .div_ceil(TIMER_SLACK_MS)
             .saturating_mul(TIMER_SLACK_MS);
-        // Posting to the worker costs; only when the wake-up must come sooner.
-        if runner
-            .armed_at
-            .is_none_or(|armed| wake < armed || armed <= t.mono_ms)
-        {
+        // Posting to the worker costs; only when the wake-up must come sooner. (An armed time
+        // that has passed means its tick is on its way, behind the events being handled.)
+        if runner.armed_at.is_none_or(|armed| wake < armed) {
             ticker.arm(wake.saturating_sub(t.mono_ms) as u32);
             runner.armed_at = Some(wake);
         }
@@ -284,13 +281,19 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
         let delay = (runner.last_render_ms + 1000 / RENDER_HZ)
             .saturating_sub(t.mono_ms)
             .max(RENDER_MIN_DELAY_MS);
-        // A one-shot closure frees itself once it has run.
-        Timeout::new(delay as u32, move || {
+        // A one-shot closure handed to JS frees itself once it has run (a forgotten
+        // `Timeout` would leak one closure per redraw).
+        let callback = wasm_bindgen::closure::Closure::once_into_js(move || {
             if let Some(shared) = weak.upgrade() {
                 render(&shared);
             }
-        })
-        .forget();
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                callback.unchecked_ref(),
+                delay as i32,
+            );
+        }
     }
 }
 
@@ -321,7 +324,11 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             topic: topic.unwrap_or_default(),
             active: fleet.is_active(),
             counters,
-            rate: runner.rate.record(t.mono_ms, counters.acked),
+            // Nothing is acknowledged once stopped, whatever the last second saw.
+            rate: match fleet.is_active() {
+                true => runner.rate.record(t.mono_ms, counters.acked),
+                false => 0,
+            },
             last_payload: fleet.last_payload().map(str::to_owned),
             rows: if many { fleet.rows(t) } else { vec![] },
             new_log: std::mem::take(&mut runner.pending_log).into(),

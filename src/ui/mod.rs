@@ -81,6 +81,9 @@ impl SimulatorHandle {
         match self.form().validate() {
             Ok(settings) => {
                 self.errors.set(vec![]);
+                // Locked at once, not at the next redraw.
+                set_changed(self.active, true);
+                set_changed(self.running, true);
                 self.simulator
                     .with_value(|sim| sim.start(settings, transport::random_u64()));
             }
@@ -105,11 +108,15 @@ impl SimulatorHandle {
 
     /// The status in words; while a fleet connects, how far it is (`connected 37/200`).
     fn status_text(&self) -> String {
-        self.view.with(|view| match view.status {
-            Status::Connecting if view.connected.1 > 1 => {
-                format!("connected {}/{}", view.connected.0, view.connected.1)
+        self.view.with(|view| {
+            let (up, of) = view.connected;
+            match view.status {
+                Status::Connecting if of > 1 => format!("connected {up}/{of}"),
+                ref status @ Status::Retrying { .. } if of > 1 => {
+                    format!("{status} (connected {up}/{of})")
+                }
+                ref status => status.to_string(),
             }
-            ref status => status.to_string(),
         })
     }
 
@@ -506,8 +513,9 @@ fn EventLog(sim: SimulatorHandle) -> impl IntoView {
 }
 
 /// One row per device of a fleet, sortable by any column (click its heading; again to
-/// reverse), drawn a page at a time so a fleet of 1000 stays fast. The table is one HTML
-/// string ([`table::render`]) and one click handler for its buttons.
+/// reverse), drawn a page at a time so a fleet of 1000 stays fast. The headings and the pager
+/// are fixed elements (a click is never lost to a redraw); the rows are one HTML string
+/// ([`table::rows_html`]); one click handler serves every button.
 #[component]
 fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
     let count = move || sim.rows.with(Vec::len);
@@ -515,7 +523,6 @@ fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
         <section class="fleet" aria-label="Fleet" hidden=move || count() == 0>
             <h2>"Fleet"</h2>
             <div
-                class="table"
                 data-testid="fleet"
                 on:click=move |ev| {
                     let Some(target) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
@@ -528,8 +535,27 @@ fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
                         sim.table.update(|t| t.turn(by, count()));
                     }
                 }
-                prop:innerHTML=move || sim.rows.with(|rows| table::render(rows, sim.table.get()))
-            ></div>
+            >
+                <table>
+                    <thead>
+                        <tr>
+                            <th><button class="small" data-col="0" data-testid="sort-0">"device"</button></th>
+                            <th><button class="small" data-col="1" data-testid="sort-1">"status"</button></th>
+                            <th><button class="small" data-col="2" data-testid="sort-2">"published"</button></th>
+                            <th><button class="small" data-col="3" data-testid="sort-3">"acked"</button></th>
+                            <th><button class="small" data-col="4" data-testid="sort-4">"in flight"</button></th>
+                            <th><button class="small" data-col="5" data-testid="sort-5">"anomalies"</button></th>
+                            <th><button class="small" data-col="6" data-testid="sort-6">"dropped"</button></th>
+                        </tr>
+                    </thead>
+                    <tbody prop:innerHTML=move || sim.rows.with(|rows| table::rows_html(rows, sim.table.get()))></tbody>
+                </table>
+                <p class="pager">
+                    <button class="small" data-page="-1" data-testid="page-prev">"previous"</button>
+                    <span data-testid="page">{move || sim.table.with(|t| table::describe(*t, count()))}</span>
+                    <button class="small" data-page="1" data-testid="page-next">"next"</button>
+                </p>
+            </div>
         </section>
     }
 }
