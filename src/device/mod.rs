@@ -631,6 +631,7 @@ impl Device {
             Fate::Queued
         };
         let mut overflow = None;
+        let mut full_note = None;
         if fate == Fate::Queued {
             if source.queue.len() >= source.queue_limit {
                 // Its entry in `order` now stands for the sample queued behind it.
@@ -640,7 +641,7 @@ impl Device {
                 }
                 source.counters.dropped += 1;
                 if source.burst_dropped == 0 {
-                    note = Some(format!(
+                    full_note = Some(format!(
                         "offline queue full ({} samples): dropping the oldest",
                         source.queue_limit
                     ));
@@ -653,16 +654,15 @@ impl Device {
         }
         source.dataset.push(sample, fate);
         let sequence = sample.sequence;
-        if let Some(mut text) = note {
-            if several {
-                text = format!("{}: {text}", source.device_id);
+        let device_id = several.then(|| source.device_id.clone());
+        for (level, note) in [(LogLevel::Info, note), (LogLevel::Warn, full_note)] {
+            if let Some(text) = note {
+                let text = match &device_id {
+                    Some(id) => format!("{id}: {text}"),
+                    None => text,
+                };
+                self.push_log(now, level, text);
             }
-            let level = if overflow.is_some() {
-                LogLevel::Warn
-            } else {
-                LogLevel::Info
-            };
-            self.push_log(now, level, text);
         }
         if self.observing {
             if let Some(dropped) = overflow {
@@ -782,7 +782,9 @@ impl Device {
         }
         for index in 0..self.sources.len() {
             let source = &mut self.sources[index];
-            if source.burst_dropped > 0 && source.queue.len() < source.queue_limit {
+            // The burst is over once the queue has drained to half: a queue that hovers at full
+            // (made faster than sent) is one burst, not two lines per PUBACK.
+            if source.burst_dropped > 0 && source.queue.len() <= source.queue_limit / 2 {
                 let dropped = std::mem::take(&mut source.burst_dropped);
                 let mut text = format!("{dropped} sample(s) dropped while the queue was full");
                 if self.sources.len() > 1 {

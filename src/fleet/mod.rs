@@ -158,15 +158,16 @@ impl Fleet {
             self.deadlines.pop();
             if self.armed[index] == Some(at) {
                 self.armed[index] = None;
-                due.push(index);
+                due.push((at, index));
             }
         }
         let mut made = 0;
-        for index in due {
+        for (at, index) in due {
             if made >= CATCH_UP_CHUNK {
-                // Due now: woken first on the next call.
-                self.armed[index] = Some(now.mono_ms);
-                self.deadlines.push(Reverse((now.mono_ms, index)));
+                // Keeps its place: its deadline is older than those of the devices that ran
+                // (now), so the next call wakes it first, and a long catch-up goes round.
+                self.armed[index] = Some(at);
+                self.deadlines.push(Reverse((at, index)));
                 continue;
             }
             let before = self.devices[index].samples_made();
@@ -308,9 +309,10 @@ impl Fleet {
         self.grant_slots(now);
     }
 
-    /// Passes a log line on. Information is held to [`LOG_LINES_PER_SECOND`], and what is held
-    /// back is said in one line once a new second starts, or the fleet stops; warnings, errors
-    /// and the lines of a device that has just stopped (its totals) always pass.
+    /// Passes a log line on. Information and warnings are held to [`LOG_LINES_PER_SECOND`], and
+    /// what is held back is said in one line when a line comes in a later second, or the fleet
+    /// stops; errors and the last lines of a device that has just stopped (its totals) always
+    /// pass.
     fn pass_log(&mut self, entry: LogEntry, now: Time, ending: bool) {
         let second = now.mono_ms / 1000;
         if second != self.log_second {
@@ -318,7 +320,7 @@ impl Fleet {
             self.log_passed = 0;
             self.flush_held_log(now);
         }
-        if entry.level != LogLevel::Info || ending || self.log_passed < LOG_LINES_PER_SECOND {
+        if entry.level == LogLevel::Error || ending || self.log_passed < LOG_LINES_PER_SECOND {
             self.log_passed += 1;
             self.log.push_back(entry);
         } else {

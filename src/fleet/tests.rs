@@ -786,6 +786,13 @@ fn a_fleet_logs_its_totals_when_the_last_device_stops() {
             .count(),
         3
     );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("fleet of 3 stopped"))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -799,9 +806,17 @@ fn a_fleet_catch_up_is_bounded_per_timer_turn_and_makes_every_due_sample() {
     while fleet.poll_action().is_some() {}
     let mut now = at(600_000);
     let mut turns = 0;
+    // The turn in which each device first made samples after the sleep.
+    let mut first_turn = [usize::MAX; 10];
     loop {
         let before: u64 = fleet.devices().iter().map(Device::samples_made).sum();
+        let each_before: Vec<u64> = fleet.devices().iter().map(Device::samples_made).collect();
         fleet.on_timer(now);
+        for (i, device) in fleet.devices().iter().enumerate() {
+            if device.samples_made() > each_before[i] {
+                first_turn[i] = first_turn[i].min(turns);
+            }
+        }
         let made = fleet
             .devices()
             .iter()
@@ -819,6 +834,9 @@ fn a_fleet_catch_up_is_bounded_per_timer_turn_and_makes_every_due_sample() {
         assert!(turns < 100, "the catch-up ends");
     }
     assert!(turns >= 10, "{turns} turns");
+    // It went round: every device made samples within the first turns, none waited for all
+    // the others to catch up first.
+    assert!(first_turn.iter().all(|&t| t <= 10), "{first_turn:?}");
     for device in fleet.devices() {
         let due = (now.mono_ms - device.sources()[0].offset_ms) / 10 + 1;
         assert_eq!(device.samples_made(), due, "every due sample was made");
@@ -860,4 +878,37 @@ fn windows_are_bounded_for_the_fleet_and_fill_in_bursts_at_max_rate() {
     fleet.start(at(0));
     broker.serve(&mut fleet, at(0), usize::MAX);
     assert_eq!(broker.received.len(), crate::device::MAX_RATE_BURST);
+}
+
+#[test]
+fn a_queue_that_stays_full_is_one_burst_in_the_log() {
+    // Made twice as fast as the broker acknowledges: the queue hovers at full for seconds.
+    let (mut fleet, mut broker) =
+        started("interval=0.01&profile=seed&queue=10&max_inflight=1&anomaly_mode=off");
+    broker.ack = false;
+    let mut lines = vec![];
+    for ms in (0..=3_000u64).step_by(10) {
+        fleet.on_timer(at(ms));
+        broker.serve(&mut fleet, at(ms), 0);
+        if ms % 20 == 0
+            && let Some(pids) = broker.unacked.get_mut(&0)
+            && !pids.is_empty()
+        {
+            let pid = pids.remove(0);
+            let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap())
+                .to_bytes()
+                .unwrap();
+            fleet.on_bytes(0, &puback, at(ms));
+            broker.serve(&mut fleet, at(ms), 0);
+        }
+        while let Some(entry) = fleet.poll_log() {
+            lines.push(entry.text);
+        }
+    }
+    assert!(fleet.totals().dropped > 100, "{:?}", fleet.totals());
+    let full = lines
+        .iter()
+        .filter(|l| l.starts_with("offline queue full"))
+        .count();
+    assert_eq!(full, 1, "{lines:?}");
 }

@@ -261,8 +261,12 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
             .div_ceil(TIMER_SLACK_MS)
             .saturating_mul(TIMER_SLACK_MS);
         // Posting to the worker costs; only when the wake-up must come sooner. (An armed time
-        // that has passed means its tick is on its way, behind the events being handled.)
-        if runner.armed_at.is_none_or(|armed| wake < armed) {
+        // that has just passed means its tick is on its way, behind the events being handled;
+        // one a second overdue was lost, and is armed again.)
+        if runner
+            .armed_at
+            .is_none_or(|armed| wake < armed || armed + MAX_SLEEP_MS < t.mono_ms)
+        {
             ticker.arm(wake.saturating_sub(t.mono_ms) as u32);
             runner.armed_at = Some(wake);
         }
