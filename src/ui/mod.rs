@@ -21,8 +21,14 @@ fn log_line(wall_ms: i64, level: LogLevel, text: &str) -> String {
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
     };
+    // The level in words too, not by colour alone (unless the line already says it).
+    let word = match level {
+        "warn" => "warning: ",
+        "error" if !text.starts_with("error: ") => "error: ",
+        _ => "",
+    };
     let mut html = format!(
-        "<li class=\"{level}\"><time>{}</time> ",
+        "<li class=\"{level}\"><time>{}</time> {word}",
         format_rfc3339_millis(wall_ms)
     );
     table::escape(&mut html, text);
@@ -324,6 +330,7 @@ fn Settings(sim: SimulatorHandle) -> impl IntoView {
                         autocomplete="off"
                         spellcheck="false"
                         aria-describedby=error_id.clone()
+                        aria-invalid=move || if sim.error_for(field).is_some() { "true" } else { "false" }
                         prop:value=move || value.get()
                         prop:checked=move || flag && parse_flag(&value.get()) == Ok(true)
                         prop:disabled=move || sim.active()
@@ -369,7 +376,7 @@ fn Controls(sim: SimulatorHandle) -> impl IntoView {
             >
                 "Stop"
             </button>
-            <span class="status" data-status=move || sim.view.with(|v| status_class(&v.status))>
+            <span class="status" role="status" data-status=move || sim.view.with(|v| status_class(&v.status))>
                 "Status: "
                 <strong data-testid="status">{move || sim.status_text()}</strong>
             </span>
@@ -506,6 +513,7 @@ fn EventLog(sim: SimulatorHandle) -> impl IntoView {
             // Newest first, as one HTML string: one DOM update however many lines.
             <ol
                 data-testid="log"
+                role="log"
                 prop:innerHTML=move || sim.log.with(|lines| lines.iter().rev().map(String::as_str).collect::<String>())
             ></ol>
         </section>

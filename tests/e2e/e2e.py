@@ -95,6 +95,12 @@ def test_a_bad_url_parameter_is_shown_and_nothing_is_sent(driver, base):
         time.sleep(1.5)
         assert driver.text("status") == "disconnected"
         assert int(driver.text("published")) == 0
+        # The field says it is invalid to assistive technology, and which text explains why.
+        invalid = driver.execute(
+            "const i = document.getElementById('interval');"
+            "return [i.getAttribute('aria-invalid'), document.getElementById(i.getAttribute('aria-describedby')).textContent];"
+        )
+        assert invalid == ["true", 'must be a number of seconds, e.g. 1.0 (got "fast")'], invalid
         driver.screenshot("bad-parameter.png")
     finally:
         subscriber.stop()
@@ -216,6 +222,41 @@ def test_share_link_replays_the_same_stream_in_another_time_zone(driver, base):
     return f"40 identical payloads in New York ({new_york_offset}) and Tokyo ({tokyo_offset}); link {link}"
 
 
+def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(driver, base):
+    run = "e2e-phone-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    driver.s("POST", "/window/rect", {"width": 360, "height": 800})
+    try:
+        # A fleet, so the table and a long log are on the page too.
+        driver.open(
+            f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={run}&devices=12&connection=shared"
+            f"&interval=0.2&profile=seed&autostart=1"
+        )
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        time.sleep(1.5)
+        widths = driver.execute("return [document.documentElement.scrollWidth, window.innerWidth];")
+        assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
+        assert widths[1] <= 380, widths
+        driver.screenshot("phone.png")
+        light = driver.execute("return getComputedStyle(document.documentElement).backgroundColor;")
+        driver.s("POST", "/goog/cdp/execute", {
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+        })
+        dark = driver.execute("return getComputedStyle(document.documentElement).backgroundColor;")
+        channels = [int(c) for c in dark[dark.index("(") + 1:dark.index(")")].split(",")[:3]]
+        assert max(channels) < 60 and dark != light, (light, dark)
+        driver.screenshot("phone-dark.png")
+        # Status and log are announced; levels are in words, not only in colour.
+        assert driver.execute("return document.querySelector('[data-testid=status]').closest('[role=status]') !== null;")
+        assert driver.execute("return document.querySelector('[data-testid=log]').getAttribute('role');") == "log"
+        driver.click("stop")
+        driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+    finally:
+        driver.s("POST", "/goog/cdp/execute", {"cmd": "Emulation.setEmulatedMedia", "params": {"features": []}})
+        driver.s("POST", "/window/rect", {"width": 1280, "height": 1000})
+    return f"{widths[0]} px of content in a {widths[1]} px window; background {light} light, {dark} dark"
+
+
 def main():
     run_suite(
         "e2e",
@@ -226,6 +267,7 @@ def main():
             test_a_bad_url_parameter_is_shown_and_nothing_is_sent,
             test_the_same_seed_and_start_replay_the_same_realistic_stream,
             test_share_link_replays_the_same_stream_in_another_time_zone,
+            test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page,
         ],
     )
 
