@@ -376,14 +376,11 @@ impl Device {
             self.catch_up_drop_to = due - keep;
         }
         for _ in 0..CATCH_UP_CHUNK {
-            if self.next_due_at() > elapsed {
+            let due_at = self.next_due_at();
+            if due_at > elapsed {
                 break;
             }
-            let (source, sequence) = self.next_due();
-            let stamp = self
-                .schedule
-                .stamp(sequence, interval, self.settings.start_ms)
-                .saturating_add(self.sources[source].offset_ms as i64);
+            let stamp = self.schedule.stamp(due_at, self.settings.start_ms);
             self.make_sample(now, stamp);
         }
     }
@@ -748,10 +745,8 @@ impl Device {
                     self.burst_left -= 1;
                     self.schedule.advance(now);
                     let stamp = self
-                        .settings
-                        .start_ms
-                        .unwrap_or(self.schedule.start_wall_ms())
-                        .saturating_add(self.schedule.elapsed_ms() as i64);
+                        .schedule
+                        .stamp(self.schedule.elapsed_ms(), self.settings.start_ms);
                     self.make_sample(now, stamp);
                     continue;
                 }

@@ -43,11 +43,6 @@ impl Schedule {
         self.elapsed_ms
     }
 
-    /// The wall-clock time of Start.
-    pub fn start_wall_ms(&self) -> i64 {
-        self.start_wall_ms
-    }
-
     /// When `due_at` ms after Start comes on the monotonic clock, as of the last
     /// [`Schedule::advance`] (in the past when it has).
     pub fn mono_at(&self, due_at: u64) -> u64 {
@@ -55,12 +50,11 @@ impl Schedule {
             .saturating_add(due_at.saturating_sub(self.elapsed_ms))
     }
 
-    /// The timestamp of sample `sequence`: its place on the schedule from the Start time
+    /// The timestamp of what happens `at_ms` after Start on the schedule: from the Start time
     /// setting, or from the wall clock at Start.
-    pub fn stamp(&self, sequence: u64, interval_ms: u64, start_ms: Option<i64>) -> i64 {
-        let offset = sequence.saturating_sub(1).saturating_mul(interval_ms);
+    pub fn stamp(&self, at_ms: u64, start_ms: Option<i64>) -> i64 {
         start_ms
             .unwrap_or(self.start_wall_ms)
-            .saturating_add(i64::try_from(offset).unwrap_or(i64::MAX))
+            .saturating_add(i64::try_from(at_ms).unwrap_or(i64::MAX))
     }
 }
