@@ -133,6 +133,9 @@ pub struct Device {
     gated: bool,
     /// At max rate, how many more samples this input may make.
     burst_left: usize,
+    /// Sources whose queue overflowed and has not drained to half since (a burst of drops,
+    /// logged when it ends).
+    bursting: usize,
     /// A connection of this run was accepted, so the next one is a reconnection.
     ever_connected: bool,
     /// Samples up to this sequence are dropped as they are made: the catch-up brought more
@@ -184,6 +187,7 @@ impl Device {
             }),
             gated: false,
             burst_left: 0,
+            bursting: 0,
             ever_connected: false,
             catch_up_drop_to: 0,
             counters: Counters::default(),
@@ -212,6 +216,7 @@ impl Device {
             source.restart();
         }
         self.made = 0;
+        self.bursting = 0;
         self.order.clear();
         self.session = Session::new(session_config(&self.settings));
         self.counters = Counters::default();
@@ -601,7 +606,6 @@ impl Device {
     fn make_sample(&mut self, now: Time, stamp: i64) {
         let (index, _) = self.next_due();
         self.made += 1;
-        let several = self.sources.len() > 1;
         let source = &mut self.sources[index];
         let sample = source.generator.next_sample(stamp);
         let mut note = None;
@@ -638,6 +642,7 @@ impl Device {
                 }
                 source.counters.dropped += 1;
                 if source.burst_dropped == 0 {
+                    self.bursting += 1;
                     full_note = Some(format!(
                         "offline queue full ({} samples): dropping the oldest",
                         source.queue_limit
@@ -651,13 +656,9 @@ impl Device {
         }
         source.dataset.push(sample, fate);
         let sequence = sample.sequence;
-        let device_id = several.then(|| source.device_id.clone());
         for (level, note) in [(LogLevel::Info, note), (LogLevel::Warn, full_note)] {
             if let Some(text) = note {
-                let text = match &device_id {
-                    Some(id) => format!("{id}: {text}"),
-                    None => text,
-                };
+                let text = self.about(index, text);
                 self.push_log(now, level, text);
             }
         }
@@ -674,6 +675,14 @@ impl Device {
                 sequence,
                 fate,
             });
+        }
+    }
+
+    /// A log line about source `index`: named when the device publishes for several.
+    fn about(&self, index: usize, text: String) -> String {
+        match self.sources.as_slice() {
+            [_] => text,
+            sources => format!("{}: {text}", sources[index].device_id),
         }
     }
 
@@ -775,16 +784,24 @@ impl Device {
                 }
             }
         }
+        // Looked for only while a burst is on: this runs at every PUBACK, and a shared fleet
+        // has up to 1000 sources.
+        if self.bursting > 0 {
+            self.end_bursts(now);
+        }
+    }
+
+    /// Logs, once per source, how many samples a burst of overflow dropped, once its queue has
+    /// drained to half: a queue that hovers at full (made faster than sent) is one burst, not
+    /// two lines per PUBACK.
+    fn end_bursts(&mut self, now: Time) {
         for index in 0..self.sources.len() {
             let source = &mut self.sources[index];
-            // The burst is over once the queue has drained to half: a queue that hovers at full
-            // (made faster than sent) is one burst, not two lines per PUBACK.
             if source.burst_dropped > 0 && source.queue.len() <= source.queue_limit / 2 {
+                self.bursting -= 1;
                 let dropped = std::mem::take(&mut source.burst_dropped);
-                let mut text = format!("{dropped} sample(s) dropped while the queue was full");
-                if self.sources.len() > 1 {
-                    text = format!("{}: {text}", self.sources[index].device_id);
-                }
+                let text = format!("{dropped} sample(s) dropped while the queue was full");
+                let text = self.about(index, text);
                 self.warn(now, text);
             }
         }
@@ -976,14 +993,8 @@ impl Device {
             );
         }
         self.phase = Phase::Idle;
-        let c = self.counters();
-        self.info(
-            now,
-            format!(
-                "stopped: samples {}, published {}, acknowledged {}, anomalies injected {}, dropped {}, reconnects {}",
-                c.samples, c.published, c.acked, c.anomalies, c.dropped, c.reconnects
-            ),
-        );
+        let totals = self.counters().totals();
+        self.info(now, format!("stopped: {totals}"));
     }
 
     fn info(&mut self, now: Time, text: String) {

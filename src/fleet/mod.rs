@@ -190,8 +190,10 @@ impl Fleet {
         self.log.pop_front()
     }
 
+    /// Some device is running (counted as devices start and stop, not looked up: the
+    /// transport asks after every socket event).
     pub fn is_active(&self) -> bool {
-        self.devices.iter().any(Device::is_active)
+        self.active_count > 0
     }
 
     /// Connections accepted now, of how many.
@@ -344,21 +346,16 @@ impl Fleet {
     /// The run has ended for every device: what the log held back, and the fleet's totals.
     fn fleet_stopped(&mut self, now: Time) {
         self.flush_held_log(now);
-        if self.devices.len() > 1 || self.sensor_count() > 1 {
-            let c = self.totals();
+        if self.sensor_count() > 1 {
+            let text = format!(
+                "fleet of {} stopped: {}",
+                self.sensor_count(),
+                self.totals().totals()
+            );
             self.log.push_back(LogEntry {
                 wall_ms: now.wall_ms,
                 level: LogLevel::Info,
-                text: format!(
-                    "fleet of {} stopped: samples {}, published {}, acknowledged {}, anomalies injected {}, dropped {}, reconnects {}",
-                    self.sensor_count(),
-                    c.samples,
-                    c.published,
-                    c.acked,
-                    c.anomalies,
-                    c.dropped,
-                    c.reconnects
-                ),
+                text,
             });
         }
     }

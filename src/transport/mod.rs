@@ -313,6 +313,7 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             return;
         };
         let counters = fleet.totals();
+        let active = fleet.is_active();
         let many = fleet.sensor_count() > 1;
         let topic = fleet.devices().first().map(|d| {
             let settings = d.settings();
@@ -326,10 +327,10 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             status: fleet.status(t),
             connected: fleet.connected(),
             topic: topic.unwrap_or_default(),
-            active: fleet.is_active(),
+            active,
             counters,
             // Nothing is acknowledged once stopped, whatever the last second saw.
-            rate: match fleet.is_active() {
+            rate: match active {
                 true => runner.rate.record(t.mono_ms, counters.acked),
                 false => 0,
             },
