@@ -214,13 +214,8 @@ pub fn use_simulator() -> SimulatorHandle {
             running,
             snapshot.active && snapshot.status != Status::Stopping,
         );
-        if rows.try_with_untracked(|old| *old != new_rows) == Some(true) {
-            rows.try_set(new_rows);
-        }
-        // A render may come after the page was unmounted: then there is nothing to set.
-        if view.try_with_untracked(|old| *old != snapshot) == Some(true) {
-            view.try_set(snapshot);
-        }
+        set_changed(rows, new_rows);
+        set_changed(view, snapshot);
         if !new_log.is_empty() {
             log.try_update(|log| {
                 for entry in new_log {
@@ -270,8 +265,10 @@ pub fn use_simulator() -> SimulatorHandle {
     handle
 }
 
-fn set_changed(signal: RwSignal<bool>, value: bool) {
-    if signal.try_get_untracked() == Some(!value) {
+/// Sets `signal` only when `value` differs, so what reads it is not redrawn for nothing. A
+/// render may come after the page was unmounted: then there is nothing to set.
+fn set_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    if signal.try_with_untracked(|old| *old != value) == Some(true) {
         signal.try_set(value);
     }
 }
