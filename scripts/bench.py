@@ -89,34 +89,31 @@ def ours(base, query):
     return f"{base}/?broker={BROKER}&device_id=bench-{run_id()}&autostart=1&{query}"
 
 
-def acked_rate(url, acked, seconds):
-    """Acknowledged msg/s over `seconds`, after a 5 s warm-up."""
+def measure(url, acked, seconds, warmup):
+    """Acknowledged msg/s, and CPU ms of the browser per 1000 acknowledged messages, over
+    `seconds` after `warmup` seconds."""
     browser = Browser()
     try:
         browser.open(url)
         browser.wait_for("the first PUBACK", lambda: browser.number(acked) > 0)
-        time.sleep(5)
-        a0, t0 = browser.number(acked), time.time()
+        time.sleep(warmup)
+        c0, a0, t0 = browser.cpu_s(), browser.number(acked), time.time()
         time.sleep(seconds)
-        a1, t1 = browser.number(acked), time.time()
-        return (a1 - a0) / (t1 - t0)
+        c1, a1, t1 = browser.cpu_s(), browser.number(acked), time.time()
+        return (a1 - a0) / (t1 - t0), (c1 - c0) * 1000 / (a1 - a0) * 1000
     finally:
         browser.quit()
+
+
+def acked_rate(url, acked, seconds):
+    """Acknowledged msg/s over `seconds`, after a 5 s warm-up."""
+    return measure(url, acked, seconds, warmup=5)[0]
 
 
 def cpu_per_1000(url, acked, seconds):
     """CPU ms of the browser per 1000 acknowledged messages, and the rate measured."""
-    browser = Browser()
-    try:
-        browser.open(url)
-        browser.wait_for("the first PUBACK", lambda: browser.number(acked) > 0)
-        time.sleep(3)
-        c0, a0, t0 = browser.cpu_s(), browser.number(acked), time.time()
-        time.sleep(seconds)
-        c1, a1, t1 = browser.cpu_s(), browser.number(acked), time.time()
-        return (c1 - c0) * 1000 / (a1 - a0) * 1000, (a1 - a0) / (t1 - t0)
-    finally:
-        browser.quit()
+    rate, cpu = measure(url, acked, seconds, warmup=3)
+    return cpu, rate
 
 
 def fleet(base, connection, seconds):

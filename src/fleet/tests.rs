@@ -146,6 +146,21 @@ impl Broker {
         }
     }
 
+    /// Acknowledges the oldest PUBLISH held back on connection 0; false when none is.
+    fn ack_oldest(&mut self, fleet: &mut Fleet, now: Time) -> bool {
+        let Some(pid) = self
+            .unacked
+            .get_mut(&0)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.remove(0))
+        else {
+            return false;
+        };
+        let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap());
+        fleet.on_bytes(0, &puback.to_bytes().unwrap(), now);
+        true
+    }
+
     fn receive(&mut self, connection: usize, publish: &Publish) {
         let json: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
         self.received.push(Received {
@@ -439,11 +454,7 @@ fn a_max_rate_device_keeps_the_window_full_and_never_exceeds_it() {
     assert_eq!(fleet.totals().in_flight, 8);
     // Each PUBACK lets exactly one more out; the window stays full, never over.
     for step in 1..=100u64 {
-        let pid = broker.unacked.get_mut(&0).unwrap().remove(0);
-        let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap())
-            .to_bytes()
-            .unwrap();
-        fleet.on_bytes(0, &puback, at(step));
+        assert!(broker.ack_oldest(&mut fleet, at(step)));
         broker.serve(&mut fleet, at(step), 0);
         let c = fleet.totals();
         assert_eq!(c.in_flight, 8, "step {step}");
@@ -457,13 +468,7 @@ fn a_max_rate_device_keeps_the_window_full_and_never_exceeds_it() {
     broker.ack = true;
     broker.serve(&mut fleet, at(200), 0);
     // Nothing is made while stopping; the in-flight ones are released or counted.
-    let pids = broker.unacked.remove(&0).unwrap();
-    for pid in pids {
-        let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap())
-            .to_bytes()
-            .unwrap();
-        fleet.on_bytes(0, &puback, at(201));
-    }
+    while broker.ack_oldest(&mut fleet, at(201)) {}
     broker.serve(&mut fleet, at(201), 0);
     assert!(!fleet.is_active());
     let c = fleet.totals();
@@ -890,15 +895,7 @@ fn a_queue_that_stays_full_is_one_burst_in_the_log() {
     for ms in (0..=3_000u64).step_by(10) {
         fleet.on_timer(at(ms));
         broker.serve(&mut fleet, at(ms), 0);
-        if ms % 20 == 0
-            && let Some(pids) = broker.unacked.get_mut(&0)
-            && !pids.is_empty()
-        {
-            let pid = pids.remove(0);
-            let puback = Packet::PubAck(std::num::NonZeroU16::new(pid).unwrap())
-                .to_bytes()
-                .unwrap();
-            fleet.on_bytes(0, &puback, at(ms));
+        if ms % 20 == 0 && broker.ack_oldest(&mut fleet, at(ms)) {
             broker.serve(&mut fleet, at(ms), 0);
         }
         while let Some(entry) = fleet.poll_log() {

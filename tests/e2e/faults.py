@@ -387,6 +387,22 @@ def wait_for_reconnect(driver, reconnects, timeout=20):
     )
 
 
+def cut_in_turn(driver, proxy, kinds):
+    """Cuts the proxied connection once per kind, 1.5 s into each connection, and waits for
+    each reconnect: `cut` plainly, `deaf` after PUBACKs went missing, `silent` after both
+    directions went quiet."""
+    for reconnects, kind in enumerate(kinds, start=1):
+        time.sleep(1.5)
+        if kind == "deaf":
+            proxy.go_deaf()
+            time.sleep(0.4)
+        elif kind == "silent":
+            proxy.go_silent()
+            time.sleep(0.4)
+        proxy.cut()
+        wait_for_reconnect(driver, reconnects)
+
+
 def check_complete(subscriber, counters, timeout=15):
     """Every sequence 1..published reached the subscriber at least once; returns duplicates."""
     last = counters["published"]
@@ -415,16 +431,7 @@ def test_connection_cut_four_times_loses_nothing(driver, base):
         # A clean cut, one after PUBACKs went missing, one after both directions went quiet.
         # Connections that never last 10 s are retried at growing delays (1, 2, 4, 8 s), so
         # four cuts keep the test short.
-        for reconnects, kind in enumerate(["cut", "deaf", "silent", "cut"], start=1):
-            time.sleep(1.5)
-            if kind == "deaf":
-                proxy.go_deaf()
-                time.sleep(0.4)
-            elif kind == "silent":
-                proxy.go_silent()
-                time.sleep(0.4)
-            proxy.cut()
-            wait_for_reconnect(driver, reconnects)
+        cut_in_turn(driver, proxy, ["cut", "deaf", "silent", "cut"])
         time.sleep(1.0)
         counters = stop_page(driver)
         assert counters["reconnects"] >= 4, counters
@@ -452,20 +459,11 @@ def test_a_shared_fleet_connection_cut_twice_loses_nothing(driver, base):
             f"&devices=20&connection=shared&interval=0.1&profile=seed&autostart=1"
         )
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
-        for reconnects, kind in enumerate(["deaf", "cut"], start=1):
-            time.sleep(1.5)
-            if kind == "deaf":
-                proxy.go_deaf()
-                time.sleep(0.4)
-            proxy.cut()
-            wait_for_reconnect(driver, reconnects)
+        cut_in_turn(driver, proxy, ["deaf", "cut"])
         time.sleep(1.0)
         counters = stop_page(driver)
         samples = int(driver.text("samples"))
-        rows = driver.execute(
-            "return [...document.querySelectorAll('[data-testid=fleet] tbody tr')]"
-            ".map(tr => [...tr.cells].map(td => td.textContent));"
-        )
+        rows = driver.fleet_rows()
         assert counters["reconnects"] >= 2 and counters["redelivered"] > 0, counters
         assert counters["dropped"] == 0 and counters["acked"] == samples, (counters, samples)
         published = {row[0]: int(row[2]) for row in rows}

@@ -24,14 +24,6 @@ def counter(driver, testid):
     return int(driver.text(testid))
 
 
-def table_rows(driver):
-    """The fleet table's rows as lists of cell texts."""
-    return driver.execute(
-        "return [...document.querySelectorAll('[data-testid=fleet] tbody tr')]"
-        ".map(tr => [...tr.cells].map(td => td.textContent));"
-    )
-
-
 def run_fleet(driver, base, connection):
     run = "f" + "".join(random.choices(string.ascii_lowercase, k=5))
     subscriber = Subscriber(f"fleet/{run}/#", MQTT_PORT)
@@ -58,7 +50,7 @@ def run_fleet(driver, base, connection):
         samples, published, acked, dropped = (
             counter(driver, name) for name in ("samples", "published", "acked", "dropped")
         )
-        rows = table_rows(driver)
+        rows = driver.fleet_rows()
         deadline = time.time() + 10
         while len(subscriber.messages) < published and time.time() < deadline:
             time.sleep(0.1)

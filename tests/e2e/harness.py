@@ -120,6 +120,13 @@ class WebDriver:
         """Runs `script` (a function body: `arguments` holds `args`) in the page, returns its value."""
         return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})
 
+    def fleet_rows(self):
+        """The fleet table's rows as lists of cell texts."""
+        return self.execute(
+            "return [...document.querySelectorAll('[data-testid=fleet] tbody tr')]"
+            ".map(tr => [...tr.cells].map(td => td.textContent));"
+        )
+
     def screenshot(self, name):
         png = base64.b64decode(self.s("GET", "/screenshot"))
         with open(os.path.join(OUT, name), "wb") as f:
