@@ -713,7 +713,8 @@ fn check_password(username: &str, password: &str) -> Result<(), String> {
     check_length(password)
 }
 
-fn parse_interval(text: &str) -> Result<u64, String> {
+/// The publish interval in ms: 0 is as fast as possible.
+pub fn parse_interval(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (negative, micros) = parse_signed_micros(text)
         .ok_or_else(|| bad(text, "must be a number of seconds, e.g. 1.0"))?;

@@ -7,7 +7,7 @@ use crate::device::{Counters, LogLevel, Status};
 use crate::fleet::Row;
 use crate::fleet::table::{self, TableView};
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
-use crate::settings::{Field, FieldError, SettingsForm, parse_flag};
+use crate::settings::{Field, FieldError, SettingsForm, parse_flag, parse_interval};
 use crate::transport::{self, Simulator, Snapshot};
 use wasm_bindgen::JsCast;
 
@@ -126,12 +126,10 @@ impl SimulatorHandle {
         })
     }
 
-    /// Whether the Publish interval says as fast as possible (0).
+    /// Whether the Publish interval says as fast as possible (0), read as validation reads it.
     fn max_rate(&self) -> bool {
-        self.value(Field::Interval).with(|text| {
-            let text = text.trim();
-            !text.is_empty() && text.bytes().all(|b| b == b'0' || b == b'.')
-        })
+        self.value(Field::Interval)
+            .with(|text| parse_interval(text) == Ok(0))
     }
 
     fn active(&self) -> bool {
