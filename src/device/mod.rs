@@ -33,7 +33,7 @@ pub use source::Source;
 use status::Seconds;
 pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
-use crate::sensor::{AnomalyKind, Rng, csv_header};
+use crate::sensor::{AnomalyKind, Rng};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
 use crate::settings::Settings;
 
@@ -707,15 +707,8 @@ impl Device {
         }
     }
 
-    /// The run's samples as CSV, one row per sample with its labels and fate.
-    pub fn export_csv(&self) -> String {
-        let mut out = csv_header().to_owned();
-        out.push('\n');
-        self.write_csv(&mut out);
-        out
-    }
-
-    /// Appends the CSV rows of every sensor, without the header.
+    /// Appends the CSV rows of every sensor (one per sample with its labels and fate), without
+    /// the header: [`crate::fleet::Fleet::export_csv`] writes the whole file.
     pub fn write_csv(&self, out: &mut String) {
         for source in &self.sources {
             let profile = source.generator.config().profile;
@@ -723,23 +716,13 @@ impl Device {
         }
     }
 
-    /// The run's samples as JSON Lines: each payload with a `status` field for its fate.
-    pub fn export_jsonl(&self) -> String {
-        let mut out = String::new();
-        self.write_jsonl(&mut out);
-        out
-    }
-
+    /// Appends every sensor's samples as JSON Lines: each payload with a `status` field for its
+    /// fate.
     pub fn write_jsonl(&self, out: &mut String) {
         for source in &self.sources {
             let profile = source.generator.config().profile;
             source.dataset.write_jsonl(out, &source.device_id, profile);
         }
-    }
-
-    /// How many samples the exports hold.
-    pub fn history_len(&self) -> usize {
-        self.sources.iter().map(|s| s.dataset.len()).sum()
     }
 
     /// Moves queued samples into the session while its window has room, in the order they

@@ -29,6 +29,13 @@ fn history(device: &Device) -> Vec<(Sample, Fate)> {
     device.sources[0].dataset.rows().copied().collect()
 }
 
+/// The CSV file the page would save for this one device.
+fn export_csv(device: &Device) -> String {
+    let mut csv = format!("{}\n", crate::sensor::csv_header());
+    device.write_csv(&mut csv);
+    csv
+}
+
 fn settings() -> Settings {
     settings_with("")
 }
@@ -731,11 +738,12 @@ fn exports_parse_back_into_the_same_samples_with_their_fates() {
         ["dropout", "dropped", "acknowledged"].into_iter().collect()
     );
 
-    let csv_text = device.export_csv();
+    let csv_text = export_csv(&device);
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let rows: Vec<Row> = reader.deserialize().map(Result::unwrap).collect();
-    let lines: Vec<Line> = device
-        .export_jsonl()
+    let mut jsonl = String::new();
+    device.write_jsonl(&mut jsonl);
+    let lines: Vec<Line> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -825,7 +833,7 @@ fn the_history_keeps_the_newest_100000_samples() {
         let packets = broker.take(&mut device);
         broker.ack_all(&packets, &mut device, at(now));
     }
-    assert_eq!(device.history_len(), HISTORY_LIMIT);
+    assert_eq!(history(&device).len(), HISTORY_LIMIT);
     assert_eq!(
         history(&device).first().unwrap().0.sequence,
         device.sources[0].generator.sequence() - 99_999
@@ -882,7 +890,7 @@ fn stop_while_reconnecting_counts_the_unacknowledged_as_dropped() {
     let c = device.counters();
     assert_eq!((c.samples, c.acked, c.dropped), (12, 4, 8), "{c:?}");
     assert_every_sample_accounted_for(&device);
-    let export = device.export_csv();
+    let export = export_csv(&device);
     assert_eq!(export.matches(",unacknowledged\n").count(), 7);
     assert_eq!(export.matches(",dropped\n").count(), 1, "the queued one");
     let log = log_text(&mut device);
