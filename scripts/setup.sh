@@ -12,6 +12,8 @@ WASM_PACK_VERSION=0.15.1
 BINARYEN_VERSION=132.0.0
 # The benchmark's reference page (scripts/bench.sh) is built on MQTT.js; never part of the product.
 MQTTJS_VERSION=5.16.0
+# The end-to-end accessibility audit (tests/e2e/e2e.py) runs axe-core in the page; test only.
+AXE_VERSION=4.11.0
 TOOLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -24,6 +26,7 @@ command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v stdbuf >/dev/null || need_apt+=(coreutils)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -68,5 +71,10 @@ if ! grep -qs "\"version\": \"$MQTTJS_VERSION\"" "$TOOLS_DIR/bench/node_modules/
   log "installing mqtt (MQTT.js) $MQTTJS_VERSION into .tools/bench, for the benchmark only"
   mkdir -p "$TOOLS_DIR/bench"
   npm install --silent --prefix "$TOOLS_DIR/bench" --no-audit --no-fund --no-save "mqtt@$MQTTJS_VERSION"
+fi
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" "$TOOLS_DIR/axe/node_modules/axe-core/package.json"; then
+  log "installing axe-core $AXE_VERSION into .tools/axe, for the accessibility test only"
+  mkdir -p "$TOOLS_DIR/axe"
+  npm install --silent --prefix "$TOOLS_DIR/axe" --no-audit --no-fund --no-save "axe-core@$AXE_VERSION"
 fi
 log "toolchain ready"

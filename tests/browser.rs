@@ -29,8 +29,20 @@ struct Page {
     _handle: Box<dyn std::any::Any>,
 }
 
+/// What the page remembers between visits.
+fn storage() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
 impl Page {
+    /// The page as a first visit sees it: nothing remembered.
     fn mount() -> Self {
+        storage().clear().unwrap();
+        Self::revisit()
+    }
+
+    /// The page as a later visit sees it: with what the last one remembered.
+    fn revisit() -> Self {
         let document = web_sys::window().unwrap().document().unwrap();
         let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
         document.body().unwrap().append_child(&root).unwrap();
@@ -75,6 +87,11 @@ impl Page {
             }
         }
         panic!("no label {label:?}");
+    }
+
+    /// Disabled itself or by a disabled fieldset around it.
+    fn locked(&self, label: &str) -> bool {
+        self.input(label).matches(":disabled").unwrap()
     }
 
     fn type_into(&self, label: &str, value: &str) {
@@ -142,11 +159,31 @@ async fn page_shows_every_setting_with_its_label_and_default() {
         ("Time zone (UTC offset)", &local_offset()),
         ("Anomaly mode", "every"),
         ("Anomaly probability", "0.01"),
-        ("Anomaly kinds", ""),
     ];
     for (label, value) in expected {
         assert_eq!(page.input(label).value(), value, "{label}");
     }
+    // Anomaly kinds: a box per kind, the realistic profile's own (all of them) ticked.
+    for kind in dps368_sim::sensor::AnomalyKind::ALL {
+        let tick: HtmlInputElement = page
+            .root
+            .query_selector(&format!("#kind-{kind}"))
+            .unwrap()
+            .unwrap()
+            .unchecked_into();
+        assert!(tick.checked(), "{kind}");
+    }
+    for (label, control) in [
+        ("Profile", "SELECT"),
+        ("Precision", "SELECT"),
+        ("Anomaly mode", "SELECT"),
+        ("Connection", "SELECT"),
+        ("Devices", "INPUT"),
+    ] {
+        assert_eq!(page.input(label).tag_name(), control, "{label}");
+    }
+    assert_eq!(page.input("Devices").type_(), "number");
+    assert_eq!(page.input("Start time").type_(), "datetime-local");
     let client_id = page.input("Client ID").value();
     // Cut to leave room for a fleet's device number (`-1000`) within 23 bytes.
     assert!(client_id.starts_with("infineon-sens-"), "{client_id}");
@@ -254,7 +291,7 @@ async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
     page.click("start");
     tick().await;
     assert!(
-        page.input("Broker URL").disabled(),
+        page.locked("Broker URL") && page.locked("Profile"),
         "settings are locked while running"
     );
     page.wait_for("connected", |p| p.text("status") == "connected")
@@ -285,7 +322,7 @@ async fn start_publishes_to_mosquitto_and_stop_shows_equal_totals() {
         )),
         "{log}"
     );
-    assert!(!page.input("Broker URL").disabled());
+    assert!(!page.locked("Broker URL"));
 }
 
 #[wasm_bindgen_test]
@@ -320,6 +357,8 @@ async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
                 last_payload: None,
                 rows: vec![],
                 new_log: vec![],
+                chart: None,
+                frames: None,
             })
     };
     for _ in 0..500 {
@@ -351,13 +390,19 @@ fn local_offset() -> String {
 
 /// Mounts the page as if opened with `query`, then puts the test page's URL back.
 fn mount_with_query(query: &str) -> Page {
+    storage().clear().unwrap();
+    revisit_with_query(query)
+}
+
+/// As [`mount_with_query`], with what the last visit remembered.
+fn revisit_with_query(query: &str) -> Page {
     let window = web_sys::window().unwrap();
     let history = window.history().unwrap();
     let original = window.location().href().unwrap();
     history
         .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query))
         .unwrap();
-    let page = Page::mount();
+    let page = Page::revisit();
     history
         .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&original))
         .unwrap();
@@ -484,4 +529,258 @@ async fn a_page_of_1000_devices_mounts_starts_and_stops_without_a_long_task_over
     TimeoutFuture::new(200).await;
     let longest = longest_task_ms();
     assert!(longest < 200.0, "a task took {longest} ms");
+}
+
+/// Opens a folded section (`<details>` around `testid`) as a click on its summary would.
+fn unfold(page: &Page, testid: &str) {
+    let details = page.by_testid(testid).closest("details").unwrap().unwrap();
+    let summary: HtmlElement = details
+        .query_selector("summary")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    summary.click();
+}
+
+/// The `x,y` points of every polyline of `class` in the chart.
+fn chart_points(page: &Page, class: &str) -> usize {
+    let lines = page
+        .root
+        .query_selector_all(&format!("[data-testid=chart] polyline.{class}"))
+        .unwrap();
+    (0..lines.length())
+        .map(|i| {
+            let line: web_sys::Element = lines.item(i).unwrap().unchecked_into();
+            line.get_attribute("points").unwrap().split(' ').count()
+        })
+        .sum()
+}
+
+#[wasm_bindgen_test]
+async fn the_chart_draws_a_point_per_sample_and_a_band_per_anomaly_event() {
+    let page = mount_with_query(&format!(
+        "?broker={TEST_BROKER}&device_id=browser-chart&profile=seed&interval=0.05&anomaly_every=7"
+    ));
+    tick().await;
+    page.click("start");
+    page.wait_for("40 samples", |p| p.number("samples") >= 40)
+        .await;
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
+    let samples = page.number("samples") as usize;
+    page.wait_for("every sample drawn", |p| chart_points(p, "p") == samples)
+        .await;
+    assert_eq!(chart_points(&page, "t"), samples);
+    let bands = page
+        .root
+        .query_selector_all("[data-testid=chart] g.event[data-kind=out_of_range]")
+        .unwrap()
+        .length();
+    assert_eq!(u64::from(bands), page.number("anomalies-out_of_range"));
+    assert!(bands >= 5, "{bands}");
+    assert!(
+        page.root
+            .query_selector("[data-testid=chart] g.newest")
+            .unwrap()
+            .is_some()
+    );
+    // Folded, it records and draws nothing.
+    unfold(&page, "chart");
+    tick().await;
+    let before = page.by_testid("chart").inner_html();
+    page.click("start");
+    page.wait_for("10 more samples", |p| p.number("samples") >= 10)
+        .await;
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
+    assert_eq!(page.by_testid("chart").inner_html(), before);
+}
+
+#[wasm_bindgen_test]
+async fn the_inspector_lists_the_connections_packets_and_takes_a_publish_apart() {
+    let page = mount_with_query(&format!(
+        "?broker={TEST_BROKER}&device_id=browser-frames&profile=seed&interval=0.1"
+    ));
+    tick().await;
+    unfold(&page, "inspector");
+    tick().await;
+    page.click("start");
+    let types = |p: &Page| {
+        let cells = p
+            .root
+            .query_selector_all("[data-testid=inspector] tbody td:nth-child(3)")
+            .unwrap();
+        (0..cells.length())
+            .map(|i| cells.item(i).unwrap().text_content().unwrap())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    page.wait_for("CONNECT, CONNACK, PUBLISH, PUBACK", |p| {
+        ["CONNECT", "CONNACK", "PUBLISH", "PUBACK"]
+            .iter()
+            .all(|t| types(p).contains(*t))
+    })
+    .await;
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
+    // The newest first: DISCONNECT is the last packet sent.
+    let first: String = page
+        .root
+        .query_selector("[data-testid=inspector] tbody td:nth-child(3)")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert_eq!(first, "DISCONNECT");
+    // A PUBLISH's hex dump is the bytes the codec encodes for the packet it decodes to.
+    let rows = page
+        .root
+        .query_selector_all("[data-testid=inspector] tbody tr")
+        .unwrap();
+    let publish_row: web_sys::Element = (0..rows.length())
+        .map(|i| rows.item(i).unwrap().unchecked_into::<web_sys::Element>())
+        .find(|row| row.text_content().unwrap().contains("PUBLISH"))
+        .unwrap();
+    let button: HtmlElement = publish_row
+        .query_selector("button")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    button.click();
+    tick().await;
+    let hex = page
+        .root
+        .query_selector("[data-testid=frame-detail] pre.hex")
+        .unwrap()
+        .expect("a hex dump")
+        .text_content()
+        .unwrap();
+    let bytes: Vec<u8> = hex
+        .lines()
+        .flat_map(|line| line.split_whitespace().skip(1))
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    let (packet, used) = dps368_sim::mqtt::decode(&bytes, usize::MAX)
+        .unwrap()
+        .unwrap();
+    assert_eq!(used, bytes.len());
+    let dps368_sim::mqtt::Packet::Publish(publish) = &packet else {
+        panic!("{packet:?}")
+    };
+    assert_eq!(publish.topic, "device/browser-frames/telemetry");
+    assert_eq!(packet.to_bytes().unwrap(), bytes);
+    let detail = page.text("frame-detail");
+    assert!(
+        detail.contains("topic") && detail.contains("payload"),
+        "{detail}"
+    );
+    // Clear empties the list.
+    page.click("inspector-clear");
+    page.wait_for("cleared", |p| types(p).is_empty()).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_qr_code_is_the_share_link_and_follows_it() {
+    let page = Page::mount();
+    tick().await;
+    let check = |page: &Page| {
+        let link: HtmlInputElement = page.by_testid("share-text").unchecked_into();
+        let link = link.value();
+        let expected = dps368_sim::qr::svg(&dps368_sim::qr::encode(&link).unwrap(), "");
+        let path = |svg: &str| {
+            let at = svg.find(" d=\"").unwrap();
+            svg[at..].split('"').nth(1).unwrap().to_owned()
+        };
+        let shown = page.by_testid("qr").inner_html();
+        (link, path(&shown) == path(&expected))
+    };
+    let (link, same) = check(&page);
+    assert!(same, "the QR code encodes {link}");
+    assert!(
+        link.starts_with("http://") && link.contains("seed="),
+        "{link}"
+    );
+    page.type_into("Device ID", "room-42");
+    tick().await;
+    let (link, same) = check(&page);
+    assert!(link.contains("device_id=room-42"), "{link}");
+    assert!(same, "redrawn for {link}");
+}
+
+#[wasm_bindgen_test]
+async fn settings_survive_a_reload_links_win_and_the_password_is_never_stored() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Device ID", "remembered-1");
+    page.type_into("Publish interval (s)", "2");
+    page.type_into("Username", "teacher");
+    page.type_into("Password", "pw-secret-9");
+    page.type_into("Profile", "seed");
+    let stored = storage().get_item("dps368-sim.settings").unwrap().unwrap();
+    assert!(stored.contains("device_id=remembered-1"), "{stored}");
+    assert!(!stored.contains("pw-secret"), "{stored}");
+    assert!(
+        !stored.contains("client_id"),
+        "a random client id is not kept: {stored}"
+    );
+    let client_id = page.input("Client ID").value();
+    drop(page);
+
+    let again = Page::revisit();
+    tick().await;
+    assert_eq!(again.input("Device ID").value(), "remembered-1");
+    assert_eq!(again.input("Publish interval (s)").value(), "2");
+    assert_eq!(again.input("Username").value(), "teacher");
+    assert_eq!(again.input("Profile").value(), "seed");
+    assert_eq!(again.input("Password").value(), "", "never remembered");
+    let other_client = again.input("Client ID").value();
+    assert_ne!(other_client, client_id, "each page keeps its own client id");
+    assert!(other_client.starts_with("remembered-1-"), "{other_client}");
+    drop(again);
+
+    let linked = revisit_with_query("?device_id=from-link&interval=0.5");
+    tick().await;
+    assert_eq!(linked.input("Device ID").value(), "from-link");
+    assert_eq!(linked.input("Publish interval (s)").value(), "0.5");
+    assert_eq!(
+        linked.input("Username").value(),
+        "teacher",
+        "the rest is remembered"
+    );
+
+    linked.click("reset-settings");
+    tick().await;
+    assert_eq!(linked.input("Device ID").value(), "infineon-sensor-01");
+    assert_eq!(linked.input("Username").value(), "");
+    assert_eq!(storage().get_item("dps368-sim.settings").unwrap(), None);
+}
+
+#[wasm_bindgen_test]
+async fn the_theme_toggle_overrides_the_system_and_is_remembered() {
+    let page = Page::mount();
+    tick().await;
+    let theme = || {
+        web_sys::window()
+            .unwrap()
+            .document()
+            .unwrap()
+            .document_element()
+            .unwrap()
+            .get_attribute("data-theme")
+    };
+    assert_eq!(theme().as_deref(), Some("auto"));
+    page.click("theme");
+    tick().await;
+    assert_eq!(theme().as_deref(), Some("dark"));
+    assert_eq!(page.text("theme"), "Theme: dark");
+    assert_eq!(
+        storage().get_item("dps368-sim.theme").unwrap().as_deref(),
+        Some("dark")
+    );
+    page.click("theme");
+    page.click("theme");
+    tick().await;
+    assert_eq!(theme().as_deref(), Some("auto"));
 }

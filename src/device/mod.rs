@@ -655,7 +655,6 @@ impl Device {
             source.queue.push_back(sample);
         }
         source.dataset.push(sample, fate);
-        let sequence = sample.sequence;
         for (level, note) in [(LogLevel::Info, note), (LogLevel::Warn, full_note)] {
             if let Some(text) = note {
                 let text = self.about(index, text);
@@ -670,9 +669,9 @@ impl Device {
                     fate: Fate::Dropped,
                 });
             }
-            self.observe_event(Observed::Sample {
+            self.observe_event(Observed::Made {
                 source: index,
-                sequence,
+                sample,
                 fate,
             });
         }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::sensor::Sample;
+
 /// Totals of the current run, of one simulated sensor or summed over several.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -168,7 +170,13 @@ impl Fate {
 /// ([`super::Device::observe`]): no text to parse.
 #[derive(Clone, PartialEq)]
 pub enum Observed {
-    /// Sample `sequence` of the device's sensor `source` was made, or its fate changed.
+    /// The device's sensor `source` made this sample (a dropout's too: its fate says so).
+    Made {
+        source: usize,
+        sample: Sample,
+        fate: Fate,
+    },
+    /// The fate of sample `sequence` of the device's sensor `source` changed.
     Sample {
         source: usize,
         sequence: u64,
@@ -187,6 +195,11 @@ impl fmt::Debug for Observed {
     /// Packets show their size only: a CONNECT carries the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Observed::Made {
+                source,
+                sample,
+                fate,
+            } => write!(f, "Made({source}, {}, {fate:?})", sample.sequence),
             Observed::Sample {
                 source,
                 sequence,

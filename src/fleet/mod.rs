@@ -266,6 +266,26 @@ impl Fleet {
         rows
     }
 
+    /// Which device (MQTT client) publishes for sensor `sensor` (counted over the fleet from
+    /// 0), and which of its sources that sensor is; `None` past the last.
+    pub fn locate(&self, sensor: usize) -> Option<(usize, usize)> {
+        let mut first = 0;
+        for (index, device) in self.devices.iter().enumerate() {
+            let count = device.sources().len();
+            if sensor < first + count {
+                return Some((index, sensor - first));
+            }
+            first += count;
+        }
+        None
+    }
+
+    /// The id of sensor `sensor` (see [`Fleet::locate`]).
+    pub fn sensor_id(&self, sensor: usize) -> Option<&str> {
+        let (device, source) = self.locate(sensor)?;
+        Some(&self.devices[device].sources()[source].device_id)
+    }
+
     pub fn sensor_count(&self) -> usize {
         self.devices.iter().map(|d| d.sources().len()).sum()
     }

@@ -576,6 +576,7 @@ fn a_listener_observes_samples_packets_and_status_without_parsing_text() {
     let fates: Vec<(u64, Fate)> = seen
         .iter()
         .filter_map(|e| match e {
+            Observed::Made { sample, fate, .. } => Some((sample.sequence, *fate)),
             Observed::Sample { sequence, fate, .. } => Some((*sequence, *fate)),
             _ => None,
         })
@@ -913,4 +914,37 @@ fn a_queue_that_stays_full_is_one_burst_in_the_log() {
         .filter(|l| l.starts_with("offline queue full"))
         .count();
     assert_eq!(full, 1, "{lines:?}");
+}
+
+#[test]
+fn a_watch_of_one_sensor_of_a_shared_fleet_sees_its_samples_and_the_connections_packets() {
+    let mut fleet = Fleet::new(settings("devices=3&connection=shared&interval=0.5"), 1);
+    let (device, source) = fleet.locate(2).unwrap();
+    assert_eq!((device, source), (0, 2));
+    assert_eq!(fleet.sensor_id(2), Some("lab-3"));
+    assert_eq!(fleet.locate(3), None);
+    fleet.observe(device, true);
+    let mut watch = crate::watch::Watch::new(source, 300);
+    let mut broker = Broker::new();
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    run(&mut fleet, &mut broker, 0, 5_000, usize::MAX);
+    while let Some(event) = fleet.poll_observed(device) {
+        watch.feed(event, 0);
+    }
+    let sequences: Vec<u64> = watch.points().iter().map(|p| p.sample.sequence).collect();
+    let made = fleet.rows(at(5_000))[2].counters.samples;
+    assert_eq!(sequences, (1..=made).collect::<Vec<_>>());
+    let names: BTreeSet<&str> = watch
+        .frames()
+        .iter()
+        .map(|f| f.summary.as_ref().unwrap().name)
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["CONNECT", "CONNACK", "PUBLISH", "PUBACK"])
+    );
+    // Per-device: sensor n is device n, source 0.
+    let per_device = Fleet::new(settings("devices=3"), 1);
+    assert_eq!(per_device.locate(2), Some((2, 0)));
 }

@@ -8,6 +8,7 @@ mod codec;
 mod connack;
 mod connect;
 mod disconnect;
+mod dissect;
 mod ping;
 mod puback;
 mod publish;
@@ -18,6 +19,7 @@ use std::num::NonZeroU16;
 pub use codec::{MAX_REMAINING_LENGTH, remaining_length_len};
 pub use connack::{ConnAck, ConnectReturnCode};
 pub use connect::{Connect, LastWill};
+pub use dissect::{Dissection, Part, dissect};
 pub use publish::{Publish, QosPid};
 
 use codec::Reader;

@@ -796,3 +796,119 @@ mod properties {
         }
     }
 }
+
+/// Every packet this client speaks, as the inspector sees it.
+fn every_packet() -> Vec<Packet> {
+    vec![
+        Packet::Connect(Connect {
+            client_id: "lab-01".into(),
+            clean_session: true,
+            keep_alive: 30,
+            username: Some("u".into()),
+            password: Some(b"p".to_vec()),
+            will: Some(LastWill {
+                topic: "w".into(),
+                message: b"gone".to_vec(),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+            }),
+        }),
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::NotAuthorized,
+        }),
+        Packet::Publish(Publish {
+            dup: false,
+            qos_pid: QosPid::AtMostOnce,
+            retain: true,
+            topic: "t".into(),
+            payload: vec![],
+        }),
+        Packet::Publish(Publish {
+            dup: true,
+            qos_pid: QosPid::AtLeastOnce(pid(9)),
+            retain: false,
+            topic: "device/x/telemetry".into(),
+            payload: b"{}".to_vec(),
+        }),
+        Packet::PubAck(pid(65535)),
+        Packet::PingReq,
+        Packet::PingResp,
+        Packet::Disconnect,
+    ]
+}
+
+#[test]
+fn a_dissection_lays_named_fields_over_every_byte_once() {
+    for packet in every_packet() {
+        let bytes = packet.to_bytes().unwrap();
+        let dissection = dissect(&bytes).unwrap();
+        assert_eq!(dissection.packet, packet);
+        let mut at = 0;
+        for part in &dissection.parts {
+            assert_eq!(part.start, at, "{packet:?}: {part:?}");
+            at = part.end;
+        }
+        assert_eq!(at, bytes.len(), "{packet:?}");
+        assert_eq!(dissection.parts[0].name, "packet type and flags");
+        assert!(dissection.parts[0].value.starts_with(packet.name()));
+        let secrets: Vec<&str> = dissection
+            .parts
+            .iter()
+            .filter(|p| p.secret)
+            .map(|p| p.value.as_str())
+            .collect();
+        match packet {
+            Packet::Connect(_) => assert_eq!(secrets, ["(hidden)"]),
+            _ => assert!(secrets.is_empty()),
+        }
+    }
+    let connect = dissect(&every_packet()[0].to_bytes().unwrap()).unwrap();
+    let names: Vec<&str> = connect.parts.iter().map(|p| p.name).collect();
+    assert_eq!(
+        names,
+        [
+            "packet type and flags",
+            "remaining length",
+            "protocol name",
+            "protocol level",
+            "connect flags",
+            "keep alive",
+            "client id",
+            "will topic",
+            "will message",
+            "user name",
+            "password"
+        ]
+    );
+    assert_eq!(
+        connect.parts[4].value,
+        "user name, password, will retain, will, clean session, will QoS 1"
+    );
+    let connack = dissect(&every_packet()[1].to_bytes().unwrap()).unwrap();
+    assert_eq!(connack.parts[2].value, "session present: yes");
+    assert!(
+        connack.parts[3].value.starts_with("5 ("),
+        "{:?}",
+        connack.parts[3]
+    );
+}
+
+#[test]
+fn a_dissection_refuses_what_the_codec_refuses() {
+    let puback = Packet::PubAck(pid(1)).to_bytes().unwrap();
+    assert_eq!(dissect(&puback[..3]), Err(DecodeError::UnexpectedEnd));
+    assert_eq!(
+        dissect(&[puback.clone(), vec![0xc0, 0x00]].concat()),
+        Err(DecodeError::TrailingBytes)
+    );
+    assert_eq!(
+        dissect(&[0x40, 0x02, 0x00, 0x00]),
+        Err(DecodeError::ZeroPacketId)
+    );
+    assert_eq!(
+        dissect(&[0x00, 0x00]),
+        Err(DecodeError::InvalidPacketType(0))
+    );
+    assert_eq!(dissect(&[]), Err(DecodeError::UnexpectedEnd));
+}

@@ -20,7 +20,7 @@ mod rng;
 pub use air::{AirParams, measurement_time_ms};
 pub use anomaly::{AnomalyKind, AnomalyMode, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
-pub use payload::{Telemetry, csv_header, csv_row};
+pub use payload::{Decimal, Telemetry, csv_header, csv_row};
 pub use rng::Rng;
 
 use air::{Air, PRESSURE_LIMITS_HPA, TEMPERATURE_LIMITS_C};

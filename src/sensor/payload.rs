@@ -121,7 +121,7 @@ pub fn csv_row(device_id: &str, profile: Profile, sample: &Sample, status: &str)
 ///
 /// Integer arithmetic rather than float formatting: it leaves core's float printing out of the
 /// page.
-pub(super) struct Decimal(pub(super) f64, pub(super) u32, pub(super) bool);
+pub struct Decimal(pub f64, pub u32, pub bool);
 
 impl std::fmt::Display for Decimal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

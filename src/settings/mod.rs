@@ -2,6 +2,7 @@
 //! checked values a device runs with ([`Settings`]). Every problem is reported against the field
 //! it belongs to, so the page can show it next to that input.
 
+mod controls;
 mod model;
 mod query;
 
@@ -10,7 +11,11 @@ use std::fmt;
 use crate::mqtt::redacted;
 use crate::sensor::{AirParams, Profile, SensorConfig};
 
-pub use model::format_utc_offset;
+pub use controls::{
+    BROKER_PRESETS, Control, Group, SECURE_DEFAULT_BROKER, blocked_from_https, form_html,
+    remembered,
+};
+pub use model::{format_utc_offset, parse_kinds, parse_profile};
 pub use query::{QueryOutcome, percent_decode};
 
 /// The settings a user can change, in the order the page shows them.

@@ -712,3 +712,122 @@ fn a_device_id_is_at_most_256_bytes() {
         "Device ID: is 257 bytes; at most 256 (it is in every payload of every device)"
     );
 }
+
+#[test]
+fn every_field_is_in_exactly_one_group_with_a_label_and_a_control() {
+    let html = form_html();
+    for field in Field::ALL {
+        let groups = Group::ALL
+            .iter()
+            .filter(|g| g.fields().contains(&field))
+            .count();
+        assert_eq!(groups, 1, "{field:?}");
+        let id = field.id();
+        assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
+        assert_eq!(
+            html.matches(&format!("data-testid=\"error-{id}\"")).count(),
+            1,
+            "{id}"
+        );
+        match field.control() {
+            // A group of checkboxes is named by its legend.
+            Control::Kinds => {
+                assert!(html.contains(&format!("<legend>{}</legend>", field.label())))
+            }
+            _ => assert!(
+                html.contains(&format!("<label for=\"{id}\">{}</label>", field.label())),
+                "{id}"
+            ),
+        }
+    }
+    for kind in AnomalyKind::ALL {
+        assert!(html.contains(&format!(
+            "<label class=\"kind\" for=\"kind-{kind}\"><input type=\"checkbox\" id=\"kind-{kind}\""
+        )));
+    }
+    assert!(html.contains("<select id=\"profile\""));
+    assert!(
+        html.contains("<input type=\"number\" min=\"1\" max=\"1000\" step=\"1\" id=\"devices\"")
+    );
+    assert!(html.contains("<input type=\"datetime-local\" step=\"0.001\" id=\"start\""));
+    assert!(html.contains("<input type=\"password\" id=\"password\""));
+    assert!(html.contains("<input type=\"checkbox\" id=\"clean-session\""));
+    // Every select offers the values its parser takes, and the default is among them.
+    for field in Field::ALL {
+        if let Control::Select(options) = field.control() {
+            let defaults = SettingsForm::defaults("t3st");
+            assert!(options.contains(&defaults.get(field)), "{field:?}");
+            for option in options {
+                let mut form = SettingsForm::defaults("t3st");
+                form.set(field, *option);
+                assert!(form.validate().is_ok(), "{field:?} = {option}");
+            }
+        }
+    }
+    // Delivery is folded away whole; the others show their common fields first.
+    assert!(html.contains("<details><summary>Delivery settings</summary>"));
+    assert!(html.contains("<details><summary>More connection settings</summary>"));
+}
+
+#[test]
+fn presets_offer_the_local_broker_and_secure_public_ones() {
+    assert_eq!(BROKER_PRESETS[0].1, "ws://localhost:9001");
+    for (name, url) in &BROKER_PRESETS[1..] {
+        assert!(url.starts_with("wss://"), "{name}");
+        let mut form = SettingsForm::defaults("t3st");
+        form.set(Field::BrokerUrl, *url);
+        assert!(form.validate().is_ok(), "{url}");
+    }
+    assert!(SECURE_DEFAULT_BROKER.starts_with("wss://"));
+}
+
+#[test]
+fn a_secure_page_is_told_that_plain_ws_is_blocked_except_to_this_machine() {
+    for blocked in [
+        "ws://broker.example:9001",
+        " ws://10.0.0.5:9001/mqtt",
+        "ws://user@broker.example",
+    ] {
+        let message = blocked_from_https(blocked).unwrap_or_else(|| panic!("{blocked}"));
+        assert!(
+            message.contains("wss://") && message.contains("http://"),
+            "{message}"
+        );
+    }
+    for allowed in [
+        "wss://broker.example:8884/mqtt",
+        "ws://localhost:9001",
+        "ws://127.0.0.1:9001/mqtt",
+        "ws://[::1]:9001",
+    ] {
+        assert_eq!(blocked_from_https(allowed), None, "{allowed}");
+    }
+}
+
+#[test]
+fn only_what_differs_from_the_page_defaults_is_remembered_and_never_the_password() {
+    let defaults = SettingsForm::defaults("ab12");
+    let mut form = defaults.clone();
+    assert_eq!(remembered(&form, &defaults, false), "");
+    form.set(Field::DeviceId, "lab 7");
+    form.set(Field::Password, "hunter2");
+    form.set(Field::Interval, "0.5");
+    let query = remembered(&form, &defaults, false);
+    assert_eq!(query, "?device_id=lab%207&interval=0.5");
+    assert!(!query.contains("hunter2"));
+    // A client id is remembered only when typed by hand.
+    form.set(Field::ClientId, "my-client");
+    assert!(!remembered(&form, &defaults, false).contains("client_id"));
+    assert!(remembered(&form, &defaults, true).contains("client_id=my-client"));
+    // User info in a broker URL may be a password.
+    form.set(Field::BrokerUrl, "ws://u:hunter2@host:9001");
+    assert!(!remembered(&form, &defaults, true).contains("hunter2"));
+    // What is remembered reads back as it was.
+    let mut restored = defaults.clone();
+    restored.apply_query(&remembered(&form, &defaults, true));
+    for field in Field::ALL {
+        if !matches!(field, Field::Password | Field::BrokerUrl) {
+            assert_eq!(restored.get(field), form.get(field), "{field:?}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ use crate::device::{Action, Counters, LogEntry, LogLevel, Status, Time};
 use crate::fleet::{Fleet, RateMeter, Row};
 use crate::sensor::AnomalyKind;
 use crate::settings::Settings;
+use crate::watch::{self, Watch};
 use socket::{Socket, SocketEvent};
 use ticker::Ticker;
 
@@ -56,6 +57,24 @@ pub struct Snapshot {
     pub rows: Vec<Row>,
     /// Log entries since the previous snapshot (the newest [`LOG_KEPT`]).
     pub new_log: Vec<LogEntry>,
+    /// The watched sensor's chart (SVG), when it changed and the chart is shown.
+    pub chart: Option<String>,
+    /// The watched connection's packet list (table rows), when it changed and the inspector
+    /// is shown.
+    pub frames: Option<String>,
+}
+
+/// The sensor the page watches, and for which views: nothing is recorded while both are
+/// hidden.
+struct Watching {
+    sensor: usize,
+    chart: bool,
+    frames: bool,
+    /// The device observed for it, once a fleet runs.
+    device: Option<usize>,
+    watch: Watch,
+    /// The packet shown taken apart.
+    selected: u64,
 }
 
 /// The page redraws at most this often, whatever the message rate: the counters stay exact,
@@ -77,6 +96,7 @@ struct Runner {
     armed_at: Option<u64>,
     rate: RateMeter,
     pending_log: VecDeque<LogEntry>,
+    watching: Option<Watching>,
     /// A redraw is scheduled, and when the last one was.
     render_pending: bool,
     last_render_ms: u64,
@@ -100,6 +120,7 @@ impl Simulator {
             armed_at: None,
             rate: RateMeter::default(),
             pending_log: VecDeque::new(),
+            watching: None,
             render_pending: false,
             last_render_ms: 0,
             on_update: Rc::new(on_update),
@@ -137,8 +158,71 @@ impl Simulator {
             }
             let mut fleet = Fleet::new(settings, seed);
             runner.sockets = (0..fleet.devices().len()).map(|_| None).collect();
+            // Watched from its first packet.
+            if let Some(watching) = runner.watching.as_mut() {
+                watching.attach(&mut fleet, true);
+            }
             fleet.start(now());
             runner.fleet = Some(fleet);
+        }
+        drive(&self.runner);
+    }
+
+    /// Watches sensor `sensor` (counted over the fleet from 0) for the chart and the frame
+    /// inspector, as they are shown; with neither shown, nothing is recorded.
+    pub fn watch(&self, sensor: usize, chart: bool, frames: bool) {
+        {
+            let mut guard = self.runner.borrow_mut();
+            let runner = &mut *guard;
+            let same = runner.watching.as_ref().is_some_and(|w| w.sensor == sensor);
+            if (!(chart || frames) || !same)
+                && let Some(old) = runner.watching.take()
+                && let (Some(fleet), Some(device)) = (runner.fleet.as_mut(), old.device)
+            {
+                fleet.observe(device, false);
+            }
+            if chart || frames {
+                let watching = runner.watching.get_or_insert_with(|| Watching {
+                    sensor,
+                    chart,
+                    frames,
+                    device: None,
+                    watch: Watch::new(0, watch::CHART_SAMPLES),
+                    selected: 0,
+                });
+                watching.chart = chart;
+                watching.frames = frames;
+                if let Some(fleet) = runner.fleet.as_mut() {
+                    watching.attach(fleet, false);
+                }
+            }
+        }
+        drive(&self.runner);
+    }
+
+    /// Pauses or resumes the inspector's recording.
+    pub fn pause_frames(&self, paused: bool) {
+        self.with_watch(|w| w.watch.set_paused(paused));
+    }
+
+    pub fn clear_frames(&self) {
+        self.with_watch(|w| w.watch.clear_frames());
+    }
+
+    /// Selects packet `number` and returns it taken apart, as HTML.
+    pub fn select_frame(&self, number: u64) -> Option<String> {
+        let mut detail = None;
+        self.with_watch(|w| {
+            w.selected = number;
+            w.watch.mark_changed();
+            detail = w.watch.frame(number).map(watch::frames::detail_html);
+        });
+        detail
+    }
+
+    fn with_watch(&self, f: impl FnOnce(&mut Watching)) {
+        if let Some(watching) = self.runner.borrow_mut().watching.as_mut() {
+            f(watching);
         }
         drive(&self.runner);
     }
@@ -309,8 +393,12 @@ fn render(shared: &Rc<RefCell<Runner>>) {
         runner.render_pending = false;
         let t = now();
         runner.last_render_ms = t.mono_ms;
-        let Some(fleet) = runner.fleet.as_ref() else {
+        let Some(fleet) = runner.fleet.as_mut() else {
             return;
+        };
+        let (chart, frames) = match runner.watching.as_mut() {
+            Some(watching) => watching.draw(fleet, t.wall_ms),
+            None => (None, None),
         };
         let counters = fleet.totals();
         let active = fleet.is_active();
@@ -337,11 +425,54 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             last_payload: fleet.last_payload().map(str::to_owned),
             rows: if many { fleet.rows(t) } else { vec![] },
             new_log: std::mem::take(&mut runner.pending_log).into(),
+            chart,
+            frames,
         };
         (snapshot, runner.on_update.clone())
     };
     // Outside the borrow: the page may call back into the simulator.
     on_update(snapshot);
+}
+
+impl Watching {
+    /// Observes the device that publishes for the watched sensor, from a fresh watch when
+    /// `fresh` (a new run) or when it is another device than before.
+    fn attach(&mut self, fleet: &mut Fleet, fresh: bool) {
+        let Some((device, source)) = fleet.locate(self.sensor) else {
+            return;
+        };
+        if fresh || self.device != Some(device) {
+            self.watch = Watch::new(source, watch::CHART_SAMPLES);
+        }
+        self.device = Some(device);
+        fleet.observe(device, true);
+    }
+
+    /// Takes in what the device did since the last redraw; the chart and the packet list when
+    /// they changed and are shown.
+    fn draw(&mut self, fleet: &mut Fleet, wall_ms: i64) -> (Option<String>, Option<String>) {
+        let Some(device) = self.device else {
+            return (None, None);
+        };
+        while let Some(event) = fleet.poll_observed(device) {
+            self.watch.feed(event, wall_ms);
+        }
+        if !self.watch.take_changed() {
+            return (None, None);
+        }
+        let chart = self.chart.then(|| {
+            let title = format!(
+                "Pressure and temperature of {}, last {} samples",
+                fleet.sensor_id(self.sensor).unwrap_or_default(),
+                self.watch.chart_len()
+            );
+            watch::chart::svg(self.watch.points(), self.watch.chart_len(), &title)
+        });
+        let frames = self
+            .frames
+            .then(|| watch::frames::list_html(self.watch.frames().iter(), self.selected));
+        (chart, frames)
+    }
 }
 
 fn on_socket_event(weak: &Weak<RefCell<Runner>>, index: usize, event: SocketEvent) {
@@ -434,4 +565,85 @@ pub fn on_page_hide(f: impl Fn() + 'static) {
     }
     // The listener lives as long as the page.
     closure.forget();
+}
+
+/// The value stored under `key` in this origin's `localStorage`, if any (and if storage is
+/// allowed at all).
+pub fn stored(key: &str) -> Option<String> {
+    let storage = web_sys::window()?.local_storage().ok()??;
+    storage.get_item(key).ok()?
+}
+
+/// Stores `value` under `key`, or removes the key when `value` is `None`; best effort (a
+/// private window may refuse).
+pub fn store(key: &str, value: Option<&str>) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = match value {
+            Some(value) => storage.set_item(key, value),
+            None => storage.remove_item(key),
+        };
+    }
+}
+
+/// Whether the page was served over HTTPS (where browsers block `ws://`).
+pub fn page_is_https() -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().protocol().ok())
+        .is_some_and(|p| p == "https:")
+}
+
+/// This page's address without its query: where a share link points.
+pub fn page_address() -> String {
+    web_sys::window()
+        .map(|w| {
+            let location = w.location();
+            format!(
+                "{}{}",
+                location.origin().unwrap_or_default(),
+                location.pathname().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Offers `text` as a JSON file download named `name`.
+pub fn save_json(name: &str, text: &str) {
+    save_file(name, text, "application/json");
+}
+
+/// Copies `text` to the clipboard; best effort.
+pub fn copy_text(text: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+}
+
+/// Sets the page's colour theme (`light`, `dark`, or `auto` to follow the system).
+pub fn apply_theme(theme: &str) {
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-theme", theme);
+    }
+}
+
+/// Reads the first file picked in `input` as text, then calls `done` with it (or with why it
+/// could not be read).
+pub fn read_picked_file(
+    input: &web_sys::HtmlInputElement,
+    done: impl FnOnce(Result<String, String>) + 'static,
+) {
+    let Some(file) = input.files().and_then(|files| files.get(0)) else {
+        return;
+    };
+    let promise = file.text();
+    wasm_bindgen_futures::spawn_local(async move {
+        let text = wasm_bindgen_futures::JsFuture::from(promise).await;
+        done(
+            text.ok()
+                .and_then(|t| t.as_string())
+                .ok_or_else(|| "the file could not be read".to_owned()),
+        );
+    });
 }

@@ -1,5 +1,10 @@
-//! The page: settings, Start/Stop, status, live counters, the last payload and an event log.
-//! Components are thin: they render signals and call the simulator.
+//! The page: settings, Start/Stop, status, live counters, the last payload, the fleet table,
+//! the chart and frame inspector of one device, the share link with its QR code, and an event
+//! log. Components are thin: they render signals and call the simulator.
+
+mod form;
+mod share;
+mod watch;
 
 use leptos::prelude::*;
 
@@ -7,7 +12,9 @@ use crate::device::{Counters, LogLevel, Status};
 use crate::fleet::Row;
 use crate::fleet::table::{self, TableView};
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
-use crate::settings::{Field, FieldError, SettingsForm, parse_flag, parse_interval};
+use crate::settings::{
+    Field, FieldError, SECURE_DEFAULT_BROKER, SettingsForm, blocked_from_https, parse_interval,
+};
 use crate::transport::{self, Simulator, Snapshot};
 use wasm_bindgen::JsCast;
 
@@ -56,6 +63,21 @@ pub struct SimulatorHandle {
     values: [RwSignal<String>; Field::ALL.len()],
     errors: RwSignal<Vec<FieldError>>,
     simulator: StoredValue<Simulator, LocalStorage>,
+    /// This page's own defaults (its random seed and client id, its time zone): what is not
+    /// remembered, and what "Reset to defaults" restores.
+    defaults: StoredValue<SettingsForm>,
+    /// The client id was typed by hand (only then is it remembered).
+    client_id_typed: RwSignal<bool>,
+    /// Served over HTTPS, where the browser blocks `ws://`.
+    https: bool,
+    /// The chart (SVG) and the inspector's packet rows and selected packet, as HTML.
+    chart: RwSignal<String>,
+    frames: RwSignal<String>,
+    frame_detail: RwSignal<String>,
+    /// Which sensor of the fleet the chart and inspector show (from 0), and which are open.
+    watched: RwSignal<usize>,
+    chart_open: RwSignal<bool>,
+    inspector_open: RwSignal<bool>,
 }
 
 impl SimulatorHandle {
@@ -84,7 +106,20 @@ impl SimulatorHandle {
     /// inlined: the Start button and autostart share one copy (each inlined copy cost 1 KB).
     #[inline(never)]
     pub fn start(&self) {
-        match self.form().validate() {
+        let mut checked = self.form().validate();
+        if self.https
+            && let Some(message) = blocked_from_https(&self.value(Field::BrokerUrl).get_untracked())
+        {
+            let error = FieldError {
+                field: Field::BrokerUrl,
+                message,
+            };
+            match &mut checked {
+                Err(errors) => errors.insert(0, error),
+                Ok(_) => checked = Err(vec![error]),
+            }
+        }
+        match checked {
             Ok(settings) => {
                 self.errors.set(vec![]);
                 // Locked at once, not at the next redraw.
@@ -158,11 +193,7 @@ impl SimulatorHandle {
         for value in &self.values {
             value.track();
         }
-        let form = self.form();
-        let path = web_sys::window()
-            .and_then(|w| w.location().pathname().ok())
-            .unwrap_or_default();
-        format!("{path}{}", form.to_query())
+        format!("{}{}", transport::page_address(), self.form().to_query())
     }
 
     fn push_log(&self, level: LogLevel, text: String) {
@@ -186,6 +217,18 @@ pub fn use_simulator() -> SimulatorHandle {
     // shown and go in the share link, so any run replays anywhere.
     form.set(Field::Seed, transport::random_u64().to_string());
     form.set(Field::TimeZone, transport::local_utc_offset());
+    // A browser blocks ws:// from a page served over HTTPS: start from a secure broker there.
+    let https = transport::page_is_https();
+    if https {
+        form.set(Field::BrokerUrl, SECURE_DEFAULT_BROKER);
+    }
+    let defaults = form.clone();
+    // What the last visit remembered, then the link's parameters, which win.
+    let remembered = transport::stored(form::SETTINGS_KEY).unwrap_or_default();
+    let client_id_typed = form
+        .apply_query(&remembered)
+        .fields_set
+        .contains(&Field::ClientId);
     let outcome = form.apply_query(&transport::location_query());
 
     let view = RwSignal::new(Snapshot {
@@ -198,15 +241,25 @@ pub fn use_simulator() -> SimulatorHandle {
         last_payload: None,
         rows: vec![],
         new_log: vec![],
+        chart: None,
+        frames: None,
     });
     let rows = RwSignal::new(Vec::<Row>::new());
     let active = RwSignal::new(false);
     let running = RwSignal::new(false);
     let log = RwSignal::new(Vec::<String>::new());
+    let chart = RwSignal::new(String::new());
+    let frames = RwSignal::new(String::new());
     // At most ten snapshots a second, and only when something changed.
     let simulator = Simulator::new(move |mut snapshot: Snapshot| {
         let new_log = std::mem::take(&mut snapshot.new_log);
         let new_rows = std::mem::take(&mut snapshot.rows);
+        if let Some(svg) = snapshot.chart.take() {
+            chart.try_set(svg);
+        }
+        if let Some(rows) = snapshot.frames.take() {
+            frames.try_set(rows);
+        }
         set_changed(active, snapshot.active);
         set_changed(
             running,
@@ -232,7 +285,27 @@ pub fn use_simulator() -> SimulatorHandle {
         values: Field::ALL.map(|field| RwSignal::new(form.get(field).to_owned())),
         errors: RwSignal::new(vec![]),
         simulator: StoredValue::new_local(simulator.clone()),
+        defaults: StoredValue::new(defaults),
+        client_id_typed: RwSignal::new(client_id_typed),
+        https,
+        chart,
+        frames,
+        frame_detail: RwSignal::new(String::new()),
+        watched: RwSignal::new(0),
+        chart_open: RwSignal::new(true),
+        inspector_open: RwSignal::new(false),
     };
+    // The runner records only what an open view shows.
+    Effect::new(move |_| {
+        let (sensor, chart, frames) = (
+            handle.watched.get(),
+            handle.chart_open.get(),
+            handle.inspector_open.get(),
+        );
+        handle
+            .simulator
+            .with_value(|sim| sim.watch(sensor, chart, frames));
+    });
     for note in outcome.notes {
         handle.push_log(LogLevel::Warn, note);
     }
@@ -290,66 +363,17 @@ pub fn App() -> impl IntoView {
         <header>
             <h1>"DPS368 sensor simulator"</h1>
             <p class="tagline">"Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket"</p>
+            <form::ThemeToggle />
         </header>
         <main>
-            <Settings sim=sim />
+            <form::Settings sim=sim />
             <Controls sim=sim />
             <Telemetry sim=sim />
+            <watch::Chart sim=sim />
+            <watch::Inspector sim=sim />
+            <share::Share sim=sim />
             <EventLog sim=sim />
         </main>
-    }
-}
-
-#[component]
-fn Settings(sim: SimulatorHandle) -> impl IntoView {
-    let fields = Field::ALL
-        .into_iter()
-        .map(|field| {
-            let value = sim.value(field);
-            let error_id = format!("{}-error", field.id());
-            // One view shape for text boxes and the checkbox: a second shape would pull
-            // Leptos's type-erased views into the bundle.
-            let flag = field.is_flag();
-            let kind = match field {
-                Field::Password => "password",
-                _ if flag => "checkbox",
-                _ => "text",
-            };
-            view! {
-                <div class="field" class:flag=flag class:invalid=move || sim.error_for(field).is_some()>
-                    <label for=field.id()>{field.label()}</label>
-                    <input
-                        id=field.id()
-                        name=field.id()
-                        type=kind
-                        autocomplete="off"
-                        spellcheck="false"
-                        aria-describedby=error_id.clone()
-                        aria-invalid=move || if sim.error_for(field).is_some() { "true" } else { "false" }
-                        prop:value=move || value.get()
-                        prop:checked=move || flag && parse_flag(&value.get()) == Ok(true)
-                        prop:disabled=move || sim.active()
-                        on:input=move |ev| {
-                            value.set(if flag {
-                                event_target_checked(&ev).to_string()
-                            } else {
-                                event_target_value(&ev)
-                            });
-                            sim.revalidate();
-                        }
-                    />
-                    <span class="error" id=error_id data-testid=format!("error-{}", field.id())>
-                        {move || sim.error_for(field)}
-                    </span>
-                </div>
-            }
-        })
-        .collect_view();
-    view! {
-        <section class="settings" aria-label="Settings">
-            <h2>"Settings"</h2>
-            {fields}
-        </section>
     }
 }
 

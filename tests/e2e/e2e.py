@@ -10,13 +10,18 @@ time zone, replays the same stream.
 Usage: e2e.py DIST_DIR MQTT_PORT WS_PORT
 """
 
+import os
 import random
+import shutil
+import ssl
 import string
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
-from harness import Subscriber, WebDriver, check_schema, run_suite
+from harness import Subscriber, WebDriver, check_schema, run_suite, serve
 
 DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -257,6 +262,128 @@ def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(d
     return f"{widths[0]} px of content in a {widths[1]} px window; background {light} light, {dark} dark"
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+AXE = os.path.join(ROOT, ".tools", "axe", "node_modules", "axe-core", "axe.min.js")
+
+
+def unfold_everything(driver):
+    driver.execute("document.querySelectorAll('details').forEach(d => { d.open = true; });")
+
+
+def audit(driver):
+    """axe-core's violations on the page as it is now: rule id, impact and the first nodes."""
+    driver.execute(open(AXE).read() + "; return true;")
+    result = driver.s("POST", "/execute/async", {
+        "script": "const done = arguments[arguments.length - 1];"
+                  "axe.run(document, {resultTypes: ['violations']})"
+                  ".then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.slice(0, 3).map(n => n.target.join(' '))])))"
+                  ".catch(e => done([['axe failed', String(e), []]]));",
+        "args": [],
+    })
+    return result
+
+
+def test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or_dark(driver, base):
+    run = "e2e-axe-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    driver.s("POST", "/window/rect", {"width": 1280, "height": 1800})
+    try:
+        driver.open(
+            f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={run}&devices=3&connection=shared"
+            f"&interval=0.1&profile=seed&anomaly_every=6&autostart=1"
+        )
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        unfold_everything(driver)
+        # The inspector has packets and one is taken apart; the chart has samples and events.
+        driver.wait_for("packets", lambda: driver.execute(
+            "return document.querySelectorAll('[data-testid=inspector] tbody tr').length;") >= 5)
+        driver.execute("document.querySelector('[data-testid=inspector] tbody button').click();")
+        driver.wait_for("anomaly bands", lambda: driver.execute(
+            "return document.querySelectorAll('[data-testid=chart] g.event').length;") >= 3)
+        driver.screenshot("desktop.png")
+        light = audit(driver)
+        driver.click("theme")  # dark, whatever the system says
+        time.sleep(0.3)
+        dark_background = driver.execute("return getComputedStyle(document.documentElement).backgroundColor;")
+        driver.screenshot("desktop-dark.png")
+        dark = audit(driver)
+        driver.click("theme")
+        driver.click("theme")  # back to following the system
+        driver.click("stop")
+        driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+        stopped = audit(driver)
+    finally:
+        driver.s("POST", "/window/rect", {"width": 1280, "height": 1000})
+    assert light == [], f"light: {light}"
+    assert dark == [], f"dark: {dark}"
+    assert stopped == [], f"stopped: {stopped}"
+    channels = [int(c) for c in dark_background[dark_background.index("(") + 1:dark_background.index(")")].split(",")[:3]]
+    assert max(channels) < 60, dark_background
+    return "axe-core: 0 violations running (light and dark) and stopped"
+
+
+def test_the_built_page_works_from_any_path_of_a_static_host(driver, base):
+    # The same bundle, two folders down on another server.
+    root = tempfile.mkdtemp(prefix="dps368-host-")
+    os.makedirs(os.path.join(root, "courses", "iot"))
+    shutil.copytree(DIST, os.path.join(root, "courses", "iot", "sim"))
+    server = serve(root)
+    try:
+        page = f"http://127.0.0.1:{server.server_address[1]}/courses/iot/sim/"
+        device_id = "e2e-path-" + "".join(random.choices(string.ascii_lowercase, k=4))
+        subscriber = Subscriber(f"device/{device_id}/telemetry", MQTT_PORT)
+        try:
+            driver.open(f"{page}?broker=ws://127.0.0.1:{WS_PORT}&device_id={device_id}&interval=0.1&autostart=1")
+            driver.wait_for("5 messages", lambda: len(subscriber.messages) >= 5)
+            link = driver.value("[data-testid=share-text]")
+            driver.click("stop")
+            driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+        finally:
+            subscriber.stop()
+        assert link.startswith(page + "?"), link
+    finally:
+        server.shutdown()
+    return f"served from /courses/iot/sim/, share link {link[:60]}..."
+
+
+def https_server(directory):
+    """Serves `directory` over HTTPS with a throwaway self-signed certificate."""
+    folder = tempfile.mkdtemp(prefix="dps368-tls-")
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return serve(directory, tls=context)
+
+
+def test_over_https_the_page_starts_from_a_secure_broker_and_calls_out_plain_ws(driver, base):
+    server = https_server(DIST)
+    secure = WebDriver(extra_args=["--ignore-certificate-errors"])
+    try:
+        page = f"https://127.0.0.1:{server.server_address[1]}/"
+        secure.open(page)
+        secure.wait_for("the page", lambda: secure.text("status") == "disconnected")
+        broker = secure.value("#broker-url")
+        assert broker.startswith("wss://"), broker
+        assert secure.value("#broker-preset") == broker
+        secure.type_into("#broker-url", "ws://broker.example:9001")
+        warning = secure.text("https-warning")
+        assert "blocks plain ws://" in warning and "wss://" in warning, warning
+        secure.click("start")
+        secure.wait_for("the refusal", lambda: "blocks plain ws://" in secure.text("error-broker-url"))
+        assert secure.text("status") == "disconnected"
+        # This machine's own broker is allowed.
+        secure.type_into("#broker-url", f"ws://localhost:{WS_PORT}")
+        assert secure.text("https-warning") == ""
+    finally:
+        secure.quit()
+        server.shutdown()
+    return f"default {broker}; ws:// to another host refused before connecting"
+
+
 def main():
     run_suite(
         "e2e",
@@ -268,6 +395,9 @@ def main():
             test_the_same_seed_and_start_replay_the_same_realistic_stream,
             test_share_link_replays_the_same_stream_in_another_time_zone,
             test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page,
+            test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or_dark,
+            test_the_built_page_works_from_any_path_of_a_static_host,
+            test_over_https_the_page_starts_from_a_secure_broker_and_calls_out_plain_ws,
         ],
     )
 

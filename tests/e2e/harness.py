@@ -34,11 +34,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(directory):
-    """Serves `directory` on a free loopback port in a background thread."""
+def serve(directory, tls=None):
+    """Serves `directory` on a free loopback port in a background thread; over HTTPS with the
+    `ssl.SSLContext` `tls`."""
     handler = functools.partial(QuietHandler, directory=directory)
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -96,7 +99,15 @@ class WebDriver:
     def s(self, method, path, body=None):
         return self.call(method, f"/session/{self.session}{path}", body)
 
-    def open(self, url):
+    def open(self, url, keep_storage=False):
+        """Opens `url`; as a first visit (nothing remembered by the page's origin) unless
+        `keep_storage`."""
+        if not keep_storage:
+            origin = "/".join(url.split("/")[:3])
+            self.s("POST", "/goog/cdp/execute", {
+                "cmd": "Storage.clearDataForOrigin",
+                "params": {"origin": origin, "storageTypes": "local_storage"},
+            })
         self.s("POST", "/url", {"url": url})
 
     def find(self, css):

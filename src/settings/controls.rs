@@ -1,0 +1,332 @@
+//! How the page presents each setting: its group, its control, whether it is folded away, the
+//! broker presets, and what of the form is remembered. Pure, so the rules are tested on the
+//! host; the page only draws them.
+
+use std::fmt::Write;
+
+use super::{Field, SettingsForm, percent_encode};
+use crate::sensor::AnomalyKind;
+
+/// The groups the settings are shown in, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Connection,
+    Sensor,
+    Anomalies,
+    Delivery,
+}
+
+impl Group {
+    pub const ALL: [Group; 4] = [
+        Group::Connection,
+        Group::Sensor,
+        Group::Anomalies,
+        Group::Delivery,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Connection => "Connection",
+            Group::Sensor => "Sensor",
+            Group::Anomalies => "Anomalies",
+            Group::Delivery => "Delivery",
+        }
+    }
+
+    /// The fields of the group in the order shown; the rarely changed ones last.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Group::Connection => &[
+                Field::BrokerUrl,
+                Field::Devices,
+                Field::Connection,
+                Field::Username,
+                Field::Password,
+                Field::ClientId,
+            ],
+            Group::Sensor => &[
+                Field::DeviceId,
+                Field::Topic,
+                Field::Interval,
+                Field::Profile,
+                Field::Precision,
+                Field::Seed,
+                Field::Altitude,
+                Field::Tide,
+                Field::Temperature,
+                Field::Start,
+                Field::TimeZone,
+            ],
+            Group::Anomalies => &[
+                Field::AnomalyMode,
+                Field::AnomalyEvery,
+                Field::AnomalyProbability,
+                Field::AnomalyKinds,
+            ],
+            Group::Delivery => &[
+                Field::KeepAlive,
+                Field::MaxInFlight,
+                Field::OfflineQueue,
+                Field::CleanSession,
+            ],
+        }
+    }
+
+    /// How many of [`Group::fields`] are shown before the fold (the rest are rarely changed).
+    pub fn unfolded(self) -> usize {
+        match self {
+            Group::Connection => 5,
+            Group::Sensor => 5,
+            Group::Anomalies => 4,
+            Group::Delivery => 0,
+        }
+    }
+}
+
+/// The control a setting is edited with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Text,
+    Password,
+    /// A number input: minimum, maximum, step and unit, as the input's attributes want them.
+    Number {
+        min: &'static str,
+        max: &'static str,
+        step: &'static str,
+    },
+    /// One of these values.
+    Select(&'static [&'static str]),
+    /// A checkbox; the text is `true` or `false`.
+    Flag,
+    /// One checkbox per anomaly kind.
+    Kinds,
+    /// A date and time (UTC); empty means the real clock.
+    DateTime,
+}
+
+impl Field {
+    pub fn control(self) -> Control {
+        let number = |min, max, step| Control::Number { min, max, step };
+        match self {
+            Field::Password => Control::Password,
+            Field::CleanSession => Control::Flag,
+            Field::AnomalyKinds => Control::Kinds,
+            Field::Start => Control::DateTime,
+            Field::Profile => Control::Select(&["realistic", "seed"]),
+            Field::Precision => Control::Select(&["1", "2", "4", "8", "16", "32", "64", "128"]),
+            Field::AnomalyMode => Control::Select(&["every", "random", "off"]),
+            Field::Connection => Control::Select(&["per-device", "shared"]),
+            Field::Interval => number("0", "86400", "any"),
+            Field::Devices => number("1", "1000", "1"),
+            Field::AnomalyEvery => number("1", "1000000", "1"),
+            Field::KeepAlive => number("0", "65535", "1"),
+            Field::MaxInFlight => number("1", "65535", "1"),
+            Field::OfflineQueue => number("0", "100000", "1"),
+            Field::Altitude => number("-500", "9000", "any"),
+            Field::Tide => number("0", "5", "any"),
+            Field::Temperature => number("-40", "85", "any"),
+            Field::AnomalyProbability => number("0", "1", "any"),
+            _ => Control::Text,
+        }
+    }
+
+    /// A short hint shown under the input: the unit or what an empty value means.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Field::Interval => "seconds; 0 publishes as fast as the broker acknowledges",
+            Field::Devices => "1 to 1000 (per-device: up to 200)",
+            Field::AnomalyEvery => "empty: the profile's own (seed: 100)",
+            Field::Start => "UTC; empty: the real clock",
+            Field::TimeZone => "the model's daily cycle follows it",
+            Field::AnomalyKinds => "none ticked: the profile's own",
+            _ => "",
+        }
+    }
+
+    /// The field whose URL parameter is `param`.
+    pub fn from_param(param: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.param() == Some(param))
+    }
+}
+
+/// Well-known brokers the page offers, as (name, URL): the run command's local broker, then
+/// public test brokers' secure WebSocket endpoints.
+pub const BROKER_PRESETS: [(&str, &str); 4] = [
+    ("Local broker (scripts/run.sh)", "ws://localhost:9001"),
+    ("HiveMQ public broker", "wss://broker.hivemq.com:8884/mqtt"),
+    ("EMQX public broker", "wss://broker.emqx.io:8084/mqtt"),
+    (
+        "Eclipse test.mosquitto.org",
+        "wss://test.mosquitto.org:8081",
+    ),
+];
+
+/// The broker a page served over HTTPS starts with: a browser there refuses `ws://`.
+pub const SECURE_DEFAULT_BROKER: &str = BROKER_PRESETS[1].1;
+
+/// Why a page served over HTTPS cannot reach `url`, if it cannot: browsers block plain `ws://`
+/// from a secure page (mixed content), except to this machine.
+pub fn blocked_from_https(url: &str) -> Option<String> {
+    let rest = url.trim().strip_prefix("ws://")?;
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if matches!(name, "localhost" | "127.0.0.1" | "::1") {
+        return None;
+    }
+    Some(
+        "this page was opened over https://, and the browser blocks plain ws:// connections \
+         from it: use the broker's wss:// (secure WebSocket) address, or open the page over \
+         http://"
+            .into(),
+    )
+}
+
+/// What of the form is remembered for the next visit, as a query string: every field that
+/// differs from this page's own default (`defaults`), never the password, and the client id
+/// only when it was typed by hand (a remembered random one would make two tabs take over each
+/// other's session).
+pub fn remembered(form: &SettingsForm, defaults: &SettingsForm, client_id_typed: bool) -> String {
+    let mut query = String::new();
+    for field in Field::ALL {
+        let Some(param) = field.param() else { continue };
+        let typed = form.get(field);
+        let keep = match field {
+            Field::ClientId => client_id_typed,
+            // User info in a broker URL (refused anyway) may hold a password.
+            Field::BrokerUrl if typed.contains('@') => false,
+            _ => typed != defaults.get(field),
+        };
+        if keep {
+            query.push(if query.is_empty() { '?' } else { '&' });
+            query.push_str(param);
+            query.push('=');
+            query.push_str(&percent_encode(typed));
+        }
+    }
+    query
+}
+
+/// The settings form as HTML: a fieldset per group, each field with its label, control, hint
+/// and error (linked by `aria-describedby`), the rarely changed ones folded in a `<details>`.
+///
+/// Structure only: the page fills in the values and errors, and one listener on the form
+/// reads every edit (far less code in the bundle than a view per field). Element ids are the
+/// fields' [`Field::id`]s; the kinds' checkboxes are `kind-<name>`.
+pub fn form_html() -> String {
+    let mut html = String::new();
+    for group in Group::ALL {
+        let (shown, folded) = group.fields().split_at(group.unfolded());
+        let _ = write!(
+            html,
+            "<fieldset class=\"group\"><legend>{}</legend>",
+            group.name()
+        );
+        if group == Group::Connection {
+            html.push_str(
+                "<div class=\"field\"><label for=\"broker-preset\">Broker preset</label><select id=\"broker-preset\">",
+            );
+            for (name, url) in BROKER_PRESETS {
+                let _ = write!(html, "<option value=\"{url}\">{name}</option>");
+            }
+            html.push_str(
+                "<option value=\"custom\">Custom (type a URL below)</option></select>\
+                 <p class=\"warning\" id=\"https-warning\" data-testid=\"https-warning\" hidden></p></div>",
+            );
+        }
+        for &field in shown {
+            field_html(&mut html, field);
+        }
+        if !folded.is_empty() {
+            let summary = if shown.is_empty() {
+                format!("{} settings", group.name())
+            } else {
+                format!("More {} settings", group.name().to_lowercase())
+            };
+            let _ = write!(html, "<details><summary>{summary}</summary>");
+            for &field in folded {
+                field_html(&mut html, field);
+            }
+            html.push_str("</details>");
+        }
+        html.push_str("</fieldset>");
+    }
+    html
+}
+
+fn field_html(html: &mut String, field: Field) {
+    let id = field.id();
+    let hint = field.hint();
+    let flag = if field.control() == Control::Flag {
+        " flag"
+    } else {
+        ""
+    };
+    let _ = write!(html, "<div class=\"field{flag}\" id=\"{id}-field\">");
+    let described = if hint.is_empty() {
+        format!("{id}-error")
+    } else {
+        format!("{id}-hint {id}-error")
+    };
+    let common = format!(
+        "id=\"{id}\" name=\"{id}\" aria-describedby=\"{described}\" aria-invalid=\"false\""
+    );
+    match field.control() {
+        Control::Kinds => {
+            let _ = write!(
+                html,
+                "<fieldset class=\"kinds\" id=\"{id}\" aria-describedby=\"{described}\"><legend>{}</legend>",
+                field.label()
+            );
+            for kind in AnomalyKind::ALL {
+                let name = kind.name();
+                let _ = write!(
+                    html,
+                    "<label class=\"kind\" for=\"kind-{name}\"><input type=\"checkbox\" id=\"kind-{name}\" data-kind=\"{name}\">{name}</label>"
+                );
+            }
+            html.push_str("</fieldset>");
+        }
+        Control::Select(options) => {
+            let _ = write!(
+                html,
+                "<label for=\"{id}\">{}</label><select {common}>",
+                field.label()
+            );
+            for option in options {
+                let _ = write!(html, "<option>{option}</option>");
+            }
+            html.push_str("</select>");
+        }
+        control => {
+            let (kind, attributes) = match control {
+                Control::Password => ("password", String::new()),
+                Control::Flag => ("checkbox", String::new()),
+                Control::DateTime => ("datetime-local", " step=\"0.001\"".to_owned()),
+                Control::Number { min, max, step } => (
+                    "number",
+                    format!(" min=\"{min}\" max=\"{max}\" step=\"{step}\""),
+                ),
+                _ => ("text", String::new()),
+            };
+            let _ = write!(
+                html,
+                "<label for=\"{id}\">{}</label><input type=\"{kind}\"{attributes} {common} autocomplete=\"off\" spellcheck=\"false\">",
+                field.label()
+            );
+        }
+    }
+    if !hint.is_empty() {
+        let _ = write!(
+            html,
+            "<small class=\"hint\" id=\"{id}-hint\">{hint}</small>"
+        );
+    }
+    let _ = write!(
+        html,
+        "<span class=\"error\" id=\"{id}-error\" data-testid=\"error-{id}\"></span></div>"
+    );
+}

@@ -1,0 +1,334 @@
+//! The settings form: groups of fields, each with its control; the broker presets; the form
+//! remembered in `localStorage`, reset, exported and imported; and the colour theme.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::SimulatorHandle;
+use crate::device::LogLevel;
+use crate::sensor::{AnomalyKind, format_rfc3339_millis, parse_rfc3339_millis};
+use crate::settings::{
+    BROKER_PRESETS, Control, Field, blocked_from_https, form_html, parse_flag, parse_kinds,
+    parse_profile, remembered,
+};
+use crate::transport;
+
+/// Where the form is remembered between visits (as a query string).
+pub const SETTINGS_KEY: &str = "dps368-sim.settings";
+const THEME_KEY: &str = "dps368-sim.theme";
+
+impl SimulatorHandle {
+    /// After an edit: remembers the form and, once errors show, checks it again.
+    #[inline(never)]
+    fn edited(&self) {
+        let form = self.form();
+        let query = self.defaults.with_value(|defaults| {
+            remembered(&form, defaults, self.client_id_typed.get_untracked())
+        });
+        transport::store(SETTINGS_KEY, Some(&query));
+        self.revalidate();
+    }
+
+    fn set_field(&self, field: Field, text: String) {
+        if field == Field::ClientId {
+            self.client_id_typed.set(true);
+        }
+        self.value(field).set(text);
+        self.edited();
+    }
+
+    /// Forgets what was remembered and puts this page's defaults back.
+    fn reset_settings(&self) {
+        transport::store(SETTINGS_KEY, None);
+        self.defaults.with_value(|defaults| {
+            for field in Field::ALL {
+                self.value(field).set(defaults.get(field).to_owned());
+            }
+        });
+        self.client_id_typed.set(false);
+        self.errors.set(vec![]);
+        self.push_log(
+            LogLevel::Info,
+            "settings reset to this page's defaults".into(),
+        );
+    }
+
+    /// Saves the form (never the password; the client id only when typed) as a JSON file.
+    fn export_settings(&self) {
+        let object = js_sys::Object::new();
+        for field in Field::ALL {
+            let Some(param) = field.param() else { continue };
+            if field == Field::ClientId && !self.client_id_typed.get_untracked() {
+                continue;
+            }
+            let value = self.value(field).get_untracked();
+            if field == Field::BrokerUrl && value.contains('@') {
+                continue;
+            }
+            let _ = js_sys::Reflect::set(&object, &param.into(), &value.into());
+        }
+        let text = js_sys::JSON::stringify_with_replacer_and_space(
+            &object,
+            &wasm_bindgen::JsValue::NULL,
+            &2.into(),
+        )
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+        transport::save_json("dps368-settings.json", &text);
+    }
+
+    /// Sets the form from an exported JSON file: every known parameter; unknown ones and a
+    /// password are named in the log and ignored.
+    fn import_settings(&self, text: &str) {
+        let parsed = js_sys::JSON::parse(text)
+            .ok()
+            .filter(|v| v.is_object() && !js_sys::Array::is_array(v));
+        let Some(object) = parsed else {
+            self.push_log(
+                LogLevel::Error,
+                "import: the file is not a JSON object of settings; nothing changed".into(),
+            );
+            return;
+        };
+        let mut set = 0;
+        for entry in js_sys::Object::entries(object.unchecked_ref()).iter() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            let key = pair.get(0).as_string().unwrap_or_default();
+            let value = pair.get(1);
+            let text = value.as_string().or_else(|| {
+                js_sys::JSON::stringify(&value)
+                    .ok()
+                    .and_then(|t| t.as_string())
+            });
+            match (Field::from_param(&key), text) {
+                (Some(field), Some(text)) => {
+                    if field == Field::ClientId {
+                        self.client_id_typed.set(true);
+                    }
+                    self.value(field).set(text);
+                    set += 1;
+                }
+                _ => self.push_log(
+                    LogLevel::Warn,
+                    format!("import: \"{key}\" is not a setting of this page; ignored"),
+                ),
+            }
+        }
+        self.push_log(LogLevel::Info, format!("import: {set} setting(s) read"));
+        self.edited();
+        self.errors
+            .set(self.form().validate().err().unwrap_or_default());
+    }
+}
+
+/// `text` (RFC 3339) as a `datetime-local` input shows it, in UTC; empty when it is not a time.
+fn datetime_input(text: &str) -> String {
+    parse_rfc3339_millis(text.trim())
+        .map(|ms| format_rfc3339_millis(ms).trim_end_matches('Z').to_owned())
+        .unwrap_or_default()
+}
+
+/// A `datetime-local` input's value as the RFC 3339 UTC time the setting holds.
+fn datetime_setting(input: &str) -> String {
+    match input.len() {
+        0 => String::new(),
+        // `2026-01-01T00:00`: the seconds are left out when zero.
+        16 => format!("{input}:00Z"),
+        _ => format!("{input}Z"),
+    }
+}
+
+fn prop(target: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue {
+    js_sys::Reflect::get(target, &name.into()).unwrap_or_default()
+}
+
+/// Sets a DOM property, only when it differs (an input being typed in keeps its caret).
+fn set_prop(target: &wasm_bindgen::JsValue, name: &str, value: wasm_bindgen::JsValue) {
+    if prop(target, name) != value {
+        let _ = js_sys::Reflect::set(target, &name.into(), &value);
+    }
+}
+
+/// The settings form, built once from [`form_html`]; effects fill in the values, the errors
+/// and the locked state, and one listener reads every edit.
+#[component]
+pub fn Settings(sim: SimulatorHandle) -> impl IntoView {
+    let root = NodeRef::<leptos::html::Div>::new();
+    let find = move |id: &str| {
+        root.get_untracked()
+            .and_then(|root| root.query_selector(&format!("#{id}")).ok().flatten())
+    };
+    // Values into the controls.
+    Effect::new(move |_| {
+        if root.get().is_none() {
+            return;
+        }
+        for field in Field::ALL {
+            let text = sim.value(field).get();
+            let Some(element) = find(field.id()) else {
+                continue;
+            };
+            match field.control() {
+                Control::Flag => {
+                    set_prop(&element, "checked", (parse_flag(&text) == Ok(true)).into())
+                }
+                Control::Kinds => {
+                    let profile = parse_profile(&sim.value(Field::Profile).get())
+                        .unwrap_or(crate::sensor::Profile::Realistic);
+                    let in_use = parse_kinds(&text, profile).unwrap_or_default();
+                    for kind in AnomalyKind::ALL {
+                        if let Some(kind_box) = find(&format!("kind-{}", kind.name())) {
+                            set_prop(&kind_box, "checked", in_use.contains(&kind).into());
+                        }
+                    }
+                }
+                Control::DateTime => set_prop(&element, "value", datetime_input(&text).into()),
+                _ => set_prop(&element, "value", text.into()),
+            }
+        }
+        let url = sim.value(Field::BrokerUrl).get();
+        let preset = BROKER_PRESETS
+            .iter()
+            .find(|(_, preset)| *preset == url)
+            .map_or("custom", |(_, preset)| preset);
+        if let Some(select) = find("broker-preset") {
+            set_prop(&select, "value", preset.into());
+        }
+        if let Some(warning) = find("https-warning") {
+            let blocked = sim.https.then(|| blocked_from_https(&url)).flatten();
+            set_prop(&warning, "hidden", blocked.is_none().into());
+            let text = blocked.map(|b| format!("warning: {b}")).unwrap_or_default();
+            set_prop(&warning, "textContent", text.into());
+        }
+    });
+    // Errors beside their fields; a problem in a folded field unfolds it.
+    Effect::new(move |_| {
+        if root.get().is_none() {
+            return;
+        }
+        for field in Field::ALL {
+            let message = sim.error_for(field);
+            let id = field.id();
+            if let Some(control) = find(id) {
+                let _ = control.set_attribute("aria-invalid", &message.is_some().to_string());
+            }
+            if let Some(error) = find(&format!("{id}-error")) {
+                set_prop(
+                    &error,
+                    "textContent",
+                    message.clone().unwrap_or_default().into(),
+                );
+            }
+            if let Some(div) = find(&format!("{id}-field")) {
+                let _ = div
+                    .class_list()
+                    .toggle_with_force("invalid", message.is_some());
+                if message.is_some()
+                    && let Ok(Some(details)) = div.closest("details")
+                {
+                    set_prop(&details, "open", true.into());
+                }
+            }
+        }
+    });
+    // Locked while a run is on: a disabled fieldset disables everything in it.
+    Effect::new(move |_| {
+        let active = sim.active();
+        if let Some(root) = root.get() {
+            let groups = root.query_selector_all("fieldset.group");
+            for group in groups
+                .iter()
+                .flat_map(|g| (0..g.length()).filter_map(move |i| g.item(i)))
+            {
+                set_prop(&group, "disabled", active.into());
+            }
+        }
+    });
+    let on_input = move |ev: web_sys::Event| {
+        let Some(target) = ev.target() else { return };
+        let id = prop(&target, "id").as_string().unwrap_or_default();
+        let value = prop(&target, "value").as_string().unwrap_or_default();
+        let checked = prop(&target, "checked").as_bool() == Some(true);
+        if id == "broker-preset" {
+            if value != "custom" {
+                sim.set_field(Field::BrokerUrl, value);
+            }
+        } else if id.starts_with("kind-") {
+            let names: Vec<&str> = AnomalyKind::ALL
+                .into_iter()
+                .map(AnomalyKind::name)
+                .filter(|name| {
+                    find(&format!("kind-{name}"))
+                        .is_some_and(|b| prop(&b, "checked").as_bool() == Some(true))
+                })
+                .collect();
+            sim.set_field(Field::AnomalyKinds, names.join(","));
+        } else if let Some(field) = Field::ALL.into_iter().find(|f| f.id() == id) {
+            let text = match field.control() {
+                Control::Flag => checked.to_string(),
+                Control::DateTime => datetime_setting(&value),
+                _ => value,
+            };
+            sim.set_field(field, text);
+        }
+    };
+    let import = NodeRef::<leptos::html::Input>::new();
+    view! {
+        <section class="settings" aria-labelledby="settings-heading">
+            <h2 id="settings-heading">"Settings"</h2>
+            <div node_ref=root on:input=on_input inner_html=form_html()></div>
+            <div class="settings-actions">
+                <button class="small" data-testid="reset-settings" prop:disabled=move || sim.active() on:click=move |_| sim.reset_settings()>
+                    "Reset to defaults"
+                </button>
+                <button class="small" data-testid="export-settings" on:click=move |_| sim.export_settings()>
+                    "Export settings"
+                </button>
+                <label for="import-settings">"Import settings"</label>
+                <input
+                    id="import-settings"
+                    data-testid="import-settings"
+                    type="file"
+                    accept=".json,application/json"
+                    node_ref=import
+                    prop:disabled=move || sim.active()
+                    on:change=move |_| {
+                        if let Some(input) = import.get() {
+                            transport::read_picked_file(&input, move |text| match text {
+                                Ok(text) => sim.import_settings(&text),
+                                Err(reason) => sim.push_log(LogLevel::Error, format!("import: {reason}")),
+                            });
+                            input.set_value("");
+                        }
+                    }
+                />
+                <span class="hint">"The form is remembered in this browser (never the password)."</span>
+            </div>
+        </section>
+    }
+}
+
+/// Light, dark, or the system's choice (the default), remembered in this browser.
+#[component]
+pub fn ThemeToggle() -> impl IntoView {
+    let theme = RwSignal::new(transport::stored(THEME_KEY).unwrap_or_else(|| "auto".into()));
+    Effect::new(move |_| theme.with(|t| transport::apply_theme(t)));
+    view! {
+        <button
+            class="small theme"
+            data-testid="theme"
+            on:click=move |_| {
+                let next = match theme.get_untracked().as_str() {
+                    "auto" => "dark",
+                    "dark" => "light",
+                    _ => "auto",
+                };
+                transport::store(THEME_KEY, Some(next));
+                theme.set(next.into());
+            }
+        >
+            {move || format!("Theme: {}", theme.get())}
+        </button>
+    }
+}

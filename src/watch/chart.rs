@@ -1,0 +1,201 @@
+//! The live chart as an SVG string: pressure (left axis, hPa) and temperature (right axis, °C)
+//! of the last samples by sequence, each anomaly event shaded and labelled by kind, a
+//! dropout's samples a gap in both lines, and a marker on the newest sample.
+//!
+//! Written by hand, like the fleet table: one `innerHTML` per redraw, no chart library, and
+//! coordinates in tenths without float printing.
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+
+use super::Point;
+use crate::fleet::table::escape;
+use crate::sensor::Decimal;
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 260.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 576.0;
+const TOP: f64 = 34.0;
+const BOTTOM: f64 = 226.0;
+
+/// A value's position in tenths of a unit, written `12.3`.
+struct Tenths(f64);
+
+impl std::fmt::Display for Tenths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0 * 10.0).round() as i64;
+        let sign = if tenths < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10)
+    }
+}
+
+/// The range a series is drawn over: its values padded by a twentieth, and never narrower
+/// than `min_span` (a flat line sits in the middle).
+fn range(values: impl Iterator<Item = f64>, min_span: f64) -> (f64, f64) {
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        low = low.min(v);
+        high = high.max(v);
+    }
+    if low > high {
+        return (0.0, 1.0);
+    }
+    let pad = ((high - low) / 20.0)
+        .max((min_span - (high - low)) / 2.0)
+        .max(0.0);
+    (low - pad, high + pad)
+}
+
+/// The chart of `points` (oldest first) in a window of `len` samples ending at the newest,
+/// titled `title`.
+pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
+    let mut out = format!(
+        "<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">",
+        Tenths(WIDTH),
+        Tenths(HEIGHT)
+    );
+    escape(&mut out, title);
+    out.push_str("</title>");
+    let _ = write!(
+        out,
+        "<text class=\"legend p\" x=\"{left}\" y=\"14\">— pressure (hPa, left)</text>\
+         <text class=\"legend t\" x=\"{right}\" y=\"14\" text-anchor=\"end\">— temperature (°C, right)</text>\
+         <rect class=\"frame\" x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\"/>",
+        Tenths(RIGHT - LEFT),
+        Tenths(BOTTOM - TOP),
+        left = Tenths(LEFT),
+        right = Tenths(RIGHT),
+        top = Tenths(TOP),
+    );
+    let Some(newest) = points.back().map(|p| p.sample.sequence) else {
+        let _ = write!(
+            out,
+            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no samples yet: press Start</text></svg>",
+            Tenths((LEFT + RIGHT) / 2.0),
+            Tenths((TOP + BOTTOM) / 2.0)
+        );
+        return out;
+    };
+    let len = len.max(2);
+    let first = newest.saturating_sub(len as u64 - 1);
+    let step = (RIGHT - LEFT) / (len - 1) as f64;
+    let x = |sequence: u64| LEFT + sequence.saturating_sub(first) as f64 * step;
+    let reported = || points.iter().filter(|p| p.reported).map(|p| p.sample);
+    let pressure = range(reported().map(|s| s.pressure_hpa), 0.2);
+    let temperature = range(reported().map(|s| s.temperature_c), 0.2);
+    let y = |(low, high): (f64, f64), v: f64| BOTTOM - (v - low) / (high - low) * (BOTTOM - TOP);
+
+    // Anomaly events: one shaded band per event on screen, labelled by kind.
+    let mut i = 0;
+    let points: Vec<&Point> = points.iter().collect();
+    while i < points.len() {
+        let Some(label) = points[i].sample.label else {
+            i += 1;
+            continue;
+        };
+        let start = i;
+        while i < points.len() && points[i].sample.label.map(|l| l.id) == Some(label.id) {
+            i += 1;
+        }
+        let (a, b) = (points[start].sample.sequence, points[i - 1].sample.sequence);
+        let left = (x(a) - step / 2.0).max(LEFT);
+        let right = (x(b) + step / 2.0).min(RIGHT);
+        let _ = write!(
+            out,
+            "<g class=\"event\" data-kind=\"{kind}\"><rect class=\"ev {kind}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{kind} #{} (sequence {a} to {b})</title></rect>\
+             <text class=\"evl\" x=\"{}\" y=\"{}\">{kind}</text></g>",
+            Tenths(left),
+            Tenths(TOP),
+            Tenths((right - left).max(1.0)),
+            Tenths(BOTTOM - TOP),
+            label.id,
+            Tenths(left + 1.0),
+            Tenths(TOP + 10.0),
+            kind = label.kind,
+        );
+    }
+
+    // The lines, broken wherever a sample was not reported.
+    for (class, series, get) in [
+        (
+            "p",
+            pressure,
+            (|p: &Point| p.sample.pressure_hpa) as fn(&Point) -> f64,
+        ),
+        ("t", temperature, |p: &Point| p.sample.temperature_c),
+    ] {
+        let mut open = false;
+        let mut previous = None;
+        for point in &points {
+            let gap = previous.is_some_and(|s: u64| point.sample.sequence != s + 1);
+            previous = Some(point.sample.sequence);
+            if open && (!point.reported || gap) {
+                out.push_str("\"/>");
+                open = false;
+            }
+            if !point.reported {
+                continue;
+            }
+            if !open {
+                let _ = write!(out, "<polyline class=\"{class}\" points=\"");
+                open = true;
+            } else {
+                out.push(' ');
+            }
+            let _ = write!(
+                out,
+                "{},{}",
+                Tenths(x(point.sample.sequence)),
+                Tenths(y(series, get(point)))
+            );
+        }
+        if open {
+            out.push_str("\"/>");
+        }
+    }
+
+    // The axes: three values on each side, and the sequence span below.
+    for k in 0..3 {
+        let at = TOP + (BOTTOM - TOP) * f64::from(k) / 2.0;
+        let value = |(low, high): (f64, f64)| high - (high - low) * f64::from(k) / 2.0;
+        let _ = write!(
+            out,
+            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
+             <text class=\"axis\" x=\"{}\" y=\"{}\">{}</text>",
+            Tenths(LEFT - 4.0),
+            Tenths(at + 4.0),
+            Decimal(value(pressure), 2, false),
+            Tenths(RIGHT + 4.0),
+            Tenths(at + 4.0),
+            Decimal(value(temperature), 2, false),
+        );
+    }
+    let _ = write!(
+        out,
+        "<text class=\"axis\" x=\"{}\" y=\"{below}\">sequence {first}</text>\
+         <text class=\"axis\" x=\"{}\" y=\"{below}\" text-anchor=\"end\">{newest}</text>",
+        Tenths(LEFT),
+        Tenths(RIGHT),
+        below = Tenths(BOTTOM + 16.0),
+    );
+
+    // The newest sample that was reported.
+    if let Some(last) = points.iter().rev().find(|p| p.reported) {
+        let sx = x(last.sample.sequence);
+        let _ = write!(
+            out,
+            "<g class=\"newest\"><circle class=\"p\" cx=\"{}\" cy=\"{}\" r=\"4\"/><circle class=\"t\" cx=\"{}\" cy=\"{}\" r=\"4\"/>\
+             <title>newest: sequence {}, {} hPa, {} °C</title></g>",
+            Tenths(sx),
+            Tenths(y(pressure, last.sample.pressure_hpa)),
+            Tenths(sx),
+            Tenths(y(temperature, last.sample.temperature_c)),
+            last.sample.sequence,
+            Decimal(last.sample.pressure_hpa, 2, false),
+            Decimal(last.sample.temperature_c, 2, false),
+        );
+    }
+    out.push_str("</svg>");
+    out
+}

@@ -1,0 +1,275 @@
+//! The chart and the inspector from hand-made observations: what is drawn per sample and per
+//! event, how frames become packets, and what the teaching view shows of each byte.
+
+use super::*;
+use crate::device::Status;
+use crate::mqtt::{ConnAck, Connect, ConnectReturnCode, Packet, Publish, QosPid};
+use crate::sensor::{AnomalyKind, Label};
+
+fn sample(sequence: u64, label: Option<(AnomalyKind, u64)>) -> Sample {
+    Sample {
+        sequence,
+        timestamp_ms: 1_767_225_600_000 + sequence as i64 * 1000,
+        pressure_hpa: 1013.0 + (sequence % 7) as f64 * 0.1,
+        temperature_c: 24.0 + (sequence % 5) as f64 * 0.05,
+        label: label.map(|(kind, id)| Label { kind, id }),
+    }
+}
+
+fn made(watch: &mut Watch, sequence: u64, label: Option<(AnomalyKind, u64)>) {
+    let fate = match label {
+        Some((AnomalyKind::Dropout, _)) => Fate::Dropout,
+        _ => Fate::Queued,
+    };
+    watch.feed(
+        Observed::Made {
+            source: 0,
+            sample: sample(sequence, label),
+            fate,
+        },
+        0,
+    );
+}
+
+/// The `x,y` pairs of every polyline of `class` in the SVG.
+fn line_points(svg: &str, class: &str) -> usize {
+    let open = format!("<polyline class=\"{class}\" points=\"");
+    svg.match_indices(&open)
+        .map(|(at, _)| {
+            let rest = &svg[at + open.len()..];
+            rest[..rest.find('"').unwrap()].split(' ').count()
+        })
+        .sum()
+}
+
+#[test]
+fn the_chart_has_a_point_per_sample_shown_a_band_per_event_and_gaps_for_dropouts() {
+    let mut watch = Watch::new(0, 50);
+    for sequence in 1..=80 {
+        let label = match sequence {
+            10..=12 => Some((AnomalyKind::Spike, 1)), // scrolled off: the window is 31..=80
+            40..=42 => Some((AnomalyKind::Step, 2)),
+            43..=44 => Some((AnomalyKind::Drift, 3)), // right after another event
+            60..=63 => Some((AnomalyKind::Dropout, 4)),
+            _ => None,
+        };
+        made(&mut watch, sequence, label);
+    }
+    let svg = chart::svg(watch.points(), watch.chart_len(), "lab-01");
+    // 50 samples on screen, 4 of them swallowed by the dropout.
+    assert_eq!(line_points(&svg, "p"), 46);
+    assert_eq!(line_points(&svg, "t"), 46);
+    // The dropout splits each line in two.
+    assert_eq!(svg.matches("<polyline class=\"p\"").count(), 2);
+    let kinds: Vec<&str> = svg
+        .match_indices("<g class=\"event\" data-kind=\"")
+        .map(|(at, m)| {
+            let rest = &svg[at + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(kinds, ["step", "drift", "dropout"]);
+    assert!(svg.contains("<title>step #2 (sequence 40 to 42)</title>"));
+    assert!(svg.contains("<g class=\"newest\">"));
+    assert!(svg.contains("newest: sequence 80,"));
+    assert!(svg.contains("sequence 31</text>"));
+    assert!(svg.contains("pressure (hPa, left)") && svg.contains("temperature (°C, right)"));
+}
+
+#[test]
+fn an_empty_chart_says_so_and_titles_are_escaped() {
+    let watch = Watch::new(0, CHART_SAMPLES);
+    let svg = chart::svg(watch.points(), watch.chart_len(), "<b>&");
+    assert!(svg.contains("no samples yet"));
+    assert!(svg.contains("&lt;b&gt;&amp;"));
+    assert!(!svg.contains("<b>"));
+}
+
+#[test]
+fn the_chart_keeps_the_last_n_samples_of_its_own_sensor_only() {
+    let mut watch = Watch::new(1, 300);
+    for sequence in 1..=500 {
+        for source in 0..3 {
+            watch.feed(
+                Observed::Made {
+                    source,
+                    sample: sample(sequence, None),
+                    fate: Fate::Queued,
+                },
+                0,
+            );
+        }
+    }
+    assert_eq!(watch.points().len(), 300);
+    assert_eq!(watch.points().front().unwrap().sample.sequence, 201);
+    assert_eq!(watch.points().back().unwrap().sample.sequence, 500);
+}
+
+fn bytes(packet: &Packet) -> Vec<u8> {
+    packet.to_bytes().unwrap()
+}
+
+fn publish(id: u16) -> Packet {
+    Packet::Publish(Publish {
+        dup: id == 2,
+        qos_pid: QosPid::AtLeastOnce(id.try_into().unwrap()),
+        retain: false,
+        topic: "device/lab-01/telemetry".into(),
+        payload: br#"{"sequence":1}"#.to_vec(),
+    })
+}
+
+#[test]
+fn frames_from_the_broker_become_packets_however_they_are_split() {
+    let connack = bytes(&Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: ConnectReturnCode::Accepted,
+    }));
+    let puback = bytes(&Packet::PubAck(7.try_into().unwrap()));
+    let stream: Vec<u8> = [connack.clone(), puback.clone(), puback.clone()].concat();
+    for split in 0..=stream.len() {
+        let mut watch = Watch::new(0, 10);
+        watch.feed(Observed::Received(stream[..split].to_vec()), 1);
+        watch.feed(Observed::Received(stream[split..].to_vec()), 2);
+        let seen: Vec<(&Vec<u8>, Direction)> = watch
+            .frames()
+            .iter()
+            .map(|f| (&f.bytes, f.direction))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (&connack, Direction::Received),
+                (&puback, Direction::Received),
+                (&puback, Direction::Received)
+            ],
+            "split at {split}"
+        );
+        assert_eq!(
+            watch.frames()[1].summary.as_ref().unwrap().packet_id,
+            Some(7)
+        );
+    }
+}
+
+#[test]
+fn a_new_connection_drops_a_partial_packet_and_garbage_is_shown_as_refused() {
+    let mut watch = Watch::new(0, 10);
+    watch.feed(Observed::Received(vec![0x40, 0x02, 0x00]), 0);
+    watch.feed(Observed::Status(Status::Connecting), 0);
+    watch.feed(Observed::Received(vec![0x40, 0x02, 0x00, 0x05]), 0);
+    assert_eq!(watch.frames().len(), 1);
+    assert_eq!(watch.frames()[0].bytes, [0x40, 0x02, 0x00, 0x05]);
+    watch.feed(Observed::Received(vec![0xf0, 0x00]), 0);
+    let refused = &watch.frames()[1];
+    assert!(refused.summary.is_err());
+    let html = frames::list_html(watch.frames().iter(), 0);
+    assert!(html.contains("malformed: "), "{html}");
+}
+
+#[test]
+fn the_inspector_keeps_200_packets_newest_first_and_pauses_and_clears() {
+    let mut watch = Watch::new(0, 10);
+    for id in 1..=250u16 {
+        watch.feed(Observed::Sent(bytes(&publish(id))), i64::from(id));
+    }
+    assert_eq!(watch.frames().len(), FRAMES_KEPT);
+    assert_eq!(watch.frames().front().unwrap().number, 51);
+    let html = frames::list_html(watch.frames().iter(), 250);
+    let first_row = &html[..html.find("</tr>").unwrap()];
+    assert!(first_row.contains("data-frame=\"250\""), "{first_row}");
+    assert!(
+        first_row.contains("aria-current"),
+        "the selected row is marked"
+    );
+    assert!(
+        first_row.contains("<td>PUBLISH</td><td>250</td>"),
+        "{first_row}"
+    );
+    assert!(first_row.contains("QoS 1"), "{first_row}");
+    watch.set_paused(true);
+    watch.feed(Observed::Sent(bytes(&publish(251))), 0);
+    assert_eq!(watch.frames().back().unwrap().number, 250, "paused");
+    watch.set_paused(false);
+    watch.clear_frames();
+    assert!(watch.frames().is_empty());
+}
+
+/// The hex dump's bytes, in order, as the page shows them.
+fn hex_bytes(html: &str) -> Vec<String> {
+    let dump = &html[html.find("<pre class=\"hex\">").unwrap()..];
+    let mut out = vec![];
+    for line in dump.lines() {
+        let text = strip_tags(line);
+        out.extend(text.split_whitespace().skip(1).map(str::to_owned));
+    }
+    out
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in html.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn a_publish_taken_apart_shows_the_bytes_the_codec_encodes_field_by_field() {
+    let packet = publish(2);
+    let encoded = bytes(&packet);
+    let mut watch = Watch::new(0, 10);
+    watch.feed(Observed::Sent(encoded.clone()), 0);
+    let html = frames::detail_html(&watch.frames()[0]);
+    let hex: Vec<String> = encoded.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex_bytes(&html), hex);
+    for field in [
+        "packet type and flags",
+        "remaining length",
+        "topic",
+        "packet id",
+        "payload",
+    ] {
+        assert!(html.contains(&format!("<b>{field}</b>")), "{field}");
+    }
+    assert!(html.contains("PUBLISH (DUP 1, QoS 1, RETAIN 0)"), "{html}");
+    assert!(
+        html.contains("&quot;sequence&quot;"),
+        "payload escaped: {html}"
+    );
+}
+
+#[test]
+fn a_connect_never_shows_its_password() {
+    let connect = Packet::Connect(Connect {
+        client_id: "lab-01-abcd".into(),
+        clean_session: false,
+        keep_alive: 60,
+        username: Some("teacher".into()),
+        password: Some(b"s3cret-pass".to_vec()),
+        will: None,
+    });
+    let encoded = bytes(&connect);
+    let mut watch = Watch::new(0, 10);
+    watch.feed(Observed::Sent(encoded), 0);
+    let html = frames::detail_html(&watch.frames()[0]);
+    assert!(!html.contains("s3cret"), "{html}");
+    let secret_hex: String = b"s3cret"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!strip_tags(&html).contains(&secret_hex));
+    assert_eq!(
+        hex_bytes(&html).iter().filter(|b| *b == "••").count(),
+        2 + 11
+    );
+    assert!(html.contains("user name, password"), "{html}");
+    assert!(html.contains("&quot;teacher&quot;"));
+}
