@@ -637,13 +637,26 @@ pub fn read_picked_file(
     let Some(file) = input.files().and_then(|files| files.get(0)) else {
         return;
     };
-    let promise = file.text();
-    wasm_bindgen_futures::spawn_local(async move {
-        let text = wasm_bindgen_futures::JsFuture::from(promise).await;
-        done(
-            text.ok()
-                .and_then(|t| t.as_string())
-                .ok_or_else(|| "the file could not be read".to_owned()),
-        );
+    // A callback on the promise, not an async block: no executor in the bundle for this.
+    let done = std::rc::Rc::new(std::cell::Cell::new(Some(done)));
+    let on_error = done.clone();
+    let read = wasm_bindgen::closure::Closure::once_into_js(move |text: wasm_bindgen::JsValue| {
+        if let Some(done) = done.take() {
+            done(
+                text.as_string()
+                    .ok_or_else(|| "the file is not text".to_owned()),
+            );
+        }
     });
+    let failed = wasm_bindgen::closure::Closure::once_into_js(move |_: wasm_bindgen::JsValue| {
+        if let Some(done) = on_error.take() {
+            done(Err("the file could not be read".to_owned()));
+        }
+    });
+    let promise = file.text();
+    if let Ok(then) = js_sys::Reflect::get(&promise, &"then".into()) {
+        let _ = then
+            .unchecked_into::<js_sys::Function>()
+            .call2(&promise, &read, &failed);
+    }
 }

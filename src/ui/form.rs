@@ -1,15 +1,16 @@
-//! The settings form: groups of fields, each with its control; the broker presets; the form
-//! remembered in `localStorage`, reset, exported and imported; and the colour theme.
+//! The settings form ([`crate::settings::form_html`], drawn once): its values, errors and edits;
+//! the broker presets; the form remembered in `localStorage`, reset, exported and imported;
+//! and the colour theme.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::SimulatorHandle;
+use super::{SimulatorHandle, find, prop, set_prop, set_testid};
 use crate::device::LogLevel;
 use crate::sensor::{AnomalyKind, format_rfc3339_millis, parse_rfc3339_millis};
 use crate::settings::{
-    BROKER_PRESETS, Control, Field, blocked_from_https, form_html, parse_flag, parse_kinds,
-    parse_profile, remembered,
+    BROKER_PRESETS, Control, Field, blocked_from_https, parse_flag, parse_kinds, parse_profile,
+    remembered,
 };
 use crate::transport;
 
@@ -38,7 +39,7 @@ impl SimulatorHandle {
     }
 
     /// Forgets what was remembered and puts this page's defaults back.
-    fn reset_settings(&self) {
+    pub(super) fn reset_settings(&self) {
         transport::store(SETTINGS_KEY, None);
         self.defaults.with_value(|defaults| {
             for field in Field::ALL {
@@ -54,7 +55,7 @@ impl SimulatorHandle {
     }
 
     /// Saves the form (never the password; the client id only when typed) as a JSON file.
-    fn export_settings(&self) {
+    pub(super) fn export_settings(&self) {
         let object = js_sys::Object::new();
         for field in Field::ALL {
             let Some(param) = field.param() else { continue };
@@ -139,34 +140,18 @@ fn datetime_setting(input: &str) -> String {
     }
 }
 
-fn prop(target: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue {
-    js_sys::Reflect::get(target, &name.into()).unwrap_or_default()
-}
-
-/// Sets a DOM property, only when it differs (an input being typed in keeps its caret).
-fn set_prop(target: &wasm_bindgen::JsValue, name: &str, value: wasm_bindgen::JsValue) {
-    if prop(target, name) != value {
-        let _ = js_sys::Reflect::set(target, &name.into(), &value);
-    }
-}
-
-/// The settings form, built once from [`form_html`]; effects fill in the values, the errors
-/// and the locked state, and one listener reads every edit.
-#[component]
-pub fn Settings(sim: SimulatorHandle) -> impl IntoView {
-    let root = NodeRef::<leptos::html::Div>::new();
-    let find = move |id: &str| {
-        root.get_untracked()
-            .and_then(|root| root.query_selector(&format!("#{id}")).ok().flatten())
-    };
-    // Values into the controls.
+/// Keeps the form in step with the settings: values into the controls, errors beside their
+/// fields (a problem in a folded field unfolds it), and the HTTPS warning. One effect: each is
+/// cheap to set again, and every effect costs bundle size.
+pub fn bind(sim: SimulatorHandle, root: NodeRef<leptos::html::Div>) {
     Effect::new(move |_| {
         if root.get().is_none() {
             return;
         }
+        let by_id = |id: &str| find(root, &format!("#{id}"));
         for field in Field::ALL {
             let text = sim.value(field).get();
-            let Some(element) = find(field.id()) else {
+            let Some(element) = by_id(field.id()) else {
                 continue;
             };
             match field.control() {
@@ -178,7 +163,7 @@ pub fn Settings(sim: SimulatorHandle) -> impl IntoView {
                         .unwrap_or(crate::sensor::Profile::Realistic);
                     let in_use = parse_kinds(&text, profile).unwrap_or_default();
                     for kind in AnomalyKind::ALL {
-                        if let Some(kind_box) = find(&format!("kind-{}", kind.name())) {
+                        if let Some(kind_box) = by_id(&format!("kind-{kind}")) {
                             set_prop(&kind_box, "checked", in_use.contains(&kind).into());
                         }
                     }
@@ -192,35 +177,27 @@ pub fn Settings(sim: SimulatorHandle) -> impl IntoView {
             .iter()
             .find(|(_, preset)| *preset == url)
             .map_or("custom", |(_, preset)| preset);
-        if let Some(select) = find("broker-preset") {
+        if let Some(select) = by_id("broker-preset") {
             set_prop(&select, "value", preset.into());
         }
-        if let Some(warning) = find("https-warning") {
-            let blocked = sim.https.then(|| blocked_from_https(&url)).flatten();
-            set_prop(&warning, "hidden", blocked.is_none().into());
-            let text = blocked.map(|b| format!("warning: {b}")).unwrap_or_default();
-            set_prop(&warning, "textContent", text.into());
-        }
-    });
-    // Errors beside their fields; a problem in a folded field unfolds it.
-    Effect::new(move |_| {
-        if root.get().is_none() {
-            return;
-        }
+        let blocked = sim.https.then(|| blocked_from_https(&url)).flatten();
+        set_testid(root, "https-warning", "hidden", blocked.is_none().into());
+        let warning = blocked.map(|b| format!("warning: {b}")).unwrap_or_default();
+        set_testid(root, "https-warning", "textContent", warning.into());
         for field in Field::ALL {
             let message = sim.error_for(field);
             let id = field.id();
-            if let Some(control) = find(id) {
+            if let Some(control) = by_id(id) {
                 let _ = control.set_attribute("aria-invalid", &message.is_some().to_string());
             }
-            if let Some(error) = find(&format!("{id}-error")) {
+            if let Some(error) = by_id(&format!("{id}-error")) {
                 set_prop(
                     &error,
                     "textContent",
                     message.clone().unwrap_or_default().into(),
                 );
             }
-            if let Some(div) = find(&format!("{id}-field")) {
+            if let Some(div) = by_id(&format!("{id}-field")) {
                 let _ = div
                     .class_list()
                     .toggle_with_force("invalid", message.is_some());
@@ -232,103 +209,77 @@ pub fn Settings(sim: SimulatorHandle) -> impl IntoView {
             }
         }
     });
-    // Locked while a run is on: a disabled fieldset disables everything in it.
-    Effect::new(move |_| {
-        let active = sim.active();
-        if let Some(root) = root.get() {
-            let groups = root.query_selector_all("fieldset.group");
-            for group in groups
-                .iter()
-                .flat_map(|g| (0..g.length()).filter_map(move |i| g.item(i)))
-            {
-                set_prop(&group, "disabled", active.into());
-            }
+}
+
+/// An edit of the settings form: the control `target` with id `id` now holds `value`.
+pub fn on_input(
+    sim: SimulatorHandle,
+    root: NodeRef<leptos::html::Div>,
+    target: &wasm_bindgen::JsValue,
+    id: &str,
+    value: String,
+) {
+    if id == "broker-preset" {
+        if value != "custom" {
+            sim.set_field(Field::BrokerUrl, value);
         }
-    });
-    let on_input = move |ev: web_sys::Event| {
-        let Some(target) = ev.target() else { return };
-        let id = prop(&target, "id").as_string().unwrap_or_default();
-        let value = prop(&target, "value").as_string().unwrap_or_default();
-        let checked = prop(&target, "checked").as_bool() == Some(true);
-        if id == "broker-preset" {
-            if value != "custom" {
-                sim.set_field(Field::BrokerUrl, value);
-            }
-        } else if id.starts_with("kind-") {
-            let names: Vec<&str> = AnomalyKind::ALL
-                .into_iter()
-                .map(AnomalyKind::name)
-                .filter(|name| {
-                    find(&format!("kind-{name}"))
-                        .is_some_and(|b| prop(&b, "checked").as_bool() == Some(true))
-                })
-                .collect();
-            sim.set_field(Field::AnomalyKinds, names.join(","));
-        } else if let Some(field) = Field::ALL.into_iter().find(|f| f.id() == id) {
-            let text = match field.control() {
-                Control::Flag => checked.to_string(),
-                Control::DateTime => datetime_setting(&value),
-                _ => value,
-            };
-            sim.set_field(field, text);
-        }
-    };
-    let import = NodeRef::<leptos::html::Input>::new();
-    view! {
-        <section class="settings" aria-labelledby="settings-heading">
-            <h2 id="settings-heading">"Settings"</h2>
-            <div node_ref=root on:input=on_input inner_html=form_html()></div>
-            <div class="settings-actions">
-                <button class="small" data-testid="reset-settings" prop:disabled=move || sim.active() on:click=move |_| sim.reset_settings()>
-                    "Reset to defaults"
-                </button>
-                <button class="small" data-testid="export-settings" on:click=move |_| sim.export_settings()>
-                    "Export settings"
-                </button>
-                <label for="import-settings">"Import settings"</label>
-                <input
-                    id="import-settings"
-                    data-testid="import-settings"
-                    type="file"
-                    accept=".json,application/json"
-                    node_ref=import
-                    prop:disabled=move || sim.active()
-                    on:change=move |_| {
-                        if let Some(input) = import.get() {
-                            transport::read_picked_file(&input, move |text| match text {
-                                Ok(text) => sim.import_settings(&text),
-                                Err(reason) => sim.push_log(LogLevel::Error, format!("import: {reason}")),
-                            });
-                            input.set_value("");
-                        }
-                    }
-                />
-                <span class="hint">"The form is remembered in this browser (never the password)."</span>
-            </div>
-        </section>
+    } else if id.starts_with("kind-") {
+        let names: Vec<&str> = AnomalyKind::ALL
+            .into_iter()
+            .map(AnomalyKind::name)
+            .filter(|name| {
+                find(root, &format!("#kind-{name}"))
+                    .is_some_and(|b| prop(&b, "checked").as_bool() == Some(true))
+            })
+            .collect();
+        sim.set_field(Field::AnomalyKinds, names.join(","));
+    } else if let Some(field) = Field::ALL.into_iter().find(|f| f.id() == id) {
+        let text = match field.control() {
+            Control::Flag => (prop(target, "checked").as_bool() == Some(true)).to_string(),
+            Control::DateTime => datetime_setting(&value),
+            _ => value,
+        };
+        sim.set_field(field, text);
     }
 }
 
-/// Light, dark, or the system's choice (the default), remembered in this browser.
-#[component]
-pub fn ThemeToggle() -> impl IntoView {
+/// A file picked to import settings from.
+pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
+    let Some(input) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .filter(|input| input.id() == "import-settings")
+    else {
+        return;
+    };
+    transport::read_picked_file(&input, move |text| match text {
+        Ok(text) => sim.import_settings(&text),
+        Err(reason) => sim.push_log(LogLevel::Error, format!("import: {reason}")),
+    });
+    input.set_value("");
+}
+
+/// The colour theme: light, dark, or the system's choice (`auto`, the default), remembered
+/// in this browser and shown on its button.
+pub fn theme(root: NodeRef<leptos::html::Div>) -> RwSignal<String> {
     let theme = RwSignal::new(transport::stored(THEME_KEY).unwrap_or_else(|| "auto".into()));
-    Effect::new(move |_| theme.with(|t| transport::apply_theme(t)));
-    view! {
-        <button
-            class="small theme"
-            data-testid="theme"
-            on:click=move |_| {
-                let next = match theme.get_untracked().as_str() {
-                    "auto" => "dark",
-                    "dark" => "light",
-                    _ => "auto",
-                };
-                transport::store(THEME_KEY, Some(next));
-                theme.set(next.into());
-            }
-        >
-            {move || format!("Theme: {}", theme.get())}
-        </button>
-    }
+    Effect::new(move |_| {
+        root.track();
+        theme.with(|t| {
+            transport::apply_theme(t);
+            set_testid(root, "theme", "textContent", format!("Theme: {t}").into());
+        });
+    });
+    theme
+}
+
+/// The theme after `theme`: auto, dark, light, auto.
+pub fn next_theme(theme: RwSignal<String>) {
+    let next = match theme.get_untracked().as_str() {
+        "auto" => "dark",
+        "dark" => "light",
+        _ => "auto",
+    };
+    transport::store(THEME_KEY, Some(next));
+    theme.set(next.into());
 }

@@ -3,8 +3,8 @@
 //! log. Components are thin: they render signals and call the simulator.
 
 mod form;
+mod page;
 mod share;
-mod watch;
 
 use leptos::prelude::*;
 
@@ -188,11 +188,16 @@ impl SimulatorHandle {
         self.simulator.with_value(|sim| sim.download(jsonl));
     }
 
-    /// A link to this page with every setting (but password and client id) in its query.
+    /// A link to this page with every setting (but password and client id) in its query;
+    /// tracked, so a closure reading it follows every edit.
     fn share_link(&self) -> String {
         for value in &self.values {
             value.track();
         }
+        self.share_link_untracked()
+    }
+
+    fn share_link_untracked(&self) -> String {
         format!("{}{}", transport::page_address(), self.form().to_query())
     }
 
@@ -356,97 +361,299 @@ fn client_suffix() -> String {
         .collect()
 }
 
+/// An element of the page by CSS selector, within the page's own root (several pages may be
+/// mounted at once in the browser tests).
+fn find(root: NodeRef<leptos::html::Div>, selector: &str) -> Option<web_sys::Element> {
+    root.get_untracked()?
+        .query_selector(selector)
+        .ok()
+        .flatten()
+}
+
+fn by_testid(root: NodeRef<leptos::html::Div>, testid: &str) -> Option<web_sys::Element> {
+    find(root, &format!("[data-testid=\"{testid}\"]"))
+}
+
+fn prop(target: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue {
+    js_sys::Reflect::get(target, &name.into()).unwrap_or_default()
+}
+
+/// Sets a DOM property, only when it differs (an input being typed in keeps its caret, and
+/// an unchanged table is not laid out again).
+fn set_prop(target: &wasm_bindgen::JsValue, name: &str, value: wasm_bindgen::JsValue) {
+    if prop(target, name) != value {
+        let _ = js_sys::Reflect::set(target, &name.into(), &value);
+    }
+}
+
+/// Sets a property of the element with `data-testid` `testid`.
+fn set_testid(
+    root: NodeRef<leptos::html::Div>,
+    testid: &str,
+    name: &str,
+    value: wasm_bindgen::JsValue,
+) {
+    if let Some(element) = by_testid(root, testid) {
+        set_prop(&element, name, value);
+    }
+}
+
+/// Counter `index` of [`page::COUNTERS`] as text.
+fn counter_text(c: &Counters, index: usize) -> String {
+    match index {
+        0 => c.samples,
+        1 => c.published,
+        2 => c.acked,
+        3 => c.in_flight,
+        4 => c.anomalies,
+        5 => {
+            let permille = c.anomalous_permille();
+            return format!("{}.{} %", permille / 10, permille % 10);
+        }
+        6 => c.queued,
+        7 => c.dropped,
+        8 => c.redelivered,
+        _ => c.reconnects,
+    }
+    .to_string()
+}
+
+/// The page: its static structure ([`page::page_html`]), effects that fill in what changes,
+/// and one listener per event type for every control.
 #[component]
 pub fn App() -> impl IntoView {
     let sim = use_simulator();
-    view! {
-        <header>
-            <h1>"DPS368 sensor simulator"</h1>
-            <p class="tagline">"Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket"</p>
-            <form::ThemeToggle />
-        </header>
-        <main>
-            <form::Settings sim=sim />
-            <Controls sim=sim />
-            <Telemetry sim=sim />
-            <watch::Chart sim=sim />
-            <watch::Inspector sim=sim />
-            <share::Share sim=sim />
-            <EventLog sim=sim />
-        </main>
-    }
-}
-
-#[component]
-fn Controls(sim: SimulatorHandle) -> impl IntoView {
-    view! {
-        <section class="controls" aria-label="Controls">
-            <button
-                data-testid="start"
-                prop:disabled=move || sim.active()
-                on:click=move |_| sim.start()
-            >
-                "Start"
-            </button>
-            <button
-                data-testid="stop"
-                prop:disabled=move || !sim.running()
-                on:click=move |_| sim.stop()
-            >
-                "Stop"
-            </button>
-            <span class="status" role="status" data-status=move || sim.view.with(|v| status_class(&v.status))>
-                "Status: "
-                <strong data-testid="status">{move || sim.status_text()}</strong>
-            </span>
-            <a class="share" data-testid="share-link" prop:href=move || sim.share_link()>
-                "Share link (replays this run)"
-            </a>
-            <div class="inject" role="group" aria-label="Inject anomaly">
-                <span>"Inject anomaly:"</span>
-                {AnomalyKind::ALL
-                    .into_iter()
-                    .map(|kind| small_button(sim, kind.name(), format!("inject-{}", kind.name()), Command::Inject(kind)))
-                    .collect_view()}
-            </div>
-            <div class="downloads">
-                {small_button(sim, "Download CSV", "download-csv".into(), Command::Download { jsonl: false })}
-                {small_button(sim, "Download JSONL", "download-jsonl".into(), Command::Download { jsonl: true })}
-                <span class="hint">"the run's last 100,000 samples, with labels"</span>
-            </div>
-        </section>
-    }
-}
-
-/// Reads one counter as text; the index picks the anomaly kind for the per-kind ones.
-type CounterGetter = fn(&Counters, usize) -> String;
-
-/// What a small button does. One button shape for all of them keeps the page small.
-#[derive(Clone, Copy)]
-enum Command {
-    Inject(AnomalyKind),
-    Download { jsonl: bool },
-}
-
-fn small_button(
-    sim: SimulatorHandle,
-    label: &'static str,
-    testid: String,
-    command: Command,
-) -> impl IntoView {
-    let inject = matches!(command, Command::Inject(_));
-    view! {
-        <button
-            class="small"
-            data-testid=testid
-            prop:disabled=move || inject && !sim.running()
-            on:click=move |_| match command {
-                Command::Inject(kind) => sim.inject(kind),
-                Command::Download { jsonl } => sim.download(jsonl),
+    let root = NodeRef::<leptos::html::Div>::new();
+    // Status, counters, rate and the last payload, at most ten times a second.
+    Effect::new(move |_| {
+        if root.get().is_none() {
+            return;
+        }
+        let status = sim.status_text();
+        set_testid(root, "status", "textContent", status.into());
+        sim.view.with(|v| {
+            if let Some(element) = find(root, ".status") {
+                let _ = element.set_attribute("data-status", status_class(&v.status));
             }
-        >
-            {label}
-        </button>
+            for (index, (_, testid)) in page::COUNTERS.iter().enumerate() {
+                set_testid(
+                    root,
+                    testid,
+                    "textContent",
+                    counter_text(&v.counters, index).into(),
+                );
+            }
+            for kind in AnomalyKind::ALL {
+                let count = v.counters.events_by_kind[kind.index()].to_string();
+                set_testid(
+                    root,
+                    &format!("anomalies-{kind}"),
+                    "textContent",
+                    count.into(),
+                );
+            }
+            set_testid(root, "rate", "textContent", v.rate.to_string().into());
+            let topic = if v.topic.is_empty() {
+                String::new()
+            } else {
+                format!(" → {}", v.topic)
+            };
+            set_testid(root, "topic", "textContent", topic.into());
+            let payload = v.last_payload.as_deref().unwrap_or("(nothing sent yet)");
+            set_testid(root, "last-payload", "textContent", payload.into());
+        });
+        let max_rate = if sim.max_rate() {
+            ", publishing as fast as possible"
+        } else {
+            ""
+        };
+        set_testid(root, "max-rate", "textContent", max_rate.into());
+    });
+    // What a run locks: the settings while active; Stop and Inject apply only while running.
+    Effect::new(move |_| {
+        let Some(page) = root.get() else { return };
+        let (active, running) = (sim.active(), sim.running());
+        let set_all = |selector: &str, disabled: bool| {
+            if let Ok(list) = page.query_selector_all(selector) {
+                for i in 0..list.length() {
+                    if let Some(node) = list.item(i) {
+                        set_prop(&node, "disabled", disabled.into());
+                    }
+                }
+            }
+        };
+        set_all(
+            "fieldset.group, [data-testid=start], [data-testid=reset-settings], #import-settings",
+            active,
+        );
+        set_all("[data-testid=stop], [data-inject]", !running);
+    });
+    // The fleet table, a page of rows at a time.
+    Effect::new(move |_| {
+        if root.get().is_none() {
+            return;
+        }
+        let count = sim.rows.with(Vec::len);
+        if let Some(section) = find(root, "section.fleet") {
+            set_prop(&section, "hidden", (count == 0).into());
+        }
+        let view = sim.table.get();
+        if let Some(body) = find(root, "[data-testid=fleet] tbody") {
+            set_prop(
+                &body,
+                "innerHTML",
+                sim.rows.with(|rows| table::rows_html(rows, view)).into(),
+            );
+        }
+        set_testid(
+            root,
+            "page",
+            "textContent",
+            table::describe(view, count).into(),
+        );
+    });
+    // The event log, newest first, as one HTML string.
+    Effect::new(move |_| {
+        if root.get().is_none() {
+            return;
+        }
+        let html: String = sim
+            .log
+            .with(|lines| lines.iter().rev().map(String::as_str).collect());
+        if let Some(list) = find(root, "[data-testid=log] ol") {
+            set_prop(&list, "innerHTML", html.into());
+        }
+    });
+    // The chart, the inspector and the device they show.
+    Effect::new(move |_| {
+        if root.get().is_none() {
+            return;
+        }
+        set_testid(root, "chart", "innerHTML", sim.chart.get().into());
+        if let Some(body) = find(root, "[data-testid=inspector] tbody") {
+            set_prop(&body, "innerHTML", sim.frames.get().into());
+        }
+        set_testid(
+            root,
+            "frame-detail",
+            "innerHTML",
+            sim.frame_detail.get().into(),
+        );
+        let count = sim
+            .view
+            .with(|v| v.connected.1)
+            .max(sim.rows.with(Vec::len))
+            .max(1);
+        if let Some(picker) = by_testid(root, "watch-device") {
+            let _ = picker.set_attribute("max", &count.to_string());
+            set_prop(&picker, "value", (sim.watched.get() + 1).to_string().into());
+        }
+    });
+    // The chart and the inspector record only while unfolded. `toggle` does not bubble: it is
+    // caught on its way down. The effect owns the listener: it lives as long as the page.
+    let on_toggle =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            let Some(details) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            else {
+                return;
+            };
+            let open = prop(&details, "open").as_bool() == Some(true);
+            match details.get_attribute("data-view").as_deref() {
+                Some("chart") => sim.chart_open.set(open),
+                Some("inspector") => sim.inspector_open.set(open),
+                _ => {}
+            }
+        });
+    Effect::new(move |_| {
+        if let Some(page) = root.get() {
+            let _ = page.add_event_listener_with_callback_and_bool(
+                "toggle",
+                on_toggle.as_ref().unchecked_ref(),
+                true,
+            );
+        }
+    });
+    share::bind(sim, root);
+    form::bind(sim, root);
+    let theme = form::theme(root);
+    view! {
+        <div
+            class="page"
+            node_ref=root
+            inner_html=page::page_html()
+            on:click=move |ev| on_click(sim, root, theme, ev)
+            on:input=move |ev| {
+                if let Some(target) = ev.target() {
+                    let id = prop(&target, "id").as_string().unwrap_or_default();
+                    let value = prop(&target, "value").as_string().unwrap_or_default();
+                    if id == "watch-device" {
+                        if let Ok(n) = value.trim().parse::<usize>() {
+                            sim.watched.set(n.max(1) - 1);
+                        }
+                    } else {
+                        form::on_input(sim, root, &target, &id, value);
+                    }
+                }
+            }
+            on:change=move |ev| form::on_change(sim, ev)
+        ></div>
+    }
+}
+
+/// Every click on the page: buttons by their `data-testid` (or `data-inject`, `data-frame`,
+/// `data-col`, `data-page`), and the chart's and inspector's summaries.
+fn on_click(
+    sim: SimulatorHandle,
+    root: NodeRef<leptos::html::Div>,
+    theme: RwSignal<String>,
+    ev: web_sys::MouseEvent,
+) {
+    let Some(target) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    let attribute = |name| target.get_attribute(name);
+    if let Some(kind) = attribute("data-inject").and_then(|k| AnomalyKind::from_name(&k)) {
+        sim.inject(kind);
+    } else if let Some(number) = attribute("data-frame").and_then(|n| n.parse::<u64>().ok()) {
+        let detail = sim.simulator.with_value(|s| s.select_frame(number));
+        sim.frame_detail.set(detail.unwrap_or_default());
+    } else if let Some(column) = attribute("data-col").and_then(|c| c.parse::<usize>().ok()) {
+        sim.table.update(|t| t.sort_by(column));
+    } else if let Some(by) = attribute("data-page").and_then(|b| b.parse::<isize>().ok()) {
+        let count = sim.rows.with_untracked(Vec::len);
+        sim.table.update(|t| t.turn(by, count));
+    } else {
+        match attribute("data-testid").as_deref() {
+            Some("start") => sim.start(),
+            Some("stop") => sim.stop(),
+            Some("download-csv") => sim.download(false),
+            Some("download-jsonl") => sim.download(true),
+            Some("theme") => form::next_theme(theme),
+            Some("reset-settings") => sim.reset_settings(),
+            Some("export-settings") => sim.export_settings(),
+            Some("copy-link") => transport::copy_text(&sim.share_link_untracked()),
+            Some("qr-fullscreen") => {
+                if let Some(qr) = by_testid(root, "qr") {
+                    let _ = qr.request_fullscreen();
+                }
+            }
+            Some("inspector-pause") => {
+                let paused = prop(&target, "ariaPressed").as_string().as_deref() != Some("true");
+                let _ = target.set_attribute("aria-pressed", &paused.to_string());
+                target.set_text_content(Some(if paused { "Resume" } else { "Pause" }));
+                sim.simulator.with_value(|s| s.pause_frames(paused));
+            }
+            Some("inspector-clear") => {
+                sim.frame_detail.set(String::new());
+                sim.simulator.with_value(|s| s.clear_frames());
+            }
+            _ => {}
+        }
     }
 }
 
@@ -459,130 +666,5 @@ fn status_class(status: &Status) -> &'static str {
         | Status::Reconnecting { .. }
         | Status::Stopping
         | Status::Retrying { .. } => "connecting",
-    }
-}
-
-#[component]
-fn Telemetry(sim: SimulatorHandle) -> impl IntoView {
-    // One counter shape for all: a getter and an index (the kind, for the per-kind ones).
-    let counter = move |label: &'static str, testid: String, get: CounterGetter, index: usize| {
-        view! {
-            <div class="counter">
-                <span class="value" data-testid=testid>{move || sim.view.with(|v| get(&v.counters, index))}</span>
-                <span class="label">{label}</span>
-            </div>
-        }
-    };
-    let totals: [(&'static str, &'static str, CounterGetter); 10] = [
-        ("samples", "samples", |c, _| c.samples.to_string()),
-        ("published", "published", |c, _| c.published.to_string()),
-        ("acknowledged", "acked", |c, _| c.acked.to_string()),
-        ("in flight", "inflight", |c, _| c.in_flight.to_string()),
-        ("anomalies", "anomalies", |c, _| c.anomalies.to_string()),
-        ("anomalous", "anomalous-fraction", |c, _| {
-            let permille = c.anomalous_permille();
-            format!("{}.{} %", permille / 10, permille % 10)
-        }),
-        ("queued", "queued", |c, _| c.queued.to_string()),
-        ("dropped", "dropped", |c, _| c.dropped.to_string()),
-        ("redelivered", "redelivered", |c, _| {
-            c.redelivered.to_string()
-        }),
-        ("reconnects", "reconnects", |c, _| c.reconnects.to_string()),
-    ];
-    view! {
-        <section class="telemetry" aria-label="Telemetry">
-            <h2>"Counters"</h2>
-            <div class="counters">
-                {totals.map(|(label, testid, get)| counter(label, testid.to_owned(), get, 0)).into_iter().collect_view()}
-            </div>
-            <p class="rate">
-                <strong data-testid="rate">{move || sim.view.with(|v| v.rate)}</strong>
-                " msg/s acknowledged"
-                {move || sim.max_rate().then_some(", publishing as fast as possible")}
-            </p>
-            <h2>"Anomaly events by kind"</h2>
-            <div class="counters kinds">
-                {AnomalyKind::ALL
-                    .into_iter()
-                    .map(|kind| counter(kind.name(), format!("anomalies-{}", kind.name()), |c, i| c.events_by_kind[i].to_string(), kind.index()))
-                    .collect_view()}
-            </div>
-            <h2>
-                "Last payload"
-                <span class="topic" data-testid="topic">
-                    {move || {
-                        sim.view.with(|v| (!v.topic.is_empty()).then(|| format!(" → {}", v.topic)))
-                    }}
-                </span>
-            </h2>
-            <pre class="payload" data-testid="last-payload">
-                {move || sim.view.with(|v| v.last_payload.clone()).unwrap_or_else(|| "(nothing sent yet)".into())}
-            </pre>
-        </section>
-        <FleetTable sim=sim />
-    }
-}
-
-#[component]
-fn EventLog(sim: SimulatorHandle) -> impl IntoView {
-    view! {
-        <section class="log" aria-label="Event log">
-            <h2>"Event log"</h2>
-            // Newest first, as one HTML string: one DOM update however many lines.
-            <ol
-                data-testid="log"
-                role="log"
-                prop:innerHTML=move || sim.log.with(|lines| lines.iter().rev().map(String::as_str).collect::<String>())
-            ></ol>
-        </section>
-    }
-}
-
-/// One row per device of a fleet, sortable by any column (click its heading; again to
-/// reverse), drawn a page at a time so a fleet of 1000 stays fast. The headings and the pager
-/// are fixed elements (a click is never lost to a redraw); the rows are one HTML string
-/// ([`table::rows_html`]); one click handler serves every button.
-#[component]
-fn FleetTable(sim: SimulatorHandle) -> impl IntoView {
-    let count = move || sim.rows.with(Vec::len);
-    view! {
-        <section class="fleet" aria-label="Fleet" hidden=move || count() == 0>
-            <h2>"Fleet"</h2>
-            <div
-                data-testid="fleet"
-                on:click=move |ev| {
-                    let Some(target) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
-                        return;
-                    };
-                    let data = |name| target.get_attribute(name).and_then(|v| v.parse::<isize>().ok());
-                    if let Some(column) = data("data-col") {
-                        sim.table.update(|t| t.sort_by(column as usize));
-                    } else if let Some(by) = data("data-page") {
-                        sim.table.update(|t| t.turn(by, count()));
-                    }
-                }
-            >
-                <table>
-                    <thead>
-                        <tr>
-                            <th><button class="small" data-col="0" data-testid="sort-0">"device"</button></th>
-                            <th><button class="small" data-col="1" data-testid="sort-1">"status"</button></th>
-                            <th><button class="small" data-col="2" data-testid="sort-2">"published"</button></th>
-                            <th><button class="small" data-col="3" data-testid="sort-3">"acked"</button></th>
-                            <th><button class="small" data-col="4" data-testid="sort-4">"in flight"</button></th>
-                            <th><button class="small" data-col="5" data-testid="sort-5">"anomalies"</button></th>
-                            <th><button class="small" data-col="6" data-testid="sort-6">"dropped"</button></th>
-                        </tr>
-                    </thead>
-                    <tbody prop:innerHTML=move || sim.rows.with(|rows| table::rows_html(rows, sim.table.get()))></tbody>
-                </table>
-                <p class="pager">
-                    <button class="small" data-page="-1" data-testid="page-prev">"previous"</button>
-                    <span data-testid="page">{move || sim.table.with(|t| table::describe(*t, count()))}</span>
-                    <button class="small" data-page="1" data-testid="page-next">"next"</button>
-                </p>
-            </div>
-        </section>
     }
 }

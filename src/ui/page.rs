@@ -1,0 +1,128 @@
+//! The page's static structure as HTML, set once when the page mounts. What changes (counters,
+//! status, tables, chart, errors) is filled in by the effects in [`super`], found by their ids
+//! and `data-testid`s; one listener per event type reads every click and edit.
+//!
+//! A view per element cost about 1 KB of bundle each; this is the same DOM for a string.
+
+use std::fmt::Write;
+
+use crate::fleet::table::COLUMNS;
+use crate::sensor::AnomalyKind;
+use crate::settings::form_html;
+
+/// The totals shown as counters: label and `data-testid`, in the order of
+/// [`super::counter_text`].
+pub const COUNTERS: [(&str, &str); 10] = [
+    ("samples", "samples"),
+    ("published", "published"),
+    ("acknowledged", "acked"),
+    ("in flight", "inflight"),
+    ("anomalies", "anomalies"),
+    ("anomalous", "anomalous-fraction"),
+    ("queued", "queued"),
+    ("dropped", "dropped"),
+    ("redelivered", "redelivered"),
+    ("reconnects", "reconnects"),
+];
+
+fn counter(html: &mut String, label: &str, testid: &str) {
+    let _ = write!(
+        html,
+        "<div class=\"counter\"><span class=\"value\" data-testid=\"{testid}\">0</span><span class=\"label\">{label}</span></div>"
+    );
+}
+
+/// The whole page below `<body>`.
+pub fn page_html() -> String {
+    let mut html = String::with_capacity(16_384);
+    html.push_str(HEADER);
+    html.push_str("<main><section class=\"settings\" aria-labelledby=\"settings-heading\"><h2 id=\"settings-heading\">Settings</h2><div class=\"form\">");
+    html.push_str(&form_html());
+    html.push_str(SETTINGS_ACTIONS);
+    html.push_str(CONTROLS_START);
+    for kind in AnomalyKind::ALL {
+        let _ = write!(
+            html,
+            "<button class=\"small\" data-testid=\"inject-{kind}\" data-inject=\"{kind}\" disabled>{kind}</button>"
+        );
+    }
+    html.push_str(CONTROLS_END);
+    html.push_str("<section class=\"telemetry\" aria-label=\"Telemetry\"><h2>Counters</h2><div class=\"counters\">");
+    for (label, testid) in COUNTERS {
+        counter(&mut html, label, testid);
+    }
+    html.push_str(TELEMETRY_MIDDLE);
+    for kind in AnomalyKind::ALL {
+        counter(&mut html, kind.name(), &format!("anomalies-{kind}"));
+    }
+    html.push_str(TELEMETRY_END);
+    html.push_str(WATCH);
+    html.push_str("<section class=\"fleet\" aria-label=\"Fleet\" hidden><h2>Fleet</h2><div data-testid=\"fleet\"><table><thead><tr>");
+    for (column, (heading, _)) in COLUMNS.iter().enumerate() {
+        let _ = write!(
+            html,
+            "<th><button class=\"small\" data-col=\"{column}\" data-testid=\"sort-{column}\">{heading}</button></th>"
+        );
+    }
+    html.push_str(FLEET_END);
+    html.push_str(SHARE_AND_LOG);
+    html
+}
+
+const HEADER: &str = "<header><h1>DPS368 sensor simulator</h1>\
+<p class=\"tagline\">Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket</p>\
+<button class=\"small theme\" data-testid=\"theme\">Theme: auto</button></header>";
+
+const SETTINGS_ACTIONS: &str = "</div><div class=\"settings-actions\">\
+<button class=\"small\" data-testid=\"reset-settings\">Reset to defaults</button>\
+<button class=\"small\" data-testid=\"export-settings\">Export settings</button>\
+<label for=\"import-settings\">Import settings</label>\
+<input id=\"import-settings\" data-testid=\"import-settings\" type=\"file\" accept=\".json,application/json\">\
+<span class=\"hint\">The form is remembered in this browser (never the password).</span></div></section>";
+
+const CONTROLS_START: &str = "<section class=\"controls\" aria-label=\"Controls\">\
+<button data-testid=\"start\">Start</button><button data-testid=\"stop\" disabled>Stop</button>\
+<span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong data-testid=\"status\">disconnected</strong></span>\
+<a class=\"share\" data-testid=\"share-link\">Share link (replays this run)</a>\
+<div class=\"inject\" role=\"group\" aria-label=\"Inject anomaly\"><span>Inject anomaly:</span>";
+
+const CONTROLS_END: &str = "</div><div class=\"downloads\">\
+<button class=\"small\" data-testid=\"download-csv\">Download CSV</button>\
+<button class=\"small\" data-testid=\"download-jsonl\">Download JSONL</button>\
+<span class=\"hint\">the run's last 100,000 samples, with labels</span></div></section>";
+
+const TELEMETRY_MIDDLE: &str = "</div><p class=\"rate\"><strong data-testid=\"rate\">0</strong> msg/s acknowledged\
+<span data-testid=\"max-rate\"></span></p><h2>Anomaly events by kind</h2><div class=\"counters kinds\">";
+
+const TELEMETRY_END: &str = "</div><h2>Last payload<span class=\"topic\" data-testid=\"topic\"></span></h2>\
+<pre class=\"payload\" data-testid=\"last-payload\">(nothing sent yet)</pre></section>";
+
+const WATCH: &str = "<section class=\"watch\" aria-label=\"Chart and frame inspector\">\
+<p class=\"picker\"><label for=\"watch-device\">Device shown (number in the fleet)</label>\
+<input id=\"watch-device\" data-testid=\"watch-device\" type=\"number\" min=\"1\" max=\"1\" value=\"1\"></p>\
+<details open data-view=\"chart\"><summary><h2>Chart</h2></summary>\
+<p class=\"hint\">The last 300 samples. Shaded: anomaly events, labelled by kind. Gaps: dropouts.</p>\
+<div class=\"plot\" data-testid=\"chart\"></div></details>\
+<details data-view=\"inspector\"><summary><h2>Frame inspector</h2></summary>\
+<p class=\"picker\"><button class=\"small\" data-testid=\"inspector-pause\" aria-pressed=\"false\">Pause</button>\
+<button class=\"small\" data-testid=\"inspector-clear\">Clear</button>\
+<span class=\"hint\">The connection's last 200 MQTT packets, newest first. Pick one to take it apart.</span></p>\
+<div class=\"frames\" data-testid=\"inspector\" tabindex=\"0\" role=\"region\" aria-label=\"Packets\"><table><thead><tr>\
+<th scope=\"col\">time (UTC)</th><th scope=\"col\">direction</th><th scope=\"col\">type</th>\
+<th scope=\"col\">packet id</th><th scope=\"col\">bytes</th><th scope=\"col\">flags</th></tr></thead><tbody></tbody></table></div>\
+<div class=\"frame-detail\" data-testid=\"frame-detail\" aria-live=\"polite\"></div></details></section>";
+
+const FLEET_END: &str = "</tr></thead><tbody></tbody></table><p class=\"pager\">\
+<button class=\"small\" data-page=\"-1\" data-testid=\"page-prev\">previous</button> \
+<span data-testid=\"page\"></span> \
+<button class=\"small\" data-page=\"1\" data-testid=\"page-next\">next</button></p></div></section>";
+
+const SHARE_AND_LOG: &str = "<section class=\"share-room\" aria-labelledby=\"share-heading\">\
+<h2 id=\"share-heading\">Share for the room</h2>\
+<div class=\"field\"><label for=\"share-text\">Share link</label>\
+<input id=\"share-text\" data-testid=\"share-text\" type=\"text\" readonly></div>\
+<p><button class=\"small\" data-testid=\"copy-link\">Copy link</button> \
+<button class=\"small\" data-testid=\"qr-fullscreen\">Show the QR code full screen</button></p>\
+<div class=\"qr\" data-testid=\"qr\"></div></section>\
+<section class=\"log\" aria-label=\"Event log\"><h2>Event log</h2>\
+<div class=\"lines\" data-testid=\"log\" role=\"log\" tabindex=\"0\" aria-label=\"Event log, newest first\"><ol></ol></div></section></main>";
