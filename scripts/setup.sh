@@ -17,16 +17,22 @@ AXE_VERSION=4.11.0
 TOOLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 
 log() { printf '[setup] %s\n' "$*"; }
+# DPS368_SETUP=build installs only what building the page needs (a static host's CI, such as
+# .github/workflows/pages.yml): no browser, broker or test tools.
+BUILD_ONLY=false
+[ "${DPS368_SETUP:-}" = build ] && BUILD_ONLY=true
 
 need_apt=()
-command -v chromium >/dev/null || need_apt+=(chromium)
-command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
-[ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
-command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
-command -v stdbuf >/dev/null || need_apt+=(coreutils)
-command -v openssl >/dev/null || need_apt+=(openssl)
+if ! $BUILD_ONLY; then
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+  [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+  command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
+  command -v stdbuf >/dev/null || need_apt+=(coreutils)
+  command -v openssl >/dev/null || need_apt+=(openssl)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -53,7 +59,7 @@ if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
   # Not --locked: the locked build wants a yanked crate.
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
-if ! have_version wasm-pack "$WASM_PACK_VERSION"; then
+if ! $BUILD_ONLY && ! have_version wasm-pack "$WASM_PACK_VERSION"; then
   log "installing wasm-pack $WASM_PACK_VERSION"
   cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --force
 fi
@@ -66,6 +72,10 @@ if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "ve
   log "installing binaryen $BINARYEN_VERSION (wasm-opt) into .tools"
   mkdir -p "$TOOLS_DIR"
   npm install --silent --prefix "$TOOLS_DIR" --no-audit --no-fund --no-save "binaryen@$BINARYEN_VERSION"
+fi
+if $BUILD_ONLY; then
+  log "build tools ready"
+  exit 0
 fi
 if ! grep -qs "\"version\": \"$MQTTJS_VERSION\"" "$TOOLS_DIR/bench/node_modules/mqtt/package.json"; then
   log "installing mqtt (MQTT.js) $MQTTJS_VERSION into .tools/bench, for the benchmark only"

@@ -1,6 +1,11 @@
 //! The page: settings, Start/Stop, status, live counters, the last payload, the fleet table,
 //! the chart and frame inspector of one device, the share link with its QR code, and an event
-//! log. Components are thin: they render signals and call the simulator.
+//! log.
+//!
+//! The page's structure is static HTML ([`page`]); the state lives in the signals of a
+//! [`SimulatorHandle`], and one effect per part copies what changed into the DOM (at display
+//! rate: the simulator sends a snapshot at most ten times a second). One listener per event
+//! type reads every click and edit and calls the simulator.
 
 mod form;
 mod page;
