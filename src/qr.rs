@@ -8,8 +8,9 @@ use qrcodegen::{QrCode, QrCodeEcc};
 /// Modules of light margin on each side [ISO/IEC 18004: four].
 const QUIET_ZONE: i32 = 4;
 
-/// The QR code of `text` at the lowest error correction that fits (a long link is dense; a
-/// projected code is clean), or `None` when `text` is too long for any QR code.
+/// The QR code of `text`: the smallest code that holds it at error correction Low, raised to a
+/// stronger level where that still fits the same size (a long link stays coarse enough to scan
+/// off a projector); `None` when `text` is too long for any QR code.
 pub fn encode(text: &str) -> Option<QrCode> {
     QrCode::encode_text(text, QrCodeEcc::Low).ok()
 }
@@ -58,6 +59,31 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// Reads `svg` back with an independent decoder (rqrr), as a phone's camera would.
+    fn scan(svg: &str) -> String {
+        let dark: std::collections::HashSet<(i32, i32)> = drawn(svg).into_iter().collect();
+        let full = dark.iter().map(|(x, y)| x.max(y)).max().unwrap() + 1 + 2 * QUIET_ZONE;
+        let scale = 4;
+        let side = (full * scale) as usize;
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let module = (x as i32 / scale - QUIET_ZONE, y as i32 / scale - QUIET_ZONE);
+            if dark.contains(&module) { 0 } else { 255 }
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code in the picture");
+        grids[0].decode().unwrap().1
+    }
+
+    #[test]
+    fn a_phone_reads_the_share_link_back_from_the_svg() {
+        for link in [
+            "http://127.0.0.1:8080/?device_id=lab",
+            "https://example.org/courses/iot/sim/?broker=wss%3A%2F%2Fbroker.hivemq.com%3A8884%2Fmqtt&device_id=room-42&topic=device%2F%7Bdevice_id%7D%2Ftelemetry&interval=1.0&devices=30&connection=shared&seed=12345678901234567890&tz=%2B01%3A00&anomaly_kinds=spike%2Cstep",
+        ] {
+            assert_eq!(scan(&svg(&encode(link).unwrap(), "")), link);
+        }
     }
 
     #[test]

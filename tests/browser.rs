@@ -599,6 +599,38 @@ async fn the_chart_draws_a_point_per_sample_and_a_band_per_anomaly_event() {
 }
 
 #[wasm_bindgen_test]
+async fn the_chart_shows_the_device_picked_by_its_number_in_the_fleet() {
+    let page = mount_with_query(&format!(
+        "?broker={TEST_BROKER}&device_id=pick&devices=3&connection=shared&profile=seed&interval=0.1"
+    ));
+    tick().await;
+    page.click("start");
+    page.wait_for("samples", |p| p.number("samples") >= 9).await;
+    let title = |p: &Page| {
+        p.root
+            .query_selector("[data-testid=chart] title")
+            .unwrap()
+            .map(|t| t.text_content().unwrap())
+            .unwrap_or_default()
+    };
+    page.wait_for("device 1 drawn", |p| title(p).contains("of pick-1,"))
+        .await;
+    page.type_into("Device shown (number in the fleet)", "3");
+    page.wait_for("device 3 drawn", |p| title(p).contains("of pick-3,"))
+        .await;
+    // Past the fleet's end is its last device.
+    page.type_into("Device shown (number in the fleet)", "99");
+    tick().await;
+    assert_eq!(
+        page.input("Device shown (number in the fleet)").value(),
+        "3"
+    );
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
+}
+
+#[wasm_bindgen_test]
 async fn the_inspector_lists_the_connections_packets_and_takes_a_publish_apart() {
     let page = mount_with_query(&format!(
         "?broker={TEST_BROKER}&device_id=browser-frames&profile=seed&interval=0.1"
@@ -622,6 +654,28 @@ async fn the_inspector_lists_the_connections_packets_and_takes_a_publish_apart()
             .all(|t| types(p).contains(*t))
     })
     .await;
+    // Paused, the list stands still while the device publishes on.
+    let newest = |p: &Page| {
+        p.root
+            .query_selector("[data-testid=inspector] tbody tr")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .unwrap()
+    };
+    page.click("inspector-pause");
+    tick().await;
+    assert_eq!(page.text("inspector-pause"), "Resume");
+    let (held, published) = (newest(&page), page.number("published"));
+    page.wait_for("3 more PUBLISHes", |p| {
+        p.number("published") >= published + 3
+    })
+    .await;
+    TimeoutFuture::new(200).await;
+    assert_eq!(newest(&page), held, "paused");
+    page.click("inspector-pause");
+    page.wait_for("recording again", |p| newest(p) != held)
+        .await;
     page.click("stop");
     page.wait_for("disconnected", |p| p.text("status") == "disconnected")
         .await;
@@ -671,6 +725,11 @@ async fn the_inspector_lists_the_connections_packets_and_takes_a_publish_apart()
     };
     assert_eq!(publish.topic, "device/browser-frames/telemetry");
     assert_eq!(packet.to_bytes().unwrap(), bytes);
+    // The newest PUBLISH listed is the last one sent: its payload is the one the page shows.
+    assert_eq!(
+        String::from_utf8(publish.payload.clone()).unwrap(),
+        page.text("last-payload")
+    );
     let detail = page.text("frame-detail");
     assert!(
         detail.contains("topic") && detail.contains("payload"),
@@ -681,32 +740,56 @@ async fn the_inspector_lists_the_connections_packets_and_takes_a_publish_apart()
     page.wait_for("cleared", |p| types(p).is_empty()).await;
 }
 
+/// Reads the page's QR code back with an independent decoder (rqrr), as a phone would: the
+/// SVG path's `M x y` moves are its dark modules.
+fn scan_qr(page: &Page) -> String {
+    let svg = page.by_testid("qr").inner_html();
+    let at = svg.find(" d=\"").expect("a path");
+    let path = svg[at + 4..].split('"').next().unwrap();
+    let dark: std::collections::HashSet<(usize, usize)> = path
+        .split('M')
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            let mut n = m.split(['h', ' ']).map(|n| n.parse::<usize>().unwrap());
+            (n.next().unwrap(), n.next().unwrap())
+        })
+        .collect();
+    let side = dark.iter().map(|(x, y)| *x.max(y)).max().unwrap() + 5;
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(side * 4, side * 4, |x, y| {
+        if dark.contains(&(x / 4, y / 4)) {
+            0
+        } else {
+            255
+        }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().unwrap().1
+}
+
 #[wasm_bindgen_test]
-async fn the_qr_code_is_the_share_link_and_follows_it() {
+async fn the_qr_code_scans_as_the_share_link_and_follows_it() {
     let page = Page::mount();
     tick().await;
-    let check = |page: &Page| {
-        let link: HtmlInputElement = page.by_testid("share-text").unchecked_into();
-        let link = link.value();
-        let expected = dps368_sim::qr::svg(&dps368_sim::qr::encode(&link).unwrap(), "");
-        let path = |svg: &str| {
-            let at = svg.find(" d=\"").unwrap();
-            svg[at..].split('"').nth(1).unwrap().to_owned()
-        };
-        let shown = page.by_testid("qr").inner_html();
-        (link, path(&shown) == path(&expected))
+    let link = || {
+        page.by_testid("share-text")
+            .unchecked_into::<HtmlInputElement>()
+            .value()
     };
-    let (link, same) = check(&page);
-    assert!(same, "the QR code encodes {link}");
+    let href = page
+        .by_testid("share-link")
+        .unchecked_into::<web_sys::HtmlAnchorElement>()
+        .href();
+    assert_eq!(link(), href);
     assert!(
-        link.starts_with("http://") && link.contains("seed="),
-        "{link}"
+        href.starts_with("http://") && href.contains("seed="),
+        "{href}"
     );
+    assert_eq!(scan_qr(&page), href);
     page.type_into("Device ID", "room-42");
     tick().await;
-    let (link, same) = check(&page);
-    assert!(link.contains("device_id=room-42"), "{link}");
-    assert!(same, "redrawn for {link}");
+    assert!(link().contains("device_id=room-42"), "{}", link());
+    assert_eq!(scan_qr(&page), link(), "redrawn for the new link");
 }
 
 #[wasm_bindgen_test]
@@ -783,4 +866,84 @@ async fn the_theme_toggle_overrides_the_system_and_is_remembered() {
     page.click("theme");
     tick().await;
     assert_eq!(theme().as_deref(), Some("auto"));
+}
+
+#[wasm_bindgen_test]
+async fn settings_export_to_json_and_import_back_without_the_password() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Device ID", "exported-7");
+    page.type_into("Username", "teacher");
+    page.type_into("Password", "pw-secret-9");
+    // Catch the download: the file's blob URL, read back.
+    js_sys::eval(
+        "window.__download = null; HTMLAnchorElement.prototype.__click = HTMLAnchorElement.prototype.click; \
+         HTMLAnchorElement.prototype.click = function () { window.__download = [this.download, this.href]; };",
+    )
+    .unwrap();
+    page.click("export-settings");
+    let download: js_sys::Array =
+        js_sys::Reflect::get(&web_sys::window().unwrap(), &"__download".into())
+            .unwrap()
+            .unchecked_into();
+    js_sys::eval("HTMLAnchorElement.prototype.click = HTMLAnchorElement.prototype.__click;")
+        .unwrap();
+    assert_eq!(download.get(0).as_string().unwrap(), "dps368-settings.json");
+    let response = wasm_bindgen_futures::JsFuture::from(
+        web_sys::window()
+            .unwrap()
+            .fetch_with_str(&download.get(1).as_string().unwrap()),
+    )
+    .await
+    .unwrap();
+    let text = wasm_bindgen_futures::JsFuture::from(
+        response
+            .unchecked_into::<web_sys::Response>()
+            .text()
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+    .as_string()
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["device_id"], "exported-7");
+    assert_eq!(json["username"], "teacher");
+    assert!(!text.contains("pw-secret"), "{text}");
+    assert!(
+        json.get("client_id").is_none(),
+        "a random client id is not exported"
+    );
+    drop(page);
+
+    // Imported into a fresh page: the settings, the unknown key named and ignored.
+    let fresh = Page::mount();
+    tick().await;
+    let mut imported = json.clone();
+    imported["password"] = "from-file".into();
+    imported["interval"] = serde_json::json!(2.5);
+    let input = fresh.by_testid("import-settings");
+    js_sys::Reflect::set(&web_sys::window().unwrap(), &"__input".into(), &input).unwrap();
+    js_sys::Reflect::set(
+        &web_sys::window().unwrap(),
+        &"__json".into(),
+        &imported.to_string().into(),
+    )
+    .unwrap();
+    js_sys::eval(
+        "const t = new DataTransfer(); t.items.add(new File([window.__json], 's.json', {type: 'application/json'})); \
+         window.__input.files = t.files; window.__input.dispatchEvent(new Event('change', {bubbles: true}));",
+    )
+    .unwrap();
+    fresh
+        .wait_for("imported", |p| p.input("Device ID").value() == "exported-7")
+        .await;
+    assert_eq!(fresh.input("Username").value(), "teacher");
+    assert_eq!(fresh.input("Publish interval (s)").value(), "2.5");
+    assert_eq!(fresh.input("Password").value(), "", "never from a file");
+    let log = fresh.text("log");
+    assert!(
+        log.contains("\"password\" is not a setting of this page; ignored"),
+        "{log}"
+    );
 }

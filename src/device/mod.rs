@@ -148,8 +148,10 @@ pub struct Device {
     actions: VecDeque<Action>,
     log: VecDeque<LogEntry>,
     last_payload: Option<String>,
-    /// Whether a listener drains [`Observed`] events, and the events not yet drained.
+    /// Whether a listener drains [`Observed`] events (and wants the packets too), and the
+    /// events not yet drained.
     observing: bool,
+    observing_packets: bool,
     observed: VecDeque<Observed>,
     /// The status last reported to the listener.
     observed_status: Option<Status>,
@@ -196,6 +198,7 @@ impl Device {
             log: VecDeque::new(),
             last_payload: None,
             observing: false,
+            observing_packets: false,
             observed: VecDeque::new(),
             observed_status: None,
         }
@@ -257,7 +260,7 @@ impl Device {
 
     /// Bytes from the broker.
     pub fn on_bytes(&mut self, bytes: &[u8], now: Time) {
-        if self.observing {
+        if self.observing_packets {
             self.observe_event(Observed::Received(bytes.to_vec()));
         }
         self.session.handle_input(bytes, now.mono_ms);
@@ -468,10 +471,17 @@ impl Device {
     /// default: nothing is copied for a listener that is not there.
     pub fn observe(&mut self, on: bool) {
         self.observing = on;
+        self.observing_packets = on;
         self.observed_status = None;
         if !on {
             self.observed.clear();
         }
+    }
+
+    /// While observing, whether the packets are recorded as well (a chart needs only the
+    /// samples: at max rate, copying every packet for nobody costs).
+    pub fn observe_packets(&mut self, on: bool) {
+        self.observing_packets = self.observing && on;
     }
 
     /// The next observation, oldest first; at most [`OBSERVED_LIMIT`] wait, the oldest go.
@@ -792,7 +802,7 @@ impl Device {
     /// Hands the bytes the session wants sent to the transport, in order.
     fn forward_transmits(&mut self) {
         while let Some(bytes) = self.session.poll_transmit() {
-            if self.observing {
+            if self.observing_packets {
                 self.observe_event(Observed::Sent(bytes.clone()));
             }
             self.actions.push_back(Action::Send(bytes));

@@ -107,6 +107,13 @@ impl Fleet {
         }
     }
 
+    /// While device `device` is observed, whether its packets are recorded as well.
+    pub fn observe_packets(&mut self, device: usize, on: bool) {
+        if let Some(device) = self.devices.get_mut(device) {
+            device.observe_packets(on);
+        }
+    }
+
     /// The next observation of device `device`, oldest first.
     pub fn poll_observed(&mut self, device: usize) -> Option<crate::device::Observed> {
         self.devices.get_mut(device)?.poll_observed()

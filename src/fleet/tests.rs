@@ -944,6 +944,23 @@ fn a_watch_of_one_sensor_of_a_shared_fleet_sees_its_samples_and_the_connections_
         names,
         BTreeSet::from(["CONNECT", "CONNACK", "PUBLISH", "PUBACK"])
     );
+    // A chart alone records the samples, not the packets.
+    let mut quiet = Fleet::new(settings("interval=0.5"), 1);
+    quiet.observe(0, true);
+    quiet.observe_packets(0, false);
+    let mut broker = Broker::new();
+    quiet.start(at(0));
+    broker.serve(&mut quiet, at(0), usize::MAX);
+    run(&mut quiet, &mut broker, 0, 2_000, usize::MAX);
+    let mut made = 0;
+    while let Some(event) = quiet.poll_observed(0) {
+        assert!(
+            !matches!(event, Observed::Sent(_) | Observed::Received(_)),
+            "{event:?}"
+        );
+        made += usize::from(matches!(event, Observed::Made { .. }));
+    }
+    assert!(made >= 4, "{made}");
     // Per-device: sensor n is device n, source 0.
     let per_device = Fleet::new(settings("devices=3"), 1);
     assert_eq!(per_device.locate(2), Some((2, 0)));

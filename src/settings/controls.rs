@@ -88,7 +88,8 @@ impl Group {
 pub enum Control {
     Text,
     Password,
-    /// A number input: minimum, maximum, step and unit, as the input's attributes want them.
+    /// A number input: minimum, maximum and step, as the input's attributes want them (the
+    /// unit is in the label or the hint).
     Number {
         min: &'static str,
         max: &'static str,
@@ -118,12 +119,12 @@ impl Field {
             Field::Connection => Control::Select(&["per-device", "shared"]),
             Field::Interval => number("0", "86400", "any"),
             Field::Devices => number("1", "1000", "1"),
-            Field::AnomalyEvery => number("1", "1000000", "1"),
+            Field::AnomalyEvery => number("1", "4294967295", "1"),
             Field::KeepAlive => number("0", "65535", "1"),
             Field::MaxInFlight => number("1", "65535", "1"),
-            Field::OfflineQueue => number("0", "100000", "1"),
+            Field::OfflineQueue => number("1", "100000", "1"),
             Field::Altitude => number("-500", "9000", "any"),
-            Field::Tide => number("0", "5", "any"),
+            Field::Tide => number("0", "10", "any"),
             Field::Temperature => number("-40", "85", "any"),
             Field::AnomalyProbability => number("0", "1", "any"),
             _ => Control::Text,
@@ -135,10 +136,10 @@ impl Field {
         match self {
             Field::Interval => "seconds; 0 publishes as fast as the broker acknowledges",
             Field::Devices => "1 to 1000 (per-device: up to 200)",
-            Field::AnomalyEvery => "empty: the profile's own (seed: 100)",
+            Field::AnomalyEvery => "empty: the profile's own (seed 10, realistic 60)",
             Field::Start => "UTC; empty: the real clock",
             Field::TimeZone => "the model's daily cycle follows it",
-            Field::AnomalyKinds => "none ticked: the profile's own",
+            Field::AnomalyKinds => "ticked: the kinds in use (at least one)",
             _ => "",
         }
     }
@@ -285,7 +286,7 @@ fn field_html(html: &mut String, field: Field) {
                 let name = kind.name();
                 let _ = write!(
                     html,
-                    "<label class=\"kind\" for=\"kind-{name}\"><input type=\"checkbox\" id=\"kind-{name}\" data-kind=\"{name}\">{name}</label>"
+                    "<label class=\"kind\" for=\"kind-{name}\"><input type=\"checkbox\" id=\"kind-{name}\">{name}</label>"
                 );
             }
             html.push_str("</fieldset>");

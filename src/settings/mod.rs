@@ -335,7 +335,7 @@ impl SettingsForm {
         check(Field::KeepAlive, keep_alive.as_ref().err());
         check(
             Field::Username,
-            check_length(self.get(Field::Username)).as_ref().err(),
+            check_username(self.get(Field::Username)).as_ref().err(),
         );
         check(
             Field::Password,
@@ -682,6 +682,16 @@ fn check_length(text: &str) -> Result<(), String> {
             "is {} bytes, over MQTT's 65535 byte limit",
             text.len()
         ));
+    }
+    Ok(())
+}
+
+/// A user name: an MQTT string, which must not hold U+0000 [MQTT-1.5.3-2]; other control
+/// characters are refused too (they would be invisible in the form).
+fn check_username(username: &str) -> Result<(), String> {
+    check_length(username)?;
+    if username.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
     }
     Ok(())
 }

@@ -831,3 +831,41 @@ fn only_what_differs_from_the_page_defaults_is_remembered_and_never_the_password
         }
     }
 }
+
+#[test]
+fn number_inputs_offer_exactly_the_range_validation_takes() {
+    for field in Field::ALL {
+        let Control::Number { min, max, step } = field.control() else {
+            continue;
+        };
+        let problem = |text: &str| {
+            let mut form = SettingsForm::defaults("t3st");
+            // Up to 1000 devices need the shared connection.
+            form.set(Field::Connection, "shared");
+            form.set(field, text);
+            form.validate()
+                .err()
+                .and_then(|errors| errors.into_iter().find(|e| e.field == field))
+        };
+        assert_eq!(problem(min), None, "{field:?} min {min}");
+        assert_eq!(problem(max), None, "{field:?} max {max}");
+        if step == "1" {
+            let below = (min.parse::<i64>().unwrap() - 1).to_string();
+            let above = (max.parse::<i64>().unwrap() + 1).to_string();
+            assert!(problem(&below).is_some(), "{field:?} {below}");
+            assert!(problem(&above).is_some(), "{field:?} {above}");
+        }
+    }
+}
+
+#[test]
+fn a_user_name_with_a_nul_or_control_character_is_refused() {
+    for bad in ["a\0b", "tab\there", "line\n"] {
+        let mut form = SettingsForm::defaults("t3st");
+        form.set(Field::Username, bad);
+        assert_eq!(
+            only_error(&form),
+            "Username: must not contain control characters"
+        );
+    }
+}

@@ -97,6 +97,8 @@ struct Runner {
     rate: RateMeter,
     pending_log: VecDeque<LogEntry>,
     watching: Option<Watching>,
+    /// The inspector is paused.
+    frames_paused: bool,
     /// A redraw is scheduled, and when the last one was.
     render_pending: bool,
     last_render_ms: u64,
@@ -121,6 +123,7 @@ impl Simulator {
             rate: RateMeter::default(),
             pending_log: VecDeque::new(),
             watching: None,
+            frames_paused: false,
             render_pending: false,
             last_render_ms: 0,
             on_update: Rc::new(on_update),
@@ -159,8 +162,9 @@ impl Simulator {
             let mut fleet = Fleet::new(settings, seed);
             runner.sockets = (0..fleet.devices().len()).map(|_| None).collect();
             // Watched from its first packet.
+            let paused = runner.frames_paused;
             if let Some(watching) = runner.watching.as_mut() {
-                watching.attach(&mut fleet, true);
+                watching.attach(&mut fleet, true, paused);
             }
             fleet.start(now());
             runner.fleet = Some(fleet);
@@ -190,18 +194,27 @@ impl Simulator {
                     watch: Watch::new(0, watch::CHART_SAMPLES),
                     selected: 0,
                 });
+                watching.watch.set_paused(runner.frames_paused);
+                // Shown again, a view is drawn again.
+                if chart && !watching.chart {
+                    watching.watch.mark_chart_changed();
+                }
+                if frames && !watching.frames {
+                    watching.watch.mark_frames_changed();
+                }
                 watching.chart = chart;
                 watching.frames = frames;
                 if let Some(fleet) = runner.fleet.as_mut() {
-                    watching.attach(fleet, false);
+                    watching.attach(fleet, false, runner.frames_paused);
                 }
             }
         }
         drive(&self.runner);
     }
 
-    /// Pauses or resumes the inspector's recording.
+    /// Pauses or resumes the inspector's recording (also for the watches of later runs).
     pub fn pause_frames(&self, paused: bool) {
+        self.runner.borrow_mut().frames_paused = paused;
         self.with_watch(|w| w.watch.set_paused(paused));
     }
 
@@ -214,7 +227,7 @@ impl Simulator {
         let mut detail = None;
         self.with_watch(|w| {
             w.selected = number;
-            w.watch.mark_changed();
+            w.watch.mark_frames_changed();
             detail = w.watch.frame(number).map(watch::frames::detail_html);
         });
         detail
@@ -436,40 +449,45 @@ fn render(shared: &Rc<RefCell<Runner>>) {
 
 impl Watching {
     /// Observes the device that publishes for the watched sensor, from a fresh watch when
-    /// `fresh` (a new run) or when it is another device than before.
-    fn attach(&mut self, fleet: &mut Fleet, fresh: bool) {
+    /// `fresh` (a new run) or when it is another device than before; with no such sensor in
+    /// the fleet, an empty one.
+    fn attach(&mut self, fleet: &mut Fleet, fresh: bool, paused: bool) {
         let Some((device, source)) = fleet.locate(self.sensor) else {
+            self.device = None;
+            self.fresh_watch(0, paused);
             return;
         };
         if fresh || self.device != Some(device) {
-            self.watch = Watch::new(source, watch::CHART_SAMPLES);
+            self.fresh_watch(source, paused);
         }
         self.device = Some(device);
         fleet.observe(device, true);
+        fleet.observe_packets(device, self.frames);
     }
 
-    /// Takes in what the device did since the last redraw; the chart and the packet list when
-    /// they changed and are shown.
+    fn fresh_watch(&mut self, source: usize, paused: bool) {
+        self.watch = Watch::new(source, watch::CHART_SAMPLES);
+        self.watch.set_paused(paused);
+        self.selected = 0;
+    }
+
+    /// Takes in what the device did since the last redraw; the chart when a sample came and
+    /// the packet list when a packet did, each only while shown.
     fn draw(&mut self, fleet: &mut Fleet, wall_ms: i64) -> (Option<String>, Option<String>) {
-        let Some(device) = self.device else {
-            return (None, None);
-        };
-        while let Some(event) = fleet.poll_observed(device) {
-            self.watch.feed(event, wall_ms);
+        if let Some(device) = self.device {
+            while let Some(event) = fleet.poll_observed(device) {
+                self.watch.feed(event, wall_ms);
+            }
         }
-        if !self.watch.take_changed() {
-            return (None, None);
-        }
-        let chart = self.chart.then(|| {
+        let chart = (self.watch.take_chart_changed() && self.chart).then(|| {
             let title = format!(
                 "Pressure and temperature of {}, last {} samples",
-                fleet.sensor_id(self.sensor).unwrap_or_default(),
+                fleet.sensor_id(self.sensor).unwrap_or("no such device"),
                 self.watch.chart_len()
             );
             watch::chart::svg(self.watch.points(), self.watch.chart_len(), &title)
         });
-        let frames = self
-            .frames
+        let frames = (self.watch.take_frames_changed() && self.frames)
             .then(|| watch::frames::list_html(self.watch.frames().iter(), self.selected));
         (chart, frames)
     }
@@ -611,11 +629,31 @@ pub fn save_json(name: &str, text: &str) {
     save_file(name, text, "application/json");
 }
 
-/// Copies `text` to the clipboard; best effort.
-pub fn copy_text(text: &str) {
-    if let Some(window) = web_sys::window() {
-        let _ = window.navigator().clipboard().write_text(text);
+/// Copies `text` to the clipboard, where the browser offers one (a secure page: https or this
+/// machine); false where it does not.
+pub fn copy_text(text: &str) -> bool {
+    let Some(navigator) = web_sys::window().map(|w| w.navigator()) else {
+        return false;
+    };
+    // Undefined outside a secure context, though web-sys types it as always there.
+    if js_sys::Reflect::get(&navigator, &"clipboard".into()).map_or(true, |c| c.is_undefined()) {
+        return false;
     }
+    let _ = navigator.clipboard().write_text(text);
+    true
+}
+
+/// Copies the page's current selection (the older way, which plain-http pages still have).
+pub fn copy_selection() -> bool {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return false;
+    };
+    js_sys::Reflect::get(&document, &"execCommand".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|exec| exec.call1(&document, &"copy".into()).ok())
+        .and_then(|done| done.as_bool())
+        == Some(true)
 }
 
 /// Sets the page's colour theme (`light`, `dark`, or `auto` to follow the system).

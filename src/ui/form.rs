@@ -232,11 +232,26 @@ pub fn on_input(
                     .is_some_and(|b| prop(&b, "checked").as_bool() == Some(true))
             })
             .collect();
-        sim.set_field(Field::AnomalyKinds, names.join(","));
+        if names.is_empty() {
+            // The last kind stays: no kind at all is Anomaly mode "off".
+            set_prop(target, "checked", true.into());
+            sim.push_log(
+                LogLevel::Info,
+                "Anomaly kinds: at least one; for none, set Anomaly mode to off".into(),
+            );
+        } else {
+            sim.set_field(Field::AnomalyKinds, names.join(","));
+        }
     } else if let Some(field) = Field::ALL.into_iter().find(|f| f.id() == id) {
+        // A number input reads "" for text it cannot parse: say so rather than read it as
+        // empty (which means "the profile's own" for some fields).
+        let unreadable = js_sys::Reflect::get(target, &"validity".into())
+            .map(|validity| prop(&validity, "badInput").as_bool() == Some(true))
+            .unwrap_or(false);
         let text = match field.control() {
             Control::Flag => (prop(target, "checked").as_bool() == Some(true)).to_string(),
             Control::DateTime => datetime_setting(&value),
+            _ if unreadable => "(not a number)".into(),
             _ => value,
         };
         sim.set_field(field, text);

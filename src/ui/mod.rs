@@ -127,6 +127,7 @@ impl SimulatorHandle {
         match checked {
             Ok(settings) => {
                 self.errors.set(vec![]);
+                self.frame_detail.set(String::new());
                 // Locked at once, not at the next redraw.
                 set_changed(self.active, true);
                 set_changed(self.running, true);
@@ -174,6 +175,14 @@ impl SimulatorHandle {
 
     fn active(&self) -> bool {
         self.active.get()
+    }
+
+    /// Devices in the running (or last) fleet, at least 1.
+    fn fleet_size(&self) -> usize {
+        self.view
+            .with(|v| v.connected.1)
+            .max(self.rows.with(Vec::len))
+            .max(1)
     }
 
     /// Running and not yet stopping: Stop and Inject apply.
@@ -403,6 +412,18 @@ fn set_testid(
     }
 }
 
+/// Sets `selector`'s inner HTML whenever `html` changes.
+fn bind_html(root: NodeRef<leptos::html::Div>, selector: &'static str, html: RwSignal<String>) {
+    Effect::new(move |_| {
+        let html = html.get();
+        if root.get().is_some()
+            && let Some(element) = find(root, selector)
+        {
+            element.set_inner_html(&html);
+        }
+    });
+}
+
 /// Counter `index` of [`page::COUNTERS`] as text.
 fn counter_text(c: &Counters, index: usize) -> String {
     match index {
@@ -467,6 +488,9 @@ pub fn App() -> impl IntoView {
             let payload = v.last_payload.as_deref().unwrap_or("(nothing sent yet)");
             set_testid(root, "last-payload", "textContent", payload.into());
         });
+        if let Some(picker) = by_testid(root, "watch-device") {
+            let _ = picker.set_attribute("max", &sim.fleet_size().to_string());
+        }
         let max_rate = if sim.max_rate() {
             ", publishing as fast as possible"
         } else {
@@ -529,29 +553,16 @@ pub fn App() -> impl IntoView {
             set_prop(&list, "innerHTML", html.into());
         }
     });
-    // The chart, the inspector and the device they show.
+    // The chart, the inspector's packets and the packet taken apart: each only when its
+    // HTML changed (the simulator sends a chart only when a sample came).
+    bind_html(root, "[data-testid=chart]", sim.chart);
+    bind_html(root, "[data-testid=inspector] tbody", sim.frames);
+    bind_html(root, "[data-testid=frame-detail]", sim.frame_detail);
+    // The device they show, when it changes (not while someone types a new number).
     Effect::new(move |_| {
-        if root.get().is_none() {
-            return;
-        }
-        set_testid(root, "chart", "innerHTML", sim.chart.get().into());
-        if let Some(body) = find(root, "[data-testid=inspector] tbody") {
-            set_prop(&body, "innerHTML", sim.frames.get().into());
-        }
-        set_testid(
-            root,
-            "frame-detail",
-            "innerHTML",
-            sim.frame_detail.get().into(),
-        );
-        let count = sim
-            .view
-            .with(|v| v.connected.1)
-            .max(sim.rows.with(Vec::len))
-            .max(1);
-        if let Some(picker) = by_testid(root, "watch-device") {
-            let _ = picker.set_attribute("max", &count.to_string());
-            set_prop(&picker, "value", (sim.watched.get() + 1).to_string().into());
+        let shown = (sim.watched.get() + 1).to_string();
+        if root.get().is_some() {
+            set_testid(root, "watch-device", "value", shown.into());
         }
     });
     // The chart and the inspector record only while unfolded. `toggle` does not bubble: it is
@@ -595,7 +606,7 @@ pub fn App() -> impl IntoView {
                     let value = prop(&target, "value").as_string().unwrap_or_default();
                     if id == "watch-device" {
                         if let Ok(n) = value.trim().parse::<usize>() {
-                            sim.watched.set(n.max(1) - 1);
+                            sim.watched.set(n.clamp(1, sim.fleet_size()) - 1);
                         }
                     } else {
                         form::on_input(sim, root, &target, &id, value);
@@ -641,7 +652,21 @@ fn on_click(
             Some("theme") => form::next_theme(theme),
             Some("reset-settings") => sim.reset_settings(),
             Some("export-settings") => sim.export_settings(),
-            Some("copy-link") => transport::copy_text(&sim.share_link_untracked()),
+            Some("copy-link") => {
+                let copied = transport::copy_text(&sim.share_link_untracked())
+                    || by_testid(root, "share-text")
+                        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                        .is_some_and(|text| {
+                            text.select();
+                            transport::copy_selection()
+                        });
+                let note = if copied {
+                    "share link copied"
+                } else {
+                    "this browser does not allow copying here: select the link and copy it"
+                };
+                sim.push_log(LogLevel::Info, note.into());
+            }
             Some("qr-fullscreen") => {
                 if let Some(qr) = by_testid(root, "qr") {
                     let _ = qr.request_fullscreen();

@@ -120,6 +120,11 @@ pub fn detail_html(frame: &Frame) -> String {
             html.push_str("<p>The codec refused it: ");
             escape(&mut html, &error.to_string());
             html.push_str("</p>");
+            // Without its fields, a CONNECT's password cannot be told from the rest.
+            if frame.bytes.first().is_some_and(|b| b >> 4 == 1) {
+                html.push_str("<p>Its bytes are not shown: a CONNECT may hold a password.</p>");
+                return html;
+            }
             vec![]
         }
     };

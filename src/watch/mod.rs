@@ -33,7 +33,7 @@ pub enum Direction {
 
 /// One MQTT packet as it crossed the connection (or, when the codec refused it, the bytes it
 /// refused).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Frame {
     /// Counts from 1 over the watch: what a selection names.
     pub number: u64,
@@ -42,6 +42,20 @@ pub struct Frame {
     pub bytes: Vec<u8>,
     /// What the codec made of it: the packet's name, id and flags, or why it could not read it.
     pub summary: Result<frames::Summary, DecodeError>,
+}
+
+impl std::fmt::Debug for Frame {
+    /// The size only: a CONNECT carries the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Frame(#{} {:?}, {} bytes, {:?})",
+            self.number,
+            self.direction,
+            self.bytes.len(),
+            self.summary
+        )
+    }
 }
 
 /// The chart's samples and the inspector's packets of sensor `source` of one device.
@@ -55,7 +69,9 @@ pub struct Watch {
     partial: Vec<u8>,
     numbered: u64,
     paused: bool,
-    changed: bool,
+    /// What changed since it was last drawn.
+    chart_changed: bool,
+    frames_changed: bool,
 }
 
 impl Watch {
@@ -69,7 +85,8 @@ impl Watch {
             partial: vec![],
             numbered: 0,
             paused: false,
-            changed: true,
+            chart_changed: true,
+            frames_changed: true,
         }
     }
 
@@ -103,17 +120,28 @@ impl Watch {
     /// Forgets the packets kept (not the chart).
     pub fn clear_frames(&mut self) {
         self.frames.clear();
-        self.changed = true;
+        self.frames_changed = true;
     }
 
-    /// Asks for a redraw (the selection changed).
-    pub fn mark_changed(&mut self) {
-        self.changed = true;
+    /// Asks for the chart to be drawn again (it is shown again).
+    pub fn mark_chart_changed(&mut self) {
+        self.chart_changed = true;
     }
 
-    /// Whether anything changed since the last call.
-    pub fn take_changed(&mut self) -> bool {
-        std::mem::take(&mut self.changed)
+    /// Asks for the packet list to be drawn again (the selection changed, or it is shown
+    /// again).
+    pub fn mark_frames_changed(&mut self) {
+        self.frames_changed = true;
+    }
+
+    /// Whether a sample came since the last call.
+    pub fn take_chart_changed(&mut self) -> bool {
+        std::mem::take(&mut self.chart_changed)
+    }
+
+    /// Whether the packets changed since the last call.
+    pub fn take_frames_changed(&mut self) -> bool {
+        std::mem::take(&mut self.frames_changed)
     }
 
     /// Takes in one observation of the device, seen at `wall_ms`.
@@ -131,32 +159,47 @@ impl Watch {
                     sample,
                     reported: fate != Fate::Dropout,
                 });
-                self.changed = true;
+                self.chart_changed = true;
             }
             Observed::Sent(bytes) => self.push_frame(wall_ms, Direction::Sent, bytes),
-            Observed::Received(bytes) => {
-                // A frame may hold half a packet or several [MQTT-6.0.0-2].
-                self.partial.extend_from_slice(&bytes);
-                loop {
-                    match mqtt::decode(&self.partial, MAX_FRAME) {
-                        Ok(Some((_, used))) => {
-                            let rest = self.partial.split_off(used);
-                            let packet = std::mem::replace(&mut self.partial, rest);
-                            self.push_frame(wall_ms, Direction::Received, packet);
-                        }
-                        Ok(None) => break,
-                        Err(_) => {
-                            let bytes = std::mem::take(&mut self.partial);
-                            self.push_frame(wall_ms, Direction::Received, bytes);
-                            break;
-                        }
-                    }
-                }
-            }
+            Observed::Received(bytes) => self.receive(wall_ms, &bytes),
             // A new connection starts a new byte stream.
             Observed::Status(_) => self.partial.clear(),
             Observed::Made { .. } | Observed::Sample { .. } => {}
         }
+    }
+
+    /// Splits what came from the broker into packets: a frame may hold half a packet or
+    /// thousands [MQTT-6.0.0-2]. Linear in the bytes, and only the packets that stay listed are
+    /// copied and read (a 1 MiB frame of PINGRESPs is 524,288 packets).
+    fn receive(&mut self, wall_ms: i64, bytes: &[u8]) {
+        self.partial.extend_from_slice(bytes);
+        let mut packets = vec![];
+        let mut at = 0;
+        loop {
+            match mqtt::decode(&self.partial[at..], MAX_FRAME) {
+                Ok(Some((_, used))) => {
+                    packets.push(at..at + used);
+                    at += used;
+                }
+                Ok(None) => break,
+                // What the codec refuses is listed as it came, and the stream starts over.
+                Err(_) => {
+                    packets.push(at..self.partial.len());
+                    at = self.partial.len();
+                    break;
+                }
+            }
+        }
+        let skipped = packets.len().saturating_sub(FRAMES_KEPT);
+        if !self.paused {
+            self.numbered += skipped as u64;
+        }
+        for range in packets.into_iter().skip(skipped) {
+            let packet = self.partial[range].to_vec();
+            self.push_frame(wall_ms, Direction::Received, packet);
+        }
+        self.partial.drain(..at);
     }
 
     fn push_frame(&mut self, wall_ms: i64, direction: Direction, bytes: Vec<u8>) {
@@ -174,7 +217,7 @@ impl Watch {
             summary: frames::Summary::of(&bytes),
             bytes,
         });
-        self.changed = true;
+        self.frames_changed = true;
     }
 }
 

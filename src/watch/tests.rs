@@ -273,3 +273,16 @@ fn a_connect_never_shows_its_password() {
     assert!(html.contains("user name, password"), "{html}");
     assert!(html.contains("&quot;teacher&quot;"));
 }
+
+#[test]
+fn a_frame_of_half_a_million_packets_keeps_the_last_200_in_linear_time() {
+    let pingresp = [0xd0, 0x00];
+    let frame: Vec<u8> = pingresp.repeat(524_288);
+    let mut watch = Watch::new(0, 10);
+    watch.feed(Observed::Received(frame), 0);
+    watch.feed(Observed::Received(vec![0xd0]), 0);
+    watch.feed(Observed::Received(vec![0x00]), 0);
+    assert_eq!(watch.frames().len(), FRAMES_KEPT);
+    assert_eq!(watch.frames().back().unwrap().number, 524_289);
+    assert!(watch.frames().iter().all(|f| f.bytes == pingresp));
+}

@@ -318,7 +318,7 @@ def test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or
         driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
         stopped = audit(driver)
         # The audit can fail: an image without a text alternative is found.
-        driver.execute("const i = document.createElement('img'); i.id = 'axe-probe'; document.body.append(i);")
+        driver.execute("const i = document.createElement('img'); i.id = 'axe-probe'; document.querySelector('main').append(i);")
         probe = audit(driver)
         driver.execute("document.getElementById('axe-probe').remove();")
     finally:
