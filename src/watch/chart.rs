@@ -77,17 +77,21 @@ pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
         );
         return out;
     };
-    let len = len.max(2);
-    let first = newest.saturating_sub(len as u64 - 1);
-    let step = (RIGHT - LEFT) / (len - 1) as f64;
+    // The samples kept span the width (at most `len` of them; a short run is not squeezed
+    // into a corner), and never fewer than ten steps.
+    let first = points.front().map_or(newest, |p| p.sample.sequence);
+    let span = (newest - first).clamp(10, len.max(2) as u64 - 1);
+    let step = (RIGHT - LEFT) / span as f64;
     let x = |sequence: u64| LEFT + sequence.saturating_sub(first) as f64 * step;
     let reported = || points.iter().filter(|p| p.reported).map(|p| p.sample);
     let pressure = range(reported().map(|s| s.pressure_hpa), 0.2);
     let temperature = range(reported().map(|s| s.temperature_c), 0.2);
     let y = |(low, high): (f64, f64), v: f64| BOTTOM - (v - low) / (high - low) * (BOTTOM - TOP);
 
-    // Anomaly events: one shaded band per event on screen, labelled by kind.
+    // Anomaly events: one shaded band per event on screen, labelled by kind where the label
+    // has room (the band's title always names it).
     let mut i = 0;
+    let mut labelled_to = 0.0;
     let points: Vec<&Point> = points.iter().collect();
     while i < points.len() {
         let Some(label) = points[i].sample.label else {
@@ -103,17 +107,25 @@ pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
         let right = (x(b) + step / 2.0).min(RIGHT);
         let _ = write!(
             out,
-            "<g class=\"event\" data-kind=\"{kind}\"><rect class=\"ev {kind}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{kind} #{} (sequence {a} to {b})</title></rect>\
-             <text class=\"evl\" x=\"{}\" y=\"{}\">{kind}</text></g>",
+            "<g class=\"event\" data-kind=\"{kind}\"><rect class=\"ev {kind}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{kind} #{} (sequence {a} to {b})</title></rect>",
             Tenths(left),
             Tenths(TOP),
             Tenths((right - left).max(1.0)),
             Tenths(BOTTOM - TOP),
             label.id,
-            Tenths(left + 1.0),
-            Tenths(TOP + 10.0),
             kind = label.kind,
         );
+        if left >= labelled_to {
+            let _ = write!(
+                out,
+                "<text class=\"evl\" x=\"{}\" y=\"{}\">{}</text>",
+                Tenths(left + 1.0),
+                Tenths(TOP + 10.0),
+                label.kind
+            );
+            labelled_to = left + 6.0 * label.kind.name().len() as f64 + 4.0;
+        }
+        out.push_str("</g>");
     }
 
     // The lines, broken wherever a sample was not reported.

@@ -293,11 +293,11 @@ def test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or
     try:
         driver.open(
             f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id={run}&devices=3&connection=shared"
-            f"&interval=0.1&profile=seed&anomaly_every=6&autostart=1"
+            f"&interval=0.1&profile=realistic&anomaly_every=12&seed=368&autostart=1"
         )
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
         driver.wait_for("anomaly bands", lambda: driver.execute(
-            "return document.querySelectorAll('[data-testid=chart] g.event').length;") >= 3)
+            "return document.querySelectorAll('[data-testid=chart] g.event').length;") >= 4, timeout=60)
         driver.screenshot("desktop.png")
         unfold_everything(driver)
         # The inspector has packets and one is taken apart; the chart has samples and events.
