@@ -134,6 +134,11 @@ impl Watch {
         self.frames_changed = true;
     }
 
+    /// Whether a sample came since the chart was last taken, without taking it.
+    pub fn chart_pending(&self) -> bool {
+        self.chart_changed
+    }
+
     /// Whether a sample came since the last call.
     pub fn take_chart_changed(&mut self) -> bool {
         std::mem::take(&mut self.chart_changed)
