@@ -23,6 +23,7 @@ BUILD_ONLY=false
 [ "${DPS368_SETUP:-}" = build ] && BUILD_ONLY=true
 
 need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 if ! $BUILD_ONLY; then

@@ -590,8 +590,17 @@ async fn the_chart_draws_a_point_per_sample_and_a_band_per_anomaly_event() {
     tick().await;
     let before = page.by_testid("chart").inner_html();
     page.click("start");
-    page.wait_for("10 more samples", |p| p.number("samples") >= 10)
+    // The new run's own figures (the last run's are still shown until its first redraw).
+    page.wait_for("connected", |p| p.text("status") == "connected")
         .await;
+    page.wait_for("the new run's samples", |p| {
+        (1..20).contains(&p.number("samples"))
+    })
+    .await;
+    page.wait_for("10 samples", |p| p.number("samples") >= 10)
+        .await;
+    // Longer than the chart's own pace.
+    TimeoutFuture::new(400).await;
     page.click("stop");
     page.wait_for("disconnected", |p| p.text("status") == "disconnected")
         .await;

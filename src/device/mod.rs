@@ -153,6 +153,8 @@ pub struct Device {
     observing: bool,
     observing_packets: bool,
     observed: VecDeque<Observed>,
+    /// Events were dropped since the listener last drained.
+    observed_skipped: bool,
     /// The status last reported to the listener.
     observed_status: Option<Status>,
 }
@@ -199,6 +201,7 @@ impl Device {
             last_payload: None,
             observing: false,
             observing_packets: false,
+            observed_skipped: false,
             observed: VecDeque::new(),
             observed_status: None,
         }
@@ -472,10 +475,16 @@ impl Device {
     pub fn observe(&mut self, on: bool) {
         self.observing = on;
         self.observing_packets = on;
+        self.observed_skipped = false;
         self.observed_status = None;
         if !on {
             self.observed.clear();
         }
+    }
+
+    /// Whether packets are recorded for the listener.
+    pub fn observes_packets(&self) -> bool {
+        self.observing_packets
     }
 
     /// While observing, whether the packets are recorded as well (a chart needs only the
@@ -486,12 +495,16 @@ impl Device {
 
     /// The next observation, oldest first; at most [`OBSERVED_LIMIT`] wait, the oldest go.
     pub fn poll_observed(&mut self) -> Option<Observed> {
+        if std::mem::take(&mut self.observed_skipped) {
+            return Some(Observed::Skipped);
+        }
         self.observed.pop_front()
     }
 
     fn observe_event(&mut self, event: Observed) {
         if self.observed.len() >= OBSERVED_LIMIT {
             self.observed.pop_front();
+            self.observed_skipped = true;
         }
         self.observed.push_back(event);
     }

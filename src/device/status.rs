@@ -189,6 +189,9 @@ pub enum Observed {
     Received(Vec<u8>),
     /// The status changed.
     Status(Status),
+    /// Events before the ones that follow were lost: the listener fell more than
+    /// `OBSERVED_LIMIT` behind (a byte stream it was reassembling is broken).
+    Skipped,
 }
 
 impl fmt::Debug for Observed {
@@ -208,6 +211,7 @@ impl fmt::Debug for Observed {
             Observed::Sent(bytes) => write!(f, "Sent({} bytes)", bytes.len()),
             Observed::Received(bytes) => write!(f, "Received({} bytes)", bytes.len()),
             Observed::Status(status) => write!(f, "Status({status:?})"),
+            Observed::Skipped => f.write_str("Skipped"),
         }
     }
 }

@@ -221,8 +221,18 @@ impl Simulator {
 
     /// Pauses or resumes the inspector's recording (also for the watches of later runs).
     pub fn pause_frames(&self, paused: bool) {
-        self.runner.borrow_mut().frames_paused = paused;
-        self.with_watch(|w| w.watch.set_paused(paused));
+        {
+            let mut guard = self.runner.borrow_mut();
+            let runner = &mut *guard;
+            runner.frames_paused = paused;
+            if let Some(watching) = runner.watching.as_mut() {
+                watching.watch.set_paused(paused);
+                if let Some(fleet) = runner.fleet.as_mut() {
+                    watching.attach(fleet, false, paused);
+                }
+            }
+        }
+        drive(&self.runner);
     }
 
     pub fn clear_frames(&self) {
@@ -482,9 +492,14 @@ impl Watching {
         if fresh || self.device != Some(device) {
             self.fresh_watch(source, paused);
         }
+        // Packets that were not recorded leave a broken stream behind.
+        let packets = self.frames && !paused;
+        if packets && !fleet.devices()[device].observes_packets() {
+            self.watch.restart_stream();
+        }
         self.device = Some(device);
         fleet.observe(device, true);
-        fleet.observe_packets(device, self.frames);
+        fleet.observe_packets(device, packets);
     }
 
     fn fresh_watch(&mut self, source: usize, paused: bool) {
@@ -671,18 +686,51 @@ pub fn save_json(name: &str, text: &str) {
     save_file(name, text, "application/json");
 }
 
-/// Copies `text` to the clipboard, where the browser offers one (a secure page: https or this
-/// machine); false where it does not.
-pub fn copy_text(text: &str) -> bool {
-    let Some(navigator) = web_sys::window().map(|w| w.navigator()) else {
-        return false;
-    };
+/// Copies `text` to the clipboard, then calls `done` with whether it was: false where the
+/// browser offers no clipboard (a page that is not secure: plain http to another machine) or
+/// refuses.
+pub fn copy_text(text: &str, done: impl FnOnce(bool) + 'static) {
+    let navigator = web_sys::window().map(|w| w.navigator());
     // Undefined outside a secure context, though web-sys types it as always there.
-    if js_sys::Reflect::get(&navigator, &"clipboard".into()).map_or(true, |c| c.is_undefined()) {
-        return false;
+    let clipboard = navigator
+        .as_ref()
+        .and_then(|n| js_sys::Reflect::get(n, &"clipboard".into()).ok())
+        .filter(|c| !c.is_undefined());
+    match (navigator, clipboard) {
+        (Some(navigator), Some(_)) => {
+            on_settled(navigator.clipboard().write_text(text), move |r| {
+                done(r.is_ok())
+            })
+        }
+        _ => done(false),
     }
-    let _ = navigator.clipboard().write_text(text);
-    true
+}
+
+/// Calls `done` once `promise` settles, with its value or its reason. A callback on the
+/// promise rather than an async block: no executor in the bundle for this.
+fn on_settled(
+    promise: js_sys::Promise,
+    done: impl FnOnce(Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>) + 'static,
+) {
+    let done = Rc::new(std::cell::Cell::new(Some(done)));
+    let on_error = done.clone();
+    let resolved =
+        wasm_bindgen::closure::Closure::once_into_js(move |value: wasm_bindgen::JsValue| {
+            if let Some(done) = done.take() {
+                done(Ok(value));
+            }
+        });
+    let rejected =
+        wasm_bindgen::closure::Closure::once_into_js(move |reason: wasm_bindgen::JsValue| {
+            if let Some(done) = on_error.take() {
+                done(Err(reason));
+            }
+        });
+    if let Ok(then) = js_sys::Reflect::get(&promise, &"then".into()) {
+        let _ = then
+            .unchecked_into::<js_sys::Function>()
+            .call2(&promise, &resolved, &rejected);
+    }
 }
 
 /// Copies the page's current selection (the older way, which plain-http pages still have).
@@ -717,26 +765,12 @@ pub fn read_picked_file(
     let Some(file) = input.files().and_then(|files| files.get(0)) else {
         return;
     };
-    // A callback on the promise, not an async block: no executor in the bundle for this.
-    let done = std::rc::Rc::new(std::cell::Cell::new(Some(done)));
-    let on_error = done.clone();
-    let read = wasm_bindgen::closure::Closure::once_into_js(move |text: wasm_bindgen::JsValue| {
-        if let Some(done) = done.take() {
-            done(
-                text.as_string()
-                    .ok_or_else(|| "the file is not text".to_owned()),
-            );
-        }
+    on_settled(file.text(), move |text| {
+        done(match text {
+            Ok(text) => text
+                .as_string()
+                .ok_or_else(|| "the file is not text".to_owned()),
+            Err(_) => Err("the file could not be read".to_owned()),
+        })
     });
-    let failed = wasm_bindgen::closure::Closure::once_into_js(move |_: wasm_bindgen::JsValue| {
-        if let Some(done) = on_error.take() {
-            done(Err("the file could not be read".to_owned()));
-        }
-    });
-    let promise = file.text();
-    if let Ok(then) = js_sys::Reflect::get(&promise, &"then".into()) {
-        let _ = then
-            .unchecked_into::<js_sys::Function>()
-            .call2(&promise, &read, &failed);
-    }
 }

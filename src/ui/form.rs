@@ -48,6 +48,7 @@ impl SimulatorHandle {
         });
         self.client_id_typed.set(false);
         self.errors.set(vec![]);
+        self.unreadable.set(0);
         self.push_log(
             LogLevel::Info,
             "settings reset to this page's defaults".into(),
@@ -117,6 +118,7 @@ impl SimulatorHandle {
             }
         }
         self.push_log(LogLevel::Info, format!("import: {set} setting(s) read"));
+        self.unreadable.set(0);
         self.edited();
         self.errors
             .set(self.form().validate().err().unwrap_or_default());
@@ -243,15 +245,22 @@ pub fn on_input(
             sim.set_field(Field::AnomalyKinds, names.join(","));
         }
     } else if let Some(field) = Field::ALL.into_iter().find(|f| f.id() == id) {
-        // A number input reads "" for text it cannot parse: say so rather than read it as
-        // empty (which means "the profile's own" for some fields).
+        // A number input reads "" for text it cannot parse ("-" on the way to "-40", or "1e"):
+        // the setting keeps its last readable value, and the field says why until it is
+        // readable again (Start refuses meanwhile). Read as empty, it would mean "the
+        // profile's own" for some fields.
         let unreadable = js_sys::Reflect::get(target, &"validity".into())
             .map(|validity| prop(&validity, "badInput").as_bool() == Some(true))
             .unwrap_or(false);
+        let bit = 1 << field as u32;
+        sim.unreadable
+            .update(|u| *u = if unreadable { *u | bit } else { *u & !bit });
+        if unreadable {
+            return;
+        }
         let text = match field.control() {
             Control::Flag => (prop(target, "checked").as_bool() == Some(true)).to_string(),
             Control::DateTime => datetime_setting(&value),
-            _ if unreadable => "(not a number)".into(),
             _ => value,
         };
         sim.set_field(field, text);

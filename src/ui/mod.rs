@@ -23,6 +23,9 @@ use crate::settings::{
 use crate::transport::{self, Simulator, Snapshot};
 use wasm_bindgen::JsCast;
 
+/// What a number input the browser cannot read says.
+const UNREADABLE: &str = "cannot be read as a number: check what is typed";
+
 /// How many log lines the page keeps.
 const LOG_LINES: usize = 200;
 
@@ -67,6 +70,9 @@ pub struct SimulatorHandle {
     log: RwSignal<Vec<String>>,
     values: [RwSignal<String>; Field::ALL.len()],
     errors: RwSignal<Vec<FieldError>>,
+    /// Number inputs whose text the browser cannot read as a number (bit per [`Field`]): their
+    /// setting keeps its last readable value, and Start is refused until they are fixed.
+    unreadable: RwSignal<u32>,
     simulator: StoredValue<Simulator, LocalStorage>,
     /// This page's own defaults (its random seed and client id, its time zone): what is not
     /// remembered, and what "Reset to defaults" restores.
@@ -99,6 +105,9 @@ impl SimulatorHandle {
     }
 
     fn error_for(&self, field: Field) -> Option<String> {
+        if self.unreadable.get() & (1 << field as u32) != 0 {
+            return Some(UNREADABLE.into());
+        }
         self.errors.with(|errors| {
             errors
                 .iter()
@@ -112,6 +121,19 @@ impl SimulatorHandle {
     #[inline(never)]
     pub fn start(&self) {
         let mut checked = self.form().validate();
+        let unreadable = self.unreadable.get_untracked();
+        for field in Field::ALL {
+            if unreadable & (1 << field as u32) != 0 {
+                let error = FieldError {
+                    field,
+                    message: UNREADABLE.into(),
+                };
+                match &mut checked {
+                    Err(errors) => errors.push(error),
+                    Ok(_) => checked = Err(vec![error]),
+                }
+            }
+        }
         if self.https
             && let Some(message) = blocked_from_https(&self.value(Field::BrokerUrl).get_untracked())
         {
@@ -128,6 +150,9 @@ impl SimulatorHandle {
             Ok(settings) => {
                 self.errors.set(vec![]);
                 self.frame_detail.set(String::new());
+                // The chart shows a device of this fleet.
+                let devices = settings.devices.max(1);
+                self.watched.update(|w| *w = (*w).min(devices - 1));
                 // Locked at once, not at the next redraw.
                 set_changed(self.active, true);
                 set_changed(self.running, true);
@@ -177,12 +202,17 @@ impl SimulatorHandle {
         self.active.get()
     }
 
-    /// Devices in the running (or last) fleet, at least 1.
+    /// Devices in the fleet: the running (or last) one's, or what Devices says for the next.
     fn fleet_size(&self) -> usize {
-        self.view
+        let next = self
+            .value(Field::Devices)
+            .with(|d| d.trim().parse::<usize>().ok())
+            .unwrap_or(1);
+        let running = self
+            .view
             .with(|v| v.connected.1)
-            .max(self.rows.with(Vec::len))
-            .max(1)
+            .max(self.rows.with(Vec::len));
+        if self.active.get() { running } else { next }.clamp(1, 1000)
     }
 
     /// Running and not yet stopping: Stop and Inject apply.
@@ -267,7 +297,11 @@ pub fn use_simulator() -> SimulatorHandle {
     let active = RwSignal::new(false);
     let running = RwSignal::new(false);
     let log = RwSignal::new(Vec::<String>::new());
-    let chart = RwSignal::new(String::new());
+    let chart = RwSignal::new(crate::watch::chart::svg(
+        &Default::default(),
+        crate::watch::CHART_SAMPLES,
+        "Pressure and temperature: no samples yet",
+    ));
     let frames = RwSignal::new(String::new());
     // At most ten snapshots a second, and only when something changed.
     let simulator = Simulator::new(move |mut snapshot: Snapshot| {
@@ -303,6 +337,7 @@ pub fn use_simulator() -> SimulatorHandle {
         log,
         values: Field::ALL.map(|field| RwSignal::new(form.get(field).to_owned())),
         errors: RwSignal::new(vec![]),
+        unreadable: RwSignal::new(0),
         simulator: StoredValue::new_local(simulator.clone()),
         defaults: StoredValue::new(defaults),
         client_id_typed: RwSignal::new(client_id_typed),
@@ -653,19 +688,23 @@ fn on_click(
             Some("reset-settings") => sim.reset_settings(),
             Some("export-settings") => sim.export_settings(),
             Some("copy-link") => {
-                let copied = transport::copy_text(&sim.share_link_untracked())
-                    || by_testid(root, "share-text")
-                        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-                        .is_some_and(|text| {
-                            text.select();
-                            transport::copy_selection()
-                        });
-                let note = if copied {
-                    "share link copied"
-                } else {
-                    "this browser does not allow copying here: select the link and copy it"
-                };
-                sim.push_log(LogLevel::Info, note.into());
+                let selected = by_testid(root, "share-text")
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+                transport::copy_text(&sim.share_link_untracked(), move |copied| {
+                    // Where the clipboard is missing or refuses, the older way: copy the
+                    // selected link.
+                    let note = if copied {
+                        "share link copied to the clipboard"
+                    } else if selected.is_some_and(|text| {
+                        text.select();
+                        transport::copy_selection()
+                    }) {
+                        "share link copied (as selected text)"
+                    } else {
+                        "this browser does not allow copying here: select the link and copy it"
+                    };
+                    sim.push_log(LogLevel::Info, note.into());
+                });
             }
             Some("qr-fullscreen") => {
                 if let Some(qr) = by_testid(root, "qr") {

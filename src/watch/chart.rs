@@ -80,7 +80,7 @@ pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
     // The samples kept span the width (at most `len` of them; a short run is not squeezed
     // into a corner), and never fewer than ten steps.
     let first = points.front().map_or(newest, |p| p.sample.sequence);
-    let span = (newest - first).clamp(10, len.max(2) as u64 - 1);
+    let span = (newest - first).max(10).min(len.max(2) as u64 - 1);
     let step = (RIGHT - LEFT) / span as f64;
     let x = |sequence: u64| LEFT + sequence.saturating_sub(first) as f64 * step;
     let reported = || points.iter().filter(|p| p.reported).map(|p| p.sample);

@@ -67,6 +67,8 @@ pub struct Watch {
     frames: VecDeque<Frame>,
     /// Bytes from the broker that do not yet make a whole packet.
     partial: Vec<u8>,
+    /// The stream lost bytes: unreadable ones are dropped, not listed, until a packet reads.
+    resyncing: bool,
     numbered: u64,
     paused: bool,
     /// What changed since it was last drawn.
@@ -83,6 +85,7 @@ impl Watch {
             points: VecDeque::new(),
             frames: VecDeque::new(),
             partial: vec![],
+            resyncing: false,
             numbered: 0,
             paused: false,
             chart_changed: true,
@@ -108,9 +111,19 @@ impl Watch {
         self.frames.iter().find(|f| f.number == number)
     }
 
-    /// While paused, the inspector keeps what it has and records no new packets.
+    /// While paused, the inspector keeps what it has and records no new packets (the device
+    /// is asked not to copy them); on resuming, the broker's byte stream is picked up afresh.
     pub fn set_paused(&mut self, paused: bool) {
+        if self.paused && !paused {
+            self.restart_stream();
+        }
         self.paused = paused;
+    }
+
+    /// Forgets a partly received packet: packets were not recorded for a while.
+    pub fn restart_stream(&mut self) {
+        self.partial.clear();
+        self.resyncing = true;
     }
 
     pub fn is_paused(&self) -> bool {
@@ -170,6 +183,12 @@ impl Watch {
             Observed::Received(bytes) => self.receive(wall_ms, &bytes),
             // A new connection starts a new byte stream.
             Observed::Status(_) => self.partial.clear(),
+            // Bytes went missing: what is buffered no longer starts a packet, and what comes
+            // next may start mid-packet; wait for a packet that reads.
+            Observed::Skipped => {
+                self.partial.clear();
+                self.resyncing = true;
+            }
             Observed::Made { .. } | Observed::Sample { .. } => {}
         }
     }
@@ -186,8 +205,11 @@ impl Watch {
                 Ok(Some((_, used))) => {
                     packets.push(at..at + used);
                     at += used;
+                    self.resyncing = false;
                 }
                 Ok(None) => break,
+                // Lost bytes left us mid-packet: try the next byte.
+                Err(_) if self.resyncing => at += 1,
                 // What the codec refuses is listed as it came, and the stream starts over.
                 Err(_) => {
                     packets.push(at..self.partial.len());

@@ -286,3 +286,58 @@ fn a_frame_of_half_a_million_packets_keeps_the_last_200_in_linear_time() {
     assert_eq!(watch.frames().back().unwrap().number, 524_289);
     assert!(watch.frames().iter().all(|f| f.bytes == pingresp));
 }
+
+#[test]
+fn a_connect_the_codec_refuses_is_not_dumped() {
+    // A CONNECT with a password whose user name holds NUL: the codec refuses the string.
+    let mut bytes = bytes(&Packet::Connect(Connect {
+        client_id: "c".into(),
+        clean_session: true,
+        keep_alive: 60,
+        username: Some("a\0b".into()),
+        password: Some(b"s3cret".to_vec()),
+        will: None,
+    }));
+    assert!(crate::mqtt::dissect(&bytes).is_err());
+    let mut watch = Watch::new(0, 10);
+    watch.feed(Observed::Sent(bytes.clone()), 0);
+    let html = frames::detail_html(&watch.frames()[0]);
+    assert!(html.contains("a CONNECT may hold a password"), "{html}");
+    assert!(!html.contains("<pre"), "{html}");
+    assert!(
+        !html.contains("73 33 63"),
+        "no byte of the password: {html}"
+    );
+    // Any other refused packet is dumped as it came.
+    bytes[0] = 0xf0;
+    let mut other = Watch::new(0, 10);
+    other.feed(Observed::Sent(bytes), 0);
+    assert!(frames::detail_html(&other.frames()[0]).contains("<pre class=\"hex\">"));
+}
+
+#[test]
+fn after_lost_events_the_inspector_picks_the_stream_up_at_the_next_packet() {
+    let puback = bytes(&Packet::PubAck(7.try_into().unwrap()));
+    let mut watch = Watch::new(0, 10);
+    // Half a PUBACK, then events were lost, then the tail of some packet and a whole PUBACK.
+    watch.feed(Observed::Received(puback[..2].to_vec()), 0);
+    watch.feed(Observed::Skipped, 0);
+    watch.feed(Observed::Received([&[0xff, 0xff][..], &puback].concat()), 0);
+    let listed: Vec<&[u8]> = watch.frames().iter().map(|f| &f.bytes[..]).collect();
+    assert_eq!(listed, [&puback[..]], "no false malformed row");
+    // In step again, garbage is listed as refused.
+    watch.feed(Observed::Received(vec![0xf0, 0x00]), 0);
+    assert!(watch.frames()[1].summary.is_err());
+}
+
+#[test]
+fn a_chart_of_few_samples_or_a_short_window_is_drawn() {
+    for len in [2, 5, 10, 11, 300] {
+        let mut watch = Watch::new(0, len);
+        for sequence in 1..=3 {
+            made(&mut watch, sequence, None);
+        }
+        let svg = chart::svg(watch.points(), watch.chart_len(), "short");
+        assert_eq!(line_points(&svg, "p"), watch.points().len(), "{len}");
+    }
+}

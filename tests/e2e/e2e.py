@@ -117,6 +117,22 @@ def test_a_bad_url_parameter_is_shown_and_nothing_is_sent(driver, base):
     return "error shown next to the field, nothing sent"
 
 
+def test_text_a_number_input_cannot_read_is_called_out_not_taken_as_empty(driver, base):
+    driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&device_id=e2e-typing")
+    driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+    driver.type_into("#anomaly-every", "1e")
+    unreadable = "cannot be read as a number: check what is typed"
+    driver.wait_for("the field's message", lambda: driver.text("error-anomaly-every") == unreadable)
+    driver.click("start")
+    time.sleep(0.5)
+    assert driver.text("status") == "disconnected", "Start refused"
+    assert "not started: Anomaly every N packets: " + unreadable in driver.text("log")
+    driver.type_into("#anomaly-every", "7")
+    driver.wait_for("the message gone", lambda: driver.text("error-anomaly-every") == "")
+    assert "anomaly_every=7" in driver.value("[data-testid=share-text]")
+    return "\"1e\" called out, Start refused; \"7\" taken"
+
+
 def test_the_same_seed_and_start_replay_the_same_realistic_stream(driver, base):
     device_id = "e2e-replay-" + "".join(random.choices(string.ascii_lowercase, k=4))
     url = (
@@ -403,6 +419,7 @@ def main():
             test_autostarted_page_publishes_the_schema_in_order_with_anomalies_at_the_cadence,
             test_seed_parameter_names_configure_the_page,
             test_a_bad_url_parameter_is_shown_and_nothing_is_sent,
+            test_text_a_number_input_cannot_read_is_called_out_not_taken_as_empty,
             test_the_same_seed_and_start_replay_the_same_realistic_stream,
             test_share_link_replays_the_same_stream_in_another_time_zone,
             test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page,

@@ -41,7 +41,9 @@ def serve(directory, tls=None):
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        # The handshake happens in each request's own thread, not in accept(): a connection
+        # that never finishes it cannot stall the server.
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -102,7 +104,7 @@ class WebDriver:
     def open(self, url, keep_storage=False):
         """Opens `url`; as a first visit (nothing remembered by the page's origin) unless
         `keep_storage`."""
-        if not keep_storage:
+        if not keep_storage and url.startswith("http"):
             origin = "/".join(url.split("/")[:3])
             self.s("POST", "/goog/cdp/execute", {
                 "cmd": "Storage.clearDataForOrigin",
