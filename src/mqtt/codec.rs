@@ -135,6 +135,11 @@ impl<'a> Reader<'a> {
         Ok(text.to_owned())
     }
 
+    /// Whether every byte has been read (a list of filters or return codes ends here).
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Everything left: a PUBLISH payload.
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)

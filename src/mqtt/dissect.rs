@@ -86,7 +86,15 @@ pub fn dissect(bytes: &[u8]) -> Result<Dissection, DecodeError> {
             let payload = String::from_utf8_lossy(&publish.payload).into_owned();
             parts.push("payload", publish.payload.len(), payload);
         }
-        Packet::PubAck(id) => parts.push("packet id", 2, id.to_string()),
+        Packet::PubAck(id) | Packet::UnsubAck(id) => parts.push("packet id", 2, id.to_string()),
+        Packet::SubAck(suback) => {
+            parts.push("packet id", 2, suback.pid.to_string());
+            for granted in &suback.granted {
+                parts.push("return code", 1, granted.words().into());
+            }
+        }
+        // The client's decoder refuses these (only a server receives them): never here.
+        Packet::Subscribe(_) | Packet::Unsubscribe(_) => {}
         Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
     }
     Ok(Dissection {

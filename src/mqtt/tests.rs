@@ -52,6 +52,15 @@ fn sample_packets() -> Vec<Packet> {
             payload: vec![],
         }),
         Packet::PubAck(pid(65535)),
+        Packet::SubAck(SubAck {
+            pid: pid(2),
+            granted: vec![
+                Granted::Qos(QoS::AtLeastOnce),
+                Granted::Failure,
+                Granted::Qos2,
+            ],
+        }),
+        Packet::UnsubAck(pid(3)),
         Packet::PingReq,
         Packet::PingResp,
         Packet::Disconnect,
@@ -386,10 +395,17 @@ fn reserved_and_unsupported_types_and_bad_flags_are_errors() {
         decode(&[0xf0], MAX),
         Err(DecodeError::InvalidPacketType(15))
     );
-    for t in 5..=11u8 {
+    for t in 5..=7u8 {
         assert_eq!(
             decode(&[t << 4], MAX),
             Err(DecodeError::UnsupportedPacketType(t))
+        );
+    }
+    // Only a server receives SUBSCRIBE and UNSUBSCRIBE.
+    for first in [0x82u8, 0xa2] {
+        assert_eq!(
+            decode(&[first], MAX),
+            Err(DecodeError::UnsupportedPacketType(first >> 4))
         );
     }
     assert_eq!(
@@ -582,27 +598,30 @@ fn several_packets_in_one_frame_come_out_in_order() {
 #[test]
 fn malformed_corpus_is_rejected() {
     let corpus: &[&[u8]] = &[
-        &[0x00, 0x00],                               // reserved type 0
-        &[0xf0, 0x00],                               // reserved type 15
-        &[0x20, 0x02, 0x00, 0x06],                   // CONNACK code 6
-        &[0x20, 0x02, 0x80, 0x00],                   // CONNACK reserved flag
-        &[0x21, 0x02, 0x00, 0x00],                   // CONNACK with header flags
-        &[0x20, 0x00],                               // CONNACK too short
-        &[0x40, 0x00],                               // PUBACK without id
-        &[0x40, 0x03, 0x00, 0x01, 0x00],             // PUBACK with a trailing byte
-        &[0x40, 0x02, 0x00, 0x00],                   // PUBACK id 0
-        &[0x30, 0x01, 0x00],                         // PUBLISH topic length cut
-        &[0x30, 0x03, 0x00, 0x05, b'a'],             // PUBLISH topic longer than packet
-        &[0x32, 0x03, 0x00, 0x01, b't'],             // QoS 1 without packet id
-        &[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01], // QoS 3
-        &[0x3a, 0x05, 0x00, 0x01, b'#', 0x00, 0x01], // wildcard topic
-        &[0x30, 0x04, 0x00, 0x02, 0xc3, 0x28],       // invalid UTF-8 topic
-        &[0x30, 0x80, 0x80, 0x80, 0x80, 0x01],       // five-byte remaining length
-        &[0xc1, 0x00],                               // PINGREQ with flags
-        &[0xd0, 0x01, 0x00],                         // PINGRESP with a body
-        &[0xe0, 0x02, 0x00, 0x00],                   // DISCONNECT with a body
-        &[0x62, 0x02, 0x00, 0x01],                   // PUBREL (QoS 2 flow)
-        &[0x90, 0x03, 0x00, 0x01, 0x00],             // SUBACK
+        &[0x00, 0x00],                                     // reserved type 0
+        &[0xf0, 0x00],                                     // reserved type 15
+        &[0x20, 0x02, 0x00, 0x06],                         // CONNACK code 6
+        &[0x20, 0x02, 0x80, 0x00],                         // CONNACK reserved flag
+        &[0x21, 0x02, 0x00, 0x00],                         // CONNACK with header flags
+        &[0x20, 0x00],                                     // CONNACK too short
+        &[0x40, 0x00],                                     // PUBACK without id
+        &[0x40, 0x03, 0x00, 0x01, 0x00],                   // PUBACK with a trailing byte
+        &[0x40, 0x02, 0x00, 0x00],                         // PUBACK id 0
+        &[0x30, 0x01, 0x00],                               // PUBLISH topic length cut
+        &[0x30, 0x03, 0x00, 0x05, b'a'],                   // PUBLISH topic longer than packet
+        &[0x32, 0x03, 0x00, 0x01, b't'],                   // QoS 1 without packet id
+        &[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01],       // QoS 3
+        &[0x3a, 0x05, 0x00, 0x01, b'#', 0x00, 0x01],       // wildcard topic
+        &[0x30, 0x04, 0x00, 0x02, 0xc3, 0x28],             // invalid UTF-8 topic
+        &[0x30, 0x80, 0x80, 0x80, 0x80, 0x01],             // five-byte remaining length
+        &[0xc1, 0x00],                                     // PINGREQ with flags
+        &[0xd0, 0x01, 0x00],                               // PINGRESP with a body
+        &[0xe0, 0x02, 0x00, 0x00],                         // DISCONNECT with a body
+        &[0x62, 0x02, 0x00, 0x01],                         // PUBREL (QoS 2 flow)
+        &[0x90, 0x03, 0x00, 0x01, 0x05],                   // SUBACK with a reserved code
+        &[0x91, 0x03, 0x00, 0x01, 0x00],                   // SUBACK with header flags
+        &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x01], // SUBSCRIBE: only a server receives it
+        &[0xb0, 0x03, 0x00, 0x01, 0x00],                   // UNSUBACK with a trailing byte
         &[
             0x10, 0x0c, 0x00, 0x04, b'M', b'Q', b'T', b'X', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x00,
         ], // bad protocol name
@@ -840,7 +859,7 @@ fn every_packet() -> Vec<Packet> {
 
 #[test]
 fn a_dissection_lays_named_fields_over_every_byte_once() {
-    for packet in every_packet() {
+    for packet in every_packet().into_iter().chain(sample_packets()) {
         let bytes = packet.to_bytes().unwrap();
         let dissection = dissect(&bytes).unwrap();
         assert_eq!(dissection.packet, packet);
@@ -911,4 +930,224 @@ fn a_dissection_refuses_what_the_codec_refuses() {
         Err(DecodeError::InvalidPacketType(0))
     );
     assert_eq!(dissect(&[]), Err(DecodeError::UnexpectedEnd));
+}
+
+#[test]
+fn subscribe_encodes_as_the_spec_lays_it_out() {
+    let packet = Packet::Subscribe(Subscribe {
+        pid: pid(10),
+        filters: vec![
+            ("a/+".into(), QoS::AtLeastOnce),
+            ("#".into(), QoS::AtMostOnce),
+        ],
+    });
+    let expected = [
+        0x82, // SUBSCRIBE, flags 0010 [MQTT-3.8.1-1]
+        0x0c, // remaining length 12
+        0x00, 0x0a, // packet id 10
+        0x00, 0x03, b'a', b'/', b'+', // topic filter "a/+"
+        0x01, // requested QoS 1
+        0x00, 0x01, b'#', // topic filter "#"
+        0x00, // requested QoS 0
+    ];
+    assert_eq!(packet.to_bytes().unwrap(), expected);
+    assert_eq!(
+        read_body(&expected, Subscribe::decode).map(Packet::Subscribe),
+        Ok(packet)
+    );
+    // The client's decoder refuses what only a server receives.
+    assert_eq!(
+        decode(&expected, MAX),
+        Err(DecodeError::UnsupportedPacketType(8))
+    );
+}
+
+/// Reads a packet's body with `read` (the tests' oracle for packets only a server receives):
+/// the bytes after the fixed header, every one of them.
+fn read_body<T>(
+    bytes: &[u8],
+    read: fn(&mut codec::Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let (remaining, len_bytes) = codec::read_remaining_length(&bytes[1..])?.unwrap();
+    assert_eq!(1 + len_bytes + remaining, bytes.len());
+    let mut reader = codec::Reader::new(&bytes[1 + len_bytes..]);
+    let value = read(&mut reader)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+#[test]
+fn suback_unsubscribe_and_unsuback_encode_as_the_spec_lays_them_out() {
+    let suback = [
+        0x90, // SUBACK
+        0x04, // remaining length 4
+        0x00, 0x0a, // packet id 10
+        0x01, // granted QoS 1
+        0x80, // failure
+    ];
+    assert_eq!(
+        decode_one(&suback),
+        Packet::SubAck(SubAck {
+            pid: pid(10),
+            granted: vec![Granted::Qos(QoS::AtLeastOnce), Granted::Failure],
+        })
+    );
+    assert_eq!(decode_one(&suback).to_bytes().unwrap(), suback);
+    let unsubscribe = [
+        0xa2, // UNSUBSCRIBE, flags 0010 [MQTT-3.10.1-1]
+        0x07, // remaining length 7
+        0x00, 0x0b, // packet id 11
+        0x00, 0x03, b'a', b'/', b'#', // topic filter "a/#"
+    ];
+    let packet = Packet::Unsubscribe(Unsubscribe {
+        pid: pid(11),
+        filters: vec!["a/#".into()],
+    });
+    assert_eq!(packet.to_bytes().unwrap(), unsubscribe);
+    assert_eq!(
+        read_body(&unsubscribe, Unsubscribe::decode).map(Packet::Unsubscribe),
+        Ok(packet)
+    );
+    assert_eq!(
+        decode(&unsubscribe, MAX),
+        Err(DecodeError::UnsupportedPacketType(10))
+    );
+    let unsuback = [
+        0xb0, // UNSUBACK
+        0x02, // remaining length 2
+        0x00, 0x0b, // packet id 11
+    ];
+    assert_eq!(decode_one(&unsuback), Packet::UnsubAck(pid(11)));
+    assert_eq!(Packet::UnsubAck(pid(11)).to_bytes().unwrap(), unsuback);
+}
+
+#[test]
+fn malformed_subscriptions_are_errors_that_name_the_problem() {
+    // What the tests' oracle finds wrong with hand-made SUBSCRIBE and UNSUBSCRIBE bodies.
+    let subscribes: [(&[u8], DecodeError); 6] = [
+        // A packet id and no filter [MQTT-3.8.3-3].
+        (&[0x82, 0x02, 0x00, 0x01], DecodeError::NoTopicFilter),
+        // Requested QoS 3, and reserved bits set [MQTT-3.8.3-4]; QoS 2 is not ours.
+        (
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x03],
+            DecodeError::InvalidQos(3),
+        ),
+        (
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x41],
+            DecodeError::InvalidQos(0x41),
+        ),
+        (
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x02],
+            DecodeError::UnsupportedQos(2),
+        ),
+        // A filter missing its QoS byte.
+        (
+            &[0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'],
+            DecodeError::UnexpectedEnd,
+        ),
+        // A filter with '#' not last [MQTT-4.7.1-2].
+        (
+            &[0x82, 0x08, 0x00, 0x01, 0x00, 0x03, b'#', b'/', b'a', 0x00],
+            DecodeError::InvalidTopicFilter("# must be a whole level, and the last one"),
+        ),
+    ];
+    for (bytes, error) in subscribes {
+        assert_eq!(
+            read_body(bytes, Subscribe::decode),
+            Err(error),
+            "{bytes:02x?}"
+        );
+    }
+    // No filter [MQTT-3.10.3-2], and a '+' inside a level [MQTT-4.7.1-3].
+    assert_eq!(
+        read_body(&[0xa2, 0x02, 0x00, 0x01], Unsubscribe::decode),
+        Err(DecodeError::NoTopicFilter)
+    );
+    assert_eq!(
+        read_body(
+            &[0xa2, 0x06, 0x00, 0x01, 0x00, 0x02, b'a', b'+'],
+            Unsubscribe::decode
+        ),
+        Err(DecodeError::InvalidTopicFilter("+ must be a whole level"))
+    );
+    // What the client receives: a SUBACK with a reserved return code [MQTT-3.9.3-2], and with
+    // none; an UNSUBACK with packet id 0.
+    let received: [(&[u8], DecodeError); 3] = [
+        (
+            &[0x90, 0x03, 0x00, 0x01, 0x03],
+            DecodeError::InvalidSubAckCode(3),
+        ),
+        (&[0x90, 0x02, 0x00, 0x01], DecodeError::UnexpectedEnd),
+        (&[0xb0, 0x02, 0x00, 0x00], DecodeError::ZeroPacketId),
+    ];
+    for (bytes, error) in received {
+        assert_eq!(decode(bytes, MAX), Err(error.clone()), "{bytes:02x?}");
+        // The error reads as words.
+        assert!(!error.to_string().is_empty());
+    }
+    // Nothing invalid is encoded either.
+    let empty = Packet::Subscribe(Subscribe {
+        pid: pid(1),
+        filters: vec![],
+    });
+    assert_eq!(empty.to_bytes(), Err(EncodeError::NoTopicFilter));
+    let bad = Packet::Unsubscribe(Unsubscribe {
+        pid: pid(1),
+        filters: vec!["a+/b".into()],
+    });
+    assert_eq!(
+        bad.to_bytes(),
+        Err(EncodeError::InvalidTopicFilter("+ must be a whole level"))
+    );
+}
+
+#[test]
+fn topic_filters_follow_the_wildcard_rules() {
+    for good in [
+        "#",
+        "+",
+        "a/#",
+        "a/+/c",
+        "+/+",
+        "/",
+        "a//b",
+        "sport/tennis/+",
+        "$SYS/#",
+    ] {
+        assert_eq!(check_filter(good), Ok(()), "{good}");
+    }
+    for (bad, why) in [
+        ("", "a topic filter must not be empty"),
+        ("a\0b", "a topic filter must not contain NUL"),
+        ("a/#/b", "# must be a whole level, and the last one"),
+        ("a#", "# must be a whole level, and the last one"),
+        ("a/b#", "# must be a whole level, and the last one"),
+        ("a+", "+ must be a whole level"),
+        ("a/+b/c", "+ must be a whole level"),
+    ] {
+        assert_eq!(check_filter(bad), Err(why), "{bad:?}");
+    }
+}
+
+#[test]
+fn topics_match_filters_as_the_spec_says() {
+    let cases = [
+        ("device/+/telemetry", "device/lab-01/telemetry", true),
+        ("device/+/telemetry", "device/lab-01/labels", false),
+        ("device/+/telemetry", "device/a/b/telemetry", false),
+        ("device/#", "device", true), // [MQTT-4.7.1-2] # includes the parent level
+        ("device/#", "device/a/b", true),
+        ("#", "anything/at/all", true),
+        ("+", "a", true),
+        ("+", "a/b", false),
+        ("+/+", "/finance", true), // an empty level is a level
+        ("a/b", "a/b", true),
+        ("a/b", "a/b/c", false),
+        ("#", "$SYS/broker", false), // [MQTT-4.7.2-1]
+        ("+/broker", "$SYS/broker", false),
+        ("$SYS/#", "$SYS/broker", true),
+    ];
+    for (filter, topic, expected) in cases {
+        assert_eq!(matches(filter, topic), expected, "{filter} ~ {topic}");
+    }
 }

@@ -447,9 +447,14 @@ fn hostile_input_closes_the_session_with_a_reason() {
             bytes(Packet::PingReq),
             CloseReason::UnexpectedPacket("PINGREQ"),
         ),
+        // A SUBACK for a subscription never asked for.
         (
             vec![0x90, 0x03, 0x00, 0x01, 0x00],
-            CloseReason::Protocol(DecodeError::UnsupportedPacketType(9)),
+            CloseReason::UnexpectedPacket("SUBACK"),
+        ),
+        (
+            vec![0x50, 0x02, 0x00, 0x01],
+            CloseReason::Protocol(DecodeError::UnsupportedPacketType(5)),
         ),
     ];
     for (input, reason) in cases {

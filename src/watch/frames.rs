@@ -36,7 +36,10 @@ impl Summary {
                     flags.join(" "),
                 )
             }
-            Packet::PubAck(id) => (Some(id.get()), String::new()),
+            Packet::PubAck(id) | Packet::UnsubAck(id) => (Some(id.get()), String::new()),
+            Packet::Subscribe(subscribe) => (Some(subscribe.pid.get()), String::new()),
+            Packet::SubAck(suback) => (Some(suback.pid.get()), String::new()),
+            Packet::Unsubscribe(unsubscribe) => (Some(unsubscribe.pid.get()), String::new()),
             _ => (None, String::new()),
         };
         Ok(Self {
