@@ -1,0 +1,183 @@
+//! Scoring an anomaly detector against the ground truth: which labelled events it found, how
+//! late, and how often it cried wolf. Pure, so any runner (the monitor page, a native CI job)
+//! scores the same way.
+//!
+//! The rules (the README's "Test your detector" gives them too):
+//! - an event's window is `[first, last + T]`, `T` the tolerance in samples; a dropout's window
+//!   always reaches the first sample after the gap (the first moment it can be seen);
+//! - a true positive (TP) is an event with at least one flagged sample in its window, a false
+//!   negative (FN) one with none;
+//! - a false positive (FP) is a maximal run of consecutive flagged sequence numbers that touches
+//!   no event window (one long false alarm counts once);
+//! - precision = TP / (TP + FP), recall = TP / (TP + FN), F1 their harmonic mean, each `None`
+//!   while undefined; the detection delay is the first flagged sequence minus the event's first,
+//!   in samples, averaged over the TPs;
+//! - a NAB-style score with the standard profile's weights (TP 1.0, FN 1.0, FP 0.11): a found
+//!   event earns the scaled sigmoid of where in its window it was first flagged, a missed one
+//!   costs 1.0, a false run 0.11; normalised so that flagging nothing scores 0 and flagging each
+//!   event's first sample scores 100. It departs from NAB in its windows (ours are the events'
+//!   own, widened by `T`; NAB's are a tenth of the data file around each event) and in counting
+//!   false alarms per run rather than per flagged sample.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+use crate::sensor::AnomalyKind;
+
+/// The standard profile's weights of the Numenta Anomaly Benchmark.
+pub const NAB_TP: f64 = 1.0;
+pub const NAB_FN: f64 = 1.0;
+pub const NAB_FP: f64 = 0.11;
+
+/// One labelled anomaly event: the samples `first..=last` of one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub id: u64,
+    pub kind: AnomalyKind,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl Event {
+    /// The samples in which flagging it counts, `tolerance` samples after its last included.
+    pub fn window(&self, tolerance: u64) -> (u64, u64) {
+        let mut end = self.last.saturating_add(tolerance);
+        if self.kind == AnomalyKind::Dropout {
+            end = end.max(self.last.saturating_add(1));
+        }
+        (self.first, end)
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub event: Event,
+    /// The first flagged sample in its window, if any.
+    pub at: Option<u64>,
+}
+
+/// Recall and delay for one anomaly kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KindScore {
+    pub events: u64,
+    pub found: u64,
+    pub recall: Option<f64>,
+    pub mean_delay: Option<f64>,
+}
+
+/// The scores of one detector on one device (or on all, from all their events and flags).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    pub tp: u64,
+    pub fp: u64,
+    pub fn_: u64,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    /// Samples from an event's first to its first flag, averaged over the TPs.
+    pub mean_delay: Option<f64>,
+    /// Indexed by [`AnomalyKind::index`].
+    pub by_kind: [KindScore; AnomalyKind::ALL.len()],
+    pub nab: Option<f64>,
+    pub events: Vec<Found>,
+}
+
+/// NAB's scaled sigmoid: near 1 for a detection at the start of a window, falling to 0 at
+/// its end (`y` runs from -1 to 0 across the window).
+fn scaled_sigmoid(y: f64) -> f64 {
+    2.0 / (1.0 + (5.0 * y).exp()) - 1.0
+}
+
+/// Where in its window `(start, end)` a flag at `at` falls, as NAB's `y`: -1 at the start;
+/// the window's last sample still earns some credit.
+fn position(start: u64, end: u64, at: u64) -> f64 {
+    let len = (end - start + 1) as f64;
+    -((end - at + 1) as f64) / len
+}
+
+fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+fn mean(sum: u64, count: u64) -> Option<f64> {
+    ratio(sum, count)
+}
+
+/// Scores `flagged` (the sequence numbers a detector flagged) against `events` with a
+/// tolerance of `tolerance` samples.
+pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score {
+    let windows: Vec<(u64, u64)> = events.iter().map(|e| e.window(tolerance)).collect();
+    let mut found = Vec::with_capacity(events.len());
+    let (mut tp, mut delay_sum) = (0, 0);
+    let mut by_kind = [KindScore::default(); AnomalyKind::ALL.len()];
+    let mut kind_delay = [0u64; AnomalyKind::ALL.len()];
+    let (mut nab_raw, mut nab_perfect) = (0.0, 0.0);
+    for (event, &(start, end)) in events.iter().zip(&windows) {
+        let at = flagged.range(start..=end).next().copied();
+        let kind = &mut by_kind[event.kind.index()];
+        kind.events += 1;
+        nab_perfect += NAB_TP * scaled_sigmoid(-1.0);
+        match at {
+            Some(at) => {
+                tp += 1;
+                delay_sum += at - event.first;
+                kind.found += 1;
+                kind_delay[event.kind.index()] += at - event.first;
+                nab_raw += NAB_TP * scaled_sigmoid(position(start, end, at));
+            }
+            None => nab_raw -= NAB_FN,
+        }
+        found.push(Found { event: *event, at });
+    }
+    let fn_ = events.len() as u64 - tp;
+    // Maximal runs of consecutive flags; a run touching any window is no false alarm.
+    let mut fp = 0;
+    let mut run: Option<(u64, u64)> = None;
+    let close = |run: (u64, u64), fp: &mut u64| {
+        if !windows.iter().any(|&(s, e)| run.0 <= e && s <= run.1) {
+            *fp += 1;
+        }
+    };
+    for &sequence in flagged {
+        run = match run {
+            Some((first, last)) if last + 1 == sequence => Some((first, sequence)),
+            Some(done) => {
+                close(done, &mut fp);
+                Some((sequence, sequence))
+            }
+            None => Some((sequence, sequence)),
+        };
+    }
+    if let Some(done) = run {
+        close(done, &mut fp);
+    }
+    nab_raw -= NAB_FP * fp as f64;
+    for (kind, delay) in by_kind.iter_mut().zip(kind_delay) {
+        kind.recall = ratio(kind.found, kind.events);
+        kind.mean_delay = mean(delay, kind.found);
+    }
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    let f1 = match (precision, recall) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        (Some(_), Some(_)) => Some(0.0),
+        _ => None,
+    };
+    let null = -NAB_FN * events.len() as f64;
+    let nab = (!events.is_empty()).then(|| 100.0 * (nab_raw - null) / (nab_perfect - null));
+    Score {
+        tp,
+        fp,
+        fn_,
+        precision,
+        recall,
+        f1,
+        mean_delay: mean(delay_sum, tp),
+        by_kind,
+        nab,
+        events: found,
+    }
+}
