@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures the release bundle the way a visitor downloads it: raw and gzip -9 bytes of the
-# wasm, the JS glue and the rest, and fails when the whole is over its gzip budget of 141,312 bytes (138 KiB; see README, Figures).
+# wasm, the JS glue and the rest, and fails when the whole is over its gzip budget of 144,384 bytes (141 KiB; see README, Figures).
 # Usage: scripts/size.sh [DIST_DIR]
 # Without DIST_DIR it builds one with `trunk build --release` into target/size-dist.
 set -euo pipefail
@@ -25,7 +25,7 @@ for kind in wasm js css html; do
   done
 done
 printf '%-8s %10d %10d\n' total "$total_raw" "$total_gz"
-budget=141312
+budget=144384
 if [ "$total_gz" -gt "$budget" ]; then
   echo "FAILED: the page is $total_gz bytes gzip, over its budget of $budget" >&2
   exit 1

@@ -868,7 +868,10 @@ impl Device {
                     self.set_fate(index, sequence, Fate::Acknowledged);
                 }
             }
-            Event::PingSent => {}
+            // The simulator subscribes to nothing; a message from an old persistent
+            // subscription was acknowledged by the session and is dropped here.
+            Event::PingSent | Event::Subscribed(_) | Event::Unsubscribed(_) | Event::Message(_) => {
+            }
             Event::Closed(CloseReason::Disconnected) => {}
             Event::Closed(CloseReason::Refused(code)) => {
                 self.error(now, format!("CONNACK: {code} (return code {})", code as u8));

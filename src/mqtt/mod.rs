@@ -294,6 +294,38 @@ pub fn decode(buf: &[u8], max_packet_size: usize) -> Result<Option<(Packet, usiz
     Ok(Some((packet, total)))
 }
 
+/// Reads one whole packet as a server would: also SUBSCRIBE and UNSUBSCRIBE, which the
+/// client's [`decode`] refuses. For the tests' scripted brokers.
+#[cfg(test)]
+pub fn decode_as_server(buf: &[u8]) -> Result<Packet, DecodeError> {
+    let packet_type = buf.first().map_or(0, |b| b >> 4);
+    if !matches!(packet_type, 8 | 10) {
+        return match decode(buf, usize::MAX)? {
+            Some((packet, used)) if used == buf.len() => Ok(packet),
+            Some(_) => Err(DecodeError::TrailingBytes),
+            None => Err(DecodeError::UnexpectedEnd),
+        };
+    }
+    if buf[0] & 0x0f != subscribe::FLAGS {
+        return Err(DecodeError::InvalidHeaderFlags {
+            packet_type,
+            flags: buf[0] & 0x0f,
+        });
+    }
+    let (remaining, len_bytes) =
+        codec::read_remaining_length(&buf[1..])?.ok_or(DecodeError::UnexpectedEnd)?;
+    if buf.len() != 1 + len_bytes + remaining {
+        return Err(DecodeError::UnexpectedEnd);
+    }
+    let mut reader = Reader::new(&buf[1 + len_bytes..]);
+    let packet = match packet_type {
+        8 => Packet::Subscribe(Subscribe::decode(&mut reader)?),
+        _ => Packet::Unsubscribe(Unsubscribe::decode(&mut reader)?),
+    };
+    reader.finish()?;
+    Ok(packet)
+}
+
 /// Checks the first byte of a fixed header: a known type with the flags the spec fixes for it.
 fn check_header(packet_type: u8, flags: u8) -> Result<(), DecodeError> {
     let required_flags = match packet_type {

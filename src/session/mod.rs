@@ -8,14 +8,15 @@
 //!
 //! A session outlives its connections: unacknowledged QoS 1 PUBLISHes stay in flight when a
 //! connection ends, and go out again first, with their packet ids and DUP set, after the next
-//! CONNACK [MQTT-4.4.0-1].
+//! CONNACK [MQTT-4.4.0-1]. Its subscriptions outlive them too: after a CONNACK without a
+//! session they are asked for again.
 
 use std::collections::VecDeque;
 use std::fmt;
 
 use crate::mqtt::{
-    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, LastWill, Packet,
-    PacketId, Publish, QosPid, always, redacted,
+    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, Granted, LastWill,
+    Packet, PacketId, Publish, QoS, QosPid, SubAck, Subscribe, Unsubscribe, always, redacted,
 };
 
 /// What the session needs to know to connect.
@@ -82,6 +83,11 @@ pub enum CloseReason {
     UnexpectedPacket(&'static str),
     /// A PUBACK for a packet id that is not in flight.
     UnknownPacketId(u16),
+    /// A SUBACK or UNSUBACK for a packet id that no SUBSCRIBE or UNSUBSCRIBE waits with.
+    UnknownAck { packet: &'static str, pid: u16 },
+    /// A SUBACK whose return codes do not match the SUBSCRIBE's filters one for one
+    /// [MQTT-3.8.4-5].
+    SubAckMismatch { asked: usize, answered: usize },
     /// No CONNACK within the connect timeout.
     ConnAckTimeout,
     /// No answer to PINGREQ within half the keep-alive period.
@@ -104,6 +110,13 @@ impl fmt::Display for CloseReason {
             Self::UnknownPacketId(pid) => {
                 write!(f, "protocol error: PUBACK for unknown packet id {pid}")
             }
+            Self::UnknownAck { packet, pid } => {
+                write!(f, "protocol error: {packet} for unknown packet id {pid}")
+            }
+            Self::SubAckMismatch { asked, answered } => write!(
+                f,
+                "protocol error: SUBACK answers {answered} topic filter(s) of {asked}"
+            ),
             Self::ConnAckTimeout => f.write_str("no CONNACK from broker"),
             Self::KeepAliveTimeout => f.write_str("broker stopped answering (keep-alive timeout)"),
             Self::ConnectionLost => f.write_str("connection lost"),
@@ -126,8 +139,31 @@ pub enum Event {
     Acked { id: PacketId, tag: u64 },
     /// A PINGREQ went out.
     PingSent,
+    /// The broker answered a SUBSCRIBE: each filter with what it granted (a refusal is
+    /// [`Granted::Failure`]).
+    Subscribed(Vec<(String, Granted)>),
+    /// The broker confirmed an UNSUBSCRIBE of these filters.
+    Unsubscribed(Vec<String>),
+    /// A message on a subscribed topic (a QoS 1 one was acknowledged; after a reconnect it may
+    /// come again: at least once).
+    Message(Publish),
     /// The session is over; the connection must be closed.
     Closed(CloseReason),
+}
+
+/// A SUBSCRIBE or UNSUBSCRIBE waiting for its answer.
+#[derive(Debug, Clone)]
+enum Pending {
+    Subscribe(PacketId, Vec<(String, QoS)>),
+    Unsubscribe(PacketId, Vec<String>),
+}
+
+impl Pending {
+    fn pid(&self) -> PacketId {
+        match self {
+            Pending::Subscribe(pid, _) | Pending::Unsubscribe(pid, _) => *pid,
+        }
+    }
 }
 
 /// Why a PUBLISH was not accepted. Nothing was sent.
@@ -184,6 +220,11 @@ pub struct Session {
     last_received: u64,
     /// Set while a PINGREQ waits for an answer.
     ping_deadline: Option<u64>,
+    /// The topic filters asked for, in order, each once: renewed after a CONNACK without a
+    /// session.
+    subscriptions: Vec<(String, QoS)>,
+    /// SUBSCRIBEs and UNSUBSCRIBEs sent on this connection and not yet answered.
+    pending: Vec<Pending>,
 }
 
 impl fmt::Debug for Session {
@@ -214,6 +255,8 @@ impl Session {
             last_sent: 0,
             last_received: 0,
             ping_deadline: None,
+            subscriptions: vec![],
+            pending: vec![],
         }
     }
 
@@ -279,6 +322,7 @@ impl Session {
             ) => {
                 if code == ConnectReturnCode::Accepted {
                     self.state = State::Connected;
+                    self.renew_subscriptions(session_present, now);
                     let redelivered = self.redeliver(now);
                     self.events.push_back(Event::Connected {
                         session_present,
@@ -298,13 +342,41 @@ impl Session {
             },
             (State::Connected, Packet::PingResp) => {}
             (State::Connected, Packet::Publish(publish)) => {
-                // We subscribe to nothing, but a broker may still deliver (a persistent session's
-                // old subscription). Acknowledge it so the broker does not resend it forever.
+                // Acknowledged at once, so the broker does not send it again [MQTT-4.3.2-2]
+                // (also a message from an old persistent subscription nobody asked for now).
                 if let QosPid::AtLeastOnce(pid) = publish.qos_pid {
                     let bytes = always(Packet::PubAck(pid).to_bytes());
                     self.send(bytes, now);
                 }
+                self.events.push_back(Event::Message(publish));
             }
+            (State::Connected, Packet::SubAck(SubAck { pid, granted })) => {
+                match self.take_pending(pid) {
+                    Some(Pending::Subscribe(_, filters)) if filters.len() == granted.len() => {
+                        let answered = filters.into_iter().map(|(f, _)| f).zip(granted);
+                        self.events.push_back(Event::Subscribed(answered.collect()));
+                    }
+                    Some(Pending::Subscribe(_, filters)) => {
+                        self.close(CloseReason::SubAckMismatch {
+                            asked: filters.len(),
+                            answered: granted.len(),
+                        })
+                    }
+                    _ => self.close(CloseReason::UnknownAck {
+                        packet: "SUBACK",
+                        pid: pid.get(),
+                    }),
+                }
+            }
+            (State::Connected, Packet::UnsubAck(pid)) => match self.take_pending(pid) {
+                Some(Pending::Unsubscribe(_, filters)) => {
+                    self.events.push_back(Event::Unsubscribed(filters))
+                }
+                _ => self.close(CloseReason::UnknownAck {
+                    packet: "UNSUBACK",
+                    pid: pid.get(),
+                }),
+            },
             (_, other) => self.close(CloseReason::UnexpectedPacket(other.name())),
         }
     }
@@ -325,6 +397,95 @@ impl Session {
         count
     }
 
+    /// Subscribes to `filters` (each checked against the wildcard rules; nothing is sent if
+    /// one breaks them). They are kept: sent now when connected, else after the next CONNACK,
+    /// and asked for again after any CONNACK without a session. [`Event::Subscribed`] gives
+    /// the broker's answer.
+    pub fn subscribe(&mut self, filters: &[(&str, QoS)], now: u64) -> Result<(), EncodeError> {
+        let filters: Vec<(String, QoS)> =
+            filters.iter().map(|(f, q)| ((*f).to_owned(), *q)).collect();
+        // Checked by encoding, with any packet id, before anything is kept.
+        Packet::Subscribe(Subscribe {
+            pid: PacketId::MIN,
+            filters: filters.clone(),
+        })
+        .to_bytes()?;
+        for (filter, qos) in &filters {
+            match self.subscriptions.iter_mut().find(|(f, _)| f == filter) {
+                Some(kept) => kept.1 = *qos,
+                None => self.subscriptions.push((filter.clone(), *qos)),
+            }
+        }
+        if self.state == State::Connected {
+            self.send_subscribe(filters, now);
+        }
+        Ok(())
+    }
+
+    /// Drops `filters`: forgotten at once, and an UNSUBSCRIBE sent when connected
+    /// ([`Event::Unsubscribed`] when the broker confirms).
+    pub fn unsubscribe(&mut self, filters: &[&str], now: u64) -> Result<(), EncodeError> {
+        let filters: Vec<String> = filters.iter().map(|f| (*f).to_owned()).collect();
+        Packet::Unsubscribe(Unsubscribe {
+            pid: PacketId::MIN,
+            filters: filters.clone(),
+        })
+        .to_bytes()?;
+        self.subscriptions.retain(|(f, _)| !filters.contains(f));
+        if self.state == State::Connected {
+            let pid = self.control_pid();
+            let packet = Packet::Unsubscribe(Unsubscribe {
+                pid,
+                filters: filters.clone(),
+            });
+            self.send(always(packet.to_bytes()), now);
+            self.pending.push(Pending::Unsubscribe(pid, filters));
+        }
+        Ok(())
+    }
+
+    /// The topic filters subscribed to, in the order first asked for.
+    pub fn subscriptions(&self) -> &[(String, QoS)] {
+        &self.subscriptions
+    }
+
+    fn send_subscribe(&mut self, filters: Vec<(String, QoS)>, now: u64) {
+        let pid = self.control_pid();
+        let packet = Packet::Subscribe(Subscribe {
+            pid,
+            filters: filters.clone(),
+        });
+        self.send(always(packet.to_bytes()), now);
+        self.pending.push(Pending::Subscribe(pid, filters));
+    }
+
+    /// After CONNACK: without a session the broker forgot every subscription, so all are asked
+    /// for again in one SUBSCRIBE; answers still owed by the last connection never come.
+    fn renew_subscriptions(&mut self, session_present: bool, now: u64) {
+        self.pending.clear();
+        if !session_present && !self.subscriptions.is_empty() {
+            self.send_subscribe(self.subscriptions.clone(), now);
+        }
+    }
+
+    fn take_pending(&mut self, pid: PacketId) -> Option<Pending> {
+        let index = self.pending.iter().position(|p| p.pid() == pid)?;
+        Some(self.pending.remove(index))
+    }
+
+    /// A packet id for a SUBSCRIBE or UNSUBSCRIBE, unused by any packet waiting for an answer
+    /// [MQTT-2.3.1-2]: from the far side of the ring from the PUBLISHes in flight. A PUBLISH
+    /// waits rather than take an id a SUBSCRIBE still holds (see `window_has_room`).
+    fn control_pid(&self) -> PacketId {
+        let mut pid = pid_after(self.head_pid, self.in_flight.len() + 32_768);
+        while self.pending.iter().any(|p| p.pid() == pid)
+            || pid_offset(self.head_pid, pid) < self.in_flight.len()
+        {
+            pid = pid_after(pid, 1);
+        }
+        pid
+    }
+
     /// Whether [`Session::publish`] would take a message now.
     pub fn can_publish(&self) -> bool {
         self.state == State::Connected && self.window_has_room()
@@ -334,7 +495,10 @@ impl Session {
     /// a broker acknowledged 65,534 later messages but never the oldest, against the rule that
     /// PUBACKs come in order [MQTT-4.6.0-2]; then publishing waits for that one.
     fn window_has_room(&self) -> bool {
-        self.unacked < self.max_in_flight() && self.in_flight.len() < usize::from(u16::MAX)
+        let next = pid_after(self.head_pid, self.in_flight.len());
+        self.unacked < self.max_in_flight()
+            && self.in_flight.len() < usize::from(u16::MAX)
+            && !self.pending.iter().any(|p| p.pid() == next)
     }
 
     fn max_in_flight(&self) -> usize {

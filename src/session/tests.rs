@@ -1,30 +1,22 @@
 //! The session against a scripted broker on a fake clock.
 
 use super::*;
-use crate::mqtt::{ConnAck, Decoder, QoS};
+use crate::mqtt::{ConnAck, Granted, QoS, SubAck, Subscribe};
 
-/// The broker's side of the connection: decodes what the session sent, answers as scripted.
-struct Broker {
-    decoder: Decoder,
-}
+/// The broker's side of the connection: reads what the session sent (one packet per
+/// transmit, read as a server reads, SUBSCRIBE included), answers as scripted.
+struct Broker;
 
 impl Broker {
     fn new() -> Self {
-        Self {
-            decoder: Decoder::new(1 << 20),
-        }
+        Self
     }
 
     /// Everything the session has sent since the last call, as packets.
     fn receive(&mut self, session: &mut Session) -> Vec<Packet> {
-        while let Some(bytes) = session.poll_transmit() {
-            self.decoder.push(&bytes);
-        }
-        let mut packets = vec![];
-        while let Some(packet) = self.decoder.next_packet().unwrap() {
-            packets.push(packet);
-        }
-        packets
+        std::iter::from_fn(|| session.poll_transmit())
+            .map(|bytes| crate::mqtt::decode_as_server(&bytes).unwrap())
+            .collect()
     }
 }
 
@@ -450,7 +442,17 @@ fn hostile_input_closes_the_session_with_a_reason() {
         // A SUBACK for a subscription never asked for.
         (
             vec![0x90, 0x03, 0x00, 0x01, 0x00],
-            CloseReason::UnexpectedPacket("SUBACK"),
+            CloseReason::UnknownAck {
+                packet: "SUBACK",
+                pid: 1,
+            },
+        ),
+        (
+            vec![0xb0, 0x02, 0x00, 0x04],
+            CloseReason::UnknownAck {
+                packet: "UNSUBACK",
+                pid: 4,
+            },
         ),
         (
             vec![0x50, 0x02, 0x00, 0x01],
@@ -618,4 +620,211 @@ fn keep_alive_timeout_then_reconnect_starts_a_fresh_connection() {
     session.handle_input(&connack(ConnectReturnCode::Accepted), 95_001);
     assert!(session.is_connected());
     assert_eq!(session.poll_timeout(), Some(155_000));
+}
+
+fn suback(pid: PacketId, granted: &[Granted]) -> Vec<u8> {
+    bytes(Packet::SubAck(SubAck {
+        pid,
+        granted: granted.to_vec(),
+    }))
+}
+
+/// The SUBSCRIBE among `packets`, with its packet id.
+fn subscribe_in(packets: &[Packet]) -> &Subscribe {
+    packets
+        .iter()
+        .find_map(|p| match p {
+            Packet::Subscribe(s) => Some(s),
+            _ => None,
+        })
+        .expect("a SUBSCRIBE")
+}
+
+#[test]
+fn a_subscription_is_sent_and_its_suback_answers_each_filter_in_words() {
+    let (mut session, mut broker) = connected();
+    session
+        .subscribe(
+            &[
+                ("device/+/telemetry", QoS::AtLeastOnce),
+                ("device/+/labels", QoS::AtMostOnce),
+            ],
+            1,
+        )
+        .unwrap();
+    let sent = broker.receive(&mut session);
+    let subscribe = subscribe_in(&sent).clone();
+    assert_eq!(
+        subscribe.filters,
+        [
+            ("device/+/telemetry".to_owned(), QoS::AtLeastOnce),
+            ("device/+/labels".to_owned(), QoS::AtMostOnce)
+        ]
+    );
+    session.handle_input(
+        &suback(
+            subscribe.pid,
+            &[Granted::Qos(QoS::AtLeastOnce), Granted::Failure],
+        ),
+        2,
+    );
+    let answered = events(&mut session);
+    assert_eq!(
+        answered,
+        [Event::Subscribed(vec![
+            ("device/+/telemetry".into(), Granted::Qos(QoS::AtLeastOnce)),
+            ("device/+/labels".into(), Granted::Failure),
+        ])]
+    );
+    assert_eq!(
+        Granted::Failure.words(),
+        "refused by the broker (SUBACK failure 0x80)"
+    );
+    // A SUBACK with the wrong number of codes is a protocol error [MQTT-3.8.4-5].
+    session.subscribe(&[("a", QoS::AtMostOnce)], 3).unwrap();
+    let pid = subscribe_in(&broker.receive(&mut session)).pid;
+    session.handle_input(&suback(pid, &[Granted::Failure, Granted::Failure]), 4);
+    assert_eq!(
+        events(&mut session),
+        [Event::Closed(CloseReason::SubAckMismatch {
+            asked: 1,
+            answered: 2
+        })]
+    );
+}
+
+#[test]
+fn messages_on_subscribed_topics_come_out_and_qos1_ones_are_acknowledged() {
+    let (mut session, mut broker) = connected();
+    let message = |qos_pid| Publish {
+        dup: false,
+        qos_pid,
+        retain: false,
+        topic: "device/lab-01/verdict".into(),
+        payload: br#"{"sequence":3,"anomaly":true}"#.to_vec(),
+    };
+    let at_most_once = message(QosPid::AtMostOnce);
+    session.handle_input(&bytes(Packet::Publish(at_most_once.clone())), 1);
+    assert_eq!(broker.receive(&mut session), [], "QoS 0: no PUBACK");
+    let pid = PacketId::new(9).unwrap();
+    let at_least_once = message(QosPid::AtLeastOnce(pid));
+    session.handle_input(&bytes(Packet::Publish(at_least_once.clone())), 2);
+    assert_eq!(broker.receive(&mut session), [Packet::PubAck(pid)]);
+    assert_eq!(
+        events(&mut session),
+        [Event::Message(at_most_once), Event::Message(at_least_once)]
+    );
+}
+
+#[test]
+fn subscriptions_are_renewed_after_a_reconnect_without_a_session_only() {
+    let mut session = Session::new(config());
+    let mut broker = Broker::new();
+    // Asked for before the connection is up: sent after CONNACK.
+    session
+        .subscribe(&[("device/+/telemetry", QoS::AtLeastOnce)], 0)
+        .unwrap();
+    session
+        .subscribe(&[("device/+/verdict", QoS::AtMostOnce)], 0)
+        .unwrap();
+    assert_eq!(broker.receive(&mut session), []);
+    session.connect(0);
+    broker.receive(&mut session);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 1);
+    let first = subscribe_in(&broker.receive(&mut session)).clone();
+    assert_eq!(first.filters.len(), 2);
+    // Dropped: forgotten at once, and UNSUBSCRIBE sent.
+    session.unsubscribe(&["device/+/verdict"], 2).unwrap();
+    let sent = broker.receive(&mut session);
+    let Some(Packet::Unsubscribe(unsubscribe)) = sent.first() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(unsubscribe.filters, ["device/+/verdict"]);
+    assert_ne!(unsubscribe.pid, first.pid);
+    session.handle_input(&bytes(Packet::UnsubAck(unsubscribe.pid)), 3);
+    assert_eq!(
+        events(&mut session).last(),
+        Some(&Event::Unsubscribed(vec!["device/+/verdict".into()]))
+    );
+    // The connection drops; the broker kept no session: what is left is asked for again.
+    session.transport_closed();
+    session.connect(10);
+    broker.receive(&mut session);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 11);
+    let renewed = subscribe_in(&broker.receive(&mut session)).clone();
+    assert_eq!(
+        renewed.filters,
+        [("device/+/telemetry".to_owned(), QoS::AtLeastOnce)]
+    );
+    // A SUBACK owed by the lost connection never comes; the renewed one's does.
+    session.handle_input(&suback(renewed.pid, &[Granted::Qos(QoS::AtLeastOnce)]), 12);
+    assert!(session.is_connected());
+    // With a session present the broker still has them: nothing is sent again.
+    session.transport_closed();
+    session.connect(20);
+    broker.receive(&mut session);
+    session.handle_input(
+        &bytes(Packet::ConnAck(ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::Accepted,
+        })),
+        21,
+    );
+    assert_eq!(broker.receive(&mut session), []);
+    assert_eq!(session.subscriptions().len(), 1);
+}
+
+#[test]
+fn a_filter_that_breaks_the_wildcard_rules_is_refused_and_nothing_is_kept() {
+    let (mut session, mut broker) = connected();
+    for bad in [
+        vec![("a/#/b", QoS::AtMostOnce)],
+        vec![("ok", QoS::AtMostOnce), ("x+", QoS::AtMostOnce)],
+    ] {
+        assert!(session.subscribe(&bad, 1).is_err(), "{bad:?}");
+    }
+    assert!(session.unsubscribe(&[""], 1).is_err());
+    assert!(session.subscribe(&[], 1).is_err());
+    assert_eq!(broker.receive(&mut session), []);
+    assert!(session.subscriptions().is_empty());
+}
+
+#[test]
+fn a_subscribe_never_shares_a_packet_id_with_a_publish_in_flight() {
+    let mut config = config();
+    config.max_in_flight = 65_535;
+    let mut session = Session::new(config);
+    let mut broker = Broker::new();
+    session.connect(0);
+    broker.receive(&mut session);
+    session.handle_input(&connack(ConnectReturnCode::Accepted), 0);
+    let mut publish_ids = std::collections::BTreeSet::new();
+    for n in 0..100 {
+        publish_ids.insert(session.publish("t", vec![], n, 1).unwrap().get());
+    }
+    session.subscribe(&[("a", QoS::AtMostOnce)], 1).unwrap();
+    let held = subscribe_in(&broker.receive(&mut session)).pid.get();
+    assert!(!publish_ids.contains(&held));
+    // Publishing on until the next id would be the SUBSCRIBE's: it waits for the SUBACK.
+    let mut n = 100;
+    while session.can_publish() {
+        let pid = session.publish("t", vec![], n, 1).unwrap().get();
+        assert_ne!(pid, held);
+        n += 1;
+    }
+    assert_eq!(
+        session.publish("t", vec![], n, 1),
+        Err(PublishError::WindowFull)
+    );
+    session.handle_input(
+        &suback(
+            PacketId::new(held).unwrap(),
+            &[Granted::Qos(QoS::AtMostOnce)],
+        ),
+        2,
+    );
+    assert_eq!(
+        session.publish("t", vec![], n, 2).map(|p| p.get()),
+        Ok(held)
+    );
 }
