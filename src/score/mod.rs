@@ -2,20 +2,24 @@
 //! late, and how often it cried wolf. Pure, so any runner (the monitor page, a native CI job)
 //! scores the same way.
 //!
-//! The rules (the README's "Test your detector" gives them too):
+//! The rules (the README's "Scoring a detector" gives them too), for one device's events and
+//! flags (devices are scored apart: their sequence numbers are their own):
 //! - an event's window is `[first, last + T]`, `T` the tolerance in samples; a dropout's window
 //!   always reaches the first sample after the gap (the first moment it can be seen);
 //! - a true positive (TP) is an event with at least one flagged sample in its window, a false
 //!   negative (FN) one with none;
 //! - a false positive (FP) is a maximal run of consecutive flagged sequence numbers that touches
-//!   no event window (one long false alarm counts once);
+//!   no event window (one long false alarm counts once). A run that touches a window is no
+//!   false alarm however long it is, so flagging every sample scores precision 1: the flagged
+//!   samples outside every window are counted too, to show it;
 //! - precision = TP / (TP + FP), recall = TP / (TP + FN), F1 their harmonic mean, each `None`
 //!   while undefined; the detection delay is the first flagged sequence minus the event's first,
 //!   in samples, averaged over the TPs;
 //! - a NAB-style score with the standard profile's weights (TP 1.0, FN 1.0, FP 0.11): a found
 //!   event earns the scaled sigmoid of where in its window it was first flagged, a missed one
 //!   costs 1.0, a false run 0.11; normalised so that flagging nothing scores 0 and flagging each
-//!   event's first sample scores 100. It departs from NAB in its windows (ours are the events'
+//!   event at the first sample it can be seen (a dropout's: the one after the gap) scores 100;
+//!   false runs can take it below 0. It departs from NAB in its windows (ours are the events'
 //!   own, widened by `T`; NAB's are a tenth of the data file around each event) and in counting
 //!   false alarms per run rather than per flagged sample.
 
@@ -41,13 +45,22 @@ pub struct Event {
 }
 
 impl Event {
-    /// The samples in which flagging it counts, `tolerance` samples after its last included.
+    /// The samples in which flagging it counts, `tolerance` samples after its last included
+    /// (never ending before it starts, whatever a label says).
     pub fn window(&self, tolerance: u64) -> (u64, u64) {
-        let mut end = self.last.saturating_add(tolerance);
+        let mut end = self.last.saturating_add(tolerance).max(self.first);
         if self.kind == AnomalyKind::Dropout {
             end = end.max(self.last.saturating_add(1));
         }
         (self.first, end)
+    }
+
+    /// The first sample in which it can be seen: a dropout's swallowed samples never arrive.
+    fn visible_from(&self, window: (u64, u64)) -> u64 {
+        match self.kind {
+            AnomalyKind::Dropout => self.last.saturating_add(1).clamp(window.0, window.1),
+            _ => window.0,
+        }
     }
 }
 
@@ -82,6 +95,8 @@ pub struct Score {
     /// Indexed by [`AnomalyKind::index`].
     pub by_kind: [KindScore; AnomalyKind::ALL.len()],
     pub nab: Option<f64>,
+    /// Flagged samples in no event's window (a detector that flags everything has many).
+    pub flagged_outside: u64,
     pub events: Vec<Found>,
 }
 
@@ -91,11 +106,11 @@ fn scaled_sigmoid(y: f64) -> f64 {
     2.0 / (1.0 + (5.0 * y).exp()) - 1.0
 }
 
-/// Where in its window `(start, end)` a flag at `at` falls, as NAB's `y`: -1 at the start;
-/// the window's last sample still earns some credit.
+/// Where in `start..=end` a flag at `at` falls, as NAB's `y`: -1 at `start` (or before it);
+/// the last sample still earns some credit.
 fn position(start: u64, end: u64, at: u64) -> f64 {
-    let len = (end - start + 1) as f64;
-    -((end - at + 1) as f64) / len
+    let len = (end - start) as f64 + 1.0;
+    -(((end - at.max(start)) as f64 + 1.0) / len)
 }
 
 fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
@@ -126,7 +141,8 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
                 delay_sum += at - event.first;
                 kind.found += 1;
                 kind_delay[event.kind.index()] += at - event.first;
-                nab_raw += NAB_TP * scaled_sigmoid(position(start, end, at));
+                let from = event.visible_from((start, end));
+                nab_raw += NAB_TP * scaled_sigmoid(position(from, end, at));
             }
             None => nab_raw -= NAB_FN,
         }
@@ -155,6 +171,10 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
         close(done, &mut fp);
     }
     nab_raw -= NAB_FP * fp as f64;
+    let flagged_outside = flagged
+        .iter()
+        .filter(|&&f| !windows.iter().any(|&(s, e)| (s..=e).contains(&f)))
+        .count() as u64;
     for (kind, delay) in by_kind.iter_mut().zip(kind_delay) {
         kind.recall = ratio(kind.found, kind.events);
         kind.mean_delay = mean(delay, kind.found);
@@ -178,6 +198,7 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
         mean_delay: mean(delay_sum, tp),
         by_kind,
         nab,
+        flagged_outside,
         events: found,
     }
 }

@@ -106,8 +106,10 @@ fn flagging_every_sample_finds_every_event() {
     let score = super::score(&events, &flagged, 0);
     assert_eq!((score.tp, score.fn_), (3, 0));
     assert_eq!(score.recall, Some(1.0));
-    // One run, touching the windows: no false alarm.
+    // One run, touching the windows: no false alarm by the run rule, but 90 flagged samples
+    // outside every window say what kind of detector this is.
     assert_eq!(score.fp, 0);
+    assert_eq!(score.flagged_outside, 100 - 1 - 11 - 4);
     assert_eq!(score.mean_delay, Some(0.0));
     assert!((score.nab.unwrap() - 100.0).abs() < 1e-9, "{:?}", score.nab);
 }
@@ -146,4 +148,29 @@ fn the_nab_style_score_rewards_early_detection_and_charges_false_runs() {
         .unwrap();
     let per_run = 100.0 * NAB_FP / (NAB_TP * scaled_sigmoid(-1.0) + NAB_FN);
     assert!((early - noisy - 3.0 * per_run).abs() < 1e-9, "{noisy}");
+}
+
+#[test]
+fn a_dropout_flagged_at_the_first_sample_after_the_gap_earns_full_nab_credit() {
+    let events = [event(1, AnomalyKind::Dropout, 20, 119)];
+    let score = super::score(&events, &flags(&[120]), 0);
+    assert!((score.nab.unwrap() - 100.0).abs() < 1e-9, "{:?}", score.nab);
+    assert_eq!(
+        score.mean_delay,
+        Some(100.0),
+        "the delay is still from the event's first"
+    );
+}
+
+#[test]
+fn malformed_labels_and_extreme_sequences_do_not_panic() {
+    // A label whose last comes before its first, and windows at the end of the u64 range.
+    let events = [
+        event(1, SPIKE, 10, 5),
+        event(2, AnomalyKind::Dropout, u64::MAX - 1, u64::MAX),
+        event(3, SPIKE, 0, 0),
+    ];
+    let score = super::score(&events, &flags(&[10, u64::MAX, 0]), u64::MAX);
+    assert_eq!(score.tp, 3);
+    assert!(score.nab.unwrap().is_finite());
 }

@@ -8,8 +8,8 @@
 //!
 //! A session outlives its connections: unacknowledged QoS 1 PUBLISHes stay in flight when a
 //! connection ends, and go out again first, with their packet ids and DUP set, after the next
-//! CONNACK [MQTT-4.4.0-1]. Its subscriptions outlive them too: after a CONNACK without a
-//! session they are asked for again.
+//! CONNACK [MQTT-4.4.0-1] (after any SUBSCRIBE the CONNACK calls for). Its subscriptions
+//! outlive them too: after a CONNACK without a session they are asked for again.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -151,19 +151,18 @@ pub enum Event {
     Closed(CloseReason),
 }
 
-/// A SUBSCRIBE or UNSUBSCRIBE waiting for its answer.
+/// A SUBSCRIBE or UNSUBSCRIBE asked for and not yet answered: `pid` once sent on the current
+/// connection, `None` while it waits to be sent.
 #[derive(Debug, Clone)]
-enum Pending {
-    Subscribe(PacketId, Vec<(String, QoS)>),
-    Unsubscribe(PacketId, Vec<String>),
+struct Pending {
+    pid: Option<PacketId>,
+    request: Request,
 }
 
-impl Pending {
-    fn pid(&self) -> PacketId {
-        match self {
-            Pending::Subscribe(pid, _) | Pending::Unsubscribe(pid, _) => *pid,
-        }
-    }
+#[derive(Debug, Clone)]
+enum Request {
+    Subscribe(Vec<(String, QoS)>),
+    Unsubscribe(Vec<String>),
 }
 
 /// Why a PUBLISH was not accepted. Nothing was sent.
@@ -223,7 +222,7 @@ pub struct Session {
     /// The topic filters asked for, in order, each once: renewed after a CONNACK without a
     /// session.
     subscriptions: Vec<(String, QoS)>,
-    /// SUBSCRIBEs and UNSUBSCRIBEs sent on this connection and not yet answered.
+    /// SUBSCRIBEs and UNSUBSCRIBEs asked for and not yet answered, in order.
     pending: Vec<Pending>,
 }
 
@@ -352,16 +351,22 @@ impl Session {
             }
             (State::Connected, Packet::SubAck(SubAck { pid, granted })) => {
                 match self.take_pending(pid) {
-                    Some(Pending::Subscribe(_, filters)) if filters.len() == granted.len() => {
-                        let answered = filters.into_iter().map(|(f, _)| f).zip(granted);
-                        self.events.push_back(Event::Subscribed(answered.collect()));
+                    Some(Request::Subscribe(filters)) if filters.len() == granted.len() => {
+                        let answered: Vec<(String, Granted)> =
+                            filters.into_iter().map(|(f, _)| f).zip(granted).collect();
+                        // A refused filter is not asked for again.
+                        for (filter, granted) in &answered {
+                            if *granted == Granted::Failure {
+                                self.subscriptions.retain(|(f, _)| f != filter);
+                            }
+                        }
+                        self.events.push_back(Event::Subscribed(answered));
                     }
-                    Some(Pending::Subscribe(_, filters)) => {
-                        self.close(CloseReason::SubAckMismatch {
-                            asked: filters.len(),
-                            answered: granted.len(),
-                        })
-                    }
+                    // [MQTT-3.8.4-5] One return code per filter.
+                    Some(Request::Subscribe(filters)) => self.close(CloseReason::SubAckMismatch {
+                        asked: filters.len(),
+                        answered: granted.len(),
+                    }),
                     _ => self.close(CloseReason::UnknownAck {
                         packet: "SUBACK",
                         pid: pid.get(),
@@ -369,7 +374,7 @@ impl Session {
                 }
             }
             (State::Connected, Packet::UnsubAck(pid)) => match self.take_pending(pid) {
-                Some(Pending::Unsubscribe(_, filters)) => {
+                Some(Request::Unsubscribe(filters)) => {
                     self.events.push_back(Event::Unsubscribed(filters))
                 }
                 _ => self.close(CloseReason::UnknownAck {
@@ -397,10 +402,10 @@ impl Session {
         count
     }
 
-    /// Subscribes to `filters` (each checked against the wildcard rules; nothing is sent if
-    /// one breaks them). They are kept: sent now when connected, else after the next CONNACK,
-    /// and asked for again after any CONNACK without a session. [`Event::Subscribed`] gives
-    /// the broker's answer.
+    /// Subscribes to `filters` (each checked against the wildcard rules; nothing is kept if one
+    /// breaks them). Sent now when connected, else after the next CONNACK; asked for again
+    /// after any CONNACK without a session. [`Event::Subscribed`] gives the broker's answer;
+    /// a filter it refuses is dropped.
     pub fn subscribe(&mut self, filters: &[(&str, QoS)], now: u64) -> Result<(), EncodeError> {
         let filters: Vec<(String, QoS)> =
             filters.iter().map(|(f, q)| ((*f).to_owned(), *q)).collect();
@@ -416,14 +421,13 @@ impl Session {
                 None => self.subscriptions.push((filter.clone(), *qos)),
             }
         }
-        if self.state == State::Connected {
-            self.send_subscribe(filters, now);
-        }
+        self.request(Request::Subscribe(filters), now);
         Ok(())
     }
 
-    /// Drops `filters`: forgotten at once, and an UNSUBSCRIBE sent when connected
-    /// ([`Event::Unsubscribed`] when the broker confirms).
+    /// Drops `filters`: forgotten at once, and an UNSUBSCRIBE sent now when connected, else
+    /// after the next CONNACK that finds the session kept ([`Event::Unsubscribed`] when the
+    /// broker confirms).
     pub fn unsubscribe(&mut self, filters: &[&str], now: u64) -> Result<(), EncodeError> {
         let filters: Vec<String> = filters.iter().map(|f| (*f).to_owned()).collect();
         Packet::Unsubscribe(Unsubscribe {
@@ -432,15 +436,7 @@ impl Session {
         })
         .to_bytes()?;
         self.subscriptions.retain(|(f, _)| !filters.contains(f));
-        if self.state == State::Connected {
-            let pid = self.control_pid();
-            let packet = Packet::Unsubscribe(Unsubscribe {
-                pid,
-                filters: filters.clone(),
-            });
-            self.send(always(packet.to_bytes()), now);
-            self.pending.push(Pending::Unsubscribe(pid, filters));
-        }
+        self.request(Request::Unsubscribe(filters), now);
         Ok(())
     }
 
@@ -449,41 +445,78 @@ impl Session {
         &self.subscriptions
     }
 
-    fn send_subscribe(&mut self, filters: Vec<(String, QoS)>, now: u64) {
-        let pid = self.control_pid();
-        let packet = Packet::Subscribe(Subscribe {
-            pid,
-            filters: filters.clone(),
-        });
-        self.send(always(packet.to_bytes()), now);
-        self.pending.push(Pending::Subscribe(pid, filters));
-    }
-
-    /// After CONNACK: without a session the broker forgot every subscription, so all are asked
-    /// for again in one SUBSCRIBE; answers still owed by the last connection never come.
-    fn renew_subscriptions(&mut self, session_present: bool, now: u64) {
-        self.pending.clear();
-        if !session_present && !self.subscriptions.is_empty() {
-            self.send_subscribe(self.subscriptions.clone(), now);
+    fn request(&mut self, request: Request, now: u64) {
+        self.pending.push(Pending { pid: None, request });
+        if self.state == State::Connected {
+            self.send_requests(now);
         }
     }
 
-    fn take_pending(&mut self, pid: PacketId) -> Option<Pending> {
-        let index = self.pending.iter().position(|p| p.pid() == pid)?;
-        Some(self.pending.remove(index))
+    /// Sends every request not yet sent on this connection, in order, while packet ids last.
+    fn send_requests(&mut self, now: u64) {
+        for index in 0..self.pending.len() {
+            if self.pending[index].pid.is_some() {
+                continue;
+            }
+            let Some(pid) = self.control_pid() else {
+                return;
+            };
+            let packet = match &self.pending[index].request {
+                Request::Subscribe(filters) => Packet::Subscribe(Subscribe {
+                    pid,
+                    filters: filters.clone(),
+                }),
+                Request::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
+                    pid,
+                    filters: filters.clone(),
+                }),
+            };
+            self.pending[index].pid = Some(pid);
+            self.send(always(packet.to_bytes()), now);
+        }
+    }
+
+    /// After CONNACK. Without a session the broker forgot every subscription: each is asked for
+    /// again, and what was owed an answer is moot. With one, every request the last connection
+    /// left unanswered, or that was made meanwhile, goes (again) now.
+    fn renew_subscriptions(&mut self, session_present: bool, now: u64) {
+        if session_present {
+            for pending in &mut self.pending {
+                pending.pid = None;
+            }
+        } else {
+            self.pending = self
+                .subscriptions
+                .iter()
+                .map(|subscription| Pending {
+                    pid: None,
+                    request: Request::Subscribe(vec![subscription.clone()]),
+                })
+                .collect();
+        }
+        self.send_requests(now);
+    }
+
+    fn take_pending(&mut self, pid: PacketId) -> Option<Request> {
+        let index = self.pending.iter().position(|p| p.pid == Some(pid))?;
+        Some(self.pending.remove(index).request)
     }
 
     /// A packet id for a SUBSCRIBE or UNSUBSCRIBE, unused by any packet waiting for an answer
     /// [MQTT-2.3.1-2]: from the far side of the ring from the PUBLISHes in flight. A PUBLISH
-    /// waits rather than take an id a SUBSCRIBE still holds (see `window_has_room`).
-    fn control_pid(&self) -> PacketId {
+    /// waits rather than take an id a SUBSCRIBE still holds (see `window_has_room`). `None`
+    /// when every id is taken; the request then waits.
+    fn control_pid(&self) -> Option<PacketId> {
         let mut pid = pid_after(self.head_pid, self.in_flight.len() + 32_768);
-        while self.pending.iter().any(|p| p.pid() == pid)
-            || pid_offset(self.head_pid, pid) < self.in_flight.len()
-        {
+        for _ in 0..u16::MAX {
+            let taken = self.pending.iter().any(|p| p.pid == Some(pid))
+                || pid_offset(self.head_pid, pid) < self.in_flight.len();
+            if !taken {
+                return Some(pid);
+            }
             pid = pid_after(pid, 1);
         }
-        pid
+        None
     }
 
     /// Whether [`Session::publish`] would take a message now.
@@ -498,7 +531,7 @@ impl Session {
         let next = pid_after(self.head_pid, self.in_flight.len());
         self.unacked < self.max_in_flight()
             && self.in_flight.len() < usize::from(u16::MAX)
-            && !self.pending.iter().any(|p| p.pid() == next)
+            && !self.pending.iter().any(|p| p.pid == Some(next))
     }
 
     fn max_in_flight(&self) -> usize {
