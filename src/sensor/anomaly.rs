@@ -86,6 +86,25 @@ pub const DRIFT_HPA: f64 = 3.0;
 pub const NOISE_FACTOR: f64 = 50.0;
 pub const NOISE_TEMP_C: f64 = 0.05;
 
+/// How subtle the anomalies are: `scale` multiplies every kind's deviation (spike and step
+/// height, drift end, the noise burst's factor), `duration` the length of multi-sample events.
+/// 1 and 1 are the catalogue as written; detectors are compared by how subtle an anomaly they
+/// still catch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Difficulty {
+    pub scale: f64,
+    pub duration: f64,
+}
+
+impl Default for Difficulty {
+    fn default() -> Self {
+        Self {
+            scale: 1.0,
+            duration: 1.0,
+        }
+    }
+}
+
 /// When anomalies start.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AnomalyMode {
@@ -117,6 +136,14 @@ pub struct Event {
     pub sign: f64,
 }
 
+/// See [`Scheduler::length`].
+fn length(kind: AnomalyKind, duration: f64) -> u64 {
+    match kind.duration() {
+        1 => 1,
+        samples => ((samples as f64 * duration).round() as u64).max(2),
+    }
+}
+
 /// Decides when events start and which kind they are.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
@@ -128,12 +155,15 @@ pub struct Scheduler {
     events: u64,
     /// The sequence of the last sample of the last event (0 before any).
     last_event_end: u64,
+    /// Multiplies the length of multi-sample events.
+    duration: f64,
 }
 
 impl Scheduler {
     /// `kinds` empty means none can start by themselves.
-    pub fn new(mode: AnomalyMode, kinds: Vec<AnomalyKind>, seed: u64) -> Self {
+    pub fn new(mode: AnomalyMode, kinds: Vec<AnomalyKind>, seed: u64, duration: f64) -> Self {
         Self {
+            duration,
             mode,
             kinds,
             rng: Rng::new(seed),
@@ -151,9 +181,10 @@ impl Scheduler {
 
     /// The event covering sample `sequence`, if any. Call once per sample, in order.
     pub fn next(&mut self, sequence: u64) -> Option<Event> {
+        let duration = self.duration;
         if let Some(event) = &mut self.current {
             event.index += 1;
-            if event.index < event.label.kind.duration() {
+            if event.index < length(event.label.kind, duration) {
                 return self.current;
             }
             self.current = None;
@@ -188,6 +219,12 @@ impl Scheduler {
             sign,
         });
         self.current
+    }
+
+    /// How many samples an event of `kind` lasts: the catalogue's, times the duration setting
+    /// for multi-sample kinds (at least 2 samples; one-sample kinds stay one sample).
+    pub fn length(&self, kind: AnomalyKind) -> u64 {
+        length(kind, self.duration)
     }
 
     /// Extra randomness for noise bursts, from the anomaly stream so that the air stream stays

@@ -18,7 +18,7 @@ mod payload;
 mod rng;
 
 pub use air::{AirParams, measurement_time_ms};
-pub use anomaly::{AnomalyKind, AnomalyMode, Label};
+pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
 pub use payload::{Decimal, Telemetry, csv_header, csv_row};
 pub use rng::Rng;
@@ -69,6 +69,7 @@ pub struct SensorConfig {
     pub anomaly_mode: AnomalyMode,
     /// Kinds that start by themselves; injected ones may be any.
     pub anomaly_kinds: Vec<AnomalyKind>,
+    pub difficulty: Difficulty,
 }
 
 impl SensorConfig {
@@ -80,6 +81,7 @@ impl SensorConfig {
             air: AirParams::default(),
             anomaly_mode: AnomalyMode::Every(u64::from(every.max(1))),
             anomaly_kinds: vec![AnomalyKind::OutOfRange],
+            difficulty: Difficulty::default(),
         }
     }
 }
@@ -138,6 +140,7 @@ impl Generator {
                 config.anomaly_mode,
                 config.anomaly_kinds.clone(),
                 config.seed ^ 0xa076_1d64_78bd_642f,
+                config.difficulty.duration,
             ),
             config,
             sequence: 0,
@@ -200,12 +203,13 @@ impl Generator {
     fn apply(&mut self, event: Event, pressure: f64, temperature: f64) -> (f64, f64) {
         use anomaly::*;
         let i = event.index as f64;
+        let scale = self.config.difficulty.scale;
         match event.label.kind {
-            AnomalyKind::Spike => (pressure + event.sign * SPIKE_HPA, temperature),
-            AnomalyKind::Step => (pressure + STEP_HPA, temperature),
+            AnomalyKind::Spike => (pressure + event.sign * SPIKE_HPA * scale, temperature),
+            AnomalyKind::Step => (pressure + STEP_HPA * scale, temperature),
             AnomalyKind::Drift => {
-                let share = (i + 1.0) / AnomalyKind::Drift.duration() as f64;
-                (pressure + DRIFT_HPA * share, temperature)
+                let share = (i + 1.0) / self.scheduler.length(AnomalyKind::Drift) as f64;
+                (pressure + DRIFT_HPA * scale * share, temperature)
             }
             AnomalyKind::Stuck => {
                 if event.index == 0 || self.stuck_at.is_none() {
@@ -216,7 +220,7 @@ impl Generator {
             AnomalyKind::Noise => {
                 let noise_hpa = air::pressure_noise_pa(self.config.air.oversampling) / 100.0;
                 (
-                    pressure + NOISE_FACTOR * noise_hpa * self.scheduler.gaussian(),
+                    pressure + NOISE_FACTOR * scale * noise_hpa * self.scheduler.gaussian(),
                     temperature + NOISE_TEMP_C * self.scheduler.gaussian(),
                 )
             }

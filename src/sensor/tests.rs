@@ -14,6 +14,7 @@ fn realistic(seed: u64, air: AirParams, mode: AnomalyMode, kinds: Vec<AnomalyKin
         air,
         anomaly_mode: mode,
         anomaly_kinds: kinds,
+        difficulty: Difficulty::default(),
     })
 }
 
@@ -614,4 +615,79 @@ fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
     for id in ["lab-7", "a=b", "1-2", "plain, with comma"] {
         assert_eq!(cell(id), id, "{id:?}");
     }
+}
+
+/// As [`with_and_without`], at a given difficulty.
+fn dialled(kind: AnomalyKind, difficulty: Difficulty) -> (Vec<Sample>, Vec<Sample>) {
+    let make = |inject: bool| {
+        let mut generator = Generator::new(SensorConfig {
+            profile: Profile::Realistic,
+            seed: 21,
+            air: AirParams::default(),
+            anomaly_mode: AnomalyMode::Off,
+            anomaly_kinds: vec![],
+            difficulty,
+        });
+        let mut samples = run(&mut generator, 50, 1000);
+        if inject {
+            generator.inject(kind);
+        }
+        samples.extend((50..200).map(|k| generator.next_sample(EPOCH + k * 1000)));
+        samples
+    };
+    (make(true), make(false))
+}
+
+#[test]
+fn the_magnitude_scales_every_deviation_and_the_duration_the_multi_sample_events() {
+    let subtle = Difficulty {
+        scale: 0.3,
+        duration: 2.0,
+    };
+    for kind in AnomalyKind::ALL {
+        let (with, without) = dialled(kind, subtle);
+        let labelled: Vec<usize> = (0..with.len()).filter(|&i| with[i].is_anomaly()).collect();
+        let length = match kind.duration() {
+            1 => 1,
+            samples => 2 * samples as usize,
+        };
+        assert_eq!(labelled, (50..50 + length).collect::<Vec<_>>(), "{kind}");
+        let dp: Vec<f64> = labelled
+            .iter()
+            .map(|&i| with[i].pressure_hpa - without[i].pressure_hpa)
+            .collect();
+        // Within the part's 0.0001 hPa resolution of the catalogue's figure times 0.3.
+        let near = |d: f64, expected: f64| (d - expected).abs() < 2e-4;
+        match kind {
+            AnomalyKind::Spike => assert!(near(dp[0].abs(), 1.5), "{dp:?}"),
+            AnomalyKind::Step => assert!(dp.iter().all(|&d| near(d, 0.6)), "{dp:?}"),
+            AnomalyKind::Drift => {
+                assert!(dp.windows(2).all(|w| w[1] > w[0]), "a ramp: {dp:?}");
+                assert!(near(*dp.last().unwrap(), 0.9), "{dp:?}");
+            }
+            AnomalyKind::Noise => {
+                // The burst's spread, against the same burst at magnitude 1.
+                let (full, plain) = dialled(
+                    kind,
+                    Difficulty {
+                        scale: 1.0,
+                        duration: 2.0,
+                    },
+                );
+                let full: Vec<f64> = labelled
+                    .iter()
+                    .map(|&i| full[i].pressure_hpa - plain[i].pressure_hpa)
+                    .collect();
+                let ratio = rms(&dp) / rms(&full);
+                assert!((ratio - 0.3).abs() < 0.01, "{ratio}");
+            }
+            // Nothing to scale: a held value, a gap, the part's limits.
+            AnomalyKind::Stuck | AnomalyKind::Dropout | AnomalyKind::OutOfRange => {}
+        }
+    }
+    // At 1 and 1, the catalogue as written (and the same stream as before the dial).
+    assert_eq!(
+        dialled(AnomalyKind::Drift, Difficulty::default()),
+        with_and_without(AnomalyKind::Drift)
+    );
 }

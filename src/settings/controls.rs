@@ -62,6 +62,8 @@ impl Group {
                 Field::AnomalyEvery,
                 Field::AnomalyProbability,
                 Field::AnomalyKinds,
+                Field::AnomalyScale,
+                Field::AnomalyDuration,
             ],
             Group::Delivery => &[
                 Field::KeepAlive,
@@ -127,6 +129,8 @@ impl Field {
             Field::Tide => number("0", "10", "any"),
             Field::Temperature => number("-40", "85", "any"),
             Field::AnomalyProbability => number("0", "1", "any"),
+            Field::AnomalyScale => number("0.05", "10", "any"),
+            Field::AnomalyDuration => number("0.1", "10", "any"),
             _ => Control::Text,
         }
     }
@@ -140,6 +144,10 @@ impl Field {
             Field::Start => "UTC; empty: the real clock",
             Field::TimeZone => "the model's daily cycle follows it",
             Field::AnomalyKinds => "ticked: the kinds in use (at least one)",
+            Field::AnomalyScale => {
+                "times every deviation: spike, step, drift, noise (1 = as catalogued)"
+            }
+            Field::AnomalyDuration => "times the length of multi-sample events (1 = as catalogued)",
             _ => "",
         }
     }

@@ -9,7 +9,7 @@ mod query;
 use std::fmt;
 
 use crate::mqtt::redacted;
-use crate::sensor::{AirParams, Profile, SensorConfig};
+use crate::sensor::{AirParams, Difficulty, Profile, SensorConfig};
 
 pub use controls::{
     BROKER_PRESETS, Control, Group, SECURE_DEFAULT_BROKER, blocked_from_https, form_html,
@@ -46,10 +46,12 @@ pub enum Field {
     AnomalyMode,
     AnomalyProbability,
     AnomalyKinds,
+    AnomalyScale,
+    AnomalyDuration,
 }
 
 impl Field {
-    pub const ALL: [Field; 25] = [
+    pub const ALL: [Field; 27] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -75,6 +77,8 @@ impl Field {
         Field::AnomalyMode,
         Field::AnomalyProbability,
         Field::AnomalyKinds,
+        Field::AnomalyScale,
+        Field::AnomalyDuration,
     ];
 
     /// The text of the field's `<label>`.
@@ -167,6 +171,18 @@ const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
         "0.01",
     ),
     ("Anomaly kinds", Some("anomaly_kinds"), "anomaly-kinds", ""),
+    (
+        "Anomaly magnitude",
+        Some("anomaly_scale"),
+        "anomaly-scale",
+        "1.0",
+    ),
+    (
+        "Anomaly duration",
+        Some("anomaly_duration"),
+        "anomaly-duration",
+        "1.0",
+    ),
 ];
 
 const DEFAULT_DEVICE_ID: &str = "infineon-sensor-01";
@@ -269,6 +285,8 @@ impl SettingsForm {
         let altitude = model::parse_number(self.get(Field::Altitude), -500, 9000);
         let tide = model::parse_number(self.get(Field::Tide), 0, 10);
         let temperature = model::parse_number(self.get(Field::Temperature), -40, 85);
+        let scale = model::parse_factor(self.get(Field::AnomalyScale), 50_000, 10_000_000);
+        let duration = model::parse_factor(self.get(Field::AnomalyDuration), 100_000, 10_000_000);
         let start = model::parse_start(self.get(Field::Start));
         let tz = model::parse_utc_offset(self.get(Field::TimeZone));
         let probability = model::parse_probability(self.get(Field::AnomalyProbability));
@@ -351,6 +369,8 @@ impl SettingsForm {
         check(Field::Precision, precision.as_ref().err());
         check(Field::Altitude, altitude.as_ref().err());
         check(Field::Tide, tide.as_ref().err());
+        check(Field::AnomalyScale, scale.as_ref().err());
+        check(Field::AnomalyDuration, duration.as_ref().err());
         check(Field::Temperature, temperature.as_ref().err());
         check(Field::Start, start.as_ref().err());
         check(Field::TimeZone, tz.as_ref().err());
@@ -389,6 +409,10 @@ impl SettingsForm {
                 },
                 anomaly_mode: checked(mode),
                 anomaly_kinds: checked(kinds),
+                difficulty: Difficulty {
+                    scale: checked(scale),
+                    duration: checked(duration),
+                },
             },
             start_ms: checked(start),
         })

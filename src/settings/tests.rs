@@ -39,6 +39,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
                 air: AirParams::default(),
                 anomaly_mode: AnomalyMode::Every(60),
                 anomaly_kinds: AnomalyKind::ALL.to_vec(),
+                difficulty: crate::sensor::Difficulty::default(),
             },
             start_ms: None,
         }
@@ -867,5 +868,32 @@ fn a_user_name_with_a_nul_or_control_character_is_refused() {
             only_error(&form),
             "Username: must not contain control characters"
         );
+    }
+}
+
+#[test]
+fn magnitude_and_duration_are_checked_and_go_into_the_share_link() {
+    let mut form = SettingsForm::defaults("t3st");
+    form.apply_query("anomaly_scale=0.3&anomaly_duration=2.5");
+    let settings = form.validate().unwrap();
+    assert_eq!(settings.sensor.difficulty.scale, 0.3);
+    assert_eq!(settings.sensor.difficulty.duration, 2.5);
+    let query = form.to_query();
+    assert!(
+        query.contains("anomaly_scale=0.3&anomaly_duration=2.5"),
+        "{query}"
+    );
+    for (field, bad) in [
+        (Field::AnomalyScale, "0.01"),
+        (Field::AnomalyScale, "11"),
+        (Field::AnomalyScale, "big"),
+        (Field::AnomalyDuration, "0.05"),
+        (Field::AnomalyDuration, "-1"),
+    ] {
+        let mut form = SettingsForm::defaults("t3st");
+        form.set(field, bad);
+        let error = only_error(&form);
+        assert!(error.contains(&format!("(got \"{bad}\")")), "{error}");
+        assert!(error.contains("must be a number from"), "{error}");
     }
 }
