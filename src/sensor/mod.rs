@@ -221,7 +221,7 @@ impl Generator {
                 let noise_hpa = air::pressure_noise_pa(self.config.air.oversampling) / 100.0;
                 (
                     pressure + NOISE_FACTOR * scale * noise_hpa * self.scheduler.gaussian(),
-                    temperature + NOISE_TEMP_C * self.scheduler.gaussian(),
+                    temperature + NOISE_TEMP_C * scale * self.scheduler.gaussian(),
                 )
             }
             AnomalyKind::Dropout => (pressure, temperature),

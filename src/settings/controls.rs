@@ -250,10 +250,10 @@ pub fn form_html() -> String {
             field_html(&mut html, field);
         }
         if !folded.is_empty() {
-            let summary = if shown.is_empty() {
-                format!("{} settings", group.name())
-            } else {
-                format!("More {} settings", group.name().to_lowercase())
+            let summary = match group {
+                _ if shown.is_empty() => format!("{} settings", group.name()),
+                Group::Anomalies => "More anomaly settings".to_owned(),
+                _ => format!("More {} settings", group.name().to_lowercase()),
             };
             let _ = write!(html, "<details><summary>{summary}</summary>");
             for &field in folded {

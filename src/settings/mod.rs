@@ -285,8 +285,9 @@ impl SettingsForm {
         let altitude = model::parse_number(self.get(Field::Altitude), -500, 9000);
         let tide = model::parse_number(self.get(Field::Tide), 0, 10);
         let temperature = model::parse_number(self.get(Field::Temperature), -40, 85);
-        let scale = model::parse_factor(self.get(Field::AnomalyScale), 50_000, 10_000_000);
-        let duration = model::parse_factor(self.get(Field::AnomalyDuration), 100_000, 10_000_000);
+        let ten = (10_000_000, "10");
+        let scale = model::parse_factor(self.get(Field::AnomalyScale), (50_000, "0.05"), ten);
+        let duration = model::parse_factor(self.get(Field::AnomalyDuration), (100_000, "0.1"), ten);
         let start = model::parse_start(self.get(Field::Start));
         let tz = model::parse_utc_offset(self.get(Field::TimeZone));
         let probability = model::parse_probability(self.get(Field::AnomalyProbability));

@@ -53,18 +53,19 @@ pub fn parse_number(text: &str, min: i64, max: i64) -> Result<f64, String> {
     Ok(value)
 }
 
-/// A factor from `min` to `max` millionths (`0.05` to `10`), as a decimal.
-pub fn parse_factor(text: &str, min: u64, max: u64) -> Result<f64, String> {
+/// A factor from `min` to `max` millionths, written `low` and `high` in the message (`0.05`
+/// to `10`).
+pub fn parse_factor(
+    text: &str,
+    (min, low): (u64, &str),
+    (max, high): (u64, &str),
+) -> Result<f64, String> {
     let text = text.trim();
     match super::parse_decimal_micros(text) {
         Some(micros) if (min..=max).contains(&micros) => Ok(micros as f64 / 1e6),
         _ => Err(bad(
             text,
-            &format!(
-                "must be a number from {} to {} (1 is the catalogue as written)",
-                crate::sensor::Decimal(min as f64 / 1e6, 2, true),
-                crate::sensor::Decimal(max as f64 / 1e6, 2, true),
-            ),
+            &format!("must be a number from {low} to {high} (1 is the catalogue as written)"),
         )),
     }
 }

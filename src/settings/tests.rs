@@ -894,6 +894,12 @@ fn magnitude_and_duration_are_checked_and_go_into_the_share_link() {
         form.set(field, bad);
         let error = only_error(&form);
         assert!(error.contains(&format!("(got \"{bad}\")")), "{error}");
-        assert!(error.contains("must be a number from"), "{error}");
+        let range = match field {
+            Field::AnomalyScale => {
+                "must be a number from 0.05 to 10 (1 is the catalogue as written)"
+            }
+            _ => "must be a number from 0.1 to 10 (1 is the catalogue as written)",
+        };
+        assert!(error.contains(range), "{error}");
     }
 }
