@@ -348,17 +348,9 @@ async fn simulator_gets_a_puback_for_every_publish_from_mosquitto() {
             .last()
             .cloned()
             .unwrap_or_else(|| Snapshot {
-                status: Status::Stopped(None),
                 connected: (0, 1),
-                topic: String::new(),
                 active: true,
-                counters: Default::default(),
-                rate: 0,
-                last_payload: None,
-                rows: vec![],
-                new_log: vec![],
-                chart: None,
-                frames: None,
+                ..Snapshot::idle()
             })
     };
     for _ in 0..500 {

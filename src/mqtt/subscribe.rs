@@ -26,12 +26,7 @@ impl Subscribe {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if self.filters.is_empty() {
-            return Err(EncodeError::NoTopicFilter);
-        }
-        for (filter, _) in &self.filters {
-            check_filter(filter).map_err(EncodeError::InvalidTopicFilter)?;
-        }
+        check_filters(self.filters.iter().map(|(f, _)| f.as_str()))?;
         write_fixed_header(0x80 | FLAGS, self.size()?, out)?;
         write_u16(self.pid.get(), out);
         for (filter, qos) in &self.filters {
@@ -63,6 +58,21 @@ impl Subscribe {
             return Err(DecodeError::NoTopicFilter);
         }
         Ok(Self { pid, filters })
+    }
+}
+
+/// Checks the filters of a SUBSCRIBE or UNSUBSCRIBE before it is written: at least one
+/// [MQTT-3.8.3-3] [MQTT-3.10.3-2], each valid.
+pub(super) fn check_filters<'a>(filters: impl Iterator<Item = &'a str>) -> Result<(), EncodeError> {
+    let mut any = false;
+    for filter in filters {
+        check_filter(filter).map_err(EncodeError::InvalidTopicFilter)?;
+        any = true;
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(EncodeError::NoTopicFilter)
     }
 }
 

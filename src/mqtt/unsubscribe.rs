@@ -1,7 +1,9 @@
 //! UNSUBSCRIBE: the topic filters a client drops [MQTT-3.10].
 
 use super::codec::{check_field, write_bytes, write_fixed_header, write_u16};
-use super::subscribe::{FLAGS, check_filter};
+#[cfg(test)]
+use super::subscribe::check_filter;
+use super::subscribe::{FLAGS, check_filters};
 #[cfg(test)]
 use super::{DecodeError, codec::Reader};
 use super::{EncodeError, PacketId};
@@ -23,12 +25,7 @@ impl Unsubscribe {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if self.filters.is_empty() {
-            return Err(EncodeError::NoTopicFilter);
-        }
-        for filter in &self.filters {
-            check_filter(filter).map_err(EncodeError::InvalidTopicFilter)?;
-        }
+        check_filters(self.filters.iter().map(String::as_str))?;
         write_fixed_header(0xa0 | FLAGS, self.size()?, out)?;
         write_u16(self.pid.get(), out);
         for filter in &self.filters {

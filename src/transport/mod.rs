@@ -64,6 +64,25 @@ pub struct Snapshot {
     pub frames: Option<String>,
 }
 
+impl Snapshot {
+    /// What the page shows before any run: nothing connected, nothing counted.
+    pub fn idle() -> Self {
+        Self {
+            status: Status::Stopped(None),
+            connected: (0, 0),
+            topic: String::new(),
+            active: false,
+            counters: Counters::default(),
+            rate: 0,
+            last_payload: None,
+            rows: vec![],
+            new_log: vec![],
+            chart: None,
+            frames: None,
+        }
+    }
+}
+
 /// The sensor the page watches, and for which views: nothing is recorded while both are
 /// hidden.
 struct Watching {

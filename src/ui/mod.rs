@@ -280,19 +280,7 @@ pub fn use_simulator() -> SimulatorHandle {
         .contains(&Field::ClientId);
     let outcome = form.apply_query(&transport::location_query());
 
-    let view = RwSignal::new(Snapshot {
-        status: Status::Stopped(None),
-        connected: (0, 0),
-        topic: String::new(),
-        active: false,
-        counters: Counters::default(),
-        rate: 0,
-        last_payload: None,
-        rows: vec![],
-        new_log: vec![],
-        chart: None,
-        frames: None,
-    });
+    let view = RwSignal::new(Snapshot::idle());
     let rows = RwSignal::new(Vec::<Row>::new());
     let active = RwSignal::new(false);
     let running = RwSignal::new(false);

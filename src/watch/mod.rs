@@ -126,10 +126,6 @@ impl Watch {
         self.resyncing = true;
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.paused
-    }
-
     /// Forgets the packets kept (not the chart).
     pub fn clear_frames(&mut self) {
         self.frames.clear();
