@@ -33,9 +33,9 @@ pub use source::Source;
 use status::Seconds;
 pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
-use crate::sensor::{AnomalyKind, Rng};
+use crate::sensor::{AnomalyKind, GroundTruth, Rng};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
-use crate::settings::Settings;
+use crate::settings::{Labels, Settings, labels_topic};
 
 /// How long Stop waits for the queue to drain and PUBACKs to arrive.
 pub const STOP_GRACE_MS: u64 = 2000;
@@ -145,6 +145,10 @@ pub struct Device {
     counters: Counters,
     /// The last connection failure, shown in the status while retrying.
     last_error: Option<String>,
+    /// Blind mode: ended events' ground truth waiting to be published, with their source,
+    /// ahead of any sample; as bounded as the offline queue.
+    labels: VecDeque<(usize, GroundTruth)>,
+    label_counts: LabelCounts,
     actions: VecDeque<Action>,
     log: VecDeque<LogEntry>,
     last_payload: Option<String>,
@@ -196,6 +200,8 @@ impl Device {
             catch_up_drop_to: 0,
             counters: Counters::default(),
             last_error: None,
+            labels: VecDeque::new(),
+            label_counts: LabelCounts::default(),
             actions: VecDeque::new(),
             log: VecDeque::new(),
             last_payload: None,
@@ -224,6 +230,8 @@ impl Device {
         self.made = 0;
         self.bursting = 0;
         self.order.clear();
+        self.labels.clear();
+        self.label_counts = LabelCounts::default();
         self.session = Session::new(session_config(&self.settings));
         self.counters = Counters::default();
         self.last_payload = None;
@@ -399,16 +407,24 @@ impl Device {
     /// Stops making samples, waits up to [`STOP_GRACE_MS`] for the queue to drain and for
     /// PUBACKs, then disconnects. Without a connection it ends at once.
     pub fn stop(&mut self, now: Time) {
+        if self.is_active() && !matches!(self.phase, Phase::Stopping { .. }) {
+            // A run that stops mid-event ends the event at its last sample made.
+            for index in 0..self.sources.len() {
+                if let Some(truth) = self.sources[index].generator.cut_event() {
+                    self.queue_label(now, index, truth);
+                }
+            }
+        }
         match self.phase {
             Phase::Connected { .. } => {
-                let waiting = self.session.in_flight() + self.order.len();
+                let waiting = self.session.in_flight() + self.order.len() + self.labels.len();
                 self.phase = Phase::Stopping {
                     deadline: now.mono_ms + STOP_GRACE_MS,
                 };
                 if waiting > 0 {
                     self.info(
                         now,
-                        format!("stopping: waiting for {waiting} sample(s) to be acknowledged"),
+                        format!("stopping: waiting for {waiting} message(s) to be acknowledged"),
                     );
                 }
             }
@@ -532,6 +548,11 @@ impl Device {
     }
 
     /// The totals of all its sensors, and the connection's own counters.
+    /// Blind mode's label messages so far.
+    pub fn label_counts(&self) -> LabelCounts {
+        self.label_counts
+    }
+
     pub fn counters(&self) -> Counters {
         let mut total = self.counters;
         for source in &self.sources {
@@ -631,6 +652,7 @@ impl Device {
         self.made += 1;
         let source = &mut self.sources[index];
         let sample = source.generator.next_sample(stamp);
+        let ended = source.generator.take_ended();
         let mut note = None;
         if let Some(label) = sample.label {
             source.counters.anomalies += 1;
@@ -678,6 +700,9 @@ impl Device {
             source.queue.push_back(sample);
         }
         source.dataset.push(sample, fate);
+        if let Some(truth) = ended {
+            self.queue_label(now, index, truth);
+        }
         for (level, note) in [(LogLevel::Info, note), (LogLevel::Warn, full_note)] {
             if let Some(text) = note {
                 let text = self.about(index, text);
@@ -698,6 +723,23 @@ impl Device {
                 fate,
             });
         }
+    }
+
+    /// Blind mode: queues an ended event's ground truth, to go out ahead of any sample. A
+    /// queue as long as the offline queue drops its oldest, counted.
+    fn queue_label(&mut self, now: Time, index: usize, truth: GroundTruth) {
+        if self.settings.labels != Labels::Topic {
+            return;
+        }
+        self.label_counts.made += 1;
+        if self.labels.len() >= self.settings.offline_queue.max(1) {
+            self.labels.pop_front();
+            self.label_counts.dropped += 1;
+            if self.label_counts.dropped == 1 {
+                self.warn(now, "label queue full: dropping the oldest label".into());
+            }
+        }
+        self.labels.push_back((index, truth));
     }
 
     /// A log line about source `index`: named when the device publishes for several.
@@ -751,6 +793,24 @@ impl Device {
     /// were made. At max rate, makes each next sample as the window has room.
     fn fill_window(&mut self, now: Time) {
         while self.session.can_publish() {
+            let Some(&(index, truth)) = self.labels.front() else {
+                break;
+            };
+            let source = &self.sources[index];
+            let payload = truth.to_json(&source.device_id, source.generator.config().difficulty);
+            let tag = LABEL_TAG | tag(index, truth.label.id);
+            let topic = labels_topic(&source.device_id);
+            if self
+                .session
+                .publish(&topic, payload.into_bytes(), tag, now.mono_ms)
+                .is_err()
+            {
+                break;
+            }
+            self.labels.pop_front();
+            self.label_counts.published += 1;
+        }
+        while self.session.can_publish() {
             let Some(index) = self.order.pop_front() else {
                 if self.max_rate()
                     && matches!(self.phase, Phase::Connected { .. })
@@ -770,7 +830,7 @@ impl Device {
             let Some(sample) = source.queue.pop_front() else {
                 continue;
             };
-            let payload = source.payload(&sample);
+            let payload = source.payload(&sample, self.settings.labels == Labels::Topic);
             let tag = tag(index, sample.sequence);
             match self
                 .session
@@ -860,6 +920,7 @@ impl Device {
                 session_present,
                 redelivered,
             } => self.connected(now, session_present, redelivered),
+            Event::Acked { tag, .. } if tag & LABEL_TAG != 0 => self.label_counts.acked += 1,
             Event::Acked { tag, .. } => {
                 let (index, sequence) = untag(tag);
                 if let Some(source) = self.sources.get_mut(index) {
@@ -955,7 +1016,7 @@ impl Device {
         let Phase::Stopping { deadline } = self.phase else {
             return;
         };
-        let waiting = self.session.in_flight() + self.order.len();
+        let waiting = self.session.in_flight() + self.order.len() + self.labels.len();
         if waiting > 0 && now.mono_ms < deadline {
             return;
         }
@@ -970,7 +1031,12 @@ impl Device {
     fn end(&mut self, now: Time) {
         self.forward_transmits();
         self.actions.push_back(Action::Close);
-        let unacknowledged = self.session.abandon_in_flight();
+        let (labels, unacknowledged): (Vec<u64>, Vec<u64>) = self
+            .session
+            .abandon_in_flight()
+            .into_iter()
+            .partition(|tag| tag & LABEL_TAG != 0);
+        self.label_counts.dropped += (labels.len() + std::mem::take(&mut self.labels).len()) as u64;
         if !unacknowledged.is_empty() {
             for &tag in &unacknowledged {
                 let (index, sequence) = untag(tag);
@@ -1003,6 +1069,16 @@ impl Device {
         self.phase = Phase::Idle;
         let totals = self.counters().totals();
         self.info(now, format!("stopped: {totals}"));
+        let labels = self.label_counts;
+        if labels.made > 0 {
+            self.info(
+                now,
+                format!(
+                    "labels: {} made, {} acknowledged, {} dropped",
+                    labels.made, labels.acked, labels.dropped
+                ),
+            );
+        }
     }
 
     fn info(&mut self, now: Time, text: String) {
@@ -1037,6 +1113,21 @@ fn untag(tag: u64) -> (usize, u64) {
         (tag & ((1 << SOURCE_BITS) - 1)) as usize,
         tag >> SOURCE_BITS,
     )
+}
+
+/// Marks a tag as a label's (source and anomaly id) rather than a sample's: sample tags stay
+/// below it while sequences stay below 2^53.
+const LABEL_TAG: u64 = 1 << 63;
+
+/// Blind mode's ground-truth messages: made (events ended), published, acknowledged, and
+/// dropped (queue full, or unsent or unacknowledged at Stop). After Stop, `acked + dropped ==
+/// made`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelCounts {
+    pub made: u64,
+    pub published: u64,
+    pub acked: u64,
+    pub dropped: u64,
 }
 
 /// Bits of a tag that name the source: room for 1024 sensors on one connection.

@@ -62,9 +62,14 @@ impl Source {
         self.last_label = None;
     }
 
-    /// The JSON payload of `sample`.
-    pub fn payload(&self, sample: &Sample) -> String {
-        Telemetry::new(&self.device_id, self.generator.config().profile, sample).to_json()
+    /// The JSON payload of `sample`; `blind`, without its labels.
+    pub fn payload(&self, sample: &Sample, blind: bool) -> String {
+        let telemetry = Telemetry::new(&self.device_id, self.generator.config().profile, sample);
+        if blind {
+            telemetry.to_blind_json()
+        } else {
+            telemetry.to_json()
+        }
     }
 
     /// Counters with the queue's length filled in.

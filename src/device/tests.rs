@@ -1100,3 +1100,187 @@ fn a_wall_clock_set_back_neither_stops_nor_repeats_samples() {
     assert_eq!(sorted, stamps);
     assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
 }
+
+/// Runs a device in blind mode for `seconds` samples with every PUBLISH acknowledged, then
+/// stops it; returns what the broker received.
+fn blind_run(query: &str, seconds: u64) -> (Device, Broker) {
+    let (mut device, mut broker) = running_with(settings_with(&format!(
+        "labels=topic&device_id=lab&{query}"
+    )));
+    for second in 1..=seconds {
+        device.on_timer(at(second * 1000));
+        let packets = broker.take(&mut device);
+        broker.ack_all(&packets, &mut device, at(second * 1000));
+    }
+    run_to_idle(&mut device, &mut broker, seconds * 1000 + 100);
+    (device, broker)
+}
+
+/// The label messages the broker got, as JSON, in order.
+fn labels_received(broker: &Broker) -> Vec<serde_json::Value> {
+    broker
+        .publishes
+        .iter()
+        .filter(|p| p.topic == "device/lab/labels")
+        .map(|p| {
+            assert!(
+                matches!(p.qos_pid, QosPid::AtLeastOnce(_)),
+                "labels go at QoS 1"
+            );
+            serde_json::from_slice(&p.payload).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn blind_mode_hides_the_answer_and_publishes_each_event_once_as_it_ends() {
+    let (device, broker) = blind_run(
+        "anomaly_every=7&anomaly_kinds=spike,step,drift,stuck,noise,dropout,out_of_range&seed=3",
+        150,
+    );
+    let telemetry: Vec<serde_json::Value> = broker
+        .publishes
+        .iter()
+        .filter(|p| p.topic == "device/lab/telemetry")
+        .map(|p| serde_json::from_slice(&p.payload).unwrap())
+        .collect();
+    assert!(telemetry.len() > 100);
+    for json in &telemetry {
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        for hidden in ["anomaly", "anomaly_kind", "anomaly_id"] {
+            assert!(!keys.contains(&hidden), "{json}");
+        }
+        assert!(json["data"]["pressure"].is_number(), "{json}");
+    }
+    // The ground truth, from the export (which keeps every label): each event's id, kind and
+    // first and last sequence.
+    let mut events: Vec<(u64, String, u64, u64)> = vec![];
+    for (sample, _) in history(&device) {
+        let Some(label) = sample.label else { continue };
+        match events.last_mut() {
+            Some(event) if event.0 == label.id => event.3 = sample.sequence,
+            _ => events.push((
+                label.id,
+                label.kind.to_string(),
+                sample.sequence,
+                sample.sequence,
+            )),
+        }
+    }
+    assert!(events.len() >= 10, "{events:?}");
+    let labels = labels_received(&broker);
+    let received: Vec<(u64, String, u64, u64)> = labels
+        .iter()
+        .map(|l| {
+            (
+                l["anomaly_id"].as_u64().unwrap(),
+                l["kind"].as_str().unwrap().to_owned(),
+                l["first_sequence"].as_u64().unwrap(),
+                l["last_sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        received, events,
+        "one label per event, in order, exactly once"
+    );
+    let first = &labels[0];
+    assert_eq!(first["device_id"], "lab");
+    assert_eq!(
+        (
+            first["anomaly_scale"].as_f64(),
+            first["anomaly_duration"].as_f64()
+        ),
+        (Some(1.0), Some(1.0))
+    );
+    // A label names the timestamps of its first and last samples.
+    let stamp = |sequence: u64| {
+        let (sample, _) = history(&device)[sequence as usize - 1];
+        crate::sensor::format_rfc3339_millis(sample.timestamp_ms)
+    };
+    for label in &labels {
+        assert_eq!(
+            label["start"],
+            stamp(label["first_sequence"].as_u64().unwrap()).as_str()
+        );
+        assert_eq!(
+            label["end"],
+            stamp(label["last_sequence"].as_u64().unwrap()).as_str()
+        );
+    }
+    // A label goes out once its event has ended, never before its last sample is made (a
+    // dropout's samples are never sent, so only the others can be checked on the wire).
+    let mut made_before = 0;
+    for publish in &broker.publishes {
+        if publish.topic == "device/lab/telemetry" {
+            let json: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+            made_before = made_before.max(json["sequence"].as_u64().unwrap());
+        } else if publish.topic == "device/lab/labels" {
+            let json: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+            if json["kind"] == "dropout" {
+                continue;
+            }
+            assert!(
+                json["last_sequence"].as_u64().unwrap() <= made_before + 1,
+                "{json}"
+            );
+        }
+    }
+    let counts = device.label_counts();
+    let n = events.len() as u64;
+    assert_eq!(
+        (counts.made, counts.published, counts.acked, counts.dropped),
+        (n, n, n, 0)
+    );
+    assert_every_sample_accounted_for(&device);
+}
+
+#[test]
+fn inline_mode_publishes_no_labels_and_keeps_the_answer_in_the_payload() {
+    let (device, broker) = blind_run("labels=inline&anomaly_every=5", 20);
+    assert_eq!(labels_received(&broker), Vec::<serde_json::Value>::new());
+    assert_eq!(device.label_counts(), LabelCounts::default());
+    let json: serde_json::Value = serde_json::from_slice(&broker.publishes[0].payload).unwrap();
+    assert_eq!(json["anomaly"], false);
+}
+
+#[test]
+fn stop_mid_event_ends_the_label_at_the_last_sample_made() {
+    // Drift lasts 10 samples: the event starting at sequence 4 is cut by Stop after sample 9
+    // (the first sample is made at 0 s, the ninth at 8 s).
+    let (device, broker) = blind_run("anomaly_every=4&anomaly_kinds=drift", 8);
+    let labels = labels_received(&broker);
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert_eq!(labels[0]["first_sequence"], 4);
+    assert_eq!(labels[0]["last_sequence"], 9);
+    assert_eq!(device.sources[0].generator.sequence(), 9);
+    assert_eq!(device.label_counts().acked, 1);
+}
+
+#[test]
+fn labels_left_unsent_at_stop_are_counted_as_dropped() {
+    let (mut device, mut broker) = running_with(settings_with(
+        "labels=topic&anomaly_every=2&anomaly_kinds=spike",
+    ));
+    device.on_closed(at(500));
+    broker.take(&mut device);
+    for second in 1..=10 {
+        device.on_timer(at(second * 1000));
+        broker.take(&mut device);
+    }
+    device.stop(at(10_500));
+    let counts = device.label_counts();
+    assert!(counts.made >= 4, "{counts:?}");
+    assert_eq!((counts.acked, counts.dropped), (0, counts.made));
+    assert!(
+        log_text(&mut device)
+            .iter()
+            .any(|l| l.starts_with("labels: ") && l.ends_with(" dropped"))
+    );
+    assert_every_sample_accounted_for(&device);
+}

@@ -221,6 +221,12 @@ impl Scheduler {
         self.current
     }
 
+    /// Whether the sample [`Scheduler::next`] last covered is its event's last.
+    pub fn event_ends(&self) -> bool {
+        self.current
+            .is_some_and(|e| e.index + 1 >= length(e.label.kind, self.duration))
+    }
+
     /// How many samples an event of `kind` lasts: the catalogue's, times the duration setting
     /// for multi-sample kinds (at least 2 samples; one-sample kinds stay one sample).
     pub fn length(&self, kind: AnomalyKind) -> u64 {

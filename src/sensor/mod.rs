@@ -20,7 +20,7 @@ mod rng;
 pub use air::{AirParams, measurement_time_ms};
 pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
-pub use payload::{Decimal, Telemetry, csv_header, csv_row};
+pub use payload::{Decimal, GroundTruth, Telemetry, csv_header, csv_row};
 pub use rng::Rng;
 
 use air::{Air, PRESSURE_LIMITS_HPA, TEMPERATURE_LIMITS_C};
@@ -129,6 +129,9 @@ pub struct Generator {
     last_reported: Option<(f64, f64)>,
     /// The reading `stuck` repeats.
     stuck_at: Option<(f64, f64)>,
+    /// The running event's ground truth so far, and the one that ended at the last sample.
+    open: Option<GroundTruth>,
+    ended: Option<GroundTruth>,
 }
 
 impl Generator {
@@ -146,6 +149,8 @@ impl Generator {
             sequence: 0,
             last_reported: None,
             stuck_at: None,
+            open: None,
+            ended: None,
         }
     }
 
@@ -161,6 +166,17 @@ impl Generator {
     /// How many samples this generator has made.
     pub fn sequence(&self) -> u64 {
         self.sequence
+    }
+
+    /// The ground truth of the event whose last sample was just made, once.
+    pub fn take_ended(&mut self) -> Option<GroundTruth> {
+        self.ended.take()
+    }
+
+    /// The ground truth of the event still running, up to the last sample made: a run that
+    /// stops mid-event ends it there.
+    pub fn cut_event(&mut self) -> Option<GroundTruth> {
+        self.ended.take().or(self.open.take())
     }
 
     /// The next sample, stamped with `timestamp_ms`.
@@ -195,6 +211,27 @@ impl Generator {
         };
         if sample.is_reported() {
             self.last_reported = Some((pressure, temperature));
+        }
+        self.ended = None;
+        if let Some(label) = sample.label {
+            match &mut self.open {
+                Some(truth) if truth.label == label => {
+                    truth.last_sequence = sample.sequence;
+                    truth.end_ms = timestamp_ms;
+                }
+                open => {
+                    *open = Some(GroundTruth {
+                        label,
+                        first_sequence: sample.sequence,
+                        start_ms: timestamp_ms,
+                        last_sequence: sample.sequence,
+                        end_ms: timestamp_ms,
+                    })
+                }
+            }
+            if self.scheduler.event_ends() {
+                self.ended = self.open.take();
+            }
         }
         sample
     }

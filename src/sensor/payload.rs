@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::{Profile, Sample};
+use super::{Difficulty, Label, Profile, Sample};
 
 /// One PUBLISH payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,18 @@ impl<'a> Telemetry<'a> {
         self.json_with_status(None)
     }
 
+    /// The payload without its answer: no `anomaly`, `anomaly_kind` or `anomaly_id` (blind
+    /// mode, where the labels go to a topic of their own).
+    pub fn to_blind_json(&self) -> String {
+        self.json(None, false)
+    }
+
     /// The payload with a trailing `"status"` field: one JSONL export line.
     pub fn json_with_status(&self, status: Option<&str>) -> String {
+        self.json(status, true)
+    }
+
+    fn json(&self, status: Option<&str>, labelled: bool) -> String {
         let s = &self.sample;
         let (p_decimals, t_decimals) = self.profile.decimals();
         let mut out = String::with_capacity(200 + self.device_id.len());
@@ -42,19 +52,21 @@ impl<'a> Telemetry<'a> {
         push_json_string(&mut out, self.device_id);
         let _ = write!(
             out,
-            ",\"sensor_type\":\"DPS368\",\"sequence\":{},\"anomaly\":{},",
-            s.sequence,
-            s.is_anomaly()
+            ",\"sensor_type\":\"DPS368\",\"sequence\":{},",
+            s.sequence
         );
-        match s.label {
-            Some(label) => {
+        match (labelled, s.label) {
+            (false, _) => {}
+            (true, Some(label)) => {
                 let _ = write!(
                     out,
-                    "\"anomaly_kind\":\"{}\",\"anomaly_id\":{},",
+                    "\"anomaly\":true,\"anomaly_kind\":\"{}\",\"anomaly_id\":{},",
                     label.kind, label.id
                 );
             }
-            None => out.push_str("\"anomaly_kind\":null,\"anomaly_id\":null,"),
+            (true, None) => {
+                out.push_str("\"anomaly\":false,\"anomaly_kind\":null,\"anomaly_id\":null,")
+            }
         }
         let _ = write!(
             out,
@@ -66,6 +78,42 @@ impl<'a> Telemetry<'a> {
             let _ = write!(out, ",\"status\":\"{status}\"");
         }
         out.push('}');
+        out
+    }
+}
+
+/// One anomaly event's ground truth: what blind mode publishes to `device/{id}/labels` when
+/// the event ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroundTruth {
+    pub label: Label,
+    pub first_sequence: u64,
+    pub last_sequence: u64,
+    /// The timestamps of its first and last samples.
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl GroundTruth {
+    /// `{"device_id":…,"anomaly_id":N,"kind":…,"first_sequence":F,"last_sequence":L,
+    /// "start":…,"end":…,"anomaly_scale":…,"anomaly_duration":…}`: the difficulty it was made
+    /// at goes with it, so a score says what it was measured on.
+    pub fn to_json(&self, device_id: &str, difficulty: Difficulty) -> String {
+        let mut out = String::with_capacity(220 + device_id.len());
+        out.push_str("{\"device_id\":");
+        push_json_string(&mut out, device_id);
+        let _ = write!(
+            out,
+            ",\"anomaly_id\":{},\"kind\":\"{}\",\"first_sequence\":{},\"last_sequence\":{},\"start\":\"{}\",\"end\":\"{}\",\"anomaly_scale\":{},\"anomaly_duration\":{}}}",
+            self.label.id,
+            self.label.kind,
+            self.first_sequence,
+            self.last_sequence,
+            super::format_rfc3339_millis(self.start_ms),
+            super::format_rfc3339_millis(self.end_ms),
+            Decimal(difficulty.scale, 6, true),
+            Decimal(difficulty.duration, 6, true),
+        );
         out
     }
 }

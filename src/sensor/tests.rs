@@ -143,6 +143,44 @@ fn payload_has_the_seed_schema_in_order_with_the_labels() {
         Telemetry::new("d", Profile::Seed, &anomaly).to_json(),
         r#"{"timestamp":"2026-11-26T17:00:00.123Z","device_id":"d","sensor_type":"DPS368","sequence":42,"anomaly":true,"anomaly_kind":"out_of_range","anomaly_id":4,"data":{"pressure":1200.0,"temperature":85.0}}"#
     );
+    assert_eq!(
+        Telemetry::new("d", Profile::Seed, &anomaly).to_blind_json(),
+        r#"{"timestamp":"2026-11-26T17:00:00.123Z","device_id":"d","sensor_type":"DPS368","sequence":42,"data":{"pressure":1200.0,"temperature":85.0}}"#,
+        "blind: the same payload without its answer"
+    );
+}
+
+#[test]
+fn ground_truth_follows_each_event_from_first_to_last_sample() {
+    let mut config = SensorConfig::seed_program(7, 5);
+    config.anomaly_kinds = vec![AnomalyKind::Step];
+    config.difficulty = Difficulty {
+        scale: 0.3,
+        duration: 1.5,
+    };
+    let mut generator = Generator::new(config);
+    let mut ended = vec![];
+    for k in 0..40 {
+        generator.next_sample(1_795_712_400_000 + k * 1000);
+        ended.extend(generator.take_ended());
+    }
+    // Every 5th sample after the last event's end starts a step of 6 x 1.5 = 9 samples.
+    let spans: Vec<(u64, u64)> = ended
+        .iter()
+        .map(|t| (t.first_sequence, t.last_sequence))
+        .collect();
+    assert_eq!(spans, [(5, 13), (18, 26), (31, 39)]);
+    assert_eq!(
+        ended[0].to_json("lab \"1\"", generator.config().difficulty),
+        r#"{"device_id":"lab \"1\"","anomaly_id":1,"kind":"step","first_sequence":5,"last_sequence":13,"start":"2026-11-26T17:00:04.000Z","end":"2026-11-26T17:00:12.000Z","anomaly_scale":0.3,"anomaly_duration":1.5}"#
+    );
+    // Stopped mid-event, the running one ends at the last sample made; then nothing is left.
+    for k in 40..45 {
+        generator.next_sample(1_795_712_400_000 + k * 1000);
+    }
+    let cut = generator.cut_event().unwrap();
+    assert_eq!((cut.first_sequence, cut.last_sequence), (44, 45));
+    assert_eq!(generator.cut_event(), None);
 }
 
 #[test]

@@ -62,6 +62,7 @@ impl Group {
                 Field::AnomalyEvery,
                 Field::AnomalyProbability,
                 Field::AnomalyKinds,
+                Field::Labels,
                 Field::AnomalyScale,
                 Field::AnomalyDuration,
             ],
@@ -79,7 +80,7 @@ impl Group {
         match self {
             Group::Connection => 5,
             Group::Sensor => 5,
-            Group::Anomalies => 4,
+            Group::Anomalies => 5,
             Group::Delivery => 0,
         }
     }
@@ -119,6 +120,7 @@ impl Field {
             Field::Precision => Control::Select(&["1", "2", "4", "8", "16", "32", "64", "128"]),
             Field::AnomalyMode => Control::Select(&["every", "random", "off"]),
             Field::Connection => Control::Select(&["per-device", "shared"]),
+            Field::Labels => Control::Select(&["inline", "topic"]),
             Field::Interval => number("0", "86400", "any"),
             Field::Devices => number("1", "1000", "1"),
             Field::AnomalyEvery => number("1", "4294967295", "1"),
@@ -148,6 +150,9 @@ impl Field {
                 "times every deviation: spike, step, drift, noise (1 = as catalogued)"
             }
             Field::AnomalyDuration => "times the length of multi-sample events (1 = as catalogued)",
+            Field::Labels => {
+                "topic: blind telemetry; each event goes to device/{id}/labels as it ends"
+            }
             _ => "",
         }
     }

@@ -48,10 +48,11 @@ pub enum Field {
     AnomalyKinds,
     AnomalyScale,
     AnomalyDuration,
+    Labels,
 }
 
 impl Field {
-    pub const ALL: [Field; 27] = [
+    pub const ALL: [Field; 28] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -79,6 +80,7 @@ impl Field {
         Field::AnomalyKinds,
         Field::AnomalyScale,
         Field::AnomalyDuration,
+        Field::Labels,
     ];
 
     /// The text of the field's `<label>`.
@@ -183,6 +185,7 @@ const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
         "anomaly-duration",
         "1.0",
     ),
+    ("Labels", Some("labels"), "labels", "inline"),
 ];
 
 const DEFAULT_DEVICE_ID: &str = "infineon-sensor-01";
@@ -271,6 +274,7 @@ impl SettingsForm {
         let interval = parse_interval(self.get(Field::Interval));
         let devices = parse_count(self.get(Field::Devices), MAX_DEVICES);
         let connection = parse_connection(self.get(Field::Connection));
+        let labels = parse_labels(self.get(Field::Labels));
         let profile = model::parse_profile(self.get(Field::Profile));
         let anomaly_every = parse_anomaly_every(
             self.get(Field::AnomalyEvery),
@@ -378,6 +382,7 @@ impl SettingsForm {
         check(Field::AnomalyMode, mode.as_ref().err());
         check(Field::AnomalyProbability, probability.as_ref().err());
         check(Field::AnomalyKinds, kinds.as_ref().err());
+        check(Field::Labels, labels.as_ref().err());
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -416,6 +421,7 @@ impl SettingsForm {
                 },
             },
             start_ms: checked(start),
+            labels: checked(labels),
         })
     }
 
@@ -525,6 +531,8 @@ pub struct Settings {
     /// With a start time, sample k is stamped start + (k - 1) x interval; without, it carries
     /// the real time it was due.
     pub start_ms: Option<i64>,
+    /// Where the ground truth goes: in every payload, or to a topic of its own.
+    pub labels: Labels,
 }
 
 impl fmt::Debug for Settings {
@@ -547,6 +555,7 @@ impl fmt::Debug for Settings {
             .field("clean_session", &self.clean_session)
             .field("sensor", &self.sensor)
             .field("start_ms", &self.start_ms)
+            .field("labels", &self.labels)
             .finish()
     }
 }
@@ -566,6 +575,29 @@ fn parse_connection(text: &str) -> Result<Connection, String> {
         "shared" => Ok(Connection::Shared),
         other => Err(bad(other, "must be per-device or shared")),
     }
+}
+
+/// Where a run's ground truth goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    /// In every payload: `anomaly`, `anomaly_kind`, `anomaly_id` (the seed program's schema).
+    Inline,
+    /// Blind telemetry: the payload carries no answer, and each event is published once, when
+    /// it ends, to [`labels_topic`].
+    Topic,
+}
+
+fn parse_labels(text: &str) -> Result<Labels, String> {
+    match text.trim() {
+        "inline" => Ok(Labels::Inline),
+        "topic" => Ok(Labels::Topic),
+        other => Err(bad(other, "must be inline or topic")),
+    }
+}
+
+/// Where blind mode publishes the ground truth of `device_id`'s events.
+pub fn labels_topic(device_id: &str) -> String {
+    format!("device/{device_id}/labels")
 }
 
 /// The largest fleet a page runs.

@@ -42,6 +42,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
                 difficulty: crate::sensor::Difficulty::default(),
             },
             start_ms: None,
+            labels: Labels::Inline,
         }
     );
 }
@@ -634,6 +635,14 @@ fn a_fleet_is_1_to_1000_devices_per_device_or_shared() {
         form.set(Field::Devices, devices);
         assert_eq!(only_error(&form), message);
     }
+    let mut form = self::form();
+    form.set(Field::Labels, "hidden");
+    assert_eq!(
+        only_error(&form),
+        "Labels: must be inline or topic (got \"hidden\")"
+    );
+    form.set(Field::Labels, "topic");
+    assert_eq!(form.validate().unwrap().labels, Labels::Topic);
     let mut form = self::form();
     form.set(Field::Connection, "gateway");
     assert_eq!(
