@@ -2,8 +2,9 @@
 //! JSON telemetry over MQTT 3.1.1 on a WebSocket, from a browser page.
 //!
 //! The pure core (`mqtt`, `session`, `sensor`, `settings`, `device`, `fleet`, `watch`, `qr`,
-//! `score`) builds and tests on the host; `transport` and `ui` are the browser edge and exist only on wasm32.
+//! `score`, `detect`, `monitor`) builds and tests on the host; `transport` and `ui` are the browser edge and exist only on wasm32.
 
+pub mod detect;
 pub mod device;
 pub mod fleet;
 pub mod mqtt;

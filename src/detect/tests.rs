@@ -1,0 +1,153 @@
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::score::{self, Score};
+use crate::sensor::{AnomalyKind, Generator, SensorConfig};
+use crate::settings::SettingsForm;
+
+/// The realistic profile at its defaults (an event every 60 samples), all kinds, at
+/// `scale`, run for `samples` at 1 Hz; the detector sees what the wire carries (dropouts
+/// missing) and is scored at tolerance 0.
+fn run(scale: f64, samples: u64, seed: u64) -> Score {
+    let mut form = SettingsForm::defaults("t3st");
+    form.apply_query(&format!(
+        "seed={seed}&anomaly_kinds=all&start=2026-11-26T00:00:00Z&anomaly_scale={scale}"
+    ));
+    let sensor = form.validate().unwrap().sensor;
+    score_stream(sensor, samples)
+}
+
+fn score_stream(sensor: SensorConfig, samples: u64) -> Score {
+    let mut generator = Generator::new(sensor);
+    let mut detector = Baseline::new();
+    let mut flagged = BTreeSet::new();
+    let mut events = vec![];
+    for k in 0..samples {
+        let sample = generator.next_sample(1_795_651_200_000 + k as i64 * 1000);
+        if let Some(truth) = generator.take_ended() {
+            events.push(score::Event {
+                id: truth.label.id,
+                kind: truth.label.kind,
+                first: truth.first_sequence,
+                last: truth.last_sequence,
+            });
+        }
+        if sample.is_reported() {
+            let verdict =
+                detector.observe(sample.sequence, sample.pressure_hpa, sample.temperature_c);
+            assert_eq!(verdict.sequence, sample.sequence);
+            assert!((0.0..=1.0).contains(&verdict.score));
+            if verdict.anomaly {
+                flagged.insert(sample.sequence);
+            }
+        }
+    }
+    score::score(&events, &flagged, 0)
+}
+
+#[test]
+fn the_baseline_finds_every_kind_at_the_default_magnitude_with_few_false_alarms() {
+    let score = run(1.0, 6000, 11);
+    assert!(score.tp + score.fn_ >= 90, "{score:?}");
+    assert!(score.recall.unwrap() >= 0.95, "recall {:?}", score.recall);
+    assert!(
+        score.precision.unwrap() >= 0.9,
+        "precision {:?} fp {}",
+        score.precision,
+        score.fp
+    );
+    for kind in AnomalyKind::ALL {
+        let k = score.by_kind[kind.index()];
+        assert!(k.events > 0, "{kind} never happened");
+        assert!(k.recall.unwrap() >= 0.9, "{kind}: {k:?}");
+    }
+}
+
+#[test]
+fn quiet_air_raises_few_alarms() {
+    let mut form = SettingsForm::defaults("t3st");
+    form.apply_query("seed=4&anomaly_mode=off&start=2026-11-26T00:00:00Z");
+    let score = score_stream(form.validate().unwrap().sensor, 20_000);
+    // The wandering air's tails: measured 6 single-sample alarms in 20,000 samples.
+    assert!(score.fp <= 10, "{score:?}");
+    assert_eq!(score.flagged_outside, score.fp, "each alarm is one sample");
+}
+
+#[test]
+fn a_gap_flags_the_first_sample_after_it_and_a_repeat_flags_the_copy() {
+    let mut detector = Baseline::new();
+    for k in 1..=20 {
+        assert!(
+            !detector
+                .observe(k, 1000.0 + k as f64 * 0.003, 24.0 + k as f64 * 0.001)
+                .anomaly
+        );
+    }
+    assert!(
+        detector.observe(24, 1000.07, 24.03).anomaly,
+        "3 samples missing"
+    );
+    assert!(!detector.observe(25, 1000.073, 24.031).anomaly);
+    assert!(
+        detector.observe(26, 1000.073, 24.031).anomaly,
+        "the same reading again"
+    );
+    assert!(
+        detector.observe(27, 1200.0, 85.0).anomaly,
+        "at the part's limits"
+    );
+    let late = detector.observe(20, 1000.0, 24.0);
+    assert_eq!(
+        (late.anomaly, late.score),
+        (false, 0.0),
+        "late samples are not judged"
+    );
+    assert_eq!(
+        Verdict {
+            sequence: 7,
+            anomaly: true,
+            score: 0.93
+        }
+        .to_json(),
+        r#"{"sequence":7,"anomaly":true,"score":0.93}"#
+    );
+}
+
+#[test]
+fn the_seed_profile_out_of_range_events_are_found() {
+    let sensor = SensorConfig::seed_program(3, 10);
+    let score = score_stream(sensor, 2000);
+    assert_eq!((score.tp, score.fn_), (200, 0), "{score:?}");
+    assert_eq!(score.fp, 0, "{score:?}");
+}
+
+/// The README's reference figures: `cargo test --release --lib baseline_reference --
+/// --ignored --nocapture`.
+#[test]
+#[ignore]
+fn baseline_reference() {
+    for scale in [1.0, 0.3] {
+        let score = run(scale, 36_000, 1);
+        println!(
+            "magnitude {scale}: events {} TP {} FP {} FN {} precision {:.3} recall {:.3} F1 {:.3} delay {:.2} NAB {:.1}",
+            score.tp + score.fn_,
+            score.tp,
+            score.fp,
+            score.fn_,
+            score.precision.unwrap_or(f64::NAN),
+            score.recall.unwrap_or(f64::NAN),
+            score.f1.unwrap_or(f64::NAN),
+            score.mean_delay.unwrap_or(f64::NAN),
+            score.nab.unwrap_or(f64::NAN)
+        );
+        for kind in AnomalyKind::ALL {
+            let k = score.by_kind[kind.index()];
+            println!(
+                "  {kind:>12}: events {:>4} recall {:.3} delay {:.2}",
+                k.events,
+                k.recall.unwrap_or(f64::NAN),
+                k.mean_delay.unwrap_or(f64::NAN)
+            );
+        }
+    }
+}
