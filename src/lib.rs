@@ -7,6 +7,7 @@
 pub mod detect;
 pub mod device;
 pub mod fleet;
+pub mod monitor;
 pub mod mqtt;
 pub mod qr;
 pub mod score;

@@ -117,6 +117,14 @@ fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
+/// F1: the harmonic mean of precision and recall, 0 when both are 0, undefined while either is.
+fn harmonic_mean(precision: Option<f64>, recall: Option<f64>) -> Option<f64> {
+    match (precision?, recall?) {
+        (p, r) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        _ => Some(0.0),
+    }
+}
+
 fn mean(sum: u64, count: u64) -> Option<f64> {
     ratio(sum, count)
 }
@@ -181,11 +189,7 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
     }
     let precision = ratio(tp, tp + fp);
     let recall = ratio(tp, tp + fn_);
-    let f1 = match (precision, recall) {
-        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
-        (Some(_), Some(_)) => Some(0.0),
-        _ => None,
-    };
+    let f1 = harmonic_mean(precision, recall);
     let null = -NAB_FN * events.len() as f64;
     let nab = (!events.is_empty()).then(|| 100.0 * (nab_raw - null) / (nab_perfect - null));
     Score {
@@ -200,5 +204,58 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
         nab,
         flagged_outside,
         events: found,
+    }
+}
+
+/// The sum of several devices' scores: their TP, FP and FN added, per kind too, and the
+/// ratios, delays and NAB-style score worked out again from the sums (events weigh the same
+/// whichever device they are on).
+pub fn total<'a>(scores: impl IntoIterator<Item = &'a Score>) -> Score {
+    let (mut tp, mut fp, mut fn_, mut delay_sum, mut flagged_outside) = (0, 0, 0, 0.0, 0);
+    let mut by_kind = [KindScore::default(); AnomalyKind::ALL.len()];
+    let mut kind_delay = [0.0; AnomalyKind::ALL.len()];
+    let (mut nab_raw, mut nab_null, mut nab_perfect) = (0.0, 0.0, 0.0);
+    let mut events = vec![];
+    for s in scores {
+        tp += s.tp;
+        fp += s.fp;
+        fn_ += s.fn_;
+        flagged_outside += s.flagged_outside;
+        delay_sum += s.mean_delay.unwrap_or(0.0) * s.tp as f64;
+        for ((kind, part), delay) in by_kind.iter_mut().zip(&s.by_kind).zip(&mut kind_delay) {
+            kind.events += part.events;
+            kind.found += part.found;
+            *delay += part.mean_delay.unwrap_or(0.0) * part.found as f64;
+        }
+        // Undo the normalisation: raw = nab / 100 x (perfect - null) + null.
+        let n = s.events.len() as f64;
+        let (null, perfect) = (-NAB_FN * n, NAB_TP * scaled_sigmoid(-1.0) * n);
+        if let Some(nab) = s.nab {
+            nab_raw += nab / 100.0 * (perfect - null) + null;
+            nab_null += null;
+            nab_perfect += perfect;
+        }
+        events.extend_from_slice(&s.events);
+    }
+    for (kind, delay) in by_kind.iter_mut().zip(kind_delay) {
+        kind.recall = ratio(kind.found, kind.events);
+        kind.mean_delay = (kind.found > 0).then(|| delay / kind.found as f64);
+    }
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    let f1 = harmonic_mean(precision, recall);
+    Score {
+        tp,
+        fp,
+        fn_,
+        precision,
+        recall,
+        f1,
+        mean_delay: (tp > 0).then(|| delay_sum / tp as f64),
+        by_kind,
+        nab: (nab_perfect > nab_null)
+            .then(|| 100.0 * (nab_raw - nab_null) / (nab_perfect - nab_null)),
+        flagged_outside,
+        events,
     }
 }

@@ -650,7 +650,7 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-fn check_broker_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_broker_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err("is required, e.g. ws://localhost:9001".into());
     }

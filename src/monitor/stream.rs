@@ -1,0 +1,126 @@
+//! One device's telemetry as it arrives: which sequence numbers came, which never did, which
+//! came twice or late.
+
+use std::collections::{BTreeSet, VecDeque};
+
+/// Sequence numbers above the settled floor that are remembered one by one; beyond that the
+/// oldest unfilled gaps are settled as missing for good.
+const TRACKED: usize = 4096;
+/// Arrivals counted for the rate, in milliseconds.
+pub const RATE_WINDOW_MS: i64 = 5000;
+
+/// Counts over one run of one device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stream {
+    /// Messages received, repeats included.
+    pub received: u64,
+    /// Different sequence numbers received.
+    pub distinct: u64,
+    /// Messages whose sequence number had come before (a QoS 1 redelivery, or a publisher
+    /// that repeats itself).
+    pub duplicates: u64,
+    /// Messages below the highest sequence number seen that filled a gap (late, not lost).
+    pub out_of_order: u64,
+    pub max_sequence: u64,
+    /// Every sequence number up to here has arrived or is given up as missing.
+    floor: u64,
+    /// Sequence numbers above `floor` that arrived.
+    above: BTreeSet<u64>,
+    /// The last message's readings and arrival time (wall clock, ms).
+    pub last: Option<Reading>,
+    /// Arrival times within the last [`RATE_WINDOW_MS`].
+    arrivals: VecDeque<i64>,
+}
+
+/// One telemetry message's contents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub sequence: u64,
+    pub pressure: f64,
+    pub temperature: f64,
+    pub timestamp_ms: Option<i64>,
+    pub arrived_ms: i64,
+}
+
+/// How one message fitted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The next one, or one after a gap.
+    New,
+    /// Late: below the highest seen, filling a gap.
+    Late,
+    Duplicate,
+}
+
+impl Stream {
+    /// Sequence numbers below the highest seen that have not arrived.
+    pub fn gaps(&self) -> u64 {
+        self.max_sequence - self.distinct
+    }
+
+    /// Counts `reading` in.
+    pub fn receive(&mut self, reading: Reading) -> Arrival {
+        self.received += 1;
+        let sequence = reading.sequence;
+        let arrival = if sequence <= self.floor || self.above.contains(&sequence) {
+            // Below the floor a late arrival cannot be told from a repeat once its gap was
+            // given up; within the tracked range it can.
+            if sequence <= self.floor && sequence + TRACKED as u64 <= self.max_sequence {
+                self.out_of_order += 1;
+                Arrival::Late
+            } else {
+                self.duplicates += 1;
+                Arrival::Duplicate
+            }
+        } else {
+            self.distinct += 1;
+            self.above.insert(sequence);
+            if sequence < self.max_sequence {
+                self.out_of_order += 1;
+                Arrival::Late
+            } else {
+                self.max_sequence = sequence;
+                Arrival::New
+            }
+        };
+        while self.above.first() == Some(&(self.floor + 1)) {
+            self.above.pop_first();
+            self.floor += 1;
+        }
+        while self.above.len() > TRACKED {
+            // The oldest gap is given up: its numbers now count as missing for good.
+            let first = self.above.pop_first().expect("not empty");
+            self.floor = first;
+            while self.above.first() == Some(&(self.floor + 1)) {
+                self.above.pop_first();
+                self.floor += 1;
+            }
+        }
+        // The last readings are the newest sample's; the age is the last message's.
+        if arrival == Arrival::New || self.last.is_none() {
+            self.last = Some(reading);
+        }
+        if let Some(last) = &mut self.last {
+            last.arrived_ms = reading.arrived_ms;
+        }
+        self.arrivals.push_back(reading.arrived_ms);
+        self.trim(reading.arrived_ms);
+        arrival
+    }
+
+    fn trim(&mut self, now_ms: i64) {
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|&t| t <= now_ms - RATE_WINDOW_MS)
+        {
+            self.arrivals.pop_front();
+        }
+    }
+
+    /// Messages per second over the last five seconds, in tenths.
+    pub fn rate_tenths(&mut self, now_ms: i64) -> u64 {
+        self.trim(now_ms);
+        self.arrivals.len() as u64 * 10_000 / RATE_WINDOW_MS as u64
+    }
+}

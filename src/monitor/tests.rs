@@ -1,0 +1,352 @@
+use super::*;
+
+fn monitor_with(query: &str) -> Monitor {
+    let mut form = MonitorForm::default();
+    assert_eq!(form.apply_query(query), Vec::<String>::new());
+    Monitor::new(form.validate().unwrap())
+}
+
+fn telemetry(id: &str, sequence: u64, pressure: f64) -> Vec<u8> {
+    format!(
+        r#"{{"timestamp":"2026-11-26T17:00:{:02}.000Z","device_id":"{id}","sensor_type":"DPS368","sequence":{sequence},"data":{{"pressure":{pressure},"temperature":24.5}}}}"#,
+        sequence % 60
+    )
+    .into_bytes()
+}
+
+fn label(id: &str, anomaly_id: u64, kind: &str, first: u64, last: u64) -> Vec<u8> {
+    format!(
+        r#"{{"device_id":"{id}","anomaly_id":{anomaly_id},"kind":"{kind}","first_sequence":{first},"last_sequence":{last},"start":"x","end":"y"}}"#
+    )
+    .into_bytes()
+}
+
+fn verdict(sequence: u64, anomaly: bool) -> Vec<u8> {
+    format!(r#"{{"sequence":{sequence},"anomaly":{anomaly},"score":0.5}}"#).into_bytes()
+}
+
+#[test]
+fn settings_come_from_the_link_and_bad_ones_name_their_field() {
+    let mut form = MonitorForm::default();
+    let unknown = form.apply_query(
+        "?broker=ws://h:1&filter=lab/+/t&verdicts=det/a/+/v&tolerance=2&detector=baseline&autostart=1&colour=red",
+    );
+    assert_eq!(unknown, ["colour"]);
+    assert!(form.autostart);
+    let settings = form.validate().unwrap();
+    assert_eq!(
+        (
+            settings.filter.as_str(),
+            settings.verdicts.as_str(),
+            settings.tolerance,
+            settings.detector
+        ),
+        ("lab/+/t", "det/a/+/v", 2, true),
+        "a + in a link stays a +"
+    );
+    assert_eq!(settings.verdict_topic("s1").as_deref(), Some("det/a/s1/v"));
+    assert_eq!(settings.verdict_topic("a/b"), None);
+    assert_eq!(settings.verdict_device("det/a/s9/v"), Some("s9"));
+    let mut back = MonitorForm::default();
+    back.apply_query(&form.to_query());
+    assert_eq!(back.validate().unwrap(), settings, "the link round-trips");
+
+    let errors = |query: &str| -> Vec<String> {
+        let mut form = MonitorForm::default();
+        form.apply_query(query);
+        form.validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errors("filter=a/%23/b&tolerance=-1"),
+        [
+            "Telemetry filter: # must be a whole level, and the last one (got \"a/#/b\")",
+            "Tolerance (samples): must be a whole number of samples from 0 to 10000 (got \"-1\")"
+        ]
+    );
+    assert_eq!(
+        errors("verdicts=a/+/+&detector=on&broker=http://x"),
+        [
+            "Broker URL: must start with ws:// or wss:// (got \"http://x\")",
+            "Verdicts filter: must have exactly one + level, which names the device, and no # (got \"a/+/+\")",
+            "Built-in detector: must be off or baseline (got \"on\")"
+        ]
+    );
+}
+
+#[test]
+fn the_table_counts_gaps_duplicates_and_late_samples() {
+    let mut monitor = monitor_with("");
+    let topic = "device/s1/telemetry";
+    for (sequence, at) in [
+        (1, 0),
+        (2, 1000),
+        (4, 2000),
+        (4, 2100),
+        (3, 2200),
+        (7, 3000),
+    ] {
+        monitor
+            .on_message(
+                topic,
+                &telemetry("s1", sequence, 1000.0 + sequence as f64),
+                at,
+            )
+            .unwrap();
+    }
+    let s = &monitor.device("s1").unwrap().stream;
+    assert_eq!(
+        (
+            s.received,
+            s.distinct,
+            s.duplicates,
+            s.out_of_order,
+            s.max_sequence,
+            s.gaps()
+        ),
+        (6, 5, 1, 1, 7, 2)
+    );
+    assert_eq!(
+        s.last.unwrap().sequence,
+        7,
+        "the newest sample's readings are shown"
+    );
+    let rows = monitor.table_rows(4000);
+    assert!(rows.contains("<td>1007.0000</td><td>24.500</td><td>1.2</td><td>6</td><td>2</td><td>1</td><td>1</td><td>1.0</td>"), "{rows}");
+    // The chart: samples 1..7 with 5 and 6 as gaps, and the late 3 not drawn twice.
+    let points = &monitor.device("s1").unwrap().points;
+    let drawn: Vec<(u64, bool)> = points
+        .iter()
+        .map(|p| (p.sample.sequence, p.reported))
+        .collect();
+    assert_eq!(
+        drawn,
+        [
+            (1, true),
+            (2, true),
+            (3, false),
+            (4, true),
+            (5, false),
+            (6, false),
+            (7, true)
+        ]
+    );
+}
+
+#[test]
+fn a_long_gap_is_given_up_without_growing_memory() {
+    let mut stream = Stream::default();
+    let reading = |sequence| Reading {
+        sequence,
+        pressure: 1.0,
+        temperature: 1.0,
+        timestamp_ms: None,
+        arrived_ms: 0,
+    };
+    stream.receive(reading(1));
+    for sequence in 3..20_000 {
+        stream.receive(reading(sequence));
+    }
+    assert_eq!((stream.gaps(), stream.distinct), (1, 19_998));
+    assert_eq!(
+        stream.receive(reading(2)),
+        Arrival::Late,
+        "2 came after all"
+    );
+    assert_eq!(stream.receive(reading(19_000)), Arrival::Duplicate);
+}
+
+#[test]
+fn the_scoreboard_scores_verdicts_against_labels_per_device_and_in_total() {
+    let mut monitor = monitor_with("tolerance=1");
+    for sequence in 1..=30 {
+        for id in ["a", "b"] {
+            monitor
+                .on_message(
+                    &format!("device/{id}/telemetry"),
+                    &telemetry(id, sequence, 1000.0),
+                    0,
+                )
+                .unwrap();
+        }
+    }
+    monitor
+        .on_message("device/a/labels", &label("a", 1, "spike", 5, 5), 0)
+        .unwrap();
+    monitor
+        .on_message("device/a/labels", &label("a", 2, "step", 10, 15), 0)
+        .unwrap();
+    monitor
+        .on_message("device/a/labels", &label("a", 2, "step", 10, 15), 0)
+        .unwrap(); // QoS 1 again
+    monitor
+        .on_message("device/b/labels", &label("b", 1, "dropout", 20, 22), 0)
+        .unwrap();
+    // a: the spike found one late (inside the tolerance), the step missed, a false alarm run
+    // 25-27; b: the dropout found at the first sample after the gap.
+    for sequence in [6, 25, 26, 27] {
+        monitor
+            .on_message("device/a/verdict", &verdict(sequence, true), 0)
+            .unwrap();
+    }
+    monitor
+        .on_message("device/a/verdict", &verdict(12, true), 0)
+        .unwrap();
+    monitor
+        .on_message("device/a/verdict", &verdict(12, false), 0)
+        .unwrap(); // taken back
+    monitor
+        .on_message("device/b/verdict", &verdict(23, true), 0)
+        .unwrap();
+    let (total, per_device) = monitor.scores();
+    assert_eq!((total.tp, total.fp, total.fn_), (2, 1, 1));
+    assert_eq!(per_device.len(), 2);
+    assert_eq!(
+        (per_device[0].1.tp, per_device[0].1.fp, per_device[0].1.fn_),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        total.by_kind[AnomalyKind::Dropout.index()].recall,
+        Some(1.0)
+    );
+    let board = monitor.scoreboard();
+    for expected in [
+        r#"data-testid="score-tp">2<"#,
+        r#"data-testid="score-fp">1<"#,
+        r#"data-testid="score-fn">1<"#,
+        r#"data-testid="score-precision">0.667<"#,
+        r#"data-testid="score-recall">0.667<"#,
+        r#"data-testid="score-f1">0.667<"#,
+        r#"data-testid="score-delay">2.00<"#,
+        r#"data-testid="score-recall-step">0.000<"#,
+        r#"data-testid="score-recall-spike">1.000<"#,
+        r#"data-testid="score-recall-noise">-<"#,
+    ] {
+        assert!(board.contains(expected), "{expected} in {board}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&monitor.report(0)).unwrap();
+    assert_eq!(report["total"]["tp"], 2);
+    assert_eq!(report["settings"]["tolerance"], 1);
+    let step = &report["devices"][0]["events"][1];
+    assert_eq!(
+        (step["kind"].as_str(), step["found"].as_bool()),
+        (Some("step"), Some(false))
+    );
+    assert_eq!(step["window"], serde_json::json!([10, 16]));
+    assert_eq!(report["devices"][1]["events"][0]["first_flag"], 23);
+}
+
+#[test]
+fn with_no_verdicts_recall_is_0_and_f1_undefined() {
+    let mut monitor = monitor_with("");
+    monitor
+        .on_message("device/a/labels", &label("a", 1, "spike", 5, 5), 0)
+        .unwrap();
+    let board = monitor.scoreboard();
+    assert!(
+        board.contains(r#"data-testid="score-recall">0.000<"#),
+        "{board}"
+    );
+    assert!(board.contains(r#"data-testid="score-f1">-<"#), "{board}");
+    assert!(
+        board.contains(r#"data-testid="score-precision">-<"#),
+        "{board}"
+    );
+}
+
+#[test]
+fn unreadable_messages_are_counted_with_the_topic_and_problem() {
+    let mut monitor = monitor_with("");
+    let problems: Vec<String> = [
+        ("device/a/telemetry", &b"not json"[..]),
+        ("device/a/telemetry", br#"{"device_id":"a","sequence":-1,"data":{}}"#),
+        ("device/a/telemetry", br#"{"device_id":"a","sequence":1,"data":{"pressure":"x"}}"#),
+        ("device/a/labels", br#"{"device_id":"a","anomaly_id":1,"kind":"flood","first_sequence":1,"last_sequence":2}"#),
+        ("device/a/labels", br#"{"device_id":"a","anomaly_id":1,"kind":"spike","first_sequence":3,"last_sequence":2}"#),
+        ("device/a/verdict", br#"{"sequence":3,"anomaly":"yes"}"#),
+        ("device/a/verdict", br#"[1]"#),
+    ]
+    .iter()
+    .map(|(topic, payload)| monitor.on_message(topic, payload, 0).unwrap_err())
+    .collect();
+    assert_eq!(
+        problems[1..],
+        [
+            "device/a/telemetry: \"sequence\" is not a whole number",
+            "device/a/telemetry: \"data.pressure\" is not a number",
+            "device/a/labels: unknown \"kind\" \"flood\"",
+            "device/a/labels: \"last_sequence\" is before \"first_sequence\"",
+            "device/a/verdict: \"anomaly\" is not true or false",
+            "device/a/verdict: not a JSON object",
+        ]
+    );
+    assert!(
+        problems[0].starts_with("device/a/telemetry: not JSON ("),
+        "{}",
+        problems[0]
+    );
+    assert_eq!(monitor.counts().unreadable, 7);
+    assert_eq!(monitor.devices().len(), 0, "nothing half-read is kept");
+}
+
+#[test]
+fn the_built_in_detector_publishes_a_verdict_per_sample_to_the_verdicts_topic() {
+    let mut monitor = monitor_with("detector=baseline&verdicts=baseline/+/verdict");
+    for sequence in 1..=40 {
+        let pressure = if sequence == 30 {
+            1005.0
+        } else {
+            1000.0 + (sequence % 3) as f64 * 0.004
+        };
+        monitor
+            .on_message(
+                "device/s1/telemetry",
+                &telemetry("s1", sequence, pressure),
+                0,
+            )
+            .unwrap();
+    }
+    let out: Vec<(String, serde_json::Value)> = std::iter::from_fn(|| monitor.pop_outgoing())
+        .map(|(topic, payload)| (topic, serde_json::from_slice(&payload).unwrap()))
+        .collect();
+    assert_eq!(out.len(), 40);
+    assert!(out.iter().all(|(topic, _)| topic == "baseline/s1/verdict"));
+    let flagged: Vec<u64> = out
+        .iter()
+        .filter(|(_, v)| v["anomaly"] == true)
+        .map(|(_, v)| v["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(flagged, [30], "the spike, and nothing else");
+    // Its verdicts count once they come back from the broker, like anyone's.
+    assert_eq!(monitor.device("s1").unwrap().flagged.len(), 0);
+}
+
+#[test]
+fn a_restarted_simulator_starts_its_device_again() {
+    let mut monitor = monitor_with("");
+    let topic = "device/s1/telemetry";
+    for sequence in 1..=5 {
+        monitor
+            .on_message(topic, &telemetry("s1", sequence, 1000.0), 0)
+            .unwrap();
+    }
+    // Sample 1 again with its own timestamp: a QoS 1 redelivery, a duplicate.
+    monitor
+        .on_message(topic, &telemetry("s1", 1, 1000.0), 0)
+        .unwrap();
+    assert_eq!(monitor.device("s1").unwrap().stream.duplicates, 1);
+    let restarted = br#"{"timestamp":"2026-11-27T09:00:00.000Z","device_id":"s1","sequence":1,"data":{"pressure":1000.0,"temperature":24.0}}"#;
+    monitor.on_message(topic, restarted, 0).unwrap();
+    let device = monitor.device("s1").unwrap();
+    assert_eq!(
+        (
+            device.restarts,
+            device.stream.received,
+            device.stream.max_sequence
+        ),
+        (1, 1, 1)
+    );
+}
