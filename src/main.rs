@@ -7,6 +7,17 @@ fn main() {
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("dps368-sim panicked: {info}").into());
     }));
+    // `?view=monitor` is the monitor page, built beside this one: go there, query intact.
+    if let Some(location) = web_sys::window().map(|w| w.location())
+        && let Ok(search) = location.search()
+        && search
+            .trim_start_matches('?')
+            .split('&')
+            .any(|pair| pair == "view=monitor")
+    {
+        let _ = location.replace(&format!("monitor/{search}"));
+        return;
+    }
     leptos::mount::mount_to_body(dps368_sim::ui::App);
 }
 

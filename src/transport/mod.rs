@@ -2,6 +2,7 @@
 //! [`Fleet`] what happens, carries out the [`Action`]s it asks for, and hands the page a
 //! [`Snapshot`] at display rate.
 
+pub mod monitor;
 mod socket;
 mod ticker;
 

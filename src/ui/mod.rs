@@ -8,6 +8,7 @@
 //! type reads every click and edit and calls the simulator.
 
 mod form;
+pub mod monitor;
 mod page;
 mod share;
 
@@ -30,7 +31,7 @@ const UNREADABLE: &str = "cannot be read as a number: check what is typed";
 const LOG_LINES: usize = 200;
 
 /// One log line as the list item the page shows, its text escaped.
-fn log_line(wall_ms: i64, level: LogLevel, text: &str) -> String {
+pub(crate) fn log_line(wall_ms: i64, level: LogLevel, text: &str) -> String {
     let level = match level {
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",

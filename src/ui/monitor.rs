@@ -1,0 +1,277 @@
+//! The monitor page: its settings, Subscribe/Stop, a status line, the live table of devices,
+//! the chart of the selected one, the scoreboard and a log. Static HTML, filled in on the
+//! runner's tick (4 times a second) from the [`crate::monitor::Monitor`]; one click listener
+//! reads every button. No Leptos: the page is a table redrawn on a tick, and staying out of a
+//! framework keeps it well inside its own size budget.
+
+use std::cell::RefCell;
+use std::fmt::Write;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{Document, Element, HtmlInputElement};
+
+use super::log_line;
+use crate::fleet::table::escape;
+use crate::monitor::{MonitorError, MonitorField, MonitorForm};
+use crate::sensor::format_rfc3339_millis;
+use crate::settings::blocked_from_https;
+use crate::transport::monitor::{MonitorRunner, Phase};
+use crate::transport::{location_query, now, page_is_https, save_json};
+use crate::watch::{CHART_SAMPLES, chart};
+
+thread_local! {
+    static RUNNER: RefCell<Option<MonitorRunner>> = const { RefCell::new(None) };
+}
+
+fn document() -> Option<Document> {
+    web_sys::window()?.document()
+}
+
+fn by_id(id: &str) -> Option<Element> {
+    document()?.get_element_by_id(id)
+}
+
+fn set_html(id: &str, html: &str) {
+    if let Some(element) = by_id(id) {
+        element.set_inner_html(html);
+    }
+}
+
+fn page_html(form: &MonitorForm) -> String {
+    let mut html = String::from(
+        "<main class=\"monitor\"><header><h1>DPS368 monitor and scoreboard</h1>\
+         <p>Subscribes to telemetry, ground truth and a detector's verdicts on any broker, and scores the verdicts live. \
+         <a href=\"../\">Open the simulator</a></p></header>\
+         <form id=\"monitor-form\" class=\"settings\" novalidate><fieldset class=\"group\"><legend>Subscribe</legend>",
+    );
+    for field in MonitorField::ALL {
+        let id = field.id();
+        let _ = write!(
+            html,
+            "<div class=\"field\" id=\"{id}-field\"><label for=\"{id}\">{}</label>",
+            field.label()
+        );
+        let common = format!(
+            "id=\"{id}\" name=\"{id}\" aria-describedby=\"{id}-hint {id}-error\" aria-invalid=\"false\""
+        );
+        if field == MonitorField::Detector {
+            let _ = write!(html, "<select {common}>");
+            for option in ["off", "baseline"] {
+                let selected = if form.get(field) == option {
+                    " selected"
+                } else {
+                    ""
+                };
+                let _ = write!(html, "<option{selected}>{option}</option>");
+            }
+            html.push_str("</select>");
+        } else {
+            let _ = write!(html, "<input type=\"text\" spellcheck=\"false\" {common} value=\"");
+            escape(&mut html, form.get(field));
+            html.push_str("\">");
+        }
+        let _ = write!(
+            html,
+            "<p class=\"hint\" id=\"{id}-hint\">{}</p><p class=\"error\" id=\"{id}-error\" role=\"alert\"></p></div>",
+            field.hint()
+        );
+    }
+    html.push_str(
+        "</fieldset><div class=\"actions\">\
+         <button type=\"button\" data-testid=\"monitor-start\">Subscribe</button>\
+         <button type=\"button\" data-testid=\"monitor-stop\">Stop</button>\
+         <button type=\"button\" data-testid=\"download-report\">Download report</button></div></form>\
+         <p role=\"status\" data-testid=\"monitor-status\" id=\"monitor-status\">stopped</p>\
+         <section><h2>Scoreboard</h2><div id=\"scoreboard\" data-testid=\"scoreboard\"></div></section>\
+         <section><h2>Devices</h2><div class=\"table-wrap\"><table data-testid=\"monitor-table\"><thead><tr>\
+         <th scope=\"col\">Device</th><th scope=\"col\">Pressure (hPa)</th><th scope=\"col\">Temperature (°C)</th>\
+         <th scope=\"col\">msg/s</th><th scope=\"col\">Received</th><th scope=\"col\">Gaps</th>\
+         <th scope=\"col\">Duplicates</th><th scope=\"col\">Out of order</th><th scope=\"col\">Age (s)</th>\
+         <th scope=\"col\">Events</th><th scope=\"col\">Flagged</th></tr></thead>\
+         <tbody id=\"monitor-rows\" data-testid=\"monitor-rows\"></tbody></table></div></section>\
+         <section><h2>Chart</h2><div class=\"plot\" id=\"monitor-chart\" data-testid=\"chart\"></div></section>\
+         <section><h2>Log</h2><ol class=\"log\" role=\"log\" tabindex=\"0\" id=\"monitor-log\" data-testid=\"monitor-log\"></ol></section></main>",
+    );
+    html
+}
+
+/// Mounts the monitor on the page's body, from the link's settings; `autostart=1`
+/// subscribes at once.
+pub fn mount() {
+    let mut form = MonitorForm::default();
+    let unknown = form.apply_query(&location_query());
+    let Some(body) = document().and_then(|d| d.body()) else {
+        return;
+    };
+    body.set_inner_html(&page_html(&form));
+    let runner = MonitorRunner::new(render);
+    RUNNER.with(|r| *r.borrow_mut() = Some(runner));
+    if !unknown.is_empty() {
+        set_html(
+            "monitor-status",
+            &format!("stopped; unknown link parameter(s) ignored: {}", unknown.join(", ")),
+        );
+    }
+    let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(on_click);
+    let _ = body.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
+    // The listener lives as long as the page.
+    on_click.forget();
+    if form.autostart {
+        start();
+    }
+}
+
+fn on_click(event: web_sys::Event) {
+    let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+        return;
+    };
+    let Some(button) = target.closest("button").ok().flatten() else {
+        return;
+    };
+    if let Some(device) = button.get_attribute("data-device") {
+        with_runner(|r| r.with_monitor(|m| m.select(&device)));
+        render();
+        return;
+    }
+    match button.get_attribute("data-testid").as_deref() {
+        Some("monitor-start") => start(),
+        Some("monitor-stop") => {
+            with_runner(|r| r.stop());
+            render();
+        }
+        Some("download-report") => {
+            let time = now();
+            let report = with_runner(|r| r.with_monitor(|m| m.report(time.wall_ms))).flatten();
+            if let Some(report) = report {
+                let stamp: String = format_rfc3339_millis(time.wall_ms)
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .take(14)
+                    .collect();
+                save_json(&format!("dps368-score-{stamp}.json"), &report);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn with_runner<T>(f: impl FnOnce(&MonitorRunner) -> T) -> Option<T> {
+    RUNNER.with(|r| r.borrow().as_ref().map(f))
+}
+
+/// Reads the form; starts, or shows each problem next to its field (nothing is sent).
+fn start() {
+    let mut form = MonitorForm::default();
+    for field in MonitorField::ALL {
+        let value = by_id(field.id()).map(|e| {
+            e.dyn_ref::<HtmlInputElement>()
+                .map(HtmlInputElement::value)
+                .unwrap_or_else(|| {
+                    e.dyn_ref::<web_sys::HtmlSelectElement>()
+                        .map(web_sys::HtmlSelectElement::value)
+                        .unwrap_or_default()
+                })
+        });
+        form.set(field, &value.unwrap_or_default());
+    }
+    let mut errors: Vec<MonitorError> = match form.validate() {
+        Ok(settings) => {
+            let blocked = page_is_https()
+                .then(|| blocked_from_https(&settings.broker_url))
+                .flatten();
+            match blocked {
+                None => {
+                    show_errors(&[]);
+                    with_runner(|r| r.start(settings));
+                    render();
+                    return;
+                }
+                Some(message) => vec![MonitorError {
+                    field: MonitorField::Broker,
+                    message,
+                }],
+            }
+        }
+        Err(errors) => errors,
+    };
+    errors.dedup();
+    show_errors(&errors);
+    let words: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    set_html("monitor-status", &format!("not started: {}", words.join("; ")));
+}
+
+fn show_errors(errors: &[MonitorError]) {
+    for field in MonitorField::ALL {
+        let message = errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str());
+        if let Some(error) = by_id(&format!("{}-error", field.id())) {
+            error.set_text_content(message);
+        }
+        if let Some(input) = by_id(field.id()) {
+            let _ = input.set_attribute("aria-invalid", if message.is_some() { "true" } else { "false" });
+        }
+    }
+}
+
+/// Draws the status, table, chart, scoreboard and log from the runner.
+fn render() {
+    let Some(runner) = RUNNER.with(|r| r.borrow().clone()) else {
+        return;
+    };
+    let time = now();
+    let phase = runner.phase();
+    let drawn = runner.with_monitor(|m| {
+        let counts = m.counts().clone();
+        let state = match phase {
+            Phase::Idle => "stopped".to_owned(),
+            Phase::Opening { attempt, .. } | Phase::Connecting { attempt } if attempt > 1 => {
+                format!("reconnecting (attempt {attempt})")
+            }
+            Phase::Opening { .. } | Phase::Connecting { .. } => "connecting".to_owned(),
+            Phase::Connected => "subscribed".to_owned(),
+            Phase::Waiting { until, .. } => format!(
+                "waiting to reconnect ({} s)",
+                until.saturating_sub(time.mono_ms).div_ceil(1000)
+            ),
+        };
+        let status = format!(
+            "{state}: {} device(s); {} telemetry, {} label, {} verdict message(s); {} unreadable",
+            m.devices().len(),
+            counts.telemetry,
+            counts.labels,
+            counts.verdicts,
+            counts.unreadable
+        );
+        let chart = m.selected().map(str::to_owned).and_then(|id| {
+            m.device(&id).map(|d| {
+                chart::svg(
+                    &d.points,
+                    CHART_SAMPLES,
+                    &format!("{id}: pressure and temperature of the last samples"),
+                )
+            })
+        });
+        let _ = m.take_changed();
+        (status, m.table_rows(time.wall_ms), m.scoreboard(), chart)
+    });
+    if let Some((status, rows, board, chart)) = drawn {
+        set_html("monitor-status", &{
+            let mut text = String::new();
+            escape(&mut text, &status);
+            text
+        });
+        set_html("monitor-rows", &rows);
+        set_html("scoreboard", &board);
+        set_html("monitor-chart", chart.as_deref().unwrap_or(""));
+    }
+    let log = runner.with_log(|lines| {
+        lines
+            .iter()
+            .map(|l| log_line(l.wall_ms, l.level, &l.text))
+            .collect::<String>()
+    });
+    set_html("monitor-log", &log);
+}
