@@ -21,6 +21,7 @@ query=""
 [ "$WS_PORT" = 9001 ] || query="?broker=ws://localhost:$WS_PORT"
 echo
 echo "  Open http://127.0.0.1:$HTTP_PORT/$query and click Start."
+echo "  The monitor and scoreboard: http://127.0.0.1:$HTTP_PORT/monitor/$query (or ?view=monitor)"
 echo "  Watch the telemetry: mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -q 1 -v -t 'device/#'"
 echo
 trunk serve --release --address 127.0.0.1 --port "$HTTP_PORT"

@@ -41,9 +41,11 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   step "bundle size" bash scripts/size.sh target/e2e-dist
   step "end-to-end (built page, chromedriver, mosquitto_sub)" \
     timeout 600 python3 tests/e2e/e2e.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
+  step "blind telemetry and the live scoreboard (simulator, three monitors, mosquitto_sub)" \
+    timeout 600 python3 tests/e2e/scoring.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
   if [ -n "${UPDATE_SCREENSHOTS:-}" ]; then
     mkdir -p docs/screenshots
-    cp target/e2e/desktop.png target/e2e/desktop-dark.png target/e2e/phone.png docs/screenshots/
+    cp target/e2e/desktop.png target/e2e/desktop-dark.png target/e2e/phone.png target/e2e/monitor.png docs/screenshots/
     echo "README screenshots refreshed in docs/screenshots/"
   fi
   step "fleets and max rate (built page, chromedriver, mosquitto_sub)" \

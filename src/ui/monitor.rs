@@ -91,7 +91,7 @@ fn page_html(form: &MonitorForm) -> String {
          <th scope=\"col\">Events</th><th scope=\"col\">Flagged</th></tr></thead>\
          <tbody id=\"monitor-rows\" data-testid=\"monitor-rows\"></tbody></table></div></section>\
          <section><h2>Chart</h2><div class=\"plot\" id=\"monitor-chart\" data-testid=\"chart\"></div></section>\
-         <section><h2>Log</h2><ol class=\"log\" role=\"log\" tabindex=\"0\" id=\"monitor-log\" data-testid=\"monitor-log\"></ol></section></main>",
+         <section><h2>Log</h2><div class=\"log\" role=\"log\" tabindex=\"0\" aria-label=\"Log\" data-testid=\"monitor-log\"><ol id=\"monitor-log\"></ol></div></section></main>",
     );
     html
 }

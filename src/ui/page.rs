@@ -70,7 +70,7 @@ pub fn page_html() -> String {
 }
 
 const HEADER: &str = "<header><h1>DPS368 sensor simulator</h1>\
-<p class=\"tagline\">Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket</p>\
+<p class=\"tagline\">Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket. <a href=\"monitor/\">Monitor and score a detector</a></p>\
 <button class=\"small theme\" data-testid=\"theme\">Theme: auto</button></header>";
 
 const SETTINGS_ACTIONS: &str = "</div><div class=\"settings-actions\">\

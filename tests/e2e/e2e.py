@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import Subscriber, WebDriver, check_schema, run_suite, serve
+from harness import Subscriber, WebDriver, audit, check_schema, run_suite, serve
 
 DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -282,25 +282,8 @@ def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(d
     return f"{widths[0]} px of content in a {widths[1]} px window; background {light} light, {dark} dark"
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AXE = os.path.join(ROOT, ".tools", "axe", "node_modules", "axe-core", "axe.min.js")
-
-
 def unfold_everything(driver):
     driver.execute("document.querySelectorAll('details').forEach(d => { d.open = true; });")
-
-
-def audit(driver):
-    """axe-core's violations on the page as it is now: rule id, impact and the first nodes."""
-    driver.execute(open(AXE).read() + "; return true;")
-    result = driver.s("POST", "/execute/async", {
-        "script": "const done = arguments[arguments.length - 1];"
-                  "axe.run(document, {resultTypes: ['violations']})"
-                  ".then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.slice(0, 3).map(n => n.target.join(' '))])))"
-                  ".catch(e => done([['axe failed', String(e), []]]));",
-        "args": [],
-    })
-    return result
 
 
 def test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or_dark(driver, base):

@@ -218,6 +218,23 @@ def check_schema(message, device_id):
         assert 950 <= pressure <= 1050 and 20 <= temperature <= 35, message
 
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+AXE = os.path.join(ROOT, ".tools", "axe", "node_modules", "axe-core", "axe.min.js")
+
+
+def audit(driver):
+    """axe-core's violations on the page as it is now: rule id, impact and the first nodes."""
+    driver.execute(open(AXE).read() + "; return true;")
+    result = driver.s("POST", "/execute/async", {
+        "script": "const done = arguments[arguments.length - 1];"
+                  "axe.run(document, {resultTypes: ['violations']})"
+                  ".then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.slice(0, 3).map(n => n.target.join(' '))])))"
+                  ".catch(e => done([['axe failed', String(e), []]]));",
+        "args": [],
+    })
+    return result
+
+
 def run(tests, *args):
     """Runs each test with `args`, reports each, and exits non-zero if any failed."""
     import sys

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""End-to-end test of blind telemetry and the live scoreboard, through a real mosquitto.
+
+One simulator page in blind mode (Labels: topic) publishes 60 s of telemetry at 10 Hz with
+every anomaly kind. Three monitor pages score three detectors side by side, under three verdict
+prefixes: the built-in baseline detector (its verdicts go through the broker like anyone's), a
+detector this test plays that flags every sample, and one that flags nothing. The test
+subscribes to the labels and the verdicts itself and scores them with its own implementation of
+the README's rules; each scoreboard must show exactly that.
+
+Usage: scoring.py DIST_DIR MQTT_PORT WS_PORT
+"""
+
+import json
+import random
+import string
+import subprocess
+import sys
+import threading
+import time
+
+from harness import Subscriber, audit, run_suite
+
+DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+RUN_SECONDS = 60
+
+
+def independent_score(labels, flagged, tolerance=0):
+    """The README's rules, written again: TP/FN per event window, FP per run of consecutive
+    flags touching no window, precision/recall/F1 (None while undefined)."""
+    events = {(l["device_id"], l["anomaly_id"]): l for l in labels}.values()
+    windows = []
+    for e in events:
+        end = e["last_sequence"] + tolerance
+        if e["kind"] == "dropout":
+            end = max(end, e["last_sequence"] + 1)
+        windows.append((e["first_sequence"], end, e["kind"]))
+    tp = sum(1 for s, e, _ in windows if any(s <= f <= e for f in flagged))
+    fn = len(windows) - tp
+    runs, fp = [], 0
+    for f in sorted(flagged):
+        if runs and runs[-1][1] + 1 == f:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    for a, b in runs:
+        if not any(a <= e and s <= b for s, e, _ in windows):
+            fp += 1
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    kinds = {}
+    for s, e, kind in windows:
+        found, total = kinds.get(kind, (0, 0))
+        kinds[kind] = (found + any(s <= f <= e for f in flagged), total + 1)
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1, "kinds": kinds}
+
+
+def shown(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+class FlagEverything:
+    """A detector that flags every sample it receives: mosquitto_sub on the telemetry, one
+    verdict line per message into `mosquitto_pub -l` (one PUBLISH per line, QoS 1)."""
+
+    def __init__(self, telemetry, verdict_topic):
+        self.pub = subprocess.Popen(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-l", "-t", verdict_topic],
+            stdin=subprocess.PIPE, text=True,
+        )
+        self.sub = subprocess.Popen(
+            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-t", telemetry],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.sent = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        for line in self.sub.stdout:
+            sequence = json.loads(line)["sequence"]
+            self.pub.stdin.write(json.dumps({"sequence": sequence, "anomaly": True, "score": 1.0}) + "\n")
+            self.pub.stdin.flush()
+            self.sent += 1
+
+    def stop(self):
+        self.sub.terminate()
+        self.sub.wait()
+        self.pub.stdin.close()
+        self.pub.wait(timeout=10)
+
+
+def board(driver):
+    """The scoreboard's figures as the page shows them."""
+    return driver.execute(
+        "const q = id => document.querySelector(`[data-testid=${id}]`)?.textContent;"
+        "const kinds = {};"
+        "document.querySelectorAll('[data-testid^=score-recall-]').forEach(e => {"
+        "  kinds[e.dataset.testid.slice(13)] = e.textContent; });"
+        "return {tp: q('score-tp'), fp: q('score-fp'), fn: q('score-fn'), precision: q('score-precision'),"
+        " recall: q('score-recall'), f1: q('score-f1'), delay: q('score-delay'), kinds,"
+        " status: q('monitor-status')};"
+    )
+
+
+def new_window(driver, url):
+    handle = driver.s("POST", "/window/new", {"type": "window"})["handle"]
+    driver.s("POST", "/window", {"handle": handle})
+    driver.open(url)
+    return handle
+
+
+def switch(driver, handle):
+    driver.s("POST", "/window", {"handle": handle})
+
+
+def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(driver, base):
+    device_id = "e2e-score-" + "".join(random.choices(string.ascii_lowercase, k=5))
+    telemetry_topic = f"device/{device_id}/telemetry"
+    broker = f"ws://localhost:{WS_PORT}"
+    telemetry = Subscriber(telemetry_topic, MQTT_PORT)
+    labels = Subscriber(f"device/{device_id}/labels", MQTT_PORT)
+    baseline = Subscriber(f"device/{device_id}/verdict", MQTT_PORT)
+    everything = FlagEverything(telemetry_topic, f"all/{device_id}/verdict")
+    windows = {}
+    try:
+        monitor = (
+            f"{base}/?view=monitor&broker={broker}&filter={telemetry_topic}"
+            f"&labels_filter=device/{device_id}/labels&autostart=1"
+        )
+        # `?view=monitor` forwards to the monitor page with the query intact; a `+` in a link
+        # is a `+`.
+        driver.open(monitor + "&verdicts=device/+/verdict&detector=baseline")
+        driver.wait_for("the monitor page", lambda: "/monitor/" in driver.execute("return location.pathname;"))
+        windows["baseline"] = driver.s("GET", "/window")
+        windows["everything"] = new_window(driver, monitor + "&verdicts=all/%2B/verdict")
+        windows["nothing"] = new_window(driver, monitor + "&verdicts=none/+/verdict")
+        for name, handle in windows.items():
+            switch(driver, handle)
+            driver.wait_for(f"monitor {name} subscribed",
+                            lambda: board(driver)["status"].startswith("subscribed"), timeout=20)
+        windows["simulator"] = new_window(
+            driver,
+            f"{base}/?broker={broker}&device_id={device_id}&interval=0.1&labels=topic"
+            f"&anomaly_every=20&anomaly_kinds=all&seed=1010&autostart=1",
+        )
+        driver.wait_for("connected", lambda: driver.text("status") == "connected")
+        time.sleep(RUN_SECONDS)
+        # Stop just after an event has ended: the next starts 20 samples (2 s) later, so no
+        # event is cut short by Stop (a dropout cut at Stop could never be seen).
+        ended = len(labels.messages)
+        driver.wait_for("an event to end", lambda: len(labels.messages) > ended, timeout=20)
+        driver.click("stop")
+        driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=10)
+        published = int(driver.text("published"))
+        assert int(driver.text("acked")) == published
+        assert "labels: " in driver.text("log") and " 0 dropped" in driver.text("log")
+        driver.wait_for("every sample at the subscriber", lambda: len(telemetry.messages) == published, timeout=10)
+        driver.wait_for("a verdict per sample",
+                        lambda: len(baseline.messages) == published and everything.sent == published, timeout=20)
+        time.sleep(1.5)  # the verdicts' way back to the monitors, and one more tick
+    finally:
+        everything.stop()
+        for subscriber in (telemetry, labels, baseline):
+            subscriber.stop()
+
+    for message in telemetry.messages:
+        assert not {"anomaly", "anomaly_kind", "anomaly_id"} & set(message), message
+    events = {(l["anomaly_id"]) for l in labels.messages}
+    kinds = {l["kind"] for l in labels.messages}
+    assert len(events) >= 20 and len(kinds) == 7, (len(events), kinds)
+    sequences = [m["sequence"] for m in telemetry.messages]
+    results = {}
+    for name, flagged in [
+        ("baseline", {v["sequence"] for v in baseline.messages if v["anomaly"]}),
+        ("everything", set(sequences)),
+        ("nothing", set()),
+    ]:
+        expected = independent_score(labels.messages, flagged)
+        switch(driver, windows[name])
+        shown_board = board(driver)
+        got = {k: shown_board[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")}
+        want = {"tp": str(expected["tp"]), "fp": str(expected["fp"]), "fn": str(expected["fn"]),
+                "precision": shown(expected["precision"]), "recall": shown(expected["recall"]),
+                "f1": shown(expected["f1"])}
+        assert got == want, (name, got, want)
+        for kind, (found, total) in expected["kinds"].items():
+            assert shown_board["kinds"][kind] == shown(found / total), (name, kind, shown_board["kinds"])
+        results[name] = got
+        if name == "baseline":
+            violations = audit(driver)
+            assert violations == [], violations
+            driver.screenshot("monitor.png")
+    assert results["everything"]["recall"] == "1.000", results
+    assert results["nothing"]["recall"] == "0.000" and results["nothing"]["f1"] == "-", results
+    assert results["baseline"]["tp"] != "0", results
+    for handle in (windows["everything"], windows["nothing"], windows["simulator"]):
+        switch(driver, handle)
+        driver.s("DELETE", "/window")
+    switch(driver, windows["baseline"])
+    b = results["baseline"]
+    return (f"{published} samples, {len(events)} events; baseline TP {b['tp']} FP {b['fp']} FN {b['fn']} "
+            f"F1 {b['f1']}; flag-all recall 1.000; flag-none recall 0.000, F1 -; no axe violations")
+
+
+def main():
+    run_suite("scoring", DIST, [test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it])
+
+
+if __name__ == "__main__":
+    main()
