@@ -14,6 +14,8 @@ BINARYEN_VERSION=132.0.0
 MQTTJS_VERSION=5.16.0
 # The end-to-end accessibility audit (tests/e2e/e2e.py) runs axe-core in the page; test only.
 AXE_VERSION=4.11.0
+# The README's detector skeleton is run by tests/e2e/scoring.py with paho-mqtt; test only.
+PAHO_VERSION=2.1.0
 TOOLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -33,6 +35,7 @@ if ! $BUILD_ONLY; then
   command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
   command -v stdbuf >/dev/null || need_apt+=(coreutils)
   command -v openssl >/dev/null || need_apt+=(openssl)
+  python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
@@ -87,5 +90,15 @@ if ! grep -qs "\"version\": \"$AXE_VERSION\"" "$TOOLS_DIR/axe/node_modules/axe-c
   log "installing axe-core $AXE_VERSION into .tools/axe, for the accessibility test only"
   mkdir -p "$TOOLS_DIR/axe"
   npm install --silent --prefix "$TOOLS_DIR/axe" --no-audit --no-fund --no-save "axe-core@$AXE_VERSION"
+fi
+if ! PYTHONPATH="$TOOLS_DIR/python" python3 -c \
+    "import sys, paho.mqtt; sys.exit(paho.mqtt.__version__ != '$PAHO_VERSION')" 2>/dev/null; then
+  log "installing paho-mqtt $PAHO_VERSION into .tools/python, for testing the README's detector skeleton only"
+  # Downloaded and unpacked (a pure-Python wheel), not pip-installed: Debian's Python refuses
+  # installs outside a virtualenv.
+  python3 -m pip download -q --no-deps "paho-mqtt==$PAHO_VERSION" -d "$TOOLS_DIR/wheels"
+  rm -rf "$TOOLS_DIR/python"
+  mkdir -p "$TOOLS_DIR/python"
+  python3 -m zipfile -e "$TOOLS_DIR/wheels/paho_mqtt-$PAHO_VERSION-py3-none-any.whl" "$TOOLS_DIR/python"
 fi
 log "toolchain ready"

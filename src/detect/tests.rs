@@ -126,7 +126,7 @@ fn the_seed_profile_out_of_range_events_are_found() {
 #[test]
 #[ignore]
 fn baseline_reference() {
-    for scale in [1.0, 0.3] {
+    for scale in [1.0, 0.3, 0.1] {
         let score = run(scale, 36_000, 1);
         println!(
             "magnitude {scale}: events {} TP {} FP {} FN {} precision {:.3} recall {:.3} F1 {:.3} delay {:.2} NAB {:.1}",

@@ -30,10 +30,18 @@ const PROBLEMS_LOGGED: u64 = 20;
 pub enum Phase {
     Idle,
     /// Attempt `attempt`: the socket must open by `deadline`, then CONNECT goes.
-    Opening { attempt: u32, deadline: u64 },
-    Connecting { attempt: u32 },
+    Opening {
+        attempt: u32,
+        deadline: u64,
+    },
+    Connecting {
+        attempt: u32,
+    },
     Connected,
-    Waiting { attempt: u32, until: u64 },
+    Waiting {
+        attempt: u32,
+        until: u64,
+    },
 }
 
 pub struct LogLine {

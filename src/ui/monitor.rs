@@ -67,7 +67,10 @@ fn page_html(form: &MonitorForm) -> String {
             }
             html.push_str("</select>");
         } else {
-            let _ = write!(html, "<input type=\"text\" spellcheck=\"false\" {common} value=\"");
+            let _ = write!(
+                html,
+                "<input type=\"text\" spellcheck=\"false\" {common} value=\""
+            );
             escape(&mut html, form.get(field));
             html.push_str("\">");
         }
@@ -110,7 +113,10 @@ pub fn mount() {
     if !unknown.is_empty() {
         set_html(
             "monitor-status",
-            &format!("stopped; unknown link parameter(s) ignored: {}", unknown.join(", ")),
+            &format!(
+                "stopped; unknown link parameter(s) ignored: {}",
+                unknown.join(", ")
+            ),
         );
     }
     let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(on_click);
@@ -198,7 +204,10 @@ fn start() {
     errors.dedup();
     show_errors(&errors);
     let words: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    set_html("monitor-status", &format!("not started: {}", words.join("; ")));
+    set_html(
+        "monitor-status",
+        &format!("not started: {}", words.join("; ")),
+    );
 }
 
 fn show_errors(errors: &[MonitorError]) {
@@ -211,7 +220,10 @@ fn show_errors(errors: &[MonitorError]) {
             error.set_text_content(message);
         }
         if let Some(input) = by_id(field.id()) {
-            let _ = input.set_attribute("aria-invalid", if message.is_some() { "true" } else { "false" });
+            let _ = input.set_attribute(
+                "aria-invalid",
+                if message.is_some() { "true" } else { "false" },
+            );
         }
     }
 }

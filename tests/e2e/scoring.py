@@ -2,9 +2,10 @@
 """End-to-end test of blind telemetry and the live scoreboard, through a real mosquitto.
 
 One simulator page in blind mode (Labels: topic) publishes 60 s of telemetry at 10 Hz with
-every anomaly kind. Three monitor pages score three detectors side by side, under three verdict
-prefixes: the built-in baseline detector (its verdicts go through the broker like anyone's), a
-detector this test plays that flags every sample, and one that flags nothing. The test
+every anomaly kind. Four monitor pages score four detectors side by side, under four verdict
+prefixes: the built-in baseline detector (its verdicts go through the broker like anyone's),
+the README's paho-mqtt skeleton run as printed there, a detector this test plays that flags
+every sample, and one that flags nothing. The test
 subscribes to the labels and the verdicts itself and scores them with its own implementation of
 the README's rules; each scoreboard must show exactly that.
 
@@ -12,6 +13,7 @@ Usage: scoring.py DIST_DIR MQTT_PORT WS_PORT
 """
 
 import json
+import os
 import random
 import string
 import subprocess
@@ -19,10 +21,40 @@ import sys
 import threading
 import time
 
-from harness import Subscriber, audit, run_suite
+from harness import ROOT, Subscriber, audit, run_suite
 
 DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 RUN_SECONDS = 60
+
+
+def readme_skeleton():
+    """The README's paho-mqtt detector skeleton, as printed there, pointed at the test's broker."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    start = readme.index("```python\n", readme.index("### Test your detector")) + len("```python\n")
+    source = readme[start:readme.index("```", start)]
+    source = "\n".join(line[3:] if line.startswith("   ") else line for line in source.splitlines())
+    assert len(source.strip().splitlines()) <= 22, "the skeleton is about 20 lines"
+    connect = 'client.connect("127.0.0.1", 1883)'
+    assert connect in source, source
+    return source.replace(connect, f'client.connect("127.0.0.1", {MQTT_PORT})')
+
+
+class Skeleton:
+    """The README's detector, run as a user would run it (paho-mqtt from .tools/python)."""
+
+    def __init__(self):
+        path = os.path.join(ROOT, "target", "e2e", "skeleton_detector.py")
+        with open(path, "w") as f:
+            f.write(readme_skeleton())
+        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".tools", "python"))
+        self.log = open(os.path.join(ROOT, "target", "e2e", "skeleton_detector.log"), "w")
+        self.proc = subprocess.Popen([sys.executable, path], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        assert self.proc.poll() is None, "the skeleton detector died: see target/e2e/skeleton_detector.log"
+        self.proc.terminate()
+        self.proc.wait()
 
 
 def independent_score(labels, flagged, tolerance=0):
@@ -122,8 +154,10 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
     broker = f"ws://localhost:{WS_PORT}"
     telemetry = Subscriber(telemetry_topic, MQTT_PORT)
     labels = Subscriber(f"device/{device_id}/labels", MQTT_PORT)
-    baseline = Subscriber(f"device/{device_id}/verdict", MQTT_PORT)
+    baseline = Subscriber(f"baseline/{device_id}/verdict", MQTT_PORT)
+    skeleton_verdicts = Subscriber(f"device/{device_id}/verdict", MQTT_PORT)
     everything = FlagEverything(telemetry_topic, f"all/{device_id}/verdict")
+    skeleton = Skeleton()
     windows = {}
     try:
         monitor = (
@@ -132,11 +166,12 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
         )
         # `?view=monitor` forwards to the monitor page with the query intact; a `+` in a link
         # is a `+`.
-        driver.open(monitor + "&verdicts=device/+/verdict&detector=baseline")
+        driver.open(monitor + "&verdicts=baseline/+/verdict&detector=baseline")
         driver.wait_for("the monitor page", lambda: "/monitor/" in driver.execute("return location.pathname;"))
         windows["baseline"] = driver.s("GET", "/window")
         windows["everything"] = new_window(driver, monitor + "&verdicts=all/%2B/verdict")
         windows["nothing"] = new_window(driver, monitor + "&verdicts=none/+/verdict")
+        windows["skeleton"] = new_window(driver, monitor + "&verdicts=device/+/verdict")
         for name, handle in windows.items():
             switch(driver, handle)
             driver.wait_for(f"monitor {name} subscribed",
@@ -159,11 +194,13 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
         assert "labels: " in driver.text("log") and " 0 dropped" in driver.text("log")
         driver.wait_for("every sample at the subscriber", lambda: len(telemetry.messages) == published, timeout=10)
         driver.wait_for("a verdict per sample",
-                        lambda: len(baseline.messages) == published and everything.sent == published, timeout=20)
+                        lambda: len(baseline.messages) == published and everything.sent == published
+                        and len(skeleton_verdicts.messages) == published, timeout=20)
         time.sleep(1.5)  # the verdicts' way back to the monitors, and one more tick
     finally:
         everything.stop()
-        for subscriber in (telemetry, labels, baseline):
+        skeleton.stop()
+        for subscriber in (telemetry, labels, baseline, skeleton_verdicts):
             subscriber.stop()
 
     for message in telemetry.messages:
@@ -177,6 +214,7 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
         ("baseline", {v["sequence"] for v in baseline.messages if v["anomaly"]}),
         ("everything", set(sequences)),
         ("nothing", set()),
+        ("skeleton", {v["sequence"] for v in skeleton_verdicts.messages if v["anomaly"]}),
     ]:
         expected = independent_score(labels.messages, flagged)
         switch(driver, windows[name])
@@ -196,13 +234,15 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
     assert results["everything"]["recall"] == "1.000", results
     assert results["nothing"]["recall"] == "0.000" and results["nothing"]["f1"] == "-", results
     assert results["baseline"]["tp"] != "0", results
-    for handle in (windows["everything"], windows["nothing"], windows["simulator"]):
+    assert results["skeleton"]["tp"] != "0", results
+    for handle in (windows["everything"], windows["nothing"], windows["skeleton"], windows["simulator"]):
         switch(driver, handle)
         driver.s("DELETE", "/window")
     switch(driver, windows["baseline"])
     b = results["baseline"]
     return (f"{published} samples, {len(events)} events; baseline TP {b['tp']} FP {b['fp']} FN {b['fn']} "
-            f"F1 {b['f1']}; flag-all recall 1.000; flag-none recall 0.000, F1 -; no axe violations")
+            f"F1 {b['f1']}; the README's skeleton F1 {results['skeleton']['f1']}; flag-all recall 1.000; "
+            f"flag-none recall 0.000, F1 -; no axe violations")
 
 
 def main():
