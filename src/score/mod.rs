@@ -113,6 +113,32 @@ fn position(start: u64, end: u64, at: u64) -> f64 {
     -(((end - at.max(start)) as f64 + 1.0) / len)
 }
 
+/// The union of the event windows as disjoint ranges, in order: whether a run of flags touches
+/// any window is one binary search, so a long run with many flags and events stays fast.
+struct Union(Vec<(u64, u64)>);
+
+impl Union {
+    fn of(windows: &[(u64, u64)]) -> Self {
+        let mut sorted = windows.to_vec();
+        sorted.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(sorted.len());
+        for (start, end) in sorted {
+            match merged.last_mut() {
+                Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        Self(merged)
+    }
+
+    /// Whether `first..=last` overlaps any window.
+    fn touches(&self, first: u64, last: u64) -> bool {
+        // The first range that does not end before `first`.
+        let index = self.0.partition_point(|&(_, end)| end < first);
+        self.0.get(index).is_some_and(|&(start, _)| start <= last)
+    }
+}
+
 fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
@@ -157,11 +183,12 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
         found.push(Found { event: *event, at });
     }
     let fn_ = events.len() as u64 - tp;
+    let covered = Union::of(&windows);
     // Maximal runs of consecutive flags; a run touching any window is no false alarm.
     let mut fp = 0;
     let mut run: Option<(u64, u64)> = None;
     let close = |run: (u64, u64), fp: &mut u64| {
-        if !windows.iter().any(|&(s, e)| run.0 <= e && s <= run.1) {
+        if !covered.touches(run.0, run.1) {
             *fp += 1;
         }
     };
@@ -179,10 +206,7 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
         close(done, &mut fp);
     }
     nab_raw -= NAB_FP * fp as f64;
-    let flagged_outside = flagged
-        .iter()
-        .filter(|&&f| !windows.iter().any(|&(s, e)| (s..=e).contains(&f)))
-        .count() as u64;
+    let flagged_outside = flagged.iter().filter(|&&f| !covered.touches(f, f)).count() as u64;
     for (kind, delay) in by_kind.iter_mut().zip(kind_delay) {
         kind.recall = ratio(kind.found, kind.events);
         kind.mean_delay = mean(delay, kind.found);

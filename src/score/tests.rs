@@ -174,3 +174,42 @@ fn malformed_labels_and_extreme_sequences_do_not_panic() {
     assert_eq!(score.tp, 3);
     assert!(score.nab.unwrap().is_finite());
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+mod against_brute_force {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// False alarm runs and flags outside the windows, found through the windows' union,
+        /// equal a check of every window for every flag.
+        #[test]
+        fn false_alarms_match_a_brute_force_count(
+            spans in proptest::collection::vec((0u64..300, 0u64..12, 0usize..7), 0..20),
+            flagged in proptest::collection::btree_set(0u64..320, 0..120),
+            tolerance in 0u64..4,
+        ) {
+            let events: Vec<Event> = spans
+                .iter()
+                .enumerate()
+                .map(|(i, &(first, len, kind))| event(i as u64 + 1, AnomalyKind::ALL[kind], first, first + len))
+                .collect();
+            let windows: Vec<(u64, u64)> = events.iter().map(|e| e.window(tolerance)).collect();
+            let inside = |f: u64| windows.iter().any(|&(s, e)| s <= f && f <= e);
+            let mut runs: Vec<(u64, u64)> = vec![];
+            for &f in &flagged {
+                match runs.last_mut() {
+                    Some(run) if run.1 + 1 == f => run.1 = f,
+                    _ => runs.push((f, f)),
+                }
+            }
+            let fp = runs
+                .iter()
+                .filter(|&&(a, b)| !windows.iter().any(|&(s, e)| a <= e && s <= b))
+                .count() as u64;
+            let outside = flagged.iter().filter(|&&f| !inside(f)).count() as u64;
+            let score = score(&events, &flagged, tolerance);
+            prop_assert_eq!((score.fp, score.flagged_outside), (fp, outside));
+        }
+    }
+}
