@@ -8,4 +8,4 @@ set -euo pipefail
 export DPS368_MONITOR_HOOK=1
 release=()
 [ "${TRUNK_PROFILE:-debug}" = release ] && release=(--release)
-exec trunk build "${release[@]}" --dist "$TRUNK_STAGING_DIR/monitor" monitor.html
+exec trunk build ${release[@]+"${release[@]}"} --dist "$TRUNK_STAGING_DIR/monitor" monitor.html

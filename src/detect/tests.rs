@@ -121,12 +121,18 @@ fn the_seed_profile_out_of_range_events_are_found() {
     assert_eq!(score.fp, 0, "{score:?}");
 }
 
-/// The README's reference figures: `cargo test --release --lib baseline_reference --
-/// --ignored --nocapture`.
+/// The README's reference table, measured here: `cargo test --release --lib
+/// baseline_reference -- --nocapture` prints it. The figures are asserted, so the README
+/// cannot drift from the detector.
 #[test]
-#[ignore]
 fn baseline_reference() {
-    for scale in [1.0, 0.3, 0.1] {
+    // magnitude, (TP, FP, FN), found per kind in AnomalyKind::ALL order.
+    let expected: [(f64, (u64, u64, u64), [u64; 7]); 3] = [
+        (1.0, (568, 8, 0), [89, 83, 82, 79, 80, 79, 76]),
+        (0.3, (542, 5, 26), [89, 83, 82, 79, 54, 79, 76]),
+        (0.1, (457, 92, 111), [89, 83, 46, 79, 5, 79, 76]),
+    ];
+    for (scale, counts, found) in expected {
         let score = run(scale, 36_000, 1);
         println!(
             "magnitude {scale}: events {} TP {} FP {} FN {} precision {:.3} recall {:.3} F1 {:.3} delay {:.2} NAB {:.1}",
@@ -149,5 +155,8 @@ fn baseline_reference() {
                 k.mean_delay.unwrap_or(f64::NAN)
             );
         }
+        assert_eq!((score.tp, score.fp, score.fn_), counts, "magnitude {scale}");
+        let kinds: Vec<u64> = score.by_kind.iter().map(|k| k.found).collect();
+        assert_eq!(kinds, found, "magnitude {scale}");
     }
 }

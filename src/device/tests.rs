@@ -1284,3 +1284,90 @@ fn labels_left_unsent_at_stop_are_counted_as_dropped() {
     );
     assert_every_sample_accounted_for(&device);
 }
+
+#[test]
+fn a_label_unacknowledged_when_the_connection_drops_is_sent_again_after_the_reconnect() {
+    let (mut device, mut broker) = running_with(settings_with(
+        "labels=topic&anomaly_every=3&anomaly_kinds=spike&device_id=lab",
+    ));
+    // Samples 1..=3 at 0, 1, 2 s: the spike at 3 ends at once and its label goes out.
+    for second in 1..=2 {
+        device.on_timer(at(second * 1000));
+    }
+    let sent = publishes(&broker.take(&mut device));
+    let label = sent
+        .iter()
+        .find(|p| p.topic == "device/lab/labels")
+        .cloned();
+    let label = label.expect("the label went out");
+    // No PUBACK: the connection drops, and the label comes again, with DUP, after CONNACK.
+    device.on_closed(at(2500));
+    broker.take(&mut device);
+    while !broker.open {
+        let t = device.poll_timeout().unwrap();
+        device.on_timer(at(t));
+        broker.take(&mut device);
+    }
+    let now = device.poll_timeout().unwrap();
+    broker.accept(&mut device, at(now));
+    let again = publishes(&broker.take(&mut device));
+    let resent: Vec<&Publish> = again
+        .iter()
+        .filter(|p| p.topic == "device/lab/labels")
+        .collect();
+    assert_eq!(resent.len(), 1, "{again:?}");
+    assert!(resent[0].dup);
+    assert_eq!(resent[0].payload, label.payload);
+    broker.ack_all(
+        &again.into_iter().map(Packet::Publish).collect::<Vec<_>>(),
+        &mut device,
+        at(now),
+    );
+    assert_eq!(device.label_counts().acked, 1);
+}
+
+#[test]
+fn a_full_label_queue_drops_its_oldest_label_and_counts_it() {
+    // Offline from the start, a queue of 3: the spikes at 2, 4, 6, 8 and 10 make five labels;
+    // the two oldest go.
+    let mut device = Device::new(
+        settings_with("labels=topic&anomaly_every=2&anomaly_kinds=spike&queue=3&device_id=lab"),
+        1,
+    );
+    let mut broker = Broker::new();
+    device.start(at(0));
+    broker.take(&mut device);
+    for second in 1..=9 {
+        device.on_timer(at(second * 1000));
+        broker.take(&mut device);
+    }
+    assert_eq!(
+        device
+            .labels
+            .iter()
+            .map(|(_, t)| t.first_sequence)
+            .collect::<Vec<_>>(),
+        [6, 8, 10]
+    );
+    let counts = device.label_counts();
+    assert_eq!((counts.made, counts.dropped), (5, 2));
+    assert!(
+        log_text(&mut device).contains(&"label queue full: dropping the oldest label".to_owned())
+    );
+    // Connected at last, the three kept go out, ahead of the queued samples.
+    broker.accept_if_asked(&mut device, at(9500));
+    let now = device.poll_timeout().unwrap_or(9500).max(9500);
+    device.on_timer(at(now));
+    broker.accept_if_asked(&mut device, at(now));
+    let sent = publishes(&broker.take(&mut device));
+    let firsts: Vec<u64> = sent
+        .iter()
+        .filter(|p| p.topic == "device/lab/labels")
+        .map(|p| {
+            serde_json::from_slice::<serde_json::Value>(&p.payload).unwrap()["first_sequence"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(firsts, [6, 8, 10], "{sent:?}");
+}

@@ -33,6 +33,13 @@ use crate::watch::{CHART_SAMPLES, Point};
 
 /// Devices the monitor keeps apart; messages about more are counted and ignored.
 pub const MAX_DEVICES: usize = 10_000;
+/// The longest device id kept: a verdict's topic carries it.
+pub const MAX_ID_BYTES: usize = 256;
+/// Events (labels) and flagged samples kept per device; past these, more are counted and
+/// ignored, so no publisher can grow the page's memory without bound (a detector flagging
+/// every sample at 10 Hz reaches the flag limit after 28 hours).
+pub const EVENTS_PER_DEVICE: usize = 100_000;
+pub const FLAGS_PER_DEVICE: usize = 1_000_000;
 /// Built-in verdicts waiting to be published; beyond this the oldest are dropped, counted.
 pub const OUTBOX_LIMIT: usize = 10_000;
 
@@ -121,7 +128,8 @@ pub struct Counts {
     /// Messages that matched a filter but could not be read; the last reason is kept.
     pub unreadable: u64,
     pub last_problem: Option<String>,
-    /// Messages about devices past [`MAX_DEVICES`].
+    /// Messages not kept: telemetry about devices past [`MAX_DEVICES`], labels and verdicts
+    /// about a device no telemetry came from, labels and flags past the per-device limits.
     pub ignored: u64,
     /// Built-in verdicts dropped because the outbox was full.
     pub verdicts_dropped: u64,
@@ -207,15 +215,15 @@ impl Monitor {
     /// One message from the broker, at `now_ms` (wall clock). An unreadable one is counted,
     /// and its problem, naming the topic, returned for the log.
     pub fn on_message(&mut self, topic: &str, payload: &[u8], now_ms: i64) -> Result<(), String> {
+        // Counted once read: nothing half-read is counted.
         let result = if matches(&self.settings.filter, topic) {
-            self.counts.telemetry += 1;
             self.on_telemetry(payload, now_ms)
+                .map(|()| self.counts.telemetry += 1)
         } else if matches(&self.settings.labels_filter, topic) {
-            self.counts.labels += 1;
-            self.on_label(payload)
+            self.on_label(payload).map(|()| self.counts.labels += 1)
         } else if matches(&self.settings.verdicts, topic) {
-            self.counts.verdicts += 1;
             self.on_verdict(topic, payload)
+                .map(|()| self.counts.verdicts += 1)
         } else {
             Ok(())
         };
@@ -228,9 +236,11 @@ impl Monitor {
         })
     }
 
-    fn device_mut(&mut self, id: &str) -> Option<&mut DeviceView> {
+    /// The device `id`, made when telemetry is about a new one (`create`); labels and
+    /// verdicts about a device no telemetry came from are counted as ignored.
+    fn device_mut(&mut self, id: &str, create: bool) -> Option<&mut DeviceView> {
         if !self.devices.contains_key(id) {
-            if self.devices.len() >= MAX_DEVICES {
+            if !create || self.devices.len() >= MAX_DEVICES {
                 self.counts.ignored += 1;
                 return None;
             }
@@ -242,7 +252,15 @@ impl Monitor {
     fn on_telemetry(&mut self, payload: &[u8], now_ms: i64) -> Result<(), String> {
         let json = parse(payload)?;
         let id = string(&json, "device_id")?;
+        if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
+            return Err(format!(
+                "\"device_id\" must be 1 to {MAX_ID_BYTES} bytes without control characters"
+            ));
+        }
         let sequence = whole(&json, "sequence")?;
+        if sequence == 0 {
+            return Err("\"sequence\" counts from 1".into());
+        }
         let data = json.get("data").ok_or("no \"data\" object")?;
         let number = |key: &str| {
             data.get(key)
@@ -260,26 +278,27 @@ impl Monitor {
             arrived_ms: now_ms,
         };
         let detector = self.settings.detector;
-        let Some(device) = self.device_mut(&id) else {
+        let Some(device) = self.device_mut(&id, true) else {
             return Ok(());
         };
-        // A sample 1 with a new timestamp is a new run: its numbers start again.
+        // A sample 1 is a new run, its numbers starting again, unless it is the run's own
+        // sample 1 again (a QoS 1 redelivery: the same timestamp), or the first sample seen.
         if sequence == 1 {
-            match device.first_stamp {
-                Some(stamp) if stamp != reading.timestamp_ms => {
-                    let restarts = device.restarts + 1;
-                    *device = DeviceView {
-                        restarts,
-                        ..DeviceView::default()
-                    };
-                }
-                _ => {}
+            let again = device.first_stamp == Some(reading.timestamp_ms);
+            if device.stream.received > 0 && !again {
+                let restarts = device.restarts + 1;
+                *device = DeviceView {
+                    restarts,
+                    ..DeviceView::default()
+                };
             }
             device.first_stamp = Some(reading.timestamp_ms);
         }
-        device.stream.receive(reading);
+        let arrival = device.stream.receive(reading);
         device.chart(&reading);
-        if detector {
+        // The detector judges each sample once, in order: a late or repeated one gets no
+        // second verdict (which, being the last, would overrule the first).
+        if detector && arrival == Arrival::New {
             let verdict = device
                 .detector
                 .observe(sequence, reading.pressure, reading.temperature);
@@ -310,9 +329,13 @@ impl Monitor {
         if event.last < event.first {
             return Err("\"last_sequence\" is before \"first_sequence\"".into());
         }
-        let Some(device) = self.device_mut(&id) else {
+        let Some(device) = self.device_mut(&id, false) else {
             return Ok(());
         };
+        if device.events.len() >= EVENTS_PER_DEVICE && !device.events.contains_key(&event.id) {
+            self.counts.ignored += 1;
+            return Ok(());
+        }
         device.events.insert(event.id, event);
         device.label_points(&event);
         Ok(())
@@ -328,11 +351,15 @@ impl Monitor {
             .get("anomaly")
             .and_then(Value::as_bool)
             .ok_or("\"anomaly\" is not true or false")?;
-        let Some(device) = self.device_mut(&id) else {
+        let Some(device) = self.device_mut(&id, false) else {
             return Ok(());
         };
         device.verdicts += 1;
         if anomaly {
+            if device.flagged.len() >= FLAGS_PER_DEVICE && !device.flagged.contains(&sequence) {
+                self.counts.ignored += 1;
+                return Ok(());
+            }
             device.flagged.insert(sequence);
         } else {
             device.flagged.remove(&sequence);

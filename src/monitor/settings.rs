@@ -111,9 +111,14 @@ pub struct MonitorSettings {
 
 impl MonitorSettings {
     /// The topic a verdict about `device_id` goes to: the verdicts filter with its `+`
-    /// replaced; `None` when the id cannot be a topic level.
+    /// replaced; `None` when the id cannot be a topic level (the monitor only keeps ids of at
+    /// most [`super::MAX_ID_BYTES`] without control characters).
     pub fn verdict_topic(&self, device_id: &str) -> Option<String> {
-        if device_id.is_empty() || device_id.contains(['/', '+', '#']) {
+        if device_id.is_empty()
+            || device_id.len() > super::MAX_ID_BYTES
+            || device_id.contains(['/', '+', '#'])
+            || device_id.chars().any(char::is_control)
+        {
             return None;
         }
         Some(self.verdicts.replacen('+', device_id, 1))

@@ -65,7 +65,9 @@ impl Stream {
         let arrival = if sequence <= self.floor || self.above.contains(&sequence) {
             // Below the floor a late arrival cannot be told from a repeat once its gap was
             // given up; within the tracked range it can.
-            if sequence <= self.floor && sequence + TRACKED as u64 <= self.max_sequence {
+            if sequence <= self.floor
+                && sequence.saturating_add(TRACKED as u64) <= self.max_sequence
+            {
                 self.out_of_order += 1;
                 Arrival::Late
             } else {
@@ -83,18 +85,13 @@ impl Stream {
                 Arrival::New
             }
         };
-        while self.above.first() == Some(&(self.floor + 1)) {
-            self.above.pop_first();
-            self.floor += 1;
-        }
+        self.settle();
         while self.above.len() > TRACKED {
             // The oldest gap is given up: its numbers now count as missing for good.
-            let first = self.above.pop_first().expect("not empty");
-            self.floor = first;
-            while self.above.first() == Some(&(self.floor + 1)) {
-                self.above.pop_first();
-                self.floor += 1;
+            if let Some(first) = self.above.pop_first() {
+                self.floor = first;
             }
+            self.settle();
         }
         // The last readings are the newest sample's; the age is the last message's.
         if arrival == Arrival::New || self.last.is_none() {
@@ -106,6 +103,23 @@ impl Stream {
         self.arrivals.push_back(reading.arrived_ms);
         self.trim(reading.arrived_ms);
         arrival
+    }
+
+    /// Moves the floor up over the sequence numbers that arrived right above it.
+    fn settle(&mut self) {
+        while self
+            .floor
+            .checked_add(1)
+            .is_some_and(|next| self.above.first() == Some(&next))
+        {
+            self.above.pop_first();
+            self.floor += 1;
+        }
+    }
+
+    /// Sequence numbers remembered one by one (at most [`TRACKED`]).
+    pub fn tracked(&self) -> usize {
+        self.above.len()
     }
 
     fn trim(&mut self, now_ms: i64) {

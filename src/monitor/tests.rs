@@ -151,6 +151,11 @@ fn a_long_gap_is_given_up_without_growing_memory() {
         stream.receive(reading(sequence));
     }
     assert_eq!((stream.gaps(), stream.distinct), (1, 19_998));
+    assert!(
+        stream.tracked() <= 4096,
+        "{} remembered one by one",
+        stream.tracked()
+    );
     assert_eq!(
         stream.receive(reading(2)),
         Arrival::Late,
@@ -242,6 +247,9 @@ fn the_scoreboard_scores_verdicts_against_labels_per_device_and_in_total() {
 #[test]
 fn with_no_verdicts_recall_is_0_and_f1_undefined() {
     let mut monitor = monitor_with("");
+    monitor
+        .on_message("device/a/telemetry", &telemetry("a", 1, 1000.0), 0)
+        .unwrap();
     monitor
         .on_message("device/a/labels", &label("a", 1, "spike", 5, 5), 0)
         .unwrap();
@@ -346,6 +354,137 @@ fn a_restarted_simulator_starts_its_device_again() {
             device.restarts,
             device.stream.received,
             device.stream.max_sequence
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
+    let mut monitor = monitor_with("detector=baseline");
+    // Labels and verdicts about a device no telemetry came from make no device.
+    monitor
+        .on_message("device/ghost/labels", &label("ghost", 1, "spike", 1, 1), 0)
+        .unwrap();
+    monitor
+        .on_message("device/ghost/verdict", &verdict(1, true), 0)
+        .unwrap();
+    assert_eq!((monitor.devices().len(), monitor.counts().ignored), (0, 2));
+    assert_eq!(
+        (monitor.counts().labels, monitor.counts().verdicts),
+        (1, 1),
+        "read, but not kept"
+    );
+    let long = "x".repeat(MAX_ID_BYTES + 1);
+    for (payload, problem) in [
+        (
+            telemetry(&long, 1, 1000.0),
+            "must be 1 to 256 bytes without control characters",
+        ),
+        (
+            telemetry("a\\u0000b", 1, 1000.0),
+            "must be 1 to 256 bytes without control characters",
+        ),
+        (telemetry("a", 0, 1000.0), "counts from 1"),
+    ] {
+        let error = monitor
+            .on_message("device/x/telemetry", &payload, 0)
+            .unwrap_err();
+        assert!(error.contains(problem), "{error}");
+    }
+    assert_eq!(
+        monitor.pop_outgoing(),
+        None,
+        "no verdict for a refused sample"
+    );
+    // Sequence numbers at the top of the range neither overflow nor panic.
+    for sequence in [u64::MAX - 1, u64::MAX, u64::MAX] {
+        monitor
+            .on_message("device/a/telemetry", &telemetry("a", sequence, 1000.0), 0)
+            .unwrap();
+    }
+    monitor
+        .on_message("device/a/labels", &label("a", 1, "drift", 0, u64::MAX), 0)
+        .unwrap();
+    monitor
+        .on_message("device/a/labels", &label("a", 2, "drift", 0, u64::MAX), 0)
+        .unwrap();
+    monitor
+        .on_message("device/a/verdict", &verdict(u64::MAX, true), 0)
+        .unwrap();
+    let (total, _) = monitor.scores();
+    assert_eq!((total.tp, total.fn_), (2, 0));
+    assert!(
+        monitor
+            .report(0)
+            .contains("\"first_flag\": 18446744073709551615")
+    );
+    // The per-device limits hold.
+    let device = monitor.devices.get_mut("a").unwrap();
+    device.flagged.extend(1..FLAGS_PER_DEVICE as u64);
+    device
+        .events
+        .extend((10..EVENTS_PER_DEVICE as u64 + 8).map(|id| {
+            (
+                id,
+                score::Event {
+                    id,
+                    kind: AnomalyKind::Spike,
+                    first: id,
+                    last: id,
+                },
+            )
+        }));
+    assert_eq!(
+        (device.flagged.len(), device.events.len()),
+        (FLAGS_PER_DEVICE, EVENTS_PER_DEVICE)
+    );
+    let ignored = monitor.counts().ignored;
+    monitor
+        .on_message("device/a/verdict", &verdict(u64::MAX - 7, true), 0)
+        .unwrap();
+    monitor
+        .on_message("device/a/labels", &label("a", 5, "spike", 3, 3), 0)
+        .unwrap();
+    let device = monitor.device("a").unwrap();
+    assert_eq!(
+        (device.flagged.len(), device.events.len()),
+        (FLAGS_PER_DEVICE, EVENTS_PER_DEVICE)
+    );
+    assert_eq!(monitor.counts().ignored, ignored + 2);
+}
+
+#[test]
+fn a_repeated_sample_gets_no_second_verdict_and_a_late_joiner_sees_a_restart() {
+    let mut monitor = monitor_with("detector=baseline");
+    let topic = "device/s1/telemetry";
+    // Joined mid-run: the first sample seen is 500.
+    for sequence in 500..=540 {
+        let pressure = if sequence == 530 {
+            1010.0
+        } else {
+            1000.0 + (sequence % 3) as f64 * 0.004
+        };
+        monitor
+            .on_message(topic, &telemetry("s1", sequence, pressure), 0)
+            .unwrap();
+    }
+    let verdicts = std::iter::from_fn(|| monitor.pop_outgoing()).count();
+    // The flagged spike comes again (a QoS 1 redelivery): no verdict, so the first stands.
+    monitor
+        .on_message(topic, &telemetry("s1", 530, 1010.0), 0)
+        .unwrap();
+    assert_eq!((verdicts, monitor.pop_outgoing()), (41, None));
+    // The simulator restarts: its sample 1 starts the device again.
+    monitor
+        .on_message(topic, &telemetry("s1", 1, 1000.0), 0)
+        .unwrap();
+    let device = monitor.device("s1").unwrap();
+    assert_eq!(
+        (
+            device.restarts,
+            device.stream.max_sequence,
+            device.stream.received
         ),
         (1, 1, 1)
     );

@@ -172,9 +172,10 @@ pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score
         match at {
             Some(at) => {
                 tp += 1;
-                delay_sum += at - event.first;
+                delay_sum = u64::saturating_add(delay_sum, at - event.first);
                 kind.found += 1;
-                kind_delay[event.kind.index()] += at - event.first;
+                let delay = &mut kind_delay[event.kind.index()];
+                *delay = u64::saturating_add(*delay, at - event.first);
                 let from = event.visible_from((start, end));
                 nab_raw += NAB_TP * scaled_sigmoid(position(from, end, at));
             }

@@ -172,6 +172,8 @@ pub enum PublishError {
     NotConnected,
     /// `max_in_flight` PUBLISHes already wait for PUBACK.
     WindowFull,
+    /// The PUBLISH cannot be written: a topic over 65,535 bytes, or a packet over 256 MB.
+    Unencodable,
 }
 
 impl fmt::Display for PublishError {
@@ -179,6 +181,7 @@ impl fmt::Display for PublishError {
         match self {
             Self::NotConnected => f.write_str("not connected"),
             Self::WindowFull => f.write_str("the in-flight window is full"),
+            Self::Unencodable => f.write_str("the message is too large for MQTT"),
         }
     }
 }
@@ -563,7 +566,9 @@ impl Session {
             topic: topic.to_owned(),
             payload,
         };
-        let bytes = always(Packet::Publish(publish.clone()).to_bytes());
+        let bytes = Packet::Publish(publish.clone())
+            .to_bytes()
+            .map_err(|_| PublishError::Unencodable)?;
         self.send(bytes, now);
         self.in_flight.push_back(Some(InFlight { publish, tag }));
         self.unacked += 1;

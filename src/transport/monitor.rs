@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use super::socket::{Socket, SocketEvent};
 use super::ticker::Ticker;
 use super::{now, random_u64};
-use crate::device::{LogLevel, OPEN_TIMEOUT_MS, Time, backoff_delay_ms};
+use crate::device::{LogLevel, OPEN_TIMEOUT_MS, STABLE_CONNECTION_MS, Time, backoff_delay_ms};
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::mqtt::{Granted, QoS};
 use crate::sensor::Rng;
@@ -37,7 +37,11 @@ pub enum Phase {
     Connecting {
         attempt: u32,
     },
-    Connected,
+    /// Accepted by attempt `attempt` at `since` (monotonic).
+    Connected {
+        attempt: u32,
+        since: u64,
+    },
     Waiting {
         attempt: u32,
         until: u64,
@@ -193,11 +197,14 @@ impl Inner {
         if self.phase == Phase::Idle {
             return;
         }
-        if self.phase == Phase::Connected {
+        if let Phase::Connected { .. } = self.phase {
             self.session.disconnect(time.mono_ms);
             self.transmit();
             self.push_log(time, LogLevel::Info, "sent DISCONNECT".into());
         }
+        // Whatever the session still waited for (a CONNACK, a PINGRESP) is moot: a fresh one
+        // has no timers to go off.
+        self.session = Session::new(SessionConfig::new(""));
         self.socket = None;
         self.phase = Phase::Idle;
         let counts = self.monitor.as_ref().map(|m| m.counts().clone());
@@ -271,13 +278,25 @@ impl Inner {
     }
 
     fn handle(&mut self, event: Event, time: Time) {
+        // As the simulator's device does: attempts count from the last connection that stayed
+        // up, so a broker that drops the client right after CONNACK is retried with growing
+        // delays, not every second.
         let attempt = match self.phase {
+            Phase::Idle => return,
             Phase::Opening { attempt, .. } | Phase::Connecting { attempt } => attempt,
-            _ => 1,
+            Phase::Connected { since, .. }
+                if time.mono_ms.saturating_sub(since) >= STABLE_CONNECTION_MS =>
+            {
+                1
+            }
+            Phase::Connected { attempt, .. } | Phase::Waiting { attempt, .. } => attempt,
         };
         match event {
             Event::Connected { .. } => {
-                self.phase = Phase::Connected;
+                self.phase = Phase::Connected {
+                    attempt,
+                    since: time.mono_ms,
+                };
                 self.push_log(time, LogLevel::Info, "CONNACK: connection accepted".into());
             }
             Event::Subscribed(answers) => {
@@ -330,16 +349,16 @@ fn on_socket(weak: &Weak<RefCell<Inner>>, event: SocketEvent) {
             state.phase = Phase::Connecting { attempt };
             state.session.connect(time.mono_ms);
         }
-        (SocketEvent::Binary(bytes), Phase::Connecting { .. } | Phase::Connected) => {
+        (SocketEvent::Binary(bytes), Phase::Connecting { .. } | Phase::Connected { .. }) => {
             state.session.handle_input(&bytes, time.mono_ms);
         }
-        (SocketEvent::Text, Phase::Connecting { .. } | Phase::Connected) => {
+        (SocketEvent::Text, Phase::Connecting { .. } | Phase::Connected { .. }) => {
             state.session.abort(CloseReason::TextFrame);
         }
         (SocketEvent::Closed, Phase::Opening { attempt, .. }) => {
             state.retry(time, attempt, "the WebSocket did not open".into());
         }
-        (SocketEvent::Closed, Phase::Connecting { .. } | Phase::Connected) => {
+        (SocketEvent::Closed, Phase::Connecting { .. } | Phase::Connected { .. }) => {
             state.session.transport_closed();
         }
         _ => {}

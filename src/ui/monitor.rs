@@ -38,6 +38,12 @@ fn set_html(id: &str, html: &str) {
     }
 }
 
+fn set_text(id: &str, text: &str) {
+    if let Some(element) = by_id(id) {
+        element.set_text_content(Some(text));
+    }
+}
+
 fn page_html(form: &MonitorForm) -> String {
     let mut html = String::from(
         "<main class=\"monitor\"><header><h1>DPS368 monitor and scoreboard</h1>\
@@ -111,7 +117,7 @@ pub fn mount() {
     let runner = MonitorRunner::new(render);
     RUNNER.with(|r| *r.borrow_mut() = Some(runner));
     if !unknown.is_empty() {
-        set_html(
+        set_text(
             "monitor-status",
             &format!(
                 "stopped; unknown link parameter(s) ignored: {}",
@@ -204,7 +210,8 @@ fn start() {
     errors.dedup();
     show_errors(&errors);
     let words: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    set_html(
+    // Text, never HTML: the messages quote what was typed or linked.
+    set_text(
         "monitor-status",
         &format!("not started: {}", words.join("; ")),
     );
@@ -243,13 +250,13 @@ fn render() {
                 format!("reconnecting (attempt {attempt})")
             }
             Phase::Opening { .. } | Phase::Connecting { .. } => "connecting".to_owned(),
-            Phase::Connected => "subscribed".to_owned(),
+            Phase::Connected { .. } => "subscribed".to_owned(),
             Phase::Waiting { until, .. } => format!(
                 "waiting to reconnect ({} s)",
                 until.saturating_sub(time.mono_ms).div_ceil(1000)
             ),
         };
-        let status = format!(
+        let mut status = format!(
             "{state}: {} device(s); {} telemetry, {} label, {} verdict message(s); {} unreadable",
             m.devices().len(),
             counts.telemetry,
@@ -257,27 +264,39 @@ fn render() {
             counts.verdicts,
             counts.unreadable
         );
-        let chart = m.selected().map(str::to_owned).and_then(|id| {
-            m.device(&id).map(|d| {
-                chart::svg(
-                    &d.points,
-                    CHART_SAMPLES,
-                    &format!("{id}: pressure and temperature of the last samples"),
-                )
-            })
+        if counts.ignored > 0 {
+            let _ = write!(status, "; {} ignored", counts.ignored);
+        }
+        if counts.verdicts_dropped > 0 {
+            let _ = write!(
+                status,
+                "; {} built-in verdicts dropped",
+                counts.verdicts_dropped
+            );
+        }
+        // The scoreboard and chart change only with a message or a pick; the table's ages and
+        // rates move with time.
+        let drawn = m.take_changed().then(|| {
+            let chart = m.selected().and_then(|id| {
+                m.device(id).map(|d| {
+                    chart::svg(
+                        &d.points,
+                        CHART_SAMPLES,
+                        &format!("{id}: pressure and temperature of the last samples"),
+                    )
+                })
+            });
+            (m.scoreboard(), chart)
         });
-        let _ = m.take_changed();
-        (status, m.table_rows(time.wall_ms), m.scoreboard(), chart)
+        (status, m.table_rows(time.wall_ms), drawn)
     });
-    if let Some((status, rows, board, chart)) = drawn {
-        set_html("monitor-status", &{
-            let mut text = String::new();
-            escape(&mut text, &status);
-            text
-        });
+    if let Some((status, rows, drawn)) = drawn {
+        set_text("monitor-status", &status);
         set_html("monitor-rows", &rows);
-        set_html("scoreboard", &board);
-        set_html("monitor-chart", chart.as_deref().unwrap_or(""));
+        if let Some((board, chart)) = drawn {
+            set_html("scoreboard", &board);
+            set_html("monitor-chart", chart.as_deref().unwrap_or(""));
+        }
     }
     let log = runner.with_log(|lines| {
         lines

@@ -90,6 +90,14 @@ def independent_score(labels, flagged, tolerance=0):
     return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1, "kinds": kinds}
 
 
+def flagged_by(verdicts):
+    """The samples flagged: the last verdict on a sample wins."""
+    last = {}
+    for verdict in verdicts:
+        last[verdict["sequence"]] = verdict["anomaly"]
+    return {sequence for sequence, anomaly in last.items() if anomaly}
+
+
 def shown(value):
     return "-" if value is None else f"{value:.3f}"
 
@@ -211,10 +219,10 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
     sequences = [m["sequence"] for m in telemetry.messages]
     results = {}
     for name, flagged in [
-        ("baseline", {v["sequence"] for v in baseline.messages if v["anomaly"]}),
+        ("baseline", flagged_by(baseline.messages)),
         ("everything", set(sequences)),
         ("nothing", set()),
-        ("skeleton", {v["sequence"] for v in skeleton_verdicts.messages if v["anomaly"]}),
+        ("skeleton", flagged_by(skeleton_verdicts.messages)),
     ]:
         expected = independent_score(labels.messages, flagged)
         switch(driver, windows[name])
