@@ -145,6 +145,38 @@ def board(driver):
     )
 
 
+def download_report(driver):
+    """Clicks Download report and returns the JSON the browser was handed to save."""
+    driver.execute(
+        "window.__saved = null;"
+        "const click = HTMLAnchorElement.prototype.click;"
+        "HTMLAnchorElement.prototype.click = function () {"
+        "  if (this.download) { window.__saved = [this.download, this.href]; } else { click.call(this); } };"
+    )
+    driver.click("download-report")
+    driver.wait_for("a report", lambda: driver.execute("return window.__saved;") is not None, timeout=5)
+    name, _ = driver.execute("return window.__saved;")
+    assert name.startswith("dps368-score-") and name.endswith(".json"), name
+    text = driver.s("POST", "/execute/async", {
+        "script": "const done = arguments[arguments.length - 1];"
+                  "fetch(window.__saved[1]).then(r => r.text()).then(done);",
+        "args": [],
+    })
+    return json.loads(text)
+
+
+def on_a_phone(driver):
+    """The monitor at 360 px: nothing scrolls sideways but the tables' own boxes."""
+    driver.s("POST", "/window/rect", {"width": 360, "height": 800})
+    try:
+        time.sleep(0.5)
+        widths = driver.execute("return [document.documentElement.scrollWidth, window.innerWidth];")
+        assert widths[0] <= widths[1], widths
+        return widths[0]
+    finally:
+        driver.s("POST", "/window/rect", {"width": 1280, "height": 1000})
+
+
 def new_window(driver, url):
     handle = driver.s("POST", "/window/new", {"type": "window"})["handle"]
     driver.s("POST", "/window", {"handle": handle})
@@ -239,6 +271,13 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
             violations = audit(driver)
             assert violations == [], violations
             driver.screenshot("monitor.png")
+            report = download_report(driver)
+            assert report["total"]["tp"] == expected["tp"] and report["total"]["fp"] == expected["fp"], report["total"]
+            events_in_report = report["devices"][0]["events"]
+            assert len(events_in_report) == len(events), len(events_in_report)
+            assert sum(e["found"] for e in events_in_report) == expected["tp"]
+            assert report["settings"]["detector"] == "baseline"
+            phone_width = on_a_phone(driver)
     assert results["everything"]["recall"] == "1.000", results
     assert results["nothing"]["recall"] == "0.000" and results["nothing"]["f1"] == "-", results
     assert results["baseline"]["tp"] != "0", results
@@ -250,7 +289,7 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
     b = results["baseline"]
     return (f"{published} samples, {len(events)} events; baseline TP {b['tp']} FP {b['fp']} FN {b['fn']} "
             f"F1 {b['f1']}; the README's skeleton F1 {results['skeleton']['f1']}; flag-all recall 1.000; "
-            f"flag-none recall 0.000, F1 -; no axe violations")
+            f"flag-none recall 0.000, F1 -; no axe violations; the report agrees; {phone_width} px wide on a phone")
 
 
 def main():
