@@ -41,7 +41,7 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   step "bundle size" bash scripts/size.sh target/e2e-dist
   step "end-to-end (built page, chromedriver, mosquitto_sub)" \
     timeout 600 python3 tests/e2e/e2e.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
-  step "blind telemetry and the live scoreboard (simulator, three monitors, mosquitto_sub)" \
+  step "blind telemetry and the live scoreboard (a simulator, four monitors, the README's detector)" \
     timeout 600 python3 tests/e2e/scoring.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
   if [ -n "${UPDATE_SCREENSHOTS:-}" ]; then
     mkdir -p docs/screenshots

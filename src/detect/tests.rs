@@ -68,8 +68,8 @@ fn quiet_air_raises_few_alarms() {
     let mut form = SettingsForm::defaults("t3st");
     form.apply_query("seed=4&anomaly_mode=off&start=2026-11-26T00:00:00Z");
     let score = score_stream(form.validate().unwrap().sensor, 20_000);
-    // The wandering air's tails: measured 6 single-sample alarms in 20,000 samples.
-    assert!(score.fp <= 10, "{score:?}");
+    // The wandering air's tails: 6 single-sample alarms in 20,000 samples (the README's figure).
+    assert_eq!(score.fp, 6, "{score:?}");
     assert_eq!(score.flagged_outside, score.fp, "each alarm is one sample");
 }
 
@@ -126,13 +126,51 @@ fn the_seed_profile_out_of_range_events_are_found() {
 /// cannot drift from the detector.
 #[test]
 fn baseline_reference() {
-    // magnitude, (TP, FP, FN), found per kind in AnomalyKind::ALL order.
-    let expected: [(f64, (u64, u64, u64), [u64; 7]); 3] = [
-        (1.0, (568, 8, 0), [89, 83, 82, 79, 80, 79, 76]),
-        (0.3, (542, 5, 26), [89, 83, 82, 79, 54, 79, 76]),
-        (0.1, (457, 92, 111), [89, 83, 46, 79, 5, 79, 76]),
+    struct Row {
+        scale: f64,
+        counts: (u64, u64, u64),
+        /// The mean delay and NAB-style score as printed.
+        delay: &'static str,
+        nab: &'static str,
+        /// Found and mean delay per kind, in AnomalyKind::ALL order.
+        found: [u64; 7],
+        delays: [&'static str; 7],
+    }
+    let expected = [
+        Row {
+            scale: 1.0,
+            counts: (568, 8, 0),
+            delay: "0.48",
+            nab: "99.7",
+            found: [89, 83, 82, 79, 80, 79, 76],
+            delays: ["0.00", "0.00", "0.00", "0.00", "0.47", "3.00", "0.00"],
+        },
+        Row {
+            scale: 0.3,
+            counts: (542, 5, 26),
+            delay: "0.60",
+            nab: "94.8",
+            found: [89, 83, 82, 79, 54, 79, 76],
+            delays: ["0.00", "0.00", "0.23", "0.00", "1.26", "3.00", "0.00"],
+        },
+        Row {
+            scale: 0.1,
+            counts: (457, 92, 111),
+            delay: "1.18",
+            nab: "78.1",
+            found: [89, 83, 46, 79, 5, 79, 76],
+            delays: ["0.00", "0.00", "6.35", "0.00", "1.80", "3.00", "0.00"],
+        },
     ];
-    for (scale, counts, found) in expected {
+    for Row {
+        scale,
+        counts,
+        delay,
+        nab,
+        found,
+        delays,
+    } in expected
+    {
         let score = run(scale, 36_000, 1);
         println!(
             "magnitude {scale}: events {} TP {} FP {} FN {} precision {:.3} recall {:.3} F1 {:.3} delay {:.2} NAB {:.1}",
@@ -158,5 +196,17 @@ fn baseline_reference() {
         assert_eq!((score.tp, score.fp, score.fn_), counts, "magnitude {scale}");
         let kinds: Vec<u64> = score.by_kind.iter().map(|k| k.found).collect();
         assert_eq!(kinds, found, "magnitude {scale}");
+        let shown = |v: Option<f64>, decimals: usize| format!("{:.*}", decimals, v.unwrap());
+        assert_eq!(
+            (shown(score.mean_delay, 2), shown(score.nab, 1)),
+            (delay.to_owned(), nab.to_owned()),
+            "magnitude {scale}"
+        );
+        let kind_delays: Vec<String> = score
+            .by_kind
+            .iter()
+            .map(|k| shown(k.mean_delay, 2))
+            .collect();
+        assert_eq!(kind_delays, delays, "magnitude {scale}");
     }
 }

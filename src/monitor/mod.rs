@@ -31,15 +31,22 @@ use crate::score::{self, Score};
 use crate::sensor::{AnomalyKind, Label, Sample, parse_rfc3339_millis};
 use crate::watch::{CHART_SAMPLES, Point};
 
-/// Devices the monitor keeps apart; messages about more are counted and ignored.
-pub const MAX_DEVICES: usize = 10_000;
+/// Devices the monitor keeps apart; messages about more are counted and ignored. With the
+/// stream's tracked numbers and the chart, a device costs at most about 60 KB.
+pub const MAX_DEVICES: usize = 2_000;
 /// The longest device id kept: a verdict's topic carries it.
 pub const MAX_ID_BYTES: usize = 256;
-/// Events (labels) and flagged samples kept per device; past these, more are counted and
-/// ignored, so no publisher can grow the page's memory without bound (a detector flagging
-/// every sample at 10 Hz reaches the flag limit after 28 hours).
+/// Events (labels) and flagged samples kept, per device and over all devices; past these,
+/// more are counted and ignored, so no publisher can grow the page's memory without bound (a
+/// detector flagging every sample of one device at 10 Hz reaches the flag limit after 28
+/// hours).
 pub const EVENTS_PER_DEVICE: usize = 100_000;
 pub const FLAGS_PER_DEVICE: usize = 1_000_000;
+pub const EVENTS_TOTAL: usize = 200_000;
+pub const FLAGS_TOTAL: usize = 2_000_000;
+/// Labels about a device no telemetry came from yet (a dropout at a run's very start is
+/// labelled before its first sample arrives), kept until it does.
+pub const PENDING_LABELS: usize = 1_000;
 /// Built-in verdicts waiting to be published; beyond this the oldest are dropped, counted.
 pub const OUTBOX_LIMIT: usize = 10_000;
 
@@ -57,8 +64,11 @@ pub struct DeviceView {
     pub verdicts: u64,
     /// The newest samples for the chart, oldest first, gaps as unreported points.
     pub points: VecDeque<Point>,
-    /// The first sample's timestamp, to tell a restart from a redelivered sample 1.
-    first_stamp: Option<Option<i64>>,
+    /// The run's sample 1, to tell a restart from a redelivered sample 1.
+    first: Option<Reading>,
+    /// Its telemetry carries sequence numbers; without them (the seed program's payload)
+    /// samples are numbered as they arrive, and gaps, duplicates and order cannot be known.
+    pub sequenced: bool,
     detector: Baseline,
 }
 
@@ -77,9 +87,12 @@ impl DeviceView {
         let from = last.map_or(reading.sequence, |l| {
             (l + 1).max(reading.sequence.saturating_sub(CHART_SAMPLES as u64))
         });
+        // The sample being drawn is the newest: its event, if known yet, is among the newest.
         let label = |sequence: u64| {
             self.events
                 .values()
+                .rev()
+                .take(8)
                 .find(|e| (e.first..=e.last).contains(&sequence))
                 .map(|e| Label {
                     kind: e.kind,
@@ -143,6 +156,11 @@ pub struct Monitor {
     counts: Counts,
     /// Built-in detector verdicts to publish: (topic, payload).
     outbox: VecDeque<(String, Vec<u8>)>,
+    /// Labels about devices not seen yet, oldest first.
+    pending: VecDeque<(String, score::Event)>,
+    /// Events and flags kept over all devices.
+    events_kept: usize,
+    flags_kept: usize,
     /// Something changed since the view last drew.
     changed: bool,
 }
@@ -155,6 +173,9 @@ impl Monitor {
             selected: None,
             counts: Counts::default(),
             outbox: VecDeque::new(),
+            pending: VecDeque::new(),
+            events_kept: 0,
+            flags_kept: 0,
             changed: true,
         }
     }
@@ -207,6 +228,11 @@ impl Monitor {
         self.outbox.pop_front()
     }
 
+    /// Counts a verdict that could not be published at all.
+    pub fn drop_outgoing(&mut self) {
+        self.counts.verdicts_dropped += 1;
+    }
+
     /// Puts back a verdict the session could not take yet.
     pub fn push_back_outgoing(&mut self, message: (String, Vec<u8>)) {
         self.outbox.push_front(message);
@@ -236,17 +262,43 @@ impl Monitor {
         })
     }
 
-    /// The device `id`, made when telemetry is about a new one (`create`); labels and
-    /// verdicts about a device no telemetry came from are counted as ignored.
-    fn device_mut(&mut self, id: &str, create: bool) -> Option<&mut DeviceView> {
+    /// Whether device `id` is known, making it when telemetry is about a new one (`create`);
+    /// a verdict about a device no telemetry came from is counted as ignored.
+    fn device_exists(&mut self, id: &str, create: bool) -> bool {
         if !self.devices.contains_key(id) {
             if !create || self.devices.len() >= MAX_DEVICES {
                 self.counts.ignored += 1;
-                return None;
+                return false;
             }
             self.devices.insert(id.to_owned(), DeviceView::default());
+            // Labels that came before the device's first sample.
+            let (mine, others): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|(d, _)| d == id);
+            self.pending = others;
+            for (_, event) in mine {
+                self.keep_event(id, event);
+            }
         }
-        self.devices.get_mut(id)
+        true
+    }
+
+    /// Keeps an event of device `id` (which exists), within the limits.
+    fn keep_event(&mut self, id: &str, event: score::Event) {
+        let Some(device) = self.devices.get_mut(id) else {
+            return;
+        };
+        let known = device.events.contains_key(&event.id);
+        if !known && (device.events.len() >= EVENTS_PER_DEVICE || self.events_kept >= EVENTS_TOTAL)
+        {
+            self.counts.ignored += 1;
+            return;
+        }
+        if !known {
+            self.events_kept += 1;
+        }
+        device.events.insert(event.id, event);
+        device.label_points(&event);
     }
 
     fn on_telemetry(&mut self, payload: &[u8], now_ms: i64) -> Result<(), String> {
@@ -257,8 +309,11 @@ impl Monitor {
                 "\"device_id\" must be 1 to {MAX_ID_BYTES} bytes without control characters"
             ));
         }
-        let sequence = whole(&json, "sequence")?;
-        if sequence == 0 {
+        let sequence = match json.get("sequence") {
+            None => None,
+            Some(_) => Some(whole(&json, "sequence")?),
+        };
+        if sequence == Some(0) {
             return Err("\"sequence\" counts from 1".into());
         }
         let data = json.get("data").ok_or("no \"data\" object")?;
@@ -267,8 +322,8 @@ impl Monitor {
                 .and_then(Value::as_f64)
                 .ok_or_else(|| format!("\"data.{key}\" is not a number"))
         };
-        let reading = Reading {
-            sequence,
+        let mut reading = Reading {
+            sequence: sequence.unwrap_or(0),
             pressure: number("pressure")?,
             temperature: number("temperature")?,
             timestamp_ms: json
@@ -277,39 +332,70 @@ impl Monitor {
                 .and_then(parse_rfc3339_millis),
             arrived_ms: now_ms,
         };
-        let detector = self.settings.detector;
-        let Some(device) = self.device_mut(&id, true) else {
+        if !self.device_exists(&id, true) {
+            return Ok(());
+        }
+        let Some(device) = self.devices.get_mut(&id) else {
             return Ok(());
         };
-        // A sample 1 is a new run, its numbers starting again, unless it is the run's own
-        // sample 1 again (a QoS 1 redelivery: the same timestamp), or the first sample seen.
+        let Some(sequence) = sequence else {
+            // Numbered as it arrives: the next after the last.
+            reading.sequence = device.stream.max_sequence.saturating_add(1);
+            device.sequenced = false;
+            device.stream.receive(reading);
+            device.chart(&reading);
+            return self.judge(&id, reading);
+        };
+        device.sequenced = true;
+        // A sample 1 is a new run, its numbers starting again, unless it is the first sample
+        // seen or the run's own sample 1 again (a QoS 1 redelivery: the same timestamp and
+        // readings; a run replayed byte for byte cannot be told from one).
         if sequence == 1 {
-            let again = device.first_stamp == Some(reading.timestamp_ms);
+            let again = device.first.is_some_and(|first| {
+                first.timestamp_ms.is_some()
+                    && (first.timestamp_ms, first.pressure, first.temperature)
+                        == (reading.timestamp_ms, reading.pressure, reading.temperature)
+            });
             if device.stream.received > 0 && !again {
+                self.events_kept -= device.events.len();
+                self.flags_kept -= device.flagged.len();
                 let restarts = device.restarts + 1;
                 *device = DeviceView {
                     restarts,
                     ..DeviceView::default()
                 };
             }
-            device.first_stamp = Some(reading.timestamp_ms);
+            device.first = Some(reading);
         }
         let arrival = device.stream.receive(reading);
         device.chart(&reading);
         // The detector judges each sample once, in order: a late or repeated one gets no
         // second verdict (which, being the last, would overrule the first).
-        if detector && arrival == Arrival::New {
-            let verdict = device
+        if arrival == Arrival::New {
+            return self.judge(&id, reading);
+        }
+        Ok(())
+    }
+
+    /// The built-in detector's verdict on a new sample of device `id`, queued to publish.
+    fn judge(&mut self, id: &str, reading: Reading) -> Result<(), String> {
+        if !self.settings.detector {
+            return Ok(());
+        }
+        let Some(device) = self.devices.get_mut(id) else {
+            return Ok(());
+        };
+        let verdict =
+            device
                 .detector
-                .observe(sequence, reading.pressure, reading.temperature);
-            if let Some(topic) = self.settings.verdict_topic(&id) {
-                if self.outbox.len() >= OUTBOX_LIMIT {
-                    self.outbox.pop_front();
-                    self.counts.verdicts_dropped += 1;
-                }
-                self.outbox
-                    .push_back((topic, verdict.to_json().into_bytes()));
+                .observe(reading.sequence, reading.pressure, reading.temperature);
+        if let Some(topic) = self.settings.verdict_topic(id) {
+            if self.outbox.len() >= OUTBOX_LIMIT {
+                self.outbox.pop_front();
+                self.counts.verdicts_dropped += 1;
             }
+            self.outbox
+                .push_back((topic, verdict.to_json().into_bytes()));
         }
         Ok(())
     }
@@ -329,15 +415,17 @@ impl Monitor {
         if event.last < event.first {
             return Err("\"last_sequence\" is before \"first_sequence\"".into());
         }
-        let Some(device) = self.device_mut(&id, false) else {
-            return Ok(());
-        };
-        if device.events.len() >= EVENTS_PER_DEVICE && !device.events.contains_key(&event.id) {
-            self.counts.ignored += 1;
+        if !self.devices.contains_key(&id) {
+            // No sample yet: a dropout at the very start of a run is labelled before its
+            // first sample arrives. Kept, a few, until the device's telemetry does.
+            if self.pending.len() >= PENDING_LABELS {
+                self.pending.pop_front();
+                self.counts.ignored += 1;
+            }
+            self.pending.push_back((id, event));
             return Ok(());
         }
-        device.events.insert(event.id, event);
-        device.label_points(&event);
+        self.keep_event(&id, event);
         Ok(())
     }
 
@@ -351,18 +439,25 @@ impl Monitor {
             .get("anomaly")
             .and_then(Value::as_bool)
             .ok_or("\"anomaly\" is not true or false")?;
-        let Some(device) = self.device_mut(&id, false) else {
+        if !self.device_exists(&id, false) {
+            return Ok(());
+        }
+        let Some(device) = self.devices.get_mut(&id) else {
             return Ok(());
         };
         device.verdicts += 1;
         if anomaly {
-            if device.flagged.len() >= FLAGS_PER_DEVICE && !device.flagged.contains(&sequence) {
+            if device.flagged.contains(&sequence) {
+                return Ok(());
+            }
+            if device.flagged.len() >= FLAGS_PER_DEVICE || self.flags_kept >= FLAGS_TOTAL {
                 self.counts.ignored += 1;
                 return Ok(());
             }
             device.flagged.insert(sequence);
-        } else {
-            device.flagged.remove(&sequence);
+            self.flags_kept += 1;
+        } else if device.flagged.remove(&sequence) {
+            self.flags_kept -= 1;
         }
         Ok(())
     }

@@ -214,15 +214,28 @@ impl MonitorForm {
         };
         let broker = self.get(MonitorField::Broker).trim();
         check(MonitorField::Broker, check_broker_url(broker));
+        // A topic filter is a string of at most 65,535 bytes; a verdict's topic is the verdicts
+        // filter with a device id of up to MAX_ID_BYTES in it.
+        let longest = |text: &str, limit: usize| {
+            if text.len() > limit {
+                Err(format!("is {} bytes; at most {limit}", text.len()))
+            } else {
+                Ok(())
+            }
+        };
         for field in [MonitorField::Filter, MonitorField::LabelsFilter] {
             let text = self.get(field);
-            check(field, check_filter(text).map_err(|e| bad(text, e)));
+            check(
+                field,
+                longest(text, usize::from(u16::MAX))
+                    .and_then(|()| check_filter(text).map_err(|e| bad(text, e))),
+            );
         }
         let verdicts = self.get(MonitorField::Verdicts);
         check(
             MonitorField::Verdicts,
-            check_filter(verdicts)
-                .map_err(|e| bad(verdicts, e))
+            longest(verdicts, usize::from(u16::MAX) - super::MAX_ID_BYTES)
+                .and_then(|()| check_filter(verdicts).map_err(|e| bad(verdicts, e)))
                 .and_then(|()| {
                     let pluses = verdicts.split('/').filter(|l| *l == "+").count();
                     if pluses != 1 || verdicts.contains('#') {

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 /// Sequence numbers above the settled floor that are remembered one by one; beyond that the
 /// oldest unfilled gaps are settled as missing for good.
-const TRACKED: usize = 4096;
+const TRACKED: usize = 1024;
 /// Arrivals counted for the rate, in milliseconds.
 pub const RATE_WINDOW_MS: i64 = 5000;
 

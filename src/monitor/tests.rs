@@ -362,19 +362,50 @@ fn a_restarted_simulator_starts_its_device_again() {
 #[test]
 fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
     let mut monitor = monitor_with("detector=baseline");
-    // Labels and verdicts about a device no telemetry came from make no device.
-    monitor
-        .on_message("device/ghost/labels", &label("ghost", 1, "spike", 1, 1), 0)
-        .unwrap();
+    // A verdict about a device no telemetry came from makes no device, and is not kept.
     monitor
         .on_message("device/ghost/verdict", &verdict(1, true), 0)
         .unwrap();
-    assert_eq!((monitor.devices().len(), monitor.counts().ignored), (0, 2));
+    assert_eq!((monitor.devices().len(), monitor.counts().ignored), (0, 1));
+    assert_eq!(monitor.counts().verdicts, 1, "read, but not kept");
+    // A label waits for its device (a dropout at the start of a run), a thousand at most.
+    for n in 0..=PENDING_LABELS as u64 {
+        let id = format!("ghost{n}");
+        let topic = format!("device/{id}/labels");
+        monitor
+            .on_message(&topic, &label(&id, 1, "dropout", 1, 3), 0)
+            .unwrap();
+    }
     assert_eq!(
-        (monitor.counts().labels, monitor.counts().verdicts),
-        (1, 1),
-        "read, but not kept"
+        (monitor.devices().len(), monitor.counts().ignored),
+        (0, 2),
+        "the oldest went"
     );
+    monitor
+        .on_message(
+            "device/ghost7/telemetry",
+            &telemetry("ghost7", 4, 1000.0),
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        monitor.device("ghost7").unwrap().events.len(),
+        1,
+        "the dropout at 1..3 is known"
+    );
+    monitor
+        .on_message(
+            "device/ghost0/telemetry",
+            &telemetry("ghost0", 4, 1000.0),
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        monitor.device("ghost0").unwrap().events.len(),
+        0,
+        "dropped, the buffer full"
+    );
+    let _ = std::iter::from_fn(|| monitor.pop_outgoing()).count();
     let long = "x".repeat(MAX_ID_BYTES + 1);
     for (payload, problem) in [
         (
@@ -412,8 +443,8 @@ fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
     monitor
         .on_message("device/a/verdict", &verdict(u64::MAX, true), 0)
         .unwrap();
-    let (total, _) = monitor.scores();
-    assert_eq!((total.tp, total.fn_), (2, 0));
+    let a = monitor.device("a").unwrap().score(0);
+    assert_eq!((a.tp, a.fn_), (2, 0));
     assert!(
         monitor
             .report(0)
@@ -439,6 +470,8 @@ fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
         (device.flagged.len(), device.events.len()),
         (FLAGS_PER_DEVICE, EVENTS_PER_DEVICE)
     );
+    monitor.flags_kept += FLAGS_PER_DEVICE - 2;
+    monitor.events_kept += EVENTS_PER_DEVICE - 2;
     let ignored = monitor.counts().ignored;
     monitor
         .on_message("device/a/verdict", &verdict(u64::MAX - 7, true), 0)
@@ -487,5 +520,88 @@ fn a_repeated_sample_gets_no_second_verdict_and_a_late_joiner_sees_a_restart() {
             device.stream.received
         ),
         (1, 1, 1)
+    );
+}
+
+#[test]
+fn the_limits_over_all_devices_hold() {
+    let mut monitor = monitor_with("");
+    for n in 0..MAX_DEVICES + 1 {
+        let id = format!("d{n}");
+        monitor
+            .on_message("device/x/telemetry", &telemetry(&id, 1, 1000.0), 0)
+            .unwrap();
+    }
+    assert_eq!(
+        (monitor.devices().len(), monitor.counts().ignored),
+        (MAX_DEVICES, 1)
+    );
+    monitor.flags_kept = FLAGS_TOTAL;
+    monitor.events_kept = EVENTS_TOTAL;
+    monitor
+        .on_message("device/d1/verdict", &verdict(5, true), 0)
+        .unwrap();
+    monitor
+        .on_message("device/d1/labels", &label("d1", 1, "spike", 5, 5), 0)
+        .unwrap();
+    let device = monitor.device("d1").unwrap();
+    assert_eq!((device.flagged.len(), device.events.len()), (0, 0));
+    assert_eq!(monitor.counts().ignored, 3);
+}
+
+#[test]
+fn a_rerun_with_the_same_start_time_but_other_readings_is_a_restart() {
+    let mut monitor = monitor_with("");
+    let topic = "device/s1/telemetry";
+    for sequence in 1..=5 {
+        monitor
+            .on_message(topic, &telemetry("s1", sequence, 1000.0), 0)
+            .unwrap();
+    }
+    // Same timestamp (a pinned Start time), another reading: a new run.
+    monitor
+        .on_message(topic, &telemetry("s1", 1, 1001.0), 0)
+        .unwrap();
+    assert_eq!(monitor.device("s1").unwrap().restarts, 1);
+    // Without timestamps, a sample 1 again is always a new run.
+    let bare = br#"{"device_id":"s2","sequence":1,"data":{"pressure":1000.0,"temperature":24.0}}"#;
+    monitor.on_message("device/s2/telemetry", bare, 0).unwrap();
+    monitor.on_message("device/s2/telemetry", bare, 0).unwrap();
+    assert_eq!(monitor.device("s2").unwrap().restarts, 1);
+}
+
+#[test]
+fn a_publisher_without_sequence_numbers_is_numbered_as_it_arrives() {
+    // The seed program's payload: no sequence, a timestamp without a zone.
+    let mut monitor = monitor_with("detector=baseline");
+    let seed = br#"{"timestamp": "2026-11-26T17:00:00.123456", "device_id": "infineon-sensor-01", "sensor_type": "DPS368", "data": {"pressure": 1003.52, "temperature": 27.31}}"#;
+    for _ in 0..3 {
+        monitor
+            .on_message("device/infineon-sensor-01/telemetry", seed, 0)
+            .unwrap();
+    }
+    let device = monitor.device("infineon-sensor-01").unwrap();
+    assert!(!device.sequenced);
+    let s = &device.stream;
+    assert_eq!(
+        (
+            s.received,
+            s.max_sequence,
+            s.duplicates,
+            s.last.unwrap().pressure
+        ),
+        (3, 3, 0, 1003.52)
+    );
+    let rows = monitor.table_rows(1000);
+    assert!(
+        rows.contains(
+            "<td>1003.5200</td><td>27.310</td><td>0.6</td><td>3</td><td>-</td><td>-</td><td>-</td>"
+        ),
+        "{rows}"
+    );
+    assert_eq!(
+        std::iter::from_fn(|| monitor.pop_outgoing()).count(),
+        3,
+        "judged all the same"
     );
 }

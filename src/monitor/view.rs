@@ -50,15 +50,23 @@ impl Monitor {
                 ),
                 None => ("-".into(), "-".into(), "-".into()),
             };
+            // Without sequence numbers, gaps, duplicates and order cannot be known.
+            let known = |n: u64| {
+                if device.sequenced {
+                    n.to_string()
+                } else {
+                    "-".to_owned()
+                }
+            };
             let _ = write!(
                 out,
                 "<td>{pressure}</td><td>{temperature}</td><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{age}</td><td>{}</td><td>{}</td></tr>",
                 rate / 10,
                 rate % 10,
                 stream.received,
-                stream.gaps(),
-                stream.duplicates,
-                stream.out_of_order,
+                known(stream.gaps()),
+                known(stream.duplicates),
+                known(stream.out_of_order),
                 device.events.len(),
                 device.flagged.len(),
             );
@@ -147,8 +155,15 @@ impl Monitor {
                     .iter()
                     .map(|found| {
                         let (start, end) = found.event.window(tolerance);
-                        let flagged: Vec<u64> =
-                            device.flagged.range(start..=end).copied().collect();
+                        // The first flags in the window; a window of millions lists a hundred.
+                        let mut flagged: Vec<u64> = device
+                            .flagged
+                            .range(start..=end)
+                            .take(101)
+                            .copied()
+                            .collect();
+                        let more = flagged.len() > 100;
+                        flagged.truncate(100);
                         json!({
                             "anomaly_id": found.event.id,
                             "kind": found.event.kind.name(),
@@ -159,6 +174,7 @@ impl Monitor {
                             "first_flag": found.at,
                             "delay": found.at.map(|at| at - found.event.first),
                             "flagged": flagged,
+                            "more_flagged": more,
                         })
                     })
                     .collect();

@@ -325,7 +325,15 @@ impl SettingsForm {
                 .as_ref()
                 .err(),
         );
-        check(Field::DeviceId, check_device_id(&device_id).as_ref().err());
+        let id_check = check_device_id(&device_id).and_then(|()| match labels {
+            // Blind mode publishes to device/{id}/labels: the id must be one topic level.
+            Ok(Labels::Topic) if device_id.contains(['/', '+', '#']) => Err(bad(
+                &device_id,
+                "names the labels topic device/{id}/labels when Labels is topic, so it must not contain /, + or #",
+            )),
+            _ => Ok(()),
+        });
+        check(Field::DeviceId, id_check.as_ref().err());
         // A fleet's topics carry the numbered ids, a few bytes longer: check the longest.
         let longest_topic = match &devices {
             Ok(n) if *n > 1 => self

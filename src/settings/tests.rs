@@ -643,6 +643,18 @@ fn a_fleet_is_1_to_1000_devices_per_device_or_shared() {
     );
     form.set(Field::Labels, "topic");
     assert_eq!(form.validate().unwrap().labels, Labels::Topic);
+    form.set(Field::Topic, "sensors/telemetry");
+    form.set(Field::DeviceId, "lab+1");
+    assert_eq!(
+        only_error(&form),
+        "Device ID: names the labels topic device/{id}/labels when Labels is topic, so it must not contain /, + or # (got \"lab+1\")"
+    );
+    form.set(Field::Labels, "inline");
+    form.set(Field::Topic, "sensors/telemetry");
+    assert!(
+        form.validate().is_ok(),
+        "inline labels need no labels topic"
+    );
     let mut form = self::form();
     form.set(Field::Connection, "gateway");
     assert_eq!(

@@ -17,7 +17,7 @@ use crate::device::{LogLevel, OPEN_TIMEOUT_MS, STABLE_CONNECTION_MS, Time, backo
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::mqtt::{Granted, QoS};
 use crate::sensor::Rng;
-use crate::session::{CloseReason, Event, Session, SessionConfig};
+use crate::session::{CloseReason, Event, PublishError, Session, SessionConfig};
 
 /// How often the page draws and the session's timers are looked at.
 pub const TICK_MS: u32 = 250;
@@ -261,12 +261,18 @@ impl Inner {
                     let Some((topic, payload)) = monitor.pop_outgoing() else {
                         break;
                     };
-                    if let Err(_full) =
-                        self.session
-                            .publish(&topic, payload.clone(), 0, time.mono_ms)
+                    match self
+                        .session
+                        .publish(&topic, payload.clone(), 0, time.mono_ms)
                     {
-                        monitor.push_back_outgoing((topic, payload));
-                        break;
+                        Ok(_) => {}
+                        // Checked settings make every verdict's topic encodable; were one not,
+                        // it is dropped, counted, rather than block the others.
+                        Err(PublishError::Unencodable) => monitor.drop_outgoing(),
+                        Err(_) => {
+                            monitor.push_back_outgoing((topic, payload));
+                            break;
+                        }
                     }
                 }
             }
