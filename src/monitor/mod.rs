@@ -47,6 +47,8 @@ pub const FLAGS_TOTAL: usize = 2_000_000;
 /// Labels about a device no telemetry came from yet (a dropout at a run's very start is
 /// labelled before its first sample arrives), kept until it does.
 pub const PENDING_LABELS: usize = 1_000;
+/// Labels kept per device between two of its samples, for a restart (see `recent_labels`).
+const RECENT_LABELS: usize = 64;
 /// Built-in verdicts waiting to be published; beyond this the oldest are dropped, counted.
 pub const OUTBOX_LIMIT: usize = 10_000;
 
@@ -66,6 +68,10 @@ pub struct DeviceView {
     pub points: VecDeque<Point>,
     /// The run's sample 1, to tell a restart from a redelivered sample 1.
     first: Option<Reading>,
+    /// Labels received since its last sample, with their start: a restarted run's first
+    /// labels can come before its first sample (a spike at sample 1, labelled while the
+    /// sample waited in the simulator's queue), and must not go with the old run.
+    recent_labels: Vec<(score::Event, Option<i64>)>,
     /// Its telemetry carries sequence numbers; without them (the seed program's payload)
     /// samples are numbered as they arrive, and gaps, duplicates and order cannot be known.
     pub sequenced: bool,
@@ -141,10 +147,12 @@ pub struct Counts {
     /// Messages that matched a filter but could not be read; the last reason is kept.
     pub unreadable: u64,
     pub last_problem: Option<String>,
-    /// Messages not kept: telemetry about devices past [`MAX_DEVICES`], labels and verdicts
-    /// about a device no telemetry came from, labels and flags past the per-device limits.
+    /// Messages not kept: telemetry about devices past [`MAX_DEVICES`], verdicts about a
+    /// device no telemetry came from, labels waiting for their device past
+    /// [`PENDING_LABELS`], labels and flags past the limits.
     pub ignored: u64,
-    /// Built-in verdicts dropped because the outbox was full.
+    /// Built-in verdicts not published: the outbox was full, or the device id cannot be a
+    /// topic level (it holds `/`, `+` or `#`).
     pub verdicts_dropped: u64,
 }
 
@@ -346,25 +354,43 @@ impl Monitor {
             device.chart(&reading);
             return self.judge(&id, reading);
         };
-        device.sequenced = true;
-        // A sample 1 is a new run, its numbers starting again, unless it is the first sample
+        // A new run, its numbers starting again: a sample 1, unless it is the first sample
         // seen or the run's own sample 1 again (a QoS 1 redelivery: the same timestamp and
-        // readings; a run replayed byte for byte cannot be told from one).
-        if sequence == 1 {
-            let again = device.first.is_some_and(|first| {
-                first.timestamp_ms.is_some()
-                    && (first.timestamp_ms, first.pressure, first.temperature)
-                        == (reading.timestamp_ms, reading.pressure, reading.temperature)
-            });
-            if device.stream.received > 0 && !again {
-                self.events_kept -= device.events.len();
-                self.flags_kept -= device.flagged.len();
-                let restarts = device.restarts + 1;
-                *device = DeviceView {
-                    restarts,
-                    ..DeviceView::default()
-                };
+        // readings; a run replayed byte for byte cannot be told from one); or, when the new
+        // run's sample 1 never came (a dropout at its start), a sample below the newest with
+        // a later timestamp (within a run, timestamps rise with the sequence).
+        let newest = device.stream.last.and_then(|last| last.timestamp_ms);
+        let restart = device.stream.received > 0
+            && if sequence == 1 {
+                !device.first.is_some_and(|first| {
+                    first.timestamp_ms.is_some()
+                        && (first.timestamp_ms, first.pressure, first.temperature)
+                            == (reading.timestamp_ms, reading.pressure, reading.temperature)
+                })
+            } else {
+                sequence < device.stream.max_sequence
+                    && matches!((reading.timestamp_ms, newest), (Some(t), Some(n)) if t > n)
+            };
+        if restart {
+            self.events_kept -= device.events.len();
+            self.flags_kept -= device.flagged.len();
+            let recent = std::mem::take(&mut device.recent_labels);
+            *device = DeviceView {
+                restarts: device.restarts + 1,
+                ..DeviceView::default()
+            };
+            // The new run's labels that came before this sample: those of events that started
+            // after the old run's newest sample.
+            for (event, start) in recent {
+                if matches!((start, newest), (Some(s), Some(n)) if s > n) {
+                    device.events.insert(event.id, event);
+                    self.events_kept += 1;
+                }
             }
+        }
+        device.sequenced = true;
+        device.recent_labels.clear();
+        if sequence == 1 {
             device.first = Some(reading);
         }
         let arrival = device.stream.receive(reading);
@@ -389,14 +415,16 @@ impl Monitor {
             device
                 .detector
                 .observe(reading.sequence, reading.pressure, reading.temperature);
-        if let Some(topic) = self.settings.verdict_topic(id) {
-            if self.outbox.len() >= OUTBOX_LIMIT {
-                self.outbox.pop_front();
-                self.counts.verdicts_dropped += 1;
-            }
-            self.outbox
-                .push_back((topic, verdict.to_json().into_bytes()));
+        let Some(topic) = self.settings.verdict_topic(id) else {
+            self.counts.verdicts_dropped += 1;
+            return Ok(());
+        };
+        if self.outbox.len() >= OUTBOX_LIMIT {
+            self.outbox.pop_front();
+            self.counts.verdicts_dropped += 1;
         }
+        self.outbox
+            .push_back((topic, verdict.to_json().into_bytes()));
         Ok(())
     }
 
@@ -424,6 +452,15 @@ impl Monitor {
             }
             self.pending.push_back((id, event));
             return Ok(());
+        }
+        let start = json
+            .get("start")
+            .and_then(Value::as_str)
+            .and_then(parse_rfc3339_millis);
+        if let Some(device) = self.devices.get_mut(&id)
+            && device.recent_labels.len() < RECENT_LABELS
+        {
+            device.recent_labels.push((event, start));
         }
         self.keep_event(&id, event);
         Ok(())

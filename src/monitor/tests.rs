@@ -1,15 +1,25 @@
 use super::*;
 
+/// The counts kept over all devices equal their sums.
+fn assert_totals(monitor: &Monitor) {
+    let events: usize = monitor.devices.values().map(|d| d.events.len()).sum();
+    let flags: usize = monitor.devices.values().map(|d| d.flagged.len()).sum();
+    assert_eq!((monitor.events_kept, monitor.flags_kept), (events, flags));
+}
+
 fn monitor_with(query: &str) -> Monitor {
     let mut form = MonitorForm::default();
     assert_eq!(form.apply_query(query), Vec::<String>::new());
     Monitor::new(form.validate().unwrap())
 }
 
+/// A telemetry payload; sample k is stamped k seconds after 2026-11-26T17:00:00Z.
 fn telemetry(id: &str, sequence: u64, pressure: f64) -> Vec<u8> {
+    let stamp = crate::sensor::format_rfc3339_millis(
+        1_795_712_400_000 + (sequence % 1_000_000_000) as i64 * 1000,
+    );
     format!(
-        r#"{{"timestamp":"2026-11-26T17:00:{:02}.000Z","device_id":"{id}","sensor_type":"DPS368","sequence":{sequence},"data":{{"pressure":{pressure},"temperature":24.5}}}}"#,
-        sequence % 60
+        r#"{{"timestamp":"{stamp}","device_id":"{id}","sensor_type":"DPS368","sequence":{sequence},"data":{{"pressure":{pressure},"temperature":24.5}}}}"#
     )
     .into_bytes()
 }
@@ -470,7 +480,7 @@ fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
         (device.flagged.len(), device.events.len()),
         (FLAGS_PER_DEVICE, EVENTS_PER_DEVICE)
     );
-    monitor.flags_kept += FLAGS_PER_DEVICE - 2;
+    monitor.flags_kept += FLAGS_PER_DEVICE - 1;
     monitor.events_kept += EVENTS_PER_DEVICE - 2;
     let ignored = monitor.counts().ignored;
     monitor
@@ -485,6 +495,7 @@ fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
         (FLAGS_PER_DEVICE, EVENTS_PER_DEVICE)
     );
     assert_eq!(monitor.counts().ignored, ignored + 2);
+    assert_totals(&monitor);
 }
 
 #[test]
@@ -604,4 +615,77 @@ fn a_publisher_without_sequence_numbers_is_numbered_as_it_arrives() {
         3,
         "judged all the same"
     );
+}
+
+#[test]
+fn a_run_that_starts_with_a_dropout_is_still_a_new_run_and_keeps_its_first_labels() {
+    let mut monitor = monitor_with("");
+    let topic = "device/s1/telemetry";
+    let at = |second: u64| format!("2026-11-26T17:{:02}:{:02}.000Z", second / 60, second % 60);
+    let sample = |sequence: u64, second: u64, pressure: f64| {
+        format!(
+            r#"{{"timestamp":"{}","device_id":"s1","sequence":{sequence},"data":{{"pressure":{pressure},"temperature":24.5}}}}"#,
+            at(second)
+        )
+        .into_bytes()
+    };
+    let label_at = |id: u64, kind: &str, first: u64, last: u64, second: u64| {
+        format!(
+            r#"{{"device_id":"s1","anomaly_id":{id},"kind":"{kind}","first_sequence":{first},"last_sequence":{last},"start":"{}","end":"x"}}"#,
+            at(second)
+        )
+        .into_bytes()
+    };
+    // Run 1: samples 1..=20 at 0..19 s, an event, two flags.
+    for sequence in 1..=20 {
+        monitor
+            .on_message(topic, &sample(sequence, sequence - 1, 1000.0), 0)
+            .unwrap();
+    }
+    monitor
+        .on_message("device/s1/labels", &label_at(1, "spike", 5, 5, 4), 0)
+        .unwrap();
+    monitor
+        .on_message("device/s1/verdict", &verdict(5, true), 0)
+        .unwrap();
+    monitor
+        .on_message("device/s1/verdict", &verdict(9, true), 0)
+        .unwrap();
+    monitor
+        .on_message("device/s1/verdict", &verdict(9, false), 0)
+        .unwrap();
+    assert_totals(&monitor);
+    // Run 2 starts at 100 s with a dropout over samples 1..=3: its label comes first (queued
+    // labels go ahead of samples), then sample 4.
+    monitor
+        .on_message("device/s1/labels", &label_at(1, "dropout", 1, 3, 100), 0)
+        .unwrap();
+    monitor
+        .on_message(topic, &sample(4, 103, 1000.0), 0)
+        .unwrap();
+    let device = monitor.device("s1").unwrap();
+    assert_eq!(device.restarts, 1, "a new run without its sample 1");
+    assert!(device.sequenced, "its counts are shown");
+    assert_eq!((device.stream.received, device.stream.max_sequence), (1, 4));
+    let events: Vec<_> = device
+        .events
+        .values()
+        .map(|e| (e.id, e.kind, e.first))
+        .collect();
+    assert_eq!(
+        events,
+        [(1, AnomalyKind::Dropout, 1)],
+        "the new run's label, not the old run's"
+    );
+    assert!(device.flagged.is_empty());
+    assert_totals(&monitor);
+    // A late sample of run 2 (older timestamp than the newest) is no restart.
+    monitor
+        .on_message(topic, &sample(6, 105, 1000.0), 0)
+        .unwrap();
+    monitor
+        .on_message(topic, &sample(5, 104, 1000.0), 0)
+        .unwrap();
+    assert_eq!(monitor.device("s1").unwrap().restarts, 1);
+    assert_eq!(monitor.device("s1").unwrap().stream.out_of_order, 1);
 }

@@ -139,6 +139,11 @@ impl MonitorRunner {
         self.inner.borrow_mut().stop(now());
     }
 
+    /// Adds a line of the page's own to the log.
+    pub fn note(&self, level: LogLevel, text: String) {
+        self.inner.borrow_mut().push_log(now(), level, text);
+    }
+
     pub fn phase(&self) -> Phase {
         self.inner.borrow().phase
     }

@@ -12,6 +12,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{Document, Element, HtmlInputElement};
 
 use super::log_line;
+use crate::device::LogLevel;
 use crate::fleet::table::escape;
 use crate::monitor::{MonitorError, MonitorField, MonitorForm};
 use crate::sensor::format_rfc3339_millis;
@@ -117,13 +118,9 @@ pub fn mount() {
     let runner = MonitorRunner::new(render);
     RUNNER.with(|r| *r.borrow_mut() = Some(runner));
     if !unknown.is_empty() {
-        set_text(
-            "monitor-status",
-            &format!(
-                "stopped; unknown link parameter(s) ignored: {}",
-                unknown.join(", ")
-            ),
-        );
+        let text = format!("unknown link parameter(s) ignored: {}", unknown.join(", "));
+        with_runner(|r| r.note(LogLevel::Warn, text));
+        render();
     }
     let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(on_click);
     let _ = body.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
@@ -155,13 +152,20 @@ fn on_click(event: web_sys::Event) {
         Some("download-report") => {
             let time = now();
             let report = with_runner(|r| r.with_monitor(|m| m.report(time.wall_ms))).flatten();
-            if let Some(report) = report {
-                let stamp: String = format_rfc3339_millis(time.wall_ms)
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .take(14)
-                    .collect();
-                save_json(&format!("dps368-score-{stamp}.json"), &report);
+            match report {
+                Some(report) => {
+                    let stamp: String = format_rfc3339_millis(time.wall_ms)
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .take(14)
+                        .collect();
+                    save_json(&format!("dps368-score-{stamp}.json"), &report);
+                }
+                None => {
+                    let text = "nothing to report yet: Subscribe first".to_owned();
+                    with_runner(|r| r.note(LogLevel::Info, text));
+                    render();
+                }
             }
         }
         _ => {}
@@ -210,11 +214,12 @@ fn start() {
     errors.dedup();
     show_errors(&errors);
     let words: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    // Text, never HTML: the messages quote what was typed or linked.
-    set_text(
-        "monitor-status",
-        &format!("not started: {}", words.join("; ")),
-    );
+    // In the log too, which a running monitor's status line does not overwrite; as text,
+    // never HTML: the messages quote what was typed or linked.
+    let text = format!("not started: {}", words.join("; "));
+    with_runner(|r| r.note(LogLevel::Error, text.clone()));
+    render();
+    set_text("monitor-status", &text);
 }
 
 fn show_errors(errors: &[MonitorError]) {
