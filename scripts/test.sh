@@ -29,9 +29,9 @@ step() {
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
-step "clippy (host)" cargo clippy --all-targets -- -D warnings
-step "clippy (wasm32)" cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
-step "native tests" cargo test
+step "clippy (host)" cargo clippy --workspace --all-targets -- -D warnings
+step "clippy (wasm32)" cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "native tests" cargo test --workspace
 
 if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   trap stop_broker EXIT

@@ -121,7 +121,7 @@ fn the_seed_profile_out_of_range_events_are_found() {
     assert_eq!(score.fp, 0, "{score:?}");
 }
 
-/// The README's reference table, measured here: `cargo test --release --lib
+/// The README's reference table, measured here: `cargo test --release -p dps368-core
 /// baseline_reference -- --nocapture` prints it. The figures are asserted, so the README
 /// cannot drift from the detector.
 #[test]
