@@ -30,7 +30,7 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "clippy (host)" cargo clippy --workspace --all-targets -- -D warnings
-step "clippy (wasm32)" cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "clippy (wasm32)" cargo clippy --workspace --exclude dps368-runner --all-targets --target wasm32-unknown-unknown -- -D warnings
 step "native tests" cargo test --workspace
 
 if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
@@ -48,6 +48,9 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
     cp target/e2e/desktop.png target/e2e/desktop-dark.png target/e2e/phone.png target/e2e/monitor.png docs/screenshots/
     echo "README screenshots refreshed in docs/screenshots/"
   fi
+  step "native runner build" cargo build -p dps368-runner
+  step "native runner (200 devices over TCP, SIGINT, bad flags; mosquitto_sub)" \
+    timeout 300 python3 tests/e2e/runner.py target/debug/dps368-sim "$TEST_MQTT_PORT" target/test/mosquitto.log
   step "fleets and max rate (built page, chromedriver, mosquitto_sub)" \
     timeout 600 python3 tests/e2e/fleet.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT"
   step "fault injection (proxy cuts, broker restart, silent brokers, passwords)" \

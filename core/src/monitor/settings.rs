@@ -213,7 +213,10 @@ impl MonitorForm {
             }
         };
         let broker = self.get(MonitorField::Broker).trim();
-        check(MonitorField::Broker, check_broker_url(broker));
+        check(
+            MonitorField::Broker,
+            check_broker_url(broker, crate::settings::Runner::Page),
+        );
         // A topic filter is a string of at most 65,535 bytes; a verdict's topic is the verdicts
         // filter with a device id of up to MAX_ID_BYTES in it.
         let longest = |text: &str, limit: usize| {

@@ -256,8 +256,14 @@ impl SettingsForm {
         self.values[field as usize] = value.into();
     }
 
-    /// Checks every field, returning the settings or every problem found.
+    /// Checks every field for the page, returning the settings or every problem found.
     pub fn validate(&self) -> Result<Settings, Vec<FieldError>> {
+        self.validate_for(Runner::Page)
+    }
+
+    /// Checks every field for `runner`: the page speaks MQTT over WebSockets only, a native
+    /// runner over TCP too.
+    pub fn validate_for(&self, runner: Runner) -> Result<Settings, Vec<FieldError>> {
         let mut errors = vec![];
         let mut check = |field: Field, error: Option<&String>| {
             if let Some(message) = error {
@@ -321,7 +327,7 @@ impl SettingsForm {
         };
         check(
             Field::BrokerUrl,
-            check_broker_url(self.get(Field::BrokerUrl).trim())
+            check_broker_url(self.get(Field::BrokerUrl).trim(), runner)
                 .as_ref()
                 .err(),
         );
@@ -658,9 +664,30 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-pub(crate) fn check_broker_url(url: &str) -> Result<(), String> {
+/// Who runs the settings, which decides the broker URLs they may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// The browser page: `ws://` and `wss://`.
+    Page,
+    /// A native process: `mqtt://` (TCP) and `mqtts://` (TLS) too.
+    Native,
+}
+
+impl Runner {
+    fn schemes(self) -> &'static [&'static str] {
+        match self {
+            Runner::Page => &["ws://", "wss://"],
+            Runner::Native => &["mqtt://", "mqtts://", "ws://", "wss://"],
+        }
+    }
+}
+
+pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> {
     if url.is_empty() {
-        return Err("is required, e.g. ws://localhost:9001".into());
+        return Err(match runner {
+            Runner::Page => "is required, e.g. ws://localhost:9001".into(),
+            Runner::Native => "is required, e.g. mqtt://localhost:1883".into(),
+        });
     }
     if url.contains('@') {
         // Checked before anything that repeats the URL: the part before @ may be a password.
@@ -668,11 +695,18 @@ pub(crate) fn check_broker_url(url: &str) -> Result<(), String> {
             "must not contain a user name or password (user:pass@host); use the Username and Password fields".into(),
         );
     }
-    let Some(rest) = url
-        .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("wss://"))
+    let Some(rest) = runner
+        .schemes()
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))
     else {
-        return Err(bad(url, "must start with ws:// or wss://"));
+        return Err(bad(
+            url,
+            match runner {
+                Runner::Page => "must start with ws:// or wss://",
+                Runner::Native => "must start with mqtt://, mqtts://, ws:// or wss://",
+            },
+        ));
     };
     if url.chars().any(char::is_whitespace) {
         return Err("must not contain spaces".into());
@@ -694,7 +728,7 @@ pub(crate) fn check_broker_url(url: &str) -> Result<(), String> {
 }
 
 /// Splits `host:port`, `[v6]:port`, `host` or `[v6]`.
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+pub fn split_host_port(authority: &str) -> (&str, Option<&str>) {
     if let Some(v6) = authority.strip_prefix('[') {
         return match v6.split_once(']') {
             Some((host, rest)) => (host, rest.strip_prefix(':')),

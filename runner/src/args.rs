@@ -1,0 +1,286 @@
+//! The command line: every page setting as a flag named like its URL parameter (`--device_id`
+//! or `--device-id`, `--flag value` or `--flag=value`), the seed program's environment
+//! variables under them, and the runner's own flags. Checked by the same settings code as the
+//! page, for a native runner: nothing runs on a bad value.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use dps368_core::settings::{Field, Runner, Settings, SettingsForm, split_host_port};
+
+#[derive(Debug)]
+pub struct Options {
+    pub settings: Settings,
+    /// `host:port` of the broker.
+    pub address: String,
+    /// `--stats-json`: one JSON line of totals per second on stdout.
+    pub stats_json: bool,
+    /// `--verbose`: every log line, for fleets too.
+    pub verbose: bool,
+}
+
+pub enum Parsed {
+    Help,
+    Run(Box<Options>),
+}
+
+/// Random bits from the standard library's per-process hash keys.
+pub fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id().into());
+    hasher.finish()
+}
+
+/// The seed program's environment variables, as the page reads its parameters (the broker as
+/// `mqtt://host:port`, 1883 by default).
+const SEED_VARIABLES: [(&str, Field); 4] = [
+    ("DEVICE_ID", Field::DeviceId),
+    ("MQTT_TOPIC", Field::Topic),
+    ("PUBLISH_INTERVAL", Field::Interval),
+    ("ANOMALY_INTERVAL", Field::AnomalyEvery),
+];
+
+pub fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Parsed, Vec<String>> {
+    let suffix = format!("{:04x}", random_u64() as u16);
+    let mut form = SettingsForm::defaults(&suffix);
+    form.set(Field::BrokerUrl, "mqtt://localhost:1883");
+    // The seed program's variables first; flags win over them.
+    let (host, port) = (env("MQTT_BROKER_HOST"), env("MQTT_BROKER_PORT"));
+    if host.is_some() || port.is_some() {
+        let host = host.unwrap_or_else(|| "localhost".into());
+        let port = port.unwrap_or_else(|| "1883".into());
+        form.set(Field::BrokerUrl, format!("mqtt://{host}:{port}"));
+    }
+    let mut device_set = false;
+    for (name, field) in SEED_VARIABLES {
+        if let Some(value) = env(name) {
+            device_set |= field == Field::DeviceId;
+            form.set(field, value);
+        }
+    }
+    let mut client_id_set = false;
+    let mut seed_set = false;
+    let (mut stats_json, mut verbose) = (false, false);
+    let mut errors = vec![];
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            errors.push(format!(
+                "unexpected argument {arg:?}: settings are flags, e.g. --devices 10"
+            ));
+            continue;
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (flag.to_owned(), None),
+        };
+        let name = name.replace('-', "_");
+        match name.as_str() {
+            "help" | "h" => return Ok(Parsed::Help),
+            "stats_json" => stats_json = true,
+            "verbose" => verbose = true,
+            _ => {
+                let field = if name == "password" {
+                    Some(Field::Password)
+                } else {
+                    Field::from_param(&name)
+                };
+                let Some(field) = field else {
+                    errors.push(format!("unknown flag --{}", name.replace('_', "-")));
+                    // Its value, if it has one, is not an argument of its own.
+                    if inline.is_none() && args.peek().is_some_and(|a| !a.starts_with("--")) {
+                        args.next();
+                    }
+                    continue;
+                };
+                let value = match inline.or_else(|| args.next()) {
+                    Some(value) => value,
+                    None => {
+                        errors.push(format!("--{} needs a value", name.replace('_', "-")));
+                        continue;
+                    }
+                };
+                device_set |= field == Field::DeviceId;
+                client_id_set |= field == Field::ClientId;
+                seed_set |= field == Field::Seed;
+                form.set(field, value);
+            }
+        }
+    }
+    // As on the page: a random seed unless one is given (it is printed, to replay the run).
+    if !seed_set {
+        form.set(Field::Seed, (random_u64() % 1_000_000).to_string());
+    }
+    // As on the page: a device id without a client id gets a client id built from it.
+    if device_set && !client_id_set {
+        let id =
+            dps368_core::settings::default_client_id(form.get(Field::DeviceId).trim(), &suffix);
+        form.set(Field::ClientId, id);
+    }
+    let settings = match form.validate_for(Runner::Native) {
+        Ok(settings) => Some(settings),
+        Err(problems) => {
+            errors.extend(problems.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let address = settings.as_ref().and_then(|s| match s.broker_url.strip_prefix("mqtt://") {
+        Some(rest) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let (host, port) = split_host_port(authority);
+            let port = port.unwrap_or("1883");
+            Some(if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            })
+        }
+        None => {
+            errors.push(format!(
+                "Broker URL: this runner speaks MQTT over TCP (mqtt://) so far; {} is not supported yet",
+                s.broker_url.split("://").next().unwrap_or("this scheme")
+            ));
+            None
+        }
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    match (settings, address) {
+        (Some(settings), Some(address)) => Ok(Parsed::Run(Box::new(Options {
+            settings,
+            address,
+            stats_json,
+            verbose,
+        }))),
+        _ => Err(vec!["the settings could not be read".into()]),
+    }
+}
+
+pub fn help() -> String {
+    let mut text = String::from(
+        "dps368-sim: simulated Infineon DPS368 sensors publishing MQTT telemetry, as the page does.\n\n\
+         Usage: dps368-sim [--setting value]... [--stats-json] [--verbose]\n\n\
+         Every page setting is a flag named like its URL parameter (- or _ alike):\n",
+    );
+    for field in Field::ALL {
+        let name = match field.param() {
+            Some(param) => param.replace('_', "-"),
+            None => "password".to_owned(),
+        };
+        text.push_str(&format!("  --{name:<22} {}\n", field.label()));
+    }
+    text.push_str(
+        "\nThe broker is mqtt://host:port (TCP; default mqtt://localhost:1883). The seed program's\n\
+         MQTT_BROKER_HOST, MQTT_BROKER_PORT, DEVICE_ID, MQTT_TOPIC, PUBLISH_INTERVAL and\n\
+         ANOMALY_INTERVAL are read too; flags win.\n\
+         \n  --stats-json             one JSON line of totals per second on stdout\n\
+         \x20 --verbose                every log line, for fleets too\n\
+         \nCtrl-C (or SIGTERM) stops: it waits up to 2 s for acknowledgements, sends DISCONNECT\n\
+         and prints the totals, acked + dropped = samples.\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Options, Vec<String>> {
+        let args = args.iter().map(|a| (*a).to_owned());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        match parse(args, |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })? {
+            Parsed::Run(options) => Ok(*options),
+            Parsed::Help => Err(vec!["help".into()]),
+        }
+    }
+
+    #[test]
+    fn every_page_setting_is_a_flag_named_like_its_url_parameter() {
+        let options = parse_with(
+            &[
+                "--broker=mqtt://broker.local:1884",
+                "--device-id",
+                "lab",
+                "--devices",
+                "20",
+                "--connection",
+                "shared",
+                "--labels",
+                "topic",
+                "--seed",
+                "42",
+                "--anomaly_every=7",
+                "--stats-json",
+            ],
+            &[],
+        )
+        .unwrap();
+        let s = &options.settings;
+        assert_eq!(
+            (
+                s.device_id.as_str(),
+                s.devices,
+                s.sensor.seed,
+                s.anomaly_every
+            ),
+            ("lab", 20, 42, 7)
+        );
+        assert_eq!(s.labels, dps368_core::settings::Labels::Topic);
+        assert_eq!(options.address, "broker.local:1884");
+        assert!(options.stats_json);
+        assert!(s.client_id.starts_with("lab-"), "{}", s.client_id);
+    }
+
+    #[test]
+    fn the_seed_programs_variables_are_read_and_flags_win() {
+        let env = [
+            ("MQTT_BROKER_HOST", "10.0.0.5"),
+            ("DEVICE_ID", "s2"),
+            ("PUBLISH_INTERVAL", "0.5"),
+        ];
+        let options = parse_with(&["--interval", "2"], &env).unwrap();
+        assert_eq!(options.address, "10.0.0.5:1883");
+        assert_eq!(
+            (
+                options.settings.device_id.as_str(),
+                options.settings.interval_ms
+            ),
+            ("s2", 2000)
+        );
+        let random = parse_with(&[], &[]).unwrap();
+        assert_eq!(random.address, "localhost:1883");
+    }
+
+    #[test]
+    fn bad_flags_name_their_field_and_nothing_runs() {
+        let errors = parse_with(&["--devices", "0", "--colour", "red", "--seed"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "unknown flag --colour",
+                "--seed needs a value",
+                "Devices: must be a whole number from 1 to 1000 (got \"0\")",
+            ]
+        );
+        let errors = parse_with(&["--broker", "wss://broker.local:8884/mqtt"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "Broker URL: this runner speaks MQTT over TCP (mqtt://) so far; wss is not supported yet"
+            ]
+        );
+        assert!(matches!(
+            parse(["--help".to_owned()], |_| None),
+            Ok(Parsed::Help)
+        ));
+    }
+}

@@ -1,0 +1,244 @@
+//! `dps368-sim`: the page's simulation as a native command, for CI jobs and fleets past one
+//! browser. The same core (`dps368-core`) runs it from the same settings: every page setting is
+//! a flag named like its URL parameter (`--device-id` or `--device_id`), and the seed program's
+//! environment variables work too. This runner speaks MQTT over TCP (`mqtt://`).
+//!
+//! Like the page's transport it is the thin edge: it opens and feeds the sockets the fleet asks
+//! for, wakes it at its deadlines, and drains its actions and log; the fleet does the rest
+//! (schedule, queues, QoS 1 redelivery, backoff, accounting at Stop).
+
+mod args;
+mod net;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dps368_core::device::{Action, LogLevel, Time};
+use dps368_core::fleet::Fleet;
+use tokio::sync::mpsc;
+
+use net::{Connection, Io};
+
+fn main() -> ExitCode {
+    let options = match args::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(args::Parsed::Help) => {
+            print!("{}", args::help());
+            return ExitCode::SUCCESS;
+        }
+        Ok(args::Parsed::Run(options)) => options,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("dps368-sim: {error}");
+            }
+            eprintln!("dps368-sim: nothing was sent; see --help");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dps368-sim: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(*options))
+}
+
+/// The two clocks the core reads, from one start.
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Time {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Time {
+            mono_ms: self.start.elapsed().as_millis() as u64,
+            wall_ms: wall,
+        }
+    }
+
+    fn instant(&self, mono_ms: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.start + Duration::from_millis(mono_ms))
+    }
+}
+
+async fn run(options: args::Options) -> ExitCode {
+    let clock = Clock {
+        start: Instant::now(),
+    };
+    let mut fleet = Fleet::new(options.settings.clone(), args::random_u64());
+    let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Io>();
+    let mut connections: Vec<Option<Connection>> =
+        (0..fleet.devices().len()).map(|_| None).collect();
+    let mut generation = 0u64;
+    // Connections closed by the fleet, still writing what they were given (a DISCONNECT).
+    let mut closing: Vec<tokio::task::JoinHandle<()>> = vec![];
+    let tty = std::io::stderr().is_terminal();
+    let mut stats = tokio::time::interval(Duration::from_secs(1));
+    stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_acked = 0;
+    let mut stopping = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut sigterm = terminate_signal();
+
+    eprintln!(
+        "dps368-sim: {} device(s) to {} ({}), seed {}",
+        options.settings.devices,
+        options.settings.broker_url,
+        match options.settings.connection {
+            dps368_core::settings::Connection::PerDevice => "a connection per device",
+            dps368_core::settings::Connection::Shared => "one shared connection",
+        },
+        options.settings.sensor.seed
+    );
+    fleet.start(clock.now());
+    loop {
+        // Drain what the fleet wants done, then its log.
+        while let Some((index, action)) = fleet.poll_action() {
+            match action {
+                Action::Open { .. } => {
+                    generation += 1;
+                    connections[index] = Some(Connection::open(
+                        options.address.clone(),
+                        index,
+                        generation,
+                        io_tx.clone(),
+                    ));
+                }
+                Action::Send(bytes) => {
+                    if let Some(connection) = &connections[index] {
+                        connection.send(bytes);
+                    }
+                }
+                Action::Close => {
+                    if let Some(connection) = connections[index].take() {
+                        closing.push(connection.close());
+                    }
+                }
+            }
+        }
+        while let Some(entry) = fleet.poll_log() {
+            if options.verbose || entry.level != LogLevel::Info || options.settings.devices == 1 {
+                if tty {
+                    eprint!("\r\x1b[K");
+                }
+                eprintln!("{}", entry.text);
+            }
+        }
+        closing.retain(|task| !task.is_finished());
+        if stopping && !fleet.is_active() {
+            break;
+        }
+        let deadline = fleet.poll_timeout().map(|at| clock.instant(at));
+        tokio::select! {
+            Some(io) = io_rx.recv() => {
+                let now = clock.now();
+                let current = |index: usize, generation: u64| {
+                    connections.get(index).and_then(Option::as_ref).is_some_and(|c| c.generation == generation)
+                };
+                match io {
+                    Io::Opened { index, generation } if current(index, generation) => fleet.on_open(index, now),
+                    Io::Bytes { index, generation, bytes } if current(index, generation) => fleet.on_bytes(index, &bytes, now),
+                    Io::Closed { index, generation } if current(index, generation) => {
+                        connections[index] = None;
+                        fleet.on_closed(index, now);
+                    }
+                    _ => {}
+                }
+            }
+            _ = sleep_until(deadline) => fleet.on_timer(clock.now()),
+            _ = stats.tick() => {
+                let totals = fleet.totals();
+                let (up, of) = fleet.connected();
+                let rate = totals.acked.saturating_sub(last_acked);
+                last_acked = totals.acked;
+                if options.stats_json {
+                    println!(
+                        "{{\"connected\":{up},\"devices\":{of},\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{},\"in_flight\":{},\"queued\":{},\"acked_per_s\":{rate}}}",
+                        totals.samples, totals.published, totals.acked, totals.dropped, totals.in_flight, totals.queued
+                    );
+                    let _ = std::io::stdout().flush();
+                }
+                if tty {
+                    eprint!(
+                        "\r\x1b[Kconnected {up}/{of}  {rate} msg/s  acked {}  dropped {}  queued {}",
+                        totals.acked, totals.dropped, totals.queued
+                    );
+                }
+            }
+            _ = &mut ctrl_c, if !stopping => {
+                stopping = true;
+                if tty {
+                    eprint!("\r\x1b[K");
+                }
+                eprintln!("dps368-sim: stopping (waiting up to 2 s for acknowledgements)");
+                fleet.stop(clock.now());
+            }
+            _ = recv(&mut sigterm), if !stopping => {
+                stopping = true;
+                eprintln!("dps368-sim: stopping (SIGTERM)");
+                fleet.stop(clock.now());
+            }
+        }
+    }
+    // Let every connection write what it was given (the DISCONNECTs) before the process ends.
+    closing.extend(connections.into_iter().flatten().map(Connection::close));
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        for task in closing {
+            let _ = task.await;
+        }
+    })
+    .await;
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let totals = fleet.totals();
+    println!("stopped: {}", totals.totals());
+    if options.stats_json {
+        println!(
+            "{{\"final\":true,\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{}}}",
+            totals.samples, totals.published, totals.acked, totals.dropped
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(unix)]
+fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+#[cfg(not(unix))]
+fn terminate_signal() -> Option<()> {
+    None
+}
+
+#[cfg(unix)]
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn recv(_: &mut Option<()>) {
+    std::future::pending().await
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""End-to-end test of the native runner (`dps368-sim`, runner/) against a real mosquitto.
+
+200 devices (a connection each) for 10 s over TCP at 1 Hz: a QoS 1 subscriber gets every
+sequence of every device; SIGINT mid-run stops it gracefully: a DISCONNECT from every device
+(mosquitto logs each), and totals with acknowledged + dropped = samples; a shared connection
+does the same for 200 devices; and bad flags exit non-zero with each field's error, having
+sent nothing (no connection reaches the broker).
+
+Usage: runner.py RUNNER_BINARY MQTT_PORT BROKER_LOG
+"""
+
+import os
+import random
+import re
+import signal
+import string
+import subprocess
+import sys
+import time
+
+from harness import Subscriber, run
+
+RUNNER, MQTT_PORT, BROKER_LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+TOTALS = re.compile(r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)")
+
+
+def fleet_run(connection, seconds):
+    run_id = "rn-" + "".join(random.choices(string.ascii_lowercase, k=5))
+    subscriber = Subscriber("device/+/telemetry", MQTT_PORT)
+    log_start = os.path.getsize(BROKER_LOG)
+    try:
+        proc = subprocess.Popen(
+            [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--devices", "200", "--connection", connection,
+             "--device-id", run_id, "--interval", "1", "--profile", "seed", "--stats-json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(seconds)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, (proc.returncode, err)
+        time.sleep(1)
+    finally:
+        subscriber.stop()
+    totals = TOTALS.search(out)
+    assert totals, out + err
+    samples, published, acked, dropped = map(int, totals.groups())
+    assert acked + dropped == samples and dropped == 0, totals.group(0)
+    stats = [line for line in out.splitlines() if line.startswith("{")]
+    assert len(stats) >= seconds - 2, stats[-1:]
+    mine = [m for m in subscriber.messages if m["device_id"].startswith(run_id + "-")]
+    by_device = {}
+    for m in mine:
+        by_device.setdefault(m["device_id"], set()).add(m["sequence"])
+    assert len(by_device) == 200, len(by_device)
+    for device, sequences in by_device.items():
+        assert sequences == set(range(1, max(sequences) + 1)), device
+    assert len(mine) >= acked, (len(mine), acked)
+    with open(BROKER_LOG) as f:
+        f.seek(log_start)
+        log = f.read()
+    clean = len(re.findall(r"Client " + re.escape(run_id) + r"[^ ]* disconnected\.", log))
+    return samples, acked, clean
+
+
+def test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint():
+    samples, acked, clean = fleet_run("per-device", 10)
+    assert clean == 200, f"{clean} clean DISCONNECTs of 200"
+    return f"{samples} samples, {acked} acknowledged, 200 DISCONNECTs"
+
+
+def test_200_devices_on_one_shared_connection():
+    samples, acked, clean = fleet_run("shared", 10)
+    assert clean == 1, f"{clean} clean DISCONNECTs of 1"
+    return f"{samples} samples, {acked} acknowledged, one DISCONNECT"
+
+
+def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
+    log_start = os.path.getsize(BROKER_LOG)
+    proc = subprocess.run(
+        [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--devices", "0", "--interval", "fast", "--colour", "red"],
+        capture_output=True, text=True, timeout=20,
+    )
+    assert proc.returncode == 2, proc.returncode
+    for expected in [
+        "unknown flag --colour",
+        'Publish interval (s): must be a number of seconds, e.g. 1.0 (got "fast")',
+        'Devices: must be a whole number from 1 to 1000 (got "0")',
+        "nothing was sent",
+    ]:
+        assert expected in proc.stderr, proc.stderr
+    bad_url = subprocess.run([RUNNER, "--broker", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=20)
+    assert bad_url.returncode == 2 and 'Broker URL: must start with mqtt://' in bad_url.stderr, bad_url.stderr
+    time.sleep(0.5)
+    with open(BROKER_LOG) as f:
+        f.seek(log_start)
+        assert "New connection" not in f.read()
+    return "exit 2, every field named, no connection"
+
+
+def main():
+    passed, failed = run([
+        test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint,
+        test_200_devices_on_one_shared_connection,
+        test_bad_flags_exit_with_each_fields_error_and_send_nothing,
+    ])
+    print(f"runner: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
