@@ -36,7 +36,7 @@ step "native tests" cargo test --workspace
 if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   trap stop_broker EXIT
   step "browser tests (wasm-pack, headless Chromium, mosquitto)" \
-    timeout 900 wasm-pack test --headless --chrome -- --test browser
+    timeout 900 wasm-pack test --headless --chrome -- -p dps368-sim --test browser
   step "release build (trunk)" trunk build --release --dist target/e2e-dist
   step "bundle size" bash scripts/size.sh target/e2e-dist
   step "end-to-end (built page, chromedriver, mosquitto_sub)" \

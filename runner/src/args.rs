@@ -54,6 +54,10 @@ pub fn parse(
         let port = port.unwrap_or_else(|| "1883".into());
         form.set(Field::BrokerUrl, format!("mqtt://{host}:{port}"));
     }
+    // A password from the environment keeps it out of the process list and the shell history.
+    if let Some(password) = env("MQTT_PASSWORD") {
+        form.set(Field::Password, password);
+    }
     let mut device_set = false;
     for (name, field) in SEED_VARIABLES {
         if let Some(value) = env(name) {
@@ -68,9 +72,10 @@ pub fn parse(
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         let Some(flag) = arg.strip_prefix("--") else {
-            errors.push(format!(
-                "unexpected argument {arg:?}: settings are flags, e.g. --devices 10"
-            ));
+            // Not repeated: it may be a secret given to the wrong flag.
+            errors.push(
+                "an argument that is not a --flag: settings are flags, e.g. --devices 10".into(),
+            );
             continue;
         };
         let (name, inline) = match flag.split_once('=') {
@@ -80,6 +85,9 @@ pub fn parse(
         let name = name.replace('-', "_");
         match name.as_str() {
             "help" | "h" => return Ok(Parsed::Help),
+            "stats_json" | "verbose" if inline.is_some() => {
+                errors.push(format!("--{} takes no value", name.replace('_', "-")));
+            }
             "stats_json" => stats_json = true,
             "verbose" => verbose = true,
             _ => {
@@ -96,7 +104,10 @@ pub fn parse(
                     }
                     continue;
                 };
-                let value = match inline.or_else(|| args.next()) {
+                // A value may start with one dash (`--altitude -100`), not with two: that is
+                // the next flag, and this one has no value.
+                let next = || args.next_if(|next| !next.starts_with("--"));
+                let value = match inline.or_else(next) {
                     Some(value) => value,
                     None => {
                         errors.push(format!("--{} needs a value", name.replace('_', "-")));
@@ -176,11 +187,14 @@ pub fn help() -> String {
     text.push_str(
         "\nThe broker is mqtt://host:port (TCP; default mqtt://localhost:1883). The seed program's\n\
          MQTT_BROKER_HOST, MQTT_BROKER_PORT, DEVICE_ID, MQTT_TOPIC, PUBLISH_INTERVAL and\n\
-         ANOMALY_INTERVAL are read too; flags win.\n\
+         ANOMALY_INTERVAL are read too, and MQTT_PASSWORD (better than --password, which the\n\
+         process list shows); flags win.\n\
          \n  --stats-json             one JSON line of totals per second on stdout\n\
          \x20 --verbose                every log line, for fleets too\n\
          \nCtrl-C (or SIGTERM) stops: it waits up to 2 s for acknowledgements, sends DISCONNECT\n\
-         and prints the totals, acked + dropped = samples.\n",
+         and prints the totals, acked + dropped = samples; a second Ctrl-C ends it at once.\n\
+         Exit status: 0 when every sample was acknowledged, 1 when some were dropped or none\n\
+         got through, 2 for bad settings.\n",
     );
     text
 }
@@ -282,5 +296,32 @@ mod tests {
             parse(["--help".to_owned()], |_| None),
             Ok(Parsed::Help)
         ));
+    }
+
+    #[test]
+    fn values_flags_and_secrets_are_told_apart() {
+        // A value may start with one dash; a following --flag is not a value.
+        let options = parse_with(&["--altitude", "-100", "--devices", "500"], &[]).unwrap();
+        assert_eq!(options.settings.sensor.air.altitude_m, -100.0);
+        assert_eq!(
+            options.settings.devices, 500,
+            "a native runner is not held to a page's 200 sockets"
+        );
+        let errors = parse_with(&["--device-id", "--stats-json=yes", "s3cret"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "--device-id needs a value",
+                "--stats-json takes no value",
+                "an argument that is not a --flag: settings are flags, e.g. --devices 10",
+            ]
+        );
+        assert!(
+            !errors.concat().contains("s3cret"),
+            "a stray argument is never repeated"
+        );
+        let options = parse_with(&["--username", "u"], &[("MQTT_PASSWORD", "pw")]).unwrap();
+        assert_eq!(options.settings.password.as_deref(), Some("pw"));
+        assert!(!format!("{options:?}").contains("\"pw\""), "{options:?}");
     }
 }

@@ -45,7 +45,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(*options))
+    let code = runtime.block_on(run(*options));
+    // A connection attempt still resolving a name must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
 }
 
 /// The two clocks the core reads, from one start.
@@ -161,11 +164,15 @@ async fn run(options: args::Options) -> ExitCode {
                 let rate = totals.acked.saturating_sub(last_acked);
                 last_acked = totals.acked;
                 if options.stats_json {
-                    println!(
+                    // Written, never panicking: a reader that went away (`| head`) must not
+                    // stop the run before its DISCONNECTs.
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(
+                        out,
                         "{{\"connected\":{up},\"devices\":{of},\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{},\"in_flight\":{},\"queued\":{},\"acked_per_s\":{rate}}}",
                         totals.samples, totals.published, totals.acked, totals.dropped, totals.in_flight, totals.queued
                     );
-                    let _ = std::io::stdout().flush();
+                    let _ = out.flush();
                 }
                 if tty {
                     eprint!(
@@ -174,12 +181,18 @@ async fn run(options: args::Options) -> ExitCode {
                     );
                 }
             }
-            _ = &mut ctrl_c, if !stopping => {
+            _ = &mut ctrl_c => {
+                if stopping {
+                    eprintln!("\ndps368-sim: stopped at once (second Ctrl-C); totals not counted");
+                    return ExitCode::from(130);
+                }
                 stopping = true;
+                // Armed again for a second Ctrl-C.
+                ctrl_c.set(tokio::signal::ctrl_c());
                 if tty {
                     eprint!("\r\x1b[K");
                 }
-                eprintln!("dps368-sim: stopping (waiting up to 2 s for acknowledgements)");
+                eprintln!("dps368-sim: stopping (waiting up to 2 s for acknowledgements; Ctrl-C again to quit at once)");
                 fleet.stop(clock.now());
             }
             _ = recv(&mut sigterm), if !stopping => {
@@ -201,14 +214,27 @@ async fn run(options: args::Options) -> ExitCode {
         eprint!("\r\x1b[K");
     }
     let totals = fleet.totals();
-    println!("stopped: {}", totals.totals());
+    let line = format!("stopped: {}", totals.totals());
     if options.stats_json {
-        println!(
+        // stdout stays JSON lines for machines; the words go to stderr.
+        eprintln!("{line}");
+        let _ = writeln!(
+            std::io::stdout(),
             "{{\"final\":true,\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{}}}",
-            totals.samples, totals.published, totals.acked, totals.dropped
+            totals.samples,
+            totals.published,
+            totals.acked,
+            totals.dropped
         );
+    } else {
+        let _ = writeln!(std::io::stdout(), "{line}");
     }
-    ExitCode::SUCCESS
+    // For CI: success only when everything made was acknowledged.
+    if totals.dropped > 0 || (totals.samples > 0 && totals.acked == 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

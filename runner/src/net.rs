@@ -1,11 +1,18 @@
-//! One TCP connection per fleet connection: a task that connects, then reads into the runner's
-//! channel and writes what the fleet sends, until either side closes. Dropping a [`Connection`]
-//! ends it gracefully: what was sent before (a DISCONNECT) is written, then the socket closes.
+//! One TCP connection per fleet connection: a task that connects, then writes what the fleet
+//! sends while a second task reads into the runner's channel, until either side closes.
+//! Dropping a [`Connection`] (or [`Connection::close`]) ends it gracefully: what was sent before
+//! (a DISCONNECT) is written, the write side is shut, and what the broker still sends is read
+//! (at most [`LINGER`]) so that the socket closes without a reset that could lose those bytes.
+
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// How long a closing connection waits for the broker to close its side.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// What a connection reports, tagged with its fleet connection and generation (a reconnect
 /// opens a new generation; reports of an old one are ignored).
@@ -41,36 +48,48 @@ impl Connection {
     ) -> Self {
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<Vec<u8>>();
         let task = tokio::spawn(async move {
-            let stream = match TcpStream::connect(&address).await {
-                Ok(stream) => stream,
-                Err(_) => {
-                    let _ = io.send(Io::Closed { index, generation });
-                    return;
-                }
+            // Given up (closed) before it connects: the connection attempt is dropped.
+            let stream = tokio::select! {
+                stream = TcpStream::connect(&address) => stream,
+                // (Nothing is sent before the fleet hears the socket opened.)
+                None = to_send.recv() => return,
+            };
+            let Ok(stream) = stream else {
+                let _ = io.send(Io::Closed { index, generation });
+                return;
             };
             let _ = stream.set_nodelay(true);
             let _ = io.send(Io::Opened { index, generation });
             let (mut reader, mut writer) = stream.into_split();
-            let mut buffer = vec![0u8; 64 * 1024];
-            loop {
-                tokio::select! {
-                    read = reader.read(&mut buffer) => match read {
+            let reports = io.clone();
+            let mut reading = tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    match reader.read(&mut buffer).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            let _ = io.send(Io::Bytes { index, generation, bytes: buffer[..n].to_vec() });
+                            let bytes = buffer[..n].to_vec();
+                            let _ = reports.send(Io::Bytes {
+                                index,
+                                generation,
+                                bytes,
+                            });
                         }
-                    },
-                    bytes = to_send.recv() => match bytes {
-                        Some(bytes) => {
-                            if writer.write_all(&bytes).await.is_err() {
-                                break;
-                            }
-                        }
-                        None => return,
-                    },
+                    }
+                }
+                let _ = reports.send(Io::Closed { index, generation });
+            });
+            // Writes until the fleet closes the connection (the channel ends) or a write fails.
+            while let Some(bytes) = to_send.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    let _ = io.send(Io::Closed { index, generation });
+                    break;
                 }
             }
-            let _ = io.send(Io::Closed { index, generation });
+            let _ = writer.shutdown().await;
+            if tokio::time::timeout(LINGER, &mut reading).await.is_err() {
+                reading.abort();
+            }
         });
         Self {
             generation,

@@ -4,8 +4,9 @@
 200 devices (a connection each) for 10 s over TCP at 1 Hz: a QoS 1 subscriber gets every
 sequence of every device; SIGINT mid-run stops it gracefully: a DISCONNECT from every device
 (mosquitto logs each), and totals with acknowledged + dropped = samples; a shared connection
-does the same for 200 devices; and bad flags exit non-zero with each field's error, having
-sent nothing (no connection reaches the broker).
+does the same for 200 devices, stopped by SIGTERM; at max rate SIGINT still accounts for every
+sample; and bad flags exit non-zero with each field's error, having sent nothing (no
+connection reaches the broker).
 
 Usage: runner.py RUNNER_BINARY MQTT_PORT BROKER_LOG
 """
@@ -25,7 +26,7 @@ RUNNER, MQTT_PORT, BROKER_LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TOTALS = re.compile(r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)")
 
 
-def fleet_run(connection, seconds):
+def fleet_run(connection, seconds, stop=signal.SIGINT):
     run_id = "rn-" + "".join(random.choices(string.ascii_lowercase, k=5))
     subscriber = Subscriber("device/+/telemetry", MQTT_PORT)
     log_start = os.path.getsize(BROKER_LOG)
@@ -36,16 +37,20 @@ def fleet_run(connection, seconds):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         time.sleep(seconds)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, (proc.returncode, err)
         time.sleep(1)
     finally:
         subscriber.stop()
-    totals = TOTALS.search(out)
+    # With --stats-json stdout is JSON lines only; the totals in words go to stderr.
+    assert all(line.startswith("{") for line in out.splitlines()), out
+    totals = TOTALS.search(err)
     assert totals, out + err
     samples, published, acked, dropped = map(int, totals.groups())
     assert acked + dropped == samples and dropped == 0, totals.group(0)
+    final = [line for line in out.splitlines() if '"final":true' in line]
+    assert final and f'"acked":{acked}' in final[0], final
     stats = [line for line in out.splitlines() if line.startswith("{")]
     assert len(stats) >= seconds - 2, stats[-1:]
     mine = [m for m in subscriber.messages if m["device_id"].startswith(run_id + "-")]
@@ -55,12 +60,13 @@ def fleet_run(connection, seconds):
     assert len(by_device) == 200, len(by_device)
     for device, sequences in by_device.items():
         assert sequences == set(range(1, max(sequences) + 1)), device
-    assert len(mine) >= acked, (len(mine), acked)
+    # Every sample made and acknowledged arrived, once per sequence number (QoS 1 may repeat one).
+    assert sum(len(sequences) for sequences in by_device.values()) == samples, (len(mine), samples)
     with open(BROKER_LOG) as f:
         f.seek(log_start)
         log = f.read()
-    clean = len(re.findall(r"Client " + re.escape(run_id) + r"[^ ]* disconnected\.", log))
-    return samples, acked, clean
+    clean = set(re.findall(r"Client (" + re.escape(run_id) + r"[^ ]*) disconnected\.", log))
+    return samples, acked, len(clean)
 
 
 def test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint():
@@ -69,10 +75,27 @@ def test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_o
     return f"{samples} samples, {acked} acknowledged, 200 DISCONNECTs"
 
 
-def test_200_devices_on_one_shared_connection():
-    samples, acked, clean = fleet_run("shared", 10)
+def test_200_devices_on_one_shared_connection_stop_cleanly_on_sigterm():
+    samples, acked, clean = fleet_run("shared", 10, signal.SIGTERM)
     assert clean == 1, f"{clean} clean DISCONNECTs of 1"
     return f"{samples} samples, {acked} acknowledged, one DISCONNECT"
+
+
+def test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_sample():
+    proc = subprocess.Popen(
+        [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--interval", "0", "--device-id", "rn-max",
+         "--profile", "seed"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    totals = TOTALS.search(out)
+    assert totals, out + err
+    samples, published, acked, dropped = map(int, totals.groups())
+    assert samples > 1000 and acked + dropped == samples, totals.group(0)
+    assert (proc.returncode == 0) == (dropped == 0), (proc.returncode, dropped)
+    return f"{samples} samples in 3 s, {acked} acknowledged, {dropped} dropped, exit {proc.returncode}"
 
 
 def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
@@ -89,7 +112,7 @@ def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
         "nothing was sent",
     ]:
         assert expected in proc.stderr, proc.stderr
-    bad_url = subprocess.run([RUNNER, "--broker", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=20)
+    bad_url = subprocess.run([RUNNER, "--broker", f"http://127.0.0.1:{MQTT_PORT}"], capture_output=True, text=True, timeout=20)
     assert bad_url.returncode == 2 and 'Broker URL: must start with mqtt://' in bad_url.stderr, bad_url.stderr
     time.sleep(0.5)
     with open(BROKER_LOG) as f:
@@ -101,7 +124,8 @@ def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
 def main():
     passed, failed = run([
         test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint,
-        test_200_devices_on_one_shared_connection,
+        test_200_devices_on_one_shared_connection_stop_cleanly_on_sigterm,
+        test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_sample,
         test_bad_flags_exit_with_each_fields_error_and_send_nothing,
     ])
     print(f"runner: {passed} passed, {failed} failed")

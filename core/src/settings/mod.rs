@@ -351,9 +351,12 @@ impl SettingsForm {
         check(Field::Interval, interval.as_ref().err());
         check(Field::Devices, devices.as_ref().err());
         let connection = match (connection, &devices) {
-            (Ok(Connection::PerDevice), Ok(n)) if *n > MAX_SOCKETS => Err(format!(
-                "per-device opens one WebSocket per device, and a browser page holds about {MAX_SOCKETS}: use shared for {n} devices"
-            )),
+            // A browser page holds about MAX_SOCKETS WebSockets; a native runner more.
+            (Ok(Connection::PerDevice), Ok(n)) if *n > MAX_SOCKETS && runner == Runner::Page => {
+                Err(format!(
+                    "per-device opens one WebSocket per device, and a browser page holds about {MAX_SOCKETS}: use shared for {n} devices"
+                ))
+            }
             (connection, _) => connection,
         };
         check(Field::Connection, connection.as_ref().err());
