@@ -6,6 +6,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
+use dps368_core::fleet::Shard;
 use dps368_core::settings::{Field, Runner, Settings, SettingsForm, split_host_port};
 
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub struct Options {
     pub stats_json: bool,
     /// `--verbose`: every log line, for fleets too.
     pub verbose: bool,
+    /// `--shard K/N`: run the K-th of N equal slices of the fleet.
+    pub shard: Shard,
 }
 
 pub enum Parsed {
@@ -58,16 +61,15 @@ pub fn parse(
     if let Some(password) = env("MQTT_PASSWORD") {
         form.set(Field::Password, password);
     }
-    let mut device_set = false;
     for (name, field) in SEED_VARIABLES {
         if let Some(value) = env(name) {
-            device_set |= field == Field::DeviceId;
             form.set(field, value);
         }
     }
     let mut client_id_set = false;
     let mut seed_set = false;
     let (mut stats_json, mut verbose) = (false, false);
+    let mut shard_text = None;
     let mut errors = vec![];
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
@@ -88,6 +90,10 @@ pub fn parse(
             "stats_json" | "verbose" if inline.is_some() => {
                 errors.push(format!("--{} takes no value", name.replace('_', "-")));
             }
+            "shard" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
+                Some(value) => shard_text = Some(value),
+                None => errors.push("--shard needs a value, K/N".into()),
+            },
             "stats_json" => stats_json = true,
             "verbose" => verbose = true,
             _ => {
@@ -114,7 +120,6 @@ pub fn parse(
                         continue;
                     }
                 };
-                device_set |= field == Field::DeviceId;
                 client_id_set |= field == Field::ClientId;
                 seed_set |= field == Field::Seed;
                 form.set(field, value);
@@ -125,10 +130,15 @@ pub fn parse(
     if !seed_set {
         form.set(Field::Seed, (random_u64() % 1_000_000).to_string());
     }
-    // As on the page: a device id without a client id gets a client id built from it.
-    if device_set && !client_id_set {
-        let id =
-            dps368_core::settings::default_client_id(form.get(Field::DeviceId).trim(), &suffix);
+    // A client id from the device id's first 8 bytes and a random suffix: short enough for
+    // the 23 bytes every broker accepts even with a fleet's 6-digit numbers.
+    if !client_id_set {
+        let device_id = form.get(Field::DeviceId).trim();
+        let mut cut = device_id.len().min(8);
+        while !device_id.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let id = format!("{}-{suffix}", &device_id[..cut]);
         form.set(Field::ClientId, id);
     }
     let settings = match form.validate_for(Runner::Native) {
@@ -157,6 +167,16 @@ pub fn parse(
             None
         }
     });
+    let shard = match (&settings, shard_text) {
+        (Some(settings), Some(text)) => match Shard::parse(&text, settings.devices) {
+            Ok(shard) => shard,
+            Err(problem) => {
+                errors.push(format!("--shard: {problem}"));
+                Shard::WHOLE
+            }
+        },
+        _ => Shard::WHOLE,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -166,6 +186,7 @@ pub fn parse(
             address,
             stats_json,
             verbose,
+            shard,
         }))),
         _ => Err(vec!["the settings could not be read".into()]),
     }
@@ -189,7 +210,9 @@ pub fn help() -> String {
          MQTT_BROKER_HOST, MQTT_BROKER_PORT, DEVICE_ID, MQTT_TOPIC, PUBLISH_INTERVAL and\n\
          ANOMALY_INTERVAL are read too, and MQTT_PASSWORD (better than --password, which the\n\
          process list shows); flags win.\n\
-         \n  --stats-json             one JSON line of totals per second on stdout\n\
+         \n  --shard K/N              run slice K (from 0) of N equal slices of the fleet; the slices\n\
+         \x20                          keep the whole fleet's device numbers, ids and seeds\n\
+         \x20 --stats-json             one JSON line of totals per second on stdout\n\
          \x20 --verbose                every log line, for fleets too\n\
          \nCtrl-C (or SIGTERM) stops: it waits up to 2 s for acknowledgements, sends DISCONNECT\n\
          and prints the totals, acked + dropped = samples; a second Ctrl-C ends it at once.\n\
@@ -252,6 +275,7 @@ mod tests {
         assert_eq!(options.address, "broker.local:1884");
         assert!(options.stats_json);
         assert!(s.client_id.starts_with("lab-"), "{}", s.client_id);
+        assert_eq!(s.client_id.len(), "lab-".len() + 4);
     }
 
     #[test]
@@ -282,7 +306,7 @@ mod tests {
             [
                 "unknown flag --colour",
                 "--seed needs a value",
-                "Devices: must be a whole number from 1 to 1000 (got \"0\")",
+                "Devices: must be a whole number from 1 to 100000 (got \"0\")",
             ]
         );
         let errors = parse_with(&["--broker", "wss://broker.local:8884/mqtt"], &[]).unwrap_err();
@@ -296,6 +320,20 @@ mod tests {
             parse(["--help".to_owned()], |_| None),
             Ok(Parsed::Help)
         ));
+    }
+
+    #[test]
+    fn a_shard_is_a_slice_of_the_fleet_named_k_of_n() {
+        let options = parse_with(&["--devices", "8", "--shard", "2/4"], &[]).unwrap();
+        assert_eq!(options.shard, Shard { index: 2, count: 4 });
+        assert_eq!(options.shard.numbers(8), 5..=6);
+        let errors = parse_with(&["--devices", "8", "--shard=4/4"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "--shard: must be K/N: slice K (from 0) of N, with K below N and N at most the devices (got \"4/4\")"
+            ]
+        );
     }
 
     #[test]

@@ -76,7 +76,7 @@ async fn run(options: args::Options) -> ExitCode {
     let clock = Clock {
         start: Instant::now(),
     };
-    let mut fleet = Fleet::new(options.settings.clone(), args::random_u64());
+    let mut fleet = Fleet::shard(options.settings.clone(), args::random_u64(), options.shard);
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Io>();
     let mut connections: Vec<Option<Connection>> =
         (0..fleet.devices().len()).map(|_| None).collect();
@@ -92,8 +92,11 @@ async fn run(options: args::Options) -> ExitCode {
     tokio::pin!(ctrl_c);
     let mut sigterm = terminate_signal();
 
+    let numbers = options.shard.numbers(options.settings.devices.max(1));
     eprintln!(
-        "dps368-sim: {} device(s) to {} ({}), seed {}",
+        "dps368-sim: devices {}..={} of {} to {} ({}), seed {}",
+        numbers.start(),
+        numbers.end(),
         options.settings.devices,
         options.settings.broker_url,
         match options.settings.connection {

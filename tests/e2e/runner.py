@@ -11,6 +11,7 @@ connection reaches the broker).
 Usage: runner.py RUNNER_BINARY MQTT_PORT BROKER_LOG
 """
 
+import json
 import os
 import random
 import re
@@ -18,6 +19,7 @@ import signal
 import string
 import subprocess
 import sys
+import threading
 import time
 
 from harness import Subscriber, run
@@ -98,6 +100,68 @@ def test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_s
     return f"{samples} samples in 3 s, {acked} acknowledged, {dropped} dropped, exit {proc.returncode}"
 
 
+def collect_run(commands, seconds):
+    """Runs the runner commands side by side for `seconds`, stops them with SIGINT, and returns
+    the telemetry a QoS 1 subscriber got, by device id and sequence (payload text)."""
+    subscriber = RawSubscriber("device/+/telemetry")
+    try:
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+        time.sleep(seconds)
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            out, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0, (proc.returncode, err)
+        time.sleep(1)
+    finally:
+        subscriber.stop()
+    streams = {}
+    for line in subscriber.lines:
+        message = json.loads(line)
+        streams.setdefault(message["device_id"], {})[message["sequence"]] = line
+    return streams
+
+
+class RawSubscriber:
+    """mosquitto_sub keeping each payload's exact text."""
+
+    def __init__(self, topic):
+        self.proc = subprocess.Popen(
+            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-t", topic],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.5)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def test_four_shards_together_publish_exactly_the_whole_fleet():
+    run_id = "rn-sh-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    common = [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--devices", "12", "--device-id", run_id,
+              "--interval", "0.2", "--seed", "9", "--start", "2026-01-01T00:00:00Z", "--anomaly-every", "7"]
+    whole = collect_run([common], 4)
+    shards = collect_run([common + ["--shard", f"{k}/4"] for k in range(4)], 4)
+    whole = {d: s for d, s in whole.items() if d.startswith(run_id)}
+    shards = {d: s for d, s in shards.items() if d.startswith(run_id)}
+    assert sorted(whole) == sorted(shards) and len(whole) == 12, (sorted(whole), sorted(shards))
+    compared = 0
+    for device in whole:
+        common_sequences = set(whole[device]) & set(shards[device])
+        assert len(common_sequences) >= 10, (device, len(common_sequences))
+        for sequence in common_sequences:
+            assert whole[device][sequence] == shards[device][sequence], (device, sequence)
+            compared += 1
+    return f"12 device ids, {compared} payloads identical byte for byte"
+
+
 def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
     log_start = os.path.getsize(BROKER_LOG)
     proc = subprocess.run(
@@ -108,7 +172,7 @@ def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
     for expected in [
         "unknown flag --colour",
         'Publish interval (s): must be a number of seconds, e.g. 1.0 (got "fast")',
-        'Devices: must be a whole number from 1 to 1000 (got "0")',
+        'Devices: must be a whole number from 1 to 100000 (got "0")',
         "nothing was sent",
     ]:
         assert expected in proc.stderr, proc.stderr
@@ -126,6 +190,7 @@ def main():
         test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint,
         test_200_devices_on_one_shared_connection_stop_cleanly_on_sigterm,
         test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_sample,
+        test_four_shards_together_publish_exactly_the_whole_fleet,
         test_bad_flags_exit_with_each_fields_error_and_send_nothing,
     ])
     print(f"runner: {passed} passed, {failed} failed")

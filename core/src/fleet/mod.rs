@@ -74,7 +74,17 @@ pub struct Fleet {
 impl Fleet {
     /// A stopped fleet as the settings describe it. `seed` drives retry jitter only.
     pub fn new(settings: Settings, seed: u64) -> Self {
-        let devices = build(&settings, seed);
+        Self::with_devices(build(&settings, seed, Shard::WHOLE))
+    }
+
+    /// The `shard.index`-th of `shard.count` equal slices of the fleet the settings describe:
+    /// its devices keep the numbers, ids, topics, seeds and places in the interval they have in
+    /// the whole fleet, so the slices together are that fleet.
+    pub fn shard(settings: Settings, seed: u64, shard: Shard) -> Self {
+        Self::with_devices(build(&settings, seed, shard))
+    }
+
+    fn with_devices(devices: Vec<Device>) -> Self {
         let n = devices.len();
         Self {
             devices,
@@ -453,13 +463,52 @@ impl Fleet {
 /// The devices the settings describe. One sensor is the settings as they are (its seed, id,
 /// topic and client id unchanged). A fleet numbers its sensors `{device_id}-{n}`, gives each
 /// its own seed and topic, and spreads their first samples over one interval.
-fn build(settings: &Settings, seed: u64) -> Vec<Device> {
+/// A slice of a fleet: the `index`-th (from 0) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// The device numbers (from 1) of this slice of a fleet of `n`: contiguous, the first
+    /// slices one longer when `n` does not divide evenly.
+    pub fn numbers(self, n: usize) -> std::ops::RangeInclusive<usize> {
+        let count = self.count.max(1);
+        let start = self.index * n / count;
+        let end = (self.index + 1) * n / count;
+        start + 1..=end
+    }
+
+    /// `K/N`, with K from 0 to N - 1 and N from 1 to `devices` (each slice has a device).
+    pub fn parse(text: &str, devices: usize) -> Result<Shard, String> {
+        let problem = || {
+            crate::settings::bad(
+                text,
+                "must be K/N: slice K (from 0) of N, with K below N and N at most the devices",
+            )
+        };
+        let (k, n) = text.trim().split_once('/').ok_or_else(problem)?;
+        let (index, count) = (
+            k.parse::<usize>().map_err(|_| problem())?,
+            n.parse::<usize>().map_err(|_| problem())?,
+        );
+        if count == 0 || index >= count || count > devices.max(1) {
+            return Err(problem());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
     let n = settings.devices.max(1);
     if n == 1 {
         return vec![Device::new(settings.clone(), seed)];
     }
     let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / n).max(1);
-    let sources = (1..=n).map(|k| {
+    let sources = shard.numbers(n).map(|k| {
         let device_id = numbered(&settings.device_id, k, n);
         let topic = settings
             .topic_template
@@ -477,16 +526,20 @@ fn build(settings: &Settings, seed: u64) -> Vec<Device> {
         )
     });
     match settings.connection {
-        Connection::Shared => vec![Device::with_sources(
-            settings.clone(),
-            sources.collect(),
-            seed,
-        )],
+        Connection::Shared => {
+            // One connection per slice: each its own client id.
+            let mut own = settings.clone();
+            if shard.count > 1 {
+                own.client_id = format!("{}-s{}", settings.client_id, shard.index);
+            }
+            vec![Device::with_sources(own, sources.collect(), seed)]
+        }
         Connection::PerDevice => sources
-            .enumerate()
-            .map(|(i, source)| {
+            .zip(shard.numbers(n))
+            .map(|(source, k)| {
+                let i = k - 1;
                 let mut own = settings.clone();
-                own.client_id = numbered(&settings.client_id, i + 1, n);
+                own.client_id = numbered(&settings.client_id, k, n);
                 own.max_in_flight = settings.max_in_flight.min(FLEET_IN_FLIGHT_LIMIT / n).max(1);
                 own.device_id = source.device_id.clone();
                 own.topic = source.topic.clone();

@@ -965,3 +965,56 @@ fn a_watch_of_one_sensor_of_a_shared_fleet_sees_its_samples_and_the_connections_
     let per_device = Fleet::new(settings("devices=3"), 1);
     assert_eq!(per_device.locate(2), Some((2, 0)));
 }
+
+/// Each sensor of a fleet: its id, topic, place in the interval, and its first payloads.
+fn sensors(fleet: &Fleet) -> Vec<(String, String, u64, Vec<String>)> {
+    fleet
+        .devices()
+        .iter()
+        .flat_map(|device| device.sources())
+        .map(|source| {
+            let mut generator = source.generator.clone();
+            let payloads = (0..10)
+                .map(|k| source.payload(&generator.next_sample(EPOCH + k * 1000), false))
+                .collect();
+            (
+                source.device_id.clone(),
+                source.topic.clone(),
+                source.offset_ms,
+                payloads,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_shards_of_a_fleet_together_are_the_whole_fleet() {
+    for connection in ["per-device", "shared"] {
+        let settings = settings(&format!("devices=10&connection={connection}"));
+        let whole = sensors(&Fleet::new(settings.clone(), 1));
+        for count in [1, 3, 4, 10] {
+            let mut joined = vec![];
+            let mut client_ids = BTreeSet::new();
+            for index in 0..count {
+                let shard = Fleet::shard(settings.clone(), 1, Shard { index, count });
+                for device in shard.devices() {
+                    assert!(
+                        client_ids.insert(device.settings().client_id.clone()),
+                        "{connection}"
+                    );
+                }
+                joined.extend(sensors(&shard));
+            }
+            assert_eq!(joined, whole, "{connection}, {count} shards");
+        }
+    }
+    assert_eq!(Shard::parse("3/4", 10), Ok(Shard { index: 3, count: 4 }));
+    for bad in ["4/4", "0/0", "1/11", "x", "1/"] {
+        assert_eq!(
+            Shard::parse(bad, 10),
+            Err(format!(
+                "must be K/N: slice K (from 0) of N, with K below N and N at most the devices (got \"{bad}\")"
+            ))
+        );
+    }
+}

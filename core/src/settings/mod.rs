@@ -278,7 +278,13 @@ impl SettingsForm {
             .get(Field::Topic)
             .replace(DEVICE_ID_PLACEHOLDER, &device_id);
         let interval = parse_interval(self.get(Field::Interval));
-        let devices = parse_count(self.get(Field::Devices), MAX_DEVICES);
+        let devices = parse_count(
+            self.get(Field::Devices),
+            match runner {
+                Runner::Page => MAX_DEVICES,
+                Runner::Native => MAX_NATIVE_DEVICES,
+            },
+        );
         let connection = parse_connection(self.get(Field::Connection));
         let labels = parse_labels(self.get(Field::Labels));
         let profile = model::parse_profile(self.get(Field::Profile));
@@ -351,6 +357,10 @@ impl SettingsForm {
         check(Field::Interval, interval.as_ref().err());
         check(Field::Devices, devices.as_ref().err());
         let connection = match (connection, &devices) {
+            // The tags of a shared connection name at most MAX_DEVICES sources.
+            (Ok(Connection::Shared), Ok(n)) if *n > MAX_DEVICES => Err(format!(
+                "one shared connection carries at most {MAX_DEVICES} devices: use per-device for {n}"
+            )),
             // A browser page holds about MAX_SOCKETS WebSockets; a native runner more.
             (Ok(Connection::PerDevice), Ok(n)) if *n > MAX_SOCKETS && runner == Runner::Page => {
                 Err(format!(
@@ -617,8 +627,10 @@ pub fn labels_topic(device_id: &str) -> String {
     format!("device/{device_id}/labels")
 }
 
-/// The largest fleet a page runs.
+/// The largest fleet a page runs, and the most devices one shared connection carries.
 pub const MAX_DEVICES: usize = 1000;
+/// The largest fleet a native runner runs (a connection per device beyond [`MAX_DEVICES`]).
+pub const MAX_NATIVE_DEVICES: usize = 100_000;
 /// The most WebSockets a per-device fleet opens: Chromium refuses more than 255 per page.
 pub const MAX_SOCKETS: usize = 200;
 /// Bytes a fleet's device number adds to a client id: `-` and up to 4 digits.
