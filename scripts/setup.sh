@@ -16,6 +16,8 @@ MQTTJS_VERSION=5.16.0
 AXE_VERSION=4.11.0
 # The README's detector skeleton is run by tests/e2e/scoring.py with paho-mqtt; test only.
 PAHO_VERSION=2.1.0
+# The Kubernetes manifests in deploy/ are validated offline (tests/e2e/deploy.py); test only.
+KUBERNETES_VALIDATE_VERSION=1.37.0
 TOOLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -100,5 +102,15 @@ if ! PYTHONPATH="$TOOLS_DIR/python" python3 -c \
   rm -rf "$TOOLS_DIR/python"
   mkdir -p "$TOOLS_DIR/python"
   python3 -m zipfile -e "$TOOLS_DIR/wheels/paho_mqtt-$PAHO_VERSION-py3-none-any.whl" "$TOOLS_DIR/python"
+fi
+if ! PYTHONPATH="$TOOLS_DIR/k8s" python3 -c \
+    "import sys, kubernetes_validate.version as v; sys.exit(v.__version__ != '$KUBERNETES_VALIDATE_VERSION')" 2>/dev/null; then
+  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into .tools/k8s, for validating deploy/ only"
+  rm -rf "$TOOLS_DIR/k8s" "$TOOLS_DIR/wheels/k8s"
+  python3 -m pip download -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" -d "$TOOLS_DIR/wheels/k8s"
+  mkdir -p "$TOOLS_DIR/k8s"
+  for wheel in "$TOOLS_DIR"/wheels/k8s/*.whl; do
+    python3 -m zipfile -e "$wheel" "$TOOLS_DIR/k8s"
+  done
 fi
 log "toolchain ready"

@@ -20,6 +20,8 @@ pub struct Options {
     pub verbose: bool,
     /// `--shard K/N`: run the K-th of N equal slices of the fleet.
     pub shard: Shard,
+    /// `--duration SECONDS`: stop by itself after this long, as Ctrl-C would.
+    pub duration: Option<std::time::Duration>,
 }
 
 pub enum Parsed {
@@ -70,6 +72,7 @@ pub fn parse(
     let mut seed_set = false;
     let (mut stats_json, mut verbose) = (false, false);
     let mut shard_text = None;
+    let mut duration = None;
     let mut errors = vec![];
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
@@ -90,6 +93,18 @@ pub fn parse(
             "stats_json" | "verbose" if inline.is_some() => {
                 errors.push(format!("--{} takes no value", name.replace('_', "-")));
             }
+            "duration" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
+                Some(value) => match value.trim().parse::<u64>() {
+                    Ok(seconds) if seconds > 0 => {
+                        duration = Some(std::time::Duration::from_secs(seconds));
+                    }
+                    _ => errors.push(format!(
+                        "--duration: must be a whole number of seconds from 1 (got {:?})",
+                        value.trim()
+                    )),
+                },
+                None => errors.push("--duration needs a value, in seconds".into()),
+            },
             "shard" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
                 Some(value) => shard_text = Some(value),
                 None => errors.push("--shard needs a value, K/N".into()),
@@ -187,6 +202,7 @@ pub fn parse(
             stats_json,
             verbose,
             shard,
+            duration,
         }))),
         _ => Err(vec!["the settings could not be read".into()]),
     }
@@ -212,6 +228,7 @@ pub fn help() -> String {
          process list shows); flags win.\n\
          \n  --shard K/N              run slice K (from 0) of N equal slices of the fleet; the slices\n\
          \x20                          keep the whole fleet's device numbers, ids and seeds\n\
+         \x20 --duration SECONDS       stop by itself after this long (as Ctrl-C does)\n\
          \x20 --stats-json             one JSON line of totals per second on stdout\n\
          \x20 --verbose                every log line, for fleets too\n\
          \nCtrl-C (or SIGTERM) stops: it waits up to 2 s for acknowledgements, sends DISCONNECT\n\

@@ -91,6 +91,7 @@ async fn run(options: args::Options) -> ExitCode {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut sigterm = terminate_signal();
+    let ends = options.duration.map(|d| tokio::time::Instant::now() + d);
 
     let numbers = options.shard.numbers(options.settings.devices.max(1));
     eprintln!(
@@ -196,6 +197,14 @@ async fn run(options: args::Options) -> ExitCode {
                     eprint!("\r\x1b[K");
                 }
                 eprintln!("dps368-sim: stopping (waiting up to 2 s for acknowledgements; Ctrl-C again to quit at once)");
+                fleet.stop(clock.now());
+            }
+            _ = sleep_until(ends), if !stopping => {
+                stopping = true;
+                if tty {
+                    eprint!("\r\x1b[K");
+                }
+                eprintln!("dps368-sim: stopping (--duration reached)");
                 fleet.stop(clock.now());
             }
             _ = recv(&mut sigterm), if !stopping => {
