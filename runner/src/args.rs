@@ -22,6 +22,8 @@ pub struct Options {
     pub shard: Shard,
     /// `--duration SECONDS`: stop by itself after this long, as Ctrl-C would.
     pub duration: Option<std::time::Duration>,
+    /// `--allow-drops`: exit 0 even when samples were dropped (a load test, a pod).
+    pub allow_drops: bool,
 }
 
 pub enum Parsed {
@@ -70,7 +72,7 @@ pub fn parse(
     }
     let mut client_id_set = false;
     let mut seed_set = false;
-    let (mut stats_json, mut verbose) = (false, false);
+    let (mut stats_json, mut verbose, mut allow_drops) = (false, false, false);
     let mut shard_text = None;
     let mut duration = None;
     let mut errors = vec![];
@@ -90,7 +92,7 @@ pub fn parse(
         let name = name.replace('-', "_");
         match name.as_str() {
             "help" | "h" => return Ok(Parsed::Help),
-            "stats_json" | "verbose" if inline.is_some() => {
+            "stats_json" | "verbose" | "allow_drops" if inline.is_some() => {
                 errors.push(format!("--{} takes no value", name.replace('_', "-")));
             }
             "duration" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
@@ -111,6 +113,7 @@ pub fn parse(
             },
             "stats_json" => stats_json = true,
             "verbose" => verbose = true,
+            "allow_drops" => allow_drops = true,
             _ => {
                 let field = if name == "password" {
                     Some(Field::Password)
@@ -184,6 +187,18 @@ pub fn parse(
     });
     let shard = match (&settings, shard_text) {
         (Some(settings), Some(text)) => match Shard::parse(&text, settings.devices) {
+            // One shared connection per slice: its client id gets `-sK`, within 23 bytes.
+            Ok(shard)
+                if shard.count > 1
+                    && settings.connection == dps368_core::settings::Connection::Shared
+                    && settings.client_id.len() + 2 + (shard.count - 1).to_string().len() > 23 =>
+            {
+                errors.push(format!(
+                    "--shard: each slice's shared connection is {}-sK, over the 23 bytes every broker accepts: give a shorter --client-id",
+                    settings.client_id
+                ));
+                Shard::WHOLE
+            }
             Ok(shard) => shard,
             Err(problem) => {
                 errors.push(format!("--shard: {problem}"));
@@ -203,6 +218,7 @@ pub fn parse(
             verbose,
             shard,
             duration,
+            allow_drops,
         }))),
         _ => Err(vec!["the settings could not be read".into()]),
     }
@@ -229,12 +245,13 @@ pub fn help() -> String {
          \n  --shard K/N              run slice K (from 0) of N equal slices of the fleet; the slices\n\
          \x20                          keep the whole fleet's device numbers, ids and seeds\n\
          \x20 --duration SECONDS       stop by itself after this long (as Ctrl-C does)\n\
+         \x20 --allow-drops            exit 0 even when samples were dropped\n\
          \x20 --stats-json             one JSON line of totals per second on stdout\n\
          \x20 --verbose                every log line, for fleets too\n\
          \nCtrl-C (or SIGTERM) stops: it waits up to 2 s for acknowledgements, sends DISCONNECT\n\
          and prints the totals, acked + dropped = samples; a second Ctrl-C ends it at once.\n\
-         Exit status: 0 when every sample was acknowledged, 1 when some were dropped or none\n\
-         got through, 2 for bad settings.\n",
+         Exit status: 0 when every sample was acknowledged, 1 when some were dropped (unless\n\
+         --allow-drops) or none got through, 2 for bad settings.\n",
     );
     text
 }
@@ -344,6 +361,23 @@ mod tests {
         let options = parse_with(&["--devices", "8", "--shard", "2/4"], &[]).unwrap();
         assert_eq!(options.shard, Shard { index: 2, count: 4 });
         assert_eq!(options.shard.numbers(8), 5..=6);
+        let long = [
+            "--devices",
+            "20",
+            "--connection",
+            "shared",
+            "--client-id",
+            "a-23-byte-client-id-xyz",
+            "--shard",
+            "0/20",
+        ];
+        let errors = parse_with(&long, &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "--shard: each slice's shared connection is a-23-byte-client-id-xyz-sK, over the 23 bytes every broker accepts: give a shorter --client-id"
+            ]
+        );
         let errors = parse_with(&["--devices", "8", "--shard=4/4"], &[]).unwrap_err();
         assert_eq!(
             errors,

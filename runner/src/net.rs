@@ -26,9 +26,11 @@ pub enum Io {
         generation: u64,
         bytes: Vec<u8>,
     },
+    /// Ended; `error` says why when it never connected or a write failed.
     Closed {
         index: usize,
         generation: u64,
+        error: Option<String>,
     },
 }
 
@@ -54,16 +56,25 @@ impl Connection {
                 // (Nothing is sent before the fleet hears the socket opened.)
                 None = to_send.recv() => return,
             };
-            let Ok(stream) = stream else {
-                let _ = io.send(Io::Closed { index, generation });
-                return;
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(error) => {
+                    let error = Some(format!("cannot connect to {address}: {error}"));
+                    let _ = io.send(Io::Closed {
+                        index,
+                        generation,
+                        error,
+                    });
+                    return;
+                }
             };
             let _ = stream.set_nodelay(true);
             let _ = io.send(Io::Opened { index, generation });
             let (mut reader, mut writer) = stream.into_split();
             let reports = io.clone();
             let mut reading = tokio::spawn(async move {
-                let mut buffer = vec![0u8; 64 * 1024];
+                // PUBACKs and CONNACKs are small: 4 KiB a connection, not 64, for thousands.
+                let mut buffer = vec![0u8; 4 * 1024];
                 loop {
                     match reader.read(&mut buffer).await {
                         Ok(0) | Err(_) => break,
@@ -77,12 +88,20 @@ impl Connection {
                         }
                     }
                 }
-                let _ = reports.send(Io::Closed { index, generation });
+                let _ = reports.send(Io::Closed {
+                    index,
+                    generation,
+                    error: None,
+                });
             });
             // Writes until the fleet closes the connection (the channel ends) or a write fails.
             while let Some(bytes) = to_send.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    let _ = io.send(Io::Closed { index, generation });
+                if let Err(error) = writer.write_all(&bytes).await {
+                    let _ = io.send(Io::Closed {
+                        index,
+                        generation,
+                        error: Some(format!("write to {address} failed: {error}")),
+                    });
                     break;
                 }
             }

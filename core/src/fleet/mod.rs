@@ -69,6 +69,8 @@ pub struct Fleet {
     /// are logged.
     active: Vec<bool>,
     active_count: usize,
+    /// Sockets opened at once: [`OPEN_SLOTS`] in a browser; a native runner may open more.
+    open_slots: usize,
 }
 
 impl Fleet {
@@ -101,7 +103,14 @@ impl Fleet {
             log_held: 0,
             active: vec![false; n],
             active_count: 0,
+            open_slots: OPEN_SLOTS,
         }
+    }
+
+    /// Lets `slots` sockets open at once (at least one): a native runner's TCP connections do
+    /// not queue behind each other as a browser's WebSocket handshakes do.
+    pub fn set_open_slots(&mut self, slots: usize) {
+        self.open_slots = slots.max(1);
     }
 
     /// The MQTT clients: one per sensor, or one for all in shared mode.
@@ -447,7 +456,7 @@ impl Fleet {
 
     /// Lets waiting devices open their sockets while fewer than [`OPEN_SLOTS`] are opening.
     fn grant_slots(&mut self, now: Time) {
-        while self.opening_count < OPEN_SLOTS {
+        while self.opening_count < self.open_slots {
             let Some(index) = self.waiting.pop_front() else {
                 break;
             };
@@ -473,13 +482,17 @@ pub struct Shard {
 impl Shard {
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
-    /// The device numbers (from 1) of this slice of a fleet of `n`: contiguous, the first
-    /// slices one longer when `n` does not divide evenly.
+    /// The device numbers (from 1) of this slice of a fleet of `n`: contiguous, slices
+    /// differing in length by at most one when `n` does not divide evenly; empty for a slice
+    /// past the fleet (`index >= count`, or more slices than devices).
     pub fn numbers(self, n: usize) -> std::ops::RangeInclusive<usize> {
-        let count = self.count.max(1);
-        let start = self.index * n / count;
-        let end = (self.index + 1) * n / count;
-        start + 1..=end
+        let (index, count, n) = (self.index as u64, self.count.max(1) as u64, n as u64);
+        if index >= count {
+            return std::ops::RangeInclusive::new(1, 0);
+        }
+        let start = index * n / count;
+        let end = (index + 1) * n / count;
+        (start + 1) as usize..=end as usize
     }
 
     /// `K/N`, with K from 0 to N - 1 and N from 1 to `devices` (each slice has a device).
@@ -504,10 +517,16 @@ impl Shard {
 
 fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
     let n = settings.devices.max(1);
+    // What one process holds: its slice. The queue and in-flight shares are of the slice's
+    // devices, not the whole fleet's (a slice of 5,000 of 100,000 is 5,000 to this process).
+    let held = shard.numbers(n).count();
+    if held == 0 {
+        return vec![];
+    }
     if n == 1 {
         return vec![Device::new(settings.clone(), seed)];
     }
-    let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / n).max(1);
+    let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / held).max(1);
     let sources = shard.numbers(n).map(|k| {
         let device_id = numbered(&settings.device_id, k, n);
         let topic = settings
@@ -522,7 +541,7 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
             sensor,
             offset_ms,
             queue_limit,
-            HISTORY_LIMIT / n,
+            HISTORY_LIMIT / held,
         )
     });
     match settings.connection {
@@ -540,7 +559,10 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
                 let i = k - 1;
                 let mut own = settings.clone();
                 own.client_id = numbered(&settings.client_id, k, n);
-                own.max_in_flight = settings.max_in_flight.min(FLEET_IN_FLIGHT_LIMIT / n).max(1);
+                own.max_in_flight = settings
+                    .max_in_flight
+                    .min(FLEET_IN_FLIGHT_LIMIT / held)
+                    .max(1);
                 own.device_id = source.device_id.clone();
                 own.topic = source.topic.clone();
                 own.sensor = source.generator.config().clone();

@@ -1009,6 +1009,25 @@ fn the_shards_of_a_fleet_together_are_the_whole_fleet() {
         }
     }
     assert_eq!(Shard::parse("3/4", 10), Ok(Shard { index: 3, count: 4 }));
+    // Slices of 10 in 4: 2, 3, 2, 3 devices, contiguous; none past the fleet.
+    let lengths: Vec<usize> = (0..4)
+        .map(|index| Shard { index, count: 4 }.numbers(10).count())
+        .collect();
+    assert_eq!(lengths, [2, 3, 2, 3]);
+    assert_eq!(Shard { index: 5, count: 4 }.numbers(10).count(), 0);
+    let past = Fleet::shard(settings("devices=10"), 1, Shard { index: 5, count: 4 });
+    assert!(
+        past.devices().is_empty(),
+        "a slice past the fleet holds nothing"
+    );
+    assert_eq!(
+        Shard {
+            index: 99_999,
+            count: 100_000
+        }
+        .numbers(100_000),
+        100_000..=100_000
+    );
     for bad in ["4/4", "0/0", "1/11", "x", "1/"] {
         assert_eq!(
             Shard::parse(bad, 10),
