@@ -24,6 +24,9 @@ pub struct Options {
     pub duration: Option<std::time::Duration>,
     /// `--allow-drops`: exit 0 even when samples were dropped (a load test, a pod).
     pub allow_drops: bool,
+    /// `--export FILE.csv|FILE.jsonl`: the run's samples with their labels and fates, written
+    /// at the end, as the page's Download CSV / JSONL.
+    pub export: Option<std::path::PathBuf>,
 }
 
 pub enum Parsed {
@@ -75,6 +78,7 @@ pub fn parse(
     let (mut stats_json, mut verbose, mut allow_drops) = (false, false, false);
     let mut shard_text = None;
     let mut duration = None;
+    let mut export = None;
     let mut errors = vec![];
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
@@ -95,6 +99,13 @@ pub fn parse(
             "stats_json" | "verbose" | "allow_drops" if inline.is_some() => {
                 errors.push(format!("--{} takes no value", name.replace('_', "-")));
             }
+            "export" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
+                Some(path) if path.ends_with(".csv") || path.ends_with(".jsonl") => {
+                    export = Some(std::path::PathBuf::from(path));
+                }
+                Some(_) => errors.push("--export: the file must end in .csv or .jsonl".into()),
+                None => errors.push("--export needs a file, .csv or .jsonl".into()),
+            },
             "duration" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
                 Some(value) => match value.trim().parse::<u64>() {
                     Ok(seconds) if seconds > 0 => {
@@ -219,6 +230,7 @@ pub fn parse(
             shard,
             duration,
             allow_drops,
+            export,
         }))),
         _ => Err(vec!["the settings could not be read".into()]),
     }
@@ -246,6 +258,7 @@ pub fn help() -> String {
          \x20                          keep the whole fleet's device numbers, ids and seeds\n\
          \x20 --duration SECONDS       stop by itself after this long (as Ctrl-C does)\n\
          \x20 --allow-drops            exit 0 even when samples were dropped\n\
+         \x20 --export FILE            the run's samples with labels and fates, .csv or .jsonl\n\
          \x20 --stats-json             one JSON line of totals per second on stdout\n\
          \x20 --verbose                every log line, for fleets too\n\
          \nCtrl-C (or SIGTERM) stops: it waits up to 2 s for acknowledgements, sends DISCONNECT\n\

@@ -253,6 +253,18 @@ async fn run(options: args::Options) -> ExitCode {
     } else {
         let _ = writeln!(std::io::stdout(), "{line}");
     }
+    if let Some(path) = &options.export {
+        let text = if path.extension().is_some_and(|e| e == "csv") {
+            fleet.export_csv()
+        } else {
+            fleet.export_jsonl()
+        };
+        if let Err(error) = std::fs::write(path, text) {
+            eprintln!("dps368-sim: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("dps368-sim: samples written to {}", path.display());
+    }
     // For CI: success only when everything made was acknowledged (or, with --allow-drops,
     // when anything got through).
     let dropped = totals.dropped > 0 && !options.allow_drops;

@@ -162,6 +162,36 @@ def test_four_shards_together_publish_exactly_the_whole_fleet():
     return f"12 device ids, {compared} payloads identical byte for byte"
 
 
+def test_export_writes_every_sample_with_its_labels_and_fate():
+    results = []
+    for extension in ("csv", "jsonl"):
+        path = os.path.abspath(f"target/runner-export.{extension}")
+        if os.path.exists(path):
+            os.remove(path)
+        proc = subprocess.run(
+            [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--devices", "3", "--interval", "0.1",
+             "--device-id", "rn-exp", "--anomaly-every", "5", "--profile", "seed", "--duration", "2",
+             "--export", path],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        samples = int(TOTALS.search(proc.stdout).group(1))
+        with open(path) as f:
+            lines = f.read().splitlines()
+        if extension == "csv":
+            assert lines[0].startswith("sequence,timestamp,device_id"), lines[0]
+            rows = lines[1:]
+            assert all(row.endswith(",acknowledged") for row in rows), rows[:3]
+            assert sum(",true," in row for row in rows) >= 3, "anomalies labelled"
+        else:
+            rows = [json.loads(line) for line in lines]
+            assert {row["status"] for row in rows} == {"acknowledged"}, rows[:3]
+            assert sum(row["anomaly"] for row in rows) >= 3
+        assert len(rows) == samples, (len(rows), samples)
+        results.append(f"{len(rows)} {extension} rows")
+    return ", ".join(results) + ", every one acknowledged"
+
+
 def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
     log_start = os.path.getsize(BROKER_LOG)
     proc = subprocess.run(
@@ -191,6 +221,7 @@ def main():
         test_200_devices_on_one_shared_connection_stop_cleanly_on_sigterm,
         test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_sample,
         test_four_shards_together_publish_exactly_the_whole_fleet,
+        test_export_writes_every_sample_with_its_labels_and_fate,
         test_bad_flags_exit_with_each_fields_error_and_send_nothing,
     ])
     print(f"runner: {passed} passed, {failed} failed")
