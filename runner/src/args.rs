@@ -12,8 +12,8 @@ use dps368_core::settings::{Field, Runner, Settings, SettingsForm, split_host_po
 #[derive(Debug)]
 pub struct Options {
     pub settings: Settings,
-    /// `host:port` of the broker.
-    pub address: String,
+    /// Where each connection goes.
+    pub target: crate::net::Target,
     /// `--stats-json`: one JSON line of totals per second on stdout.
     pub stats_json: bool,
     /// `--verbose`: every log line, for fleets too.
@@ -177,20 +177,21 @@ pub fn parse(
             None
         }
     };
-    let address = settings.as_ref().and_then(|s| match s.broker_url.strip_prefix("mqtt://") {
-        Some(rest) => {
+    let address = settings.as_ref().and_then(|s| {
+        if let Some(rest) = s.broker_url.strip_prefix("mqtt://") {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
             let (host, port) = split_host_port(authority);
             let port = port.unwrap_or("1883");
-            Some(if host.contains(':') {
+            Some(crate::net::Target::Tcp(if host.contains(':') {
                 format!("[{host}]:{port}")
             } else {
                 format!("{host}:{port}")
-            })
-        }
-        None => {
+            }))
+        } else if s.broker_url.starts_with("ws://") {
+            Some(crate::net::Target::WebSocket(s.broker_url.clone()))
+        } else {
             errors.push(format!(
-                "Broker URL: this runner speaks MQTT over TCP (mqtt://) so far; {} is not supported yet",
+                "Broker URL: this runner speaks mqtt:// and ws:// so far; {} (TLS) is not supported yet",
                 s.broker_url.split("://").next().unwrap_or("this scheme")
             ));
             None
@@ -222,9 +223,9 @@ pub fn parse(
         return Err(errors);
     }
     match (settings, address) {
-        (Some(settings), Some(address)) => Ok(Parsed::Run(Box::new(Options {
+        (Some(settings), Some(target)) => Ok(Parsed::Run(Box::new(Options {
             settings,
-            address,
+            target,
             stats_json,
             verbose,
             shard,
@@ -250,7 +251,8 @@ pub fn help() -> String {
         text.push_str(&format!("  --{name:<22} {}\n", field.label()));
     }
     text.push_str(
-        "\nThe broker is mqtt://host:port (TCP; default mqtt://localhost:1883). The seed program's\n\
+        "\nThe broker is mqtt://host:port (TCP; default mqtt://localhost:1883) or ws://host:port/path\n\
+         (a WebSocket, subprotocol mqtt). The seed program's\n\
          MQTT_BROKER_HOST, MQTT_BROKER_PORT, DEVICE_ID, MQTT_TOPIC, PUBLISH_INTERVAL and\n\
          ANOMALY_INTERVAL are read too, and MQTT_PASSWORD (better than --password, which the\n\
          process list shows); flags win.\n\
@@ -272,6 +274,7 @@ pub fn help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::Target;
 
     fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Options, Vec<String>> {
         let args = args.iter().map(|a| (*a).to_owned());
@@ -319,7 +322,7 @@ mod tests {
             ("lab", 20, 42, 7)
         );
         assert_eq!(s.labels, dps368_core::settings::Labels::Topic);
-        assert_eq!(options.address, "broker.local:1884");
+        assert_eq!(options.target, Target::Tcp("broker.local:1884".into()));
         assert!(options.stats_json);
         assert!(s.client_id.starts_with("lab-"), "{}", s.client_id);
         assert_eq!(s.client_id.len(), "lab-".len() + 4);
@@ -333,7 +336,7 @@ mod tests {
             ("PUBLISH_INTERVAL", "0.5"),
         ];
         let options = parse_with(&["--interval", "2"], &env).unwrap();
-        assert_eq!(options.address, "10.0.0.5:1883");
+        assert_eq!(options.target, Target::Tcp("10.0.0.5:1883".into()));
         assert_eq!(
             (
                 options.settings.device_id.as_str(),
@@ -342,7 +345,12 @@ mod tests {
             ("s2", 2000)
         );
         let random = parse_with(&[], &[]).unwrap();
-        assert_eq!(random.address, "localhost:1883");
+        assert_eq!(random.target, Target::Tcp("localhost:1883".into()));
+        let ws = parse_with(&["--broker", "ws://localhost:9001/mqtt"], &[]).unwrap();
+        assert_eq!(
+            ws.target,
+            Target::WebSocket("ws://localhost:9001/mqtt".into())
+        );
     }
 
     #[test]
@@ -360,7 +368,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "Broker URL: this runner speaks MQTT over TCP (mqtt://) so far; wss is not supported yet"
+                "Broker URL: this runner speaks mqtt:// and ws:// so far; wss (TLS) is not supported yet"
             ]
         );
         assert!(matches!(

@@ -118,7 +118,7 @@ async fn run(options: args::Options) -> ExitCode {
                 Action::Open { .. } => {
                     generation += 1;
                     connections[index] = Some(Connection::open(
-                        options.address.clone(),
+                        options.target.clone(),
                         index,
                         generation,
                         io_tx.clone(),
@@ -158,6 +158,7 @@ async fn run(options: args::Options) -> ExitCode {
                 match io {
                     Io::Opened { index, generation } if current(index, generation) => fleet.on_open(index, now),
                     Io::Bytes { index, generation, bytes } if current(index, generation) => fleet.on_bytes(index, &bytes, now),
+                    Io::Text { index, generation } if current(index, generation) => fleet.on_text_frame(index, now),
                     Io::Closed { index, generation, error } if current(index, generation) => {
                         // The reason, once: the fleet logs the retries.
                         if let Some(error) = error {

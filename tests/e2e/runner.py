@@ -8,7 +8,10 @@ does the same for 200 devices, stopped by SIGTERM; at max rate SIGINT still acco
 sample; and bad flags exit non-zero with each field's error, having sent nothing (no
 connection reaches the broker).
 
-Usage: runner.py RUNNER_BINARY MQTT_PORT BROKER_LOG
+Over a WebSocket (`ws://`, mosquitto's websockets listener) as well: 200 devices on one shared
+connection and 20 with a connection each, every sequence delivered, clean DISCONNECTs.
+
+Usage: runner.py RUNNER_BINARY MQTT_PORT BROKER_LOG WS_PORT
 """
 
 import json
@@ -24,17 +27,17 @@ import time
 
 from harness import Subscriber, run
 
-RUNNER, MQTT_PORT, BROKER_LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+RUNNER, MQTT_PORT, BROKER_LOG, WS_PORT = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 TOTALS = re.compile(r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)")
 
 
-def fleet_run(connection, seconds, stop=signal.SIGINT):
+def fleet_run(connection, seconds, stop=signal.SIGINT, broker=None, devices=200):
     run_id = "rn-" + "".join(random.choices(string.ascii_lowercase, k=5))
     subscriber = Subscriber("device/+/telemetry", MQTT_PORT)
     log_start = os.path.getsize(BROKER_LOG)
     try:
         proc = subprocess.Popen(
-            [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--devices", "200", "--connection", connection,
+            [RUNNER, "--broker", broker or f"mqtt://127.0.0.1:{MQTT_PORT}", "--devices", str(devices), "--connection", connection,
              "--device-id", run_id, "--interval", "1", "--profile", "seed", "--stats-json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -59,7 +62,7 @@ def fleet_run(connection, seconds, stop=signal.SIGINT):
     by_device = {}
     for m in mine:
         by_device.setdefault(m["device_id"], set()).add(m["sequence"])
-    assert len(by_device) == 200, len(by_device)
+    assert len(by_device) == devices, len(by_device)
     for device, sequences in by_device.items():
         assert sequences == set(range(1, max(sequences) + 1)), device
     # Every sample made and acknowledged arrived, once per sequence number (QoS 1 may repeat one).
@@ -81,6 +84,15 @@ def test_200_devices_on_one_shared_connection_stop_cleanly_on_sigterm():
     samples, acked, clean = fleet_run("shared", 10, signal.SIGTERM)
     assert clean == 1, f"{clean} clean DISCONNECTs of 1"
     return f"{samples} samples, {acked} acknowledged, one DISCONNECT"
+
+
+def test_over_a_websocket_200_devices_shared_and_20_with_a_connection_each():
+    broker = f"ws://127.0.0.1:{WS_PORT}"
+    samples, acked, clean = fleet_run("shared", 8, broker=broker)
+    assert clean == 1, f"{clean} clean DISCONNECTs of 1"
+    per_device, per_acked, per_clean = fleet_run("per-device", 8, broker=broker, devices=20)
+    assert per_clean == 20, f"{per_clean} clean DISCONNECTs of 20"
+    return f"shared: {samples} samples, all acknowledged; a connection each: {per_device} samples, 20 DISCONNECTs"
 
 
 def test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_sample():
@@ -219,6 +231,7 @@ def main():
     passed, failed = run([
         test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint,
         test_200_devices_on_one_shared_connection_stop_cleanly_on_sigterm,
+        test_over_a_websocket_200_devices_shared_and_20_with_a_connection_each,
         test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_sample,
         test_four_shards_together_publish_exactly_the_whole_fleet,
         test_export_writes_every_sample_with_its_labels_and_fate,
