@@ -1,7 +1,7 @@
 //! `dps368-sim`: the page's simulation as a native command, for CI jobs and fleets past one
 //! browser. The same core (`dps368-core`) runs it from the same settings: every page setting is
 //! a flag named like its URL parameter (`--device-id` or `--device_id`), and the seed program's
-//! environment variables work too. This runner speaks MQTT over TCP (`mqtt://`).
+//! environment variables work too. It speaks MQTT over TCP (`mqtt://`) and WebSockets (`ws://`).
 //!
 //! Like the page's transport it is the thin edge: it opens and feeds the sockets the fleet asks
 //! for, wakes it at its deadlines, and drains its actions and log; the fleet does the rest
