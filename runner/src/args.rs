@@ -25,8 +25,8 @@ pub struct Options {
     /// `--allow-drops`: exit 0 even when samples were dropped (a load test, a pod).
     pub allow_drops: bool,
     /// `--export FILE.csv|FILE.jsonl`: the run's samples with their labels and fates, written
-    /// at the end, as the page's Download CSV / JSONL.
-    pub export: Option<std::path::PathBuf>,
+    /// at the end, as the page's Download CSV / JSONL; `true` for CSV.
+    pub export: Option<(std::path::PathBuf, bool)>,
 }
 
 pub enum Parsed {
@@ -100,10 +100,25 @@ pub fn parse(
                 errors.push(format!("--{} takes no value", name.replace('_', "-")));
             }
             "export" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
-                Some(path) if path.ends_with(".csv") || path.ends_with(".jsonl") => {
-                    export = Some(std::path::PathBuf::from(path));
+                Some(path) => {
+                    let path = std::path::PathBuf::from(path);
+                    let csv = match path.extension().and_then(|e| e.to_str()) {
+                        Some("csv") => Some(true),
+                        Some("jsonl") => Some(false),
+                        _ => None,
+                    };
+                    match csv {
+                        // Made now, so a path that cannot be written fails before the run.
+                        Some(csv) => match std::fs::File::create(&path) {
+                            Ok(_) => export = Some((path, csv)),
+                            Err(error) => errors.push(format!(
+                                "--export: cannot write {}: {error}",
+                                path.display()
+                            )),
+                        },
+                        None => errors.push("--export: the file must end in .csv or .jsonl".into()),
+                    }
                 }
-                Some(_) => errors.push("--export: the file must end in .csv or .jsonl".into()),
                 None => errors.push("--export needs a file, .csv or .jsonl".into()),
             },
             "duration" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
@@ -188,7 +203,15 @@ pub fn parse(
                 format!("{host}:{port}")
             }))
         } else if s.broker_url.starts_with("ws://") {
-            Some(crate::net::Target::WebSocket(s.broker_url.clone()))
+            // What the WebSocket library will read, read now: a bad URL is a bad flag.
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            match s.broker_url.as_str().into_client_request() {
+                Ok(_) => Some(crate::net::Target::WebSocket(s.broker_url.clone())),
+                Err(error) => {
+                    errors.push(format!("Broker URL: {error} (got {:?})", s.broker_url));
+                    None
+                }
+            }
         } else {
             errors.push(format!(
                 "Broker URL: this runner speaks mqtt:// and ws:// so far; {} (TLS) is not supported yet",
@@ -375,6 +398,27 @@ mod tests {
             parse(["--help".to_owned()], |_| None),
             Ok(Parsed::Help)
         ));
+    }
+
+    #[test]
+    fn an_export_file_and_a_websocket_url_are_checked_before_the_run() {
+        let errors = parse_with(&["--export", "samples.txt"], &[]).unwrap_err();
+        assert_eq!(errors, ["--export: the file must end in .csv or .jsonl"]);
+        let errors = parse_with(&["--export", "/nonexistent-dir/x.csv"], &[]).unwrap_err();
+        assert!(
+            errors[0].starts_with("--export: cannot write /nonexistent-dir/x.csv: "),
+            "{errors:?}"
+        );
+        let path = std::env::temp_dir().join("dps368-runner-args-test.jsonl");
+        let options = parse_with(&["--export", path.to_str().unwrap()], &[]).unwrap();
+        assert_eq!(options.export, Some((path.clone(), false)));
+        assert!(path.exists(), "made when the flags are read");
+        let _ = std::fs::remove_file(path);
+        let errors = parse_with(&["--broker", "ws://h:9001/<x>"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            ["Broker URL: HTTP format error: invalid uri character (got \"ws://h:9001/<x>\")"]
+        );
     }
 
     #[test]

@@ -254,8 +254,8 @@ async fn run(options: args::Options) -> ExitCode {
     } else {
         let _ = writeln!(std::io::stdout(), "{line}");
     }
-    if let Some(path) = &options.export {
-        let text = if path.extension().is_some_and(|e| e == "csv") {
+    if let Some((path, csv)) = &options.export {
+        let text = if *csv {
             fleet.export_csv()
         } else {
             fleet.export_jsonl()

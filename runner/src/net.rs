@@ -182,7 +182,8 @@ async fn websocket(
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     let connected = tokio::select! {
-        connected = tokio_tungstenite::connect_async(request) => connected,
+        // Nagle off, as on TCP: a PUBLISH goes out when it is made.
+        connected = tokio_tungstenite::connect_async_with_config(request, None, true) => connected,
         // (Nothing is sent before the fleet hears the socket opened.)
         None = to_send.recv() => return,
     };
@@ -196,6 +197,7 @@ async fn websocket(
     let _ = io.send(Io::Opened { index, generation });
     let (mut sink, mut stream) = socket.split();
     let reports = io.clone();
+    let url_read = url.clone();
     let mut reading = tokio::spawn(async move {
         while let Some(message) = stream.next().await {
             match message {
@@ -209,7 +211,15 @@ async fn websocket(
                 Ok(Message::Text(_)) => {
                     let _ = reports.send(Io::Text { index, generation });
                 }
-                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(Message::Close(_)) => break,
+                Err(error) => {
+                    let _ = reports.send(Io::Closed {
+                        index,
+                        generation,
+                        error: Some(format!("reading {url_read} failed: {error}")),
+                    });
+                    return;
+                }
                 Ok(_) => {} // pings are answered by the library
             }
         }
