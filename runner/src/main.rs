@@ -138,9 +138,7 @@ async fn run(options: args::Options) -> ExitCode {
         }
         while let Some(entry) = fleet.poll_log() {
             if options.verbose || entry.level != LogLevel::Info || options.settings.devices == 1 {
-                if tty {
-                    eprint!("\r\x1b[K");
-                }
+                clear_status(tty);
                 eprintln!("{}", entry.text);
             }
         }
@@ -149,6 +147,8 @@ async fn run(options: args::Options) -> ExitCode {
             break;
         }
         let deadline = fleet.poll_timeout().map(|at| clock.instant(at));
+        // Why a stop begins, when one does: every way ends the run as the page's Stop does.
+        let mut stop = None;
         tokio::select! {
             Some(io) = io_rx.recv() => {
                 let now = clock.now();
@@ -203,28 +203,18 @@ async fn run(options: args::Options) -> ExitCode {
                     eprintln!("\ndps368-sim: stopped at once (Ctrl-C while stopping); totals not counted");
                     return ExitCode::from(130);
                 }
-                stopping = true;
                 // Armed again for a second Ctrl-C.
                 ctrl_c.set(tokio::signal::ctrl_c());
-                if tty {
-                    eprint!("\r\x1b[K");
-                }
-                eprintln!("dps368-sim: stopping (waiting up to 2 s for acknowledgements; Ctrl-C again to quit at once)");
-                fleet.stop(clock.now());
+                stop = Some("waiting up to 2 s for acknowledgements; Ctrl-C again to quit at once");
             }
-            _ = sleep_until(ends), if !stopping => {
-                stopping = true;
-                if tty {
-                    eprint!("\r\x1b[K");
-                }
-                eprintln!("dps368-sim: stopping (--duration reached)");
-                fleet.stop(clock.now());
-            }
-            _ = recv(&mut sigterm), if !stopping => {
-                stopping = true;
-                eprintln!("dps368-sim: stopping (SIGTERM)");
-                fleet.stop(clock.now());
-            }
+            _ = sleep_until(ends), if !stopping => stop = Some("--duration reached"),
+            _ = recv(&mut sigterm), if !stopping => stop = Some("SIGTERM"),
+        }
+        if let Some(reason) = stop {
+            stopping = true;
+            clear_status(tty);
+            eprintln!("dps368-sim: stopping ({reason})");
+            fleet.stop(clock.now());
         }
     }
     // Let every connection write what it was given (the DISCONNECTs) before the process ends.
@@ -235,9 +225,7 @@ async fn run(options: args::Options) -> ExitCode {
         }
     })
     .await;
-    if tty {
-        eprint!("\r\x1b[K");
-    }
+    clear_status(tty);
     let totals = fleet.totals();
     let line = format!("stopped: {}", totals.totals());
     if options.stats_json {
@@ -273,6 +261,13 @@ async fn run(options: args::Options) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Clears the status line on a terminal, before a line of text is written.
+fn clear_status(tty: bool) {
+    if tty {
+        eprint!("\r\x1b[K");
     }
 }
 

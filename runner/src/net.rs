@@ -97,6 +97,11 @@ async fn tcp(
     io: mpsc::UnboundedSender<Io>,
     mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
+    let closed = |error: Option<String>| Io::Closed {
+        index,
+        generation,
+        error,
+    };
     // Given up (closed) before it connects: the connection attempt is dropped.
     let stream = tokio::select! {
         stream = TcpStream::connect(&address) => stream,
@@ -106,12 +111,9 @@ async fn tcp(
     let stream = match stream {
         Ok(stream) => stream,
         Err(error) => {
-            let error = Some(format!("cannot connect to {address}: {error}"));
-            let _ = io.send(Io::Closed {
-                index,
-                generation,
-                error,
-            });
+            let _ = io.send(closed(Some(format!(
+                "cannot connect to {address}: {error}"
+            ))));
             return;
         }
     };
@@ -119,7 +121,7 @@ async fn tcp(
     let _ = io.send(Io::Opened { index, generation });
     let (mut reader, mut writer) = stream.into_split();
     let reports = io.clone();
-    let mut reading = tokio::spawn(async move {
+    let reading = tokio::spawn(async move {
         // PUBACKs and CONNACKs are small: 4 KiB a connection, not 64, for thousands.
         let mut buffer = vec![0u8; 4 * 1024];
         loop {
@@ -144,18 +146,12 @@ async fn tcp(
     // Writes until the fleet closes the connection (the channel ends) or a write fails.
     while let Some(bytes) = to_send.recv().await {
         if let Err(error) = writer.write_all(&bytes).await {
-            let _ = io.send(Io::Closed {
-                index,
-                generation,
-                error: Some(format!("write to {address} failed: {error}")),
-            });
+            let _ = io.send(closed(Some(format!("write to {address} failed: {error}"))));
             break;
         }
     }
     let _ = writer.shutdown().await;
-    if tokio::time::timeout(LINGER, &mut reading).await.is_err() {
-        reading.abort();
-    }
+    linger(reading).await;
 }
 
 async fn websocket(
@@ -198,7 +194,7 @@ async fn websocket(
     let (mut sink, mut stream) = socket.split();
     let reports = io.clone();
     let url_read = url.clone();
-    let mut reading = tokio::spawn(async move {
+    let reading = tokio::spawn(async move {
         while let Some(message) = stream.next().await {
             match message {
                 Ok(Message::Binary(bytes)) => {
@@ -237,6 +233,12 @@ async fn websocket(
     }
     // A close frame, then what the broker still sends, as on TCP.
     let _ = sink.close().await;
+    linger(reading).await;
+}
+
+/// Lets the reading task take what the broker still sends after our side closed, for at most
+/// [`LINGER`], so the socket closes without a reset that could lose our last bytes.
+async fn linger(mut reading: JoinHandle<()>) {
     if tokio::time::timeout(LINGER, &mut reading).await.is_err() {
         reading.abort();
     }

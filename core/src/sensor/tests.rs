@@ -438,16 +438,7 @@ fn values_never_leave_the_parts_limits_and_resolution() {
 
 /// The same run with and without one injected anomaly of `kind` at sample 51.
 fn with_and_without(kind: AnomalyKind) -> (Vec<Sample>, Vec<Sample>) {
-    let make = |inject: bool| {
-        let mut generator = realistic(21, AirParams::default(), AnomalyMode::Off, vec![]);
-        let mut samples = run(&mut generator, 50, 1000);
-        if inject {
-            generator.inject(kind);
-        }
-        samples.extend((50..200).map(|k| generator.next_sample(EPOCH + k * 1000)));
-        samples
-    };
-    (make(true), make(false))
+    dialled(kind, Difficulty::default())
 }
 
 #[test]
@@ -655,7 +646,8 @@ fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
     }
 }
 
-/// As [`with_and_without`], at a given difficulty.
+/// The same run, at `difficulty`, with and without one injected anomaly of `kind` at
+/// sample 51.
 fn dialled(kind: AnomalyKind, difficulty: Difficulty) -> (Vec<Sample>, Vec<Sample>) {
     let make = |inject: bool| {
         let mut generator = Generator::new(SensorConfig {
