@@ -7,17 +7,26 @@ the counters and the fleet table add up, and after Stop `acked + dropped == samp
 `interval=0` (as fast as possible) for 5 s: the page shows a rate, and after Stop every
 PUBLISH was acknowledged.
 
-Usage: fleet.py DIST_DIR MQTT_PORT WS_PORT
+And the page against the native runner (runner/, given as RUNNER_BINARY): the same settings,
+seed and start time give the same payload bytes, telemetry and labels, collected from both
+through mosquitto.
+
+Usage: fleet.py DIST_DIR MQTT_PORT WS_PORT RUNNER_BINARY
 """
 
+import json
 import random
+import signal
 import string
+import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 
 from harness import Subscriber, check_schema, run_suite
 
-DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+DIST, MQTT_PORT, WS_PORT, RUNNER = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
 
 def counter(driver, testid):
@@ -111,6 +120,103 @@ def test_max_rate_for_5_s_then_stop_acknowledges_everything(driver, base):
     return f"{published} messages in about 5 s, {rate} msg/s shown, all acknowledged"
 
 
+class RawSubscriber:
+    """mosquitto_sub keeping each message's topic and exact payload text."""
+
+    def __init__(self, *topics):
+        self.proc = subprocess.Popen(
+            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-v"]
+            + [arg for topic in topics for arg in ("-t", topic)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.messages = []
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.5)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            topic, _, payload = line.rstrip("\n").partition(" ")
+            self.messages.append((topic, payload))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def by_topic_and_sequence(messages, run):
+    """Payload text by (topic, sequence), of this run's devices; a label is keyed by its first
+    sequence. A label of an event that Stop cut short is left out: the page and the runner stop
+    at different samples."""
+    keyed, last = {}, {}
+    for topic, payload in messages:
+        message = json.loads(payload)
+        if not message["device_id"].startswith(run):
+            continue
+        if "sequence" in message:
+            keyed[(topic, message["sequence"])] = payload
+            last[message["device_id"]] = max(last.get(message["device_id"], 0), message["sequence"])
+    for topic, payload in messages:
+        message = json.loads(payload)
+        if message["device_id"].startswith(run) and "first_sequence" in message:
+            if message["last_sequence"] < last.get(message["device_id"], 0):
+                keyed[(topic, message["first_sequence"])] = payload
+    return keyed
+
+
+def test_the_page_and_the_native_runner_publish_the_same_bytes(driver, base):
+    """Every setting that shapes a payload, set away from its default, the same for both."""
+    run = "same" + "".join(random.choices(string.ascii_lowercase, k=4))
+    settings = {
+        "device_id": run, "topic": f"same/{run}/{{device_id}}", "devices": "3", "connection": "shared",
+        "interval": "0.2", "profile": "realistic", "seed": "31", "precision": "64", "altitude": "420",
+        "tide": "0.9", "temperature": "18", "start": "2026-03-01T06:00:00Z", "tz": "+05:30",
+        "anomaly_mode": "random", "anomaly_probability": "0.2", "anomaly_scale": "0.7", "anomaly_duration": "1.5",
+    }
+    collected = {}
+    for labels in ("inline", "topic"):
+        settings["labels"] = labels
+        subscriber = RawSubscriber(f"same/{run}/#", "device/+/labels")
+        try:
+            query = urllib.parse.urlencode(settings, safe="{}/:")
+            driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&{query}&autostart=1")
+            driver.wait_for("connected", lambda: driver.text("status") == "connected")
+            time.sleep(4)
+            driver.click("stop")
+            driver.wait_for("disconnected", lambda: driver.text("status") == "disconnected", timeout=15)
+            time.sleep(1)
+            page = list(subscriber.messages)
+            subscriber.messages.clear()
+            flags = [f"--{name}={value}" for name, value in settings.items()]
+            proc = subprocess.Popen([RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", *flags],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(4)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0, (proc.returncode, err)
+            time.sleep(1)
+            native = list(subscriber.messages)
+        finally:
+            subscriber.stop()
+        collected[labels] = (by_topic_and_sequence(page, run), by_topic_and_sequence(native, run))
+    report = []
+    for labels, (page, native) in collected.items():
+        common = sorted(set(page) & set(native))
+        telemetry = [key for key in common if key[0].endswith(("-1", "-2", "-3"))]
+        label_keys = [key for key in common if key[0].endswith("/labels")]
+        # Both ran about 4 s at 5 Hz: 3 devices x about 20 samples each.
+        assert len(telemetry) >= 45, (labels, len(telemetry), sorted(page)[:3], sorted(native)[:3])
+        assert {key[0] for key in telemetry} == {f"same/{run}/{run}-{n}" for n in (1, 2, 3)}, telemetry[:3]
+        if labels == "topic":
+            assert label_keys, (labels, sorted(page)[-3:])
+            assert all('"anomaly"' not in page[key] for key in telemetry), telemetry[:1]
+        else:
+            assert any('"anomaly":true' in page[key] for key in telemetry), "no anomaly in the inline run"
+        for key in common:
+            assert page[key] == native[key], (key, page[key], native[key])
+        report.append(f"{labels}: {len(telemetry)} samples and {len(label_keys)} labels")
+    return "identical byte for byte (" + "; ".join(report) + ")"
+
+
 def main():
     run_suite(
         "fleet",
@@ -119,6 +225,7 @@ def main():
             test_a_fleet_of_50_with_a_connection_each_delivers_every_sequence,
             test_a_fleet_of_50_through_one_shared_connection_delivers_every_sequence,
             test_max_rate_for_5_s_then_stop_acknowledges_everything,
+            test_the_page_and_the_native_runner_publish_the_same_bytes,
         ],
     )
 

@@ -49,7 +49,8 @@ pub fn pressure_noise_pa(oversampling: u32) -> f64 {
 pub fn pressure_at_altitude(sea_level_hpa: f64, altitude_m: f64) -> f64 {
     let base = (1.0 - 2.255_77e-5 * altitude_m).max(1e-12);
     // exp(ln) rather than powf: the page already carries exp and ln, and pow would add 1 KB.
-    sea_level_hpa * (5.255_88 * base.ln()).exp()
+    // libm's, not std's: the same bits natively as in the page (see Cargo.toml).
+    sea_level_hpa * libm::exp(5.255_88 * libm::log(base))
 }
 
 /// Cosine for the model's arguments (a few turns at most), good to 1e-15.
@@ -175,7 +176,7 @@ impl Air {
         self.last_ms = Some(epoch_ms);
         // Ornstein-Uhlenbeck steps, exact for any dt: weather and temperature wander.
         let theta = std::f64::consts::LN_2 / p.weather_half_life_days.max(1e-6);
-        let decay = (-theta * dt_days).exp();
+        let decay = libm::exp(-theta * dt_days);
         let weather_sd = p.weather_hpa_per_day * ((1.0 - decay * decay) / (2.0 * theta)).sqrt();
         self.weather = self.weather * decay + weather_sd * self.rng.gaussian();
         let wander_sd = p.temperature_wander_c * (1.0 - decay * decay).sqrt();

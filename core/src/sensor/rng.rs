@@ -34,6 +34,6 @@ impl Rng {
     pub fn gaussian(&mut self) -> f64 {
         let u1 = 1.0 - self.next_f64(); // (0, 1]: ln is finite
         let u2 = self.next_f64();
-        (-2.0 * u1.ln()).sqrt() * super::air::cos(std::f64::consts::TAU * u2)
+        (-2.0 * libm::log(u1)).sqrt() * super::air::cos(std::f64::consts::TAU * u2)
     }
 }
