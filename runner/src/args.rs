@@ -79,6 +79,7 @@ pub fn parse(
     let mut shard_text = None;
     let mut duration = None;
     let mut export = None;
+    let mut tls_files = crate::tls::Files::default();
     let mut errors = vec![];
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
@@ -137,6 +138,19 @@ pub fn parse(
                 Some(value) => shard_text = Some(value),
                 None => errors.push("--shard needs a value, K/N".into()),
             },
+            "cafile" | "cert" | "key" => {
+                match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
+                    Some(path) => {
+                        let slot = match name.as_str() {
+                            "cafile" => &mut tls_files.ca,
+                            "cert" => &mut tls_files.cert,
+                            _ => &mut tls_files.key,
+                        };
+                        *slot = Some(path);
+                    }
+                    None => errors.push(format!("--{name} needs a file (PEM)")),
+                }
+            }
             "stats_json" => stats_json = true,
             "verbose" => verbose = true,
             "allow_drops" => allow_drops = true,
@@ -193,32 +207,9 @@ pub fn parse(
         }
     };
     let address = settings.as_ref().and_then(|s| {
-        if let Some(rest) = s.broker_url.strip_prefix("mqtt://") {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let (host, port) = split_host_port(authority);
-            let port = port.unwrap_or("1883");
-            Some(crate::net::Target::Tcp(if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            }))
-        } else if s.broker_url.starts_with("ws://") {
-            // What the WebSocket library will read, read now: a bad URL is a bad flag.
-            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-            match s.broker_url.as_str().into_client_request() {
-                Ok(_) => Some(crate::net::Target::WebSocket(s.broker_url.clone())),
-                Err(error) => {
-                    errors.push(format!("Broker URL: {error} (got {:?})", s.broker_url));
-                    None
-                }
-            }
-        } else {
-            errors.push(format!(
-                "Broker URL: this runner speaks mqtt:// and ws:// so far; {} (TLS) is not supported yet",
-                s.broker_url.split("://").next().unwrap_or("this scheme")
-            ));
-            None
-        }
+        target(&s.broker_url, &tls_files)
+            .map_err(|e| errors.extend(e))
+            .ok()
     });
     let shard = match (&settings, shard_text) {
         (Some(settings), Some(text)) => match Shard::parse(&text, settings.devices) {
@@ -260,6 +251,56 @@ pub fn parse(
     }
 }
 
+/// Where the connections go, from the broker URL (already checked by the settings) and the TLS
+/// files; the problems name their flags.
+fn target(url: &str, files: &crate::tls::Files) -> Result<crate::net::Target, Vec<String>> {
+    use crate::net::Target;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let secure = matches!(scheme, "mqtts" | "wss");
+    if files.any() && !secure {
+        return Err(vec![format!(
+            "--cafile, --cert and --key are for TLS: the broker URL must be mqtts:// or wss:// (got {scheme}://)"
+        )]);
+    }
+    let (host, port, url) = match scheme {
+        "mqtt" | "mqtts" => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let (host, port) = split_host_port(authority);
+            let port = port.unwrap_or(if secure { "8883" } else { "1883" });
+            (host.to_owned(), port.to_owned(), None)
+        }
+        "ws" | "wss" => {
+            // What the WebSocket library will read, read now: a bad URL is a bad flag.
+            let request = url
+                .into_client_request()
+                .map_err(|error| vec![format!("Broker URL: {error} (got {url:?})")])?;
+            let uri = request.uri();
+            let host = uri.host().unwrap_or_default().to_owned();
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+            (host, port.to_string(), Some(url.to_owned()))
+        }
+        _ => {
+            return Err(vec![format!(
+                "Broker URL: this runner speaks mqtt://, mqtts://, ws:// and wss:// (got {scheme}://)"
+            )]);
+        }
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let address = if bare.contains(':') {
+        format!("[{bare}]:{port}")
+    } else {
+        format!("{bare}:{port}")
+    };
+    let tls = secure
+        .then(|| crate::tls::config(&host, files))
+        .transpose()?;
+    Ok(match url {
+        None => Target::Tcp { address, tls },
+        Some(url) => Target::WebSocket { url, address, tls },
+    })
+}
+
 pub fn help() -> String {
     let mut text = String::from(
         "dps368-sim: simulated Infineon DPS368 sensors publishing MQTT telemetry, as the page does.\n\n\
@@ -274,12 +315,15 @@ pub fn help() -> String {
         text.push_str(&format!("  --{name:<22} {}\n", field.label()));
     }
     text.push_str(
-        "\nThe broker is mqtt://host:port (TCP; default mqtt://localhost:1883) or ws://host:port/path\n\
-         (a WebSocket, subprotocol mqtt). The seed program's\n\
+        "\nThe broker is mqtt://host:port (TCP; default mqtt://localhost:1883), ws://host:port/path\n\
+         (a WebSocket, subprotocol mqtt), or either in TLS: mqtts:// (port 8883 by default) and\n\
+         wss://, checked against the system's root certificates. The seed program's\n\
          MQTT_BROKER_HOST, MQTT_BROKER_PORT, DEVICE_ID, MQTT_TOPIC, PUBLISH_INTERVAL and\n\
          ANOMALY_INTERVAL are read too, and MQTT_PASSWORD (better than --password, which the\n\
          process list shows); flags win.\n\
-         \n  --shard K/N              run slice K (from 0) of N equal slices of the fleet; the slices\n\
+         \n  --cafile FILE            trust the CA certificates in this PEM file instead of the system's\n\
+         \x20 --cert FILE --key FILE   a client certificate and its key (PEM), for brokers that ask\n\
+         \x20 --shard K/N              run slice K (from 0) of N equal slices of the fleet; the slices\n\
          \x20                          keep the whole fleet's device numbers, ids and seeds\n\
          \x20 --duration SECONDS       stop by itself after this long (as Ctrl-C does)\n\
          \x20 --allow-drops            exit 0 even when samples were dropped\n\
@@ -345,7 +389,7 @@ mod tests {
             ("lab", 20, 42, 7)
         );
         assert_eq!(s.labels, dps368_core::settings::Labels::Topic);
-        assert_eq!(options.target, Target::Tcp("broker.local:1884".into()));
+        assert_eq!(options.target, tcp("broker.local:1884"));
         assert!(options.stats_json);
         assert!(s.client_id.starts_with("lab-"), "{}", s.client_id);
         assert_eq!(s.client_id.len(), "lab-".len() + 4);
@@ -359,7 +403,7 @@ mod tests {
             ("PUBLISH_INTERVAL", "0.5"),
         ];
         let options = parse_with(&["--interval", "2"], &env).unwrap();
-        assert_eq!(options.target, Target::Tcp("10.0.0.5:1883".into()));
+        assert_eq!(options.target, tcp("10.0.0.5:1883"));
         assert_eq!(
             (
                 options.settings.device_id.as_str(),
@@ -368,12 +412,140 @@ mod tests {
             ("s2", 2000)
         );
         let random = parse_with(&[], &[]).unwrap();
-        assert_eq!(random.target, Target::Tcp("localhost:1883".into()));
+        assert_eq!(random.target, tcp("localhost:1883"));
         let ws = parse_with(&["--broker", "ws://localhost:9001/mqtt"], &[]).unwrap();
         assert_eq!(
             ws.target,
-            Target::WebSocket("ws://localhost:9001/mqtt".into())
+            Target::WebSocket {
+                url: "ws://localhost:9001/mqtt".into(),
+                address: "localhost:9001".into(),
+                tls: None
+            }
         );
+    }
+
+    fn tcp(address: &str) -> Target {
+        Target::Tcp {
+            address: address.into(),
+            tls: None,
+        }
+    }
+
+    const TEST_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/ca.pem");
+
+    /// The address and the name TLS checks, of a target.
+    fn tls_of(target: &Target) -> (String, Option<String>) {
+        let (address, tls) = match target {
+            Target::Tcp { address, tls } | Target::WebSocket { address, tls, .. } => (address, tls),
+        };
+        let name = tls
+            .as_ref()
+            .map(|tls| tls.server_name.to_str().into_owned());
+        (address.clone(), name)
+    }
+
+    #[test]
+    fn tls_urls_take_their_default_ports_and_check_the_urls_host() {
+        let ca = ["--cafile", TEST_CA];
+        let mqtts = parse_with(
+            &[&["--broker", "mqtts://broker.local"][..], &ca].concat(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            tls_of(&mqtts.target),
+            ("broker.local:8883".into(), Some("broker.local".into()))
+        );
+        let wss = parse_with(
+            &[&["--broker", "wss://10.0.0.7/mqtt"][..], &ca].concat(),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            matches!(&wss.target, Target::WebSocket { url, .. } if url == "wss://10.0.0.7/mqtt")
+        );
+        assert_eq!(
+            tls_of(&wss.target),
+            ("10.0.0.7:443".into(), Some("10.0.0.7".into()))
+        );
+        let v6 = parse_with(
+            &[&["--broker", "mqtts://[::1]:9883"][..], &ca].concat(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            tls_of(&v6.target),
+            ("[::1]:9883".into(), Some("::1".into()))
+        );
+        let plain = parse_with(&["--broker", "ws://h/mqtt"], &[]).unwrap();
+        assert_eq!(tls_of(&plain.target), ("h:80".into(), None));
+    }
+
+    #[test]
+    fn tls_files_are_read_before_the_run_and_each_problem_names_its_flag() {
+        let errors = parse_with(&["--broker", "mqtt://h", "--cafile", TEST_CA], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "--cafile, --cert and --key are for TLS: the broker URL must be mqtts:// or wss:// (got mqtt://)"
+            ]
+        );
+        let errors = parse_with(
+            &["--broker", "mqtts://h", "--cafile", "/nonexistent/ca.pem"],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("--cafile: cannot read certificates from /nonexistent/ca.pem: "),
+            "{errors:?}"
+        );
+        let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let errors = parse_with(&["--broker", "mqtts://h", "--cafile", not_pem], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [format!("--cafile: {not_pem} holds no usable certificate")]
+        );
+        let errors = parse_with(
+            &[
+                "--broker",
+                "mqtts://h",
+                "--cafile",
+                TEST_CA,
+                "--cert",
+                TEST_CA,
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            ["--cert needs --key (the client certificate's private key)"]
+        );
+        // The CA file has no private key in it.
+        let errors = parse_with(
+            &[
+                "--broker",
+                "mqtts://h",
+                "--cafile",
+                TEST_CA,
+                "--cert",
+                TEST_CA,
+                "--key",
+                TEST_CA,
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(&format!(
+                "--key: cannot read a private key from {TEST_CA}: "
+            )),
+            "{errors:?}"
+        );
+        let errors = parse_with(&["--broker", "mqtts://h", "--key"], &[]).unwrap_err();
+        assert_eq!(errors, ["--key needs a file (PEM)"]);
     }
 
     #[test]
@@ -387,13 +559,9 @@ mod tests {
                 "Devices: must be a whole number from 1 to 100000 (got \"0\")",
             ]
         );
-        let errors = parse_with(&["--broker", "wss://broker.local:8884/mqtt"], &[]).unwrap_err();
-        assert_eq!(
-            errors,
-            [
-                "Broker URL: this runner speaks mqtt:// and ws:// so far; wss (TLS) is not supported yet"
-            ]
-        );
+        let errors = parse_with(&["--broker", "tcp://broker.local:1883"], &[]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("Broker URL: "), "{errors:?}");
         assert!(matches!(
             parse(["--help".to_owned()], |_| None),
             Ok(Parsed::Help)

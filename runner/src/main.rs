@@ -9,6 +9,7 @@
 
 mod args;
 mod net;
+mod tls;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

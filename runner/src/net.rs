@@ -1,7 +1,7 @@
 //! One connection per fleet connection, over TCP (`mqtt://`) or a WebSocket (`ws://`,
-//! subprotocol `mqtt`, binary frames [MQTT-6.0.0-1] [MQTT-6.0.0-3]): a task that connects, then
-//! writes what the fleet sends while a second task reads into the runner's channel, until either
-//! side closes.
+//! subprotocol `mqtt`, binary frames [MQTT-6.0.0-1] [MQTT-6.0.0-3]), either of them in TLS
+//! (`mqtts://`, `wss://`): a task that connects, then writes what the fleet sends while a second
+//! task reads into the runner's channel, until either side closes.
 //! Dropping a [`Connection`] (or [`Connection::close`]) ends it gracefully: what was sent before
 //! (a DISCONNECT) is written, the write side is shut, and what the broker still sends is read
 //! (at most [`LINGER`]) so that the socket closes without a reset that could lose those bytes.
@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,13 +17,33 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
+use crate::tls::Tls;
+
 /// Where a connection goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// `host:port`, MQTT over TCP.
-    Tcp(String),
-    /// A `ws://` URL, MQTT over a WebSocket.
-    WebSocket(String),
+    /// `host:port`, MQTT over TCP, in TLS for `mqtts://`.
+    Tcp { address: String, tls: Option<Tls> },
+    /// A `ws://` or `wss://` URL (the latter in TLS), MQTT over a WebSocket to `host:port`.
+    WebSocket {
+        url: String,
+        address: String,
+        tls: Option<Tls>,
+    },
+}
+
+impl Target {
+    fn address(&self) -> &str {
+        match self {
+            Target::Tcp { address, .. } | Target::WebSocket { address, .. } => address,
+        }
+    }
+
+    fn tls(&self) -> Option<&Tls> {
+        match self {
+            Target::Tcp { tls, .. } | Target::WebSocket { tls, .. } => tls.as_ref(),
+        }
+    }
 }
 
 /// How long a closing connection waits for the broker to close its side.
@@ -69,10 +89,7 @@ impl Connection {
         io: mpsc::UnboundedSender<Io>,
     ) -> Self {
         let (outgoing, to_send) = mpsc::unbounded_channel::<Vec<u8>>();
-        let task = match target {
-            Target::Tcp(address) => tokio::spawn(tcp(address, index, generation, io, to_send)),
-            Target::WebSocket(url) => tokio::spawn(websocket(url, index, generation, io, to_send)),
-        };
+        let task = tokio::spawn(run(target, index, generation, io, to_send));
         Self {
             generation,
             outgoing,
@@ -90,43 +107,105 @@ impl Connection {
     }
 }
 
-async fn tcp(
-    address: String,
+/// Connects (TCP, then TLS when the target says so), then speaks MQTT over the stream or over a
+/// WebSocket on it.
+async fn run(
+    target: Target,
     index: usize,
     generation: u64,
     io: mpsc::UnboundedSender<Io>,
     mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
-    let closed = |error: Option<String>| Io::Closed {
+    let closed = |error: String| Io::Closed {
         index,
         generation,
-        error,
+        error: Some(error),
     };
+    let address = target.address().to_owned();
     // Given up (closed) before it connects: the connection attempt is dropped.
+    // (Nothing is sent before the fleet hears the socket opened.)
     let stream = tokio::select! {
         stream = TcpStream::connect(&address) => stream,
-        // (Nothing is sent before the fleet hears the socket opened.)
         None = to_send.recv() => return,
     };
     let stream = match stream {
         Ok(stream) => stream,
         Err(error) => {
-            let _ = io.send(closed(Some(format!(
-                "cannot connect to {address}: {error}"
-            ))));
+            let _ = io.send(closed(format!("cannot connect to {address}: {error}")));
             return;
         }
     };
+    // Nagle off: a PUBLISH goes out when it is made.
     let _ = stream.set_nodelay(true);
+    let Some(tls) = target.tls() else {
+        return speak(target, stream, index, generation, io, to_send).await;
+    };
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let handshake = tokio::select! {
+        handshake = connector.connect(tls.server_name.clone(), stream) => handshake,
+        None = to_send.recv() => return,
+    };
+    match handshake {
+        Ok(stream) => speak(target, stream, index, generation, io, to_send).await,
+        Err(error) => {
+            let _ = io.send(closed(format!("TLS with {address} failed: {error}")));
+        }
+    }
+}
+
+async fn speak<S>(
+    target: Target,
+    stream: S,
+    index: usize,
+    generation: u64,
+    io: mpsc::UnboundedSender<Io>,
+    to_send: mpsc::UnboundedReceiver<Vec<u8>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match target {
+        Target::Tcp { address, .. } => mqtt(stream, address, index, generation, io, to_send).await,
+        Target::WebSocket { url, .. } => {
+            websocket(stream, url, index, generation, io, to_send).await;
+        }
+    }
+}
+
+/// MQTT straight on the stream.
+async fn mqtt<S>(
+    stream: S,
+    address: String,
+    index: usize,
+    generation: u64,
+    io: mpsc::UnboundedSender<Io>,
+    mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let closed = |error: Option<String>| Io::Closed {
+        index,
+        generation,
+        error,
+    };
     let _ = io.send(Io::Opened { index, generation });
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let reports = io.clone();
+    let address_read = address.clone();
     let reading = tokio::spawn(async move {
         // PUBACKs and CONNACKs are small: 4 KiB a connection, not 64, for thousands.
         let mut buffer = vec![0u8; 4 * 1024];
         loop {
             match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                // A TLS alert says why the broker ended it (a client certificate it wanted).
+                Err(error) => {
+                    let _ = reports.send(Io::Closed {
+                        index,
+                        generation,
+                        error: Some(format!("reading from {address_read} failed: {error}")),
+                    });
+                    return;
+                }
                 Ok(n) => {
                     let bytes = buffer[..n].to_vec();
                     let _ = reports.send(Io::Bytes {
@@ -154,13 +233,17 @@ async fn tcp(
     linger(reading).await;
 }
 
-async fn websocket(
+/// MQTT in binary WebSocket frames on the stream, after the WebSocket handshake.
+async fn websocket<S>(
+    stream: S,
     url: String,
     index: usize,
     generation: u64,
     io: mpsc::UnboundedSender<Io>,
     mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let closed = |error: Option<String>| Io::Closed {
         index,
         generation,
@@ -178,9 +261,7 @@ async fn websocket(
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     let connected = tokio::select! {
-        // Nagle off, as on TCP: a PUBLISH goes out when it is made.
-        connected = tokio_tungstenite::connect_async_with_config(request, None, true) => connected,
-        // (Nothing is sent before the fleet hears the socket opened.)
+        connected = tokio_tungstenite::client_async_with_config(request, stream, None) => connected,
         None = to_send.recv() => return,
     };
     let socket = match connected {

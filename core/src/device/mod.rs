@@ -264,7 +264,14 @@ impl Device {
                 open_deadline: Some(deadline),
             };
             self.session.connect(now.mono_ms);
-            self.info(now, "WebSocket open; sent CONNECT".into());
+            // The page speaks WebSockets only; the native runner TCP and TLS as well.
+            let url = &self.settings.broker_url;
+            let socket = match url.split("://").next() {
+                Some("mqtt") => "TCP connection",
+                Some("mqtts") => "TLS connection",
+                _ => "WebSocket",
+            };
+            self.info(now, format!("{socket} open; sent CONNECT"));
             self.pump(now);
         }
     }

@@ -1,0 +1,139 @@
+//! TLS for `mqtts://` and `wss://`: rustls (with ring), the system's root certificates unless
+//! `--cafile` names others, and a client certificate with `--cert` and `--key` (brokers that
+//! authenticate devices by certificate). Read once, before anything connects: a file that
+//! cannot be read is a bad flag.
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// What a TLS connection needs: the configuration every connection shares, and the name the
+/// broker's certificate must carry (the URL's host, a DNS name or an IP address).
+#[derive(Clone)]
+pub struct Tls {
+    pub config: Arc<ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tls({:?})", self.server_name)
+    }
+}
+
+/// Targets compare by the name checked; the configuration is shared, not compared.
+impl PartialEq for Tls {
+    fn eq(&self, other: &Self) -> bool {
+        self.server_name == other.server_name
+    }
+}
+
+impl Eq for Tls {}
+
+/// The TLS files given on the command line.
+#[derive(Debug, Default)]
+pub struct Files {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+impl Files {
+    pub fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
+/// The configuration for `host`, or the problems, each naming its flag.
+pub fn config(host: &str, files: &Files) -> Result<Tls, Vec<String>> {
+    let mut errors = vec![];
+    // A host in brackets is an IPv6 address; the name to check is the address.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let server_name = ServerName::try_from(host.to_owned())
+        .map_err(|_| {
+            errors.push(format!(
+                "Broker URL: {host:?} is not a host name TLS can check"
+            ))
+        })
+        .ok();
+    let mut roots = rustls::RootCertStore::empty();
+    match &files.ca {
+        Some(path) => match read_certificates(path) {
+            Ok(certificates) => {
+                let (added, _) = roots.add_parsable_certificates(certificates);
+                if added == 0 {
+                    errors.push(format!("--cafile: {path} holds no usable certificate"));
+                }
+            }
+            Err(problem) => errors.push(format!("--cafile: {problem}")),
+        },
+        None => {
+            // The system's store (SSL_CERT_FILE and SSL_CERT_DIR override it, as for OpenSSL).
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                errors.push(
+                    "TLS: no system root certificates were found (install ca-certificates, or give the broker's CA with --cafile)"
+                        .into(),
+                );
+            }
+        }
+    }
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_root_certificates(roots);
+    let config = match (&files.cert, &files.key) {
+        (None, None) => Some(builder.with_no_client_auth()),
+        (Some(cert), Some(key)) => {
+            let chain = read_certificates(cert)
+                .and_then(|chain| {
+                    if chain.is_empty() {
+                        Err(format!("{cert} holds no certificate"))
+                    } else {
+                        Ok(chain)
+                    }
+                })
+                .map_err(|problem| errors.push(format!("--cert: {problem}")))
+                .ok();
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|error| {
+                    errors.push(format!(
+                        "--key: cannot read a private key from {key}: {error}"
+                    ))
+                })
+                .ok();
+            match (chain, key) {
+                (Some(chain), Some(key)) => builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|error| errors.push(format!("--cert and --key: {error}")))
+                    .ok(),
+                _ => None,
+            }
+        }
+        (Some(_), None) => {
+            errors.push("--cert needs --key (the client certificate's private key)".into());
+            None
+        }
+        (None, Some(_)) => {
+            errors.push("--key needs --cert (the client certificate)".into());
+            None
+        }
+    };
+    match (config, server_name) {
+        (Some(config), Some(server_name)) if errors.is_empty() => Ok(Tls {
+            config: Arc::new(config),
+            server_name,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn read_certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| format!("cannot read certificates from {path}: {error}"))
+}
