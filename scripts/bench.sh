@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the release page against an MQTT.js 5 page and a raw-WebSocket page in headless
-# Chromium, against its own mosquitto (MQTT 18831, WebSockets 19011), and prints a table.
-# Figures, not assertions: they are recorded in the README. BENCH_QUICK=1 shortens every window.
+# Chromium, then the native runner (release build) beside mosquitto_pub, against its own
+# mosquitto (MQTT 18831, WebSockets 19011), and prints tables.
+# Figures, not assertions: they are recorded in the README. BENCH_QUICK=1 shortens every window;
+# BENCH_ONLY picks sections (page: 1, 3, 4, 5; runner: r), e.g. BENCH_ONLY=r.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +11,22 @@ bash scripts/setup.sh
 export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
 source scripts/broker.sh
 
+only=${BENCH_ONLY:-1345r}
 trunk build --release --dist target/bench-dist >/dev/null
+cargo build --release --quiet -p dps368-runner
 reference=target/bench-reference
 mkdir -p "$reference"
 cp scripts/bench/mqttjs.html scripts/bench/raw.html "$reference/"
 cp .tools/bench/node_modules/mqtt/dist/mqtt.min.js "$reference/"
 
+# Thousands of connections: a descriptor each, in the runner and in mosquitto (here the hard
+# limit is 20,000, so the largest fleet is 19,000).
+ulimit -n "$(ulimit -Hn)"
 start_broker bench 18831 19011
 trap stop_broker EXIT
-python3 scripts/bench.py target/bench-dist "$reference" 18831 19011
+if [[ $only =~ [0-9] ]]; then
+  python3 scripts/bench.py target/bench-dist "$reference" 18831 19011
+fi
+if [[ $only == *r* ]]; then
+  python3 scripts/bench_runner.py target/release/dps368-sim 18831 "$BROKER_PID"
+fi
