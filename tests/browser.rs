@@ -133,6 +133,19 @@ async fn tick() {
     TimeoutFuture::new(0).await;
 }
 
+/// The sensor stream has the same bits in the page as in the native runner: the native test
+/// `the_stream_has_the_same_bits_on_every_target` asserts the same fingerprint.
+#[wasm_bindgen_test]
+fn the_stream_has_the_same_bits_as_natively() {
+    use dps368_sim::sensor::Generator;
+    use dps368_sim::sensor::fingerprint_check::{EXPECTED, QUERY, SAMPLES, START_MS};
+    let mut form = SettingsForm::defaults("x");
+    form.apply_query(QUERY);
+    let settings = form.validate().expect("valid");
+    let fingerprint = Generator::fingerprint(settings.sensor, START_MS, SAMPLES);
+    assert_eq!(fingerprint, EXPECTED, "{fingerprint:#x}");
+}
+
 #[wasm_bindgen_test]
 async fn page_shows_every_setting_with_its_label_and_default() {
     let page = Page::mount();

@@ -146,7 +146,9 @@ pub fn parse(
                             "cert" => &mut tls_files.cert,
                             _ => &mut tls_files.key,
                         };
-                        *slot = Some(path);
+                        if slot.replace(path).is_some() {
+                            errors.push(format!("--{name} is given twice"));
+                        }
                     }
                     None => errors.push(format!("--{name} needs a file (PEM)")),
                 }
@@ -169,8 +171,10 @@ pub fn parse(
                     continue;
                 };
                 // A value may start with one dash (`--altitude -100`), not with two: that is
-                // the next flag, and this one has no value.
-                let next = || args.next_if(|next| !next.starts_with("--"));
+                // the next flag, and this one has no value. A password may be anything: what
+                // follows --password is its value, never reported as a flag of its own.
+                let is_password = field == Field::Password;
+                let next = || args.next_if(|next| is_password || !next.starts_with("--"));
                 let value = match inline.or_else(next) {
                     Some(value) => value,
                     None => {
@@ -497,7 +501,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].starts_with("--cafile: cannot read certificates from /nonexistent/ca.pem: "),
+            errors[0].starts_with("--cafile: cannot read /nonexistent/ca.pem: "),
             "{errors:?}"
         );
         let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
@@ -645,5 +649,35 @@ mod tests {
         let options = parse_with(&["--username", "u"], &[("MQTT_PASSWORD", "pw")]).unwrap();
         assert_eq!(options.settings.password.as_deref(), Some("pw"));
         assert!(!format!("{options:?}").contains("\"pw\""), "{options:?}");
+        // A password may start with two dashes: it is the value, not an unknown flag named.
+        let options = parse_with(
+            &[
+                "--username",
+                "u",
+                "--password",
+                "--hunter2",
+                "--devices",
+                "2",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(options.settings.password.as_deref(), Some("--hunter2"));
+        assert_eq!(options.settings.devices, 2);
+    }
+
+    #[test]
+    fn a_tls_file_given_twice_or_not_a_regular_file_is_a_bad_flag() {
+        let ca = TEST_CA;
+        let errors = parse_with(
+            &["--broker", "mqtts://h", "--cafile", ca, "--cafile", ca],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(errors, ["--cafile is given twice"]);
+        // A device could be endless: only a regular file is read.
+        let errors =
+            parse_with(&["--broker", "mqtts://h", "--cafile", "/dev/zero"], &[]).unwrap_err();
+        assert_eq!(errors, ["--cafile: /dev/zero is not a regular file"]);
     }
 }

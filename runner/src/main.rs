@@ -81,7 +81,8 @@ async fn run(options: args::Options) -> ExitCode {
     // TCP connections do not queue behind each other as a browser's handshakes do.
     fleet.set_open_slots(OPEN_AT_ONCE);
     raise_file_limit(fleet.devices().len());
-    let mut connect_errors = 0u64;
+    // Each distinct reason a connection failed, printed once (a fleet fails alike); at most 20.
+    let mut reasons = std::collections::HashSet::new();
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Io>();
     let mut connections: Vec<Option<Connection>> =
         (0..fleet.devices().len()).map(|_| None).collect();
@@ -161,12 +162,12 @@ async fn run(options: args::Options) -> ExitCode {
                     Io::Bytes { index, generation, bytes } if current(index, generation) => fleet.on_bytes(index, &bytes, now),
                     Io::Text { index, generation } if current(index, generation) => fleet.on_text_frame(index, now),
                     Io::Closed { index, generation, error } if current(index, generation) => {
-                        // The reason, once: the fleet logs the retries.
-                        if let Some(error) = error {
-                            connect_errors += 1;
-                            if connect_errors == 1 {
-                                eprintln!("dps368-sim: {error}");
-                            }
+                        // Each reason once: the fleet logs the retries.
+                        if let Some(error) = error
+                            && reasons.len() < 20
+                            && reasons.insert(error.clone())
+                        {
+                            eprintln!("dps368-sim: {error}");
                         }
                         connections[index] = None;
                         fleet.on_closed(index, now);

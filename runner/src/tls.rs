@@ -99,12 +99,12 @@ pub fn config(host: &str, files: &Files) -> Result<Tls, Vec<String>> {
                 })
                 .map_err(|problem| errors.push(format!("--cert: {problem}")))
                 .ok();
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|error| {
-                    errors.push(format!(
-                        "--key: cannot read a private key from {key}: {error}"
-                    ))
+            let key = read_pem(key)
+                .and_then(|pem| {
+                    PrivateKeyDer::from_pem_slice(&pem)
+                        .map_err(|error| format!("cannot read a private key from {key}: {error}"))
                 })
+                .map_err(|problem| errors.push(format!("--key: {problem}")))
                 .ok();
             match (chain, key) {
                 (Some(chain), Some(key)) => builder
@@ -133,7 +133,28 @@ pub fn config(host: &str, files: &Files) -> Result<Tls, Vec<String>> {
 }
 
 fn read_certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    CertificateDer::pem_file_iter(path)
-        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+    let pem = read_pem(path)?;
+    CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|error| format!("cannot read certificates from {path}: {error}"))
 }
+
+/// A PEM file's bytes: a regular file of at most [`MAX_PEM_BYTES`] (not a device or a pipe,
+/// which could be endless).
+fn read_pem(path: &str) -> Result<Vec<u8>, String> {
+    let cannot = |error: std::io::Error| format!("cannot read {path}: {error}");
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(format!("{path} is not a regular file"));
+    }
+    if metadata.len() > MAX_PEM_BYTES {
+        return Err(format!(
+            "{path} is {} bytes; a PEM file of certificates or a key is at most {MAX_PEM_BYTES}",
+            metadata.len()
+        ));
+    }
+    std::fs::read(path).map_err(cannot)
+}
+
+/// The system's whole CA bundle is about 200 KB.
+const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;

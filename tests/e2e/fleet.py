@@ -164,17 +164,24 @@ def by_topic_and_sequence(messages, run):
 
 
 def test_the_page_and_the_native_runner_publish_the_same_bytes(driver, base):
-    """Every setting that shapes a payload, set away from its default, the same for both."""
+    """Every setting that shapes a payload set away from its default in one run or the other:
+    the realistic profile (the default) with random anomalies on one shared connection and inline
+    labels; the seed program's profile with periodic anomalies of two kinds, a connection each,
+    blind (labels on their own topic)."""
     run = "same" + "".join(random.choices(string.ascii_lowercase, k=4))
-    settings = {
-        "device_id": run, "topic": f"same/{run}/{{device_id}}", "devices": "3", "connection": "shared",
-        "interval": "0.2", "profile": "realistic", "seed": "31", "precision": "64", "altitude": "420",
-        "tide": "0.9", "temperature": "18", "start": "2026-03-01T06:00:00Z", "tz": "+05:30",
-        "anomaly_mode": "random", "anomaly_probability": "0.2", "anomaly_scale": "0.7", "anomaly_duration": "1.5",
+    common = {"device_id": run, "topic": f"same/{run}/{{device_id}}", "devices": "3", "interval": "0.2",
+              "start": "2026-03-01T06:00:00Z"}
+    runs = {
+        "inline": {**common, "connection": "shared", "profile": "realistic", "seed": "31", "precision": "64",
+                   "altitude": "420", "tide": "0.9", "temperature": "18", "tz": "+05:30", "anomaly_mode": "random",
+                   "anomaly_probability": "0.2", "anomaly_scale": "0.7", "anomaly_duration": "1.5",
+                   "labels": "inline"},
+        "topic": {**common, "connection": "per-device", "profile": "seed", "seed": "8", "anomaly_mode": "every",
+                  "anomaly_every": "4", "anomaly_kinds": "spike,stuck", "anomaly_duration": "2",
+                  "labels": "topic"},
     }
     collected = {}
-    for labels in ("inline", "topic"):
-        settings["labels"] = labels
+    for labels, settings in runs.items():
         subscriber = RawSubscriber(f"same/{run}/#", "device/+/labels")
         try:
             query = urllib.parse.urlencode(settings, safe="{}/:")

@@ -132,12 +132,16 @@ def test_wss_trusts_the_system_roots_50_devices_shared(broker, path):
 
 def test_a_client_certificate_is_sent_when_given_and_needed_when_asked(broker, path):
     url = ["--broker", f"mqtts://localhost:{broker.mutual}", "--cafile", path("ca.pem")]
-    code, out, err = run_for(["--device-id", "tls-c-none", "--interval", "1", *url], 3)
+    # The client id given, so the broker's log would name it had a CONNECT got through.
+    code, out, err = run_for(["--device-id", "tls-c-none", "--client-id", "tls-c-none", "--interval", "1", *url], 3)
     # TLS 1.3: the broker's refusal comes as an alert after the client's side of the handshake.
     assert code == 1 and "received fatal alert: CertificateRequired" in err, (code, out, err)
     assert "peer did not return a certificate" in broker.read_log()
     assert "tls-c-none" not in broker.read_log()
-    samples = delivered(broker, path, "tls-c", [*url, "--cert", path("client.pem"), "--key", path("client.key")], 1)
+    samples = delivered(broker, path, "tls-c", [*url, "--cert", path("client.pem"), "--key", path("client.key"),
+                                                "--client-id", "tls-c-cert"], 1)
+    # The check above can see a client: this one is in the log.
+    assert "as tls-c-cert" in broker.read_log(), broker.read_log()[-1000:]
     return f"refused without a certificate (exit {code}); {samples} samples with one"
 
 
@@ -149,7 +153,7 @@ def test_an_untrusted_broker_or_a_wrong_name_is_refused_and_nothing_is_sent(brok
         ("tls-d-name", ["--broker", f"mqtts://127.0.0.1:{broker.mqtts}", "--cafile", path("ca.pem")], None,
          'invalid peer certificate: certificate not valid for name "127.0.0.1"'),
     ]:
-        code, out, err = run_for(["--device-id", name, "--interval", "1", *args], 3, env)
+        code, out, err = run_for(["--device-id", name, "--client-id", name, "--interval", "1", *args], 3, env)
         assert code == 1, (name, code, out, err)
         assert f"TLS with {args[1].split('//')[1]} failed: {reason}" in err, (name, out[-2000:], err[-2000:])
         assert "published 0, acknowledged 0" in out, (name, out)

@@ -103,7 +103,7 @@ pub struct Score {
 /// NAB's scaled sigmoid: near 1 for a detection at the start of a window, falling to 0 at
 /// its end (`y` runs from -1 to 0 across the window).
 fn scaled_sigmoid(y: f64) -> f64 {
-    2.0 / (1.0 + (5.0 * y).exp()) - 1.0
+    2.0 / (1.0 + libm::exp(5.0 * y)) - 1.0
 }
 
 /// Where in `start..=end` a flag at `at` falls, as NAB's `y`: -1 at `start` (or before it);

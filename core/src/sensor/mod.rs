@@ -17,6 +17,18 @@ mod clock;
 mod payload;
 mod rng;
 
+/// What the native and the browser tests both check with [`Generator::fingerprint`]: these
+/// settings' stream has these bits on every target.
+#[doc(hidden)]
+pub mod fingerprint_check {
+    pub const QUERY: &str = "profile=realistic&seed=77&altitude=420&tide=0.9&temperature=18\
+        &tz=%2B05:30&anomaly_mode=random&anomaly_probability=0.05&anomaly_scale=0.7&precision=64";
+    /// 2026-11-27T00:00:00Z.
+    pub const START_MS: i64 = 1_795_737_600_000;
+    pub const SAMPLES: u32 = 50_000;
+    pub const EXPECTED: u64 = 0x09e6_5a50_1a88_f736;
+}
+
 pub use air::{AirParams, measurement_time_ms};
 pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
@@ -177,6 +189,28 @@ impl Generator {
     /// stops mid-event ends it there.
     pub fn cut_event(&mut self) -> Option<GroundTruth> {
         self.ended.take().or(self.open.take())
+    }
+
+    /// A hash (FNV-1a) of the exact bits of the first `samples` samples of `config`, one a
+    /// second from `start_ms`: the native tests and the browser tests assert the same value,
+    /// so the runner and the page compute the same stream, bit for bit.
+    pub fn fingerprint(config: SensorConfig, start_ms: i64, samples: u32) -> u64 {
+        let mut generator = Self::new(config);
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        for k in 0..samples {
+            let sample = generator.next_sample(start_ms + i64::from(k) * 1000);
+            let label = sample.label.map_or(0, |label| label.id);
+            for word in [
+                sample.pressure_hpa.to_bits(),
+                sample.temperature_c.to_bits(),
+                label,
+            ] {
+                for byte in word.to_le_bytes() {
+                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+                }
+            }
+        }
+        hash
     }
 
     /// The next sample, stamped with `timestamp_ms`.

@@ -309,6 +309,10 @@ fn pressure_noise_per_precision_is_within_ten_percent_of_the_model() {
 }
 
 #[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test's own fit, not the stream"
+)]
 fn the_tide_has_a_twelve_hour_period_and_its_amplitude_peaking_near_ten() {
     let air = AirParams {
         tide_hpa: 0.5,
@@ -554,6 +558,7 @@ fn every_mode_with_multi_sample_kinds_labels_whole_events() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods, reason = "std's cosine as the reference")]
 fn the_models_cosine_matches_libm() {
     let mut x = -20.0;
     while x < 20.0 {
@@ -735,4 +740,16 @@ fn the_magnitude_scales_every_deviation_and_the_duration_the_multi_sample_events
             }
         }
     }
+}
+
+/// The stream the native runner computes, bit for bit: the browser tests (tests/browser.rs)
+/// assert the same fingerprint, so the page computes it too.
+#[test]
+fn the_stream_has_the_same_bits_on_every_target() {
+    use super::fingerprint_check::{EXPECTED, QUERY, SAMPLES, START_MS};
+    let mut form = crate::settings::SettingsForm::defaults("x");
+    form.apply_query(QUERY);
+    let settings = form.validate().expect("valid");
+    let fingerprint = Generator::fingerprint(settings.sensor, START_MS, SAMPLES);
+    assert_eq!(fingerprint, EXPECTED, "{fingerprint:#x}");
 }

@@ -96,6 +96,18 @@ fn broker_url_must_be_a_websocket_url_with_a_host() {
             "Broker URL: port must be a number from 1 to 65535 (got \"abc\")",
         ),
         ("ws://ho st", "Broker URL: must not contain spaces"),
+        (
+            "wss://[::1]junk:9999",
+            "Broker URL: an IPv6 address goes in [ ], followed by nothing or :port (got \"wss://[::1]junk:9999\")",
+        ),
+        (
+            "ws://[::1]9001",
+            "Broker URL: an IPv6 address goes in [ ], followed by nothing or :port (got \"ws://[::1]9001\")",
+        ),
+        (
+            "ws://[broker.local]:9001",
+            "Broker URL: an IPv6 address goes in [ ], followed by nothing or :port (got \"ws://[broker.local]:9001\")",
+        ),
     ];
     for (url, message) in cases {
         let mut form = form();
@@ -106,6 +118,7 @@ fn broker_url_must_be_a_websocket_url_with_a_host() {
         "ws://localhost:9001",
         "wss://broker.example.com/mqtt",
         "ws://[::1]:9001",
+        "wss://[fe80::1]/mqtt",
     ] {
         let mut form = form();
         form.set(Field::BrokerUrl, url);
