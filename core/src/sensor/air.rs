@@ -49,7 +49,7 @@ pub fn pressure_noise_pa(oversampling: u32) -> f64 {
 pub fn pressure_at_altitude(sea_level_hpa: f64, altitude_m: f64) -> f64 {
     let base = (1.0 - 2.255_77e-5 * altitude_m).max(1e-12);
     // exp(ln) rather than powf: the page already carries exp and ln, and pow would add 1 KB.
-    // libm's, not std's: the same bits natively as in the page (see Cargo.toml).
+    // libm's, not std's: the same bits natively as in the page (see core/Cargo.toml).
     sea_level_hpa * libm::exp(5.255_88 * libm::log(base))
 }
 
