@@ -109,8 +109,13 @@ pub fn parse(
                         _ => None,
                     };
                     match csv {
-                        // Made now, so a path that cannot be written fails before the run.
-                        Some(csv) => match std::fs::File::create(&path) {
+                        // Opened now (not emptied: another flag may be bad), so a path that
+                        // cannot be written fails before the run.
+                        Some(csv) => match std::fs::OpenOptions::new()
+                            .append(true)
+                            .create(true)
+                            .open(&path)
+                        {
                             Ok(_) => export = Some((path, csv)),
                             Err(error) => errors.push(format!(
                                 "--export: cannot write {}: {error}",
@@ -164,8 +169,14 @@ pub fn parse(
                 };
                 let Some(field) = field else {
                     errors.push(format!("unknown flag --{}", name.replace('_', "-")));
-                    // Its value, if it has one, is not an argument of its own.
-                    if inline.is_none() && args.peek().is_some_and(|a| !a.starts_with("--")) {
+                    // Its value, if it has one, is not an argument of its own; nor is a
+                    // following `--word` that is no flag of ours (`--pasword --s3cret`): it may
+                    // be a secret, and is not named.
+                    if inline.is_none()
+                        && args
+                            .peek()
+                            .is_some_and(|a| !a.starts_with("--") || !is_flag(a))
+                    {
                         args.next();
                     }
                     continue;
@@ -255,6 +266,30 @@ pub fn parse(
     }
 }
 
+/// Whether `arg` (`--name` or `--name=value`) is one of the runner's flags.
+fn is_flag(arg: &str) -> bool {
+    let name = arg.trim_start_matches("--");
+    let name = name
+        .split_once('=')
+        .map_or(name, |(name, _)| name)
+        .replace('-', "_");
+    matches!(
+        name.as_str(),
+        "help"
+            | "h"
+            | "stats_json"
+            | "verbose"
+            | "allow_drops"
+            | "export"
+            | "duration"
+            | "shard"
+            | "cafile"
+            | "cert"
+            | "key"
+            | "password"
+    ) || Field::from_param(&name).is_some()
+}
+
 /// Where the connections go, from the broker URL (already checked by the settings) and the TLS
 /// files; the problems name their flags.
 fn target(url: &str, files: &crate::tls::Files) -> Result<crate::net::Target, Vec<String>> {
@@ -291,6 +326,12 @@ fn target(url: &str, files: &crate::tls::Files) -> Result<crate::net::Target, Ve
         }
     };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
+    // The settings checked its form; the address itself is checked here, natively.
+    if bare.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(vec![format!(
+            "Broker URL: [{bare}] is not an IPv6 address (got {url:?})"
+        )]);
+    }
     let address = if bare.contains(':') {
         format!("[{bare}]:{port}")
     } else {
@@ -585,6 +626,11 @@ mod tests {
         let options = parse_with(&["--export", path.to_str().unwrap()], &[]).unwrap();
         assert_eq!(options.export, Some((path.clone(), false)));
         assert!(path.exists(), "made when the flags are read");
+        // Not emptied when another flag is bad: nothing runs, nothing is lost.
+        std::fs::write(&path, "kept").unwrap();
+        let path_text = path.to_str().unwrap();
+        assert!(parse_with(&["--export", path_text, "--devices", "0"], &[]).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept");
         let _ = std::fs::remove_file(path);
         let errors = parse_with(&["--broker", "ws://h:9001/<x>"], &[]).unwrap_err();
         assert_eq!(
@@ -664,6 +710,18 @@ mod tests {
         .unwrap();
         assert_eq!(options.settings.password.as_deref(), Some("--hunter2"));
         assert_eq!(options.settings.devices, 2);
+        // A misspelt --password: the next `--word` is not one of ours, so it is its value,
+        // never named.
+        let errors = parse_with(&["--pasword", "--s3cret", "--devices", "2"], &[]).unwrap_err();
+        assert_eq!(errors, ["unknown flag --pasword"]);
+        let errors = parse_with(&["--colour", "--devices", "0"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "unknown flag --colour",
+                "Devices: must be a whole number from 1 to 100000 (got \"0\")"
+            ]
+        );
     }
 
     #[test]

@@ -81,7 +81,8 @@ async fn run(options: args::Options) -> ExitCode {
     // TCP connections do not queue behind each other as a browser's handshakes do.
     fleet.set_open_slots(OPEN_AT_ONCE);
     raise_file_limit(fleet.devices().len());
-    // Each distinct reason a connection failed, printed once (a fleet fails alike); at most 20.
+    // Each distinct reason a connection failed, printed once (a fleet fails alike); at most
+    // MAX_REASONS of them.
     let mut reasons = std::collections::HashSet::new();
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Io>();
     let mut connections: Vec<Option<Connection>> =
@@ -164,10 +165,15 @@ async fn run(options: args::Options) -> ExitCode {
                     Io::Closed { index, generation, error } if current(index, generation) => {
                         // Each reason once: the fleet logs the retries.
                         if let Some(error) = error
-                            && reasons.len() < 20
+                            && reasons.len() <= MAX_REASONS
                             && reasons.insert(error.clone())
                         {
-                            eprintln!("dps368-sim: {error}");
+                            clear_status(tty);
+                            if reasons.len() > MAX_REASONS {
+                                eprintln!("dps368-sim: (more reasons connections failed are not shown)");
+                            } else {
+                                eprintln!("dps368-sim: {error}");
+                            }
                         }
                         connections[index] = None;
                         fleet.on_closed(index, now);
@@ -275,6 +281,9 @@ fn clear_status(tty: bool) {
 
 /// Connections opened at once.
 const OPEN_AT_ONCE: usize = 64;
+
+/// Distinct reasons for failed connections printed in a run; then one line says more came.
+const MAX_REASONS: usize = 20;
 
 /// Raises the soft limit of open files to the hard one: a connection each is a descriptor each.
 fn raise_file_limit(connections: usize) {

@@ -142,18 +142,22 @@ fn read_certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String>
 /// A PEM file's bytes: a regular file of at most [`MAX_PEM_BYTES`] (not a device or a pipe,
 /// which could be endless).
 fn read_pem(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
     let cannot = |error: std::io::Error| format!("cannot read {path}: {error}");
-    let metadata = std::fs::metadata(path).map_err(cannot)?;
-    if !metadata.is_file() {
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
         return Err(format!("{path} is not a regular file"));
     }
-    if metadata.len() > MAX_PEM_BYTES {
+    let mut pem = vec![];
+    file.take(MAX_PEM_BYTES + 1)
+        .read_to_end(&mut pem)
+        .map_err(cannot)?;
+    if pem.len() as u64 > MAX_PEM_BYTES {
         return Err(format!(
-            "{path} is {} bytes; a PEM file of certificates or a key is at most {MAX_PEM_BYTES}",
-            metadata.len()
+            "{path} is over {MAX_PEM_BYTES} bytes: too long for a PEM file of certificates or a key"
         ));
     }
-    std::fs::read(path).map_err(cannot)
+    Ok(pem)
 }
 
 /// The system's whole CA bundle is about 200 KB.

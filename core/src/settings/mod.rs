@@ -731,6 +731,12 @@ pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> 
     if host.is_empty() {
         return Err(bad(url, "has no host"));
     }
+    if !authority.starts_with('[') && host.contains(':') {
+        return Err(bad(
+            url,
+            "an IPv6 address goes in [ ], followed by nothing or :port",
+        ));
+    }
     if let Some(bracketed) = authority.strip_prefix('[') {
         // `[::1]` or `[::1]:8883`, nothing else: not `[::1]8883`, not `[name]`.
         let after = bracketed.split_once(']').map_or("", |(_, after)| after);

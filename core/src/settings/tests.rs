@@ -105,6 +105,10 @@ fn broker_url_must_be_a_websocket_url_with_a_host() {
             "Broker URL: an IPv6 address goes in [ ], followed by nothing or :port (got \"ws://[::1]9001\")",
         ),
         (
+            "ws://2001:db8::1",
+            "Broker URL: an IPv6 address goes in [ ], followed by nothing or :port (got \"ws://2001:db8::1\")",
+        ),
+        (
             "ws://[broker.local]:9001",
             "Broker URL: an IPv6 address goes in [ ], followed by nothing or :port (got \"ws://[broker.local]:9001\")",
         ),
