@@ -89,7 +89,12 @@ impl Connection {
         io: mpsc::UnboundedSender<Io>,
     ) -> Self {
         let (outgoing, to_send) = mpsc::unbounded_channel::<Vec<u8>>();
-        let task = tokio::spawn(run(target, index, generation, io, to_send));
+        let report = Reporter {
+            index,
+            generation,
+            io,
+        };
+        let task = tokio::spawn(run(target, report, to_send));
         Self {
             generation,
             outgoing,
@@ -107,20 +112,47 @@ impl Connection {
     }
 }
 
-/// Connects (TCP, then TLS when the target says so), then speaks MQTT over the stream or over a
-/// WebSocket on it.
-async fn run(
-    target: Target,
+/// Tells the runner what one connection (of one generation) did.
+#[derive(Clone)]
+struct Reporter {
     index: usize,
     generation: u64,
     io: mpsc::UnboundedSender<Io>,
-    mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
-) {
-    let closed = |error: String| Io::Closed {
-        index,
-        generation,
-        error: Some(error),
-    };
+}
+
+impl Reporter {
+    fn opened(&self) {
+        let (index, generation) = (self.index, self.generation);
+        let _ = self.io.send(Io::Opened { index, generation });
+    }
+
+    fn bytes(&self, bytes: Vec<u8>) {
+        let (index, generation) = (self.index, self.generation);
+        let _ = self.io.send(Io::Bytes {
+            index,
+            generation,
+            bytes,
+        });
+    }
+
+    fn text(&self) {
+        let (index, generation) = (self.index, self.generation);
+        let _ = self.io.send(Io::Text { index, generation });
+    }
+
+    fn closed(&self, error: Option<String>) {
+        let (index, generation) = (self.index, self.generation);
+        let _ = self.io.send(Io::Closed {
+            index,
+            generation,
+            error,
+        });
+    }
+}
+
+/// Connects (TCP, then TLS when the target says so), then speaks MQTT over the stream or over a
+/// WebSocket on it.
+async fn run(target: Target, report: Reporter, mut to_send: mpsc::UnboundedReceiver<Vec<u8>>) {
     let address = target.address().to_owned();
     // Given up (closed) before it connects: the connection attempt is dropped.
     // (Nothing is sent before the fleet hears the socket opened.)
@@ -131,14 +163,13 @@ async fn run(
     let stream = match stream {
         Ok(stream) => stream,
         Err(error) => {
-            let _ = io.send(closed(format!("cannot connect to {address}: {error}")));
-            return;
+            return report.closed(Some(format!("cannot connect to {address}: {error}")));
         }
     };
     // Nagle off: a PUBLISH goes out when it is made.
     let _ = stream.set_nodelay(true);
     let Some(tls) = target.tls() else {
-        return speak(target, stream, index, generation, io, to_send).await;
+        return speak(target, stream, report, to_send).await;
     };
     let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
     let handshake = tokio::select! {
@@ -146,28 +177,22 @@ async fn run(
         None = to_send.recv() => return,
     };
     match handshake {
-        Ok(stream) => speak(target, stream, index, generation, io, to_send).await,
-        Err(error) => {
-            let _ = io.send(closed(format!("TLS with {address} failed: {error}")));
-        }
+        Ok(stream) => speak(target, stream, report, to_send).await,
+        Err(error) => report.closed(Some(format!("TLS with {address} failed: {error}"))),
     }
 }
 
 async fn speak<S>(
     target: Target,
     stream: S,
-    index: usize,
-    generation: u64,
-    io: mpsc::UnboundedSender<Io>,
+    report: Reporter,
     to_send: mpsc::UnboundedReceiver<Vec<u8>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match target {
-        Target::Tcp { address, .. } => mqtt(stream, address, index, generation, io, to_send).await,
-        Target::WebSocket { url, .. } => {
-            websocket(stream, url, index, generation, io, to_send).await;
-        }
+        Target::Tcp { address, .. } => mqtt(stream, address, report, to_send).await,
+        Target::WebSocket { url, .. } => websocket(stream, url, report, to_send).await,
     }
 }
 
@@ -175,21 +200,14 @@ async fn speak<S>(
 async fn mqtt<S>(
     stream: S,
     address: String,
-    index: usize,
-    generation: u64,
-    io: mpsc::UnboundedSender<Io>,
+    report: Reporter,
     mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let closed = |error: Option<String>| Io::Closed {
-        index,
-        generation,
-        error,
-    };
-    let _ = io.send(Io::Opened { index, generation });
+    report.opened();
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let reports = io.clone();
+    let reports = report.clone();
     let address_read = address.clone();
     let reading = tokio::spawn(async move {
         // PUBACKs and CONNACKs are small: 4 KiB a connection, not 64, for thousands.
@@ -199,33 +217,18 @@ async fn mqtt<S>(
                 Ok(0) => break,
                 // A TLS alert says why the broker ended it (a client certificate it wanted).
                 Err(error) => {
-                    let _ = reports.send(Io::Closed {
-                        index,
-                        generation,
-                        error: Some(format!("reading from {address_read} failed: {error}")),
-                    });
-                    return;
+                    return reports
+                        .closed(Some(format!("reading from {address_read} failed: {error}")));
                 }
-                Ok(n) => {
-                    let bytes = buffer[..n].to_vec();
-                    let _ = reports.send(Io::Bytes {
-                        index,
-                        generation,
-                        bytes,
-                    });
-                }
+                Ok(n) => reports.bytes(buffer[..n].to_vec()),
             }
         }
-        let _ = reports.send(Io::Closed {
-            index,
-            generation,
-            error: None,
-        });
+        reports.closed(None);
     });
     // Writes until the fleet closes the connection (the channel ends) or a write fails.
     while let Some(bytes) = to_send.recv().await {
         if let Err(error) = writer.write_all(&bytes).await {
-            let _ = io.send(closed(Some(format!("write to {address} failed: {error}"))));
+            report.closed(Some(format!("write to {address} failed: {error}")));
             break;
         }
     }
@@ -237,24 +240,14 @@ async fn mqtt<S>(
 async fn websocket<S>(
     stream: S,
     url: String,
-    index: usize,
-    generation: u64,
-    io: mpsc::UnboundedSender<Io>,
+    report: Reporter,
     mut to_send: mpsc::UnboundedReceiver<Vec<u8>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let closed = |error: Option<String>| Io::Closed {
-        index,
-        generation,
-        error,
-    };
     let mut request = match url.as_str().into_client_request() {
         Ok(request) => request,
-        Err(error) => {
-            let _ = io.send(closed(Some(format!("{url}: {error}"))));
-            return;
-        }
+        Err(error) => return report.closed(Some(format!("{url}: {error}"))),
     };
     // [MQTT-6.0.0-3] The subprotocol is "mqtt".
     request
@@ -266,49 +259,29 @@ async fn websocket<S>(
     };
     let socket = match connected {
         Ok((socket, _)) => socket,
-        Err(error) => {
-            let _ = io.send(closed(Some(format!("cannot open {url}: {error}"))));
-            return;
-        }
+        Err(error) => return report.closed(Some(format!("cannot open {url}: {error}"))),
     };
-    let _ = io.send(Io::Opened { index, generation });
+    report.opened();
     let (mut sink, mut stream) = socket.split();
-    let reports = io.clone();
+    let reports = report.clone();
     let url_read = url.clone();
     let reading = tokio::spawn(async move {
         while let Some(message) = stream.next().await {
             match message {
-                Ok(Message::Binary(bytes)) => {
-                    let _ = reports.send(Io::Bytes {
-                        index,
-                        generation,
-                        bytes: bytes.to_vec(),
-                    });
-                }
-                Ok(Message::Text(_)) => {
-                    let _ = reports.send(Io::Text { index, generation });
-                }
+                Ok(Message::Binary(bytes)) => reports.bytes(bytes.to_vec()),
+                Ok(Message::Text(_)) => reports.text(),
                 Ok(Message::Close(_)) => break,
                 Err(error) => {
-                    let _ = reports.send(Io::Closed {
-                        index,
-                        generation,
-                        error: Some(format!("reading {url_read} failed: {error}")),
-                    });
-                    return;
+                    return reports.closed(Some(format!("reading {url_read} failed: {error}")));
                 }
                 Ok(_) => {} // pings are answered by the library
             }
         }
-        let _ = reports.send(Io::Closed {
-            index,
-            generation,
-            error: None,
-        });
+        reports.closed(None);
     });
     while let Some(bytes) = to_send.recv().await {
         if let Err(error) = sink.send(Message::Binary(bytes.into())).await {
-            let _ = io.send(closed(Some(format!("write to {url} failed: {error}"))));
+            report.closed(Some(format!("write to {url} failed: {error}")));
             break;
         }
     }
