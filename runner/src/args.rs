@@ -491,37 +491,21 @@ mod tests {
 
     #[test]
     fn tls_urls_take_their_default_ports_and_check_the_urls_host() {
-        let ca = ["--cafile", TEST_CA];
-        let mqtts = parse_with(
-            &[&["--broker", "mqtts://broker.local"][..], &ca].concat(),
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            tls_of(&mqtts.target),
-            ("broker.local:8883".into(), Some("broker.local".into()))
-        );
-        let wss = parse_with(
-            &[&["--broker", "wss://10.0.0.7/mqtt"][..], &ca].concat(),
-            &[],
-        )
-        .unwrap();
-        assert!(
-            matches!(&wss.target, Target::WebSocket { url, .. } if url == "wss://10.0.0.7/mqtt")
-        );
-        assert_eq!(
-            tls_of(&wss.target),
-            ("10.0.0.7:443".into(), Some("10.0.0.7".into()))
-        );
-        let v6 = parse_with(
-            &[&["--broker", "mqtts://[::1]:9883"][..], &ca].concat(),
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            tls_of(&v6.target),
-            ("[::1]:9883".into(), Some("::1".into()))
-        );
+        for (url, address, name) in [
+            ("mqtts://broker.local", "broker.local:8883", "broker.local"),
+            ("wss://10.0.0.7/mqtt", "10.0.0.7:443", "10.0.0.7"),
+            ("mqtts://[::1]:9883", "[::1]:9883", "::1"),
+        ] {
+            let options = parse_with(&["--broker", url, "--cafile", TEST_CA], &[]).unwrap();
+            let expected = (address.to_owned(), Some(name.to_owned()));
+            assert_eq!(tls_of(&options.target), expected, "{url}");
+            if url.starts_with("wss") {
+                assert!(
+                    matches!(&options.target, Target::WebSocket { url: u, .. } if u == url),
+                    "{url}"
+                );
+            }
+        }
         let plain = parse_with(&["--broker", "ws://h/mqtt"], &[]).unwrap();
         assert_eq!(tls_of(&plain.target), ("h:80".into(), None));
     }

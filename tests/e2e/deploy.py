@@ -12,13 +12,12 @@ import re
 import subprocess
 import sys
 
-from harness import ROOT, run
+from harness import ROOT, RUNNER_TOTALS, finish, run
 
 RUNNER, MQTT_PORT = sys.argv[1], int(sys.argv[2])
 K8S = os.path.join(ROOT, ".tools", "k8s")
 JOB = os.path.join(ROOT, "deploy", "job.yaml")
 DOCKERFILE = os.path.join(ROOT, "deploy", "Dockerfile")
-TOTALS = re.compile(r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)")
 
 
 def load_job():
@@ -61,7 +60,7 @@ def test_the_jobs_command_line_runs_the_runner():
     proc = subprocess.run([RUNNER, *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "devices 61..=80 of 400" in proc.stderr, proc.stderr
-    totals = TOTALS.search(proc.stderr)
+    totals = RUNNER_TOTALS.search(proc.stderr)
     assert totals, proc.stderr
     samples, _, acked, dropped = map(int, totals.groups())
     assert samples >= 20 and acked == samples and dropped == 0, totals.group(0)
@@ -91,8 +90,7 @@ def main():
         test_the_jobs_command_line_runs_the_runner,
         test_the_dockerfile_builds_the_runner_from_paths_that_exist,
     ])
-    print(f"deploy: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("deploy", passed, failed)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,10 @@ import signal
 import string
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
-from harness import Subscriber, check_schema, run_suite
+from harness import RawSubscriber, Subscriber, check_schema, run_suite
 
 DIST, MQTT_PORT, WS_PORT, RUNNER = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
@@ -120,29 +119,6 @@ def test_max_rate_for_5_s_then_stop_acknowledges_everything(driver, base):
     return f"{published} messages in about 5 s, {rate} msg/s shown, all acknowledged"
 
 
-class RawSubscriber:
-    """mosquitto_sub keeping each message's topic and exact payload text."""
-
-    def __init__(self, *topics):
-        self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-v"]
-            + [arg for topic in topics for arg in ("-t", topic)],
-            stdout=subprocess.PIPE, text=True,
-        )
-        self.messages = []
-        threading.Thread(target=self._read, daemon=True).start()
-        time.sleep(0.5)
-
-    def _read(self):
-        for line in self.proc.stdout:
-            topic, _, payload = line.rstrip("\n").partition(" ")
-            self.messages.append((topic, payload))
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-
-
 def by_topic_and_sequence(messages, run):
     """Payload text by (topic, sequence), of this run's devices; a label is keyed by its first
     sequence. A label of an event that Stop cut short is left out: the page and the runner stop
@@ -182,7 +158,7 @@ def test_the_page_and_the_native_runner_publish_the_same_bytes(driver, base):
     }
     collected = {}
     for labels, settings in runs.items():
-        subscriber = RawSubscriber(f"same/{run}/#", "device/+/labels")
+        subscriber = RawSubscriber(MQTT_PORT, f"same/{run}/#", "device/+/labels")
         try:
             query = urllib.parse.urlencode(settings, safe="{}/:")
             driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&{query}&autostart=1")

@@ -17,6 +17,10 @@ import time
 import urllib.request
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+# The native runner's totals line at its stop: samples, published, acknowledged, dropped.
+RUNNER_TOTALS = re.compile(
+    r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)"
+)
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 OUT = os.path.abspath("target/e2e")
 
@@ -199,6 +203,30 @@ class Subscriber:
         self.proc.wait()
 
 
+class RawSubscriber:
+    """mosquitto_sub at QoS 1 on a broker's plain listener, keeping each message's topic and
+    exact payload text, as (topic, payload)."""
+
+    def __init__(self, port, *topics):
+        self.proc = subprocess.Popen(
+            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-v"]
+            + [arg for topic in topics for arg in ("-t", topic)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.messages = []
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.5)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            topic, _, payload = line.rstrip("\n").partition(" ")
+            self.messages.append((topic, payload))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def check_schema(message, device_id):
     assert list(message) == [
         "timestamp", "device_id", "sensor_type", "sequence", "anomaly", "anomaly_kind", "anomaly_id", "data"
@@ -236,9 +264,7 @@ def audit(driver):
 
 
 def run(tests, *args):
-    """Runs each test with `args`, reports each, and exits non-zero if any failed."""
-    import sys
-
+    """Runs each test with `args`, reports each, and returns how many passed and failed."""
     passed = failed = 0
     for test in tests:
         started = time.time()
@@ -252,11 +278,17 @@ def run(tests, *args):
     return passed, failed
 
 
+def finish(name, passed, failed):
+    """The summary line `NAME: N passed, N failed`, and the exit status."""
+    import sys
+
+    print(f"{name}: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
 def run_suite(name, dist, tests):
     """Serves the bundle in `dist`, opens one browser, runs `tests(driver, base_url)` and exits
     with the summary line `NAME: N passed, N failed`."""
-    import sys
-
     set_output_dir(os.path.join(os.path.dirname(os.path.abspath(dist)), "e2e"))
     server = serve(dist)
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -266,5 +298,4 @@ def run_suite(name, dist, tests):
     finally:
         driver.quit()
         server.shutdown()
-    print(f"{name}: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish(name, passed, failed)

@@ -22,13 +22,11 @@ import signal
 import string
 import subprocess
 import sys
-import threading
 import time
 
-from harness import Subscriber, run
+from harness import RUNNER_TOTALS, RawSubscriber, Subscriber, finish, run
 
 RUNNER, MQTT_PORT, BROKER_LOG, WS_PORT = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-TOTALS = re.compile(r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)")
 
 
 def fleet_run(connection, seconds, stop=signal.SIGINT, broker=None, devices=200):
@@ -50,7 +48,7 @@ def fleet_run(connection, seconds, stop=signal.SIGINT, broker=None, devices=200)
         subscriber.stop()
     # With --stats-json stdout is JSON lines only; the totals in words go to stderr.
     assert all(line.startswith("{") for line in out.splitlines()), out
-    totals = TOTALS.search(err)
+    totals = RUNNER_TOTALS.search(err)
     assert totals, out + err
     samples, published, acked, dropped = map(int, totals.groups())
     assert acked + dropped == samples and dropped == 0, totals.group(0)
@@ -104,7 +102,7 @@ def test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_s
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
-    totals = TOTALS.search(out)
+    totals = RUNNER_TOTALS.search(out)
     assert totals, out + err
     samples, published, acked, dropped = map(int, totals.groups())
     assert samples > 1000 and acked + dropped == samples, totals.group(0)
@@ -115,7 +113,7 @@ def test_at_max_rate_sigint_waits_for_what_is_in_flight_and_accounts_for_every_s
 def collect_run(commands, seconds):
     """Runs the runner commands side by side for `seconds`, stops them with SIGINT, and returns
     the telemetry a QoS 1 subscriber got, by device id and sequence (payload text)."""
-    subscriber = RawSubscriber("device/+/telemetry")
+    subscriber = RawSubscriber(MQTT_PORT, "device/+/telemetry")
     try:
         procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
         time.sleep(seconds)
@@ -128,31 +126,10 @@ def collect_run(commands, seconds):
     finally:
         subscriber.stop()
     streams = {}
-    for line in subscriber.lines:
-        message = json.loads(line)
-        streams.setdefault(message["device_id"], {})[message["sequence"]] = line
+    for _, payload in subscriber.messages:
+        message = json.loads(payload)
+        streams.setdefault(message["device_id"], {})[message["sequence"]] = payload
     return streams
-
-
-class RawSubscriber:
-    """mosquitto_sub keeping each payload's exact text."""
-
-    def __init__(self, topic):
-        self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-t", topic],
-            stdout=subprocess.PIPE, text=True,
-        )
-        self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
-        time.sleep(0.5)
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def test_four_shards_together_publish_exactly_the_whole_fleet():
@@ -187,7 +164,7 @@ def test_export_writes_every_sample_with_its_labels_and_fate():
             capture_output=True, text=True, timeout=30,
         )
         assert proc.returncode == 0, proc.stderr
-        samples = int(TOTALS.search(proc.stdout).group(1))
+        samples = int(RUNNER_TOTALS.search(proc.stdout).group(1))
         with open(path) as f:
             lines = f.read().splitlines()
         if extension == "csv":
@@ -237,8 +214,7 @@ def main():
         test_export_writes_every_sample_with_its_labels_and_fate,
         test_bad_flags_exit_with_each_fields_error_and_send_nothing,
     ])
-    print(f"runner: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("runner", passed, failed)
 
 
 if __name__ == "__main__":

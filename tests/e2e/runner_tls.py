@@ -23,10 +23,9 @@ import sys
 import tempfile
 import time
 
-from harness import Subscriber, free_port, run
+from harness import RUNNER_TOTALS, Subscriber, finish, free_port, run
 
 RUNNER = sys.argv[1]
-TOTALS = re.compile(r"stopped: samples (\d+), published (\d+), acknowledged (\d+), anomalies injected \d+, dropped (\d+)")
 
 
 def openssl(*args):
@@ -100,7 +99,7 @@ def delivered(broker, path, run_id, args, devices, env=None):
     finally:
         subscriber.stop()
     assert code == 0, (code, out[-2000:], err[-2000:])
-    totals = TOTALS.search(out)
+    totals = RUNNER_TOTALS.search(out)
     assert totals, out
     samples, published, acked, dropped = map(int, totals.groups())
     assert acked == samples and dropped == 0 and samples >= 4 * devices, totals.group(0)
@@ -175,8 +174,7 @@ def main():
         ], broker, path)
     finally:
         broker.stop()
-    print(f"runner over TLS: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("runner over TLS", passed, failed)
 
 
 if __name__ == "__main__":
