@@ -18,7 +18,9 @@ mod stream;
 mod tests;
 mod view;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -27,7 +29,7 @@ pub use stream::{Arrival, Reading, Stream};
 
 use crate::detect::Baseline;
 use crate::mqtt::matches;
-use crate::score::{self, Score};
+use crate::score::{self, Rows, Score};
 use crate::sensor::{AnomalyKind, Label, Sample, parse_rfc3339_millis};
 use crate::watch::{CHART_SAMPLES, Point};
 
@@ -47,6 +49,9 @@ pub const FLAGS_TOTAL: usize = 2_000_000;
 /// Labels about a device no telemetry came from yet (a dropout at a run's very start is
 /// labelled before its first sample arrives), kept until it does.
 pub const PENDING_LABELS: usize = 1_000;
+/// Separate runs of received samples kept per device (a gap starts a new one); samples that
+/// would start more are counted as ignored and not scored.
+pub const ROW_RANGES_PER_DEVICE: usize = 100_000;
 /// Labels kept per device between two of its samples, for a restart (see `recent_labels`).
 const RECENT_LABELS: usize = 64;
 /// Built-in verdicts waiting to be published; beyond this the oldest are dropped, counted.
@@ -62,6 +67,11 @@ pub struct DeviceView {
     pub events: BTreeMap<u64, score::Event>,
     /// Sequence numbers a detector flagged.
     pub flagged: BTreeSet<u64>,
+    /// The samples received, each once: NAB's rows.
+    pub rows: Rows,
+    /// Its score at the tolerance, until its samples, labels or verdicts change: a redraw
+    /// rescores only the devices that changed.
+    cache: RefCell<Option<Rc<Score>>>,
     /// Verdict messages received.
     pub verdicts: u64,
     /// The newest samples for the chart, oldest first, gaps as unreported points.
@@ -79,9 +89,36 @@ pub struct DeviceView {
 }
 
 impl DeviceView {
-    pub fn score(&self, tolerance: u64) -> Score {
+    /// Its score, worked out again only when something changed since the last call.
+    pub fn score(&self, tolerance: u64) -> Rc<Score> {
+        if let Some(score) = self.cache.borrow().as_ref() {
+            return Rc::clone(score);
+        }
         let events: Vec<score::Event> = self.events.values().copied().collect();
-        score::score(&events, &self.flagged, tolerance)
+        let score = Rc::new(score::score(&self.rows, &events, &self.flagged, tolerance));
+        *self.cache.borrow_mut() = Some(Rc::clone(&score));
+        score
+    }
+
+    /// Forgets the score: its samples, labels or verdicts changed.
+    fn touched(&mut self) {
+        *self.cache.get_mut() = None;
+    }
+
+    /// Counts a received sample as a row; false when the rows are full.
+    fn add_row(&mut self, sequence: u64) -> bool {
+        if self.rows.ranges() >= ROW_RANGES_PER_DEVICE && !self.rows.contains(sequence) {
+            // Only a sample that extends a run may still come in.
+            let extends = self.rows.contains(sequence.wrapping_sub(1))
+                || self.rows.contains(sequence.wrapping_add(1));
+            if !extends {
+                return false;
+            }
+        }
+        if self.rows.insert(sequence) {
+            self.touched();
+        }
+        true
     }
 
     /// Draws a sample on the chart, with unreported points for the sequence numbers skipped.
@@ -306,6 +343,7 @@ impl Monitor {
             self.events_kept += 1;
         }
         device.events.insert(event.id, event);
+        device.touched();
         device.label_points(&event);
     }
 
@@ -350,6 +388,9 @@ impl Monitor {
             // Numbered as it arrives: the next after the last.
             reading.sequence = device.stream.max_sequence.saturating_add(1);
             device.sequenced = false;
+            if !device.add_row(reading.sequence) {
+                self.counts.ignored += 1;
+            }
             device.stream.receive(reading);
             device.chart(&reading);
             return self.judge(&id, reading);
@@ -382,8 +423,10 @@ impl Monitor {
             // The new run's labels that came before this sample: those of events that started
             // after the old run's newest sample.
             for (event, start) in recent {
-                if matches!((start, newest), (Some(s), Some(n)) if s > n) {
-                    device.events.insert(event.id, event);
+                // A label redelivered at QoS 1 is one event.
+                if matches!((start, newest), (Some(s), Some(n)) if s > n)
+                    && device.events.insert(event.id, event).is_none()
+                {
                     self.events_kept += 1;
                 }
             }
@@ -392,6 +435,9 @@ impl Monitor {
         device.recent_labels.clear();
         if sequence == 1 {
             device.first = Some(reading);
+        }
+        if !device.add_row(sequence) {
+            self.counts.ignored += 1;
         }
         let arrival = device.stream.receive(reading);
         device.chart(&reading);
@@ -435,10 +481,14 @@ impl Monitor {
         let kind = AnomalyKind::from_name(&kind_name)
             .ok_or_else(|| format!("unknown \"kind\" {kind_name:?}"))?;
         let event = score::Event {
-            id: whole(&json, "anomaly_id")?,
-            kind,
-            first: whole(&json, "first_sequence")?,
-            last: whole(&json, "last_sequence")?,
+            scale: json.get("anomaly_scale").and_then(Value::as_f64),
+            duration: json.get("anomaly_duration").and_then(Value::as_f64),
+            ..score::Event::new(
+                whole(&json, "anomaly_id")?,
+                kind,
+                whole(&json, "first_sequence")?,
+                whole(&json, "last_sequence")?,
+            )
         };
         if event.last < event.first {
             return Err("\"last_sequence\" is before \"first_sequence\"".into());
@@ -483,6 +533,7 @@ impl Monitor {
             return Ok(());
         };
         device.verdicts += 1;
+        device.touched();
         if anomaly {
             if device.flagged.contains(&sequence) {
                 return Ok(());
@@ -500,13 +551,13 @@ impl Monitor {
     }
 
     /// Every device's score, and the total over all of them.
-    pub fn scores(&self) -> (Score, Vec<(&str, Score)>) {
-        let per_device: Vec<(&str, Score)> = self
+    pub fn scores(&self) -> (Score, Vec<(&str, Rc<Score>)>) {
+        let per_device: Vec<(&str, Rc<Score>)> = self
             .devices
             .iter()
             .map(|(id, d)| (id.as_str(), d.score(self.settings.tolerance)))
             .collect();
-        let total = score::total(per_device.iter().map(|(_, s)| s));
+        let total = score::total(per_device.iter().map(|(_, s)| &**s));
         (total, per_device)
     }
 }

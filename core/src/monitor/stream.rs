@@ -22,6 +22,9 @@ pub struct Stream {
     /// Messages below the highest sequence number seen that filled a gap (late, not lost).
     pub out_of_order: u64,
     pub max_sequence: u64,
+    /// One below the first sequence number seen: a monitor that joins a run at sample 5,000
+    /// counts gaps from there, not from 1.
+    pub origin: u64,
     /// Every sequence number up to here has arrived or is given up as missing.
     floor: u64,
     /// Sequence numbers above `floor` that arrived.
@@ -55,13 +58,19 @@ pub enum Arrival {
 impl Stream {
     /// Sequence numbers below the highest seen that have not arrived.
     pub fn gaps(&self) -> u64 {
-        self.max_sequence - self.distinct
+        self.max_sequence
+            .saturating_sub(self.origin)
+            .saturating_sub(self.distinct)
     }
 
     /// Counts `reading` in.
     pub fn receive(&mut self, reading: Reading) -> Arrival {
-        self.received += 1;
         let sequence = reading.sequence;
+        if self.received == 0 {
+            self.origin = sequence.saturating_sub(1);
+            self.floor = self.origin;
+        }
+        self.received += 1;
         let arrival = if sequence <= self.floor || self.above.contains(&sequence) {
             // Below the floor a late arrival cannot be told from a repeat once its gap was
             // given up; within the tracked range it can.

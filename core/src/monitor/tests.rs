@@ -201,7 +201,7 @@ fn the_scoreboard_scores_verdicts_against_labels_per_device_and_in_total() {
         .on_message("device/b/labels", &label("b", 1, "dropout", 20, 22), 0)
         .unwrap();
     // a: the spike found one late (inside the tolerance), the step missed, a false alarm run
-    // 25-27; b: the dropout found at the first sample after the gap.
+    // of three samples, 25-27; b: the dropout found at the first sample after its window.
     for sequence in [6, 25, 26, 27] {
         monitor
             .on_message("device/a/verdict", &verdict(sequence, true), 0)
@@ -217,11 +217,11 @@ fn the_scoreboard_scores_verdicts_against_labels_per_device_and_in_total() {
         .on_message("device/b/verdict", &verdict(23, true), 0)
         .unwrap();
     let (total, per_device) = monitor.scores();
-    assert_eq!((total.tp, total.fp, total.fn_), (2, 1, 1));
+    assert_eq!((total.tp, total.fp, total.fn_, total.fp_runs), (2, 3, 1, 1));
     assert_eq!(per_device.len(), 2);
     assert_eq!(
         (per_device[0].1.tp, per_device[0].1.fp, per_device[0].1.fn_),
-        (1, 1, 1)
+        (1, 3, 1)
     );
     assert_eq!(
         total.by_kind[AnomalyKind::Dropout.index()].recall,
@@ -230,11 +230,12 @@ fn the_scoreboard_scores_verdicts_against_labels_per_device_and_in_total() {
     let board = monitor.scoreboard();
     for expected in [
         r#"data-testid="score-tp">2<"#,
-        r#"data-testid="score-fp">1<"#,
+        r#"data-testid="score-fp">3<"#,
+        r#"data-testid="score-fp-runs">1<"#,
         r#"data-testid="score-fn">1<"#,
-        r#"data-testid="score-precision">0.667<"#,
+        r#"data-testid="score-precision">0.400<"#,
         r#"data-testid="score-recall">0.667<"#,
-        r#"data-testid="score-f1">0.667<"#,
+        r#"data-testid="score-f1">0.500<"#,
         r#"data-testid="score-delay">2.00<"#,
         r#"data-testid="score-recall-step">0.000<"#,
         r#"data-testid="score-recall-spike">1.000<"#,
@@ -252,6 +253,32 @@ fn the_scoreboard_scores_verdicts_against_labels_per_device_and_in_total() {
     );
     assert_eq!(step["window"], serde_json::json!([10, 16]));
     assert_eq!(report["devices"][1]["events"][0]["first_flag"], 23);
+    // NAB's view of device a: 30 rows, 4 in probation, both windows scored.
+    let a = &report["devices"][0];
+    assert_eq!(a["samples"], 30);
+    assert_eq!(a["probation"], 4);
+    assert_eq!(a["windows"], serde_json::json!([[5, 6], [10, 16]]));
+    assert_eq!(
+        a["flagged"],
+        serde_json::json!({"count": 4, "first": [6, 25, 26, 27]})
+    );
+    assert_eq!(a["false_alarms"], serde_json::json!([[25, 27]]));
+    assert_eq!(a["missed"], serde_json::json!([2]));
+    // The spike found at the second of its window's two rows; the three false alarms past
+    // the step's window (width 7: distance over 6); the step missed.
+    let sigmoid = |x: f64| 1.0 / (1.0 + libm::exp(-x));
+    let scaled = |p: f64| 2.0 * sigmoid(-5.0 * p) - 1.0;
+    let found = scaled(-0.5) / scaled(-1.0);
+    let alarms: f64 = [9.0, 10.0, 11.0]
+        .iter()
+        .map(|d| scaled(d / 6.0) * 0.11)
+        .sum();
+    let raw = a["nab_raw"]["standard"].as_f64().unwrap();
+    assert!((raw - (found - 1.0 + alarms)).abs() < 1e-12, "{raw}");
+    assert_eq!(
+        report["total"]["nab"]["standard"].as_f64().unwrap(),
+        total.nab[0].unwrap()
+    );
 }
 
 #[test]
@@ -263,6 +290,18 @@ fn with_no_verdicts_recall_is_0_and_f1_undefined() {
     monitor
         .on_message("device/a/labels", &label("a", 1, "spike", 5, 5), 0)
         .unwrap();
+    // Not scored until a sample of its window arrives.
+    let board = monitor.scoreboard();
+    assert!(
+        board.contains(r#"data-testid="score-recall">-<"#),
+        "{board}"
+    );
+    assert!(board.contains("1 event(s) not yet scored"), "{board}");
+    for sequence in 2..=6 {
+        monitor
+            .on_message("device/a/telemetry", &telemetry("a", sequence, 1000.0), 0)
+            .unwrap();
+    }
     let board = monitor.scoreboard();
     assert!(
         board.contains(r#"data-testid="score-recall">0.000<"#),
@@ -463,19 +502,10 @@ fn hostile_messages_are_refused_or_ignored_and_nothing_grows_without_bound() {
     // The per-device limits hold.
     let device = monitor.devices.get_mut("a").unwrap();
     device.flagged.extend(1..FLAGS_PER_DEVICE as u64);
-    device
-        .events
-        .extend((10..EVENTS_PER_DEVICE as u64 + 8).map(|id| {
-            (
-                id,
-                score::Event {
-                    id,
-                    kind: AnomalyKind::Spike,
-                    first: id,
-                    last: id,
-                },
-            )
-        }));
+    device.events.extend(
+        (10..EVENTS_PER_DEVICE as u64 + 8)
+            .map(|id| (id, score::Event::new(id, AnomalyKind::Spike, id, id))),
+    );
     assert_eq!(
         (device.flagged.len(), device.events.len()),
         (FLAGS_PER_DEVICE, EVENTS_PER_DEVICE)
@@ -657,9 +687,12 @@ fn a_run_that_starts_with_a_dropout_is_still_a_new_run_and_keeps_its_first_label
     assert_totals(&monitor);
     // Run 2 starts at 100 s with a dropout over samples 1..=3: its label comes first (queued
     // labels go ahead of samples), then sample 4.
-    monitor
-        .on_message("device/s1/labels", &label_at(1, "dropout", 1, 3, 100), 0)
-        .unwrap();
+    // Delivered twice (QoS 1): one event, counted once.
+    for _ in 0..2 {
+        monitor
+            .on_message("device/s1/labels", &label_at(1, "dropout", 1, 3, 100), 0)
+            .unwrap();
+    }
     monitor
         .on_message(topic, &sample(4, 103, 1000.0), 0)
         .unwrap();
@@ -688,4 +721,59 @@ fn a_run_that_starts_with_a_dropout_is_still_a_new_run_and_keeps_its_first_label
         .unwrap();
     assert_eq!(monitor.device("s1").unwrap().restarts, 1);
     assert_eq!(monitor.device("s1").unwrap().stream.out_of_order, 1);
+}
+
+#[test]
+fn a_monitor_that_joins_a_run_late_counts_gaps_from_the_first_sample_it_saw() {
+    let mut monitor = monitor_with("");
+    for sequence in [5000, 5001, 5003, 4999] {
+        monitor
+            .on_message("device/s1/telemetry", &telemetry("s1", sequence, 1000.0), 0)
+            .unwrap();
+    }
+    let device = monitor.device("s1").unwrap();
+    assert_eq!(device.stream.gaps(), 1, "5002 only, not 4,999 before it");
+    assert_eq!(
+        device.rows.len(),
+        4,
+        "the late 4999 is a sample all the same"
+    );
+    assert_eq!(device.restarts, 0);
+}
+
+#[test]
+fn a_redraw_rescores_only_the_devices_that_changed() {
+    let mut monitor = monitor_with("");
+    for id in ["a", "b"] {
+        for sequence in 1..=20 {
+            monitor
+                .on_message(
+                    &format!("device/{id}/telemetry"),
+                    &telemetry(id, sequence, 1000.0),
+                    0,
+                )
+                .unwrap();
+        }
+    }
+    let (_, before) = monitor.scores();
+    let (a, b) = (before[0].1.clone(), before[1].1.clone());
+    drop(before);
+    monitor
+        .on_message("device/b/verdict", &verdict(7, true), 0)
+        .unwrap();
+    let (total, after) = monitor.scores();
+    assert!(
+        Rc::ptr_eq(&a, &after[0].1),
+        "a unchanged: its score is kept"
+    );
+    assert!(!Rc::ptr_eq(&b, &after[1].1), "b rescored");
+    assert_eq!((after[1].1.fp, total.fp), (1, 1));
+    drop(after);
+    // A new sample changes NAB's rows, so it rescores too.
+    monitor
+        .on_message("device/a/telemetry", &telemetry("a", 21, 1000.0), 0)
+        .unwrap();
+    let (_, last) = monitor.scores();
+    assert!(!Rc::ptr_eq(&a, &last[0].1));
+    assert_eq!(last[0].1.nab_file.rows, 21);
 }

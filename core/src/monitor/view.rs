@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::Monitor;
 use crate::fleet::table::escape;
-use crate::score::Score;
+use crate::score::{PROFILES, Score};
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
 
 /// Device rows drawn at most; the report has them all.
@@ -74,34 +74,90 @@ impl Monitor {
         out
     }
 
-    /// The scoreboard: the totals (with the `score-*` test ids), per kind, and per device.
+    /// The scoreboard: the totals (with the `score-*` test ids), each saying what it counts,
+    /// per kind, per device, and where the selected device's detector was wrong.
     pub fn scoreboard(&self) -> String {
         let (total, per_device) = self.scores();
         let mut out = String::from("<dl class=\"totals\">");
+        let nab = |k: usize| total.nab[k].map_or_else(|| "-".into(), |v| format!("{v:.1}"));
         let cells = [
-            ("tp", "TP (events found)", total.tp.to_string()),
-            ("fp", "FP (false alarm runs)", total.fp.to_string()),
-            ("fn", "FN (events missed)", total.fn_.to_string()),
-            ("precision", "Precision", ratio(total.precision)),
-            ("recall", "Recall", ratio(total.recall)),
-            ("f1", "F1", ratio(total.f1)),
-            ("delay", "Mean delay (samples)", delay(total.mean_delay)),
+            (
+                "tp",
+                "TP",
+                total.tp.to_string(),
+                "events with a flag in their window",
+            ),
+            (
+                "fn",
+                "FN",
+                total.fn_.to_string(),
+                "events with no flag in their window",
+            ),
+            (
+                "fp",
+                "FP",
+                total.fp.to_string(),
+                "flagged samples outside every event window",
+            ),
+            (
+                "fp-runs",
+                "False alarms",
+                total.fp_runs.to_string(),
+                "runs of consecutive FP samples",
+            ),
+            (
+                "precision",
+                "Precision",
+                ratio(total.precision),
+                "flagged samples in windows / flagged samples",
+            ),
+            (
+                "recall",
+                "Recall",
+                ratio(total.recall),
+                "events found / events",
+            ),
+            (
+                "f1",
+                "F1",
+                ratio(total.f1),
+                "harmonic mean of the two (composite F, Garg et al.)",
+            ),
+            (
+                "delay",
+                "Delay",
+                delay(total.mean_delay),
+                "samples from an event's first to its first flag, mean",
+            ),
             (
                 "nab",
-                "NAB-style score",
-                total.nab.map_or_else(|| "-".into(), |v| format!("{v:.1}")),
+                "NAB standard",
+                nab(0),
+                "Numenta Anomaly Benchmark: 100 flags each event at once, 0 flags nothing",
+            ),
+            (
+                "nab-low-fp",
+                "NAB low FP",
+                nab(1),
+                "NAB's reward_low_FP_rate profile (a false alarm costs 0.22)",
+            ),
+            (
+                "nab-low-fn",
+                "NAB low FN",
+                nab(2),
+                "NAB's reward_low_FN_rate profile (a miss costs 2)",
             ),
         ];
-        for (id, name, value) in cells {
+        for (id, name, value, what) in cells {
             let _ = write!(
                 out,
-                "<div><dt>{name}</dt><dd data-testid=\"score-{id}\">{value}</dd></div>"
+                "<div><dt>{name}</dt><dd data-testid=\"score-{id}\">{value}</dd><dd class=\"what\">{what}</dd></div>"
             );
         }
         let _ = write!(
             out,
-            "</dl><p class=\"hint\">Tolerance {} sample(s); {} flagged sample(s) outside every event window.</p>",
-            self.settings.tolerance, total.flagged_outside
+            "</dl><p class=\"hint\">Tolerance {} sample(s); {} event(s) not yet scored (no sample of their window arrived); NAB probation: the first 15 % of each device's samples (at most 750).</p>",
+            self.settings.tolerance, total.unseen
         );
         out.push_str(
             "<table class=\"kinds\"><caption>By kind</caption><thead><tr><th scope=\"col\">Kind</th><th scope=\"col\">Events</th><th scope=\"col\">Found</th><th scope=\"col\">Recall</th><th scope=\"col\">Delay</th></tr></thead><tbody>",
@@ -119,7 +175,7 @@ impl Monitor {
         }
         out.push_str("</tbody></table>");
         out.push_str(
-            "<table class=\"per-device\"><caption>By device</caption><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Events</th><th scope=\"col\">TP</th><th scope=\"col\">FP</th><th scope=\"col\">FN</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">Verdicts</th></tr></thead><tbody>",
+            "<table class=\"per-device\"><caption>By device</caption><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Events</th><th scope=\"col\">TP</th><th scope=\"col\">FN</th><th scope=\"col\">FP</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">NAB</th><th scope=\"col\">Verdicts</th></tr></thead><tbody>",
         );
         for (id, score) in per_device.iter().take(ROWS_SHOWN) {
             out.push_str("<tr><th scope=\"row\">");
@@ -127,78 +183,145 @@ impl Monitor {
             let verdicts = self.devices.get(*id).map_or(0, |d| d.verdicts);
             let _ = write!(
                 out,
-                "</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdicts}</td></tr>",
-                score.tp + score.fn_,
+                "</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdicts}</td></tr>",
+                score.events,
                 score.tp,
-                score.fp,
                 score.fn_,
+                score.fp,
                 ratio(score.precision),
                 ratio(score.recall),
                 ratio(score.f1),
+                score.nab[0].map_or_else(|| "-".into(), |v| format!("{v:.1}")),
             );
         }
         out.push_str("</tbody></table>");
+        if let Some((id, score)) = self
+            .selected()
+            .and_then(|id| per_device.iter().find(|(d, _)| *d == id))
+        {
+            out.push_str("<div class=\"wrong\" data-testid=\"score-wrong\"><h3>Where the detector was wrong on ");
+            escape(&mut out, id);
+            out.push_str("</h3><p>False alarms (sequence numbers): ");
+            let alarms: Vec<String> = score
+                .false_alarms
+                .iter()
+                .take(WRONG_SHOWN)
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect();
+            out.push_str(&if alarms.is_empty() {
+                "none".into()
+            } else {
+                alarms.join(", ")
+            });
+            if score.fp_runs > WRONG_SHOWN as u64 {
+                let _ = write!(
+                    out,
+                    " and {} more run(s)",
+                    score.fp_runs - WRONG_SHOWN as u64
+                );
+            }
+            out.push_str("</p><p>Missed events: ");
+            let missed: Vec<String> = score
+                .found
+                .iter()
+                .filter(|f| f.seen && f.at.is_none())
+                .take(WRONG_SHOWN)
+                .map(|f| {
+                    format!(
+                        "{} {} ({}-{})",
+                        f.event.kind, f.event.id, f.event.first, f.event.last
+                    )
+                })
+                .collect();
+            out.push_str(&if missed.is_empty() {
+                "none".into()
+            } else {
+                missed.join(", ")
+            });
+            if score.fn_ > WRONG_SHOWN as u64 {
+                let _ = write!(out, " and {} more", score.fn_ - WRONG_SHOWN as u64);
+            }
+            out.push_str("</p></div>");
+        }
         out
     }
 
-    /// The report "Download report" saves: the settings, the scores in total and per device,
-    /// and every event with what the detector said in its window.
+    /// The report (the page's Download report, `dps368-sim score --report`): the settings,
+    /// the scores in total and per device, each device's NAB windows, flags, false alarms and
+    /// events. Its schema is the README's "The score report".
     pub fn report(&self, now_ms: i64) -> String {
         let (total, per_device) = self.scores();
-        let tolerance = self.settings.tolerance;
         let devices: Vec<Value> = per_device
             .iter()
             .map(|(id, score)| {
                 let device = &self.devices[*id];
                 let events: Vec<Value> = score
-                    .events
+                    .found
                     .iter()
                     .map(|found| {
-                        let (start, end) = found.event.window(tolerance);
-                        // The first flags in the window; a window of millions lists a hundred.
-                        let mut flagged: Vec<u64> = device
-                            .flagged
-                            .range(start..=end)
-                            .take(101)
-                            .copied()
-                            .collect();
-                        let more = flagged.len() > 100;
-                        flagged.truncate(100);
+                        let event = &found.event;
                         json!({
-                            "anomaly_id": found.event.id,
-                            "kind": found.event.kind.name(),
-                            "first_sequence": found.event.first,
-                            "last_sequence": found.event.last,
-                            "window": [start, end],
+                            "anomaly_id": event.id,
+                            "kind": event.kind.name(),
+                            "first_sequence": event.first,
+                            "last_sequence": event.last,
+                            "anomaly_scale": event.scale,
+                            "anomaly_duration": event.duration,
+                            "window": [found.window.0, found.window.1],
+                            "scored": found.seen,
                             "found": found.at.is_some(),
                             "first_flag": found.at,
-                            "delay": found.at.map(|at| at - found.event.first),
-                            "flagged": flagged,
-                            "more_flagged": more,
+                            "delay": found.at.map(|at| at - event.first),
                         })
                     })
                     .collect();
+                let flagged: Vec<u64> = device
+                    .flagged
+                    .iter()
+                    .filter(|s| device.rows.contains(**s))
+                    .take(FLAGS_LISTED)
+                    .copied()
+                    .collect();
                 json!({
                     "device_id": id,
-                    "score": summary(score),
+                    "samples": device.rows.len(),
                     "received": device.stream.received,
                     "gaps": device.stream.gaps(),
                     "duplicates": device.stream.duplicates,
                     "out_of_order": device.stream.out_of_order,
                     "verdicts": device.verdicts,
-                    "flagged": device.flagged.len(),
+                    "probation": score.nab_file.probation,
+                    // The windows NAB scored: those with a sample after probation.
+                    "windows": score
+                        .nab_windows
+                        .iter()
+                        .filter(|w| device.rows.index_of(w.1).is_some_and(|i| i >= score.nab_file.probation))
+                        .map(|&(a, b)| [a, b])
+                        .collect::<Vec<_>>(),
+                    "flagged": {"count": score.flagged, "first": flagged},
+                    "false_alarms": score.false_alarms.iter().map(|&(a, b)| [a, b]).collect::<Vec<_>>(),
+                    "missed": score.found.iter().filter(|f| f.seen && f.at.is_none()).map(|f| f.event.id).collect::<Vec<_>>(),
+                    "nab_raw": profiles(|k| json!(score.nab_file.raw[k])),
+                    "score": summary(score),
                     "events": events,
                 })
             })
             .collect();
         let report = json!({
+            "schema": REPORT_SCHEMA,
             "generated": format_rfc3339_millis(now_ms),
             "settings": {
                 "broker": self.settings.broker_url,
                 "filter": self.settings.filter,
                 "labels_filter": self.settings.labels_filter,
                 "verdicts": self.settings.verdicts,
-                "tolerance": tolerance,
+                "tolerance": self.settings.tolerance,
                 "detector": if self.settings.detector { "baseline" } else { "off" },
             },
             "total": summary(&total),
@@ -206,30 +329,92 @@ impl Monitor {
         });
         serde_json::to_string_pretty(&report).unwrap_or_default()
     }
+
+    /// Every row of every device as CSV (`device_id,sequence,row,probation,window,flag`): what
+    /// another package needs to score the run again.
+    pub fn samples_csv(&self) -> String {
+        let mut out = String::from("device_id,sequence,row,probation,window,flag\n");
+        let (_, per_device) = self.scores();
+        for (id, score) in &per_device {
+            let device = &self.devices[*id];
+            let quoted = csv_field(id);
+            let probation = score.nab_file.probation;
+            let mut window = 0;
+            for (row, sequence) in device.rows.iter().enumerate() {
+                let windows = &score.nab_windows;
+                while window < windows.len() && windows[window].1 < sequence {
+                    window += 1;
+                }
+                let in_window = windows
+                    .get(window)
+                    .filter(|w| w.0 <= sequence)
+                    .map(|_| window + 1);
+                let _ = writeln!(
+                    out,
+                    "{quoted},{sequence},{row},{},{},{}",
+                    u8::from((row as u64) < probation),
+                    in_window.map_or_else(String::new, |w| w.to_string()),
+                    u8::from(device.flagged.contains(&sequence)),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The report's schema, named in it.
+pub const REPORT_SCHEMA: &str = "dps368-sim/score-report/1";
+/// Flagged sequence numbers listed per device in the report; the count is always there.
+pub const FLAGS_LISTED: usize = 10_000;
+/// False alarms and missed events shown on the page per device.
+const WRONG_SHOWN: usize = 20;
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// One JSON value per NAB profile, keyed by the profile.
+fn profiles(value: impl Fn(usize) -> Value) -> Value {
+    let map: serde_json::Map<String, Value> = PROFILES
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.key.to_owned(), value(k)))
+        .collect();
+    Value::Object(map)
 }
 
 /// A score's figures as JSON (`null` where undefined), per kind too.
-fn summary(score: &Score) -> Value {
+pub fn summary(score: &Score) -> Value {
     let kinds: serde_json::Map<String, Value> = AnomalyKind::ALL
         .iter()
         .map(|kind| {
             let k = score.by_kind[kind.index()];
             (
                 kind.name().to_owned(),
-                json!({"events": k.events, "found": k.found, "recall": k.recall, "mean_delay": k.mean_delay}),
+                json!({"events": k.events, "found": k.found, "recall": k.recall, "delay": k.mean_delay}),
             )
         })
         .collect();
     json!({
+        "events": score.events,
         "tp": score.tp,
-        "fp": score.fp,
         "fn": score.fn_,
+        "unseen": score.unseen,
+        "fp": score.fp,
+        "fp_runs": score.fp_runs,
+        "flagged": score.flagged,
+        "flagged_in_windows": score.flagged_in_windows,
         "precision": score.precision,
         "recall": score.recall,
         "f1": score.f1,
-        "mean_delay": score.mean_delay,
-        "nab": score.nab,
-        "flagged_outside": score.flagged_outside,
+        "delay": score.mean_delay,
+        "nab": profiles(|k| json!(score.nab[k])),
+        "nab_raw": profiles(|k| json!(score.nab_file.raw[k])),
+        "nab_windows": score.nab_file.windows,
         "by_kind": kinds,
     })
 }

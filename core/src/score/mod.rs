@@ -1,52 +1,64 @@
-//! Scoring an anomaly detector against the ground truth: which labelled events it found, how
-//! late, and how often it cried wolf. Pure, so any runner (the monitor page, a native CI job)
-//! scores the same way.
+//! Scoring an anomaly detector against the ground truth, with the literature's definitions, so
+//! that a detector that flags everything scores badly and a number can sit beside a published
+//! one. Pure, so every runner (the monitor page, `dps368-sim score`, `dps368-sim monitor`)
+//! scores the same way. The README's "Scoring a detector" gives the rules in words.
 //!
-//! The rules (the README's "Scoring a detector" gives them too), for one device's events and
-//! flags (devices are scored apart: their sequence numbers are their own):
-//! - an event's window is `[first, last + T]`, `T` the tolerance in samples; a dropout's window
-//!   always reaches the first sample after the gap (the first moment it can be seen);
-//! - a true positive (TP) is an event with at least one flagged sample in its window, a false
-//!   negative (FN) one with none;
-//! - a false positive (FP) is a maximal run of consecutive flagged sequence numbers that touches
-//!   no event window (one long false alarm counts once). A run that touches a window is no
-//!   false alarm however long it is, so flagging every sample scores precision 1: the flagged
-//!   samples outside every window are counted too, to show it;
-//! - precision = TP / (TP + FP), recall = TP / (TP + FN), F1 their harmonic mean, each `None`
-//!   while undefined; the detection delay is the first flagged sequence minus the event's first,
-//!   in samples, averaged over the TPs;
-//! - a NAB-style score with the standard profile's weights (TP 1.0, FN 1.0, FP 0.11): a found
-//!   event earns the scaled sigmoid of where in its window it was first flagged, a missed one
-//!   costs 1.0, a false run 0.11; normalised so that flagging nothing scores 0 and flagging each
-//!   event at the first sample it can be seen (a dropout's: the one after the gap) scores 100;
-//!   false runs can take it below 0. It departs from NAB in its windows (ours are the events'
-//!   own, widened by `T`; NAB's are a tenth of the data file around each event) and in counting
-//!   false alarms per run rather than per flagged sample.
+//! For one device (devices are scored apart: their sequence numbers are their own):
+//! - the **rows** are the samples received, each sequence number once, in sequence order; a
+//!   flag is a row a verdict called an anomaly (the last verdict on a sample wins); a flag on a
+//!   sample that never arrived is no row and scores nothing;
+//! - an event's **window** is its samples widened by the tolerance `T`, `[first, last + T]`; a
+//!   dropout's always reaches the first sample after the gap (the first one that can show it).
+//!   An event whose window holds no row is *unseen* and not scored;
+//! - **false positives are flagged samples outside every window**, counted one by one; the
+//!   runs of consecutive ones are a second figure (one long false alarm is one run);
+//! - **precision is point-wise** (flagged samples in windows / flagged samples), **recall is
+//!   event-wise** (events with a flag in their window / events scored), **F1 is their harmonic
+//!   mean**: the composite F-score of Garg et al. (IEEE TNNLS 2021);
+//! - the **delay** is the first flagged sample in the window minus the event's first, in
+//!   samples, averaged over the events found;
+//! - **NAB**, the three profiles of the Numenta Anomaly Benchmark, as [`nab`] computes them on
+//!   the rows, with the windows above merged where they overlap or touch, and normalised over
+//!   all devices.
 
+pub mod nab;
+mod rows;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;
 
+pub use nab::{PROFILES, Profile};
+pub use rows::Rows;
+
 use crate::sensor::AnomalyKind;
 
-/// The standard profile's weights of the Numenta Anomaly Benchmark.
-pub const NAB_TP: f64 = 1.0;
-pub const NAB_FN: f64 = 1.0;
-pub const NAB_FP: f64 = 0.11;
-
-/// One labelled anomaly event: the samples `first..=last` of one device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One labelled anomaly event: the samples `first..=last` of one device, as its label said.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {
     pub id: u64,
     pub kind: AnomalyKind,
     pub first: u64,
     pub last: u64,
+    /// The event's difficulty as its label carried it (`anomaly_scale`, `anomaly_duration`).
+    pub scale: Option<f64>,
+    pub duration: Option<f64>,
 }
 
 impl Event {
-    /// The samples in which flagging it counts, `tolerance` samples after its last included
-    /// (never ending before it starts, whatever a label says).
+    pub fn new(id: u64, kind: AnomalyKind, first: u64, last: u64) -> Self {
+        Self {
+            id,
+            kind,
+            first,
+            last,
+            scale: None,
+            duration: None,
+        }
+    }
+
+    /// The sequence numbers in which flagging it counts, `tolerance` samples after its last
+    /// included (never ending before it starts, whatever a label says).
     pub fn window(&self, tolerance: u64) -> (u64, u64) {
         let mut end = self.last.saturating_add(tolerance).max(self.first);
         if self.kind == AnomalyKind::Dropout {
@@ -54,20 +66,16 @@ impl Event {
         }
         (self.first, end)
     }
-
-    /// The first sample in which it can be seen: a dropout's swallowed samples never arrive.
-    fn visible_from(&self, window: (u64, u64)) -> u64 {
-        match self.kind {
-            AnomalyKind::Dropout => self.last.saturating_add(1).clamp(window.0, window.1),
-            _ => window.0,
-        }
-    }
 }
 
 /// What became of one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Found {
     pub event: Event,
+    /// Its window in sequence numbers.
+    pub window: (u64, u64),
+    /// Whether a received sample lies in its window; an unseen event is not scored.
+    pub seen: bool,
     /// The first flagged sample in its window, if any.
     pub at: Option<u64>,
 }
@@ -79,14 +87,27 @@ pub struct KindScore {
     pub found: u64,
     pub recall: Option<f64>,
     pub mean_delay: Option<f64>,
+    delay_sum: u64,
 }
 
-/// The scores of one detector on one device (or on all, from all their events and flags).
+/// False alarms listed at most, per device: the first ones, as runs.
+pub const FALSE_ALARM_RUNS_LISTED: usize = 1000;
+
+/// The scores of one detector on one device, or on all of them ([`total`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
+    /// Events scored (a row in their window), found (TP) and missed (FN).
+    pub events: u64,
     pub tp: u64,
-    pub fp: u64,
     pub fn_: u64,
+    /// Events whose window holds no received sample: not scored.
+    pub unseen: u64,
+    /// Flagged samples (rows), those inside some window, and those outside every one (FP).
+    pub flagged: u64,
+    pub flagged_in_windows: u64,
+    pub fp: u64,
+    /// Runs of consecutive false-positive samples.
+    pub fp_runs: u64,
     pub precision: Option<f64>,
     pub recall: Option<f64>,
     pub f1: Option<f64>,
@@ -94,49 +115,16 @@ pub struct Score {
     pub mean_delay: Option<f64>,
     /// Indexed by [`AnomalyKind::index`].
     pub by_kind: [KindScore; AnomalyKind::ALL.len()],
-    pub nab: Option<f64>,
-    /// Flagged samples in no event's window (a detector that flags everything has many).
-    pub flagged_outside: u64,
-    pub events: Vec<Found>,
-}
-
-/// NAB's scaled sigmoid: near 1 for a detection at the start of a window, falling to 0 at
-/// its end (`y` runs from -1 to 0 across the window).
-fn scaled_sigmoid(y: f64) -> f64 {
-    2.0 / (1.0 + libm::exp(5.0 * y)) - 1.0
-}
-
-/// Where in `start..=end` a flag at `at` falls, as NAB's `y`: -1 at `start` (or before it);
-/// the last sample still earns some credit.
-fn position(start: u64, end: u64, at: u64) -> f64 {
-    let len = (end - start) as f64 + 1.0;
-    -(((end - at.max(start)) as f64 + 1.0) / len)
-}
-
-/// The union of the event windows as disjoint ranges, in order: whether a run of flags touches
-/// any window is one binary search, so a long run with many flags and events stays fast.
-struct Union(Vec<(u64, u64)>);
-
-impl Union {
-    fn of(windows: &[(u64, u64)]) -> Self {
-        let mut sorted = windows.to_vec();
-        sorted.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(sorted.len());
-        for (start, end) in sorted {
-            match merged.last_mut() {
-                Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
-            }
-        }
-        Self(merged)
-    }
-
-    /// Whether `first..=last` overlaps any window.
-    fn touches(&self, first: u64, last: u64) -> bool {
-        // The first range that does not end before `first`.
-        let index = self.0.partition_point(|&(_, end)| end < first);
-        self.0.get(index).is_some_and(|&(start, _)| start <= last)
-    }
+    /// NAB's rows, probation and windows scored, and its raw score per profile.
+    pub nab_file: nab::FileScore,
+    /// NAB's normalised score per profile, `None` without a window to score.
+    pub nab: [Option<f64>; 3],
+    /// Per device only (empty in a total): each event, NAB's windows (merged) in sequence
+    /// numbers, and the first false-alarm runs.
+    pub found: Vec<Found>,
+    pub nab_windows: Vec<(u64, u64)>,
+    pub false_alarms: Vec<(u64, u64)>,
+    delay_sum: u64,
 }
 
 fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
@@ -151,136 +139,171 @@ fn harmonic_mean(precision: Option<f64>, recall: Option<f64>) -> Option<f64> {
     }
 }
 
-fn mean(sum: u64, count: u64) -> Option<f64> {
-    ratio(sum, count)
+impl Score {
+    /// The ratios, delays and normalised NAB figures, from the counts.
+    fn finish(mut self) -> Self {
+        for kind in &mut self.by_kind {
+            kind.recall = ratio(kind.found, kind.events);
+            kind.mean_delay = ratio(kind.delay_sum, kind.found);
+        }
+        self.precision = ratio(self.flagged_in_windows, self.flagged);
+        self.recall = ratio(self.tp, self.events);
+        self.f1 = harmonic_mean(self.precision, self.recall);
+        self.mean_delay = ratio(self.delay_sum, self.tp);
+        for (k, profile) in PROFILES.iter().enumerate() {
+            self.nab[k] = nab::normalised(profile, self.nab_file.raw[k], self.nab_file.windows);
+        }
+        self
+    }
+
+    fn empty() -> Self {
+        Score {
+            events: 0,
+            tp: 0,
+            fn_: 0,
+            unseen: 0,
+            flagged: 0,
+            flagged_in_windows: 0,
+            fp: 0,
+            fp_runs: 0,
+            precision: None,
+            recall: None,
+            f1: None,
+            mean_delay: None,
+            by_kind: [KindScore::default(); AnomalyKind::ALL.len()],
+            nab_file: nab::FileScore::default(),
+            nab: [None; 3],
+            found: vec![],
+            nab_windows: vec![],
+            false_alarms: vec![],
+            delay_sum: 0,
+        }
+    }
 }
 
-/// Scores `flagged` (the sequence numbers a detector flagged) against `events` with a
-/// tolerance of `tolerance` samples.
-pub fn score(events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score {
-    let windows: Vec<(u64, u64)> = events.iter().map(|e| e.window(tolerance)).collect();
-    let mut found = Vec::with_capacity(events.len());
-    let (mut tp, mut delay_sum) = (0, 0);
-    let mut by_kind = [KindScore::default(); AnomalyKind::ALL.len()];
-    let mut kind_delay = [0u64; AnomalyKind::ALL.len()];
-    let (mut nab_raw, mut nab_perfect) = (0.0, 0.0);
-    for (event, &(start, end)) in events.iter().zip(&windows) {
-        let at = flagged.range(start..=end).next().copied();
-        let kind = &mut by_kind[event.kind.index()];
-        kind.events += 1;
-        nab_perfect += NAB_TP * scaled_sigmoid(-1.0);
-        match at {
-            Some(at) => {
-                tp += 1;
-                delay_sum = u64::saturating_add(delay_sum, at - event.first);
-                kind.found += 1;
-                let delay = &mut kind_delay[event.kind.index()];
-                *delay = u64::saturating_add(*delay, at - event.first);
-                let from = event.visible_from((start, end));
-                nab_raw += NAB_TP * scaled_sigmoid(position(from, end, at));
+/// Scores one device: `flagged` (the sequence numbers a detector flagged) against `events`,
+/// over the samples received (`rows`), with a tolerance of `tolerance` samples.
+pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score {
+    let mut score = Score::empty();
+    // Each event's window, and the rows in it as row indices.
+    let mut row_windows = Vec::with_capacity(events.len());
+    for event in events {
+        let window = event.window(tolerance);
+        let rows_in = match (rows.at_or_after(window.0), rows.at_or_before(window.1)) {
+            (Some((a, first)), Some((b, _))) if first <= window.1 && a <= b => Some((a, b)),
+            _ => None,
+        };
+        let at = rows_in.and_then(|_| {
+            flagged
+                .range(window.0..=window.1)
+                .find(|&&s| rows.contains(s))
+                .copied()
+        });
+        let kind = &mut score.by_kind[event.kind.index()];
+        match rows_in {
+            None => score.unseen += 1,
+            Some(range) => {
+                row_windows.push(range);
+                score.events += 1;
+                kind.events += 1;
+                match at {
+                    Some(at) => {
+                        let delay = at - event.first;
+                        score.tp += 1;
+                        score.delay_sum = score.delay_sum.saturating_add(delay);
+                        kind.found += 1;
+                        kind.delay_sum = kind.delay_sum.saturating_add(delay);
+                    }
+                    None => score.fn_ += 1,
+                }
             }
-            None => nab_raw -= NAB_FN,
         }
-        found.push(Found { event: *event, at });
+        score.found.push(Found {
+            event: *event,
+            window,
+            seen: rows_in.is_some(),
+            at,
+        });
     }
-    let fn_ = events.len() as u64 - tp;
-    let covered = Union::of(&windows);
-    // Maximal runs of consecutive flags; a run touching any window is no false alarm.
-    let mut fp = 0;
-    let mut run: Option<(u64, u64)> = None;
-    let close = |run: (u64, u64), fp: &mut u64| {
-        if !covered.touches(run.0, run.1) {
-            *fp += 1;
+    // NAB's windows: the events' row windows merged where they overlap or touch.
+    row_windows.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(row_windows.len());
+    for (a, b) in row_windows {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
         }
-    };
+    }
+    // Each flagged row, inside a window or not; false alarms as runs of sequence numbers.
+    let mut flagged_rows = Vec::with_capacity(flagged.len());
+    let mut next = 0;
+    let mut run: Option<(u64, u64)> = None;
     for &sequence in flagged {
+        let Some(index) = rows.index_of(sequence) else {
+            continue;
+        };
+        flagged_rows.push(index);
+        score.flagged += 1;
+        while next < merged.len() && merged[next].1 < index {
+            next += 1;
+        }
+        if merged.get(next).is_some_and(|w| w.0 <= index) {
+            score.flagged_in_windows += 1;
+            continue;
+        }
+        score.fp += 1;
         run = match run {
-            Some((first, last)) if last + 1 == sequence => Some((first, sequence)),
+            Some((first, last)) if last.checked_add(1) == Some(sequence) => Some((first, sequence)),
             Some(done) => {
-                close(done, &mut fp);
+                score.fp_runs += 1;
+                if score.false_alarms.len() < FALSE_ALARM_RUNS_LISTED {
+                    score.false_alarms.push(done);
+                }
                 Some((sequence, sequence))
             }
             None => Some((sequence, sequence)),
         };
     }
     if let Some(done) = run {
-        close(done, &mut fp);
+        score.fp_runs += 1;
+        if score.false_alarms.len() < FALSE_ALARM_RUNS_LISTED {
+            score.false_alarms.push(done);
+        }
     }
-    nab_raw -= NAB_FP * fp as f64;
-    let flagged_outside = flagged.iter().filter(|&&f| !covered.touches(f, f)).count() as u64;
-    for (kind, delay) in by_kind.iter_mut().zip(kind_delay) {
-        kind.recall = ratio(kind.found, kind.events);
-        kind.mean_delay = mean(delay, kind.found);
-    }
-    let precision = ratio(tp, tp + fp);
-    let recall = ratio(tp, tp + fn_);
-    let f1 = harmonic_mean(precision, recall);
-    let null = -NAB_FN * events.len() as f64;
-    let nab = (!events.is_empty()).then(|| 100.0 * (nab_raw - null) / (nab_perfect - null));
-    Score {
-        tp,
-        fp,
-        fn_,
-        precision,
-        recall,
-        f1,
-        mean_delay: mean(delay_sum, tp),
-        by_kind,
-        nab,
-        flagged_outside,
-        events: found,
-    }
+    score.nab_file = nab::score_file(rows.len(), &flagged_rows, &merged);
+    score.nab_windows = merged
+        .iter()
+        .filter_map(|&(a, b)| Some((rows.sequence(a)?, rows.sequence(b)?)))
+        .collect();
+    score.finish()
 }
 
-/// The sum of several devices' scores: their TP, FP and FN added, per kind too, and the
-/// ratios, delays and NAB-style score worked out again from the sums (events weigh the same
-/// whichever device they are on).
+/// The sum of several devices' scores: counts added (per kind too), NAB's raw scores and
+/// windows summed and normalised once over all of them, as NAB totals a corpus; the per-device
+/// lists stay with the devices.
 pub fn total<'a>(scores: impl IntoIterator<Item = &'a Score>) -> Score {
-    let (mut tp, mut fp, mut fn_, mut delay_sum, mut flagged_outside) = (0, 0, 0, 0.0, 0);
-    let mut by_kind = [KindScore::default(); AnomalyKind::ALL.len()];
-    let mut kind_delay = [0.0; AnomalyKind::ALL.len()];
-    let (mut nab_raw, mut nab_null, mut nab_perfect) = (0.0, 0.0, 0.0);
-    let mut events = vec![];
+    let mut sum = Score::empty();
     for s in scores {
-        tp += s.tp;
-        fp += s.fp;
-        fn_ += s.fn_;
-        flagged_outside += s.flagged_outside;
-        delay_sum += s.mean_delay.unwrap_or(0.0) * s.tp as f64;
-        for ((kind, part), delay) in by_kind.iter_mut().zip(&s.by_kind).zip(&mut kind_delay) {
+        sum.events += s.events;
+        sum.tp += s.tp;
+        sum.fn_ += s.fn_;
+        sum.unseen += s.unseen;
+        sum.flagged += s.flagged;
+        sum.flagged_in_windows += s.flagged_in_windows;
+        sum.fp += s.fp;
+        sum.fp_runs += s.fp_runs;
+        sum.delay_sum = sum.delay_sum.saturating_add(s.delay_sum);
+        for (kind, part) in sum.by_kind.iter_mut().zip(&s.by_kind) {
             kind.events += part.events;
             kind.found += part.found;
-            *delay += part.mean_delay.unwrap_or(0.0) * part.found as f64;
+            kind.delay_sum = kind.delay_sum.saturating_add(part.delay_sum);
         }
-        // Undo the normalisation: raw = nab / 100 x (perfect - null) + null.
-        let n = s.events.len() as f64;
-        let (null, perfect) = (-NAB_FN * n, NAB_TP * scaled_sigmoid(-1.0) * n);
-        if let Some(nab) = s.nab {
-            nab_raw += nab / 100.0 * (perfect - null) + null;
-            nab_null += null;
-            nab_perfect += perfect;
+        sum.nab_file.rows += s.nab_file.rows;
+        sum.nab_file.probation += s.nab_file.probation;
+        sum.nab_file.windows += s.nab_file.windows;
+        for (raw, part) in sum.nab_file.raw.iter_mut().zip(s.nab_file.raw) {
+            *raw += part;
         }
-        events.extend_from_slice(&s.events);
     }
-    for (kind, delay) in by_kind.iter_mut().zip(kind_delay) {
-        kind.recall = ratio(kind.found, kind.events);
-        kind.mean_delay = (kind.found > 0).then(|| delay / kind.found as f64);
-    }
-    let precision = ratio(tp, tp + fp);
-    let recall = ratio(tp, tp + fn_);
-    let f1 = harmonic_mean(precision, recall);
-    Score {
-        tp,
-        fp,
-        fn_,
-        precision,
-        recall,
-        f1,
-        mean_delay: (tp > 0).then(|| delay_sum / tp as f64),
-        by_kind,
-        nab: (nab_perfect > nab_null)
-            .then(|| 100.0 * (nab_raw - nab_null) / (nab_perfect - nab_null)),
-        flagged_outside,
-        events,
-    }
+    sum.finish()
 }
