@@ -292,7 +292,10 @@ fn is_flag(arg: &str) -> bool {
 
 /// Where the connections go, from the broker URL (already checked by the settings) and the TLS
 /// files; the problems name their flags.
-fn target(url: &str, files: &crate::tls::Files) -> Result<crate::net::Target, Vec<String>> {
+pub(crate) fn target(
+    url: &str,
+    files: &crate::tls::Files,
+) -> Result<crate::net::Target, Vec<String>> {
     use crate::net::Target;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));

@@ -9,6 +9,7 @@
 
 mod args;
 mod net;
+mod scoring;
 mod tls;
 
 use std::io::{IsTerminal, Write};
@@ -20,9 +21,16 @@ use dps368_core::fleet::Fleet;
 use tokio::sync::mpsc;
 
 use net::{Connection, Io};
+use scoring::args::Command;
 
 fn main() -> ExitCode {
-    let options = match args::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+    let mut arguments: Vec<String> = std::env::args().skip(1).collect();
+    match arguments.first().map(String::as_str) {
+        Some("score") => return scoring::main(Command::Score, arguments.split_off(1)),
+        Some("monitor") => return scoring::main(Command::Monitor, arguments.split_off(1)),
+        _ => {}
+    }
+    let options = match args::parse(arguments, |name| std::env::var(name).ok()) {
         Ok(args::Parsed::Help) => {
             print!("{}", args::help());
             return ExitCode::SUCCESS;

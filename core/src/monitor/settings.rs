@@ -205,7 +205,16 @@ impl MonitorForm {
         query
     }
 
+    /// The settings for the page (a WebSocket broker).
     pub fn validate(&self) -> Result<MonitorSettings, Vec<MonitorError>> {
+        self.validate_for(crate::settings::Runner::Page)
+    }
+
+    /// The settings for `runner`: the native one also speaks MQTT over TCP.
+    pub fn validate_for(
+        &self,
+        runner: crate::settings::Runner,
+    ) -> Result<MonitorSettings, Vec<MonitorError>> {
         let mut errors = vec![];
         let mut check = |field: MonitorField, result: Result<(), String>| {
             if let Err(message) = result {
@@ -213,10 +222,7 @@ impl MonitorForm {
             }
         };
         let broker = self.get(MonitorField::Broker).trim();
-        check(
-            MonitorField::Broker,
-            check_broker_url(broker, crate::settings::Runner::Page),
-        );
+        check(MonitorField::Broker, check_broker_url(broker, runner));
         // A topic filter is a string of at most 65,535 bytes; a verdict's topic is the verdicts
         // filter with a device id of up to MAX_ID_BYTES in it.
         let longest = |text: &str, limit: usize| {

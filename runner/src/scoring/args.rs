@@ -1,0 +1,350 @@
+//! The command lines of `dps368-sim score` and `dps368-sim monitor`: one table of flags
+//! (name, whether it takes a value, whether the value is a secret, which commands take it) that
+//! parsing, `--help` and the unknown-flag check all read. The monitor's settings are flags named
+//! like the monitor page's URL parameters, checked by the same code.
+
+use std::path::PathBuf;
+
+use dps368_core::monitor::{MonitorField, MonitorForm, MonitorSettings};
+use dps368_core::settings::Runner;
+
+use super::gates::Gate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Score,
+    Monitor,
+}
+
+/// One flag: its name, its value's name (`None`: a switch), whether the value is a secret
+/// (never echoed), the commands that take it, and what it does.
+struct Flag {
+    name: &'static str,
+    value: Option<&'static str>,
+    secret: bool,
+    score: bool,
+    monitor: bool,
+    help: &'static str,
+}
+
+const fn flag(
+    name: &'static str,
+    value: Option<&'static str>,
+    score: bool,
+    help: &'static str,
+) -> Flag {
+    Flag {
+        name,
+        value,
+        secret: false,
+        score,
+        monitor: true,
+        help,
+    }
+}
+
+const FLAGS: &[Flag] = &[
+    flag(
+        "broker",
+        Some("URL"),
+        false,
+        "mqtt://, mqtts://, ws:// or wss:// (default ws://localhost:9001)",
+    ),
+    flag(
+        "filter",
+        Some("FILTER"),
+        true,
+        "telemetry topics (default device/+/telemetry)",
+    ),
+    flag(
+        "labels-filter",
+        Some("FILTER"),
+        true,
+        "ground-truth labels (default device/+/labels)",
+    ),
+    flag(
+        "verdicts",
+        Some("FILTER"),
+        true,
+        "a detector's verdicts; its + names the device (default device/+/verdict)",
+    ),
+    flag(
+        "tolerance",
+        Some("N"),
+        true,
+        "flags this many samples after an event still count (default 0)",
+    ),
+    flag(
+        "detector",
+        Some("off|baseline"),
+        false,
+        "run the built-in baseline detector and publish its verdicts",
+    ),
+    flag(
+        "duration",
+        Some("SECONDS"),
+        false,
+        "stop after this long (else at Ctrl-C or SIGTERM)",
+    ),
+    flag(
+        "username",
+        Some("NAME"),
+        false,
+        "MQTT user name (or MQTT_USERNAME)",
+    ),
+    Flag {
+        name: "password",
+        value: Some("SECRET"),
+        secret: true,
+        score: false,
+        monitor: true,
+        help: "MQTT password (better: MQTT_PASSWORD)",
+    },
+    flag(
+        "cafile",
+        Some("FILE"),
+        false,
+        "trust the CA certificates in this PEM file",
+    ),
+    flag(
+        "cert",
+        Some("FILE"),
+        false,
+        "client certificate (PEM), with --key",
+    ),
+    flag("key", Some("FILE"), false, "client private key (PEM)"),
+    flag(
+        "report",
+        Some("FILE.json"),
+        true,
+        "write the report (the page's Download report)",
+    ),
+    flag(
+        "junit",
+        Some("FILE.xml"),
+        true,
+        "write a JUnit XML testsuite: a testcase per gate and per anomaly kind",
+    ),
+    flag(
+        "samples",
+        Some("FILE.csv"),
+        true,
+        "write every sample: device, sequence, NAB row, probation, window, flag",
+    ),
+    flag(
+        "fail-under",
+        Some("NAME=VALUE"),
+        true,
+        "exit 1 when a figure is under VALUE (repeatable): precision, recall, f1, nab, nab_low_fp, nab_low_fn, recall_<kind>",
+    ),
+    flag(
+        "fail-over",
+        Some("delay=VALUE"),
+        true,
+        "exit 1 when the mean delay (samples) is over VALUE",
+    ),
+    flag("help", None, true, "this text"),
+];
+
+fn find(name: &str) -> Option<&'static Flag> {
+    FLAGS
+        .iter()
+        .find(|f| f.name.replace('-', "_") == name.replace('-', "_"))
+}
+
+/// What a scoring command was asked to do.
+#[derive(Debug)]
+pub struct Options {
+    pub settings: MonitorSettings,
+    pub captures: Vec<String>,
+    pub report: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub samples: Option<PathBuf>,
+    pub gates: Vec<Gate>,
+    /// The monitor's.
+    pub target: Option<crate::net::Target>,
+    pub duration: Option<std::time::Duration>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+pub enum Parsed {
+    Help,
+    Run(Box<Options>),
+}
+
+/// The longest run `--duration` takes: a year, far from `Instant`'s overflow.
+pub const MAX_DURATION_S: u64 = 365 * 24 * 3600;
+
+pub fn parse(
+    command: Command,
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Parsed, Vec<String>> {
+    let mut form = MonitorForm::default();
+    let mut errors = vec![];
+    let mut captures = vec![];
+    let (mut report, mut junit, mut samples) = (None, None, None);
+    let mut gates = vec![];
+    let mut duration = None;
+    let (mut username, mut password) = (env("MQTT_USERNAME"), env("MQTT_PASSWORD"));
+    let mut tls_files = crate::tls::Files::default();
+    let mut args = args.into_iter().peekable();
+    let takes = |f: &Flag| match command {
+        Command::Score => f.score,
+        Command::Monitor => f.monitor,
+    };
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.strip_prefix("--") else {
+            match command {
+                Command::Score => captures.push(arg),
+                Command::Monitor => errors.push(
+                    "an argument that is not a --flag: the monitor's settings are flags, e.g. --broker mqtt://host".into(),
+                ),
+            }
+            continue;
+        };
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_owned())),
+            None => (text, None),
+        };
+        let Some(flag) = find(name).filter(|f| takes(f)) else {
+            errors.push(format!("unknown flag --{name}"));
+            // Its value, if it has one, is not named: it may be a secret.
+            if inline.is_none() && args.peek().is_some_and(|a| !a.starts_with("--")) {
+                args.next();
+            }
+            continue;
+        };
+        if flag.name == "help" {
+            return Ok(Parsed::Help);
+        }
+        let Some(kind) = flag.value else {
+            continue;
+        };
+        let value = match inline.or_else(|| args.next_if(|a| flag.secret || !a.starts_with("--"))) {
+            Some(value) => value,
+            None => {
+                errors.push(format!("--{} needs a value, {kind}", flag.name));
+                continue;
+            }
+        };
+        let monitor_field = MonitorField::ALL
+            .into_iter()
+            .find(|f| f.param() == flag.name.replace('-', "_"));
+        match (flag.name, monitor_field) {
+            (_, Some(field)) => form.set(field, &value),
+            ("duration", _) => match value.trim().parse::<u64>() {
+                Ok(seconds) if (1..=MAX_DURATION_S).contains(&seconds) => {
+                    duration = Some(std::time::Duration::from_secs(seconds));
+                }
+                _ => errors.push(format!(
+                    "--duration: must be a whole number of seconds from 1 to {MAX_DURATION_S} (got {:?})",
+                    value.trim()
+                )),
+            },
+            ("username", _) => username = Some(value),
+            ("password", _) => password = Some(value),
+            ("cafile" | "cert" | "key", _) => {
+                let slot = match flag.name {
+                    "cafile" => &mut tls_files.ca,
+                    "cert" => &mut tls_files.cert,
+                    _ => &mut tls_files.key,
+                };
+                if slot.replace(value).is_some() {
+                    errors.push(format!("--{} is given twice", flag.name));
+                }
+            }
+            ("report" | "junit" | "samples", _) => {
+                let (slot, extension) = match flag.name {
+                    "report" => (&mut report, "json"),
+                    "junit" => (&mut junit, "xml"),
+                    _ => (&mut samples, "csv"),
+                };
+                let path = PathBuf::from(&value);
+                if path.extension().and_then(|e| e.to_str()) != Some(extension) {
+                    errors.push(format!("--{}: the file must end in .{extension} (got {value:?})", flag.name));
+                } else if let Err(error) = std::fs::OpenOptions::new().append(true).create(true).open(&path) {
+                    // Opened now (not emptied: another flag may be bad), so a path that cannot
+                    // be written fails before anything is read or received.
+                    errors.push(format!("--{}: cannot write {value}: {error}", flag.name));
+                } else if slot.replace(path).is_some() {
+                    errors.push(format!("--{} is given twice", flag.name));
+                }
+            }
+            ("fail-under" | "fail-over", _) => match Gate::parse(flag.name == "fail-over", &value) {
+                Ok(gate) => gates.push(gate),
+                Err(problem) => errors.push(format!("--{}: {problem}", flag.name)),
+            },
+            _ => errors.push(format!("--{} is not for this command", flag.name)),
+        }
+    }
+    if command == Command::Score && captures.is_empty() {
+        errors.push("no CAPTURE: give a file of `mosquitto_sub -v` lines or JSON lines, or - for standard input".into());
+    }
+    if command == Command::Score && captures.iter().filter(|c| *c == "-").count() > 1 {
+        errors.push("- (standard input) is given twice".into());
+    }
+    if password.is_some() && username.is_none() {
+        errors.push("--password (or MQTT_PASSWORD) needs --username (or MQTT_USERNAME): MQTT 3.1.1 sends no password without a user name".into());
+    }
+    let settings = match form.validate_for(Runner::Native) {
+        Ok(settings) => Some(settings),
+        Err(problems) => {
+            errors.extend(problems.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let target = match (&settings, command) {
+        (Some(s), Command::Monitor) => crate::args::target(&s.broker_url, &tls_files)
+            .map_err(|e| errors.extend(e))
+            .ok(),
+        _ => None,
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let settings = settings.ok_or_else(|| vec!["the settings could not be read".to_owned()])?;
+    Ok(Parsed::Run(Box::new(Options {
+        settings,
+        captures,
+        report,
+        junit,
+        samples,
+        gates,
+        target,
+        duration,
+        username,
+        password,
+    })))
+}
+
+pub fn help(command: Command) -> String {
+    let mut out = match command {
+        Command::Score => String::from(
+            "dps368-sim score [flags] CAPTURE...\n\n\
+             Scores a detector's verdicts against the ground truth in recorded MQTT traffic, as the\n\
+             monitor page does. A CAPTURE is a file of `mosquitto_sub -v` lines (`topic payload`)\n\
+             or JSON lines ({\"topic\":…,\"payload\":…}); - is standard input. Exit 0 when every\n\
+             gate holds, 1 when one fails, 2 for bad flags or an unreadable capture.\n\nFlags:\n",
+        ),
+        Command::Monitor => String::from(
+            "dps368-sim monitor --broker URL [flags]\n\n\
+             Does live what the monitor page does: subscribes to the telemetry, labels and verdicts,\n\
+             runs the built-in detector if asked (publishing its verdicts), and scores; at the end\n\
+             (--duration, Ctrl-C, SIGTERM) prints the scoreboard, writes the files and applies the\n\
+             gates. Exit 0 when every gate holds, 1 when one fails, 2 for bad flags.\n\nFlags:\n",
+        ),
+    };
+    for f in FLAGS.iter().filter(|f| match command {
+        Command::Score => f.score,
+        Command::Monitor => f.monitor,
+    }) {
+        let left = match f.value {
+            Some(v) => format!("--{} {v}", f.name),
+            None => format!("--{}", f.name),
+        };
+        out.push_str(&format!("  {left:<26} {}\n", f.help));
+    }
+    out
+}
