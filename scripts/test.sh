@@ -53,6 +53,8 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
     timeout 300 python3 tests/e2e/runner.py target/debug/dps368-sim "$TEST_MQTT_PORT" target/test/mosquitto.log "$TEST_WS_PORT"
   step "native runner over TLS (mqtts:// and wss://, system roots, --cafile, client certificates, refusals)" \
     timeout 300 python3 tests/e2e/runner_tls.py target/debug/dps368-sim
+  step "the scoreboard as commands (dps368-sim monitor live over WebSockets, score of a mosquitto_sub capture, gates, JUnit)" \
+    timeout 300 python3 tests/e2e/score_cli.py target/debug/dps368-sim "$TEST_MQTT_PORT" "$TEST_WS_PORT"
   step "deploy/ (the Indexed Job validated, its command line run; the Dockerfile's paths)" \
     timeout 300 python3 tests/e2e/deploy.py target/debug/dps368-sim "$TEST_MQTT_PORT"
   step "fleets, max rate, the page and the runner byte for byte (built page, chromedriver, mosquitto_sub)" \

@@ -246,6 +246,47 @@ def check_schema(message, device_id):
         assert 950 <= pressure <= 1050 and 20 <= temperature <= 35, message
 
 
+def independent_score(labels, flagged, rows, tolerance=0):
+    """The README's scoring rules, written again from their words (NAB aside: the core checks
+    it against NAB's own sweeper). `labels` are label messages, `flagged` and `rows` map a
+    device id to the sequences flagged and received. An event's window is [first, last + T],
+    a dropout's reaching last + 1; an event is scored when a received sample lies in its
+    window, found when a flagged received sample does; FP are flagged received samples outside
+    every window; precision is point-wise, recall event-wise, F1 their harmonic mean."""
+    events = {(l["device_id"], l["anomaly_id"]): l for l in labels}.values()
+    windows = {}
+    for e in events:
+        end = e["last_sequence"] + tolerance
+        if e["kind"] == "dropout":
+            end = max(end, e["last_sequence"] + 1)
+        windows.setdefault(e["device_id"], []).append((e["first_sequence"], end, e["kind"]))
+    tp = fn = fp = flagged_total = in_windows = 0
+    kinds = {}
+    for device, received in rows.items():
+        flags = flagged.get(device, set()) & received
+        mine = windows.get(device, [])
+        for s, e, kind in mine:
+            if not any(s <= r <= e for r in received):
+                continue
+            found = any(s <= f <= e for f in flags)
+            tp += found
+            fn += not found
+            f_, t_ = kinds.get(kind, (0, 0))
+            kinds[kind] = (f_ + found, t_ + 1)
+        for f in flags:
+            flagged_total += 1
+            if any(s <= f <= e for s, e, _ in mine):
+                in_windows += 1
+            else:
+                fp += 1
+    precision = in_windows / flagged_total if flagged_total else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1, "kinds": kinds}
+
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AXE = os.path.join(ROOT, ".tools", "axe", "node_modules", "axe-core", "axe.min.js")
 
