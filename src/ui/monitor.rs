@@ -284,10 +284,11 @@ fn render() {
         let drawn = m.take_changed().then(|| {
             let chart = m.selected().and_then(|id| {
                 m.device(id).map(|d| {
-                    chart::svg(
+                    chart::svg_with_flags(
                         &d.points,
                         CHART_SAMPLES,
-                        &format!("{id}: pressure and temperature of the last samples"),
+                        &format!("{id}: pressure and temperature of the last samples, the detector's flags above"),
+                        &d.flagged,
                     )
                 })
             });

@@ -5,7 +5,7 @@
 //! Written by hand, like the fleet table: one `innerHTML` per redraw, no chart library, and
 //! coordinates in tenths without float printing.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write;
 
 use super::Point;
@@ -30,11 +30,19 @@ impl std::fmt::Display for Tenths {
     }
 }
 
+/// The DPS368's measuring ranges (hPa, °C): a reading at or past a limit is saturated.
+const PRESSURE_LIMITS: (f64, f64) = (300.0, 1200.0);
+const TEMPERATURE_LIMITS: (f64, f64) = (-40.0, 85.0);
+
 /// The range a series is drawn over: its values padded by a twentieth, and never narrower
-/// than `min_span` (a flat line sits in the middle).
-fn range(values: impl Iterator<Item = f64>, min_span: f64) -> (f64, f64) {
+/// than `min_span` (a flat line sits in the middle). Readings at the part's `limits` (an
+/// out-of-range event) do not count while any other does, so one of them does not flatten the
+/// rest; they are drawn at the frame's edge.
+fn range(values: impl Iterator<Item = f64> + Clone, min_span: f64, limits: (f64, f64)) -> (f64, f64) {
     let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.filter(|v| v.is_finite()) {
+    let inside = |v: &f64| limits.0 < *v && *v < limits.1;
+    let all = !values.clone().any(|v| inside(&v));
+    for v in values.filter(|v| v.is_finite() && (all || inside(v))) {
         low = low.min(v);
         high = high.max(v);
     }
@@ -50,6 +58,25 @@ fn range(values: impl Iterator<Item = f64>, min_span: f64) -> (f64, f64) {
 /// The chart of `points` (oldest first) in a window of `len` samples ending at the newest,
 /// titled `title`.
 pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
+    draw(points, len, title, None)
+}
+
+/// The same chart with a detector's flags marked above the samples they flag (the monitor's).
+pub fn svg_with_flags(
+    points: &VecDeque<Point>,
+    len: usize,
+    title: &str,
+    flagged: &BTreeSet<u64>,
+) -> String {
+    draw(points, len, title, Some(flagged))
+}
+
+fn draw(
+    points: &VecDeque<Point>,
+    len: usize,
+    title: &str,
+    flagged: Option<&BTreeSet<u64>>,
+) -> String {
     let mut out = format!(
         "<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">",
         Tenths(WIDTH),
@@ -84,9 +111,11 @@ pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
     let step = (RIGHT - LEFT) / span as f64;
     let x = |sequence: u64| LEFT + sequence.saturating_sub(first) as f64 * step;
     let reported = || points.iter().filter(|p| p.reported).map(|p| p.sample);
-    let pressure = range(reported().map(|s| s.pressure_hpa), 0.2);
-    let temperature = range(reported().map(|s| s.temperature_c), 0.2);
-    let y = |(low, high): (f64, f64), v: f64| BOTTOM - (v - low) / (high - low) * (BOTTOM - TOP);
+    let pressure = range(reported().map(|s| s.pressure_hpa), 0.2, PRESSURE_LIMITS);
+    let temperature = range(reported().map(|s| s.temperature_c), 0.2, TEMPERATURE_LIMITS);
+    let y = |(low, high): (f64, f64), v: f64| {
+        (BOTTOM - (v - low) / (high - low) * (BOTTOM - TOP)).clamp(TOP, BOTTOM)
+    };
 
     // Anomaly events: one shaded band per event on screen, labelled by kind where the label
     // has room (the band's title always names it).
@@ -191,6 +220,18 @@ pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
         Tenths(RIGHT),
         below = Tenths(BOTTOM + 16.0),
     );
+
+    // The detector's flags: a tick above each flagged sample on screen.
+    if let Some(flagged) = flagged {
+        let mut marks = flagged.range(first..=newest).peekable();
+        if marks.peek().is_some() {
+            out.push_str("<path class=\"flag\" d=\"");
+            for &sequence in marks {
+                let _ = write!(out, "M{} {}v8", Tenths(x(sequence)), Tenths(TOP - 10.0));
+            }
+            out.push_str("\"><title>the detector's flags</title></path>");
+        }
+    }
 
     // The newest sample that was reported.
     if let Some(last) = points.iter().rev().find(|p| p.reported) {

@@ -341,3 +341,29 @@ fn a_chart_of_few_samples_or_a_short_window_is_drawn() {
         assert_eq!(line_points(&svg, "p"), watch.points().len(), "{len}");
     }
 }
+
+#[test]
+fn one_out_of_range_reading_does_not_flatten_the_axis_and_flags_are_marked() {
+    let mut points = std::collections::VecDeque::new();
+    for sequence in 1..=40 {
+        let mut s = sample(sequence, None);
+        if sequence == 20 {
+            (s.pressure_hpa, s.temperature_c) = (1200.0, 85.0);
+        }
+        points.push_back(Point {
+            sample: s,
+            reported: true,
+        });
+    }
+    let flagged: std::collections::BTreeSet<u64> = [3, 20, 21, 99].into_iter().collect();
+    let svg = chart::svg_with_flags(&points, 300, "t", &flagged);
+    // The axis spans the readings around 1013 hPa and 24 °C, not up to 1200 and 85.
+    assert!(!svg.contains(">1200") && !svg.contains(">85"), "{svg}");
+    assert!(svg.contains(">1013.") && svg.contains(">24."), "{svg}");
+    // The saturated reading is drawn at the frame's top edge (y 34.0), inside the chart.
+    assert!(svg.contains(",34.0"), "{svg}");
+    // Three flags on screen (99 is not), one tick each.
+    let marks = &svg[svg.find("<path class=\"flag\" d=\"").unwrap()..];
+    assert_eq!(marks[..marks.find("\">").unwrap()].matches('M').count(), 3);
+    assert!(!chart::svg(&points, 300, "t").contains("class=\"flag\""));
+}
