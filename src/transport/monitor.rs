@@ -340,6 +340,12 @@ impl Inner {
                     }
                 }
             }
+            Event::Skipped { topic, size } => {
+                if let Some(monitor) = self.monitor.as_mut() {
+                    let problem = monitor.on_oversized(&topic, size);
+                    self.push_log(time, LogLevel::Warn, problem);
+                }
+            }
             Event::Acked { .. } | Event::PingSent | Event::Unsubscribed(_) => {}
             Event::Closed(CloseReason::Disconnected) => {}
             Event::Closed(reason) => {

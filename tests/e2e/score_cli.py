@@ -9,6 +9,8 @@ own implementation of the README's rules computes from the capture. The gates ex
 as they should, the JUnit files parse with a testcase per gate and kind, the samples CSV has a
 row per sample. A detector that flags every sample, scored from a capture at the simulator's
 defaults, gets precision under 0.2 and NAB under 0. Bad flags and unreadable captures exit 2.
+A retained message over the size limit is skipped and acknowledged, not a reason to reconnect
+forever.
 
 Usage: score_cli.py RUNNER_BINARY MQTT_PORT WS_PORT
 """
@@ -215,8 +217,29 @@ def test_bad_flags_and_unreadable_captures_exit_2_and_junk_lines_are_named():
     return f"{len(cases) + 1} bad command lines exit 2 with the field named; junk lines named, not fatal"
 
 
+def test_a_retained_message_over_the_size_limit_does_not_lock_the_monitor_out():
+    topic = "device/huge-" + "".join(random.choices(string.ascii_lowercase, k=5)) + "/telemetry"
+    huge = path("huge.json")
+    with open(huge, "w") as f:
+        f.write('{"device_id":"huge","data":{"pad":"' + "x" * (2 << 20) + '"}}')
+    publish = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-r", "-t", topic]
+    subprocess.run(publish + ["-f", huge], check=True, timeout=20)
+    try:
+        monitor = subprocess.run([RUNNER, "monitor", "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--duration", "4"],
+                                 capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(publish + ["-n"], check=True, timeout=20)  # the retained message removed
+    assert monitor.returncode == 0, monitor.stderr
+    assert monitor.stderr.count("connected\n") == 1, monitor.stderr
+    assert f"{topic}: a message of " in monitor.stderr and "over the size limit, skipped" in monitor.stderr, monitor.stderr
+    assert "connection ended" not in monitor.stderr, monitor.stderr
+    assert "0 unreadable, 1 ignored" in monitor.stdout, monitor.stdout
+    return "a 2 MiB retained message skipped and acknowledged once; one connection for the whole run"
+
+
 def main():
     passed, failed = run([
+        test_a_retained_message_over_the_size_limit_does_not_lock_the_monitor_out,
         test_live_monitor_and_a_scored_capture_agree_with_an_independent_scorer,
         test_gates_exit_1_when_a_figure_misses_and_0_when_it_holds,
         test_flagging_every_sample_at_the_defaults_scores_precision_under_0_2_and_nab_under_0,

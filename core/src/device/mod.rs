@@ -938,8 +938,11 @@ impl Device {
             }
             // The simulator subscribes to nothing; a message from an old persistent
             // subscription was acknowledged by the session and is dropped here.
-            Event::PingSent | Event::Subscribed(_) | Event::Unsubscribed(_) | Event::Message(_) => {
-            }
+            Event::PingSent
+            | Event::Subscribed(_)
+            | Event::Unsubscribed(_)
+            | Event::Message(_)
+            | Event::Skipped { .. } => {}
             Event::Closed(CloseReason::Disconnected) => {}
             Event::Closed(CloseReason::Refused(code)) => {
                 self.error(now, format!("CONNACK: {code} (return code {})", code as u8));

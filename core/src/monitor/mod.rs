@@ -307,6 +307,14 @@ impl Monitor {
         })
     }
 
+    /// A message too large to read (the session skipped and acknowledged it): counted as
+    /// ignored; its problem, naming the topic, returned for the log.
+    pub fn on_oversized(&mut self, topic: &str, size: usize) -> String {
+        self.counts.ignored += 1;
+        self.changed = true;
+        format!("{topic}: a message of {size} bytes, over the size limit, skipped")
+    }
+
     /// Whether device `id` is known, making it when telemetry is about a new one (`create`);
     /// a verdict about a device no telemetry came from is counted as ignored.
     fn device_exists(&mut self, id: &str, create: bool) -> bool {

@@ -342,6 +342,39 @@ fn check_header(packet_type: u8, flags: u8) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// What a [`Decoder`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Packet(Packet),
+    /// A PUBLISH over the size limit: its header (the payload left empty), and its whole size.
+    Oversized {
+        publish: Publish,
+        size: usize,
+    },
+}
+
+/// The header of the PUBLISH at the front of `buf` (its payload empty), once its topic and
+/// packet id have arrived: at most 65,535 bytes of topic are waited for.
+fn oversized_publish(buf: &[u8]) -> Result<Option<Publish>, DecodeError> {
+    let Some((_, len_bytes)) = codec::read_remaining_length(&buf[1..])? else {
+        return Ok(None);
+    };
+    let at = 1 + len_bytes;
+    let Some(topic_len) = buf
+        .get(at..at + 2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    else {
+        return Ok(None);
+    };
+    let qos = (buf[0] >> 1) & 0b11;
+    let end = at + 2 + topic_len + if qos > 0 { 2 } else { 0 };
+    let Some(head) = buf.get(at..end) else {
+        return Ok(None);
+    };
+    let mut reader = Reader::new(head);
+    Publish::decode(buf[0] & 0x0f, &mut reader).map(Some)
+}
+
 /// Buffers a byte stream and yields the packets in it, in order.
 ///
 /// WebSocket frames and MQTT packets need not line up [MQTT-6.0.0-2]: push every frame, then
@@ -357,6 +390,8 @@ pub struct Decoder {
     /// Where the next packet starts in `buf`.
     start: usize,
     max_packet_size: usize,
+    /// Bytes of an oversized PUBLISH still to discard as they arrive.
+    skipping: usize,
     /// Bytes moved to discard consumed ones, so tests can see that work stays linear.
     #[cfg(test)]
     moved: usize,
@@ -369,6 +404,7 @@ impl Decoder {
             buf: Vec::new(),
             start: 0,
             max_packet_size,
+            skipping: 0,
             #[cfg(test)]
             moved: 0,
         }
@@ -386,14 +422,49 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// The next whole packet, `Ok(None)` when more bytes are needed.
+    /// The next whole packet, `Ok(None)` when more bytes are needed; a packet over the
+    /// size limit is an error, a PUBLISH too.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
-        match decode(&self.buf[self.start..], self.max_packet_size)? {
-            Some((packet, used)) => {
-                self.start += used;
-                Ok(Some(packet))
-            }
+        match self.next_incoming()? {
+            Some(Incoming::Packet(packet)) => Ok(Some(packet)),
+            Some(Incoming::Oversized { size, .. }) => Err(DecodeError::PacketTooLarge {
+                size,
+                max: self.max_packet_size,
+            }),
             None => Ok(None),
+        }
+    }
+
+    /// The next whole packet, or a PUBLISH over the size limit: its topic and packet id, its
+    /// payload discarded as it streams past, so a subscriber can acknowledge it and carry on
+    /// (a retained message too large for it must not lock it out). `Ok(None)` when more bytes
+    /// are needed.
+    pub fn next_incoming(&mut self) -> Result<Option<Incoming>, DecodeError> {
+        if self.skipping > 0 {
+            let discarded = self.skipping.min(self.buf.len() - self.start);
+            self.start += discarded;
+            self.skipping -= discarded;
+            if self.skipping > 0 {
+                return Ok(None);
+            }
+        }
+        let buf = &self.buf[self.start..];
+        match decode(buf, self.max_packet_size) {
+            Ok(Some((packet, used))) => {
+                self.start += used;
+                Ok(Some(Incoming::Packet(packet)))
+            }
+            Ok(None) => Ok(None),
+            Err(DecodeError::PacketTooLarge { size, .. }) if buf[0] >> 4 == 3 => {
+                let Some(publish) = oversized_publish(buf)? else {
+                    return Ok(None);
+                };
+                let taken = size.min(buf.len());
+                self.start += taken;
+                self.skipping = size - taken;
+                Ok(Some(Incoming::Oversized { publish, size }))
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -405,6 +476,7 @@ impl Decoder {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
+        self.skipping = 0;
     }
 
     /// Bytes moved so far to discard consumed ones.

@@ -15,8 +15,9 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use crate::mqtt::{
-    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, Granted, LastWill,
-    Packet, PacketId, Publish, QoS, QosPid, SubAck, Subscribe, Unsubscribe, always, redacted,
+    ConnAck, Connect, ConnectReturnCode, DecodeError, Decoder, EncodeError, Granted, Incoming,
+    LastWill, Packet, PacketId, Publish, QoS, QosPid, SubAck, Subscribe, Unsubscribe, always,
+    redacted,
 };
 
 /// What the session needs to know to connect.
@@ -147,6 +148,8 @@ pub enum Event {
     /// A message on a subscribed topic (a QoS 1 one was acknowledged; after a reconnect it may
     /// come again: at least once).
     Message(Publish),
+    /// A message over the size limit, skipped (and acknowledged at QoS 1): its topic and size.
+    Skipped { topic: String, size: usize },
     /// The session is over; the connection must be closed.
     Closed(CloseReason),
 }
@@ -298,8 +301,24 @@ impl Session {
         }
         self.decoder.push(bytes);
         loop {
-            match self.decoder.next_packet() {
-                Ok(Some(packet)) => {
+            match self.decoder.next_incoming() {
+                Ok(Some(Incoming::Oversized { publish, size })) => {
+                    self.last_received = now;
+                    self.ping_deadline = None;
+                    if self.state != State::Connected {
+                        return self.close(CloseReason::UnexpectedPacket("PUBLISH"));
+                    }
+                    // [MQTT-4.3.2-2] Acknowledged all the same, or the broker sends it again.
+                    if let QosPid::AtLeastOnce(pid) = publish.qos_pid {
+                        let bytes = always(Packet::PubAck(pid).to_bytes());
+                        self.send(bytes, now);
+                    }
+                    self.events.push_back(Event::Skipped {
+                        topic: publish.topic,
+                        size,
+                    });
+                }
+                Ok(Some(Incoming::Packet(packet))) => {
                     self.last_received = now;
                     self.ping_deadline = None;
                     self.handle_packet(packet, now);

@@ -923,3 +923,62 @@ fn requests_made_or_unanswered_while_offline_go_after_a_connack_that_kept_the_se
         .collect();
     assert_eq!(filters, ["device/+/labels"]);
 }
+
+/// A retained message too large for the subscriber, sent split at every offset: skipped,
+/// acknowledged, reported; the connection carries on with the next message.
+#[test]
+fn an_oversized_publish_is_skipped_acknowledged_and_the_session_carries_on() {
+    let big = Packet::Publish(Publish {
+        dup: false,
+        qos_pid: QosPid::AtLeastOnce(PacketId::new(9).unwrap()),
+        retain: true,
+        topic: "device/x/telemetry".into(),
+        payload: vec![b'x'; 3000],
+    });
+    let small = Packet::Publish(Publish {
+        dup: false,
+        qos_pid: QosPid::AtMostOnce,
+        retain: false,
+        topic: "device/y/telemetry".into(),
+        payload: b"{}".to_vec(),
+    });
+    let mut stream = bytes(big);
+    let size = stream.len();
+    stream.extend(bytes(small.clone()));
+    for split in [1, 2, 3, 10, 22, 25, 1000, size - 1, size, size + 1] {
+        let (mut session, mut broker) = connected();
+        session.config.max_packet_size = 1024;
+        session.decoder = Decoder::new(1024);
+        session.handle_input(&stream[..split], 10);
+        session.handle_input(&stream[split..], 10);
+        assert_eq!(
+            events(&mut session),
+            [
+                Event::Skipped {
+                    topic: "device/x/telemetry".into(),
+                    size
+                },
+                Event::Message(match small.clone() {
+                    Packet::Publish(p) => p,
+                    _ => unreachable!(),
+                })
+            ],
+            "split at {split}"
+        );
+        assert_eq!(
+            broker.receive(&mut session),
+            [Packet::PubAck(PacketId::new(9).unwrap())]
+        );
+        assert!(session.is_connected());
+    }
+    // Any other packet over the limit still ends the connection.
+    let (mut session, _) = connected();
+    session.decoder = Decoder::new(16);
+    session.handle_input(&[0x90, 0x20], 10);
+    assert!(matches!(
+        events(&mut session)[..],
+        [Event::Closed(CloseReason::Protocol(
+            DecodeError::PacketTooLarge { .. }
+        ))]
+    ));
+}

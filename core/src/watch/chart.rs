@@ -38,7 +38,11 @@ const TEMPERATURE_LIMITS: (f64, f64) = (-40.0, 85.0);
 /// than `min_span` (a flat line sits in the middle). Readings at the part's `limits` (an
 /// out-of-range event) do not count while any other does, so one of them does not flatten the
 /// rest; they are drawn at the frame's edge.
-fn range(values: impl Iterator<Item = f64> + Clone, min_span: f64, limits: (f64, f64)) -> (f64, f64) {
+fn range(
+    values: impl Iterator<Item = f64> + Clone,
+    min_span: f64,
+    limits: (f64, f64),
+) -> (f64, f64) {
     let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
     let inside = |v: &f64| limits.0 < *v && *v < limits.1;
     let all = !values.clone().any(|v| inside(&v));

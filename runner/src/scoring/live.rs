@@ -157,6 +157,11 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                         attempt = attempt.saturating_add(1);
                         retry_at = Some(mono() + delay);
                     }
+                    Event::Skipped { topic, size } => {
+                        let problem = monitor.on_oversized(&topic, size);
+                        crate::clear_status(tty);
+                        eprintln!("dps368-sim monitor: {problem}");
+                    }
                     Event::Acked { .. } | Event::PingSent | Event::Unsubscribed(_) => {}
                 }
             }
