@@ -3,7 +3,8 @@
 # Chromium, then the native runner (release build) beside mosquitto_pub, against its own
 # mosquitto (MQTT 18831, WebSockets 19011), and prints tables.
 # Figures, not assertions: they are recorded in the README. BENCH_QUICK=1 shortens every window;
-# BENCH_ONLY picks sections (page: 1, 3, 4, 5; runner: r), e.g. BENCH_ONLY=r.
+# BENCH_ONLY picks sections (page: 1, 3, 4, 5; runner: r; the monitor's scoring: s), e.g.
+# BENCH_ONLY=s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,11 @@ bash scripts/setup.sh
 export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
 source scripts/broker.sh
 
-only=${BENCH_ONLY:-1345r}
+only=${BENCH_ONLY:-1345rs}
+if [[ $only == s ]]; then
+  # The scoring bench needs no broker and no browser.
+  exec cargo run --release --quiet -p dps368-core --example score_bench
+fi
 trunk build --release --dist target/bench-dist >/dev/null
 cargo build --release --quiet -p dps368-runner
 reference=target/bench-reference
@@ -29,4 +34,7 @@ if [[ $only =~ [0-9] ]]; then
 fi
 if [[ $only == *r* ]]; then
   python3 scripts/bench_runner.py target/release/dps368-sim 18831 "$BROKER_PID"
+fi
+if [[ $only == *s* ]]; then
+  cargo run --release --quiet -p dps368-core --example score_bench
 fi

@@ -185,6 +185,7 @@ impl Score {
 /// over the samples received (`rows`), with a tolerance of `tolerance` samples.
 pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score {
     let mut score = Score::empty();
+    score.found.reserve_exact(events.len());
     // Each event's window, and the rows in it as row indices.
     let mut row_windows = Vec::with_capacity(events.len());
     for event in events {

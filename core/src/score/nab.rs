@@ -85,53 +85,77 @@ pub struct FileScore {
     pub raw: [f64; 3],
 }
 
+/// Where a flagged row scores: in window `k` (the first flag there, the only one that counts:
+/// the sigmoid falls across a window, so the earliest flag is its best), or outside all of
+/// them. The value is NAB's unweighted score, the same for every profile.
+enum Flag {
+    Window(usize, f64),
+    Outside(f64),
+}
+
 /// Scores one file of `rows` rows: `flagged` row indices (sorted, distinct) against `windows`
 /// (`(left, right)` row indices, sorted, neither overlapping nor touching).
 pub fn score_file(rows: u64, flagged: &[u64], windows: &[(u64, u64)]) -> FileScore {
     let probation = probation(rows);
+    // Each flag's unweighted score once (the sigmoids are the costly part), then weighed per
+    // profile with NAB's own arithmetic, so the figures are NAB's to the last bits.
+    let mut flags = Vec::with_capacity(flagged.len());
+    let mut next = 0; // the first window not wholly before the current row
+    let mut scored_window = usize::MAX;
+    for &i in flagged.iter().filter(|&&i| i >= probation && i < rows) {
+        while next < windows.len() && windows[next].1 < i {
+            next += 1;
+        }
+        match windows.get(next) {
+            Some(&(left, right)) if left <= i => {
+                if scored_window != next {
+                    scored_window = next;
+                    let width = (right - left + 1) as f64;
+                    let position = -((right - i + 1) as f64) / width;
+                    flags.push(Flag::Window(next, scaled_sigmoid(position)));
+                }
+            }
+            _ => {
+                let unweighted = match next.checked_sub(1).map(|k| windows[k]) {
+                    None => -1.0,
+                    Some((left, right)) => {
+                        let width = right - left + 1;
+                        let denominator = width.saturating_sub(1).max(1) as f64;
+                        scaled_sigmoid((i - right) as f64 / denominator)
+                    }
+                };
+                flags.push(Flag::Outside(unweighted));
+            }
+        }
+    }
     let max_tp = scaled_sigmoid(-1.0);
+    let mut found = vec![false; windows.len()];
+    for flag in &flags {
+        if let Flag::Window(k, _) = *flag {
+            found[k] = true;
+        }
+    }
     let mut raw = [0.0; 3];
     for (profile, raw) in PROFILES.iter().zip(&mut raw) {
         // NAB sums a dict: the false alarms first, then each window in the order its first
         // scorable row comes in the rows sorted by anomaly score (flagged first, each group in
         // row order). Summed in that order, the figures agree to the last bits.
         let mut fp = 0.0;
-        let mut best: Vec<Option<f64>> = vec![None; windows.len()];
-        let mut order: Vec<usize> = Vec::new();
-        let mut next = 0; // the first window not wholly before the current row
-        for &i in flagged.iter().filter(|&&i| i >= probation && i < rows) {
-            while next < windows.len() && windows[next].1 < i {
-                next += 1;
-            }
-            match windows.get(next) {
-                Some(&(left, right)) if left <= i => {
-                    let width = (right - left + 1) as f64;
-                    let position = -((right - i + 1) as f64) / width;
-                    let score = scaled_sigmoid(position) * profile.tp / max_tp;
-                    let slot = &mut best[next];
-                    if slot.is_none() {
-                        order.push(next);
-                    }
-                    *slot = Some(slot.map_or(score, |b: f64| b.max(score)));
-                }
-                _ => {
-                    let unweighted = match next.checked_sub(1).map(|k| windows[k]) {
-                        None => -1.0,
-                        Some((left, right)) => {
-                            let width = right - left + 1;
-                            let denominator = width.saturating_sub(1).max(1) as f64;
-                            scaled_sigmoid((i - right) as f64 / denominator)
-                        }
-                    };
-                    fp += unweighted * profile.fp;
-                }
+        for flag in &flags {
+            if let Flag::Outside(unweighted) = *flag {
+                fp += unweighted * profile.fp;
             }
         }
-        let scored = |k: &usize| windows[*k].1 >= probation;
-        order.extend((0..windows.len()).filter(|k| best[*k].is_none() && scored(k)));
         let mut sum = 0.0 + fp;
-        for k in order {
-            sum += best[k].map_or(-profile.fn_, |b| b.max(-profile.fn_));
+        for flag in &flags {
+            if let Flag::Window(_, unweighted) = *flag {
+                sum += (unweighted * profile.tp / max_tp).max(-profile.fn_);
+            }
+        }
+        for (k, window) in windows.iter().enumerate() {
+            if !found[k] && window.1 >= probation {
+                sum += -profile.fn_;
+            }
         }
         *raw = sum;
     }
