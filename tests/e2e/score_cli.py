@@ -71,7 +71,8 @@ def read_capture(file):
     return rows, flagged, labels
 
 
-FIGURES = ("tp", "fn", "fp", "fp_runs", "flagged", "precision", "recall", "f1", "delay", "nab", "nab_raw", "by_kind")
+FIGURES = ("tp", "fn", "fp", "fp_runs", "flagged", "precision", "recall", "f1", "delay", "nab", "nab_raw",
+           "range_precision", "range_recall", "by_kind")
 
 
 def test_live_monitor_and_a_scored_capture_agree_with_an_independent_scorer():
@@ -225,16 +226,24 @@ def test_a_retained_message_over_the_size_limit_does_not_lock_the_monitor_out():
     publish = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(MQTT_PORT), "-q", "1", "-r", "-t", topic]
     subprocess.run(publish + ["-f", huge], check=True, timeout=20)
     try:
-        monitor = subprocess.run([RUNNER, "monitor", "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--duration", "4"],
-                                 capture_output=True, text=True, timeout=30)
+        # Over TCP only: mosquitto 2.0.11's WebSocket listener delivers no message of 500 KB or
+        # more here at all (paho-mqtt over WebSockets gets none either).
+        for broker in (f"mqtt://127.0.0.1:{MQTT_PORT}",):
+            monitor = subprocess.run([RUNNER, "monitor", "--broker", broker, "--duration", "4"],
+                                     capture_output=True, text=True, timeout=30)
+            assert monitor.returncode == 0, (broker, monitor.stderr)
+            assert monitor.stderr.count("connected\n") == 1, (broker, monitor.stderr)
+            assert f"{topic}: a message of " in monitor.stderr, (broker, monitor.stderr)
+            assert "over the size limit, skipped" in monitor.stderr, (broker, monitor.stderr)
+            assert "connection ended" not in monitor.stderr, (broker, monitor.stderr)
+            assert "0 unreadable, 1 ignored" in monitor.stdout, (broker, monitor.stdout)
     finally:
         subprocess.run(publish + ["-n"], check=True, timeout=20)  # the retained message removed
-    assert monitor.returncode == 0, monitor.stderr
-    assert monitor.stderr.count("connected\n") == 1, monitor.stderr
-    assert f"{topic}: a message of " in monitor.stderr and "over the size limit, skipped" in monitor.stderr, monitor.stderr
-    assert "connection ended" not in monitor.stderr, monitor.stderr
-    assert "0 unreadable, 1 ignored" in monitor.stdout, monitor.stdout
-    return "a 2 MiB retained message skipped and acknowledged once; one connection for the whole run"
+    # A broker that is not there: no score, exit 1, not a pass.
+    unreachable = subprocess.run([RUNNER, "monitor", "--broker", "mqtt://127.0.0.1:9", "--duration", "2"],
+                                 capture_output=True, text=True, timeout=30)
+    assert unreachable.returncode == 1 and "never connected" in unreachable.stderr, unreachable.stderr
+    return "a 2 MiB retained message skipped and acknowledged once, on one connection; an unreachable broker exits 1"
 
 
 def main():

@@ -426,6 +426,7 @@ impl Monitor {
             let recent = std::mem::take(&mut device.recent_labels);
             *device = DeviceView {
                 restarts: device.restarts + 1,
+                stream: Stream::new_run(),
                 ..DeviceView::default()
             };
             // The new run's labels that came before this sample: those of events that started

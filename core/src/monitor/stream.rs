@@ -33,6 +33,8 @@ pub struct Stream {
     pub last: Option<Reading>,
     /// Arrival times within the last [`RATE_WINDOW_MS`].
     arrivals: VecDeque<i64>,
+    /// The run is known to start at sequence 1 (a restart was seen): gaps count from there.
+    from_one: bool,
 }
 
 /// One telemetry message's contents.
@@ -56,6 +58,15 @@ pub enum Arrival {
 }
 
 impl Stream {
+    /// A run known to start at sequence 1, whatever number comes first (a restarted run whose
+    /// first samples were a dropout).
+    pub fn new_run() -> Self {
+        Self {
+            from_one: true,
+            ..Self::default()
+        }
+    }
+
     /// Sequence numbers below the highest seen that have not arrived.
     pub fn gaps(&self) -> u64 {
         self.max_sequence
@@ -66,12 +77,18 @@ impl Stream {
     /// Counts `reading` in.
     pub fn receive(&mut self, reading: Reading) -> Arrival {
         let sequence = reading.sequence;
-        if self.received == 0 {
+        if self.received == 0 && !self.from_one {
             self.origin = sequence.saturating_sub(1);
             self.floor = self.origin;
         }
         self.received += 1;
-        let arrival = if sequence <= self.floor || self.above.contains(&sequence) {
+        let arrival = if sequence <= self.origin {
+            // Below every number seen so far: late, not a repeat; the gaps now count from here.
+            self.origin = sequence.saturating_sub(1);
+            self.distinct += 1;
+            self.out_of_order += 1;
+            Arrival::Late
+        } else if sequence <= self.floor || self.above.contains(&sequence) {
             // Below the floor a late arrival cannot be told from a repeat once its gap was
             // given up; within the tracked range it can.
             if sequence <= self.floor

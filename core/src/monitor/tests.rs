@@ -700,6 +700,11 @@ fn a_run_that_starts_with_a_dropout_is_still_a_new_run_and_keeps_its_first_label
     assert_eq!(device.restarts, 1, "a new run without its sample 1");
     assert!(device.sequenced, "its counts are shown");
     assert_eq!((device.stream.received, device.stream.max_sequence), (1, 4));
+    assert_eq!(
+        device.stream.gaps(),
+        3,
+        "a new run starts at 1: its dropout is 3 gaps"
+    );
     let events: Vec<_> = device
         .events
         .values()
@@ -732,7 +737,18 @@ fn a_monitor_that_joins_a_run_late_counts_gaps_from_the_first_sample_it_saw() {
             .unwrap();
     }
     let device = monitor.device("s1").unwrap();
-    assert_eq!(device.stream.gaps(), 1, "5002 only, not 4,999 before it");
+    assert_eq!(device.stream.gaps(), 1, "5002 only, not 4,998 before it");
+    assert_eq!(
+        (device.stream.duplicates, device.stream.out_of_order),
+        (0, 1),
+        "4999 came late, it is no repeat"
+    );
+    // The late sample again (a QoS 1 redelivery) is a repeat.
+    monitor
+        .on_message("device/s1/telemetry", &telemetry("s1", 4999, 1000.0), 0)
+        .unwrap();
+    let device = monitor.device("s1").unwrap();
+    assert_eq!((device.stream.duplicates, device.stream.gaps()), (1, 1));
     assert_eq!(
         device.rows.len(),
         4,
@@ -776,4 +792,55 @@ fn a_redraw_rescores_only_the_devices_that_changed() {
     let (_, last) = monitor.scores();
     assert!(!Rc::ptr_eq(&a, &last[0].1));
     assert_eq!(last[0].1.nab_file.rows, 21);
+}
+
+#[test]
+fn the_samples_csv_numbers_windows_as_the_report_lists_them_and_neutralises_formulas() {
+    let mut monitor = monitor_with("");
+    for sequence in 1..=20 {
+        monitor
+            .on_message("device/x/telemetry", &telemetry("=x", sequence, 1000.0), 0)
+            .unwrap();
+    }
+    // Probation is the first 3 of 20 rows: the first event's window lies wholly in it.
+    for (id, first, last) in [(1, 2, 2), (2, 10, 11)] {
+        monitor
+            .on_message("device/x/labels", &label("=x", id, "spike", first, last), 0)
+            .unwrap();
+    }
+    monitor
+        .on_message("device/x/verdict", &verdict(10, true), 0)
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&monitor.report(0)).unwrap();
+    assert_eq!(
+        report["devices"][0]["windows"],
+        serde_json::json!([[10, 11]])
+    );
+    let csv = monitor.samples_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "device_id,sequence,row,probation,window,flag");
+    assert_eq!(lines.len(), 21);
+    assert_eq!(
+        lines[2], "\"'=x\",2,1,1,,0",
+        "in probation, in no scored window"
+    );
+    assert_eq!(lines[10], "\"'=x\",10,9,0,1,0");
+    assert_eq!(lines[12], "\"'=x\",12,11,0,,0");
+}
+
+#[test]
+fn the_report_keeps_no_credentials_of_a_signed_broker_url() {
+    let mut monitor = monitor_with("broker=wss://h.example/mqtt%3FX-Amz-Signature%3Ds3cret");
+    monitor
+        .on_message("device/a/telemetry", &telemetry("a", 1, 1000.0), 0)
+        .unwrap();
+    let report = monitor.report(0);
+    assert!(
+        !report.contains("s3cret") && !report.contains("pw@"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\"wss://h.example/mqtt?(query hidden)\""),
+        "{report}"
+    );
 }

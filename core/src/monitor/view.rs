@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::Monitor;
 use crate::fleet::table::escape;
 use crate::score::{PROFILES, Score};
-use crate::sensor::{AnomalyKind, format_rfc3339_millis};
+use crate::sensor::{AnomalyKind, csv_text, format_rfc3339_millis};
 
 /// Device rows drawn at most; the report has them all.
 pub const ROWS_SHOWN: usize = 200;
@@ -301,7 +301,7 @@ impl Monitor {
                     "windows": score
                         .nab_windows
                         .iter()
-                        .filter(|w| device.rows.index_of(w.1).is_some_and(|i| i >= score.nab_file.probation))
+                        .skip(scored_from(score, device))
                         .map(|&(a, b)| [a, b])
                         .collect::<Vec<_>>(),
                     "flagged": {"count": score.flagged, "first": flagged},
@@ -317,7 +317,7 @@ impl Monitor {
             "schema": REPORT_SCHEMA,
             "generated": format_rfc3339_millis(now_ms),
             "settings": {
-                "broker": self.settings.broker_url,
+                "broker": crate::settings::shown_url(&self.settings.broker_url),
                 "filter": self.settings.filter,
                 "labels_filter": self.settings.labels_filter,
                 "verdicts": self.settings.verdicts,
@@ -337,8 +337,12 @@ impl Monitor {
         let (_, per_device) = self.scores();
         for (id, score) in &per_device {
             let device = &self.devices[*id];
-            let quoted = csv_field(id);
+            let mut quoted = String::new();
+            csv_text(&mut quoted, id);
             let probation = score.nab_file.probation;
+            // Windows are numbered as the report lists them: the scored ones, from 1; a window
+            // wholly in probation has no number.
+            let unscored = scored_from(score, device);
             let mut window = 0;
             for (row, sequence) in device.rows.iter().enumerate() {
                 let windows = &score.nab_windows;
@@ -347,8 +351,8 @@ impl Monitor {
                 }
                 let in_window = windows
                     .get(window)
-                    .filter(|w| w.0 <= sequence)
-                    .map(|_| window + 1);
+                    .filter(|w| w.0 <= sequence && window >= unscored)
+                    .map(|_| window - unscored + 1);
                 let _ = writeln!(
                     out,
                     "{quoted},{sequence},{row},{},{},{}",
@@ -369,12 +373,19 @@ pub const FLAGS_LISTED: usize = 10_000;
 /// False alarms and missed events shown on the page per device.
 const WRONG_SHOWN: usize = 20;
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
+/// How many of a device's NAB windows come before the scored ones (wholly in probation: the
+/// scored ones are the rest, since probation is the rows' start).
+fn scored_from(score: &Score, device: &super::DeviceView) -> usize {
+    score
+        .nab_windows
+        .iter()
+        .take_while(|w| {
+            device
+                .rows
+                .index_of(w.1)
+                .is_none_or(|i| i < score.nab_file.probation)
+        })
+        .count()
 }
 
 /// One JSON value per NAB profile, keyed by the profile.
@@ -415,6 +426,8 @@ pub fn summary(score: &Score) -> Value {
         "nab": profiles(|k| json!(score.nab[k])),
         "nab_raw": profiles(|k| json!(score.nab_file.raw[k])),
         "nab_windows": score.nab_file.windows,
+        "range_precision": score.range_precision,
+        "range_recall": score.range_recall,
         "by_kind": kinds,
     })
 }

@@ -356,7 +356,14 @@ pub enum Incoming {
 /// The header of the PUBLISH at the front of `buf` (its payload empty), once its topic and
 /// packet id have arrived: at most 65,535 bytes of topic are waited for.
 fn oversized_publish(buf: &[u8]) -> Result<Option<Publish>, DecodeError> {
-    let Some((_, len_bytes)) = codec::read_remaining_length(&buf[1..])? else {
+    // A QoS the header cannot have is refused before waiting for the topic.
+    let qos = (buf[0] >> 1) & 0b11;
+    match qos {
+        2 => return Err(DecodeError::UnsupportedQos(2)),
+        3 => return Err(DecodeError::InvalidQos(3)),
+        _ => {}
+    }
+    let Some((remaining, len_bytes)) = codec::read_remaining_length(&buf[1..])? else {
         return Ok(None);
     };
     let at = 1 + len_bytes;
@@ -366,9 +373,12 @@ fn oversized_publish(buf: &[u8]) -> Result<Option<Publish>, DecodeError> {
     else {
         return Ok(None);
     };
-    let qos = (buf[0] >> 1) & 0b11;
-    let end = at + 2 + topic_len + if qos > 0 { 2 } else { 0 };
-    let Some(head) = buf.get(at..end) else {
+    let head_len = 2 + topic_len + if qos > 0 { 2 } else { 0 };
+    // The topic and packet id must lie within the packet.
+    if head_len > remaining {
+        return Err(DecodeError::UnexpectedEnd);
+    }
+    let Some(head) = buf.get(at..at + head_len) else {
         return Ok(None);
     };
     let mut reader = Reader::new(head);

@@ -1117,3 +1117,55 @@ fn topics_match_filters_as_the_spec_says() {
         assert_eq!(matches(filter, topic), expected, "{filter} ~ {topic}");
     }
 }
+
+/// An oversized PUBLISH's header is read, its payload skipped across pushes; a header that
+/// cannot be one is refused at once.
+#[test]
+fn the_decoder_skips_an_oversized_publish_and_refuses_a_broken_one() {
+    let mut decoder = Decoder::new(32);
+    // PUBLISH QoS 1, remaining length 100: topic "t/x" (2 + 3), packet id 7, 93 bytes of payload.
+    let mut packet = vec![0x32, 100, 0x00, 0x03, b't', b'/', b'x', 0x00, 0x07];
+    packet.extend([b'p'; 93]);
+    decoder.push(&packet[..4]);
+    assert_eq!(
+        decoder.next_incoming(),
+        Ok(None),
+        "the topic is not here yet"
+    );
+    decoder.push(&packet[4..50]);
+    match decoder.next_incoming() {
+        Ok(Some(Incoming::Oversized { publish, size })) => {
+            assert_eq!((publish.topic.as_str(), size), ("t/x", 102));
+            assert_eq!(
+                publish.qos_pid,
+                QosPid::AtLeastOnce(PacketId::new(7).unwrap())
+            );
+            assert!(publish.payload.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    decoder.push(&packet[50..]);
+    decoder.push(&[0xd0, 0x00]); // PINGRESP, then junk
+    decoder.push(&[0x00]);
+    assert_eq!(
+        decoder.next_incoming(),
+        Ok(Some(Incoming::Packet(Packet::PingResp)))
+    );
+    assert!(
+        decoder.next_incoming().is_err(),
+        "the junk byte is no packet"
+    );
+    // The plain decode still calls it too large.
+    let mut plain = Decoder::new(32);
+    plain.push(&packet);
+    assert!(matches!(
+        plain.next_packet(),
+        Err(DecodeError::PacketTooLarge { size: 102, max: 32 })
+    ));
+    // A topic longer than the packet, and QoS 3, are malformed.
+    for bad in [vec![0x30, 40, 0x00, 0x50, b't'], vec![0x36, 40]] {
+        let mut decoder = Decoder::new(32);
+        decoder.push(&bad);
+        assert!(decoder.next_incoming().is_err(), "{bad:?}");
+    }
+}

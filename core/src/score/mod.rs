@@ -19,7 +19,12 @@
 //!   samples, averaged over the events found;
 //! - **NAB**, the three profiles of the Numenta Anomaly Benchmark, as [`nab`] computes them on
 //!   the rows, with the windows above merged where they overlap or touch, and normalised over
-//!   all devices.
+//!   all devices;
+//! - the **range-based precision and recall** of Tatbul et al. (NeurIPS 2018) with α = 0, flat
+//!   bias and cardinality one, on the rows: the real ranges are the merged windows, the
+//!   predicted ones the runs of consecutive flagged rows; precision is the mean over predicted
+//!   ranges of the share of each inside real ones, recall the mean over real ranges of the share
+//!   of each flagged (`prts`' `ts_precision`/`ts_recall` with those parameters).
 
 pub mod nab;
 mod rows;
@@ -119,6 +124,11 @@ pub struct Score {
     pub nab_file: nab::FileScore,
     /// NAB's normalised score per profile, `None` without a window to score.
     pub nab: [Option<f64>; 3],
+    /// Tatbul et al.'s range-based precision and recall, `None` without a predicted or a real
+    /// range (prts says 0 there).
+    pub range_precision: Option<f64>,
+    pub range_recall: Option<f64>,
+    range: RangeSums,
     /// Per device only (empty in a total): each event, NAB's windows (merged) in sequence
     /// numbers, and the first false-alarm runs.
     pub found: Vec<Found>,
@@ -153,6 +163,9 @@ impl Score {
         for (k, profile) in PROFILES.iter().enumerate() {
             self.nab[k] = nab::normalised(profile, self.nab_file.raw[k], self.nab_file.windows);
         }
+        let r = self.range;
+        self.range_precision = (r.predicted > 0).then(|| r.precision_sum / r.predicted as f64);
+        self.range_recall = (r.real > 0).then(|| r.recall_sum / r.real as f64);
         self
     }
 
@@ -173,6 +186,9 @@ impl Score {
             by_kind: [KindScore::default(); AnomalyKind::ALL.len()],
             nab_file: nab::FileScore::default(),
             nab: [None; 3],
+            range_precision: None,
+            range_recall: None,
+            range: RangeSums::default(),
             found: vec![],
             nab_windows: vec![],
             false_alarms: vec![],
@@ -186,6 +202,9 @@ impl Score {
 pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score {
     let mut score = Score::empty();
     score.found.reserve_exact(events.len());
+    // The flagged rows as row indices, in order: an event's first flag is one binary search,
+    // however many flags on samples that never arrived a publisher sends.
+    let flagged_rows: Vec<u64> = flagged.iter().filter_map(|&s| rows.index_of(s)).collect();
     // Each event's window, and the rows in it as row indices.
     let mut row_windows = Vec::with_capacity(events.len());
     for event in events {
@@ -194,11 +213,9 @@ pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: 
             (Some((a, first)), Some((b, _))) if first <= window.1 && a <= b => Some((a, b)),
             _ => None,
         };
-        let at = rows_in.and_then(|_| {
-            flagged
-                .range(window.0..=window.1)
-                .find(|&&s| rows.contains(s))
-                .copied()
+        let at = rows_in.and_then(|(a, b)| {
+            let first = flagged_rows[flagged_rows.partition_point(|&i| i < a)..].first()?;
+            (*first <= b).then(|| rows.sequence(*first)).flatten()
         });
         let kind = &mut score.by_kind[event.kind.index()];
         match rows_in {
@@ -236,14 +253,12 @@ pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: 
         }
     }
     // Each flagged row, inside a window or not; false alarms as runs of sequence numbers.
-    let mut flagged_rows = Vec::with_capacity(flagged.len());
     let mut next = 0;
     let mut run: Option<(u64, u64)> = None;
-    for &sequence in flagged {
-        let Some(index) = rows.index_of(sequence) else {
+    for &index in &flagged_rows {
+        let Some(sequence) = rows.sequence(index) else {
             continue;
         };
-        flagged_rows.push(index);
         score.flagged += 1;
         while next < merged.len() && merged[next].1 < index {
             next += 1;
@@ -272,11 +287,71 @@ pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: 
         }
     }
     score.nab_file = nab::score_file(rows.len(), &flagged_rows, &merged);
+    score.range = range_sums(&flagged_rows, &merged);
     score.nab_windows = merged
         .iter()
         .filter_map(|&(a, b)| Some((rows.sequence(a)?, rows.sequence(b)?)))
         .collect();
     score.finish()
+}
+
+/// The sums behind the range-based precision and recall: every device's ranges weigh the same
+/// in a total, as if the devices' rows were one series with a gap between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct RangeSums {
+    precision_sum: f64,
+    predicted: u64,
+    recall_sum: f64,
+    real: u64,
+}
+
+impl RangeSums {
+    fn add(&mut self, other: RangeSums) {
+        self.precision_sum += other.precision_sum;
+        self.predicted += other.predicted;
+        self.recall_sum += other.recall_sum;
+        self.real += other.real;
+    }
+}
+
+/// Tatbul et al.'s sums (α = 0, flat bias, cardinality one) for flagged row indices (sorted)
+/// against real ranges (row index pairs, sorted, neither overlapping nor touching).
+fn range_sums(flagged_rows: &[u64], real: &[(u64, u64)]) -> RangeSums {
+    let overlap = |a: (u64, u64), b: (u64, u64)| (a.1.min(b.1) + 1).saturating_sub(a.0.max(b.0));
+    // The predicted ranges: runs of consecutive flagged rows.
+    let mut predicted: Vec<(u64, u64)> = Vec::new();
+    for &row in flagged_rows {
+        match predicted.last_mut() {
+            Some(run) if run.1 + 1 == row => run.1 = row,
+            _ => predicted.push((row, row)),
+        }
+    }
+    let mut sums = RangeSums {
+        predicted: predicted.len() as u64,
+        real: real.len() as u64,
+        ..RangeSums::default()
+    };
+    let mut covered = vec![0u64; real.len()];
+    let mut first = 0; // the first real range not wholly before the current predicted one
+    for &p in &predicted {
+        while first < real.len() && real[first].1 < p.0 {
+            first += 1;
+        }
+        let mut inside = 0;
+        for (k, &r) in real.iter().enumerate().skip(first) {
+            if r.0 > p.1 {
+                break;
+            }
+            let o = overlap(p, r);
+            inside += o;
+            covered[k] += o;
+        }
+        sums.precision_sum += inside as f64 / (p.1 - p.0 + 1) as f64;
+    }
+    for (k, &r) in real.iter().enumerate() {
+        sums.recall_sum += covered[k] as f64 / (r.1 - r.0 + 1) as f64;
+    }
+    sums
 }
 
 /// The sum of several devices' scores: counts added (per kind too), NAB's raw scores and
@@ -302,6 +377,7 @@ pub fn total<'a>(scores: impl IntoIterator<Item = &'a Score>) -> Score {
         sum.nab_file.rows += s.nab_file.rows;
         sum.nab_file.probation += s.nab_file.probation;
         sum.nab_file.windows += s.nab_file.windows;
+        sum.range.add(s.range);
         for (raw, part) in sum.nab_file.raw.iter_mut().zip(s.nab_file.raw) {
             *raw += part;
         }

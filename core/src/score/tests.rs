@@ -326,6 +326,79 @@ mod against_nab {
     }
 }
 
+/// prts' range-based precision and recall for the same files (scripts/range_reference.py).
+mod against_prts {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn range_based_precision_and_recall_agree_with_prts_to_1e_9() {
+        let nab: Value = serde_json::from_str(include_str!("testdata/nab_reference.json")).unwrap();
+        let prts: Value =
+            serde_json::from_str(include_str!("testdata/range_reference.json")).unwrap();
+        let cases = prts["cases"].as_array().unwrap();
+        assert!(cases.len() > 100);
+        let mut scores = vec![];
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let file = nab["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .unwrap();
+            let rows = all(file["rows"].as_u64().unwrap());
+            let events: Vec<Event> = file["windows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(k, w)| {
+                    let (a, b) = (w[0].as_u64().unwrap(), w[1].as_u64().unwrap());
+                    event(k as u64 + 1, SPIKE, a + 1, b + 1)
+                })
+                .collect();
+            let flagged: BTreeSet<u64> = file["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() + 1)
+                .collect();
+            let score = super::score(&rows, &events, &flagged, 0);
+            let precision = case["precision"].as_f64().unwrap();
+            let recall = case["recall"].as_f64().unwrap();
+            assert!(
+                close(score.range_precision.unwrap(), precision),
+                "{name}: precision"
+            );
+            assert!(close(score.range_recall.unwrap(), recall), "{name}: recall");
+            scores.push(score);
+        }
+        let total = total(&scores);
+        let corpus = &prts["corpus"];
+        assert!(close(
+            total.range_precision.unwrap(),
+            corpus["precision"].as_f64().unwrap()
+        ));
+        assert!(close(
+            total.range_recall.unwrap(),
+            corpus["recall"].as_f64().unwrap()
+        ));
+    }
+
+    #[test]
+    fn without_a_flag_or_an_event_the_range_figures_are_undefined() {
+        let events = [event(1, SPIKE, 10, 12)];
+        let none = super::score(&all(50), &events, &BTreeSet::new(), 0);
+        assert_eq!((none.range_precision, none.range_recall), (None, Some(0.0)));
+        let quiet = super::score(&all(50), &[], &flags(&[5]), 0);
+        assert_eq!(
+            (quiet.range_precision, quiet.range_recall),
+            (Some(0.0), None)
+        );
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod against_brute_force {
     use super::*;

@@ -32,7 +32,7 @@ pub mod fingerprint_check {
 pub use air::{AirParams, measurement_time_ms};
 pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
-pub use payload::{Decimal, GroundTruth, Telemetry, csv_header, csv_row};
+pub use payload::{Decimal, GroundTruth, Telemetry, csv_header, csv_row, csv_text};
 pub use rng::Rng;
 
 use air::{Air, PRESSURE_LIMITS_HPA, TEMPERATURE_LIMITS_C};

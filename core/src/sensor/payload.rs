@@ -123,6 +123,23 @@ pub fn csv_header() -> &'static str {
     "sequence,timestamp,device_id,sensor_type,pressure_hpa,temperature_c,anomaly,anomaly_kind,anomaly_id,status"
 }
 
+/// Writes a CSV text cell: quoted when it needs it (RFC 4180); a cell starting with = + - @ tab
+/// or CR is a formula to a spreadsheet, so it gets a leading ' and quotes, as OWASP recommends
+/// against CSV injection.
+pub fn csv_text(out: &mut String, text: &str) {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula || text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        if formula {
+            out.push('\'');
+        }
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
 /// One CSV export line (no newline). Text fields are quoted when they need it (RFC 4180), and
 /// neutralised when a spreadsheet would read them as a formula.
 pub fn csv_row(device_id: &str, profile: Profile, sample: &Sample, status: &str) -> String {
@@ -134,19 +151,7 @@ pub fn csv_row(device_id: &str, profile: Profile, sample: &Sample, status: &str)
         sample.sequence,
         super::format_rfc3339_millis(sample.timestamp_ms)
     );
-    // A cell starting with = + - @ tab or CR is a formula to a spreadsheet: it gets a leading
-    // ' and quotes, as OWASP recommends against CSV injection.
-    let formula = device_id.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if formula || device_id.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        if formula {
-            out.push('\'');
-        }
-        out.push_str(&device_id.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(device_id);
-    }
+    csv_text(&mut out, device_id);
     let _ = write!(
         out,
         ",DPS368,{},{},{},",

@@ -697,6 +697,15 @@ impl Runner {
     }
 }
 
+/// A broker URL fit to print or to keep in a report: its query string, where a signed URL
+/// carries its credentials, is hidden (a URL with `user:password@` is refused by the checks).
+pub fn shown_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((before, _)) => format!("{before}?(query hidden)"),
+        None => url.to_owned(),
+    }
+}
+
 pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> {
     if url.is_empty() {
         return Err(match runner {

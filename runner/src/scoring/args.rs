@@ -135,7 +135,7 @@ const FLAGS: &[Flag] = &[
         "fail-under",
         Some("NAME=VALUE"),
         true,
-        "exit 1 when a figure is under VALUE (repeatable): precision, recall, f1, nab, nab_low_fp, nab_low_fn, recall_<kind>",
+        "exit 1 when a figure is under VALUE (repeatable): precision, recall, f1, nab, nab_low_fp, nab_low_fn, range_precision, range_recall, recall_<kind>",
     ),
     flag(
         "fail-over",
@@ -210,8 +210,18 @@ pub fn parse(
         };
         let Some(flag) = find(name).filter(|f| takes(f)) else {
             errors.push(format!("unknown flag --{name}"));
-            // Its value, if it has one, is not named: it may be a secret.
-            if inline.is_none() && args.peek().is_some_and(|a| !a.starts_with("--")) {
+            // Its value, if it has one, is not an argument of its own, nor is a following
+            // `--word` that is no flag of ours (`--pasword --s3cret`): it may be a secret, and
+            // is not named.
+            let ours = |a: &str| {
+                let name = a.trim_start_matches("--");
+                find(name.split_once('=').map_or(name, |(n, _)| n)).is_some()
+            };
+            if inline.is_none()
+                && args
+                    .peek()
+                    .is_some_and(|a| !a.starts_with("--") || !ours(a))
+            {
                 args.next();
             }
             continue;
@@ -285,7 +295,7 @@ pub fn parse(
     if command == Command::Score && captures.iter().filter(|c| *c == "-").count() > 1 {
         errors.push("- (standard input) is given twice".into());
     }
-    if password.is_some() && username.is_none() {
+    if command == Command::Monitor && password.is_some() && username.is_none() {
         errors.push("--password (or MQTT_PASSWORD) needs --username (or MQTT_USERNAME): MQTT 3.1.1 sends no password without a user name".into());
     }
     let settings = match form.validate_for(Runner::Native) {
@@ -333,7 +343,8 @@ pub fn help(command: Command) -> String {
              Does live what the monitor page does: subscribes to the telemetry, labels and verdicts,\n\
              runs the built-in detector if asked (publishing its verdicts), and scores; at the end\n\
              (--duration, Ctrl-C, SIGTERM) prints the scoreboard, writes the files and applies the\n\
-             gates. Exit 0 when every gate holds, 1 when one fails, 2 for bad flags.\n\nFlags:\n",
+             gates. Exit 0 when every gate holds, 1 when one fails or the broker was never\n\
+             reached, 2 for bad flags.\n\nFlags:\n",
         ),
     };
     for f in FLAGS.iter().filter(|f| match command {
@@ -347,4 +358,99 @@ pub fn help(command: Command) -> String {
         out.push_str(&format!("  {left:<26} {}\n", f.help));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(
+        command: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Parsed, Vec<String>> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(command, args.iter().map(|a| a.to_string()), |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn a_secret_after_an_unknown_flag_is_never_named() {
+        for args in [
+            &["--pasword", "--s3cret", "run.txt"][..],
+            &["--pasword", "s3cret", "run.txt"][..],
+            &["--password", "--s3cret", "run.txt"][..],
+        ] {
+            let errors = parse_with(Command::Score, args, &[]).err().unwrap();
+            let all = errors.join("\n");
+            assert!(!all.contains("s3cret"), "{args:?}: {all}");
+            assert!(all.contains("unknown flag"), "{all}");
+        }
+        // The monitor takes --password, whatever it starts with.
+        let errors = parse_with(
+            Command::Monitor,
+            &["--broker", "mqtt://h", "--password", "--s3cret", "--colour"],
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert!(!errors.join(" ").contains("s3cret"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_password_in_the_environment_concerns_the_monitor_only() {
+        let env = [("MQTT_PASSWORD", "pw")];
+        assert!(matches!(
+            parse_with(Command::Score, &["run.txt"], &env),
+            Ok(Parsed::Run(_))
+        ));
+        let errors = parse_with(Command::Monitor, &["--broker", "mqtt://h"], &env)
+            .err()
+            .unwrap();
+        assert!(
+            errors.iter().any(|e| e.contains("needs --username")),
+            "{errors:?}"
+        );
+        let with_user = [("MQTT_PASSWORD", "pw"), ("MQTT_USERNAME", "me")];
+        match parse_with(Command::Monitor, &["--broker", "mqtt://h"], &with_user) {
+            Ok(Parsed::Run(o)) => assert_eq!(
+                (o.username.as_deref(), o.password.as_deref()),
+                (Some("me"), Some("pw"))
+            ),
+            _ => panic!("the monitor takes both from the environment"),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let errors = parse_with(
+            Command::Monitor,
+            &[
+                "--broker",
+                "http://h",
+                "--duration",
+                "99999999999",
+                "--tolerance",
+                "x",
+                "--detector",
+                "smart",
+            ],
+            &[],
+        )
+        .err()
+        .unwrap();
+        let all = errors.join("\n");
+        for expected in [
+            "Broker URL",
+            "--duration: must be a whole number of seconds from 1 to 31536000",
+            "Tolerance (samples)",
+            "Built-in detector",
+        ] {
+            assert!(all.contains(expected), "{expected} in {all}");
+        }
+    }
 }

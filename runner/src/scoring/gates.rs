@@ -16,6 +16,9 @@ pub enum Figure {
     /// NAB, by profile index (standard, reward_low_fp, reward_low_fn).
     Nab(usize),
     RecallOf(AnomalyKind),
+    /// Tatbul et al.'s range-based precision and recall.
+    RangePrecision,
+    RangeRecall,
     Delay,
 }
 
@@ -29,6 +32,8 @@ impl Figure {
             "nab_low_fp" => Figure::Nab(1),
             "nab_low_fn" => Figure::Nab(2),
             "delay" => Figure::Delay,
+            "range_precision" => Figure::RangePrecision,
+            "range_recall" => Figure::RangeRecall,
             other => Figure::RecallOf(AnomalyKind::from_name(other.strip_prefix("recall_")?)?),
         })
     }
@@ -42,6 +47,8 @@ impl Figure {
             Figure::Nab(1) => "nab_low_fp".into(),
             Figure::Nab(_) => "nab_low_fn".into(),
             Figure::RecallOf(kind) => format!("recall_{}", kind.name()),
+            Figure::RangePrecision => "range_precision".into(),
+            Figure::RangeRecall => "range_recall".into(),
             Figure::Delay => "delay".into(),
         }
     }
@@ -54,6 +61,8 @@ impl Figure {
             Figure::F1 => score.f1,
             Figure::Nab(k) => score.nab[k],
             Figure::RecallOf(kind) => score.by_kind[kind.index()].recall,
+            Figure::RangePrecision => score.range_precision,
+            Figure::RangeRecall => score.range_recall,
             Figure::Delay => score.mean_delay,
         }
     }
@@ -82,7 +91,7 @@ impl Gate {
             .ok_or_else(|| format!("must be NAME=VALUE (got {text:?})"))?;
         let figure = Figure::parse(name.trim()).ok_or_else(|| {
             format!(
-                "unknown figure {name:?}: precision, recall, f1, nab, nab_low_fp, nab_low_fn, recall_<kind> ({}) or delay",
+                "unknown figure {name:?}: precision, recall, f1, nab, nab_low_fp, nab_low_fn, range_precision, range_recall, recall_<kind> ({}) or delay",
                 AnomalyKind::ALL.map(AnomalyKind::name).join(", ")
             )
         })?;
@@ -215,6 +224,16 @@ pub fn table(total: &Score, devices: usize) -> String {
             "NAB low FN",
             shown(total.nab[2], 1),
             "reward_low_FN_rate profile",
+        ),
+        (
+            "range prec.",
+            shown(total.range_precision, 3),
+            "Tatbul et al.: mean share of each run of flags inside windows",
+        ),
+        (
+            "range recall",
+            shown(total.range_recall, 3),
+            "Tatbul et al.: mean share of each window flagged",
         ),
     ];
     for (name, value, what) in rows {

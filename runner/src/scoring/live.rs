@@ -13,6 +13,7 @@ use dps368_core::monitor::Monitor;
 use dps368_core::mqtt::{Granted, QoS};
 use dps368_core::sensor::Rng;
 use dps368_core::session::{CloseReason, Event, PublishError, Session, SessionConfig};
+use dps368_core::settings::shown_url;
 use tokio::sync::mpsc;
 
 use super::args::Options;
@@ -67,7 +68,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
     let settings = monitor.settings().clone();
     eprintln!(
         "dps368-sim monitor: {} as {client_id}; telemetry {}, labels {}, verdicts {}{}",
-        settings.broker_url,
+        shown_url(&settings.broker_url),
         settings.filter,
         settings.labels_filter,
         settings.verdicts,
@@ -88,6 +89,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
     // Attempts since the last connection that stayed up, and when the next one is due.
     let mut attempt = 1u32;
     let mut connected_since: Option<u64> = None;
+    let mut ever_connected = false;
     // The socket opened and CONNECT went: the session now reports how the connection ends.
     let mut in_session = false;
     let mut retry_at: Option<u64> = None;
@@ -110,6 +112,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                 match event {
                     Event::Connected { .. } => {
                         connected_since = Some(mono());
+                        ever_connected = true;
                         crate::clear_status(tty);
                         eprintln!("dps368-sim monitor: connected");
                     }
@@ -281,5 +284,13 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
         "dps368-sim monitor: {} telemetry, {} label(s), {} verdict(s) received; {} unreadable",
         c.telemetry, c.labels, c.verdicts, c.unreadable
     );
+    if !ever_connected {
+        // Nothing was watched: no score to report, and CI must not take that for a pass.
+        eprintln!(
+            "dps368-sim monitor: never connected to {}; no report written",
+            shown_url(&settings.broker_url)
+        );
+        return Err(ExitCode::FAILURE);
+    }
     Ok(monitor)
 }
