@@ -18,11 +18,24 @@ fn run(scale: f64, samples: u64, seed: u64) -> Score {
 }
 
 fn score_stream(sensor: SensorConfig, samples: u64) -> Score {
-    let mut generator = Generator::new(sensor);
     let mut detector = Baseline::new();
-    let mut flagged = BTreeSet::new();
-    let mut rows = score::Rows::new();
-    let mut events = vec![];
+    score_flagging(sensor, samples, |sample| {
+        let verdict = detector.observe(sample.sequence, sample.pressure_hpa, sample.temperature_c);
+        assert_eq!(verdict.sequence, sample.sequence);
+        assert!((0.0..=1.0).contains(&verdict.score));
+        verdict.anomaly
+    })
+}
+
+/// The stream of `sensor` for `samples` at 1 Hz, each sample the wire carries (dropouts
+/// missing) flagged or not by `flag`, scored at tolerance 0.
+fn score_flagging(
+    sensor: SensorConfig,
+    samples: u64,
+    mut flag: impl FnMut(&crate::sensor::Sample) -> bool,
+) -> Score {
+    let mut generator = Generator::new(sensor);
+    let (mut rows, mut flagged, mut events) = (score::Rows::new(), BTreeSet::new(), vec![]);
     for k in 0..samples {
         let sample = generator.next_sample(1_795_651_200_000 + k as i64 * 1000);
         if let Some(truth) = generator.take_ended() {
@@ -35,11 +48,7 @@ fn score_stream(sensor: SensorConfig, samples: u64) -> Score {
         }
         if sample.is_reported() {
             rows.insert(sample.sequence);
-            let verdict =
-                detector.observe(sample.sequence, sample.pressure_hpa, sample.temperature_c);
-            assert_eq!(verdict.sequence, sample.sequence);
-            assert!((0.0..=1.0).contains(&verdict.score));
-            if verdict.anomaly {
+            if flag(&sample) {
                 flagged.insert(sample.sequence);
             }
         }
@@ -223,24 +232,7 @@ fn baseline_reference() {
 fn flagging_every_sample_scores_badly_at_the_defaults() {
     let mut form = SettingsForm::defaults("t3st");
     form.apply_query("seed=5&start=2026-11-26T00:00:00Z");
-    let mut generator = Generator::new(form.validate().unwrap().sensor);
-    let (mut rows, mut flagged, mut events) = (score::Rows::new(), BTreeSet::new(), vec![]);
-    for k in 0..6000 {
-        let sample = generator.next_sample(1_795_651_200_000 + k as i64 * 1000);
-        if let Some(truth) = generator.take_ended() {
-            events.push(score::Event::new(
-                truth.label.id,
-                truth.label.kind,
-                truth.first_sequence,
-                truth.last_sequence,
-            ));
-        }
-        if sample.is_reported() {
-            rows.insert(sample.sequence);
-            flagged.insert(sample.sequence);
-        }
-    }
-    let score = score::score(&rows, &events, &flagged, 0);
+    let score = score_flagging(form.validate().unwrap().sensor, 6000, |_| true);
     assert!(score.events > 50, "{score:?}");
     assert_eq!(score.recall, Some(1.0));
     assert!(

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use dps368_core::fleet::table::escape;
 use dps368_core::score::Score;
 use dps368_core::sensor::AnomalyKind;
 
@@ -259,20 +260,15 @@ pub fn table(total: &Score, devices: usize) -> String {
     out
 }
 
+/// Text for XML: escaped as HTML is (the five characters that mean something), without the
+/// control characters XML 1.0 has no place for.
 fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no other control characters.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
+    let clean: String = text
+        .chars()
+        .filter(|&c| (c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let mut out = String::with_capacity(clean.len());
+    escape(&mut out, &clean);
     out
 }
 
