@@ -7,7 +7,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use dps368_core::fleet::Shard;
-use dps368_core::settings::{Field, Runner, Settings, SettingsForm, split_host_port};
+use dps368_core::settings::{Field, Runner, Settings, SettingsForm, shown_url, split_host_port};
 
 #[derive(Debug)]
 pub struct Options {
@@ -298,6 +298,8 @@ pub(crate) fn target(
 ) -> Result<crate::net::Target, Vec<String>> {
     use crate::net::Target;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    // Messages repeat the URL without its query string: a signed URL carries credentials there.
+    let shown = shown_url(url);
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let secure = matches!(scheme, "mqtts" | "wss");
     if files.any() && !secure {
@@ -316,7 +318,7 @@ pub(crate) fn target(
             // What the WebSocket library will read, read now: a bad URL is a bad flag.
             let request = url
                 .into_client_request()
-                .map_err(|error| vec![format!("Broker URL: {error} (got {url:?})")])?;
+                .map_err(|error| vec![format!("Broker URL: {error} (got {shown:?})")])?;
             let uri = request.uri();
             let host = uri.host().unwrap_or_default().to_owned();
             let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
@@ -332,7 +334,7 @@ pub(crate) fn target(
     // The settings checked its form; the address itself is checked here, natively.
     if bare.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
         return Err(vec![format!(
-            "Broker URL: [{bare}] is not an IPv6 address (got {url:?})"
+            "Broker URL: [{bare}] is not an IPv6 address (got {shown:?})"
         )]);
     }
     let address = if bare.contains(':') {

@@ -117,7 +117,7 @@ impl MonitorRunner {
             }
             let text = format!(
                 "starting: {} as {client_id}; telemetry {}, labels {}, verdicts {}{}",
-                monitor.settings().broker_url,
+                crate::settings::shown_url(&monitor.settings().broker_url),
                 monitor.settings().filter,
                 monitor.settings().labels_filter,
                 monitor.settings().verdicts,

@@ -35,6 +35,9 @@ pub struct Stream {
     arrivals: VecDeque<i64>,
     /// The run is known to start at sequence 1 (a restart was seen): gaps count from there.
     from_one: bool,
+    /// Sequence numbers at or below `origin` that arrived (late: below the first one seen),
+    /// remembered up to [`TRACKED`] of them, to tell a late one from a repeat.
+    below: BTreeSet<u64>,
 }
 
 /// One telemetry message's contents.
@@ -58,8 +61,9 @@ pub enum Arrival {
 }
 
 impl Stream {
-    /// A run known to start at sequence 1, whatever number comes first (a restarted run whose
-    /// first samples were a dropout).
+    /// A restarted run: known to start at sequence 1, so gaps count from there when its first
+    /// sample is among the first [`TRACKED`] (its first samples were a dropout); from the first
+    /// one seen otherwise (the monitor was away while the run began).
     pub fn new_run() -> Self {
         Self {
             from_one: true,
@@ -77,17 +81,21 @@ impl Stream {
     /// Counts `reading` in.
     pub fn receive(&mut self, reading: Reading) -> Arrival {
         let sequence = reading.sequence;
-        if self.received == 0 && !self.from_one {
+        if self.received == 0 && !(self.from_one && sequence <= TRACKED as u64) {
             self.origin = sequence.saturating_sub(1);
             self.floor = self.origin;
         }
         self.received += 1;
         let arrival = if sequence <= self.origin {
-            // Below every number seen so far: late, not a repeat; the gaps now count from here.
-            self.origin = sequence.saturating_sub(1);
-            self.distinct += 1;
-            self.out_of_order += 1;
-            Arrival::Late
+            // Below the first number seen: late the first time (gaps still count from the first
+            // one seen), a repeat after; past the numbers remembered, a repeat.
+            if self.below.len() < TRACKED && self.below.insert(sequence) {
+                self.out_of_order += 1;
+                Arrival::Late
+            } else {
+                self.duplicates += 1;
+                Arrival::Duplicate
+            }
         } else if sequence <= self.floor || self.above.contains(&sequence) {
             // Below the floor a late arrival cannot be told from a repeat once its gap was
             // given up; within the tracked range it can.

@@ -330,18 +330,19 @@ impl Monitor {
         serde_json::to_string_pretty(&report).unwrap_or_default()
     }
 
-    /// Every row of every device as CSV (`device_id,sequence,row,probation,window,flag`): what
-    /// another package needs to score the run again.
+    /// Every row of every device as CSV
+    /// (`device_id,sequence,row,probation,window,window_scored,flag`): what another package
+    /// needs to score the run again. `window` numbers every merged window from 1 (NAB charges
+    /// a false alarm by the window before it, even one in probation); `window_scored` says
+    /// whether NAB scored it (the report lists those).
     pub fn samples_csv(&self) -> String {
-        let mut out = String::from("device_id,sequence,row,probation,window,flag\n");
+        let mut out = String::from("device_id,sequence,row,probation,window,window_scored,flag\n");
         let (_, per_device) = self.scores();
         for (id, score) in &per_device {
             let device = &self.devices[*id];
             let mut quoted = String::new();
             csv_text(&mut quoted, id);
             let probation = score.nab_file.probation;
-            // Windows are numbered as the report lists them: the scored ones, from 1; a window
-            // wholly in probation has no number.
             let unscored = scored_from(score, device);
             let mut window = 0;
             for (row, sequence) in device.rows.iter().enumerate() {
@@ -349,15 +350,17 @@ impl Monitor {
                 while window < windows.len() && windows[window].1 < sequence {
                     window += 1;
                 }
-                let in_window = windows
-                    .get(window)
-                    .filter(|w| w.0 <= sequence && window >= unscored)
-                    .map(|_| window - unscored + 1);
+                let (number, scored) = match windows.get(window) {
+                    Some(w) if w.0 <= sequence => (
+                        (window + 1).to_string(),
+                        u8::from(window >= unscored).to_string(),
+                    ),
+                    _ => (String::new(), String::new()),
+                };
                 let _ = writeln!(
                     out,
-                    "{quoted},{sequence},{row},{},{},{}",
+                    "{quoted},{sequence},{row},{},{number},{scored},{}",
                     u8::from((row as u64) < probation),
-                    in_window.map_or_else(String::new, |w| w.to_string()),
                     u8::from(device.flagged.contains(&sequence)),
                 );
             }

@@ -1162,8 +1162,13 @@ fn the_decoder_skips_an_oversized_publish_and_refuses_a_broken_one() {
         plain.next_packet(),
         Err(DecodeError::PacketTooLarge { size: 102, max: 32 })
     ));
-    // A topic longer than the packet, and QoS 3, are malformed.
-    for bad in [vec![0x30, 40, 0x00, 0x50, b't'], vec![0x36, 40]] {
+    // A topic longer than the packet, QoS 3 and QoS 2 (which this client never asks for) are
+    // refused at once, before any topic arrives.
+    for bad in [
+        vec![0x30, 40, 0x00, 0x50, b't'],
+        vec![0x36, 40],
+        vec![0x34, 40],
+    ] {
         let mut decoder = Decoder::new(32);
         decoder.push(&bad);
         assert!(decoder.next_incoming().is_err(), "{bad:?}");

@@ -125,7 +125,7 @@ pub struct Score {
     /// NAB's normalised score per profile, `None` without a window to score.
     pub nab: [Option<f64>; 3],
     /// Tatbul et al.'s range-based precision and recall, `None` without a predicted or a real
-    /// range (prts says 0 there).
+    /// range (prts refuses such a series).
     pub range_precision: Option<f64>,
     pub range_recall: Option<f64>,
     range: RangeSums,

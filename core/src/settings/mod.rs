@@ -713,6 +713,8 @@ pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> 
             Runner::Native => "is required, e.g. mqtt://localhost:1883".into(),
         });
     }
+    // Messages repeat the URL without its query string: a signed URL carries credentials there.
+    let shown = shown_url(url);
     if url.contains('@') {
         // Checked before anything that repeats the URL: the part before @ may be a password.
         return Err(
@@ -725,7 +727,7 @@ pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> 
         .find_map(|scheme| url.strip_prefix(scheme))
     else {
         return Err(bad(
-            url,
+            &shown,
             match runner {
                 Runner::Page => "must start with ws:// or wss://",
                 Runner::Native => "must start with mqtt://, mqtts://, ws:// or wss://",
@@ -738,11 +740,11 @@ pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> 
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let (host, port) = split_host_port(authority);
     if host.is_empty() {
-        return Err(bad(url, "has no host"));
+        return Err(bad(&shown, "has no host"));
     }
     if !authority.starts_with('[') && host.contains(':') {
         return Err(bad(
-            url,
+            &shown,
             "an IPv6 address goes in [ ], followed by nothing or :port",
         ));
     }
@@ -757,7 +759,7 @@ pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> 
                 .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
         if !v6_like || !(after.is_empty() || after.starts_with(':')) {
             return Err(bad(
-                url,
+                &shown,
                 "an IPv6 address goes in [ ], followed by nothing or :port",
             ));
         }

@@ -47,7 +47,19 @@ pub fn main(command: Command, arguments: Vec<String>) -> ExitCode {
         },
         Command::Monitor => match live::run(&options) {
             Ok(monitor) => monitor,
-            Err(code) => return code,
+            Err(code) => {
+                // The files were made when the flags were read, to fail early; left empty they
+                // would look like results to a CI job that collects them.
+                for path in [&options.report, &options.junit, &options.samples]
+                    .into_iter()
+                    .flatten()
+                {
+                    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                return code;
+            }
         },
     };
     finish(name, &monitor, &options)
