@@ -34,6 +34,9 @@ pub enum Parsed {
     Run(Box<Options>),
 }
 
+/// The longest run `--duration` takes: a year, far from the clock's overflow.
+pub const MAX_DURATION_S: u64 = 365 * 24 * 3600;
+
 /// Random bits from the standard library's per-process hash keys.
 pub fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
@@ -64,7 +67,11 @@ pub fn parse(
         let port = port.unwrap_or_else(|| "1883".into());
         form.set(Field::BrokerUrl, format!("mqtt://{host}:{port}"));
     }
-    // A password from the environment keeps it out of the process list and the shell history.
+    // A password from the environment keeps it out of the process list and the shell history;
+    // the user name comes with it (a Kubernetes Secret gives both).
+    if let Some(username) = env("MQTT_USERNAME") {
+        form.set(Field::Username, username);
+    }
     if let Some(password) = env("MQTT_PASSWORD") {
         form.set(Field::Password, password);
     }
@@ -129,11 +136,11 @@ pub fn parse(
             },
             "duration" => match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
                 Some(value) => match value.trim().parse::<u64>() {
-                    Ok(seconds) if seconds > 0 => {
+                    Ok(seconds) if (1..=MAX_DURATION_S).contains(&seconds) => {
                         duration = Some(std::time::Duration::from_secs(seconds));
                     }
                     _ => errors.push(format!(
-                        "--duration: must be a whole number of seconds from 1 (got {:?})",
+                        "--duration: must be a whole number of seconds from 1 to {MAX_DURATION_S} (a year) (got {:?})",
                         value.trim()
                     )),
                 },
@@ -198,6 +205,12 @@ pub fn parse(
                 form.set(field, value);
             }
         }
+    }
+    // Slices drawing seeds of their own would not be one fleet.
+    if shard_text.is_some() && !seed_set {
+        errors.push(
+            "--shard needs --seed: every slice must draw from the same seed to be one fleet".into(),
+        );
     }
     // As on the page: a random seed unless one is given (it is printed, to replay the run).
     if !seed_set {
@@ -369,13 +382,13 @@ pub fn help() -> String {
          (a WebSocket, subprotocol mqtt), or either in TLS: mqtts:// (port 8883 by default) and\n\
          wss://, checked against the system's root certificates. The seed program's\n\
          MQTT_BROKER_HOST, MQTT_BROKER_PORT, DEVICE_ID, MQTT_TOPIC, PUBLISH_INTERVAL and\n\
-         ANOMALY_INTERVAL are read too, and MQTT_PASSWORD (better than --password, which the\n\
-         process list shows); flags win.\n\
+         ANOMALY_INTERVAL are read too, and MQTT_USERNAME and MQTT_PASSWORD (better than\n\
+         --password, which the process list shows); flags win.\n\
          \n  --cafile FILE            trust the CA certificates in this PEM file instead of the system's\n\
          \x20 --cert FILE --key FILE   a client certificate and its key (PEM), for brokers that ask\n\
          \x20 --shard K/N              run slice K (from 0) of N equal slices of the fleet; the slices\n\
-         \x20                          keep the whole fleet's device numbers, ids and seeds\n\
-         \x20 --duration SECONDS       stop by itself after this long (as Ctrl-C does)\n\
+         \x20                          keep the whole fleet's device numbers, ids and seeds (needs --seed)\n\
+         \x20 --duration SECONDS       stop by itself after this long (as Ctrl-C does), at most a year\n\
          \x20 --allow-drops            exit 0 even when samples were dropped\n\
          \x20 --export FILE            the run's samples with labels and fates, .csv or .jsonl\n\
          \x20 --stats-json             one JSON line of totals per second on stdout\n\
@@ -629,8 +642,47 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_without_a_seed_and_an_endless_duration_are_bad_flags() {
+        let errors = parse_with(&["--devices", "8", "--shard", "1/2"], &[]).unwrap_err();
+        assert_eq!(
+            errors,
+            ["--shard needs --seed: every slice must draw from the same seed to be one fleet"]
+        );
+        for duration in ["18446744073709551615", "31536001", "0"] {
+            let errors = parse_with(&["--duration", duration], &[]).unwrap_err();
+            assert_eq!(
+                errors,
+                [format!(
+                    "--duration: must be a whole number of seconds from 1 to 31536000 (a year) (got \"{duration}\")"
+                )]
+            );
+        }
+        let options = parse_with(&["--duration", "31536000"], &[]).unwrap();
+        assert_eq!(
+            options.duration,
+            Some(std::time::Duration::from_secs(MAX_DURATION_S))
+        );
+    }
+
+    #[test]
+    fn the_user_name_and_password_come_from_the_environment_as_a_secret_gives_them() {
+        let options =
+            parse_with(&[], &[("MQTT_USERNAME", "fleet"), ("MQTT_PASSWORD", "pw")]).unwrap();
+        assert_eq!(
+            (
+                options.settings.username.as_deref(),
+                options.settings.password.as_deref()
+            ),
+            (Some("fleet"), Some("pw"))
+        );
+        let errors = parse_with(&[], &[("MQTT_PASSWORD", "pw")]).unwrap_err();
+        assert!(errors.iter().any(|e| e.contains("Password")), "{errors:?}");
+    }
+
+    #[test]
     fn a_shard_is_a_slice_of_the_fleet_named_k_of_n() {
-        let options = parse_with(&["--devices", "8", "--shard", "2/4"], &[]).unwrap();
+        let options =
+            parse_with(&["--devices", "8", "--seed", "1", "--shard", "2/4"], &[]).unwrap();
         assert_eq!(options.shard, Shard { index: 2, count: 4 });
         assert_eq!(options.shard.numbers(8), 5..=6);
         let long = [
@@ -640,6 +692,8 @@ mod tests {
             "shared",
             "--client-id",
             "a-23-byte-client-id-xyz",
+            "--seed",
+            "1",
             "--shard",
             "0/20",
         ];
@@ -650,7 +704,8 @@ mod tests {
                 "--shard: each slice's shared connection is a-23-byte-client-id-xyz-sK, over the 23 bytes every broker accepts: give a shorter --client-id"
             ]
         );
-        let errors = parse_with(&["--devices", "8", "--shard=4/4"], &[]).unwrap_err();
+        let errors =
+            parse_with(&["--devices", "8", "--seed", "1", "--shard=4/4"], &[]).unwrap_err();
         assert_eq!(
             errors,
             [

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-from harness import ROOT, RUNNER_TOTALS, finish, run
+from harness import ROOT, RUNNER_TOTALS, finish, free_port, run, wait_port
 
 RUNNER, MQTT_PORT = sys.argv[1], int(sys.argv[2])
 K8S = os.path.join(ROOT, ".tools", "k8s")
@@ -67,6 +67,51 @@ def test_the_jobs_command_line_runs_the_runner():
     return f"pod 3 ran devices 61..80 of 400 for 2 s: {samples} samples, all acknowledged"
 
 
+def test_the_pods_command_line_with_the_secrets_variables_reaches_a_broker_with_a_password_file():
+    """What the Secret gives a pod (MQTT_USERNAME and MQTT_PASSWORD from keys username and
+    password), against a mosquitto that refuses anonymous clients."""
+    job = load_job()
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    secret_keys = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+    assert secret_keys == {"MQTT_USERNAME": "username", "MQTT_PASSWORD": "password"}, secret_keys
+    work = os.path.join(ROOT, "target", "deploy-auth")
+    os.makedirs(work, exist_ok=True)
+    passwords = os.path.join(work, "passwords")
+    if os.path.exists(passwords):
+        os.remove(passwords)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", passwords, "fleet", "s3cret-pw"], check=True)
+    os.chmod(passwords, 0o600)
+    port = free_port()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"user root\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
+                f"log_dest file {work}/mosquitto.log\n")
+    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        values = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        values.update(BROKER=f"mqtt://127.0.0.1:{port}", DEVICES="40", SECONDS="2", JOB_COMPLETION_INDEX="0")
+        args = [re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], a) for a in container["args"]]
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MQTT_")}
+
+        def pod(**secret):
+            return subprocess.run([RUNNER, *args], capture_output=True, text=True, timeout=60, env={**base, **secret})
+
+        right = pod(MQTT_USERNAME="fleet", MQTT_PASSWORD="s3cret-pw")
+        assert right.returncode == 0, right.stderr
+        samples, _, acked, dropped = map(int, RUNNER_TOTALS.search(right.stderr).groups())
+        assert samples >= 2 and acked == samples and dropped == 0, right.stderr[-500:]
+        wrong = pod(MQTT_USERNAME="fleet", MQTT_PASSWORD="wrong")
+        assert wrong.returncode == 1 and "s3cret" not in wrong.stderr + wrong.stdout, wrong.stderr[-500:]
+        # Without the user name a password is a bad setting: exit 2, nothing sent.
+        alone = pod(MQTT_PASSWORD="s3cret-pw")
+        assert alone.returncode == 2, alone.stderr
+    finally:
+        broker.terminate()
+        broker.wait(10)
+    return f"the Secret's user name and password: {samples} samples acknowledged; a wrong password refused (exit 1)"
+
+
 def test_the_dockerfile_builds_the_runner_from_paths_that_exist():
     with open(DOCKERFILE) as f:
         lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
@@ -88,6 +133,7 @@ def main():
     passed, failed = run([
         test_the_job_is_a_valid_indexed_job_of_20_slices,
         test_the_jobs_command_line_runs_the_runner,
+        test_the_pods_command_line_with_the_secrets_variables_reaches_a_broker_with_a_password_file,
         test_the_dockerfile_builds_the_runner_from_paths_that_exist,
     ])
     finish("deploy", passed, failed)

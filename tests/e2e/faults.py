@@ -34,21 +34,10 @@ import sys
 import threading
 import time
 
-from harness import Subscriber, free_port, run_suite
+from harness import Subscriber, free_port, run_suite, wait_port
 
 DIST = sys.argv[1]
 WORK = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(DIST)), "faults"))
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 class Broker:

@@ -38,6 +38,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_port(port, timeout=10):
+    """Waits until something listens on loopback `port`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
 def serve(directory, tls=None):
     """Serves `directory` on a free loopback port in a background thread; over HTTPS with the
     `ssl.SSLContext` `tls`."""

@@ -108,7 +108,7 @@ def test_live_monitor_and_a_scored_capture_agree_with_an_independent_scorer():
                    "--fail-under", "recall=0.5")
     assert scored.returncode == 0, scored.stdout + scored.stderr
     live, offline = json.load(open(live_report)), json.load(open(offline_report))
-    assert live["schema"] == offline["schema"] == "dps368-sim/score-report/1"
+    assert live["schema"] == offline["schema"] == "dps368-sim/score-report/1", (live["schema"], offline["schema"])
     for key in FIGURES:
         assert live["total"][key] == offline["total"][key], (key, live["total"][key], offline["total"][key])
     # And both are what the rules say, computed here from the capture.
@@ -117,7 +117,7 @@ def test_live_monitor_and_a_scored_capture_agree_with_an_independent_scorer():
     for key in ("tp", "fn", "fp", "precision", "recall", "f1"):
         assert offline["total"][key] == expected[key] or abs(offline["total"][key] - expected[key]) < 1e-12, (
             key, offline["total"][key], expected[key])
-    assert len(rows) == 8 and len(offline["devices"]) == 8
+    assert len(rows) == 8 and len(offline["devices"]) == 8, (len(rows), len(offline["devices"]))
     assert offline["total"]["events"] >= 20, offline["total"]
     for junit in (live_junit, offline_junit):
         suite = ElementTree.parse(junit).getroot()
@@ -126,8 +126,12 @@ def test_live_monitor_and_a_scored_capture_agree_with_an_independent_scorer():
     with open(samples) as f:
         table = list(csv.DictReader(f))
     assert len(table) == sum(len(r) for r in rows.values()), len(table)
-    assert sum(int(r["flag"]) for r in table) == offline["total"]["flagged"]
-    assert list(table[0]) == ["device_id", "sequence", "row", "probation", "window", "flag"]
+    assert sum(int(r["flag"]) for r in table) == offline["total"]["flagged"], offline["total"]["flagged"]
+    # The windows NAB scored, by the CSV, are the report's.
+    scored = {(r["device_id"], r["window"]) for r in table if r["window_scored"] == "1"}
+    assert len(scored) == sum(len(d["windows"]) for d in offline["devices"]), len(scored)
+    columns = ["device_id", "sequence", "row", "probation", "window", "window_scored", "flag"]
+    assert list(table[0]) == columns, list(table[0])
     # The report says where the detector was wrong.
     missed = sum(len(d["missed"]) for d in offline["devices"])
     alarms = sum(b - a + 1 for d in offline["devices"] for a, b in d["false_alarms"])

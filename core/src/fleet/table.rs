@@ -69,16 +69,17 @@ fn status_rank(status: &Status) -> u64 {
 /// The rows of the page `view` shows, sorted, as `<tr>` elements.
 pub fn rows_html(rows: &[Row], view: TableView) -> String {
     let key = COLUMNS[view.column.min(COLUMNS.len() - 1)].1;
-    // Sorted with a heap (the fleet's scheduler brings one already); ties keep fleet order.
+    // Sorted with a heap (the fleet's scheduler brings one already); ties keep fleet order
+    // both ways (descending sorts the keys' complement, not the reversed order).
     let heap: BinaryHeap<(u64, usize)> = rows
         .iter()
         .enumerate()
-        .map(|(i, row)| (key(i, row), i))
+        .map(|(i, row)| {
+            let k = key(i, row);
+            (if view.descending { u64::MAX - k } else { k }, i)
+        })
         .collect();
-    let mut order = heap.into_sorted_vec();
-    if view.descending {
-        order.reverse();
-    }
+    let order = heap.into_sorted_vec();
     let page = view.page.min(pages(rows.len()) - 1);
     let mut html = String::with_capacity(PAGE_ROWS * 160);
     for &(_, i) in order.iter().skip(page * PAGE_ROWS).take(PAGE_ROWS) {

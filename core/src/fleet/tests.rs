@@ -694,6 +694,19 @@ fn the_table_sorts_by_any_column_pages_and_escapes() {
     assert!(view.descending);
     let reversed = ids(&rows_html(&rows, view));
     assert_eq!(published(&reversed[0]), 10);
+    // Descending, ties still keep fleet order: the first rows published 10 are lab-003,
+    // lab-014, lab-025, ... in that order.
+    assert_eq!(&reversed[..3], ["lab-003", "lab-014", "lab-025"]);
+    assert!(
+        sorted
+            .windows(2)
+            .all(|w| published(&w[0]) != published(&w[1]) || w[0] < w[1])
+    );
+    assert!(
+        reversed
+            .windows(2)
+            .all(|w| published(&w[0]) != published(&w[1]) || w[0] < w[1])
+    );
     // By status: connected ones first.
     let mixed = vec![
         row("a", 0, Status::Stopped(None)),

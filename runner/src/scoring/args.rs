@@ -173,8 +173,7 @@ pub enum Parsed {
     Run(Box<Options>),
 }
 
-/// The longest run `--duration` takes: a year, far from `Instant`'s overflow.
-pub const MAX_DURATION_S: u64 = 365 * 24 * 3600;
+use crate::args::MAX_DURATION_S;
 
 pub fn parse(
     command: Command,
