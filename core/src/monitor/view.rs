@@ -7,20 +7,21 @@ use serde_json::{Value, json};
 
 use super::Monitor;
 use crate::fleet::table::escape;
+use crate::score::board::{FIGURES, shown};
 use crate::score::{PROFILES, Score};
 use crate::sensor::{AnomalyKind, csv_text, format_rfc3339_millis};
 
 /// Device rows drawn at most; the report has them all.
 pub const ROWS_SHOWN: usize = 200;
 
-/// `-` while undefined, else 3 decimals.
+/// A ratio as shown: 3 decimals, `-` while undefined.
 fn ratio(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+    shown(value, 3)
 }
 
-/// `-` while undefined, else 2 decimals.
+/// A delay as shown: 2 decimals, `-` while undefined.
 fn delay(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
+    shown(value, 2)
 }
 
 impl Monitor {
@@ -79,79 +80,14 @@ impl Monitor {
     pub fn scoreboard(&self) -> String {
         let (total, per_device) = self.scores();
         let mut out = String::from("<dl class=\"totals\">");
-        let nab = |k: usize| total.nab[k].map_or_else(|| "-".into(), |v| format!("{v:.1}"));
-        let cells = [
-            (
-                "tp",
-                "TP",
-                total.tp.to_string(),
-                "events with a flag in their window",
-            ),
-            (
-                "fn",
-                "FN",
-                total.fn_.to_string(),
-                "events with no flag in their window",
-            ),
-            (
-                "fp",
-                "FP",
-                total.fp.to_string(),
-                "flagged samples outside every event window",
-            ),
-            (
-                "fp-runs",
-                "False alarms",
-                total.fp_runs.to_string(),
-                "runs of consecutive FP samples",
-            ),
-            (
-                "precision",
-                "Precision",
-                ratio(total.precision),
-                "flagged samples in windows / flagged samples",
-            ),
-            (
-                "recall",
-                "Recall",
-                ratio(total.recall),
-                "events found / events",
-            ),
-            (
-                "f1",
-                "F1",
-                ratio(total.f1),
-                "harmonic mean of the two (composite F, Garg et al.)",
-            ),
-            (
-                "delay",
-                "Delay",
-                delay(total.mean_delay),
-                "samples from an event's first to its first flag, mean",
-            ),
-            (
-                "nab",
-                "NAB standard",
-                nab(0),
-                "Numenta Anomaly Benchmark: 100 flags each event at once, 0 flags nothing",
-            ),
-            (
-                "nab-low-fp",
-                "NAB low FP",
-                nab(1),
-                "NAB's reward_low_FP_rate profile (a false alarm costs 0.22)",
-            ),
-            (
-                "nab-low-fn",
-                "NAB low FN",
-                nab(2),
-                "NAB's reward_low_FN_rate profile (a miss costs 2)",
-            ),
-        ];
-        for (id, name, value, what) in cells {
+        for figure in FIGURES.iter().filter(|f| f.on_page) {
             let _ = write!(
                 out,
-                "<div><dt>{name}</dt><dd data-testid=\"score-{id}\">{value}</dd><dd class=\"what\">{what}</dd></div>"
+                "<div><dt>{}</dt><dd data-testid=\"score-{}\">{}</dd><dd class=\"what\">{}</dd></div>",
+                figure.name,
+                figure.id,
+                (figure.value)(&total),
+                figure.what
             );
         }
         let _ = write!(

@@ -26,6 +26,7 @@
 //!   ranges of the share of each inside real ones, recall the mean over real ranges of the share
 //!   of each flagged (`prts`' `ts_precision`/`ts_recall` with those parameters).
 
+pub mod board;
 pub mod nab;
 mod rows;
 #[cfg(test)]

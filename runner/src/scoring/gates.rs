@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use dps368_core::fleet::table::escape;
 use dps368_core::score::Score;
+use dps368_core::score::board::{FIGURES, shown};
 use dps368_core::sensor::AnomalyKind;
 
 /// A figure a gate can hold a score to.
@@ -162,10 +163,6 @@ impl Outcome {
     }
 }
 
-fn shown(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
-}
-
 /// The scoreboard as plain text: the totals, each with what it counts, then per kind.
 pub fn table(total: &Score, devices: usize) -> String {
     let mut out = String::new();
@@ -174,71 +171,14 @@ pub fn table(total: &Score, devices: usize) -> String {
         "{devices} device(s), {} sample(s) scored, {} event(s) scored ({} not yet seen), {} flagged sample(s)",
         total.nab_file.rows, total.events, total.unseen, total.flagged
     );
-    let rows = [
-        (
-            "TP",
-            total.tp.to_string(),
-            "events with a flag in their window",
-        ),
-        (
-            "FN",
-            total.fn_.to_string(),
-            "events with no flag in their window",
-        ),
-        (
-            "FP",
-            total.fp.to_string(),
-            "flagged samples outside every event window",
-        ),
-        (
-            "false alarms",
-            total.fp_runs.to_string(),
-            "runs of consecutive FP samples",
-        ),
-        (
-            "precision",
-            shown(total.precision, 3),
-            "flagged samples in windows / flagged samples",
-        ),
-        ("recall", shown(total.recall, 3), "events found / events"),
-        (
-            "F1",
-            shown(total.f1, 3),
-            "harmonic mean of precision and recall",
-        ),
-        (
-            "delay",
-            shown(total.mean_delay, 2),
-            "samples from an event's first to its first flag, mean",
-        ),
-        (
-            "NAB standard",
-            shown(total.nab[0], 1),
-            "100: each event flagged at once; 0: nothing flagged",
-        ),
-        (
-            "NAB low FP",
-            shown(total.nab[1], 1),
-            "reward_low_FP_rate profile",
-        ),
-        (
-            "NAB low FN",
-            shown(total.nab[2], 1),
-            "reward_low_FN_rate profile",
-        ),
-        (
-            "range prec.",
-            shown(total.range_precision, 3),
-            "Tatbul et al.: mean share of each run of flags inside windows",
-        ),
-        (
-            "range recall",
-            shown(total.range_recall, 3),
-            "Tatbul et al.: mean share of each window flagged",
-        ),
-    ];
-    for (name, value, what) in rows {
-        let _ = writeln!(out, "{name:<14}{value:>10}  {what}");
+    for figure in &FIGURES {
+        let _ = writeln!(
+            out,
+            "{:<16}{:>10}  {}",
+            figure.name,
+            (figure.value)(total),
+            figure.what
+        );
     }
     let _ = writeln!(
         out,
