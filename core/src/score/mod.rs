@@ -203,9 +203,13 @@ impl Score {
 pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: u64) -> Score {
     let mut score = Score::empty();
     score.found.reserve_exact(events.len());
-    // The flagged rows as row indices, in order: an event's first flag is one binary search,
-    // however many flags on samples that never arrived a publisher sends.
-    let flagged_rows: Vec<u64> = flagged.iter().filter_map(|&s| rows.index_of(s)).collect();
+    // The flagged rows as row indices, in order, beside their sequence numbers: an event's
+    // first flag is one binary search, however many flags on samples that never arrived a
+    // publisher sends.
+    let (flagged_rows, flagged_sequences): (Vec<u64>, Vec<u64>) = flagged
+        .iter()
+        .filter_map(|&s| rows.index_of(s).map(|index| (index, s)))
+        .unzip();
     // Each event's window, and the rows in it as row indices.
     let mut row_windows = Vec::with_capacity(events.len());
     for event in events {
@@ -215,8 +219,11 @@ pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: 
             _ => None,
         };
         let at = rows_in.and_then(|(a, b)| {
-            let first = flagged_rows[flagged_rows.partition_point(|&i| i < a)..].first()?;
-            (*first <= b).then(|| rows.sequence(*first)).flatten()
+            let k = flagged_rows.partition_point(|&i| i < a);
+            flagged_rows
+                .get(k)
+                .filter(|&&i| i <= b)
+                .map(|_| flagged_sequences[k])
         });
         let kind = &mut score.by_kind[event.kind.index()];
         match rows_in {
@@ -256,10 +263,7 @@ pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: 
     // Each flagged row, inside a window or not; false alarms as runs of sequence numbers.
     let mut next = 0;
     let mut run: Option<(u64, u64)> = None;
-    for &index in &flagged_rows {
-        let Some(sequence) = rows.sequence(index) else {
-            continue;
-        };
+    for (&index, &sequence) in flagged_rows.iter().zip(&flagged_sequences) {
         score.flagged += 1;
         while next < merged.len() && merged[next].1 < index {
             next += 1;
