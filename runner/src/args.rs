@@ -153,13 +153,8 @@ pub fn parse(
             "cafile" | "cert" | "key" => {
                 match inline.or_else(|| args.next_if(|next| !next.starts_with("--"))) {
                     Some(path) => {
-                        let slot = match name.as_str() {
-                            "cafile" => &mut tls_files.ca,
-                            "cert" => &mut tls_files.cert,
-                            _ => &mut tls_files.key,
-                        };
-                        if slot.replace(path).is_some() {
-                            errors.push(format!("--{name} is given twice"));
+                        if let Err(problem) = tls_files.set(&name, path) {
+                            errors.push(problem);
                         }
                     }
                     None => errors.push(format!("--{name} needs a file (PEM)")),

@@ -41,6 +41,20 @@ pub struct Files {
 }
 
 impl Files {
+    /// Takes `--cafile`, `--cert` or `--key` (`flag` without its dashes); a file given twice
+    /// is a bad flag.
+    pub fn set(&mut self, flag: &str, path: String) -> Result<(), String> {
+        let slot = match flag {
+            "cafile" => &mut self.ca,
+            "cert" => &mut self.cert,
+            _ => &mut self.key,
+        };
+        match slot.replace(path) {
+            Some(_) => Err(format!("--{flag} is given twice")),
+            None => Ok(()),
+        }
+    }
+
     pub fn any(&self) -> bool {
         self.ca.is_some() || self.cert.is_some() || self.key.is_some()
     }

@@ -255,13 +255,8 @@ pub fn parse(
             ("username", _) => username = Some(value),
             ("password", _) => password = Some(value),
             ("cafile" | "cert" | "key", _) => {
-                let slot = match flag.name {
-                    "cafile" => &mut tls_files.ca,
-                    "cert" => &mut tls_files.cert,
-                    _ => &mut tls_files.key,
-                };
-                if slot.replace(value).is_some() {
-                    errors.push(format!("--{} is given twice", flag.name));
+                if let Err(problem) = tls_files.set(flag.name, value) {
+                    errors.push(problem);
                 }
             }
             ("report" | "junit" | "samples", _) => {
