@@ -1,5 +1,6 @@
 # Starts a local mosquitto for running and testing: a plain MQTT listener and a websockets
-# listener on 127.0.0.1. Source this file, then: start_broker NAME TCP_PORT WS_PORT [EXTRA_CONF]
+# listener, both on 127.0.0.1 only (scripts/test.sh asks the kernel what listens). Source this
+# file, then: start_broker NAME TCP_PORT WS_PORT [EXTRA_CONF]
 # It writes target/NAME/mosquitto.conf, starts mosquitto in the background, waits until both
 # ports accept connections and sets BROKER_PID. stop_broker stops it.
 
@@ -40,7 +41,10 @@ log_type information
 connection_messages true
 listener $tcp_port 127.0.0.1
 protocol mqtt
+# mosquitto 2.0.11 hands a websockets listener's address to libwebsockets, which binds every
+# interface unless IPv6 is off for that listener: socket_domain ipv4 makes 127.0.0.1 hold.
 listener $ws_port 127.0.0.1
+socket_domain ipv4
 protocol websockets
 $extra
 CONF

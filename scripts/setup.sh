@@ -37,6 +37,7 @@ if ! $BUILD_ONLY; then
   command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
   command -v stdbuf >/dev/null || need_apt+=(coreutils)
   command -v openssl >/dev/null || need_apt+=(openssl)
+  command -v ss >/dev/null || need_apt+=(iproute2)
   python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -35,6 +35,9 @@ step "native tests" cargo test --workspace
 
 if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   trap stop_broker EXIT
+  # The broker scripts/run.sh starts is this one (scripts/broker.sh): anonymous, so loopback only.
+  step "the brokers listen on loopback only (ss -ltn)" \
+    python3 -c "import sys; sys.path.insert(0, 'tests/e2e'); import harness; harness.assert_loopback_only($TEST_MQTT_PORT, $TEST_WS_PORT)"
   step "browser tests (wasm-pack, headless Chromium, mosquitto)" \
     timeout 900 wasm-pack test --headless --chrome -- -p dps368-sim --test browser
   step "release build (trunk)" trunk build --release --dist target/e2e-dist

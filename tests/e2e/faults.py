@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 
-from harness import Subscriber, free_port, run_suite, wait_port
+from harness import Subscriber, assert_loopback_only, free_port, run_suite, wait_port
 
 DIST = sys.argv[1]
 WORK = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(DIST)), "faults"))
@@ -61,7 +61,7 @@ class Broker:
                 f"log_dest file {self.dir}/mosquitto.log\nlog_type all\n"
                 f"max_queued_messages 100000\n"
                 f"listener {self.tcp_port} 127.0.0.1\nprotocol mqtt\n"
-                f"listener {self.ws_port} 127.0.0.1\nprotocol websockets\n"
+                f"listener {self.ws_port} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n"
                 f"{extra}\n"
             )
             if "allow_anonymous" not in extra:
@@ -75,6 +75,7 @@ class Broker:
         )
         wait_port(self.tcp_port)
         wait_port(self.ws_port)
+        assert_loopback_only(self.tcp_port, self.ws_port)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -50,6 +50,21 @@ def wait_port(port, timeout=10):
     raise AssertionError(f"nothing listens on {port}")
 
 
+def listening_addresses(port):
+    """The local addresses that the kernel says listen on TCP `port` (`ss -ltn`)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return sorted({line.split()[3].rsplit(":", 1)[0] for line in out.splitlines()})
+
+
+def assert_loopback_only(*ports):
+    """Every listener on `ports` is bound to loopback: an anonymous test broker is not on the LAN."""
+    for port in ports:
+        addresses = listening_addresses(port)
+        assert addresses, f"nothing listens on port {port}"
+        exposed = [a for a in addresses if a not in ("127.0.0.1", "[::1]")]
+        assert not exposed, f"port {port} listens on {addresses}: reachable from the network"
+
+
 def serve(directory, tls=None):
     """Serves `directory` on a free loopback port in a background thread; over HTTPS with the
     `ssl.SSLContext` `tls`."""

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from harness import RUNNER_TOTALS, Subscriber, finish, free_port, run
+from harness import RUNNER_TOTALS, Subscriber, assert_loopback_only, finish, free_port, run
 
 RUNNER = sys.argv[1]
 
@@ -58,7 +58,7 @@ class TlsBroker:
                 f"log_dest file {self.log}\nlog_type all\nconnection_messages true\n"
                 f"listener {self.plain} 127.0.0.1\n"
                 f"listener {self.mqtts} 127.0.0.1\n{tls}"
-                f"listener {self.wss} 127.0.0.1\nprotocol websockets\n{tls}"
+                f"listener {self.wss} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n{tls}"
                 f"listener {self.mutual} 127.0.0.1\n{tls}require_certificate true\n"
             )
         self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", path("mosquitto.conf")],
@@ -67,6 +67,7 @@ class TlsBroker:
         while "running" not in self.read_log() and time.time() < deadline:
             time.sleep(0.1)
         assert "running" in self.read_log(), self.read_log()
+        assert_loopback_only(self.plain, self.mqtts, self.wss, self.mutual)
 
     def read_log(self):
         try:
