@@ -644,8 +644,12 @@ impl Device {
             open_deadline: None,
         };
         if attempt > 1 {
-            let url = &self.settings.broker_url;
-            self.info(now, format!("reconnecting to {url} (attempt {attempt})"));
+            let text = format!(
+                "reconnecting to {} (attempt {attempt})",
+                self.settings.broker_url
+            );
+            let reason = self.last_error.clone();
+            self.push_log_about(now, LogLevel::Info, text, reason);
         }
         if !self.gated {
             self.grant_open(now);
@@ -945,7 +949,9 @@ impl Device {
             | Event::Skipped { .. } => {}
             Event::Closed(CloseReason::Disconnected) => {}
             Event::Closed(CloseReason::Refused(code)) => {
-                self.error(now, format!("CONNACK: {code} (return code {})", code as u8));
+                let text = format!("CONNACK: {code} (return code {})", code as u8);
+                let reason = Some(code.message().to_owned());
+                self.push_log_about(now, LogLevel::Error, text, reason);
                 self.connection_ended(now, code.message().to_owned(), true);
             }
             Event::Closed(reason) => self.connection_ended(now, reason.to_string(), false),
@@ -998,21 +1004,17 @@ impl Device {
                 1
             }
             Phase::Connected { attempt, since } => {
-                self.warn(
-                    now,
-                    format!(
-                        "connection dropped right after connecting ({} s after CONNACK): backing off",
-                        Seconds(now.mono_ms.saturating_sub(since))
-                    ),
+                let text = format!(
+                    "connection dropped right after connecting ({} s after CONNACK): backing off",
+                    Seconds(now.mono_ms.saturating_sub(since))
                 );
+                self.push_log_about(now, LogLevel::Warn, text, Some(reason.clone()));
                 attempt
             }
         };
         let delay = backoff_delay_ms(failed_attempt, self.jitter.next_f64());
-        self.error(
-            now,
-            format!("error: {reason}; retrying in {} s", Seconds(delay)),
-        );
+        let text = format!("error: {reason}; retrying in {} s", Seconds(delay));
+        self.push_log_about(now, LogLevel::Error, text, Some(reason.clone()));
         self.last_error = Some(reason.clone());
         self.phase = Phase::Waiting {
             attempt: failed_attempt + 1,
@@ -1104,10 +1106,16 @@ impl Device {
     }
 
     fn push_log(&mut self, now: Time, level: LogLevel, text: String) {
+        self.push_log_about(now, level, text, None);
+    }
+
+    /// A line about the connection being down for `outage` (see [`LogEntry::outage`]).
+    fn push_log_about(&mut self, now: Time, level: LogLevel, text: String, outage: Option<String>) {
         self.log.push_back(LogEntry {
             wall_ms: now.wall_ms,
             level,
             text,
+            outage,
         });
     }
 }

@@ -121,7 +121,7 @@ impl fmt::Display for Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogLevel {
     Info,
     Warn,
@@ -134,6 +134,10 @@ pub struct LogEntry {
     pub wall_ms: i64,
     pub level: LogLevel,
     pub text: String,
+    /// Why the connection is down, when the line reports a failed or lost connection or a
+    /// retry: a fleet says each reason once and sums the rest up ([`crate::fleet`]'s outage
+    /// report), where a thousand devices would otherwise each write a line per attempt.
+    pub outage: Option<String>,
 }
 
 /// What became of a sample, for the dataset export.

@@ -10,13 +10,17 @@
 //! ([`OPEN_SLOTS`]): browsers run WebSocket handshakes to one host one after another, and a
 //! socket queued behind a hundred others would otherwise miss its opening deadline.
 
+mod outage;
 mod rate;
 pub mod table;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+pub use outage::grouped;
 pub use rate::RateMeter;
+
+use outage::{Line, Outage};
 
 use crate::device::{
     Action, CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status,
@@ -71,6 +75,8 @@ pub struct Fleet {
     active_count: usize,
     /// Sockets opened at once: [`OPEN_SLOTS`] in a browser; a native runner may open more.
     open_slots: usize,
+    /// Connections down together since a device said so: summed up, not a line each.
+    outage: Option<Outage>,
 }
 
 impl Fleet {
@@ -104,6 +110,7 @@ impl Fleet {
             active: vec![false; n],
             active_count: 0,
             open_slots: OPEN_SLOTS,
+            outage: None,
         }
     }
 
@@ -200,11 +207,14 @@ impl Fleet {
             self.with(index, now, |d| d.on_timer(now));
             made += self.devices[index].samples_made() - before;
         }
+        self.check_outage(now);
     }
 
     /// When [`Fleet::on_timer`] next has work, on the monotonic clock.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.deadlines.peek().map(|Reverse((at, _))| *at)
+        let device = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        let outage = self.outage.as_ref().map(Outage::next_check);
+        device.into_iter().chain(outage).min()
     }
 
     /// The next thing the transport must do, for device `.0`.
@@ -346,6 +356,7 @@ impl Fleet {
             self.settle(index, now);
         }
         self.grant_slots(now);
+        self.check_outage(now);
     }
 
     fn with(&mut self, index: usize, now: Time, f: impl FnOnce(&mut Device)) {
@@ -355,6 +366,20 @@ impl Fleet {
         f(device);
         self.settle(index, now);
         self.grant_slots(now);
+        self.check_outage(now);
+    }
+
+    /// Says how an outage goes (see [`outage`]), at most once a second, and forgets it when
+    /// it is over.
+    fn check_outage(&mut self, now: Time) {
+        let Some(outage) = &mut self.outage else {
+            return;
+        };
+        let (lasts, line) = outage.check(&self.devices, now);
+        self.log.extend(line);
+        if !lasts {
+            self.outage = None;
+        }
     }
 
     /// Passes a log line on. Information and warnings are held to [`LOG_LINES_PER_SECOND`], and
@@ -385,6 +410,7 @@ impl Fleet {
                     "{} log line(s) not shown: more than {LOG_LINES_PER_SECOND} a second (the counters count every event)",
                     std::mem::take(&mut self.log_held)
                 ),
+                outage: None,
             });
         }
     }
@@ -402,6 +428,7 @@ impl Fleet {
                 wall_ms: now.wall_ms,
                 level: LogLevel::Info,
                 text,
+                outage: None,
             });
         }
     }
@@ -417,6 +444,12 @@ impl Fleet {
             if several {
                 let id = &self.devices[index].settings().device_id;
                 entry.text = format!("{id}: {}", entry.text);
+                if let Some(reason) = &entry.outage {
+                    let outage = self.outage.get_or_insert_with(|| Outage::new(now));
+                    if outage.line(&entry, reason) == Line::Swallow {
+                        continue;
+                    }
+                }
             }
             self.pass_log(entry, now, ending);
         }
@@ -469,9 +502,6 @@ impl Fleet {
     }
 }
 
-/// The devices the settings describe. One sensor is the settings as they are (its seed, id,
-/// topic and client id unchanged). A fleet numbers its sensors `{device_id}-{n}`, gives each
-/// its own seed and topic, and spreads their first samples over one interval.
 /// A slice of a fleet: the `index`-th (from 0) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -515,6 +545,9 @@ impl Shard {
     }
 }
 
+/// The devices the settings describe. One sensor is the settings as they are (its seed, id,
+/// topic and client id unchanged). A fleet numbers its sensors `{device_id}-{n}`, gives each
+/// its own seed and topic, and spreads their first samples over one interval.
 fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
     let n = settings.devices.max(1);
     // What one process holds: its slice. The queue and in-flight shares are of the slice's

@@ -49,6 +49,8 @@ struct Broker {
     ack: bool,
     /// The CONNACK code every CONNECT gets.
     code: ConnectReturnCode,
+    /// Stopped: every socket asked for fails to open.
+    down: bool,
 }
 
 impl Broker {
@@ -62,6 +64,7 @@ impl Broker {
             client_ids: BTreeMap::new(),
             ack: true,
             code: ConnectReturnCode::Accepted,
+            down: false,
         }
     }
 
@@ -72,8 +75,10 @@ impl Broker {
         let mut opened = 0;
         for _round in 0..50 {
             let mut replies: Vec<(usize, Vec<u8>)> = vec![];
+            let mut failed = vec![];
             while let Some((index, action)) = fleet.poll_action() {
                 match action {
+                    Action::Open { .. } if self.down => failed.push(index),
                     Action::Open { .. } => {
                         self.connections
                             .insert(index, (Decoder::new(1 << 20), false));
@@ -100,7 +105,10 @@ impl Broker {
                 }
             }
             self.most_opening = self.most_opening.max(self.pending_opens.len());
-            let mut progressed = !replies.is_empty();
+            let mut progressed = !replies.is_empty() || !failed.is_empty();
+            for index in failed {
+                fleet.on_closed(index, now);
+            }
             for (index, reply) in replies {
                 fleet.on_bytes(index, &reply, now);
             }
@@ -884,6 +892,86 @@ fn a_refused_fleet_says_why_in_words() {
         other => panic!("{other:?}"),
     }
     assert_eq!(fleet.connected(), (0, 5));
+}
+
+#[test]
+fn a_broker_outage_is_said_once_per_reason_and_summed_up_at_most_once_a_second() {
+    let (mut fleet, mut broker) = started("devices=200&connection=per-device&interval=1");
+    run(&mut fleet, &mut broker, 0, 3_000, usize::MAX);
+    assert_eq!(fleet.connected(), (200, 200));
+    while fleet.poll_log().is_some() {}
+    // The broker stops for 6 s: every connection drops, and every attempt fails.
+    broker.down = true;
+    for index in 0..200 {
+        broker.connections.remove(&index);
+        fleet.on_closed(index, at(3_001));
+    }
+    run(&mut fleet, &mut broker, 3_001, 9_000, usize::MAX);
+    let mut during = vec![];
+    while let Some(entry) = fleet.poll_log() {
+        during.push(entry);
+    }
+    broker.down = false;
+    let end = run(&mut fleet, &mut broker, 9_001, 60_000, usize::MAX);
+    assert_eq!(fleet.connected(), (200, 200), "up again by {end}");
+    let mut after = vec![];
+    while let Some(entry) = fleet.poll_log() {
+        after.push(entry);
+    }
+    let shown = |lines: &[LogEntry]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|e| e.level != LogLevel::Info)
+            .map(|e| e.text.clone())
+            .collect()
+    };
+    let (during_shown, after_shown) = (shown(&during), shown(&after));
+    // Each reason once (the connection lost, then every attempt failing), with the first
+    // device it hit; the rest in summaries.
+    let retries: Vec<_> = during_shown.iter().filter(|t| t.contains("retrying in")).collect();
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    assert!(retries[0].starts_with("lab-001: error: connection lost; "), "{retries:?}");
+    assert!(retries[1].contains(": error: cannot connect to "), "{retries:?}");
+    let summaries: Vec<&LogEntry> = during
+        .iter()
+        .chain(&after)
+        .filter(|e| e.text.contains("connections down:"))
+        .collect();
+    assert!(summaries.len() >= 3, "{during_shown:#?}");
+    for pair in summaries.windows(2) {
+        assert!(pair[1].wall_ms - pair[0].wall_ms >= 1_000, "{pair:#?}");
+    }
+    assert!(
+        summaries[0].text.starts_with("200 of 200 connections down: ")
+            && summaries[0].text.contains(" after \"")
+            && summaries[0].text.contains(", …)")
+            && summaries[0].text.contains("next attempts in "),
+        "{}",
+        summaries[0].text
+    );
+    assert!(during_shown.len() + after_shown.len() < 40, "{during_shown:#?} {after_shown:#?}");
+    let up: Vec<_> = after_shown.iter().filter(|t| t.contains("up again")).collect();
+    assert!(
+        up.len() == 1 && up[0].starts_with("all 200 connections up again, after "),
+        "{after_shown:#?}"
+    );
+    // Retries (information) are counted, not written a line each.
+    let retrying = during.iter().chain(&after).filter(|e| e.text.contains("reconnecting to"));
+    assert_eq!(retrying.count(), 0);
+    // A second outage is said again from its first line.
+    broker.down = true;
+    broker.connections.remove(&5);
+    fleet.on_closed(5, at(end + 1_000));
+    let again: Vec<String> = std::iter::from_fn(|| fleet.poll_log()).map(|e| e.text).collect();
+    assert!(again.iter().any(|t| t.starts_with("lab-006: error: ")), "{again:?}");
+}
+
+#[test]
+fn counts_are_grouped_in_thousands() {
+    let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (4_812, "4,812"), (1_234_567, "1,234,567")];
+    for (n, text) in cases {
+        assert_eq!(grouped(n), text);
+    }
 }
 
 #[test]

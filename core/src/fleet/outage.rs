@@ -1,0 +1,174 @@
+//! A fleet's connections going down together, said in a few lines instead of one per device
+//! per attempt: each reason (and kind of line) once, with the device it hit first; then, at
+//! most once a second while connections are down, one summary of how many wait after which
+//! reason and when they try again; and one line when every connection is up again.
+//!
+//! A broker that stops under 5,000 devices would otherwise make 5,000 to 10,000 lines per retry
+//! round. The counters and the fleet table still count every attempt.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::device::{Device, LogEntry, LogLevel, Status, Time};
+
+/// How often a summary is made while connections are down (at most), and how long an
+/// unchanged summary waits before it is said again.
+pub const SUMMARY_EVERY_MS: u64 = 1_000;
+pub const UNCHANGED_SUMMARY_EVERY_MS: u64 = 10_000;
+
+/// Device ids named per reason in a summary; the rest are counted.
+const NAMED: usize = 3;
+
+#[derive(Debug)]
+pub(super) struct Outage {
+    since_ms: u64,
+    /// The (level, reason) pairs already said in this outage.
+    said: HashSet<(LogLevel, String)>,
+    /// When the fleet next looks at its connections.
+    next_check_ms: u64,
+    /// When the last summary was said, and who was down and why in it.
+    last_summary: Option<(u64, String)>,
+}
+
+/// What the fleet does with a line about a connection being down.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Line {
+    Pass,
+    Swallow,
+}
+
+impl Outage {
+    pub(super) fn new(now: Time) -> Self {
+        Self {
+            since_ms: now.mono_ms,
+            said: HashSet::new(),
+            // A second in, when the first lines have come and the picture is clear.
+            next_check_ms: now.mono_ms + SUMMARY_EVERY_MS,
+            last_summary: None,
+        }
+    }
+
+    /// A device's line about `reason`: warnings and errors pass the first time their reason
+    /// comes in this outage; retries (information) and repeats are left to the summary.
+    pub(super) fn line(&mut self, entry: &LogEntry, reason: &str) -> Line {
+        if entry.level != LogLevel::Info && self.said.insert((entry.level, reason.to_owned())) {
+            Line::Pass
+        } else {
+            Line::Swallow
+        }
+    }
+
+    /// When [`Outage::check`] wants to run.
+    pub(super) fn next_check(&self) -> u64 {
+        self.next_check_ms
+    }
+
+    /// Looks at every connection (at most once a [`SUMMARY_EVERY_MS`]): a summary line while
+    /// some are down and who or why changed (or [`UNCHANGED_SUMMARY_EVERY_MS`] passed), a
+    /// last line when all are up again. `None` in the first place means the outage is over.
+    pub(super) fn check(&mut self, devices: &[Device], now: Time) -> (bool, Option<LogEntry>) {
+        if now.mono_ms < self.next_check_ms {
+            return (true, None);
+        }
+        self.next_check_ms = now.mono_ms + SUMMARY_EVERY_MS;
+        let mut down = 0usize;
+        let mut connected = 0usize;
+        let mut connecting = 0usize;
+        let mut waiting: BTreeMap<String, (usize, Vec<&str>)> = BTreeMap::new();
+        let mut next = (u64::MAX, 0u64);
+        for device in devices {
+            match device.status(now) {
+                Status::Connected => connected += 1,
+                Status::Connecting | Status::Reconnecting { .. } => {
+                    down += 1;
+                    connecting += 1;
+                }
+                Status::Retrying { in_s, reason, .. } => {
+                    down += 1;
+                    next = (next.0.min(in_s), next.1.max(in_s));
+                    let entry = waiting.entry(reason).or_default();
+                    entry.0 += 1;
+                    if entry.1.len() < NAMED {
+                        entry.1.push(&device.settings().device_id);
+                    }
+                }
+                Status::Stopped(_) | Status::Stopping => {}
+            }
+        }
+        let for_s = now.mono_ms.saturating_sub(self.since_ms).div_ceil(1000);
+        if down == 0 {
+            // Every connection up again, or the run is ending (said by its own lines).
+            let line = (connected == devices.len()).then(|| {
+                warn(
+                    now,
+                    format!(
+                        "all {} connections up again, after {for_s} s",
+                        grouped(connected)
+                    ),
+                )
+            });
+            return (false, line);
+        }
+        let mut parts: Vec<String> = waiting
+            .iter()
+            .map(|(reason, (count, named))| {
+                let more = if *count > named.len() { ", …" } else { "" };
+                format!(
+                    "{} after \"{reason}\" ({}{more})",
+                    grouped(*count),
+                    named.join(", ")
+                )
+            })
+            .collect();
+        if connecting > 0 {
+            parts.push(format!("{} connecting now", grouped(connecting)));
+        }
+        // Who is down and why: a summary is said again when this changes.
+        let state = format!(
+            "{} of {} connections down: {}",
+            grouped(down),
+            grouped(devices.len()),
+            parts.join("; ")
+        );
+        let due = match &self.last_summary {
+            None => true,
+            Some((at, last)) => *last != state || now.mono_ms >= at + UNCHANGED_SUMMARY_EVERY_MS,
+        };
+        if !due {
+            return (true, None);
+        }
+        let mut text = state.clone();
+        if next.0 != u64::MAX {
+            if next.0 == next.1 {
+                text += &format!("; next attempts in {} s", next.0);
+            } else {
+                text += &format!("; next attempts in {}-{} s", next.0, next.1);
+            }
+        }
+        self.last_summary = Some((now.mono_ms, state));
+        (true, Some(warn(now, format!("{text} (for {for_s} s)"))))
+    }
+}
+
+/// Said at warning level, so that a runner showing warnings and errors only (the native one)
+/// shows an outage's end as well as its course.
+fn warn(now: Time, text: String) -> LogEntry {
+    LogEntry {
+        wall_ms: now.wall_ms,
+        level: LogLevel::Warn,
+        text,
+        outage: None,
+    }
+}
+
+/// `4812` as `4,812`.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
