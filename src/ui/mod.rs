@@ -90,6 +90,9 @@ pub struct SimulatorHandle {
     watched: RwSignal<usize>,
     chart_open: RwSignal<bool>,
     inspector_open: RwSignal<bool>,
+    /// When the last run began (wall clock, ms), pinned at Start when the Start time was left
+    /// empty: the share link carries it, so that it replays that run rather than a new one.
+    run_start: RwSignal<Option<i64>>,
 }
 
 impl SimulatorHandle {
@@ -148,7 +151,13 @@ impl SimulatorHandle {
             }
         }
         match checked {
-            Ok(settings) => {
+            Ok(mut settings) => {
+                // A run without a Start time starts now, pinned to this moment, so that the
+                // share link can carry it (the stream is the same as with "now" unpinned).
+                let start = *settings
+                    .start_ms
+                    .get_or_insert_with(|| js_sys::Date::now() as i64);
+                self.run_start.set(Some(start));
                 self.errors.set(vec![]);
                 self.frame_detail.set(String::new());
                 // The chart shows a device of this fleet.
@@ -239,11 +248,20 @@ impl SimulatorHandle {
         for value in &self.values {
             value.track();
         }
+        self.run_start.track();
         self.share_link_untracked()
     }
 
+    /// With the Start time empty, the link carries the last run's own start, so it reproduces
+    /// that run byte for byte; before any run it has none (a replay starts when it is opened).
     fn share_link_untracked(&self) -> String {
-        format!("{}{}", transport::page_address(), self.form().to_query())
+        let mut form = self.form();
+        if form.get(Field::Start).trim().is_empty()
+            && let Some(start) = self.run_start.get_untracked()
+        {
+            form.set(Field::Start, format_rfc3339_millis(start));
+        }
+        format!("{}{}", transport::page_address(), form.to_query())
     }
 
     fn push_log(&self, level: LogLevel, text: String) {
@@ -337,6 +355,7 @@ pub fn use_simulator() -> SimulatorHandle {
         watched: RwSignal::new(0),
         chart_open: RwSignal::new(true),
         inspector_open: RwSignal::new(false),
+        run_start: RwSignal::new(None),
     };
     // The runner records only what an open view shows.
     Effect::new(move |_| {

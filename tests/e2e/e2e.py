@@ -247,6 +247,37 @@ def test_share_link_replays_the_same_stream_in_another_time_zone(driver, base):
     return f"40 identical payloads in New York ({new_york_offset}) and Tokyo ({tokyo_offset}); link {link}"
 
 
+def test_after_a_run_without_a_start_time_the_share_link_replays_that_run(driver, base):
+    device_id = "e2e-again-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    url = (f"{base}/?profile=realistic&seed=77&interval=0.1&anomaly_every=15"
+           f"&device_id={device_id}&broker=ws://127.0.0.1:{WS_PORT}")
+    driver.open(url)
+    driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+    before = urllib.parse.parse_qs(urllib.parse.urlsplit(share_link(driver)).query)
+    assert "start" not in before, f"no run yet, no start: {before}"
+    first = first_40_by_sequence(driver, device_id, lambda: driver.click("start"))
+
+    def start_in_link():
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(share_link(driver)).query).get("start", [""])[0]
+
+    driver.wait_for("the run's start in the share link", start_in_link, timeout=5)
+    link = urllib.parse.urljoin(base + "/", share_link(driver))
+    start = start_in_link()
+    assert start == first[0]["timestamp"], f"the link's start {start!r}, the run's first sample {first[0]['timestamp']}"
+    # The field itself stays empty: the next run starts at its own now.
+    assert driver.value("#start") == "", driver.value("#start")
+
+    def replay():
+        driver.open(link)
+        driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+        driver.click("start")
+
+    again = first_40_by_sequence(driver, device_id, replay)
+    differ = [a["sequence"] for a, b in zip(first, again) if a != b]
+    assert first == again, f"{len(differ)} of 40 payloads differ, first at sequence {differ[:1]}"
+    return f"40 identical payloads from the link {link}"
+
+
 def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(driver, base):
     run = "e2e-phone-" + "".join(random.choices(string.ascii_lowercase, k=4))
     driver.s("POST", "/window/rect", {"width": 360, "height": 800})
@@ -405,6 +436,7 @@ def main():
             test_text_a_number_input_cannot_read_is_called_out_not_taken_as_empty,
             test_the_same_seed_and_start_replay_the_same_realistic_stream,
             test_share_link_replays_the_same_stream_in_another_time_zone,
+            test_after_a_run_without_a_start_time_the_share_link_replays_that_run,
             test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page,
             test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or_dark,
             test_the_built_page_works_from_any_path_of_a_static_host,
