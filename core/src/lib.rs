@@ -1,7 +1,7 @@
 //! The pure core of dps368-sim, shared by the browser page and any other runner: the MQTT
 //! 3.1.1 codec (`mqtt`) and client state machine (`session`), the DPS368 model (`sensor`),
 //! settings and their validation (`settings`), one MQTT client and its sensors (`device`), a
-//! fleet of them (`fleet`), one device watched (`watch`), the share link's QR code (`qr`),
+//! fleet of them (`fleet`), one connection's life (`link`), one device watched (`watch`), the share link's QR code (`qr`),
 //! scoring a detector (`score`), the baseline detector (`detect`) and the monitor (`monitor`).
 //!
 //! Sans-IO: bytes and time go in, bytes, actions and events come out. Nothing here names a
@@ -11,6 +11,7 @@
 pub mod detect;
 pub mod device;
 pub mod fleet;
+pub mod link;
 pub mod monitor;
 pub mod mqtt;
 pub mod qr;

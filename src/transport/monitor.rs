@@ -14,6 +14,7 @@ use super::socket::{Socket, SocketEvent};
 use super::ticker::Ticker;
 use super::{now, random_u64};
 use crate::device::{LogLevel, OPEN_TIMEOUT_MS, STABLE_CONNECTION_MS, Time, backoff_delay_ms};
+use crate::link::Tag;
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::mqtt::{Granted, QoS};
 use crate::sensor::Rng;
@@ -56,7 +57,7 @@ pub struct LogLine {
 
 struct Inner {
     monitor: Option<Monitor>,
-    session: Session,
+    session: Session<Tag>,
     socket: Option<Socket>,
     phase: Phase,
     jitter: Rng,
@@ -268,7 +269,7 @@ impl Inner {
                     };
                     match self
                         .session
-                        .publish(&topic, payload.clone(), 0, time.mono_ms)
+                        .publish(&topic, payload.clone(), Tag::Verdict, time.mono_ms)
                     {
                         Ok(_) => {}
                         // Checked settings make every verdict's topic encodable; were one not,
@@ -288,7 +289,7 @@ impl Inner {
         }
     }
 
-    fn handle(&mut self, event: Event, time: Time) {
+    fn handle(&mut self, event: Event<Tag>, time: Time) {
         // As the simulator's device does: attempts count from the last connection that stayed
         // up, so a broker that drops the client right after CONNACK is retried with growing
         // delays, not every second.

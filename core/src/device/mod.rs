@@ -33,6 +33,7 @@ pub use source::Source;
 use status::Seconds;
 pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
+use crate::link::Tag;
 use crate::sensor::{AnomalyKind, GroundTruth, Rng};
 use crate::session::{CloseReason, Event, Session, SessionConfig};
 use crate::settings::{Labels, Settings, labels_topic};
@@ -125,7 +126,7 @@ pub struct Device {
     /// order they were made.
     order: VecDeque<usize>,
     jitter: Rng,
-    session: Session,
+    session: Session<Tag>,
     phase: Phase,
     /// When each sample is due and what time it carries.
     schedule: Schedule,
@@ -809,7 +810,10 @@ impl Device {
             };
             let source = &self.sources[index];
             let payload = truth.to_json(&source.device_id, source.generator.config().difficulty);
-            let tag = LABEL_TAG | tag(index, truth.label.id);
+            let tag = Tag::Label {
+                source: index,
+                id: truth.label.id,
+            };
             let topic = labels_topic(&source.device_id);
             if self
                 .session
@@ -842,7 +846,10 @@ impl Device {
                 continue;
             };
             let payload = source.payload(&sample, self.settings.labels == Labels::Topic);
-            let tag = tag(index, sample.sequence);
+            let tag = Tag::Sample {
+                source: index,
+                seq: sample.sequence,
+            };
             match self
                 .session
                 .publish(&source.topic, payload.as_bytes().to_vec(), tag, now.mono_ms)
@@ -925,15 +932,24 @@ impl Device {
         }
     }
 
-    fn handle_event(&mut self, event: Event, now: Time) {
+    fn handle_event(&mut self, event: Event<Tag>, now: Time) {
         match event {
             Event::Connected {
                 session_present,
                 redelivered,
             } => self.connected(now, session_present, redelivered),
-            Event::Acked { tag, .. } if tag & LABEL_TAG != 0 => self.label_counts.acked += 1,
-            Event::Acked { tag, .. } => {
-                let (index, sequence) = untag(tag);
+            Event::Acked {
+                tag: Tag::Label { .. } | Tag::Verdict,
+                ..
+            } => self.label_counts.acked += 1,
+            Event::Acked {
+                tag:
+                    Tag::Sample {
+                        source: index,
+                        seq: sequence,
+                    },
+                ..
+            } => {
                 if let Some(source) = self.sources.get_mut(index) {
                     source.counters.acked += 1;
                     source.counters.in_flight -= 1;
@@ -1043,15 +1059,17 @@ impl Device {
     fn end(&mut self, now: Time) {
         self.forward_transmits();
         self.actions.push_back(Action::Close);
-        let (labels, unacknowledged): (Vec<u64>, Vec<u64>) = self
-            .session
-            .abandon_in_flight()
-            .into_iter()
-            .partition(|tag| tag & LABEL_TAG != 0);
-        self.label_counts.dropped += (labels.len() + std::mem::take(&mut self.labels).len()) as u64;
+        let mut unacknowledged = vec![];
+        let mut labels = std::mem::take(&mut self.labels).len() as u64;
+        for tag in self.session.abandon_in_flight() {
+            match tag {
+                Tag::Sample { source, seq } => unacknowledged.push((source, seq)),
+                Tag::Label { .. } | Tag::Verdict => labels += 1,
+            }
+        }
+        self.label_counts.dropped += labels;
         if !unacknowledged.is_empty() {
-            for &tag in &unacknowledged {
-                let (index, sequence) = untag(tag);
+            for &(index, sequence) in &unacknowledged {
                 let source = &mut self.sources[index];
                 source.counters.dropped += 1;
                 source.counters.in_flight -= 1;
@@ -1120,23 +1138,6 @@ impl Device {
     }
 }
 
-/// The session's tag for sample `sequence` of source `source`: PUBACKs name the sample they
-/// acknowledge, whichever sensor of the connection made it.
-fn tag(source: usize, sequence: u64) -> u64 {
-    (sequence << SOURCE_BITS) | source as u64
-}
-
-fn untag(tag: u64) -> (usize, u64) {
-    (
-        (tag & ((1 << SOURCE_BITS) - 1)) as usize,
-        tag >> SOURCE_BITS,
-    )
-}
-
-/// Marks a tag as a label's (source and anomaly id) rather than a sample's: sample tags stay
-/// below it while sequences stay below 2^53.
-const LABEL_TAG: u64 = 1 << 63;
-
 /// Blind mode's ground-truth messages: made (events ended), published, acknowledged, and
 /// dropped (queue full, or unsent or unacknowledged at Stop). After Stop, `acked + dropped ==
 /// made`.
@@ -1147,10 +1148,6 @@ pub struct LabelCounts {
     pub acked: u64,
     pub dropped: u64,
 }
-
-/// Bits of a tag that name the source: room for 1024 sensors on one connection.
-const SOURCE_BITS: u32 = 10;
-const _: () = assert!(crate::settings::MAX_DEVICES <= 1 << SOURCE_BITS);
 
 pub(crate) fn session_config(settings: &Settings) -> SessionConfig {
     SessionConfig {

@@ -928,10 +928,19 @@ fn a_broker_outage_is_said_once_per_reason_and_summed_up_at_most_once_a_second()
     let (during_shown, after_shown) = (shown(&during), shown(&after));
     // Each reason once (the connection lost, then every attempt failing), with the first
     // device it hit; the rest in summaries.
-    let retries: Vec<_> = during_shown.iter().filter(|t| t.contains("retrying in")).collect();
+    let retries: Vec<_> = during_shown
+        .iter()
+        .filter(|t| t.contains("retrying in"))
+        .collect();
     assert_eq!(retries.len(), 2, "{retries:?}");
-    assert!(retries[0].starts_with("lab-001: error: connection lost; "), "{retries:?}");
-    assert!(retries[1].contains(": error: cannot connect to "), "{retries:?}");
+    assert!(
+        retries[0].starts_with("lab-001: error: connection lost; "),
+        "{retries:?}"
+    );
+    assert!(
+        retries[1].contains(": error: cannot connect to "),
+        "{retries:?}"
+    );
     let summaries: Vec<&LogEntry> = during
         .iter()
         .chain(&after)
@@ -942,33 +951,55 @@ fn a_broker_outage_is_said_once_per_reason_and_summed_up_at_most_once_a_second()
         assert!(pair[1].wall_ms - pair[0].wall_ms >= 1_000, "{pair:#?}");
     }
     assert!(
-        summaries[0].text.starts_with("200 of 200 connections down: ")
+        summaries[0]
+            .text
+            .starts_with("200 of 200 connections down: ")
             && summaries[0].text.contains(" after \"")
             && summaries[0].text.contains(", …)")
             && summaries[0].text.contains("next attempts in "),
         "{}",
         summaries[0].text
     );
-    assert!(during_shown.len() + after_shown.len() < 40, "{during_shown:#?} {after_shown:#?}");
-    let up: Vec<_> = after_shown.iter().filter(|t| t.contains("up again")).collect();
+    assert!(
+        during_shown.len() + after_shown.len() < 40,
+        "{during_shown:#?} {after_shown:#?}"
+    );
+    let up: Vec<_> = after_shown
+        .iter()
+        .filter(|t| t.contains("up again"))
+        .collect();
     assert!(
         up.len() == 1 && up[0].starts_with("all 200 connections up again, after "),
         "{after_shown:#?}"
     );
     // Retries (information) are counted, not written a line each.
-    let retrying = during.iter().chain(&after).filter(|e| e.text.contains("reconnecting to"));
+    let retrying = during
+        .iter()
+        .chain(&after)
+        .filter(|e| e.text.contains("reconnecting to"));
     assert_eq!(retrying.count(), 0);
     // A second outage is said again from its first line.
     broker.down = true;
     broker.connections.remove(&5);
     fleet.on_closed(5, at(end + 1_000));
-    let again: Vec<String> = std::iter::from_fn(|| fleet.poll_log()).map(|e| e.text).collect();
-    assert!(again.iter().any(|t| t.starts_with("lab-006: error: ")), "{again:?}");
+    let again: Vec<String> = std::iter::from_fn(|| fleet.poll_log())
+        .map(|e| e.text)
+        .collect();
+    assert!(
+        again.iter().any(|t| t.starts_with("lab-006: error: ")),
+        "{again:?}"
+    );
 }
 
 #[test]
 fn counts_are_grouped_in_thousands() {
-    let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (4_812, "4,812"), (1_234_567, "1,234,567")];
+    let cases = [
+        (0, "0"),
+        (999, "999"),
+        (1_000, "1,000"),
+        (4_812, "4,812"),
+        (1_234_567, "1,234,567"),
+    ];
     for (n, text) in cases {
         assert_eq!(grouped(n), text);
     }

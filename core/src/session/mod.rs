@@ -129,7 +129,7 @@ impl fmt::Display for CloseReason {
 
 /// What happened, for the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<T> {
     /// CONNACK accepted the connection; publishing may start. `redelivered` PUBLISHes left
     /// unacknowledged by earlier connections were sent again, with DUP set.
     Connected {
@@ -137,7 +137,7 @@ pub enum Event {
         redelivered: usize,
     },
     /// The broker acknowledged the QoS 1 PUBLISH that was given `tag` by [`Session::publish`].
-    Acked { id: PacketId, tag: u64 },
+    Acked { id: PacketId, tag: T },
     /// A PINGREQ went out.
     PingSent,
     /// The broker answered a SUBSCRIBE: each filter with what it granted (a refusal is
@@ -201,22 +201,24 @@ enum State {
 
 /// An unacknowledged QoS 1 PUBLISH and the caller's tag for it.
 #[derive(Debug)]
-struct InFlight {
+struct InFlight<T> {
     publish: Publish,
-    tag: u64,
+    tag: T,
 }
 
-pub struct Session {
+/// One MQTT client session. `T` is what its owner tags each QoS 1 PUBLISH with (which sample
+/// or label it carries, say): [`Event::Acked`] hands it back with the PUBACK.
+pub struct Session<T> {
     config: SessionConfig,
     state: State,
     decoder: Decoder,
     transmits: VecDeque<Vec<u8>>,
-    events: VecDeque<Event>,
+    events: VecDeque<Event<T>>,
     /// Unacknowledged QoS 1 PUBLISHes in the order they were first sent, indexed by packet id:
     /// slot `i` holds packet id `head_pid + i` (ids are handed out consecutively), and an
     /// acknowledged slot is `None` until the slots before it are acknowledged too. So a PUBACK
     /// finds its message in constant time, and redelivery goes oldest first.
-    in_flight: VecDeque<Option<InFlight>>,
+    in_flight: VecDeque<Option<InFlight<T>>>,
     /// The packet id of `in_flight[0]`; when empty, the id the next PUBLISH takes.
     head_pid: PacketId,
     /// How many slots of `in_flight` are `Some`.
@@ -232,7 +234,7 @@ pub struct Session {
     pending: Vec<Pending>,
 }
 
-impl fmt::Debug for Session {
+impl<T> fmt::Debug for Session<T> {
     /// State and counts only: the bytes waiting to go out may be a CONNECT with the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
@@ -245,7 +247,7 @@ impl fmt::Debug for Session {
     }
 }
 
-impl Session {
+impl<T> Session<T> {
     pub fn new(config: SessionConfig) -> Self {
         let max_packet_size = config.max_packet_size;
         Self {
@@ -561,12 +563,12 @@ impl Session {
     }
 
     /// Publishes at QoS 1. The packet id is returned, and [`Event::Acked`] reports its PUBACK
-    /// with `tag`, which the caller chooses (the device uses the sample's sequence number).
+    /// with `tag`, which the caller chooses (the device says which sample or label it is).
     pub fn publish(
         &mut self,
         topic: &str,
         payload: Vec<u8>,
-        tag: u64,
+        tag: T,
         now: u64,
     ) -> Result<PacketId, PublishError> {
         if self.state != State::Connected {
@@ -596,7 +598,7 @@ impl Session {
 
     /// Removes the PUBLISH with packet id `pid` from those in flight, returning its tag, or
     /// `None` when no PUBLISH with that id waits for PUBACK. Constant time, amortised.
-    fn release(&mut self, pid: PacketId) -> Option<u64> {
+    fn release(&mut self, pid: PacketId) -> Option<T> {
         let offset = pid_offset(self.head_pid, pid);
         let released = self.in_flight.get_mut(offset)?.take()?;
         self.unacked -= 1;
@@ -609,7 +611,7 @@ impl Session {
 
     /// Gives up on every unacknowledged PUBLISH (the run is over): returns their tags, oldest
     /// first, and forgets them.
-    pub fn abandon_in_flight(&mut self) -> Vec<u64> {
+    pub fn abandon_in_flight(&mut self) -> Vec<T> {
         self.head_pid = pid_after(self.head_pid, self.in_flight.len());
         self.unacked = 0;
         let mut tags = Vec::new();
@@ -696,7 +698,7 @@ impl Session {
         self.transmits.pop_front()
     }
 
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Event<T>> {
         self.events.pop_front()
     }
 

@@ -1,6 +1,10 @@
 //! The session against a scripted broker on a fake clock.
 
 use super::*;
+
+/// The tests tag each PUBLISH with a number of their own.
+type Session = super::Session<u64>;
+type Event = super::Event<u64>;
 use crate::mqtt::{ConnAck, Granted, QoS, SubAck, Subscribe};
 
 /// The broker's side of the connection: reads what the session sent (one packet per

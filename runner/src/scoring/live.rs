@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dps368_core::device::backoff_delay_ms;
+use dps368_core::link::Tag;
 use dps368_core::monitor::Monitor;
 use dps368_core::mqtt::{Granted, QoS};
 use dps368_core::sensor::Rng;
@@ -47,7 +48,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
             .map_or(0, |d| d.as_millis() as i64)
     };
     let client_id = format!("dps368-mon-{:08x}", crate::args::random_u64() as u32);
-    let mut session = Session::new(SessionConfig {
+    let mut session: Session<Tag> = Session::new(SessionConfig {
         clean_session: true,
         keep_alive_s: 30,
         max_in_flight: 256,
@@ -172,7 +173,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                 let Some((topic, payload)) = monitor.pop_outgoing() else {
                     break;
                 };
-                match session.publish(&topic, payload.clone(), 0, mono()) {
+                match session.publish(&topic, payload.clone(), Tag::Verdict, mono()) {
                     Ok(_) => {}
                     Err(PublishError::Unencodable) => monitor.drop_outgoing(),
                     Err(_) => {
@@ -265,7 +266,10 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
             let Some((topic, payload)) = monitor.pop_outgoing() else {
                 break;
             };
-            if session.publish(&topic, payload, 0, mono()).is_err() {
+            if session
+                .publish(&topic, payload, Tag::Verdict, mono())
+                .is_err()
+            {
                 break;
             }
         }
