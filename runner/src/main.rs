@@ -16,8 +16,9 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dps368_core::device::{Action, LogLevel, Time};
+use dps368_core::device::{LogLevel, Time};
 use dps368_core::fleet::Fleet;
+use dps368_core::link::Action;
 use tokio::sync::mpsc;
 
 use net::{Connection, Io};

@@ -12,8 +12,9 @@ use std::rc::{Rc, Weak};
 
 use wasm_bindgen::JsCast;
 
-use crate::device::{Action, Counters, LogEntry, LogLevel, Status, Time};
+use crate::device::{Counters, LogEntry, LogLevel, Status, Time};
 use crate::fleet::{Fleet, RateMeter, Row};
+use crate::link::Action;
 use crate::sensor::AnomalyKind;
 use crate::settings::Settings;
 use crate::watch::{self, Watch};

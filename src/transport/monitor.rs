@@ -1,6 +1,7 @@
 //! The monitor's connection: one MQTT session that subscribes to the telemetry, labels and
 //! verdicts filters, hands every message to the [`Monitor`], and publishes the built-in
-//! detector's verdicts. Reconnects with the simulator's backoff; the session renews the
+//! detector's verdicts. Its connection's life (opening, retries with backoff, the
+//! stable-connection rule) is the simulator's own [`Link`]; the session renews the
 //! subscriptions after a CONNACK without a session.
 //!
 //! Like the simulator's runner it owns its socket and timer, drains the session after every
@@ -13,12 +14,11 @@ use std::rc::{Rc, Weak};
 use super::socket::{Socket, SocketEvent};
 use super::ticker::Ticker;
 use super::{now, random_u64};
-use crate::device::{LogLevel, OPEN_TIMEOUT_MS, STABLE_CONNECTION_MS, Time, backoff_delay_ms};
-use crate::link::Tag;
+use crate::device::{LogLevel, Status, Time};
+use crate::link::{Action, Link, Tag};
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::mqtt::{Granted, QoS};
-use crate::sensor::Rng;
-use crate::session::{CloseReason, Event, PublishError, Session, SessionConfig};
+use crate::session::{Event, PublishError, SessionConfig};
 
 /// How often the page draws and the session's timers are looked at.
 pub const TICK_MS: u32 = 250;
@@ -26,28 +26,6 @@ pub const TICK_MS: u32 = 250;
 const LOG_LINES: usize = 200;
 /// Unreadable messages logged one by one; the rest are counted in the status.
 const PROBLEMS_LOGGED: u64 = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Idle,
-    /// Attempt `attempt`: the socket must open by `deadline`, then CONNECT goes.
-    Opening {
-        attempt: u32,
-        deadline: u64,
-    },
-    Connecting {
-        attempt: u32,
-    },
-    /// Accepted by attempt `attempt` at `since` (monotonic).
-    Connected {
-        attempt: u32,
-        since: u64,
-    },
-    Waiting {
-        attempt: u32,
-        until: u64,
-    },
-}
 
 pub struct LogLine {
     pub wall_ms: i64,
@@ -57,10 +35,8 @@ pub struct LogLine {
 
 struct Inner {
     monitor: Option<Monitor>,
-    session: Session<Tag>,
+    link: Link,
     socket: Option<Socket>,
-    phase: Phase,
-    jitter: Rng,
     log: VecDeque<LogLine>,
     ticker: Option<Ticker>,
     on_tick: Rc<dyn Fn()>,
@@ -78,10 +54,8 @@ impl MonitorRunner {
     pub fn new(on_tick: impl Fn() + 'static) -> Self {
         let inner = Rc::new(RefCell::new(Inner {
             monitor: None,
-            session: Session::new(SessionConfig::new("")),
+            link: Link::new(String::new(), SessionConfig::new(""), 0),
             socket: None,
-            phase: Phase::Idle,
-            jitter: Rng::new(random_u64()),
             log: VecDeque::new(),
             ticker: None,
             on_tick: Rc::new(on_tick),
@@ -99,20 +73,25 @@ impl MonitorRunner {
             let mut inner = self.inner.borrow_mut();
             inner.stop(time);
             let client_id = format!("dps368-mon-{:08x}", random_u64() as u32);
-            inner.session = Session::new(SessionConfig {
+            let config = SessionConfig {
                 clean_session: true,
                 keep_alive_s: 30,
                 max_in_flight: 256,
                 ..SessionConfig::new(client_id.clone())
-            });
+            };
+            let url = settings.broker_url.clone();
+            inner.link = Link::new(url, config, random_u64());
+            inner.link.start(time);
             let monitor = Monitor::new(settings);
             let filters: Vec<(&str, QoS)> = monitor
                 .filters()
                 .into_iter()
                 .map(|f| (f, QoS::AtLeastOnce))
                 .collect();
-            // Checked by the settings; a refusal here would be a bug, and is logged.
-            if let Err(error) = inner.session.subscribe(&filters, time.mono_ms) {
+            // Sent once connected, and again after a CONNACK without a session. Checked by the
+            // settings; a refusal here would be a bug, and is logged.
+            if let Err(error) = inner.link.session().subscribe(&filters, time.mono_ms) {
+                inner.link.close(time);
                 inner.push_log(time, LogLevel::Error, format!("cannot subscribe: {error}"));
                 return;
             }
@@ -131,13 +110,15 @@ impl MonitorRunner {
             inner.push_log(time, LogLevel::Info, text);
             inner.monitor = Some(monitor);
         }
-        self.open(time, 1);
+        pump(&self.inner, time);
         arm(&self.inner);
     }
 
     /// Unsubscribes by disconnecting; what was counted stays for the report.
     pub fn stop(&self) {
-        self.inner.borrow_mut().stop(now());
+        let time = now();
+        self.inner.borrow_mut().stop(time);
+        pump(&self.inner, time);
     }
 
     /// Adds a line of the page's own to the log.
@@ -145,8 +126,9 @@ impl MonitorRunner {
         self.inner.borrow_mut().push_log(now(), level, text);
     }
 
-    pub fn phase(&self) -> Phase {
-        self.inner.borrow().phase
+    /// Where the connection is, at `now`.
+    pub fn status(&self, now: Time) -> Status {
+        self.inner.borrow().link.status(now)
     }
 
     /// Runs `f` on the monitor, if one was started.
@@ -157,33 +139,6 @@ impl MonitorRunner {
     /// Runs `f` on the log, oldest line first.
     pub fn with_log<T>(&self, f: impl FnOnce(&VecDeque<LogLine>) -> T) -> T {
         f(&self.inner.borrow().log)
-    }
-
-    fn open(&self, time: Time, attempt: u32) {
-        let url = match &self.inner.borrow().monitor {
-            Some(monitor) => monitor.settings().broker_url.clone(),
-            None => return,
-        };
-        let weak = Rc::downgrade(&self.inner);
-        let socket = Socket::open(&url, move |event| on_socket(&weak, event));
-        let mut inner = self.inner.borrow_mut();
-        match socket {
-            Ok(socket) => {
-                inner.socket = Some(socket);
-                inner.phase = Phase::Opening {
-                    attempt,
-                    deadline: time.mono_ms + OPEN_TIMEOUT_MS,
-                };
-                if attempt > 1 {
-                    inner.push_log(
-                        time,
-                        LogLevel::Info,
-                        format!("reconnecting to {url} (attempt {attempt})"),
-                    );
-                }
-            }
-            Err(error) => inner.retry(time, attempt, error),
-        }
     }
 }
 
@@ -199,20 +154,13 @@ impl Inner {
         });
     }
 
+    /// Says DISCONNECT when connected and closes (the link's actions, carried out by the
+    /// caller's [`pump`]); a pending retry is cancelled.
     fn stop(&mut self, time: Time) {
-        if self.phase == Phase::Idle {
+        if !self.link.is_active() {
             return;
         }
-        if let Phase::Connected { .. } = self.phase {
-            self.session.disconnect(time.mono_ms);
-            self.transmit();
-            self.push_log(time, LogLevel::Info, "sent DISCONNECT".into());
-        }
-        // Whatever the session still waited for (a CONNACK, a PINGRESP) is moot: a fresh one
-        // has no timers to go off.
-        self.session = Session::new(SessionConfig::new(""));
-        self.socket = None;
-        self.phase = Phase::Idle;
+        self.link.close(time);
         let counts = self.monitor.as_ref().map(|m| m.counts().clone());
         if let Some(c) = counts {
             self.push_log(
@@ -226,51 +174,24 @@ impl Inner {
         }
     }
 
-    /// The connection failed: try again after the backoff for `attempt`.
-    fn retry(&mut self, time: Time, attempt: u32, reason: String) {
-        self.socket = None;
-        let delay = backoff_delay_ms(attempt, self.jitter.next_f64());
-        self.push_log(
-            time,
-            LogLevel::Error,
-            format!(
-                "error: {reason}; retrying in {}.{} s",
-                delay / 1000,
-                delay % 1000 / 100
-            ),
-        );
-        self.phase = Phase::Waiting {
-            attempt: attempt + 1,
-            until: time.mono_ms + delay,
-        };
-    }
-
-    fn transmit(&mut self) {
-        while let Some(bytes) = self.session.poll_transmit() {
-            if let Some(socket) = &self.socket {
-                let _ = socket.send(&bytes);
-            }
-        }
-    }
-
-    /// Handles what the session produced, publishes waiting verdicts, sends what it wants
-    /// sent: a loop, never a recursion.
-    fn drain(&mut self, time: Time) {
+    /// Hands the link's events to the monitor, publishes waiting verdicts, and collects the
+    /// link's log lines; returns what the transport must do. A loop, never a recursion.
+    fn drain(&mut self, time: Time, actions: &mut Vec<Action>) {
         loop {
             let mut handled = 0;
-            while let Some(event) = self.session.poll_event() {
+            while let Some(event) = self.link.poll_event(time) {
                 handled += 1;
                 self.handle(event, time);
             }
-            if let Some(monitor) = self.monitor.as_mut() {
-                while self.session.can_publish() {
+            if let Some(monitor) = self.monitor.as_mut()
+                && self.link.is_connected()
+            {
+                let session = self.link.session();
+                while session.can_publish() {
                     let Some((topic, payload)) = monitor.pop_outgoing() else {
                         break;
                     };
-                    match self
-                        .session
-                        .publish(&topic, payload.clone(), Tag::Verdict, time.mono_ms)
-                    {
+                    match session.publish(&topic, payload.clone(), Tag::Verdict, time.mono_ms) {
                         Ok(_) => {}
                         // Checked settings make every verdict's topic encodable; were one not,
                         // it is dropped, counted, rather than block the others.
@@ -282,7 +203,12 @@ impl Inner {
                     }
                 }
             }
-            self.transmit();
+            while let Some(entry) = self.link.poll_log() {
+                self.push_log(time, entry.level, entry.text);
+            }
+            while let Some(action) = self.link.poll_action() {
+                actions.push(action);
+            }
             if handled == 0 {
                 break;
             }
@@ -290,27 +216,7 @@ impl Inner {
     }
 
     fn handle(&mut self, event: Event<Tag>, time: Time) {
-        // As the simulator's device does: attempts count from the last connection that stayed
-        // up, so a broker that drops the client right after CONNACK is retried with growing
-        // delays, not every second.
-        let attempt = match self.phase {
-            Phase::Idle => return,
-            Phase::Opening { attempt, .. } | Phase::Connecting { attempt } => attempt,
-            Phase::Connected { since, .. }
-                if time.mono_ms.saturating_sub(since) >= STABLE_CONNECTION_MS =>
-            {
-                1
-            }
-            Phase::Connected { attempt, .. } | Phase::Waiting { attempt, .. } => attempt,
-        };
         match event {
-            Event::Connected { .. } => {
-                self.phase = Phase::Connected {
-                    attempt,
-                    since: time.mono_ms,
-                };
-                self.push_log(time, LogLevel::Info, "CONNACK: connection accepted".into());
-            }
             Event::Subscribed(answers) => {
                 for (filter, granted) in answers {
                     let level = if granted == Granted::Failure {
@@ -347,10 +253,47 @@ impl Inner {
                     self.push_log(time, LogLevel::Warn, problem);
                 }
             }
-            Event::Acked { .. } | Event::PingSent | Event::Unsubscribed(_) => {}
-            Event::Closed(CloseReason::Disconnected) => {}
-            Event::Closed(reason) => {
-                self.retry(time, attempt, reason.to_string());
+            // The link acted on these (connected, or a retry scheduled) and logged them.
+            Event::Connected { .. }
+            | Event::Closed(_)
+            | Event::Acked { .. }
+            | Event::PingSent
+            | Event::Unsubscribed(_) => {}
+        }
+    }
+}
+
+/// Drains the link and carries out its actions on the socket, until it asks for nothing more
+/// (a socket that cannot be made, or a send that fails, is a closed connection to the link).
+fn pump(shared: &Rc<RefCell<Inner>>, time: Time) {
+    let mut actions = Vec::new();
+    loop {
+        let mut inner = shared.borrow_mut();
+        inner.drain(time, &mut actions);
+        if actions.is_empty() {
+            return;
+        }
+        for action in actions.drain(..) {
+            match action {
+                Action::Open { url } => {
+                    // Dropping the old socket first removes its handlers and closes it.
+                    inner.socket = None;
+                    let weak = Rc::downgrade(shared);
+                    match Socket::open(&url, move |event| on_socket(&weak, event)) {
+                        Ok(socket) => inner.socket = Some(socket),
+                        Err(reason) => {
+                            inner.push_log(time, LogLevel::Error, format!("WebSocket: {reason}"));
+                            inner.link.on_closed(time);
+                        }
+                    }
+                }
+                Action::Send(bytes) => {
+                    let sent = inner.socket.as_ref().map(|s| s.send(&bytes));
+                    if !matches!(sent, Some(Ok(()))) {
+                        inner.link.on_closed(time);
+                    }
+                }
+                Action::Close => inner.socket = None,
             }
         }
     }
@@ -361,27 +304,16 @@ fn on_socket(weak: &Weak<RefCell<Inner>>, event: SocketEvent) {
         return;
     };
     let time = now();
-    let mut state = inner.borrow_mut();
-    match (event, state.phase) {
-        (SocketEvent::Open, Phase::Opening { attempt, .. }) => {
-            state.phase = Phase::Connecting { attempt };
-            state.session.connect(time.mono_ms);
+    {
+        let link = &mut inner.borrow_mut().link;
+        match event {
+            SocketEvent::Open => link.on_open(time),
+            SocketEvent::Binary(bytes) => link.on_bytes(&bytes, time),
+            SocketEvent::Text => link.on_text_frame(),
+            SocketEvent::Closed => link.on_closed(time),
         }
-        (SocketEvent::Binary(bytes), Phase::Connecting { .. } | Phase::Connected { .. }) => {
-            state.session.handle_input(&bytes, time.mono_ms);
-        }
-        (SocketEvent::Text, Phase::Connecting { .. } | Phase::Connected { .. }) => {
-            state.session.abort(CloseReason::TextFrame);
-        }
-        (SocketEvent::Closed, Phase::Opening { attempt, .. }) => {
-            state.retry(time, attempt, "the WebSocket did not open".into());
-        }
-        (SocketEvent::Closed, Phase::Connecting { .. } | Phase::Connected { .. }) => {
-            state.session.transport_closed();
-        }
-        _ => {}
     }
-    state.drain(time);
+    pump(&inner, time);
 }
 
 fn arm(inner: &Rc<RefCell<Inner>>) {
@@ -395,30 +327,14 @@ fn tick(weak: &Weak<RefCell<Inner>>) {
         return;
     };
     let time = now();
-    let reopen = {
-        let mut state = inner.borrow_mut();
-        state.session.handle_timeout(time.mono_ms);
-        let reopen = match state.phase {
-            Phase::Opening { attempt, deadline } if time.mono_ms >= deadline => {
-                state.retry(time, attempt, "the WebSocket did not open in 10 s".into());
-                None
-            }
-            Phase::Waiting { attempt, until } if time.mono_ms >= until => Some(attempt),
-            _ => None,
-        };
-        state.drain(time);
-        reopen
-    };
-    let runner = MonitorRunner { inner };
-    if let Some(attempt) = reopen {
-        runner.open(time, attempt);
-    }
+    inner.borrow_mut().link.on_timer(time);
+    pump(&inner, time);
     let (running, on_tick) = {
-        let state = runner.inner.borrow();
-        (state.phase != Phase::Idle, state.on_tick.clone())
+        let state = inner.borrow();
+        (state.link.is_active(), state.on_tick.clone())
     };
     on_tick();
     if running {
-        arm(&runner.inner);
+        arm(&inner);
     }
 }

@@ -12,12 +12,12 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{Document, Element, HtmlInputElement};
 
 use super::log_line;
-use crate::device::LogLevel;
+use crate::device::{LogLevel, Status};
 use crate::fleet::table::escape;
 use crate::monitor::{MonitorError, MonitorField, MonitorForm};
 use crate::sensor::format_rfc3339_millis;
 use crate::settings::blocked_from_https;
-use crate::transport::monitor::{MonitorRunner, Phase};
+use crate::transport::monitor::MonitorRunner;
 use crate::transport::{location_query, now, page_is_https, save_json};
 use crate::watch::{CHART_SAMPLES, chart};
 
@@ -246,20 +246,19 @@ fn render() {
         return;
     };
     let time = now();
-    let phase = runner.phase();
+    let link_status = runner.status(time);
     let drawn = runner.with_monitor(|m| {
         let counts = m.counts().clone();
-        let state = match phase {
-            Phase::Idle => "stopped".to_owned(),
-            Phase::Opening { attempt, .. } | Phase::Connecting { attempt } if attempt > 1 => {
-                format!("reconnecting (attempt {attempt})")
+        let state = match link_status {
+            Status::Stopped(None) => "stopped".to_owned(),
+            Status::Stopped(Some(reason)) => format!("stopped after an error ({reason})"),
+            Status::Connecting => "connecting".to_owned(),
+            Status::Reconnecting { attempt } => format!("reconnecting (attempt {attempt})"),
+            Status::Connected => "subscribed".to_owned(),
+            Status::Stopping => "stopping".to_owned(),
+            Status::Retrying { in_s, reason, .. } => {
+                format!("waiting to reconnect ({in_s} s) after {reason}")
             }
-            Phase::Opening { .. } | Phase::Connecting { .. } => "connecting".to_owned(),
-            Phase::Connected { .. } => "subscribed".to_owned(),
-            Phase::Waiting { until, .. } => format!(
-                "waiting to reconnect ({} s)",
-                until.saturating_sub(time.mono_ms).div_ceil(1000)
-            ),
         };
         let mut status = format!(
             "{state}: {} device(s); {} telemetry, {} label, {} verdict message(s); {} unreadable",

@@ -17,25 +17,22 @@
 //! nothing calls back into the session from inside an event, so a frame of many PUBACKs costs
 //! no stack.
 
-mod backoff;
 mod dataset;
 mod schedule;
 mod source;
 mod status;
 
 use std::collections::VecDeque;
-use std::fmt;
 
-pub use backoff::{BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoff_delay_ms};
 pub use dataset::Dataset;
 use schedule::Schedule;
 pub use source::Source;
-use status::Seconds;
+pub(crate) use status::Seconds;
 pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
-use crate::link::Tag;
-use crate::sensor::{AnomalyKind, GroundTruth, Rng};
-use crate::session::{CloseReason, Event, Session, SessionConfig};
+use crate::link::{Action, Link, Tag};
+use crate::sensor::{AnomalyKind, GroundTruth};
+use crate::session::{Event, SessionConfig};
 use crate::settings::{Labels, Settings, labels_topic};
 
 /// How long Stop waits for the queue to drain and PUBACKs to arrive.
@@ -47,11 +44,6 @@ pub const HISTORY_LIMIT: usize = 100_000;
 pub const MAX_RATE_BURST: usize = 1024;
 /// How many observations wait for a listener before the oldest go.
 pub const OBSERVED_LIMIT: usize = 4096;
-/// How long the WebSocket may take to open, like the session's wait for CONNACK.
-pub const OPEN_TIMEOUT_MS: u64 = 10_000;
-/// A connection must stay up this long before the backoff starts again from 1 s, so a broker
-/// that accepts and at once drops the client is retried with growing delays.
-pub const STABLE_CONNECTION_MS: u64 = 10_000;
 /// At most this many overdue samples are made per call, so a long catch-up never freezes the
 /// page: the rest follow on the next timer, at once.
 pub const CATCH_UP_CHUNK: u64 = 20_000;
@@ -66,53 +58,6 @@ pub struct Time {
     pub wall_ms: i64,
 }
 
-/// What the transport must do, in order.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Open a WebSocket to `url` with subprotocol `mqtt`, replacing any open one.
-    Open { url: String },
-    /// Send these bytes as one binary frame.
-    Send(Vec<u8>),
-    /// Close the WebSocket.
-    Close,
-}
-
-impl fmt::Debug for Action {
-    /// Sends show their size only: a CONNECT carries the password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Action::Open { url } => write!(f, "Open({url})"),
-            Action::Send(bytes) => write!(f, "Send({} bytes)", bytes.len()),
-            Action::Close => f.write_str("Close"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Phase {
-    /// Not started, or finished.
-    Idle,
-    /// Connection attempt `attempt` (1 is the first after Start): the socket must open by
-    /// `open_deadline` (monotonic), then CONNECT goes out. `None` while a fleet holds the
-    /// opening back until a slot is free ([`Device::grant_open`]).
-    Connecting {
-        attempt: u32,
-        socket_open: bool,
-        open_deadline: Option<u64>,
-    },
-    /// Accepted by attempt `attempt` at `since` (monotonic).
-    Connected { attempt: u32, since: u64 },
-    /// Waiting until `until` (monotonic) to make attempt `attempt`, after `reason`.
-    Waiting {
-        attempt: u32,
-        until: u64,
-        reason: String,
-        refused: bool,
-    },
-    /// Stop pressed: no new samples; draining until `deadline`.
-    Stopping { deadline: u64 },
-}
-
 #[derive(Debug)]
 pub struct Device {
     settings: Settings,
@@ -125,27 +70,20 @@ pub struct Device {
     /// Which source's queue holds the next sample to send, one entry per queued sample, in the
     /// order they were made.
     order: VecDeque<usize>,
-    jitter: Rng,
-    session: Session<Tag>,
-    phase: Phase,
+    /// The connection: its phases, retries and session.
+    link: Link,
+    /// Started and not yet ended (the link may end first, lost while stopping).
+    running: bool,
     /// When each sample is due and what time it carries.
     schedule: Schedule,
-    /// A fleet opens sockets a few at a time: `open` waits for [`Device::grant_open`].
-    gated: bool,
     /// At max rate, how many more samples this input may make.
     burst_left: usize,
     /// Sources whose queue overflowed and has not drained to half since (a burst of drops,
     /// logged when it ends).
     bursting: usize,
-    /// A connection of this run was accepted, so the next one is a reconnection.
-    ever_connected: bool,
     /// Samples up to this sequence are dropped as they are made: the catch-up brought more
     /// than the queue holds.
     catch_up_drop_to: u64,
-    /// The connection's own counters: `redelivered` and `reconnects`.
-    counters: Counters,
-    /// The last connection failure, shown in the status while retrying.
-    last_error: Option<String>,
     /// Blind mode: ended events' ground truth waiting to be published, with their source,
     /// ahead of any sample; as bounded as the offline queue.
     labels: VecDeque<(usize, GroundTruth)>,
@@ -183,24 +121,19 @@ impl Device {
     /// A stopped device publishing for `sources` through one connection, as `settings` say.
     pub fn with_sources(settings: Settings, sources: Vec<Source>, seed: u64) -> Self {
         Self {
-            jitter: Rng::new(seed ^ 0x6a09_e667_f3bc_c908),
-            session: Session::new(session_config(&settings)),
+            link: Link::new(settings.broker_url.clone(), session_config(&settings), seed),
+            running: false,
             settings,
             sources,
             made: 0,
             order: VecDeque::new(),
-            phase: Phase::Idle,
             schedule: Schedule::new(Time {
                 mono_ms: 0,
                 wall_ms: 0,
             }),
-            gated: false,
             burst_left: 0,
             bursting: 0,
-            ever_connected: false,
             catch_up_drop_to: 0,
-            counters: Counters::default(),
-            last_error: None,
             labels: VecDeque::new(),
             label_counts: LabelCounts::default(),
             actions: VecDeque::new(),
@@ -217,7 +150,7 @@ impl Device {
     /// Opens only when granted a slot ([`Device::grant_open`]): a fleet's sockets open a few at
     /// a time, so none waits out its opening deadline behind the others.
     pub fn set_gated(&mut self, gated: bool) {
-        self.gated = gated;
+        self.link.set_gated(gated);
     }
 
     /// Starts a run: counters and sequences start again; the first sample is due now.
@@ -233,12 +166,9 @@ impl Device {
         self.order.clear();
         self.labels.clear();
         self.label_counts = LabelCounts::default();
-        self.session = Session::new(session_config(&self.settings));
-        self.counters = Counters::default();
         self.last_payload = None;
-        self.last_error = None;
-        self.ever_connected = false;
         self.catch_up_drop_to = 0;
+        self.running = true;
         self.schedule = Schedule::new(now);
         self.info(
             now,
@@ -247,34 +177,14 @@ impl Device {
                 self.settings.broker_url, self.settings.client_id, self.settings.clean_session
             ),
         );
-        self.open(now, 1);
+        self.link.start(now);
         self.on_timer(now);
     }
 
-    /// The WebSocket is open: send CONNECT.
+    /// The socket is open: send CONNECT.
     pub fn on_open(&mut self, now: Time) {
-        if let Phase::Connecting {
-            attempt,
-            socket_open: false,
-            open_deadline: Some(deadline),
-        } = self.phase
-        {
-            self.phase = Phase::Connecting {
-                attempt,
-                socket_open: true,
-                open_deadline: Some(deadline),
-            };
-            self.session.connect(now.mono_ms);
-            // The page speaks WebSockets only; the native runner TCP and TLS as well.
-            let url = &self.settings.broker_url;
-            let socket = match url.split("://").next() {
-                Some("mqtt") => "TCP connection",
-                Some("mqtts") => "TLS connection",
-                _ => "WebSocket",
-            };
-            self.info(now, format!("{socket} open; sent CONNECT"));
-            self.pump(now);
-        }
+        self.link.on_open(now);
+        self.pump(now);
     }
 
     /// Bytes from the broker.
@@ -282,69 +192,35 @@ impl Device {
         if self.observing_packets {
             self.observe_event(Observed::Received(bytes.to_vec()));
         }
-        self.session.handle_input(bytes, now.mono_ms);
+        self.link.on_bytes(bytes, now);
         self.pump(now);
     }
 
     /// A text frame: MQTT over WebSocket is binary only [MQTT-6.0.0-1].
     pub fn on_text_frame(&mut self, now: Time) {
-        self.session.abort(CloseReason::TextFrame);
+        self.link.on_text_frame();
         self.pump(now);
     }
 
-    /// The WebSocket closed or failed.
+    /// The socket closed or failed.
     pub fn on_closed(&mut self, now: Time) {
-        if matches!(
-            self.phase,
-            Phase::Connecting {
-                open_deadline: None,
-                ..
-            }
-        ) {
-            return; // no socket was asked for yet
-        }
-        if !self.session.is_disconnected() {
-            self.session.transport_closed();
-        } else if let Phase::Connecting {
-            socket_open: false, ..
-        } = self.phase
-        {
-            // The socket never opened: the session had nothing to close.
-            let reason = format!("cannot connect to {}", self.settings.broker_url);
-            self.connection_ended(now, reason, false);
-        }
+        self.link.on_closed(now);
         self.pump(now);
     }
 
     /// Runs whatever is due: session timers, samples, an opening deadline, a retry, the end of
     /// a stop.
     pub fn on_timer(&mut self, now: Time) {
-        self.session.handle_timeout(now.mono_ms);
-        if matches!(
-            self.phase,
-            Phase::Connecting { .. } | Phase::Connected { .. } | Phase::Waiting { .. }
-        ) {
+        if self.making() {
             self.make_due_samples(now);
         }
-        match self.phase {
-            Phase::Connecting {
-                socket_open: false,
-                open_deadline: Some(deadline),
-                ..
-            } if now.mono_ms >= deadline => {
-                let reason = format!(
-                    "cannot connect to {}: no answer in {} s",
-                    self.settings.broker_url,
-                    OPEN_TIMEOUT_MS / 1000
-                );
-                self.connection_ended(now, reason, false);
-            }
-            Phase::Waiting { attempt, until, .. } if now.mono_ms >= until => {
-                self.open(now, attempt)
-            }
-            _ => {}
-        }
+        self.link.on_timer(now);
         self.pump(now);
+    }
+
+    /// Started and not stopping: samples are made on the schedule.
+    fn making(&self) -> bool {
+        self.running && !self.link.is_draining()
     }
 
     /// Publishing as fast as possible: no schedule, each next sample as the window has room.
@@ -415,7 +291,7 @@ impl Device {
     /// Stops making samples, waits up to [`STOP_GRACE_MS`] for the queue to drain and for
     /// PUBACKs, then disconnects. Without a connection it ends at once.
     pub fn stop(&mut self, now: Time) {
-        if self.is_active() && !matches!(self.phase, Phase::Stopping { .. }) {
+        if self.making() {
             // A run that stops mid-event ends the event at its last sample made.
             for index in 0..self.sources.len() {
                 if let Some(truth) = self.sources[index].generator.cut_event() {
@@ -423,64 +299,41 @@ impl Device {
                 }
             }
         }
-        match self.phase {
-            Phase::Connected { .. } => {
-                let waiting = self.session.in_flight() + self.order.len() + self.labels.len();
-                self.phase = Phase::Stopping {
-                    deadline: now.mono_ms + STOP_GRACE_MS,
-                };
-                if waiting > 0 {
-                    self.info(
-                        now,
-                        format!("stopping: waiting for {waiting} message(s) to be acknowledged"),
-                    );
-                }
+        if self.link.is_connected() {
+            let waiting = self.waiting();
+            self.link.drain(now.mono_ms + STOP_GRACE_MS);
+            if waiting > 0 {
+                self.info(
+                    now,
+                    format!("stopping: waiting for {waiting} message(s) to be acknowledged"),
+                );
             }
-            Phase::Connecting { .. } | Phase::Waiting { .. } => {
-                // A pending retry is cancelled; nothing can be delivered any more.
-                self.session.disconnect(now.mono_ms);
-                self.last_error = None;
-                self.end(now);
-            }
-            Phase::Idle | Phase::Stopping { .. } => {}
+        } else if self.making() {
+            // A pending retry is cancelled; nothing can be delivered any more.
+            self.link.close(now);
+            self.end(now);
         }
         self.pump(now);
+    }
+
+    /// Messages not yet acknowledged: in flight, queued samples and labels.
+    fn waiting(&self) -> usize {
+        self.link.in_flight() + self.order.len() + self.labels.len()
     }
 
     /// Ends at once (the page is going away): DISCONNECT when connected, then close.
     pub fn shutdown(&mut self, now: Time) {
         self.stop(now);
-        if let Phase::Stopping { .. } = self.phase {
-            self.phase = Phase::Stopping {
-                deadline: now.mono_ms,
-            };
+        if self.link.drain(now.mono_ms) {
             self.pump(now);
         }
     }
 
     /// The next time [`Device::on_timer`] has work, on the monotonic clock.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let own = match &self.phase {
-            Phase::Idle => None,
-            Phase::Stopping { deadline } => Some(*deadline),
-            phase => {
-                let sample = if self.max_rate() {
-                    u64::MAX
-                } else {
-                    self.schedule.mono_at(self.next_due_at())
-                };
-                match phase {
-                    Phase::Waiting { until, .. } => Some(sample.min(*until)),
-                    Phase::Connecting {
-                        socket_open: false,
-                        open_deadline: Some(deadline),
-                        ..
-                    } => Some(sample.min(*deadline)),
-                    _ => (sample < u64::MAX).then_some(sample),
-                }
-            }
-        };
-        [own, self.session.poll_timeout()]
+        let sample =
+            (self.making() && !self.max_rate()).then(|| self.schedule.mono_at(self.next_due_at()));
+        [sample, self.link.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -491,6 +344,7 @@ impl Device {
     }
 
     pub fn poll_log(&mut self) -> Option<LogEntry> {
+        self.take_link_log();
         self.log.pop_front()
     }
 
@@ -535,34 +389,21 @@ impl Device {
 
     /// Where the device is, at `now` (for the retry countdown).
     pub fn status(&self, now: Time) -> Status {
-        match &self.phase {
-            Phase::Idle => Status::Stopped(self.last_error.clone()),
-            Phase::Connecting { attempt: 1, .. } => Status::Connecting,
-            Phase::Connecting { attempt, .. } => Status::Reconnecting { attempt: *attempt },
-            Phase::Connected { .. } => Status::Connected,
-            Phase::Stopping { .. } => Status::Stopping,
-            Phase::Waiting {
-                attempt,
-                until,
-                reason,
-                refused,
-            } => Status::Retrying {
-                attempt: *attempt,
-                in_s: until.saturating_sub(now.mono_ms).div_ceil(1000),
-                reason: reason.clone(),
-                refused: *refused,
-            },
-        }
+        self.link.status(now)
     }
 
-    /// The totals of all its sensors, and the connection's own counters.
     /// Blind mode's label messages so far.
     pub fn label_counts(&self) -> LabelCounts {
         self.label_counts
     }
 
+    /// The totals of all its sensors, and the connection's own counters.
     pub fn counters(&self) -> Counters {
-        let mut total = self.counters;
+        let mut total = Counters {
+            redelivered: self.link.redelivered(),
+            reconnects: self.link.reconnects(),
+            ..Counters::default()
+        };
         for source in &self.sources {
             total.add(&source.counters());
         }
@@ -590,71 +431,27 @@ impl Device {
 
     /// Started and not yet stopped.
     pub fn is_active(&self) -> bool {
-        self.phase != Phase::Idle
+        self.running
     }
 
     pub fn is_connected(&self) -> bool {
-        matches!(self.phase, Phase::Connected { .. })
+        self.link.is_connected()
     }
 
     /// Waiting for a fleet to let it open its socket.
     pub fn awaiting_slot(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Connecting {
-                open_deadline: None,
-                ..
-            }
-        )
+        self.link.awaiting_slot()
     }
 
     /// Its socket was asked for and has not opened yet.
     pub fn is_opening(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Connecting {
-                socket_open: false,
-                open_deadline: Some(_),
-                ..
-            }
-        )
+        self.link.is_opening()
     }
 
     /// A slot is free: open the socket now, with the opening deadline from now.
     pub fn grant_open(&mut self, now: Time) {
-        if let Phase::Connecting {
-            attempt,
-            open_deadline: None,
-            ..
-        } = self.phase
-        {
-            self.phase = Phase::Connecting {
-                attempt,
-                socket_open: false,
-                open_deadline: Some(now.mono_ms + OPEN_TIMEOUT_MS),
-            };
-            let url = self.settings.broker_url.clone();
-            self.actions.push_back(Action::Open { url });
-        }
-    }
-
-    fn open(&mut self, now: Time, attempt: u32) {
-        self.phase = Phase::Connecting {
-            attempt,
-            socket_open: false,
-            open_deadline: None,
-        };
-        if attempt > 1 {
-            let text = format!(
-                "reconnecting to {} (attempt {attempt})",
-                self.settings.broker_url
-            );
-            let reason = self.last_error.clone();
-            self.push_log_about(now, LogLevel::Info, text, reason);
-        }
-        if !self.gated {
-            self.grant_open(now);
-        }
+        self.link.grant_open(now);
+        self.pump(now);
     }
 
     /// Makes the next sample (of the source whose turn it is), stamped `stamp`, and queues it,
@@ -775,7 +572,7 @@ impl Device {
 
     /// Starts an anomaly of `kind` at the next sample of every sensor.
     pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
-        if self.is_active() && !matches!(self.phase, Phase::Stopping { .. }) {
+        if self.making() {
             for source in &mut self.sources {
                 source.generator.inject(kind);
             }
@@ -804,7 +601,7 @@ impl Device {
     /// Moves queued samples into the session while its window has room, in the order they
     /// were made. At max rate, makes each next sample as the window has room.
     fn fill_window(&mut self, now: Time) {
-        while self.session.can_publish() {
+        while self.link.session().can_publish() {
             let Some(&(index, truth)) = self.labels.front() else {
                 break;
             };
@@ -816,7 +613,8 @@ impl Device {
             };
             let topic = labels_topic(&source.device_id);
             if self
-                .session
+                .link
+                .session()
                 .publish(&topic, payload.into_bytes(), tag, now.mono_ms)
                 .is_err()
             {
@@ -825,12 +623,9 @@ impl Device {
             self.labels.pop_front();
             self.label_counts.published += 1;
         }
-        while self.session.can_publish() {
+        while self.link.session().can_publish() {
             let Some(index) = self.order.pop_front() else {
-                if self.max_rate()
-                    && matches!(self.phase, Phase::Connected { .. })
-                    && self.burst_left > 0
-                {
+                if self.max_rate() && self.link.is_connected() && self.burst_left > 0 {
                     self.burst_left -= 1;
                     self.schedule.advance(now);
                     let stamp = self
@@ -850,10 +645,12 @@ impl Device {
                 source: index,
                 seq: sample.sequence,
             };
-            match self
-                .session
-                .publish(&source.topic, payload.as_bytes().to_vec(), tag, now.mono_ms)
-            {
+            match self.link.session().publish(
+                &source.topic,
+                payload.as_bytes().to_vec(),
+                tag,
+                now.mono_ms,
+            ) {
                 Ok(_) => {
                     source.counters.published += 1;
                     source.counters.in_flight += 1;
@@ -890,13 +687,24 @@ impl Device {
         }
     }
 
-    /// Hands the bytes the session wants sent to the transport, in order.
+    /// Hands what the link wants done (the session's bytes among its opens and closes) to
+    /// the transport, in order, and its log lines to the device's log.
     fn forward_transmits(&mut self) {
-        while let Some(bytes) = self.session.poll_transmit() {
-            if self.observing_packets {
+        while let Some(action) = self.link.poll_action() {
+            if let Action::Send(bytes) = &action
+                && self.observing_packets
+            {
                 self.observe_event(Observed::Sent(bytes.clone()));
             }
-            self.actions.push_back(Action::Send(bytes));
+            self.actions.push_back(action);
+        }
+        self.take_link_log();
+    }
+
+    /// The link's log lines, before any the device writes after them.
+    fn take_link_log(&mut self) {
+        while let Some(entry) = self.link.poll_log() {
+            self.log.push_back(entry);
         }
     }
 
@@ -910,11 +718,12 @@ impl Device {
         loop {
             self.forward_transmits();
             let mut handled = 0;
-            while let Some(event) = self.session.poll_event() {
+            while let Some(event) = self.link.poll_event(now) {
                 handled += 1;
+                self.take_link_log();
                 self.handle_event(event, now);
             }
-            if matches!(self.phase, Phase::Connected { .. } | Phase::Stopping { .. }) {
+            if self.link.is_connected() || self.link.is_draining() {
                 self.fill_window(now);
             }
             self.finish_stop_if_done(now);
@@ -932,12 +741,9 @@ impl Device {
         }
     }
 
+    /// What the session said, once the link has acted on it (connected, or retrying).
     fn handle_event(&mut self, event: Event<Tag>, now: Time) {
         match event {
-            Event::Connected {
-                session_present,
-                redelivered,
-            } => self.connected(now, session_present, redelivered),
             Event::Acked {
                 tag: Tag::Label { .. } | Tag::Verdict,
                 ..
@@ -958,110 +764,37 @@ impl Device {
             }
             // The simulator subscribes to nothing; a message from an old persistent
             // subscription was acknowledged by the session and is dropped here.
-            Event::PingSent
+            Event::Connected { .. }
+            | Event::PingSent
             | Event::Subscribed(_)
             | Event::Unsubscribed(_)
             | Event::Message(_)
             | Event::Skipped { .. } => {}
-            Event::Closed(CloseReason::Disconnected) => {}
-            Event::Closed(CloseReason::Refused(code)) => {
-                let text = format!("CONNACK: {code} (return code {})", code as u8);
-                let reason = Some(code.message().to_owned());
-                self.push_log_about(now, LogLevel::Error, text, reason);
-                self.connection_ended(now, code.message().to_owned(), true);
-            }
-            Event::Closed(reason) => self.connection_ended(now, reason.to_string(), false),
+            // Lost while stopping: the link has ended, and so does the run.
+            Event::Closed(_) if self.running && !self.link.is_active() => self.end(now),
+            Event::Closed(_) => {}
         }
-    }
-
-    fn connected(&mut self, now: Time, session_present: bool, redelivered: usize) {
-        let Phase::Connecting { attempt, .. } = self.phase else {
-            return;
-        };
-        if self.ever_connected {
-            self.counters.reconnects += 1;
-        }
-        self.ever_connected = true;
-        self.counters.redelivered += redelivered as u64;
-        self.last_error = None;
-        self.phase = Phase::Connected {
-            attempt,
-            since: now.mono_ms,
-        };
-        self.info(
-            now,
-            format!("CONNACK: connection accepted (session present: {session_present})"),
-        );
-        if redelivered > 0 {
-            self.info(
-                now,
-                format!("re-sent {redelivered} unacknowledged PUBLISH(es) with DUP"),
-            );
-        }
-    }
-
-    /// A connection ended other than by our DISCONNECT: close the socket and retry with
-    /// backoff, or finish when stopping.
-    fn connection_ended(&mut self, now: Time, reason: String, refused: bool) {
-        self.actions.push_back(Action::Close);
-        // Attempts count from the last connection that stayed up, so the backoff starts again
-        // only after a stable connection, not after every CONNACK.
-        let failed_attempt = match self.phase {
-            Phase::Idle | Phase::Waiting { .. } => return,
-            Phase::Stopping { .. } => {
-                self.error(now, format!("error: {reason}"));
-                self.last_error = Some(reason);
-                return self.end(now);
-            }
-            Phase::Connecting { attempt, .. } => attempt,
-            Phase::Connected { since, .. }
-                if now.mono_ms.saturating_sub(since) >= STABLE_CONNECTION_MS =>
-            {
-                1
-            }
-            Phase::Connected { attempt, since } => {
-                let text = format!(
-                    "connection dropped right after connecting ({} s after CONNACK): backing off",
-                    Seconds(now.mono_ms.saturating_sub(since))
-                );
-                self.push_log_about(now, LogLevel::Warn, text, Some(reason.clone()));
-                attempt
-            }
-        };
-        let delay = backoff_delay_ms(failed_attempt, self.jitter.next_f64());
-        let text = format!("error: {reason}; retrying in {} s", Seconds(delay));
-        self.push_log_about(now, LogLevel::Error, text, Some(reason.clone()));
-        self.last_error = Some(reason.clone());
-        self.phase = Phase::Waiting {
-            attempt: failed_attempt + 1,
-            until: now.mono_ms + delay,
-            reason,
-            refused,
-        };
     }
 
     fn finish_stop_if_done(&mut self, now: Time) {
-        let Phase::Stopping { deadline } = self.phase else {
+        let Some(deadline) = self.link.draining_until() else {
             return;
         };
-        let waiting = self.session.in_flight() + self.order.len() + self.labels.len();
-        if waiting > 0 && now.mono_ms < deadline {
+        if self.waiting() > 0 && now.mono_ms < deadline {
             return;
         }
-        self.session.disconnect(now.mono_ms);
-        self.info(now, "sent DISCONNECT".into());
-        self.last_error = None;
+        self.link.close(now);
         self.end(now);
     }
 
-    /// Closes the socket, counts what was never sent or never acknowledged as dropped, reports
-    /// the totals and goes idle.
+    /// With the link closed: counts what was never sent or never acknowledged as dropped,
+    /// reports the totals and goes idle.
     fn end(&mut self, now: Time) {
         self.forward_transmits();
-        self.actions.push_back(Action::Close);
+        self.running = false;
         let mut unacknowledged = vec![];
         let mut labels = std::mem::take(&mut self.labels).len() as u64;
-        for tag in self.session.abandon_in_flight() {
+        for tag in self.link.session().abandon_in_flight() {
             match tag {
                 Tag::Sample { source, seq } => unacknowledged.push((source, seq)),
                 Tag::Label { .. } | Tag::Verdict => labels += 1,
@@ -1096,7 +829,6 @@ impl Device {
                 format!("{unsent} queued sample(s) never sent: counted as dropped"),
             );
         }
-        self.phase = Phase::Idle;
         let totals = self.counters().totals();
         self.info(now, format!("stopped: {totals}"));
         let labels = self.label_counts;
@@ -1119,21 +851,13 @@ impl Device {
         self.push_log(now, LogLevel::Warn, text);
     }
 
-    fn error(&mut self, now: Time, text: String) {
-        self.push_log(now, LogLevel::Error, text);
-    }
-
+    /// The device's own lines; the connection's come from its link (see [`Link::poll_log`]).
     fn push_log(&mut self, now: Time, level: LogLevel, text: String) {
-        self.push_log_about(now, level, text, None);
-    }
-
-    /// A line about the connection being down for `outage` (see [`LogEntry::outage`]).
-    fn push_log_about(&mut self, now: Time, level: LogLevel, text: String, outage: Option<String>) {
         self.log.push_back(LogEntry {
             wall_ms: now.wall_ms,
             level,
             text,
-            outage,
+            outage: None,
         });
     }
 }

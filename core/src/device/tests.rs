@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::link::{Action, BACKOFF_CAP_MS, OPEN_TIMEOUT_MS, backoff_delay_ms};
 use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Publish, QosPid};
 use crate::sensor::{AnomalyKind, Sample};
 use crate::settings::SettingsForm;
@@ -99,7 +100,7 @@ impl Broker {
 
     /// Accepts the connection when the device has opened a socket and waits for it.
     fn accept_if_asked(&mut self, device: &mut Device, now: Time) {
-        if self.open && device.session.is_disconnected() {
+        if self.open && device.link.session().is_disconnected() {
             device.on_open(now);
             self.take(device);
             device.on_bytes(&connack(ConnectReturnCode::Accepted), now);
@@ -362,7 +363,7 @@ fn backoff_doubles_to_a_30_second_cap_and_resets_after_a_connection_that_stayed_
         let retry_at = device.poll_timeout().unwrap();
         // poll_timeout is the earlier of the retry and the next sample; walk to the retry.
         let mut t = now;
-        while matches!(device.phase, Phase::Waiting { .. }) {
+        while device.link.is_waiting() {
             t = device.poll_timeout().unwrap();
             device.on_timer(at(t));
         }
@@ -424,7 +425,7 @@ fn a_broker_that_drops_the_client_right_after_connack_is_retried_with_growing_de
         broker.take(&mut device);
         let retry = device.poll_timeout().unwrap();
         let mut t = now + 50;
-        while matches!(device.phase, Phase::Waiting { .. }) {
+        while device.link.is_waiting() {
             t = device.poll_timeout().unwrap();
             device.on_timer(at(t));
         }
@@ -594,7 +595,10 @@ fn no_sample_is_lost_across_many_cuts() {
         if now % 12_000 == 0 && broker.open {
             device.on_closed(at(now));
         }
-        if broker.open && !device.session.is_connected() && !device.session.is_disconnected() {
+        if broker.open
+            && !device.link.session().is_connected()
+            && !device.link.session().is_disconnected()
+        {
             continue;
         }
         broker.accept_if_asked(&mut device, at(now));
@@ -982,7 +986,7 @@ fn a_socket_that_never_opens_times_out_after_ten_seconds_and_is_retried() {
         "{status}"
     );
     assert!(device.poll_action().is_none());
-    while matches!(device.phase, Phase::Waiting { .. }) {
+    while device.link.is_waiting() {
         let t = device.poll_timeout().unwrap();
         device.on_timer(at(t));
     }

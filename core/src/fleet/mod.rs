@@ -23,9 +23,9 @@ pub use rate::RateMeter;
 use outage::{Line, Outage};
 
 use crate::device::{
-    Action, CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status,
-    Time,
+    CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status, Time,
 };
+use crate::link::Action;
 use crate::sensor::{AnomalyKind, Rng, csv_header};
 use crate::settings::{Connection, DEVICE_ID_PLACEHOLDER, Settings, numbered};
 

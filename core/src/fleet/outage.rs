@@ -6,8 +6,6 @@
 //! A broker that stops under 5,000 devices would otherwise make 5,000 to 10,000 lines per retry
 //! round. The counters and the fleet table still count every attempt.
 
-use std::collections::{BTreeMap, HashSet};
-
 use crate::device::{Device, LogEntry, LogLevel, Status, Time};
 
 /// How often a summary is made while connections are down (at most), and how long an
@@ -21,8 +19,9 @@ const NAMED: usize = 3;
 #[derive(Debug)]
 pub(super) struct Outage {
     since_ms: u64,
-    /// The (level, reason) pairs already said in this outage.
-    said: HashSet<(LogLevel, String)>,
+    /// The (level, reason) pairs already said in this outage: a few, so a list (a hash set
+    /// or a tree would be the page's only one, and cost it kilobytes).
+    said: Vec<(LogLevel, String)>,
     /// When the fleet next looks at its connections.
     next_check_ms: u64,
     /// When the last summary was said, and who was down and why in it.
@@ -40,7 +39,7 @@ impl Outage {
     pub(super) fn new(now: Time) -> Self {
         Self {
             since_ms: now.mono_ms,
-            said: HashSet::new(),
+            said: Vec::new(),
             // A second in, when the first lines have come and the picture is clear.
             next_check_ms: now.mono_ms + SUMMARY_EVERY_MS,
             last_summary: None,
@@ -50,7 +49,9 @@ impl Outage {
     /// A device's line about `reason`: warnings and errors pass the first time their reason
     /// comes in this outage; retries (information) and repeats are left to the summary.
     pub(super) fn line(&mut self, entry: &LogEntry, reason: &str) -> Line {
-        if entry.level != LogLevel::Info && self.said.insert((entry.level, reason.to_owned())) {
+        let said = |(level, said): &(LogLevel, String)| *level == entry.level && said == reason;
+        if entry.level != LogLevel::Info && !self.said.iter().any(said) {
+            self.said.push((entry.level, reason.to_owned()));
             Line::Pass
         } else {
             Line::Swallow
@@ -73,7 +74,8 @@ impl Outage {
         let mut down = 0usize;
         let mut connected = 0usize;
         let mut connecting = 0usize;
-        let mut waiting: BTreeMap<String, (usize, Vec<&str>)> = BTreeMap::new();
+        // Per reason: how many wait after it, and the first few of them by id.
+        let mut waiting: Vec<(String, usize, Vec<&str>)> = Vec::new();
         let mut next = (u64::MAX, 0u64);
         for device in devices {
             match device.status(now) {
@@ -85,10 +87,17 @@ impl Outage {
                 Status::Retrying { in_s, reason, .. } => {
                     down += 1;
                     next = (next.0.min(in_s), next.1.max(in_s));
-                    let entry = waiting.entry(reason).or_default();
-                    entry.0 += 1;
-                    if entry.1.len() < NAMED {
-                        entry.1.push(&device.settings().device_id);
+                    let at = match waiting.iter().position(|(r, ..)| *r == reason) {
+                        Some(at) => at,
+                        None => {
+                            waiting.push((reason, 0, Vec::new()));
+                            waiting.len() - 1
+                        }
+                    };
+                    let (_, count, named) = &mut waiting[at];
+                    *count += 1;
+                    if named.len() < NAMED {
+                        named.push(&device.settings().device_id);
                     }
                 }
                 Status::Stopped(_) | Status::Stopping => {}
@@ -108,9 +117,10 @@ impl Outage {
             });
             return (false, line);
         }
+        waiting.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut parts: Vec<String> = waiting
             .iter()
-            .map(|(reason, (count, named))| {
+            .map(|(reason, count, named)| {
                 let more = if *count > named.len() { ", …" } else { "" };
                 format!(
                     "{} after \"{reason}\" ({}{more})",
@@ -165,7 +175,7 @@ pub fn grouped(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

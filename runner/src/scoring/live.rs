@@ -1,19 +1,19 @@
 //! `dps368-sim monitor`: one MQTT session that subscribes to the telemetry, labels and verdicts
 //! filters, hands every message to the core's [`Monitor`] and publishes the built-in detector's
-//! verdicts, as the monitor page's transport does; reconnects with the simulator's backoff
-//! (the session asks for its subscriptions again after a CONNACK without a session). Drained
-//! after every input, never re-entered; a status line once a second on a terminal.
+//! verdicts, as the monitor page's transport does. Its connection's life (opening, retries with
+//! backoff, the stable-connection rule) is the simulator's own [`Link`]; the session asks for
+//! its subscriptions again after a CONNACK without a session. Drained after every input, never
+//! re-entered; a status line once a second on a terminal.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dps368_core::device::backoff_delay_ms;
-use dps368_core::link::Tag;
+use dps368_core::device::{LogLevel, Time};
+use dps368_core::link::{Action, Link, Tag};
 use dps368_core::monitor::Monitor;
 use dps368_core::mqtt::{Granted, QoS};
-use dps368_core::sensor::Rng;
-use dps368_core::session::{CloseReason, Event, PublishError, Session, SessionConfig};
+use dps368_core::session::{Event, PublishError, SessionConfig};
 use dps368_core::settings::shown_url;
 use tokio::sync::mpsc;
 
@@ -22,6 +22,8 @@ use crate::net::{Connection, Io};
 
 /// Unreadable messages named one by one; the rest are counted.
 const PROBLEMS_LOGGED: u64 = 20;
+/// Reasons a connection failed named one by one; the rest are not.
+const REASONS_SAID: usize = 20;
 
 pub fn run(options: &Options) -> Result<Monitor, ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -41,32 +43,38 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
         return Err(ExitCode::from(2));
     };
     let start = Instant::now();
-    let mono = || start.elapsed().as_millis() as u64;
-    let wall = || {
-        std::time::SystemTime::now()
+    let now = || Time {
+        mono_ms: start.elapsed().as_millis() as u64,
+        wall_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
+            .map_or(0, |d| d.as_millis() as i64),
     };
     let client_id = format!("dps368-mon-{:08x}", crate::args::random_u64() as u32);
-    let mut session: Session<Tag> = Session::new(SessionConfig {
+    let config = SessionConfig {
         clean_session: true,
         keep_alive_s: 30,
         max_in_flight: 256,
         username: options.username.clone(),
         password: options.password.clone(),
         ..SessionConfig::new(client_id.clone())
-    });
+    };
     let mut monitor = Monitor::new(options.settings.clone());
+    let settings = monitor.settings().clone();
+    let mut link = Link::new(
+        settings.broker_url.clone(),
+        config,
+        crate::args::random_u64(),
+    );
+    link.start(now());
     let filters: Vec<(&str, QoS)> = monitor
         .filters()
         .into_iter()
         .map(|f| (f, QoS::AtLeastOnce))
         .collect();
-    if let Err(error) = session.subscribe(&filters, mono()) {
+    if let Err(error) = link.session().subscribe(&filters, now().mono_ms) {
         eprintln!("dps368-sim monitor: cannot subscribe: {error}");
         return Err(ExitCode::from(2));
     }
-    let settings = monitor.settings().clone();
     eprintln!(
         "dps368-sim monitor: {} as {client_id}; telemetry {}, labels {}, verdicts {}{}",
         shown_url(&settings.broker_url),
@@ -80,21 +88,9 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
         }
     );
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Io>();
-    let mut generation = 1u64;
-    let mut connection = Some(Connection::open(
-        target.clone(),
-        0,
-        generation,
-        io_tx.clone(),
-    ));
-    // Attempts since the last connection that stayed up, and when the next one is due.
-    let mut attempt = 1u32;
-    let mut connected_since: Option<u64> = None;
+    let mut generation = 0u64;
+    let mut connection: Option<Connection> = None;
     let mut ever_connected = false;
-    // The socket opened and CONNECT went: the session now reports how the connection ends.
-    let mut in_session = false;
-    let mut retry_at: Option<u64> = None;
-    let mut jitter = Rng::new(crate::args::random_u64());
     let mut reasons = std::collections::HashSet::new();
     let tty = std::io::stderr().is_terminal();
     let mut stats = tokio::time::interval(Duration::from_secs(1));
@@ -104,15 +100,22 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
     let mut sigterm = crate::terminate_signal();
     let ends = options.duration.map(|d| tokio::time::Instant::now() + d);
     let at = |ms: u64| tokio::time::Instant::from_std(start + Duration::from_millis(ms));
+    // Each reason a connection failed said once (the link retries it with backoff).
+    let mut say_once = |reason: &str, tty: bool| {
+        if reasons.len() < REASONS_SAID && reasons.insert(reason.to_owned()) {
+            crate::clear_status(tty);
+            eprintln!("dps368-sim monitor: connection ended: {reason}");
+        }
+    };
     let reason = loop {
-        // Drain: the session's events, then the verdicts to publish, then the bytes to send.
+        // Drain: the link's events, then the verdicts to publish, its log, what it wants done.
         loop {
+            let time = now();
             let mut handled = 0;
-            while let Some(event) = session.poll_event() {
+            while let Some(event) = link.poll_event(time) {
                 handled += 1;
                 match event {
                     Event::Connected { .. } => {
-                        connected_since = Some(mono());
                         ever_connected = true;
                         crate::clear_status(tty);
                         eprintln!("dps368-sim monitor: connected");
@@ -127,7 +130,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                     }
                     Event::Message(publish) => {
                         if let Err(problem) =
-                            monitor.on_message(&publish.topic, &publish.payload, wall())
+                            monitor.on_message(&publish.topic, &publish.payload, time.wall_ms)
                         {
                             let count = monitor.counts().unreadable;
                             if count <= PROBLEMS_LOGGED {
@@ -136,107 +139,73 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                             }
                         }
                     }
-                    Event::Closed(close) => {
-                        in_session = false;
-                        // As the simulator's devices do: attempts count from the last
-                        // connection that stayed up.
-                        let stable = connected_since.take().is_some_and(|since| {
-                            mono().saturating_sub(since)
-                                >= dps368_core::device::STABLE_CONNECTION_MS
-                        });
-                        if stable {
-                            attempt = 1;
-                        }
-                        if close != CloseReason::Disconnected {
-                            let text = close.to_string();
-                            if reasons.insert(text.clone()) && reasons.len() <= 20 {
-                                crate::clear_status(tty);
-                                eprintln!("dps368-sim monitor: connection ended: {text}");
-                            }
-                        }
-                        if let Some(c) = connection.take() {
-                            drop(c.close());
-                        }
-                        let delay = backoff_delay_ms(attempt, jitter.next_f64());
-                        attempt = attempt.saturating_add(1);
-                        retry_at = Some(mono() + delay);
-                    }
                     Event::Skipped { topic, size } => {
                         let problem = monitor.on_oversized(&topic, size);
                         crate::clear_status(tty);
                         eprintln!("dps368-sim monitor: {problem}");
                     }
-                    Event::Acked { .. } | Event::PingSent | Event::Unsubscribed(_) => {}
+                    // The link acted on a close (a retry is scheduled) and logged it.
+                    Event::Closed(_)
+                    | Event::Acked { .. }
+                    | Event::PingSent
+                    | Event::Unsubscribed(_) => {}
                 }
             }
-            while session.can_publish() {
-                let Some((topic, payload)) = monitor.pop_outgoing() else {
-                    break;
-                };
-                match session.publish(&topic, payload.clone(), Tag::Verdict, mono()) {
-                    Ok(_) => {}
-                    Err(PublishError::Unencodable) => monitor.drop_outgoing(),
-                    Err(_) => {
-                        monitor.push_back_outgoing((topic, payload));
-                        break;
+            if link.is_connected() {
+                publish_verdicts(&mut link, &mut monitor, time);
+            }
+            while let Some(entry) = link.poll_log() {
+                if entry.level != LogLevel::Info {
+                    say_once(entry.outage.as_deref().unwrap_or(&entry.text), tty);
+                }
+            }
+            while let Some(action) = link.poll_action() {
+                match action {
+                    Action::Open { .. } => {
+                        generation += 1;
+                        connection = Some(Connection::open(
+                            target.clone(),
+                            0,
+                            generation,
+                            io_tx.clone(),
+                        ));
                     }
-                }
-            }
-            while let Some(bytes) = session.poll_transmit() {
-                if let Some(c) = &connection {
-                    c.send(bytes);
+                    Action::Send(bytes) => {
+                        if let Some(c) = &connection {
+                            c.send(bytes);
+                        }
+                    }
+                    Action::Close => {
+                        if let Some(c) = connection.take() {
+                            drop(c.close());
+                        }
+                    }
                 }
             }
             if handled == 0 {
                 break;
             }
         }
-        let deadline = match (session.poll_timeout(), retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         tokio::select! {
             Some(io) = io_rx.recv() => {
-                let now = mono();
+                let time = now();
                 let current = |g: u64| connection.as_ref().is_some_and(|c| c.generation == g);
                 match io {
-                    Io::Opened { generation: g, .. } if current(g) => {
-                        in_session = true;
-                        session.connect(now);
-                    }
-                    Io::Bytes { generation: g, bytes, .. } if current(g) => session.handle_input(&bytes, now),
-                    Io::Text { generation: g, .. } if current(g) => session.abort(CloseReason::TextFrame),
+                    Io::Opened { generation: g, .. } if current(g) => link.on_open(time),
+                    Io::Bytes { generation: g, bytes, .. } if current(g) => link.on_bytes(&bytes, time),
+                    Io::Text { generation: g, .. } if current(g) => link.on_text_frame(),
                     Io::Closed { generation: g, error, .. } if current(g) => {
-                        if let Some(error) = error
-                            && reasons.insert(error.clone())
-                            && reasons.len() <= 20
-                        {
-                            crate::clear_status(tty);
-                            eprintln!("dps368-sim monitor: {error}");
+                        // The socket's own words say more than the link's "cannot connect".
+                        if let Some(error) = error {
+                            say_once(&error, tty);
                         }
                         connection = None;
-                        if in_session {
-                            // The session says it ended; its event schedules the retry.
-                            session.transport_closed();
-                        } else {
-                            // It never got as far as MQTT: a refused or unreachable socket.
-                            let delay = backoff_delay_ms(attempt, jitter.next_f64());
-                            attempt = attempt.saturating_add(1);
-                            retry_at = Some(now + delay);
-                        }
+                        link.on_closed(time);
                     }
                     _ => {}
                 }
             }
-            _ = crate::sleep_until(deadline.map(at)) => {
-                let now = mono();
-                session.handle_timeout(now);
-                if retry_at.is_some_and(|t| now >= t) {
-                    retry_at = None;
-                    generation += 1;
-                    connection = Some(Connection::open(target.clone(), 0, generation, io_tx.clone()));
-                }
-            }
+            _ = crate::sleep_until(link.poll_timeout().map(at)) => link.on_timer(now()),
             _ = stats.tick() => {
                 if tty {
                     let (total, per_device) = monitor.scores();
@@ -260,24 +229,20 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
     };
     crate::clear_status(tty);
     eprintln!("dps368-sim monitor: stopping ({reason})");
-    if session.is_connected() {
+    let time = now();
+    if link.is_connected() {
         // What the detector still has to say goes out first.
-        while session.can_publish() {
-            let Some((topic, payload)) = monitor.pop_outgoing() else {
-                break;
-            };
-            if session
-                .publish(&topic, payload, Tag::Verdict, mono())
-                .is_err()
-            {
-                break;
+        publish_verdicts(&mut link, &mut monitor, time);
+    }
+    link.close(time);
+    while let Some(action) = link.poll_action() {
+        match action {
+            Action::Send(bytes) => {
+                if let Some(c) = &connection {
+                    c.send(bytes);
+                }
             }
-        }
-        session.disconnect(mono());
-        while let Some(bytes) = session.poll_transmit() {
-            if let Some(c) = &connection {
-                c.send(bytes);
-            }
+            Action::Open { .. } | Action::Close => {}
         }
     }
     if let Some(c) = connection.take() {
@@ -297,4 +262,24 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
         return Err(ExitCode::FAILURE);
     }
     Ok(monitor)
+}
+
+/// Publishes the detector's waiting verdicts while the session has room for them.
+fn publish_verdicts(link: &mut Link, monitor: &mut Monitor, time: Time) {
+    let session = link.session();
+    while session.can_publish() {
+        let Some((topic, payload)) = monitor.pop_outgoing() else {
+            break;
+        };
+        match session.publish(&topic, payload.clone(), Tag::Verdict, time.mono_ms) {
+            Ok(_) => {}
+            // Checked settings make every verdict's topic encodable; were one not, it is
+            // dropped, counted, rather than block the others.
+            Err(PublishError::Unencodable) => monitor.drop_outgoing(),
+            Err(_) => {
+                monitor.push_back_outgoing((topic, payload));
+                break;
+            }
+        }
+    }
 }
