@@ -6,6 +6,8 @@
 //! A broker that stops under 5,000 devices would otherwise make 5,000 to 10,000 lines per retry
 //! round. The counters and the fleet table still count every attempt.
 
+use std::fmt::Write;
+
 use crate::device::{Device, LogEntry, LogLevel, Status, Time};
 
 /// How often a summary is made while connections are down (at most), and how long an
@@ -87,11 +89,13 @@ impl Outage {
                 Status::Retrying { in_s, reason, .. } => {
                     down += 1;
                     next = (next.0.min(in_s), next.1.max(in_s));
-                    let at = match waiting.iter().position(|(r, ..)| *r == reason) {
-                        Some(at) => at,
-                        None => {
-                            waiting.push((reason, 0, Vec::new()));
-                            waiting.len() - 1
+                    // Kept in order of the reason, so the summary reads the same each time
+                    // (inserted in place: a sort would cost the page kilobytes).
+                    let at = match waiting.binary_search_by(|(r, ..)| r.cmp(&reason)) {
+                        Ok(at) => at,
+                        Err(at) => {
+                            waiting.insert(at, (reason, 0, Vec::new()));
+                            at
                         }
                     };
                     let (_, count, named) = &mut waiting[at];
@@ -117,28 +121,27 @@ impl Outage {
             });
             return (false, line);
         }
-        waiting.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut parts: Vec<String> = waiting
-            .iter()
-            .map(|(reason, count, named)| {
-                let more = if *count > named.len() { ", …" } else { "" };
-                format!(
-                    "{} after \"{reason}\" ({}{more})",
-                    grouped(*count),
-                    named.join(", ")
-                )
-            })
-            .collect();
-        if connecting > 0 {
-            parts.push(format!("{} connecting now", grouped(connecting)));
-        }
         // Who is down and why: a summary is said again when this changes.
-        let state = format!(
-            "{} of {} connections down: {}",
+        let mut state = format!(
+            "{} of {} connections down: ",
             grouped(down),
-            grouped(devices.len()),
-            parts.join("; ")
+            grouped(devices.len())
         );
+        for (i, (reason, count, named)) in waiting.iter().enumerate() {
+            if i > 0 {
+                state += "; ";
+            }
+            let _ = write!(state, "{} after \"{reason}\" (", grouped(*count));
+            for (j, id) in named.iter().enumerate() {
+                state += if j > 0 { ", " } else { "" };
+                state += id;
+            }
+            state += if *count > named.len() { ", …)" } else { ")" };
+        }
+        if connecting > 0 {
+            let sep = if waiting.is_empty() { "" } else { "; " };
+            let _ = write!(state, "{sep}{} connecting now", grouped(connecting));
+        }
         let due = match &self.last_summary {
             None => true,
             Some((at, last)) => *last != state || now.mono_ms >= at + UNCHANGED_SUMMARY_EVERY_MS,
