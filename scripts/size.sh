@@ -2,7 +2,7 @@
 # Measures the release bundles the way a visitor downloads them: raw and gzip -9 bytes of the
 # wasm, the JS glue and the rest, for the simulator page (the dist's top level) and the monitor
 # page (its monitor/), and fails when either is over its gzip budget (see README, Figures):
-# the simulator 153,600 bytes (150 KiB, the line a page is given), the monitor 125,952 bytes
+# the simulator 153,600 bytes (150 KiB, the hard cap a page is given), the monitor 125,952 bytes
 # (123 KiB).
 # Usage: scripts/size.sh [DIST_DIR]
 # Without DIST_DIR it builds one with `trunk build --release` into target/size-dist.

@@ -69,9 +69,10 @@ impl MonitorRunner {
     /// Starts monitoring with `settings`: everything counted so far is cleared.
     pub fn start(&self, settings: MonitorSettings) {
         let time = now();
+        // The running one says DISCONNECT on its own socket before the new link replaces it.
+        self.stop();
         {
             let mut inner = self.inner.borrow_mut();
-            inner.stop(time);
             let client_id = format!("dps368-mon-{:08x}", random_u64() as u32);
             let config = SessionConfig {
                 clean_session: true,
@@ -161,6 +162,10 @@ impl Inner {
             return;
         }
         self.link.close(time);
+        // The link's "sent DISCONNECT" first.
+        while let Some(entry) = self.link.poll_log() {
+            self.push_log(time, entry.level, entry.text);
+        }
         let counts = self.monitor.as_ref().map(|m| m.counts().clone());
         if let Some(c) = counts {
             self.push_log(

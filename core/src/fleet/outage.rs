@@ -17,6 +17,11 @@ pub const UNCHANGED_SUMMARY_EVERY_MS: u64 = 10_000;
 
 /// Device ids named per reason in a summary; the rest are counted.
 const NAMED: usize = 3;
+/// Distinct reasons said line by line in one outage, and grouped in a summary: a broker that
+/// fails every connection its own way (a packet id in the reason) must not make a summary of
+/// thousands of groups, nor a line per device. The rest are counted.
+const REASONS: usize = 20;
+const GROUPS: usize = 5;
 
 #[derive(Debug)]
 pub(super) struct Outage {
@@ -52,7 +57,8 @@ impl Outage {
     /// comes in this outage; retries (information) and repeats are left to the summary.
     pub(super) fn line(&mut self, entry: &LogEntry, reason: &str) -> Line {
         let said = |(level, said): &(LogLevel, String)| *level == entry.level && said == reason;
-        if entry.level != LogLevel::Info && !self.said.iter().any(said) {
+        if entry.level != LogLevel::Info && self.said.len() < REASONS && !self.said.iter().any(said)
+        {
             self.said.push((entry.level, reason.to_owned()));
             Line::Pass
         } else {
@@ -79,6 +85,8 @@ impl Outage {
         // Per reason: how many wait after it, and the first few of them by id.
         let mut waiting: Vec<(String, usize, Vec<&str>)> = Vec::new();
         let mut next = (u64::MAX, 0u64);
+        // Connections waiting after a reason past the first GROUPS.
+        let mut other_reasons = 0usize;
         for device in devices {
             match device.status(now) {
                 Status::Connected => connected += 1,
@@ -93,9 +101,13 @@ impl Outage {
                     // (inserted in place: a sort would cost the page kilobytes).
                     let at = match waiting.binary_search_by(|(r, ..)| r.cmp(&reason)) {
                         Ok(at) => at,
-                        Err(at) => {
+                        Err(at) if waiting.len() < GROUPS => {
                             waiting.insert(at, (reason, 0, Vec::new()));
                             at
+                        }
+                        Err(_) => {
+                            other_reasons += 1;
+                            continue;
                         }
                     };
                     let (_, count, named) = &mut waiting[at];
@@ -137,6 +149,9 @@ impl Outage {
                 state += id;
             }
             state += if *count > named.len() { ", …)" } else { ")" };
+        }
+        if other_reasons > 0 {
+            let _ = write!(state, "; {} after other reasons", grouped(other_reasons));
         }
         if connecting > 0 {
             let sep = if waiting.is_empty() { "" } else { "; " };
@@ -184,4 +199,33 @@ pub fn grouped(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Time {
+        Time {
+            mono_ms: ms,
+            wall_ms: ms as i64,
+        }
+    }
+
+    #[test]
+    fn a_reason_per_connection_is_said_for_the_first_twenty_only() {
+        let mut outage = Outage::new(at(0));
+        let passed = (0..5_000)
+            .filter(|i| {
+                // A broker that fails each connection its own way (a packet id in the reason).
+                let reason = format!("unknown packet id {i}");
+                let entry = warn(at(10), format!("lab-{i}: error: {reason}"));
+                outage.line(&entry, &reason) == Line::Pass
+            })
+            .count();
+        assert_eq!(passed, REASONS);
+        // A reason already said is swallowed; information lines always are.
+        let again = warn(at(20), "lab-1: error: unknown packet id 0".into());
+        assert_eq!(outage.line(&again, "unknown packet id 0"), Line::Swallow);
+    }
 }

@@ -56,7 +56,7 @@ impl fmt::Debug for Action {
     /// Sends show their size only: a CONNECT carries the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Open { url } => write!(f, "Open({url})"),
+            Action::Open { url } => write!(f, "Open({})", crate::settings::shown_url(url)),
             Action::Send(bytes) => write!(f, "Send({} bytes)", bytes.len()),
             Action::Close => f.write_str("Close"),
         }
@@ -91,6 +91,8 @@ enum Phase {
 #[derive(Debug)]
 pub struct Link {
     url: String,
+    /// The URL as messages repeat it: a signed URL's query carries credentials.
+    shown_url: String,
     config: SessionConfig,
     session: Session<Tag>,
     phase: Phase,
@@ -112,6 +114,7 @@ impl Link {
     /// only, and should differ between pages, even ones that share a link.
     pub fn new(url: String, config: SessionConfig, seed: u64) -> Self {
         Self {
+            shown_url: crate::settings::shown_url(&url),
             url,
             session: Session::new(config.clone()),
             config,
@@ -213,7 +216,7 @@ impl Link {
         } = self.phase
         {
             // The socket never opened: the session had nothing to close.
-            let reason = format!("cannot connect to {}", self.url);
+            let reason = format!("cannot connect to {}", self.shown_url);
             self.connection_ended(now, reason, false);
         }
     }
@@ -229,7 +232,7 @@ impl Link {
             } if now.mono_ms >= deadline => {
                 let reason = format!(
                     "cannot connect to {}: no answer in {} s",
-                    self.url,
+                    self.shown_url,
                     OPEN_TIMEOUT_MS / 1000
                 );
                 self.connection_ended(now, reason, false);
@@ -427,7 +430,7 @@ impl Link {
             open_deadline: None,
         };
         if attempt > 1 {
-            let text = format!("reconnecting to {} (attempt {attempt})", self.url);
+            let text = format!("reconnecting to {} (attempt {attempt})", self.shown_url);
             let reason = self.last_error.clone();
             self.push_log(now, LogLevel::Info, text, reason);
         }
@@ -529,3 +532,6 @@ impl Link {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
