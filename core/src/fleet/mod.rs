@@ -363,9 +363,19 @@ impl Fleet {
         let Some(device) = self.devices.get_mut(index) else {
             return;
         };
+        let was_up = device.is_connected();
         f(device);
+        let came_up = !was_up && device.is_connected();
         self.settle(index, now);
         self.grant_slots(now);
+        // The last connection back ends an outage at once, not at the next check: a run
+        // stopped within that second would not say it.
+        if came_up
+            && let Some(outage) = &mut self.outage
+            && self.devices.iter().all(Device::is_connected)
+        {
+            outage.check_now(now);
+        }
         self.check_outage(now);
     }
 

@@ -66,6 +66,11 @@ impl Outage {
         }
     }
 
+    /// Makes the next [`Outage::check`] look at the connections at once.
+    pub(super) fn check_now(&mut self, now: Time) {
+        self.next_check_ms = now.mono_ms;
+    }
+
     /// When [`Outage::check`] wants to run.
     pub(super) fn next_check(&self) -> u64 {
         self.next_check_ms
