@@ -20,3 +20,6 @@ pub mod sensor;
 pub mod session;
 pub mod settings;
 pub mod watch;
+
+#[cfg(test)]
+mod testing;

@@ -740,6 +740,36 @@ def test_closing_the_tab_says_disconnect(driver, base):
     return f"mosquitto logged a clean DISCONNECT from {client_id}"
 
 
+def test_subscribing_again_on_the_monitor_says_disconnect_on_the_old_connection(driver, base):
+    """Subscribe pressed on a running monitor replaces its connection: the old one ends with a
+    DISCONNECT (mosquitto logs a clean disconnect), not a dropped socket, and the new one
+    subscribes."""
+    import re
+
+    broker = Broker("resubscribe")
+    try:
+        driver.open(f"{base}/monitor/?broker=ws://127.0.0.1:{broker.ws_port}&filter=device/%2B/telemetry&autostart=1")
+        status = lambda: driver.text("monitor-status") or ""
+        driver.wait_for("subscribed", lambda: status().startswith("subscribed"), timeout=20)
+        first = re.findall(r"as (dps368-mon-[0-9a-f]{8})", driver.text("monitor-log"))
+        assert len(first) == 1, driver.text("monitor-log")
+        driver.click("monitor-start")
+        driver.wait_for("a second client", lambda: len(re.findall(r"as (dps368-mon-[0-9a-f]{8})", driver.text("monitor-log"))) == 2)
+        driver.wait_for("subscribed again", lambda: status().startswith("subscribed"), timeout=20)
+        log = os.path.join(broker.dir, "mosquitto.log")
+        deadline = time.time() + 5
+        while time.time() < deadline and f"Client {first[0]} disconnected." not in open(log).read():
+            time.sleep(0.1)
+        text = open(log).read()
+        assert f"Client {first[0]} disconnected." in text, text[-2000:]
+        assert f"Client {first[0]} closed its connection" not in text, text[-2000:]
+        page_log = driver.text("monitor-log")
+        assert page_log.index("sent DISCONNECT") < page_log.index("stopped:"), page_log
+    finally:
+        broker.stop()
+    return f"mosquitto logged a clean DISCONNECT from {first[0]}; the new client subscribed"
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     run_suite(
@@ -757,6 +787,7 @@ def main():
             test_broker_that_stops_answering_pings_is_detected_and_reconnected,
             test_wrong_password_is_refused_in_words_and_the_right_one_accepted,
             test_closing_the_tab_says_disconnect,
+            test_subscribing_again_on_the_monitor_says_disconnect_on_the_old_connection,
         ],
     )
 

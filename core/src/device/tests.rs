@@ -4,18 +4,10 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::link::{Action, BACKOFF_CAP_MS, OPEN_TIMEOUT_MS, backoff_delay_ms};
-use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Publish, QosPid};
+use crate::mqtt::{ConnectReturnCode, Decoder, Packet, Publish, QosPid};
 use crate::sensor::{AnomalyKind, Sample};
 use crate::settings::SettingsForm;
-
-const EPOCH: i64 = 1_795_712_400_000; // 2026-11-26T17:00:00Z
-
-fn at(ms: u64) -> Time {
-    Time {
-        mono_ms: ms,
-        wall_ms: EPOCH + ms as i64,
-    }
-}
+use crate::testing::{EPOCH, at, connack};
 
 /// The seed profile, whose samples are plain to reason about, and then `query`.
 fn settings_with(query: &str) -> Settings {
@@ -118,15 +110,6 @@ impl Broker {
             }
         }
     }
-}
-
-fn connack(code: ConnectReturnCode) -> Vec<u8> {
-    Packet::ConnAck(ConnAck {
-        session_present: false,
-        code,
-    })
-    .to_bytes()
-    .unwrap()
 }
 
 fn sequences(publishes: &[Publish]) -> Vec<u64> {

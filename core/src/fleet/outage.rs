@@ -209,13 +209,7 @@ pub fn grouped(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(ms: u64) -> Time {
-        Time {
-            mono_ms: ms,
-            wall_ms: ms as i64,
-        }
-    }
+    use crate::testing::at;
 
     #[test]
     fn a_reason_per_connection_is_said_for_the_first_twenty_only() {

@@ -4,17 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::device::{Fate, Observed};
-use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Publish, QosPid};
+use crate::mqtt::{ConnectReturnCode, Decoder, Packet, Publish, QosPid};
 use crate::settings::SettingsForm;
-
-const EPOCH: i64 = 1_795_712_400_000; // 2026-11-26T17:00:00Z
-
-fn at(ms: u64) -> Time {
-    Time {
-        mono_ms: ms,
-        wall_ms: EPOCH + ms as i64,
-    }
-}
+use crate::testing::{EPOCH, at, connack};
 
 fn settings(query: &str) -> Settings {
     let mut form = SettingsForm::defaults("t3st");
@@ -129,14 +121,7 @@ impl Broker {
         match packet {
             Packet::Connect(connect) => {
                 self.client_ids.insert(index, connect.client_id.clone());
-                Some(
-                    Packet::ConnAck(ConnAck {
-                        session_present: false,
-                        code: self.code,
-                    })
-                    .to_bytes()
-                    .unwrap(),
-                )
+                Some(connack(self.code))
             }
             Packet::Publish(publish) => {
                 self.receive(index, &publish);

@@ -1,18 +1,12 @@
 //! One link against a scripted socket on a fake clock.
 
 use super::*;
-use crate::mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet};
+use crate::mqtt::{ConnectReturnCode, Decoder, Packet};
 use crate::session::{CloseReason, Event};
+use crate::testing::{at, connack};
 
 /// A signed URL: its query must never reach a message.
 const URL: &str = "ws://broker.example:9001/mqtt?token=s3cret";
-
-fn at(ms: u64) -> Time {
-    Time {
-        mono_ms: ms,
-        wall_ms: 1_795_712_400_000 + ms as i64,
-    }
-}
 
 fn link() -> Link {
     Link::new(URL.into(), SessionConfig::new("link-test"), 7)
@@ -147,12 +141,7 @@ fn reconnect(link: &mut Link) -> u64 {
 }
 
 fn connack_accepted() -> Vec<u8> {
-    Packet::ConnAck(ConnAck {
-        session_present: false,
-        code: ConnectReturnCode::Accepted,
-    })
-    .to_bytes()
-    .unwrap()
+    connack(ConnectReturnCode::Accepted)
 }
 
 /// The connection is lost at `now`; the attempt the link will make next.
