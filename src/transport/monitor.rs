@@ -11,9 +11,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
+use super::browser::random_u64;
+use super::now;
 use super::socket::{Socket, SocketEvent};
 use super::ticker::Ticker;
-use super::{now, random_u64};
 use crate::device::{LogLevel, Status, Time};
 use crate::link::{Action, Link, Tag};
 use crate::monitor::{Monitor, MonitorSettings};

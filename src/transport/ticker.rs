@@ -86,7 +86,7 @@ impl Drop for Ticker {
 }
 
 fn make_worker() -> Option<Worker> {
-    let url = super::object_url(WORKER_JS, "text/javascript")?;
+    let url = super::browser::object_url(WORKER_JS, "text/javascript")?;
     let worker = Worker::new(&url).ok();
     let _ = Url::revoke_object_url(&url);
     worker

@@ -26,7 +26,7 @@ impl SimulatorHandle {
         let query = self.defaults.with_value(|defaults| {
             remembered(&form, defaults, self.client_id_typed.get_untracked())
         });
-        transport::store(SETTINGS_KEY, Some(&query));
+        transport::browser::store(SETTINGS_KEY, Some(&query));
         self.revalidate();
     }
 
@@ -40,7 +40,7 @@ impl SimulatorHandle {
 
     /// Forgets what was remembered and puts this page's defaults back.
     pub(super) fn reset_settings(&self) {
-        transport::store(SETTINGS_KEY, None);
+        transport::browser::store(SETTINGS_KEY, None);
         self.defaults.with_value(|defaults| {
             for field in Field::ALL {
                 self.value(field).set(defaults.get(field).to_owned());
@@ -77,7 +77,7 @@ impl SimulatorHandle {
         .ok()
         .and_then(|t| t.as_string())
         .unwrap_or_default();
-        transport::save_json("dps368-settings.json", &text);
+        transport::browser::save_json("dps368-settings.json", &text);
     }
 
     /// Sets the form from an exported JSON file: every known parameter; unknown ones and a
@@ -276,7 +276,7 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
     else {
         return;
     };
-    transport::read_picked_file(&input, move |text| match text {
+    transport::browser::read_picked_file(&input, move |text| match text {
         Ok(text) => sim.import_settings(&text),
         Err(reason) => sim.push_log(LogLevel::Error, format!("import: {reason}")),
     });
@@ -286,11 +286,12 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
 /// The colour theme: light, dark, or the system's choice (`auto`, the default), remembered
 /// in this browser and shown on its button.
 pub fn theme(root: NodeRef<leptos::html::Div>) -> RwSignal<String> {
-    let theme = RwSignal::new(transport::stored(THEME_KEY).unwrap_or_else(|| "auto".into()));
+    let theme =
+        RwSignal::new(transport::browser::stored(THEME_KEY).unwrap_or_else(|| "auto".into()));
     Effect::new(move |_| {
         root.track();
         theme.with(|t| {
-            transport::apply_theme(t);
+            transport::browser::apply_theme(t);
             set_testid(root, "theme", "textContent", format!("Theme: {t}").into());
         });
     });
@@ -304,6 +305,6 @@ pub fn next_theme(theme: RwSignal<String>) {
         "dark" => "light",
         _ => "auto",
     };
-    transport::store(THEME_KEY, Some(next));
+    transport::browser::store(THEME_KEY, Some(next));
     theme.set(next.into());
 }

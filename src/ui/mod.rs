@@ -167,7 +167,7 @@ impl SimulatorHandle {
                 set_changed(self.active, true);
                 set_changed(self.running, true);
                 self.simulator
-                    .with_value(|sim| sim.start(settings, transport::random_u64()));
+                    .with_value(|sim| sim.start(settings, transport::browser::random_u64()));
             }
             Err(errors) => {
                 for error in &errors {
@@ -261,11 +261,11 @@ impl SimulatorHandle {
         {
             form.set(Field::Start, format_rfc3339_millis(start));
         }
-        format!("{}{}", transport::page_address(), form.to_query())
+        format!("{}{}", transport::browser::page_address(), form.to_query())
     }
 
     fn push_log(&self, level: LogLevel, text: String) {
-        transport::log(level, &text);
+        transport::browser::log(level, &text);
         let line = log_line(js_sys::Date::now() as i64, level, &text);
         self.log.update(|log| push_capped(log, line));
     }
@@ -283,21 +283,21 @@ pub fn use_simulator() -> SimulatorHandle {
     let mut form = SettingsForm::defaults(&client_suffix());
     // A random sensor seed and this page's time zone unless the link names them; both are
     // shown and go in the share link, so any run replays anywhere.
-    form.set(Field::Seed, transport::random_u64().to_string());
-    form.set(Field::TimeZone, transport::local_utc_offset());
+    form.set(Field::Seed, transport::browser::random_u64().to_string());
+    form.set(Field::TimeZone, transport::browser::local_utc_offset());
     // A browser blocks ws:// from a page served over HTTPS: start from a secure broker there.
-    let https = transport::page_is_https();
+    let https = transport::browser::page_is_https();
     if https {
         form.set(Field::BrokerUrl, SECURE_DEFAULT_BROKER);
     }
     let defaults = form.clone();
     // What the last visit remembered, then the link's parameters, which win.
-    let remembered = transport::stored(form::SETTINGS_KEY).unwrap_or_default();
+    let remembered = transport::browser::stored(form::SETTINGS_KEY).unwrap_or_default();
     let client_id_typed = form
         .apply_query(&remembered)
         .fields_set
         .contains(&Field::ClientId);
-    let outcome = form.apply_query(&transport::location_query());
+    let outcome = form.apply_query(&transport::browser::location_query());
 
     let view = RwSignal::new(Snapshot::idle());
     let rows = RwSignal::new(Vec::<Row>::new());
@@ -372,7 +372,7 @@ pub fn use_simulator() -> SimulatorHandle {
         handle.push_log(LogLevel::Warn, note);
     }
     // Closing or reloading the tab says goodbye to the broker, best effort.
-    transport::on_page_hide({
+    transport::browser::on_page_hide({
         let simulator = simulator.clone();
         move || simulator.shutdown()
     });
@@ -408,7 +408,7 @@ fn set_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value:
 
 /// Four random base-36 characters: 1.7 million client ids per device id.
 fn client_suffix() -> String {
-    let mut n = transport::random_u64();
+    let mut n = transport::browser::random_u64();
     (0..4)
         .map(|_| {
             let digit = (n % 36) as u32;
@@ -698,14 +698,14 @@ fn on_click(
             Some("copy-link") => {
                 let selected = by_testid(root, "share-text")
                     .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
-                transport::copy_text(&sim.share_link_untracked(), move |copied| {
+                transport::browser::copy_text(&sim.share_link_untracked(), move |copied| {
                     // Where the clipboard is missing or refuses, the older way: copy the
                     // selected link.
                     let note = if copied {
                         "share link copied to the clipboard"
                     } else if selected.is_some_and(|text| {
                         text.select();
-                        transport::copy_selection()
+                        transport::browser::copy_selection()
                     }) {
                         "share link copied (as selected text)"
                     } else {

@@ -17,8 +17,9 @@ use crate::fleet::table::escape;
 use crate::monitor::{MonitorError, MonitorField, MonitorForm};
 use crate::sensor::format_rfc3339_millis;
 use crate::settings::blocked_from_https;
+use crate::transport::browser::{location_query, page_is_https, save_json};
 use crate::transport::monitor::MonitorRunner;
-use crate::transport::{location_query, now, page_is_https, save_json};
+use crate::transport::now;
 use crate::watch::{CHART_SAMPLES, chart};
 
 thread_local! {
