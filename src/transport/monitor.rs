@@ -19,7 +19,7 @@ use crate::device::{LogLevel, Status, Time};
 use crate::link::{Action, Link, Tag};
 use crate::monitor::{Monitor, MonitorSettings};
 use crate::mqtt::{Granted, QoS};
-use crate::session::{Event, PublishError, SessionConfig};
+use crate::session::{Event, SessionConfig};
 
 /// How often the page draws and the session's timers are looked at.
 pub const TICK_MS: u32 = 250;
@@ -192,22 +192,7 @@ impl Inner {
             if let Some(monitor) = self.monitor.as_mut()
                 && self.link.is_connected()
             {
-                let session = self.link.session();
-                while session.can_publish() {
-                    let Some((topic, payload)) = monitor.pop_outgoing() else {
-                        break;
-                    };
-                    match session.publish(&topic, payload.clone(), Tag::Verdict, time.mono_ms) {
-                        Ok(_) => {}
-                        // Checked settings make every verdict's topic encodable; were one not,
-                        // it is dropped, counted, rather than block the others.
-                        Err(PublishError::Unencodable) => monitor.drop_outgoing(),
-                        Err(_) => {
-                            monitor.push_back_outgoing((topic, payload));
-                            break;
-                        }
-                    }
-                }
+                monitor.publish_outgoing(self.link.session(), time.mono_ms);
             }
             while let Some(entry) = self.link.poll_log() {
                 self.push_log(time, entry.level, entry.text);

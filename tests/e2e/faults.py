@@ -721,6 +721,17 @@ def test_wrong_password_is_refused_in_words_and_the_right_one_accepted(driver, b
     return f"wrong password: {status!r}; right password: connected"
 
 
+def assert_clean_disconnect(broker, client_id):
+    """Mosquitto logs `client_id`'s DISCONNECT (within 5 s), not a socket it saw closed."""
+    log = os.path.join(broker.dir, "mosquitto.log")
+    deadline = time.time() + 5
+    while time.time() < deadline and f"Client {client_id} disconnected." not in open(log).read():
+        time.sleep(0.1)
+    text = open(log).read()
+    assert f"Client {client_id} disconnected." in text, text[-2000:]
+    assert f"Client {client_id} closed its connection" not in text, text[-2000:]
+
+
 def test_closing_the_tab_says_disconnect(driver, base):
     broker = Broker("pagehide")
     try:
@@ -728,13 +739,7 @@ def test_closing_the_tab_says_disconnect(driver, base):
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
         client_id = driver.value("#client-id")
         driver.open("about:blank")  # pagehide
-        log = os.path.join(broker.dir, "mosquitto.log")
-        deadline = time.time() + 5
-        while time.time() < deadline and f"Client {client_id} disconnected." not in open(log).read():
-            time.sleep(0.1)
-        text = open(log).read()
-        assert f"Client {client_id} disconnected." in text, text[-2000:]
-        assert f"Client {client_id} closed its connection" not in text
+        assert_clean_disconnect(broker, client_id)
     finally:
         broker.stop()
     return f"mosquitto logged a clean DISCONNECT from {client_id}"
@@ -756,13 +761,7 @@ def test_subscribing_again_on_the_monitor_says_disconnect_on_the_old_connection(
         driver.click("monitor-start")
         driver.wait_for("a second client", lambda: len(re.findall(r"as (dps368-mon-[0-9a-f]{8})", driver.text("monitor-log"))) == 2)
         driver.wait_for("subscribed again", lambda: status().startswith("subscribed"), timeout=20)
-        log = os.path.join(broker.dir, "mosquitto.log")
-        deadline = time.time() + 5
-        while time.time() < deadline and f"Client {first[0]} disconnected." not in open(log).read():
-            time.sleep(0.1)
-        text = open(log).read()
-        assert f"Client {first[0]} disconnected." in text, text[-2000:]
-        assert f"Client {first[0]} closed its connection" not in text, text[-2000:]
+        assert_clean_disconnect(broker, first[0])
         page_log = driver.text("monitor-log")
         assert page_log.index("sent DISCONNECT") < page_log.index("stopped:"), page_log
     finally:

@@ -28,9 +28,11 @@ pub use settings::{MAX_TOLERANCE, MonitorError, MonitorField, MonitorForm, Monit
 pub use stream::{Arrival, Reading, Stream};
 
 use crate::detect::Baseline;
+use crate::link::Tag;
 use crate::mqtt::matches;
 use crate::score::{self, Rows, Score};
 use crate::sensor::{AnomalyKind, Label, Sample, parse_rfc3339_millis};
+use crate::session::{PublishError, Session};
 use crate::watch::{CHART_SAMPLES, Point};
 
 /// Devices the monitor keeps apart; messages about more are counted and ignored. With the
@@ -273,14 +275,24 @@ impl Monitor {
         self.outbox.pop_front()
     }
 
-    /// Counts a verdict that could not be published at all.
-    pub fn drop_outgoing(&mut self) {
-        self.counts.verdicts_dropped += 1;
-    }
-
-    /// Puts back a verdict the session could not take yet.
-    pub fn push_back_outgoing(&mut self, message: (String, Vec<u8>)) {
-        self.outbox.push_front(message);
+    /// Publishes waiting verdicts while `session` has room for them (at `now_ms`, monotonic);
+    /// the rest wait for the next call.
+    pub fn publish_outgoing(&mut self, session: &mut Session<Tag>, now_ms: u64) {
+        while session.can_publish() {
+            let Some((topic, payload)) = self.outbox.pop_front() else {
+                break;
+            };
+            match session.publish(&topic, payload.clone(), Tag::Verdict, now_ms) {
+                Ok(_) => {}
+                // Checked settings make every verdict's topic encodable; were one not, it is
+                // dropped, counted, rather than block the others.
+                Err(PublishError::Unencodable) => self.counts.verdicts_dropped += 1,
+                Err(_) => {
+                    self.outbox.push_front((topic, payload));
+                    break;
+                }
+            }
+        }
     }
 
     /// One message from the broker, at `now_ms` (wall clock). An unreadable one is counted,

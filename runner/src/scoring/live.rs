@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dps368_core::device::{LogLevel, Time};
-use dps368_core::link::{Action, Link, Tag};
+use dps368_core::link::{Action, Link};
 use dps368_core::monitor::Monitor;
 use dps368_core::mqtt::{Granted, QoS};
-use dps368_core::session::{Event, PublishError, SessionConfig};
+use dps368_core::session::{Event, SessionConfig};
 use dps368_core::settings::shown_url;
 use tokio::sync::mpsc;
 
@@ -152,7 +152,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                 }
             }
             if link.is_connected() {
-                publish_verdicts(&mut link, &mut monitor, time);
+                monitor.publish_outgoing(link.session(), time.mono_ms);
             }
             while let Some(entry) = link.poll_log() {
                 if entry.level != LogLevel::Info {
@@ -232,7 +232,7 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
     let time = now();
     if link.is_connected() {
         // What the detector still has to say goes out first.
-        publish_verdicts(&mut link, &mut monitor, time);
+        monitor.publish_outgoing(link.session(), time.mono_ms);
     }
     link.close(time);
     while let Some(action) = link.poll_action() {
@@ -262,24 +262,4 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
         return Err(ExitCode::FAILURE);
     }
     Ok(monitor)
-}
-
-/// Publishes the detector's waiting verdicts while the session has room for them.
-fn publish_verdicts(link: &mut Link, monitor: &mut Monitor, time: Time) {
-    let session = link.session();
-    while session.can_publish() {
-        let Some((topic, payload)) = monitor.pop_outgoing() else {
-            break;
-        };
-        match session.publish(&topic, payload.clone(), Tag::Verdict, time.mono_ms) {
-            Ok(_) => {}
-            // Checked settings make every verdict's topic encodable; were one not, it is
-            // dropped, counted, rather than block the others.
-            Err(PublishError::Unencodable) => monitor.drop_outgoing(),
-            Err(_) => {
-                monitor.push_back_outgoing((topic, payload));
-                break;
-            }
-        }
-    }
 }
