@@ -8,6 +8,7 @@
 //! (schedule, queues, QoS 1 redelivery, backoff, accounting at Stop).
 
 mod args;
+mod flags;
 mod net;
 mod scoring;
 mod tls;

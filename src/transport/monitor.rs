@@ -81,7 +81,7 @@ impl MonitorRunner {
                 max_in_flight: 256,
                 ..SessionConfig::new(client_id.clone())
             };
-            let url = settings.broker_url.clone();
+            let url = settings.broker_url.as_str().to_owned();
             inner.link = Link::new(url, config, random_u64());
             inner.link.start(time);
             let monitor = Monitor::new(settings);
@@ -99,7 +99,7 @@ impl MonitorRunner {
             }
             let text = format!(
                 "starting: {} as {client_id}; telemetry {}, labels {}, verdicts {}{}",
-                crate::settings::shown_url(&monitor.settings().broker_url),
+                monitor.settings().broker_url,
                 monitor.settings().filter,
                 monitor.settings().labels_filter,
                 monitor.settings().verdicts,

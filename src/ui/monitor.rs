@@ -195,7 +195,7 @@ fn start() {
     let mut errors: Vec<MonitorError> = match form.validate() {
         Ok(settings) => {
             let blocked = page_is_https()
-                .then(|| blocked_from_https(&settings.broker_url))
+                .then(|| blocked_from_https(settings.broker_url.as_str()))
                 .flatten();
             match blocked {
                 None => {

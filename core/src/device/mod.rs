@@ -121,7 +121,11 @@ impl Device {
     /// A stopped device publishing for `sources` through one connection, as `settings` say.
     pub fn with_sources(settings: Settings, sources: Vec<Source>, seed: u64) -> Self {
         Self {
-            link: Link::new(settings.broker_url.clone(), session_config(&settings), seed),
+            link: Link::new(
+                settings.broker_url.as_str().to_owned(),
+                session_config(&settings),
+                seed,
+            ),
             running: false,
             settings,
             sources,

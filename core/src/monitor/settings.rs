@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::mqtt::check_filter;
-use crate::settings::{bad, check_broker_url, percent_decode};
+use crate::settings::{BrokerUrl, bad, percent_decode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MonitorField {
@@ -100,7 +100,7 @@ pub const MAX_TOLERANCE: u64 = 10_000;
 /// Checked settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorSettings {
-    pub broker_url: String,
+    pub broker_url: BrokerUrl,
     pub filter: String,
     pub labels_filter: String,
     pub verdicts: String,
@@ -221,8 +221,11 @@ impl MonitorForm {
                 errors.push(MonitorError { field, message });
             }
         };
-        let broker = self.get(MonitorField::Broker).trim();
-        check(MonitorField::Broker, check_broker_url(broker, runner));
+        let broker = BrokerUrl::parse(self.get(MonitorField::Broker).trim(), runner);
+        check(
+            MonitorField::Broker,
+            broker.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
         // A topic filter is a string of at most 65,535 bytes; a verdict's topic is the verdicts
         // filter with a device id of up to MAX_ID_BYTES in it.
         let longest = |text: &str, limit: usize| {
@@ -279,11 +282,12 @@ impl MonitorForm {
             MonitorField::Detector,
             detector.as_ref().map(|_| ()).map_err(Clone::clone),
         );
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        let broker_url = match broker {
+            Ok(url) if errors.is_empty() => url,
+            _ => return Err(errors),
+        };
         Ok(MonitorSettings {
-            broker_url: broker.to_owned(),
+            broker_url,
             filter: self.get(MonitorField::Filter).to_owned(),
             labels_filter: self.get(MonitorField::LabelsFilter).to_owned(),
             verdicts: verdicts.to_owned(),

@@ -253,7 +253,7 @@ impl Monitor {
             "schema": REPORT_SCHEMA,
             "generated": format_rfc3339_millis(now_ms),
             "settings": {
-                "broker": crate::settings::shown_url(&self.settings.broker_url),
+                "broker": self.settings.broker_url.shown(),
                 "filter": self.settings.filter,
                 "labels_filter": self.settings.labels_filter,
                 "verdicts": self.settings.verdicts,

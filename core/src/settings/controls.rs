@@ -181,14 +181,8 @@ pub const SECURE_DEFAULT_BROKER: &str = BROKER_PRESETS[1].1;
 /// Why a page served over HTTPS cannot reach `url`, if it cannot: browsers block plain `ws://`
 /// from a secure page (mixed content), except to this machine.
 pub fn blocked_from_https(url: &str) -> Option<String> {
-    let rest = url.trim().strip_prefix("ws://")?;
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    if matches!(name, "localhost" | "127.0.0.1" | "::1") {
+    let url = super::BrokerUrl::parse(url.trim(), super::Runner::Page).ok()?;
+    if url.scheme != super::Scheme::Ws || url.is_loopback() {
         return None;
     }
     Some(

@@ -2,6 +2,7 @@
 //! checked values a device runs with ([`Settings`]). Every problem is reported against the field
 //! it belongs to, so the page can show it next to that input.
 
+mod broker;
 mod controls;
 mod model;
 mod query;
@@ -11,6 +12,7 @@ use std::fmt;
 use crate::mqtt::redacted;
 use crate::sensor::{AirParams, Difficulty, Profile, SensorConfig};
 
+pub use broker::{BrokerUrl, Scheme, shown_url};
 pub use controls::{
     BROKER_PRESETS, Control, Group, SECURE_DEFAULT_BROKER, blocked_from_https, form_html,
     remembered,
@@ -331,12 +333,8 @@ impl SettingsForm {
             }
             _ => interval,
         };
-        check(
-            Field::BrokerUrl,
-            check_broker_url(self.get(Field::BrokerUrl).trim(), runner)
-                .as_ref()
-                .err(),
-        );
+        let broker_url = BrokerUrl::parse(self.get(Field::BrokerUrl).trim(), runner);
+        check(Field::BrokerUrl, broker_url.as_ref().err());
         let id_check = check_device_id(&device_id).and_then(|()| match labels {
             // Blind mode publishes to device/{id}/labels: the id must be one topic level.
             Ok(Labels::Topic) if device_id.contains(['/', '+', '#']) => Err(bad(
@@ -414,7 +412,7 @@ impl SettingsForm {
             return Err(errors);
         }
         Ok(Settings {
-            broker_url: self.get(Field::BrokerUrl).trim().to_owned(),
+            broker_url: checked(broker_url),
             device_id,
             topic,
             topic_template: self.get(Field::Topic).to_owned(),
@@ -531,7 +529,7 @@ pub fn default_client_id(device_id: &str, suffix: &str) -> String {
 /// Checked settings: what a device runs with.
 #[derive(Clone, PartialEq)]
 pub struct Settings {
-    pub broker_url: String,
+    pub broker_url: BrokerUrl,
     pub device_id: String,
     /// With `{device_id}` replaced.
     pub topic: String,
@@ -686,107 +684,6 @@ pub enum Runner {
     Page,
     /// A native process: `mqtt://` (TCP) and `mqtts://` (TLS) too.
     Native,
-}
-
-impl Runner {
-    fn schemes(self) -> &'static [&'static str] {
-        match self {
-            Runner::Page => &["ws://", "wss://"],
-            Runner::Native => &["mqtt://", "mqtts://", "ws://", "wss://"],
-        }
-    }
-}
-
-/// A broker URL fit to print or to keep in a report: its query string, where a signed URL
-/// carries its credentials, is hidden (a URL with `user:password@` is refused by the checks).
-pub fn shown_url(url: &str) -> String {
-    match url.split_once('?') {
-        Some((before, _)) => format!("{before}?(query hidden)"),
-        None => url.to_owned(),
-    }
-}
-
-pub(crate) fn check_broker_url(url: &str, runner: Runner) -> Result<(), String> {
-    if url.is_empty() {
-        return Err(match runner {
-            Runner::Page => "is required, e.g. ws://localhost:9001".into(),
-            Runner::Native => "is required, e.g. mqtt://localhost:1883".into(),
-        });
-    }
-    // Messages repeat the URL without its query string: a signed URL carries credentials there.
-    let shown = shown_url(url);
-    if url.contains('@') {
-        // Checked before anything that repeats the URL: the part before @ may be a password.
-        return Err(
-            "must not contain a user name or password (user:pass@host); use the Username and Password fields".into(),
-        );
-    }
-    let Some(rest) = runner
-        .schemes()
-        .iter()
-        .find_map(|scheme| url.strip_prefix(scheme))
-    else {
-        return Err(bad(
-            &shown,
-            match runner {
-                Runner::Page => "must start with ws:// or wss://",
-                Runner::Native => "must start with mqtt://, mqtts://, ws:// or wss://",
-            },
-        ));
-    };
-    if url.chars().any(char::is_whitespace) {
-        return Err("must not contain spaces".into());
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let (host, port) = split_host_port(authority);
-    if host.is_empty() {
-        return Err(bad(&shown, "has no host"));
-    }
-    if !authority.starts_with('[') && host.contains(':') {
-        return Err(bad(
-            &shown,
-            "an IPv6 address goes in [ ], followed by nothing or :port",
-        ));
-    }
-    if let Some(bracketed) = authority.strip_prefix('[') {
-        // `[::1]` or `[::1]:8883`, nothing else: not `[::1]8883`, not `[name]`.
-        let after = bracketed.split_once(']').map_or("", |(_, after)| after);
-        // Hex digits, colons and dots (an IPv4 tail): the form of an IPv6 address, checked
-        // without std's address parser, which would add 1.5 KB to the page.
-        let v6_like = host.contains(':')
-            && host
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
-        if !v6_like || !(after.is_empty() || after.starts_with(':')) {
-            return Err(bad(
-                &shown,
-                "an IPv6 address goes in [ ], followed by nothing or :port",
-            ));
-        }
-    }
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 => {}
-            _ => {
-                return Err(bad(port, "port must be a number from 1 to 65535"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Splits `host:port`, `[v6]:port`, `host` or `[v6]`.
-pub fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    if let Some(v6) = authority.strip_prefix('[') {
-        return match v6.split_once(']') {
-            Some((host, rest)) => (host, rest.strip_prefix(':')),
-            None => ("", None),
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    }
 }
 
 fn check_device_id(device_id: &str) -> Result<(), String> {

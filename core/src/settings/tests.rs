@@ -18,7 +18,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
     assert_eq!(
         settings,
         Settings {
-            broker_url: "ws://localhost:9001".into(),
+            broker_url: BrokerUrl::parse("ws://localhost:9001", Runner::Page).unwrap(),
             device_id: "infineon-sensor-01".into(),
             topic: "device/infineon-sensor-01/telemetry".into(),
             topic_template: "device/{device_id}/telemetry".into(),
@@ -118,15 +118,78 @@ fn broker_url_must_be_a_websocket_url_with_a_host() {
         form.set(Field::BrokerUrl, url);
         assert_eq!(only_error(&form), message, "{url}");
     }
-    for url in [
-        "ws://localhost:9001",
-        "wss://broker.example.com/mqtt",
-        "ws://[::1]:9001",
-        "wss://[fe80::1]/mqtt",
+    // Parsed once into its parts: what the runner connects to is what the form accepted.
+    for (url, scheme, host, port, path, address) in [
+        (
+            "ws://localhost:9001",
+            Scheme::Ws,
+            "localhost",
+            9001,
+            "",
+            "localhost:9001",
+        ),
+        (
+            "wss://broker.example.com/mqtt",
+            Scheme::Wss,
+            "broker.example.com",
+            443,
+            "/mqtt",
+            "broker.example.com:443",
+        ),
+        ("ws://[::1]:9001", Scheme::Ws, "::1", 9001, "", "[::1]:9001"),
+        (
+            "wss://[fe80::1]/mqtt?x=1",
+            Scheme::Wss,
+            "fe80::1",
+            443,
+            "/mqtt?x=1",
+            "[fe80::1]:443",
+        ),
+        (
+            "ws://h?sig=s3cret",
+            Scheme::Ws,
+            "h",
+            80,
+            "?sig=s3cret",
+            "h:80",
+        ),
     ] {
         let mut form = form();
         form.set(Field::BrokerUrl, url);
-        assert!(form.validate().is_ok(), "{url}");
+        let parsed = form
+            .validate()
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"))
+            .broker_url;
+        assert_eq!(
+            (
+                parsed.scheme,
+                parsed.host.as_str(),
+                parsed.port(),
+                parsed.path.as_str(),
+                parsed.address()
+            ),
+            (scheme, host, port, path, address.to_owned()),
+            "{url}"
+        );
+        assert_eq!(parsed.as_str(), url, "a socket opens the URL as given");
+        // Printed, a signed URL's query (a credential) is hidden.
+        let printed = format!("{parsed} {parsed:?} {}", parsed.shown());
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("x=1"),
+            "{printed}"
+        );
+    }
+    for (url, scheme, port) in [
+        ("mqtt://h", Scheme::Mqtt, 1883),
+        ("mqtts://h", Scheme::Mqtts, 8883),
+        ("mqtts://h:9", Scheme::Mqtts, 9),
+    ] {
+        let parsed = BrokerUrl::parse(url, Runner::Native).unwrap();
+        assert_eq!((parsed.scheme, parsed.port()), (scheme, port), "{url}");
+        assert!(
+            BrokerUrl::parse(url, Runner::Page).is_err(),
+            "the page speaks WebSockets only: {url}"
+        );
     }
 }
 
@@ -284,7 +347,7 @@ fn query_parameters_set_every_field() {
     assert!(outcome.notes.is_empty());
     assert_eq!(outcome.fields_set.len(), 8, "every field but the password");
     let settings = form.validate().unwrap();
-    assert_eq!(settings.broker_url, "ws://127.0.0.1:19001");
+    assert_eq!(settings.broker_url.as_str(), "ws://127.0.0.1:19001");
     assert_eq!(settings.device_id, "lab 7");
     assert_eq!(settings.topic, "t/lab 7");
     assert_eq!(settings.interval_ms, 500);
@@ -302,7 +365,7 @@ fn seed_variable_names_work_as_parameters() {
          &PUBLISH_INTERVAL=2&ANOMALY_INTERVAL=3",
     );
     let settings = form.validate().unwrap();
-    assert_eq!(settings.broker_url, "ws://broker.lan:8083");
+    assert_eq!(settings.broker_url.as_str(), "ws://broker.lan:8083");
     assert_eq!(settings.device_id, "s2");
     assert_eq!(settings.topic, "x/y");
     assert_eq!(settings.interval_ms, 2000);
@@ -825,7 +888,7 @@ fn a_secure_page_is_told_that_plain_ws_is_blocked_except_to_this_machine() {
     for blocked in [
         "ws://broker.example:9001",
         " ws://10.0.0.5:9001/mqtt",
-        "ws://user@broker.example",
+        "ws://broker.example",
     ] {
         let message = blocked_from_https(blocked).unwrap_or_else(|| panic!("{blocked}"));
         assert!(

@@ -9,6 +9,7 @@ use dps368_core::monitor::{MonitorField, MonitorForm, MonitorSettings};
 use dps368_core::settings::Runner;
 
 use super::gates::Gate;
+use crate::flags::{self, Flag, Given};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -16,15 +17,10 @@ pub enum Command {
     Monitor,
 }
 
-/// One flag: its name, its value's name (`None`: a switch), whether the value is a secret
-/// (never echoed), the commands that take it, and what it does.
-struct Flag {
-    name: &'static str,
-    value: Option<&'static str>,
-    secret: bool,
+/// One flag and the commands that take it (the monitor takes every one).
+struct Entry {
+    flag: Flag,
     score: bool,
-    monitor: bool,
-    help: &'static str,
 }
 
 const fn flag(
@@ -32,18 +28,19 @@ const fn flag(
     value: Option<&'static str>,
     score: bool,
     help: &'static str,
-) -> Flag {
-    Flag {
-        name,
-        value,
-        secret: false,
+) -> Entry {
+    Entry {
+        flag: Flag {
+            name,
+            value,
+            secret: false,
+            help,
+        },
         score,
-        monitor: true,
-        help,
     }
 }
 
-const FLAGS: &[Flag] = &[
+const FLAGS: &[Entry] = &[
     flag(
         "broker",
         Some("URL"),
@@ -92,13 +89,14 @@ const FLAGS: &[Flag] = &[
         false,
         "MQTT user name (or MQTT_USERNAME)",
     ),
-    Flag {
-        name: "password",
-        value: Some("SECRET"),
-        secret: true,
+    Entry {
+        flag: Flag {
+            name: "password",
+            value: Some("SECRET"),
+            secret: true,
+            help: "MQTT password (better: MQTT_PASSWORD)",
+        },
         score: false,
-        monitor: true,
-        help: "MQTT password (better: MQTT_PASSWORD)",
     },
     flag(
         "cafile",
@@ -146,10 +144,12 @@ const FLAGS: &[Flag] = &[
     flag("help", None, true, "this text"),
 ];
 
-fn find(name: &str) -> Option<&'static Flag> {
+/// The flags `command` takes.
+fn flags_of(command: Command) -> impl Iterator<Item = &'static Flag> {
     FLAGS
         .iter()
-        .find(|f| f.name.replace('-', "_") == name.replace('-', "_"))
+        .filter(move |e| command == Command::Monitor || e.score)
+        .map(|e| &e.flag)
 }
 
 /// What a scoring command was asked to do.
@@ -180,70 +180,44 @@ pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Parsed, Vec<String>> {
-    let mut form = MonitorForm::default();
     let mut errors = vec![];
+    let find = |name: &str| flags_of(command).find(|flag| flag.is(name));
+    let given = flags::read(args, find, &mut errors);
+    if given
+        .iter()
+        .any(|g| matches!(g, Given::Flag(flag, _) if flag.name == "help"))
+    {
+        return Ok(Parsed::Help);
+    }
+    let mut form = MonitorForm::default();
     let mut captures = vec![];
     let (mut report, mut junit, mut samples) = (None, None, None);
     let mut gates = vec![];
     let mut duration = None;
     let (mut username, mut password) = (env("MQTT_USERNAME"), env("MQTT_PASSWORD"));
     let mut tls_files = crate::tls::Files::default();
-    let mut args = args.into_iter().peekable();
-    let takes = |f: &Flag| match command {
-        Command::Score => f.score,
-        Command::Monitor => f.monitor,
-    };
-    while let Some(arg) = args.next() {
-        let Some(text) = arg.strip_prefix("--") else {
-            match command {
-                Command::Score => captures.push(arg),
-                Command::Monitor => errors.push(
-                    "an argument that is not a --flag: the monitor's settings are flags, e.g. --broker mqtt://host".into(),
-                ),
-            }
-            continue;
-        };
-        let (name, inline) = match text.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_owned())),
-            None => (text, None),
-        };
-        let Some(flag) = find(name).filter(|f| takes(f)) else {
-            errors.push(format!("unknown flag --{name}"));
-            // Its value, if it has one, is not an argument of its own, nor is a following
-            // `--word` that is no flag of ours (`--pasword --s3cret`): it may be a secret, and
-            // is not named.
-            let ours = |a: &str| {
-                let name = a.trim_start_matches("--");
-                find(name.split_once('=').map_or(name, |(n, _)| n)).is_some()
-            };
-            if inline.is_none()
-                && args
-                    .peek()
-                    .is_some_and(|a| !a.starts_with("--") || !ours(a))
-            {
-                args.next();
-            }
-            continue;
-        };
-        if flag.name == "help" {
-            return Ok(Parsed::Help);
-        }
-        let Some(kind) = flag.value else {
-            continue;
-        };
-        let value = match inline.or_else(|| args.next_if(|a| flag.secret || !a.starts_with("--"))) {
-            Some(value) => value,
-            None => {
-                errors.push(format!("--{} needs a value, {kind}", flag.name));
+    let mut stray = false;
+    for given in given {
+        let (flag, value) = match given {
+            Given::Flag(flag, value) => (flag, value),
+            Given::Positional(capture) if command == Command::Score => {
+                captures.push(capture);
                 continue;
             }
+            // Said once, and not repeated: it may be a secret given to the wrong flag.
+            Given::Positional(_) if !stray => {
+                stray = true;
+                errors.push("an argument that is not a --flag: the monitor's settings are flags, e.g. --broker mqtt://host".into());
+                continue;
+            }
+            Given::Positional(_) => continue,
         };
-        let monitor_field = MonitorField::ALL
-            .into_iter()
-            .find(|f| f.param() == flag.name.replace('-', "_"));
-        match (flag.name, monitor_field) {
-            (_, Some(field)) => form.set(field, &value),
-            ("duration", _) => match value.trim().parse::<u64>() {
+        if let Some(field) = MonitorField::ALL.into_iter().find(|f| flag.is(f.param())) {
+            form.set(field, &value);
+            continue;
+        }
+        match flag.name {
+            "duration" => match value.trim().parse::<u64>() {
                 Ok(seconds) if (1..=MAX_DURATION_S).contains(&seconds) => {
                     duration = Some(std::time::Duration::from_secs(seconds));
                 }
@@ -252,35 +226,32 @@ pub fn parse(
                     value.trim()
                 )),
             },
-            ("username", _) => username = Some(value),
-            ("password", _) => password = Some(value),
-            ("cafile" | "cert" | "key", _) => {
+            "username" => username = Some(value),
+            "password" => password = Some(value),
+            "cafile" | "cert" | "key" => {
                 if let Err(problem) = tls_files.set(flag.name, value) {
                     errors.push(problem);
                 }
             }
-            ("report" | "junit" | "samples", _) => {
+            "report" | "junit" | "samples" => {
                 let (slot, extension) = match flag.name {
                     "report" => (&mut report, "json"),
                     "junit" => (&mut junit, "xml"),
                     _ => (&mut samples, "csv"),
                 };
-                let path = PathBuf::from(&value);
-                if path.extension().and_then(|e| e.to_str()) != Some(extension) {
-                    errors.push(format!("--{}: the file must end in .{extension} (got {value:?})", flag.name));
-                } else if let Err(error) = std::fs::OpenOptions::new().append(true).create(true).open(&path) {
-                    // Opened now (not emptied: another flag may be bad), so a path that cannot
-                    // be written fails before anything is read or received.
-                    errors.push(format!("--{}: cannot write {value}: {error}", flag.name));
-                } else if slot.replace(path).is_some() {
-                    errors.push(format!("--{} is given twice", flag.name));
+                match flags::output_path(flag, &value, &[extension]) {
+                    Ok(path) if slot.is_some() => {
+                        errors.push(format!("{} is given twice ({})", flag.shown(), path.display()));
+                    }
+                    Ok(path) => *slot = Some(path),
+                    Err(problem) => errors.push(problem),
                 }
             }
-            ("fail-under" | "fail-over", _) => match Gate::parse(flag.name == "fail-over", &value) {
+            "fail-under" | "fail-over" => match Gate::parse(flag.name == "fail-over", &value) {
                 Ok(gate) => gates.push(gate),
-                Err(problem) => errors.push(format!("--{}: {problem}", flag.name)),
+                Err(problem) => errors.push(format!("{}: {problem}", flag.shown())),
             },
-            _ => errors.push(format!("--{} is not for this command", flag.name)),
+            other => unreachable!("--{other} is in the table and not read"),
         }
     }
     if command == Command::Score && captures.is_empty() {
@@ -300,15 +271,29 @@ pub fn parse(
         }
     };
     let target = match (&settings, command) {
-        (Some(s), Command::Monitor) => crate::args::target(&s.broker_url, &tls_files)
+        (Some(s), Command::Monitor) => flags::target(&s.broker_url, tls_files.any())
             .map_err(|e| errors.extend(e))
             .ok(),
         _ => None,
     };
-    if !errors.is_empty() {
+    let (Some(settings), true) = (settings, errors.is_empty()) else {
         return Err(errors);
+    };
+    // Every flag is good: now the disk. The output files are made (not emptied) so a path
+    // that cannot be written fails before anything is read or received; the PEM files are read.
+    for (flag, path) in [
+        ("report", &report),
+        ("junit", &junit),
+        ("samples", &samples),
+    ] {
+        if let Some(path) = path {
+            flags::create_output(flag, path).map_err(|problem| vec![problem])?;
+        }
     }
-    let settings = settings.ok_or_else(|| vec!["the settings could not be read".to_owned()])?;
+    let target = match target {
+        Some(target) => Some(flags::with_tls(target, &settings.broker_url, &tls_files)?),
+        None => None,
+    };
     Ok(Parsed::Run(Box::new(Options {
         settings,
         captures,
@@ -341,15 +326,8 @@ pub fn help(command: Command) -> String {
              reached, 2 for bad flags.\n\nFlags:\n",
         ),
     };
-    for f in FLAGS.iter().filter(|f| match command {
-        Command::Score => f.score,
-        Command::Monitor => f.monitor,
-    }) {
-        let left = match f.value {
-            Some(v) => format!("--{} {v}", f.name),
-            None => format!("--{}", f.name),
-        };
-        out.push_str(&format!("  {left:<26} {}\n", f.help));
+    for flag in flags_of(command) {
+        out.push_str(&flag.help_line());
     }
     out
 }
