@@ -11,6 +11,7 @@
 pub mod detect;
 pub mod device;
 pub mod fleet;
+pub mod html;
 pub mod link;
 pub mod monitor;
 pub mod mqtt;

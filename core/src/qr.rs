@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use qrcodegen::{QrCode, QrCodeEcc};
 
+use crate::html::Html;
+
 /// Modules of light margin on each side [ISO/IEC 18004: four].
 const QUIET_ZONE: i32 = 4;
 
@@ -19,14 +21,14 @@ pub fn encode(text: &str) -> Option<QrCode> {
 pub fn svg(code: &QrCode, label: &str) -> String {
     let size = code.size();
     let full = size + 2 * QUIET_ZONE;
-    let mut out = format!(
-        "<svg viewBox=\"0 0 {full} {full}\" role=\"img\" shape-rendering=\"crispEdges\"><title>"
-    );
-    crate::fleet::table::escape(&mut out, label);
-    let _ = write!(
-        out,
-        "</title><rect width=\"{full}\" height=\"{full}\" fill=\"#fff\"/><path fill=\"#000\" d=\""
-    );
+    let mut out = Html::new();
+    out.raw("<svg")
+        .attr("viewBox", &format_args!("0 0 {full} {full}"))
+        .raw(" role=\"img\" shape-rendering=\"crispEdges\">")
+        .wrap("<title>", &label, "</title><rect")
+        .attr("width", &full)
+        .attr("height", &full)
+        .raw(" fill=\"#fff\"/><path fill=\"#000\" d=\"");
     for y in 0..size {
         for x in 0..size {
             if code.get_module(x, y) {
@@ -34,8 +36,8 @@ pub fn svg(code: &QrCode, label: &str) -> String {
             }
         }
     }
-    out.push_str("\"/></svg>");
-    out
+    out.raw("\"/></svg>");
+    out.into_string()
 }
 
 #[cfg(test)]

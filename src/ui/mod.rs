@@ -17,6 +17,7 @@ use leptos::prelude::*;
 use crate::device::{Counters, LogLevel, Status};
 use crate::fleet::Row;
 use crate::fleet::table::{self, TableView};
+use crate::html::Html;
 use crate::sensor::{AnomalyKind, format_rfc3339_millis};
 use crate::settings::{
     Field, FieldError, SECURE_DEFAULT_BROKER, SettingsForm, blocked_from_https, parse_interval,
@@ -43,13 +44,14 @@ pub(crate) fn log_line(wall_ms: i64, level: LogLevel, text: &str) -> String {
         "error" if !text.starts_with("error: ") => "error: ",
         _ => "",
     };
-    let mut html = format!(
-        "<li class=\"{level}\"><time>{}</time> {word}",
-        format_rfc3339_millis(wall_ms)
-    );
-    table::escape(&mut html, text);
-    html.push_str("</li>");
-    html
+    let mut html = Html::new();
+    html.raw("<li")
+        .attr("class", &level)
+        .wrap("><time>", &format_rfc3339_millis(wall_ms), "</time> ")
+        .text(word)
+        .text(text)
+        .raw("</li>");
+    html.into_string()
 }
 
 /// Everything the page renders, as signals, and the actions on them.

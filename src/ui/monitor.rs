@@ -13,7 +13,7 @@ use web_sys::{Document, Element, HtmlInputElement};
 
 use super::log_line;
 use crate::device::{LogLevel, Status};
-use crate::fleet::table::escape;
+use crate::html::Html;
 use crate::monitor::{MonitorError, MonitorField, MonitorForm};
 use crate::sensor::format_rfc3339_millis;
 use crate::settings::blocked_from_https;
@@ -47,7 +47,8 @@ fn set_text(id: &str, text: &str) {
 }
 
 fn page_html(form: &MonitorForm) -> String {
-    let mut html = String::from(
+    let mut html = Html::new();
+    html.raw(
         "<main class=\"monitor\"><header><h1>DPS368 monitor and scoreboard</h1>\
          <p>Subscribes to telemetry, ground truth and a detector's verdicts on any broker, and scores the verdicts live. \
          <a href=\"../\">Open the simulator</a></p></header>\
@@ -55,40 +56,43 @@ fn page_html(form: &MonitorForm) -> String {
     );
     for field in MonitorField::ALL {
         let id = field.id();
-        let _ = write!(
-            html,
-            "<div class=\"field\" id=\"{id}-field\"><label for=\"{id}\">{}</label>",
-            field.label()
-        );
-        let common = format!(
-            "id=\"{id}\" name=\"{id}\" aria-describedby=\"{id}-hint {id}-error\" aria-invalid=\"false\""
-        );
+        html.raw("<div class=\"field\"")
+            .attr("id", &format_args!("{id}-field"))
+            .raw("><label")
+            .attr("for", &id)
+            .wrap(">", &field.label(), "</label>");
+        // The control's own attributes: its id and name, and where its hint and error are.
+        let common = |html: &mut Html| {
+            html.attr("id", &id)
+                .attr("name", &id)
+                .attr("aria-describedby", &format_args!("{id}-hint {id}-error"))
+                .raw(" aria-invalid=\"false\"");
+        };
         if field == MonitorField::Detector {
-            let _ = write!(html, "<select {common}>");
+            html.raw("<select");
+            common(&mut html);
+            html.raw(">");
             for option in ["off", "baseline"] {
-                let selected = if form.get(field) == option {
-                    " selected"
+                html.raw(if form.get(field) == option {
+                    "<option selected>"
                 } else {
-                    ""
-                };
-                let _ = write!(html, "<option{selected}>{option}</option>");
+                    "<option>"
+                })
+                .wrap("", &option, "</option>");
             }
-            html.push_str("</select>");
+            html.raw("</select>");
         } else {
-            let _ = write!(
-                html,
-                "<input type=\"text\" spellcheck=\"false\" {common} value=\""
-            );
-            escape(&mut html, form.get(field));
-            html.push_str("\">");
+            html.raw("<input type=\"text\" spellcheck=\"false\"");
+            common(&mut html);
+            html.attr("value", &form.get(field)).raw(">");
         }
-        let _ = write!(
-            html,
-            "<p class=\"hint\" id=\"{id}-hint\">{}</p><p class=\"error\" id=\"{id}-error\" role=\"alert\"></p></div>",
-            field.hint()
-        );
+        html.raw("<p class=\"hint\"")
+            .attr("id", &format_args!("{id}-hint"))
+            .wrap(">", &field.hint(), "</p><p class=\"error\"")
+            .attr("id", &format_args!("{id}-error"))
+            .raw(" role=\"alert\"></p></div>");
     }
-    html.push_str(
+    html.raw(
         "</fieldset><div class=\"actions\">\
          <button type=\"button\" data-testid=\"monitor-start\">Subscribe</button>\
          <button type=\"button\" data-testid=\"monitor-stop\">Stop</button>\
@@ -104,7 +108,7 @@ fn page_html(form: &MonitorForm) -> String {
          <section><h2>Chart</h2><div class=\"plot\" id=\"monitor-chart\" data-testid=\"chart\"></div></section>\
          <section><h2>Log</h2><div class=\"log\" role=\"log\" tabindex=\"0\" aria-label=\"Log\" data-testid=\"monitor-log\"><ol id=\"monitor-log\"></ol></div></section></main>",
     );
-    html
+    html.into_string()
 }
 
 /// Mounts the monitor on the page's body, from the link's settings; `autostart=1`

@@ -4,9 +4,8 @@
 //!
 //! A view per element cost about 1 KB of bundle each; this is the same DOM for a string.
 
-use std::fmt::Write;
-
 use crate::fleet::table::COLUMNS;
+use crate::html::Html;
 use crate::sensor::AnomalyKind;
 use crate::settings::form_html;
 
@@ -25,48 +24,46 @@ pub const COUNTERS: [(&str, &str); 10] = [
     ("reconnects", "reconnects"),
 ];
 
-fn counter(html: &mut String, label: &str, testid: &str) {
-    let _ = write!(
-        html,
-        "<div class=\"counter\"><span class=\"value\" data-testid=\"{testid}\">0</span><span class=\"label\">{label}</span></div>"
-    );
+fn counter(html: &mut Html, label: &str, testid: &dyn std::fmt::Display) {
+    html.raw("<div class=\"counter\"><span class=\"value\"")
+        .attr("data-testid", testid)
+        .wrap(">0</span><span class=\"label\">", &label, "</span></div>");
 }
 
 /// The whole page below `<body>`.
 pub fn page_html() -> String {
-    let mut html = String::with_capacity(16_384);
-    html.push_str(HEADER);
-    html.push_str("<main><section class=\"settings\" aria-labelledby=\"settings-heading\"><h2 id=\"settings-heading\">Settings</h2><div class=\"form\">");
-    html.push_str(&form_html());
-    html.push_str(SETTINGS_ACTIONS);
-    html.push_str(CONTROLS_START);
+    let mut html = Html::with_capacity(16_384);
+    html.raw(HEADER)
+        .raw("<main><section class=\"settings\" aria-labelledby=\"settings-heading\"><h2 id=\"settings-heading\">Settings</h2><div class=\"form\">")
+        .markup(form_html())
+        .raw(SETTINGS_ACTIONS)
+        .raw(CONTROLS_START);
     for kind in AnomalyKind::ALL {
-        let _ = write!(
-            html,
-            "<button class=\"small\" data-testid=\"inject-{kind}\" data-inject=\"{kind}\" disabled>{kind}</button>"
-        );
+        html.raw("<button class=\"small\"")
+            .attr("data-testid", &format_args!("inject-{kind}"))
+            .attr("data-inject", &kind)
+            .wrap(" disabled>", &kind, "</button>");
     }
-    html.push_str(CONTROLS_END);
-    html.push_str("<section class=\"telemetry\" aria-label=\"Telemetry\"><h2>Counters</h2><div class=\"counters\">");
+    html.raw(CONTROLS_END)
+        .raw("<section class=\"telemetry\" aria-label=\"Telemetry\"><h2>Counters</h2><div class=\"counters\">");
     for (label, testid) in COUNTERS {
-        counter(&mut html, label, testid);
+        counter(&mut html, label, &testid);
     }
-    html.push_str(TELEMETRY_MIDDLE);
+    html.raw(TELEMETRY_MIDDLE);
     for kind in AnomalyKind::ALL {
-        counter(&mut html, kind.name(), &format!("anomalies-{kind}"));
+        counter(&mut html, kind.name(), &format_args!("anomalies-{kind}"));
     }
-    html.push_str(TELEMETRY_END);
-    html.push_str(WATCH);
-    html.push_str("<section class=\"fleet\" aria-label=\"Fleet\" hidden><h2>Fleet</h2><div data-testid=\"fleet\"><table><thead><tr>");
+    html.raw(TELEMETRY_END)
+        .raw(WATCH)
+        .raw("<section class=\"fleet\" aria-label=\"Fleet\" hidden><h2>Fleet</h2><div data-testid=\"fleet\"><table><thead><tr>");
     for (column, (heading, _)) in COLUMNS.iter().enumerate() {
-        let _ = write!(
-            html,
-            "<th><button class=\"small\" data-col=\"{column}\" data-testid=\"sort-{column}\">{heading}</button></th>"
-        );
+        html.raw("<th><button class=\"small\"")
+            .attr("data-col", &column)
+            .attr("data-testid", &format_args!("sort-{column}"))
+            .wrap(">", heading, "</button></th>");
     }
-    html.push_str(FLEET_END);
-    html.push_str(SHARE_AND_LOG);
-    html
+    html.raw(FLEET_END).raw(SHARE_AND_LOG);
+    html.into_string()
 }
 
 const HEADER: &str = "<header><h1>DPS368 sensor simulator</h1>\

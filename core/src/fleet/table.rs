@@ -5,10 +5,10 @@
 //! cell. Every text from outside (device ids, error reasons from a broker) is escaped.
 
 use std::collections::BinaryHeap;
-use std::fmt::Write;
 
 use super::Row;
 use crate::device::Status;
+use crate::html::Html;
 
 /// Rows per page: a fleet of 1000 is drawn 50 rows at a time.
 pub const PAGE_ROWS: usize = 50;
@@ -81,20 +81,18 @@ pub fn rows_html(rows: &[Row], view: TableView) -> String {
         .collect();
     let order = heap.into_sorted_vec();
     let page = view.page.min(pages(rows.len()) - 1);
-    let mut html = String::with_capacity(PAGE_ROWS * 160);
+    let mut html = Html::with_capacity(PAGE_ROWS * 160);
     for &(_, i) in order.iter().skip(page * PAGE_ROWS).take(PAGE_ROWS) {
         let row = &rows[i];
-        html.push_str("<tr><td>");
-        escape(&mut html, &row.device_id);
-        html.push_str("</td><td>");
-        escape(&mut html, &row.status.to_string());
-        html.push_str("</td>");
+        html.raw("<tr>")
+            .wrap("<td>", &row.device_id, "</td>")
+            .wrap("<td>", &row.status, "</td>");
         for (_, key) in &COLUMNS[2..] {
-            let _ = write!(html, "<td>{}</td>", key(i, row));
+            html.wrap("<td>", &key(i, row), "</td>");
         }
-        html.push_str("</tr>");
+        html.raw("</tr>");
     }
-    html
+    html.into_string()
 }
 
 /// Where the table is: `page 2 of 20 (1000 devices), by published ▼`.
@@ -107,19 +105,4 @@ pub fn describe(view: TableView, rows: usize) -> String {
         pages(rows),
         COLUMNS[view.column.min(COLUMNS.len() - 1)].0
     )
-}
-
-/// Appends `text` with the five characters that mean something in HTML escaped (the page's log
-/// uses it too).
-pub fn escape(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }

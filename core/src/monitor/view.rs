@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::Monitor;
-use crate::fleet::table::escape;
+use crate::html::Html;
 use crate::score::board::{FIGURES, shown};
 use crate::score::{PROFILES, Score};
 use crate::sensor::{AnomalyKind, csv_text, format_rfc3339_millis};
@@ -29,20 +29,17 @@ impl Monitor {
     /// one marked.
     pub fn table_rows(&mut self, now_ms: i64) -> String {
         let selected = self.selected().map(str::to_owned);
-        let mut out = String::new();
+        let mut out = Html::new();
         for (id, device) in self.devices.iter_mut().take(ROWS_SHOWN) {
             let stream = &mut device.stream;
             let rate = stream.rate_tenths(now_ms);
-            let current = selected.as_deref() == Some(id.as_str());
-            out.push_str(if current {
-                "<tr aria-current=\"true\"><td><button type=\"button\" data-device=\""
+            out.raw(if selected.as_deref() == Some(id.as_str()) {
+                "<tr aria-current=\"true\"><td><button type=\"button\""
             } else {
-                "<tr><td><button type=\"button\" data-device=\""
-            });
-            escape(&mut out, id);
-            out.push_str("\">");
-            escape(&mut out, id);
-            out.push_str("</button></td>");
+                "<tr><td><button type=\"button\""
+            })
+            .attr("data-device", id)
+            .wrap(">", id, "</button></td>");
             let (pressure, temperature, age) = match stream.last {
                 Some(last) => (
                     format!("{:.4}", last.pressure),
@@ -59,85 +56,79 @@ impl Monitor {
                     "-".to_owned()
                 }
             };
-            let _ = write!(
-                out,
-                "<td>{pressure}</td><td>{temperature}</td><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{age}</td><td>{}</td><td>{}</td></tr>",
-                rate / 10,
-                rate % 10,
-                stream.received,
-                known(stream.gaps()),
-                known(stream.duplicates),
-                known(stream.out_of_order),
-                device.events.len(),
-                device.flagged.len(),
-            );
+            out.cells(&[
+                &pressure,
+                &temperature,
+                &format_args!("{}.{}", rate / 10, rate % 10),
+                &stream.received,
+                &known(stream.gaps()),
+                &known(stream.duplicates),
+                &known(stream.out_of_order),
+                &age,
+                &device.events.len(),
+                &device.flagged.len(),
+            ])
+            .raw("</tr>");
         }
-        out
+        out.into_string()
     }
 
     /// The scoreboard: the totals (with the `score-*` test ids), each saying what it counts,
     /// per kind, per device, and where the selected device's detector was wrong.
     pub fn scoreboard(&self) -> String {
         let (total, per_device) = self.scores();
-        let mut out = String::from("<dl class=\"totals\">");
+        let mut out = Html::new();
+        out.raw("<dl class=\"totals\">");
         for figure in FIGURES.iter().filter(|f| f.on_page) {
-            let _ = write!(
-                out,
-                "<div><dt>{}</dt><dd data-testid=\"score-{}\">{}</dd><dd class=\"what\">{}</dd></div>",
-                figure.name,
-                figure.id,
-                (figure.value)(&total),
-                figure.what
-            );
+            out.wrap("<div><dt>", &figure.name, "</dt><dd")
+                .attr("data-testid", &format_args!("score-{}", figure.id))
+                .wrap(">", &(figure.value)(&total), "</dd>")
+                .wrap("<dd class=\"what\">", &figure.what, "</dd></div>");
         }
+        out.raw("</dl><p class=\"hint\">");
         let _ = write!(
             out,
-            "</dl><p class=\"hint\">Tolerance {} sample(s); {} event(s) not yet scored (no sample of their window arrived); NAB probation: the first 15 % of each device's samples (at most 750).</p>",
+            "Tolerance {} sample(s); {} event(s) not yet scored (no sample of their window arrived); NAB probation: the first 15 % of each device's samples (at most 750).",
             self.settings.tolerance, total.unseen
         );
-        out.push_str(
-            "<table class=\"kinds\"><caption>By kind</caption><thead><tr><th scope=\"col\">Kind</th><th scope=\"col\">Events</th><th scope=\"col\">Found</th><th scope=\"col\">Recall</th><th scope=\"col\">Delay</th></tr></thead><tbody>",
-        );
+        out.raw("</p><table class=\"kinds\"><caption>By kind</caption><thead><tr><th scope=\"col\">Kind</th><th scope=\"col\">Events</th><th scope=\"col\">Found</th><th scope=\"col\">Recall</th><th scope=\"col\">Delay</th></tr></thead><tbody>");
         for kind in AnomalyKind::ALL {
             let k = total.by_kind[kind.index()];
-            let _ = write!(
-                out,
-                "<tr><th scope=\"row\">{kind}</th><td>{}</td><td>{}</td><td data-testid=\"score-recall-{kind}\">{}</td><td data-testid=\"score-delay-{kind}\">{}</td></tr>",
-                k.events,
-                k.found,
-                ratio(k.recall),
-                delay(k.mean_delay)
-            );
+            out.wrap("<tr><th scope=\"row\">", &kind, "</th>")
+                .cells(&[&k.events, &k.found])
+                .raw("<td")
+                .attr("data-testid", &format_args!("score-recall-{kind}"))
+                .wrap(">", &ratio(k.recall), "</td><td")
+                .attr("data-testid", &format_args!("score-delay-{kind}"))
+                .wrap(">", &delay(k.mean_delay), "</td></tr>");
         }
-        out.push_str("</tbody></table>");
-        out.push_str(
-            "<table class=\"per-device\"><caption>By device</caption><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Events</th><th scope=\"col\">TP</th><th scope=\"col\">FN</th><th scope=\"col\">FP</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">NAB</th><th scope=\"col\">Verdicts</th></tr></thead><tbody>",
-        );
+        out.raw("</tbody></table><table class=\"per-device\"><caption>By device</caption><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Events</th><th scope=\"col\">TP</th><th scope=\"col\">FN</th><th scope=\"col\">FP</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">NAB</th><th scope=\"col\">Verdicts</th></tr></thead><tbody>");
         for (id, score) in per_device.iter().take(ROWS_SHOWN) {
-            out.push_str("<tr><th scope=\"row\">");
-            escape(&mut out, id);
             let verdicts = self.devices.get(*id).map_or(0, |d| d.verdicts);
-            let _ = write!(
-                out,
-                "</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdicts}</td></tr>",
-                score.events,
-                score.tp,
-                score.fn_,
-                score.fp,
-                ratio(score.precision),
-                ratio(score.recall),
-                ratio(score.f1),
-                score.nab[0].map_or_else(|| "-".into(), |v| format!("{v:.1}")),
-            );
+            out.wrap("<tr><th scope=\"row\">", id, "</th>")
+                .cells(&[
+                    &score.events,
+                    &score.tp,
+                    &score.fn_,
+                    &score.fp,
+                    &ratio(score.precision),
+                    &ratio(score.recall),
+                    &ratio(score.f1),
+                    &score.nab[0].map_or_else(|| "-".into(), |v| format!("{v:.1}")),
+                    &verdicts,
+                ])
+                .raw("</tr>");
         }
-        out.push_str("</tbody></table>");
+        out.raw("</tbody></table>");
         if let Some((id, score)) = self
             .selected()
             .and_then(|id| per_device.iter().find(|(d, _)| *d == id))
         {
-            out.push_str("<div class=\"wrong\" data-testid=\"score-wrong\"><h3>Where the detector was wrong on ");
-            escape(&mut out, id);
-            out.push_str("</h3><p>False alarms (sequence numbers): ");
+            out.wrap(
+                "<div class=\"wrong\" data-testid=\"score-wrong\"><h3>Where the detector was wrong on ",
+                id,
+                "</h3><p>False alarms (sequence numbers): ",
+            );
             let alarms: Vec<String> = score
                 .false_alarms
                 .iter()
@@ -150,7 +141,7 @@ impl Monitor {
                     }
                 })
                 .collect();
-            out.push_str(&if alarms.is_empty() {
+            out.text(&if alarms.is_empty() {
                 "none".into()
             } else {
                 alarms.join(", ")
@@ -162,7 +153,7 @@ impl Monitor {
                     score.fp_runs - WRONG_SHOWN as u64
                 );
             }
-            out.push_str("</p><p>Missed events: ");
+            out.raw("</p><p>Missed events: ");
             let missed: Vec<String> = score
                 .found
                 .iter()
@@ -175,7 +166,7 @@ impl Monitor {
                     )
                 })
                 .collect();
-            out.push_str(&if missed.is_empty() {
+            out.text(&if missed.is_empty() {
                 "none".into()
             } else {
                 missed.join(", ")
@@ -183,9 +174,9 @@ impl Monitor {
             if score.fn_ > WRONG_SHOWN as u64 {
                 let _ = write!(out, " and {} more", score.fn_ - WRONG_SHOWN as u64);
             }
-            out.push_str("</p></div>");
+            out.raw("</p></div>");
         }
-        out
+        out.into_string()
     }
 
     /// The report (the page's Download report, `dps368-sim score --report`): the settings,

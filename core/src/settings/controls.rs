@@ -2,9 +2,8 @@
 //! broker presets, and what of the form is remembered. Pure, so the rules are tested on the
 //! host; the page only draws them.
 
-use std::fmt::Write;
-
 use super::{Field, SettingsForm, percent_encode};
+use crate::html::Html;
 use crate::sensor::AnomalyKind;
 
 /// The groups the settings are shown in, in order.
@@ -224,23 +223,25 @@ pub fn remembered(form: &SettingsForm, defaults: &SettingsForm, client_id_typed:
 /// Structure only: the page fills in the values and errors, and one listener on the form
 /// reads every edit (far less code in the bundle than a view per field). Element ids are the
 /// fields' [`Field::id`]s; the kinds' checkboxes are `kind-<name>`.
-pub fn form_html() -> String {
-    let mut html = String::new();
+pub fn form_html() -> Html {
+    let mut html = Html::new();
     for group in Group::ALL {
         let (shown, folded) = group.fields().split_at(group.unfolded());
-        let _ = write!(
-            html,
-            "<fieldset class=\"group\"><legend>{}</legend>",
-            group.name()
+        html.wrap(
+            "<fieldset class=\"group\"><legend>",
+            &group.name(),
+            "</legend>",
         );
         if group == Group::Connection {
-            html.push_str(
+            html.raw(
                 "<div class=\"field\"><label for=\"broker-preset\">Broker preset</label><select id=\"broker-preset\">",
             );
             for (name, url) in BROKER_PRESETS {
-                let _ = write!(html, "<option value=\"{url}\">{name}</option>");
+                html.raw("<option")
+                    .attr("value", &url)
+                    .wrap(">", &name, "</option>");
             }
-            html.push_str(
+            html.raw(
                 "<option value=\"custom\">Custom (type a URL below)</option></select>\
                  <p class=\"warning\" id=\"https-warning\" data-testid=\"https-warning\" hidden></p></div>",
             );
@@ -254,87 +255,92 @@ pub fn form_html() -> String {
                 Group::Anomalies => "More anomaly settings".to_owned(),
                 _ => format!("More {} settings", group.name().to_lowercase()),
             };
-            let _ = write!(html, "<details><summary>{summary}</summary>");
+            html.wrap("<details><summary>", &summary, "</summary>");
             for &field in folded {
                 field_html(&mut html, field);
             }
-            html.push_str("</details>");
+            html.raw("</details>");
         }
-        html.push_str("</fieldset>");
+        html.raw("</fieldset>");
     }
     html
 }
 
-fn field_html(html: &mut String, field: Field) {
+fn field_html(html: &mut Html, field: Field) {
     let id = field.id();
     let hint = field.hint();
-    let flag = if field.control() == Control::Flag {
-        " flag"
+    html.raw(if field.control() == Control::Flag {
+        "<div class=\"field flag\""
     } else {
-        ""
-    };
-    let _ = write!(html, "<div class=\"field{flag}\" id=\"{id}-field\">");
+        "<div class=\"field\""
+    })
+    .attr("id", &format_args!("{id}-field"))
+    .raw(">");
     let described = if hint.is_empty() {
         format!("{id}-error")
     } else {
         format!("{id}-hint {id}-error")
     };
-    let common = format!(
-        "id=\"{id}\" name=\"{id}\" aria-describedby=\"{described}\" aria-invalid=\"false\""
-    );
+    // The control's own attributes: its id and name, and where its hint and error are.
+    let common = |html: &mut Html| {
+        html.attr("id", &id)
+            .attr("name", &id)
+            .attr("aria-describedby", &described)
+            .raw(" aria-invalid=\"false\"");
+    };
     match field.control() {
         Control::Kinds => {
-            let _ = write!(
-                html,
-                "<fieldset class=\"kinds\" id=\"{id}\" aria-describedby=\"{described}\"><legend>{}</legend>",
-                field.label()
-            );
+            html.raw("<fieldset class=\"kinds\"")
+                .attr("id", &id)
+                .attr("aria-describedby", &described)
+                .wrap("><legend>", &field.label(), "</legend>");
             for kind in AnomalyKind::ALL {
                 let name = kind.name();
-                let _ = write!(
-                    html,
-                    "<label class=\"kind\" for=\"kind-{name}\"><input type=\"checkbox\" id=\"kind-{name}\">{name}</label>"
-                );
+                html.raw("<label class=\"kind\"")
+                    .attr("for", &format_args!("kind-{name}"))
+                    .raw("><input type=\"checkbox\"")
+                    .attr("id", &format_args!("kind-{name}"))
+                    .wrap(">", &name, "</label>");
             }
-            html.push_str("</fieldset>");
+            html.raw("</fieldset>");
         }
         Control::Select(options) => {
-            let _ = write!(
-                html,
-                "<label for=\"{id}\">{}</label><select {common}>",
-                field.label()
-            );
+            html.raw("<label")
+                .attr("for", &id)
+                .wrap(">", &field.label(), "</label><select");
+            common(html);
+            html.raw(">");
             for option in options {
-                let _ = write!(html, "<option>{option}</option>");
+                html.wrap("<option>", option, "</option>");
             }
-            html.push_str("</select>");
+            html.raw("</select>");
         }
         control => {
-            let (kind, attributes) = match control {
-                Control::Password => ("password", String::new()),
-                Control::Flag => ("checkbox", String::new()),
-                Control::DateTime => ("datetime-local", " step=\"0.001\"".to_owned()),
-                Control::Number { min, max, step } => (
-                    "number",
-                    format!(" min=\"{min}\" max=\"{max}\" step=\"{step}\""),
-                ),
-                _ => ("text", String::new()),
+            html.raw("<label")
+                .attr("for", &id)
+                .wrap(">", &field.label(), "</label><input");
+            match control {
+                Control::Password => html.raw(" type=\"password\""),
+                Control::Flag => html.raw(" type=\"checkbox\""),
+                Control::DateTime => html.raw(" type=\"datetime-local\" step=\"0.001\""),
+                Control::Number { min, max, step } => html
+                    .raw(" type=\"number\"")
+                    .attr("min", &min)
+                    .attr("max", &max)
+                    .attr("step", &step),
+                _ => html.raw(" type=\"text\""),
             };
-            let _ = write!(
-                html,
-                "<label for=\"{id}\">{}</label><input type=\"{kind}\"{attributes} {common} autocomplete=\"off\" spellcheck=\"false\">",
-                field.label()
-            );
+            common(html);
+            html.raw(" autocomplete=\"off\" spellcheck=\"false\">");
         }
     }
     if !hint.is_empty() {
-        let _ = write!(
-            html,
-            "<small class=\"hint\" id=\"{id}-hint\">{hint}</small>"
-        );
+        html.raw("<small class=\"hint\"")
+            .attr("id", &format_args!("{id}-hint"))
+            .wrap(">", &hint, "</small>");
     }
-    let _ = write!(
-        html,
-        "<span class=\"error\" id=\"{id}-error\" data-testid=\"error-{id}\"></span></div>"
-    );
+    html.raw("<span class=\"error\"")
+        .attr("id", &format_args!("{id}-error"))
+        .attr("data-testid", &format_args!("error-{id}"))
+        .raw("></span></div>");
 }

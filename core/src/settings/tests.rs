@@ -817,7 +817,7 @@ fn a_device_id_is_at_most_256_bytes() {
 
 #[test]
 fn every_field_is_in_exactly_one_group_with_a_label_and_a_control() {
-    let html = form_html();
+    let html = form_html().into_string();
     for field in Field::ALL {
         let groups = Group::ALL
             .iter()

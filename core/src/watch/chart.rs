@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write;
 
 use super::Point;
-use crate::fleet::table::escape;
+use crate::html::Html;
 use crate::sensor::Decimal;
 
 const WIDTH: f64 = 640.0;
@@ -81,32 +81,28 @@ fn draw(
     title: &str,
     flagged: Option<&BTreeSet<u64>>,
 ) -> String {
-    let mut out = format!(
-        "<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">",
-        Tenths(WIDTH),
-        Tenths(HEIGHT)
-    );
-    escape(&mut out, title);
-    out.push_str("</title>");
-    let _ = write!(
-        out,
-        "<text class=\"legend p\" x=\"{left}\" y=\"14\">— pressure (hPa, left)</text>\
-         <text class=\"legend t\" x=\"{right}\" y=\"14\" text-anchor=\"end\">— temperature (°C, right)</text>\
-         <rect class=\"frame\" x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\"/>",
-        Tenths(RIGHT - LEFT),
-        Tenths(BOTTOM - TOP),
-        left = Tenths(LEFT),
-        right = Tenths(RIGHT),
-        top = Tenths(TOP),
-    );
+    let mut out = Html::new();
+    out.raw("<svg")
+        .attr(
+            "viewBox",
+            &format_args!("0 0 {} {}", Tenths(WIDTH), Tenths(HEIGHT)),
+        )
+        .raw(" role=\"img\" aria-labelledby=\"chart-title\">")
+        .wrap("<title id=\"chart-title\">", &title, "</title>")
+        .raw("<text class=\"legend p\"")
+        .attr("x", &Tenths(LEFT))
+        .raw(" y=\"14\">— pressure (hPa, left)</text><text class=\"legend t\"")
+        .attr("x", &Tenths(RIGHT))
+        .raw(" y=\"14\" text-anchor=\"end\">— temperature (°C, right)</text><rect class=\"frame\"");
+    at(&mut out, LEFT, TOP)
+        .attr("width", &Tenths(RIGHT - LEFT))
+        .attr("height", &Tenths(BOTTOM - TOP))
+        .raw("/>");
     let Some(newest) = points.back().map(|p| p.sample.sequence) else {
-        let _ = write!(
-            out,
-            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no samples yet: press Start</text></svg>",
-            Tenths((LEFT + RIGHT) / 2.0),
-            Tenths((TOP + BOTTOM) / 2.0)
-        );
-        return out;
+        out.raw("<text class=\"axis\"");
+        at(&mut out, (LEFT + RIGHT) / 2.0, (TOP + BOTTOM) / 2.0)
+            .raw(" text-anchor=\"middle\">no samples yet: press Start</text></svg>");
+        return out.into_string();
     };
     // The samples kept span the width (at most `len` of them; a short run is not squeezed
     // into a corner), and never fewer than ten steps.
@@ -138,27 +134,23 @@ fn draw(
         let (a, b) = (points[start].sample.sequence, points[i - 1].sample.sequence);
         let left = (x(a) - step / 2.0).max(LEFT);
         let right = (x(b) + step / 2.0).min(RIGHT);
-        let _ = write!(
-            out,
-            "<g class=\"event\" data-kind=\"{kind}\"><rect class=\"ev {kind}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{kind} #{} (sequence {a} to {b})</title></rect>",
-            Tenths(left),
-            Tenths(TOP),
-            Tenths((right - left).max(1.0)),
-            Tenths(BOTTOM - TOP),
-            label.id,
-            kind = label.kind,
-        );
+        let kind = label.kind;
+        out.raw("<g class=\"event\"")
+            .attr("data-kind", &kind)
+            .raw("><rect")
+            .attr("class", &format_args!("ev {kind}"));
+        at(&mut out, left, TOP)
+            .attr("width", &Tenths((right - left).max(1.0)))
+            .attr("height", &Tenths(BOTTOM - TOP))
+            .raw("><title>");
+        let _ = write!(out, "{kind} #{} (sequence {a} to {b})", label.id);
+        out.raw("</title></rect>");
         if left >= labelled_to {
-            let _ = write!(
-                out,
-                "<text class=\"evl\" x=\"{}\" y=\"{}\">{}</text>",
-                Tenths(left + 1.0),
-                Tenths(TOP + 10.0),
-                label.kind
-            );
-            labelled_to = left + 6.0 * label.kind.name().len() as f64 + 4.0;
+            out.raw("<text class=\"evl\"");
+            at(&mut out, left + 1.0, TOP + 10.0).wrap(">", &kind, "</text>");
+            labelled_to = left + 6.0 * kind.name().len() as f64 + 4.0;
         }
-        out.push_str("</g>");
+        out.raw("</g>");
     }
 
     // The lines, broken wherever a sample was not reported.
@@ -176,17 +168,17 @@ fn draw(
             let gap = previous.is_some_and(|s: u64| point.sample.sequence != s + 1);
             previous = Some(point.sample.sequence);
             if open && (!point.reported || gap) {
-                out.push_str("\"/>");
+                out.raw("\"/>");
                 open = false;
             }
             if !point.reported {
                 continue;
             }
             if !open {
-                let _ = write!(out, "<polyline class=\"{class}\" points=\"");
+                out.raw("<polyline").attr("class", &class).raw(" points=\"");
                 open = true;
             } else {
-                out.push(' ');
+                out.raw(" ");
             }
             let _ = write!(
                 out,
@@ -196,63 +188,66 @@ fn draw(
             );
         }
         if open {
-            out.push_str("\"/>");
+            out.raw("\"/>");
         }
     }
 
     // The axes: three values on each side, and the sequence span below.
     for k in 0..3 {
-        let at = TOP + (BOTTOM - TOP) * f64::from(k) / 2.0;
+        let y_at = TOP + (BOTTOM - TOP) * f64::from(k) / 2.0;
         let value = |(low, high): (f64, f64)| high - (high - low) * f64::from(k) / 2.0;
-        let _ = write!(
-            out,
-            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
-             <text class=\"axis\" x=\"{}\" y=\"{}\">{}</text>",
-            Tenths(LEFT - 4.0),
-            Tenths(at + 4.0),
-            Decimal(value(pressure), 2, false),
-            Tenths(RIGHT + 4.0),
-            Tenths(at + 4.0),
-            Decimal(value(temperature), 2, false),
+        out.raw("<text class=\"axis\"");
+        at(&mut out, LEFT - 4.0, y_at + 4.0).wrap(
+            " text-anchor=\"end\">",
+            &Decimal(value(pressure), 2, false),
+            "</text><text class=\"axis\"",
+        );
+        at(&mut out, RIGHT + 4.0, y_at + 4.0).wrap(
+            ">",
+            &Decimal(value(temperature), 2, false),
+            "</text>",
         );
     }
-    let _ = write!(
-        out,
-        "<text class=\"axis\" x=\"{}\" y=\"{below}\">sequence {first}</text>\
-         <text class=\"axis\" x=\"{}\" y=\"{below}\" text-anchor=\"end\">{newest}</text>",
-        Tenths(LEFT),
-        Tenths(RIGHT),
-        below = Tenths(BOTTOM + 16.0),
-    );
+    out.raw("<text class=\"axis\"");
+    at(&mut out, LEFT, BOTTOM + 16.0).wrap(">sequence ", &first, "</text><text class=\"axis\"");
+    at(&mut out, RIGHT, BOTTOM + 16.0).wrap(" text-anchor=\"end\">", &newest, "</text>");
 
     // The detector's flags: a tick above each flagged sample on screen.
     if let Some(flagged) = flagged {
         let mut marks = flagged.range(first..=newest).peekable();
         if marks.peek().is_some() {
-            out.push_str("<path class=\"flag\" d=\"");
+            out.raw("<path class=\"flag\" d=\"");
             for &sequence in marks {
                 let _ = write!(out, "M{} {}v8", Tenths(x(sequence)), Tenths(TOP - 10.0));
             }
-            out.push_str("\"><title>the detector's flags</title></path>");
+            out.raw("\"><title>the detector's flags</title></path>");
         }
     }
 
     // The newest sample that was reported.
     if let Some(last) = points.iter().rev().find(|p| p.reported) {
         let sx = x(last.sample.sequence);
+        out.raw("<g class=\"newest\"><circle class=\"p\"")
+            .attr("cx", &Tenths(sx))
+            .attr("cy", &Tenths(y(pressure, last.sample.pressure_hpa)))
+            .raw(" r=\"4\"/><circle class=\"t\"")
+            .attr("cx", &Tenths(sx))
+            .attr("cy", &Tenths(y(temperature, last.sample.temperature_c)))
+            .raw(" r=\"4\"/><title>");
         let _ = write!(
             out,
-            "<g class=\"newest\"><circle class=\"p\" cx=\"{}\" cy=\"{}\" r=\"4\"/><circle class=\"t\" cx=\"{}\" cy=\"{}\" r=\"4\"/>\
-             <title>newest: sequence {}, {} hPa, {} °C</title></g>",
-            Tenths(sx),
-            Tenths(y(pressure, last.sample.pressure_hpa)),
-            Tenths(sx),
-            Tenths(y(temperature, last.sample.temperature_c)),
+            "newest: sequence {}, {} hPa, {} °C",
             last.sample.sequence,
             Decimal(last.sample.pressure_hpa, 2, false),
             Decimal(last.sample.temperature_c, 2, false),
         );
+        out.raw("</title></g>");
     }
-    out.push_str("</svg>");
-    out
+    out.raw("</svg>");
+    out.into_string()
+}
+
+/// ` x="…" y="…"`: where an element sits.
+fn at(out: &mut Html, x: f64, y: f64) -> &mut Html {
+    out.attr("x", &Tenths(x)).attr("y", &Tenths(y))
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{Direction, Frame};
-use crate::fleet::table::escape;
+use crate::html::Html;
 use crate::mqtt::{DecodeError, Packet, dissect};
 use crate::sensor::format_rfc3339_millis;
 
@@ -65,86 +65,79 @@ fn direction_words(direction: Direction) -> &'static str {
 
 /// The rows of the packet list, newest first; each row's button selects its packet.
 pub fn list_html<'a>(frames: impl DoubleEndedIterator<Item = &'a Frame>, selected: u64) -> String {
-    let mut html = String::new();
+    let mut html = Html::new();
     for frame in frames.rev() {
-        let current = if frame.number == selected {
-            " aria-current=\"true\""
-        } else {
-            ""
-        };
-        let _ = write!(
-            html,
-            "<tr{current}><td><button class=\"small\" data-frame=\"{}\">{}</button></td><td>{}</td>",
-            frame.number,
-            time_of_day(frame.wall_ms),
-            direction_words(frame.direction)
-        );
+        html.raw("<tr");
+        if frame.number == selected {
+            html.raw(" aria-current=\"true\"");
+        }
+        html.raw("><td><button class=\"small\"")
+            .attr("data-frame", &frame.number)
+            .wrap(">", &time_of_day(frame.wall_ms), "</button></td>")
+            .wrap("<td>", &direction_words(frame.direction), "</td>");
         match &frame.summary {
             Ok(summary) => {
-                let id = summary
-                    .packet_id
-                    .map(|id| id.to_string())
-                    .unwrap_or_default();
-                let _ = write!(
-                    html,
-                    "<td>{}</td><td>{id}</td><td>{}</td><td>{}</td></tr>",
-                    summary.name,
-                    frame.bytes.len(),
-                    summary.flags
+                html.wrap("<td>", &summary.name, "</td><td>");
+                if let Some(id) = summary.packet_id {
+                    html.show(&id);
+                }
+                html.wrap("</td><td>", &frame.bytes.len(), "</td>").wrap(
+                    "<td>",
+                    &summary.flags,
+                    "</td></tr>",
                 );
             }
             Err(error) => {
-                html.push_str("<td>malformed: ");
-                escape(&mut html, &error.to_string());
-                let _ = write!(
-                    html,
-                    "</td><td></td><td>{}</td><td></td></tr>",
-                    frame.bytes.len()
+                html.wrap("<td>malformed: ", error, "</td><td></td>").wrap(
+                    "<td>",
+                    &frame.bytes.len(),
+                    "</td><td></td></tr>",
                 );
             }
         }
     }
-    html
+    html.into_string()
 }
 
 /// One packet taken apart: its fields (name, bytes, value) and a hex dump with each field's
 /// bytes marked by the same number. The password's bytes show as `••`.
 pub fn detail_html(frame: &Frame) -> String {
-    let mut html = format!(
-        "<p>#{} {} at {}, {} bytes</p>",
+    let mut html = Html::new();
+    let _ = write!(
+        html.raw("<p>"),
+        "#{} {} at {}, {} bytes",
         frame.number,
         direction_words(frame.direction),
         time_of_day(frame.wall_ms),
         frame.bytes.len()
     );
+    html.raw("</p>");
     let parts = match dissect(&frame.bytes) {
         Ok(dissection) => dissection.parts,
         Err(error) => {
-            html.push_str("<p>The codec refused it: ");
-            escape(&mut html, &error.to_string());
-            html.push_str("</p>");
+            html.wrap("<p>The codec refused it: ", &error, "</p>");
             // Without its fields, a CONNECT's password cannot be told from the rest.
             if frame.bytes.first().is_some_and(|b| b >> 4 == 1) {
-                html.push_str("<p>Its bytes are not shown: a CONNECT may hold a password.</p>");
-                return html;
+                html.raw("<p>Its bytes are not shown: a CONNECT may hold a password.</p>");
+                return html.into_string();
             }
             vec![]
         }
     };
-    html.push_str("<ol class=\"parts\">");
+    html.raw("<ol class=\"parts\">");
     for (n, part) in parts.iter().enumerate() {
+        html.raw("<li")
+            .attr("class", &format_args!("f{}", n % 6))
+            .wrap("><b>", &part.name, "</b> ");
         let _ = write!(
-            html,
-            "<li class=\"f{}\"><b>{}</b> <span>bytes {}–{}</span> ",
-            n % 6,
-            part.name,
+            html.raw("<span>"),
+            "bytes {}–{}",
             part.start,
             part.end.saturating_sub(1).max(part.start)
         );
-        escape(&mut html, &part.value);
-        html.push_str("</li>");
+        html.raw("</span> ").text(&part.value).raw("</li>");
     }
-    html.push_str("</ol><pre class=\"hex\">");
+    html.raw("</ol><pre class=\"hex\">");
     for (row, chunk) in frame.bytes.chunks(16).enumerate() {
         let offset = row * 16;
         let _ = write!(html, "{offset:04x} ");
@@ -153,21 +146,24 @@ pub fn detail_html(frame: &Frame) -> String {
             match parts.iter().position(|p| (p.start..p.end).contains(&at)) {
                 Some(n) => {
                     let part = &parts[n];
-                    let _ = write!(html, " <span class=\"f{}\" title=\"{}\">", n % 6, part.name);
+                    html.raw(" <span")
+                        .attr("class", &format_args!("f{}", n % 6))
+                        .attr("title", &part.name)
+                        .raw(">");
                     if part.secret {
-                        html.push_str("••");
+                        html.raw("••");
                     } else {
                         let _ = write!(html, "{byte:02x}");
                     }
-                    html.push_str("</span>");
+                    html.raw("</span>");
                 }
                 None => {
                     let _ = write!(html, " {byte:02x}");
                 }
             }
         }
-        html.push('\n');
+        html.raw("\n");
     }
-    html.push_str("</pre>");
-    html
+    html.raw("</pre>");
+    html.into_string()
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use dps368_core::fleet::table::escape;
+use dps368_core::html::Html;
 use dps368_core::score::Score;
 use dps368_core::score::board::{FIGURES, shown};
 use dps368_core::sensor::AnomalyKind;
@@ -200,72 +200,71 @@ pub fn table(total: &Score, devices: usize) -> String {
     out
 }
 
-/// Text for XML: escaped as HTML is (the five characters that mean something), without the
-/// control characters XML 1.0 has no place for.
-fn xml_escape(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .filter(|&c| (c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
-        .collect();
-    let mut out = String::with_capacity(clean.len());
-    escape(&mut out, &clean);
-    out
-}
-
 /// The JUnit XML testsuite `name`: a testcase per gate (failed gates carry a `<failure>`) and
 /// one per anomaly kind (its recall and delay; failed when a gate on its recall failed).
 pub fn junit(name: &str, total: &Score, outcomes: &[Outcome]) -> String {
-    let mut cases = String::new();
+    let mut cases = Html::new();
     let mut failures = 0;
     for outcome in outcomes {
-        let _ = write!(
-            cases,
-            "  <testcase classname=\"{}.gates\" name=\"{}\">",
-            xml_escape(name),
-            xml_escape(&outcome.gate.words())
-        );
+        cases
+            .raw("  <testcase")
+            .attr("classname", &format_args!("{name}.gates"))
+            .attr("name", &outcome.gate.words())
+            .raw(">");
         if !outcome.held {
             failures += 1;
+            cases
+                .raw("<failure")
+                .attr("message", &outcome.words())
+                .raw(" type=\"gate\">");
             let _ = write!(
                 cases,
-                "<failure message=\"{}\" type=\"gate\">figure {}, limit {}</failure>",
-                xml_escape(&outcome.words()),
+                "figure {}, limit {}",
                 shown(outcome.value, 6),
                 outcome.gate.limit
             );
+            cases.raw("</failure>");
         }
-        cases.push_str("</testcase>\n");
+        cases.raw("</testcase>\n");
     }
     for kind in AnomalyKind::ALL {
         let k = total.by_kind[kind.index()];
         let failed = outcomes
             .iter()
             .find(|o| o.gate.figure == Figure::RecallOf(kind) && !o.held);
+        cases
+            .raw("  <testcase")
+            .attr("classname", &format_args!("{name}.kinds"))
+            .attr("name", &kind)
+            .raw("><system-out>");
         let _ = write!(
             cases,
-            "  <testcase classname=\"{}.kinds\" name=\"{}\"><system-out>events {}, found {}, recall {}, delay {}</system-out>",
-            xml_escape(name),
-            kind.name(),
+            "events {}, found {}, recall {}, delay {}",
             k.events,
             k.found,
             shown(k.recall, 3),
             shown(k.mean_delay, 2)
         );
+        cases.raw("</system-out>");
         if let Some(outcome) = failed {
             failures += 1;
-            let _ = write!(
-                cases,
-                "<failure message=\"{}\" type=\"gate\"/>",
-                xml_escape(&outcome.words())
-            );
+            cases
+                .raw("<failure")
+                .attr("message", &outcome.words())
+                .raw(" type=\"gate\"/>");
         }
-        cases.push_str("</testcase>\n");
+        cases.raw("</testcase>\n");
     }
     let tests = outcomes.len() + AnomalyKind::ALL.len();
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">\n{cases}</testsuite>\n",
-        xml_escape(name)
-    )
+    let mut xml = Html::new();
+    xml.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite")
+        .attr("name", &name)
+        .attr("tests", &tests)
+        .attr("failures", &failures)
+        .raw(" errors=\"0\">\n")
+        .markup(cases)
+        .raw("</testsuite>\n");
+    xml.into_string()
 }
 
 #[cfg(test)]
