@@ -108,6 +108,19 @@ impl Page {
         self.by_testid(testid).click();
     }
 
+    /// Takes every `data-testid` off the page, and returns the elements that had one, by it.
+    fn strip_test_ids(&self) -> std::collections::HashMap<String, HtmlElement> {
+        let list = self.root.query_selector_all("[data-testid]").unwrap();
+        let mut elements = std::collections::HashMap::new();
+        for i in 0..list.length() {
+            let element: HtmlElement = list.item(i).unwrap().unchecked_into();
+            let testid = element.get_attribute("data-testid").unwrap();
+            element.remove_attribute("data-testid").unwrap();
+            elements.insert(testid, element);
+        }
+        elements
+    }
+
     async fn wait_for(&self, what: &str, mut done: impl FnMut(&Self) -> bool) {
         for _ in 0..500 {
             if done(self) {
@@ -960,4 +973,67 @@ async fn settings_export_to_json_and_import_back_without_the_password() {
         log.contains("\"password\" is not a setting of this page; ignored"),
         "{log}"
     );
+}
+
+/// Test ids are for tests: with every one taken off, the page still starts, counts, stops,
+/// shows its log and switches its theme (it finds its elements by its own ids and actions).
+#[wasm_bindgen_test]
+async fn the_page_works_with_every_test_id_taken_off() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Broker URL", TEST_BROKER);
+    page.type_into("Device ID", "no-test-ids");
+    page.type_into("Publish interval (s)", "0.05");
+    let elements = page.strip_test_ids();
+    assert!(elements.len() > 30, "{} test ids", elements.len());
+    assert!(page.root.query_selector("[data-testid]").unwrap().is_none());
+    let element = |testid: &str| {
+        elements
+            .get(testid)
+            .unwrap_or_else(|| panic!("no element had data-testid={testid}"))
+            .clone()
+    };
+    let text = |testid: &str| element(testid).text_content().unwrap_or_default();
+    let count = |testid: &str| text(testid).parse::<u64>().unwrap_or(0);
+    element("start").click();
+    let mut connected = false;
+    for _ in 0..500 {
+        if text("status") == "connected" && count("acked") >= 3 {
+            connected = true;
+            break;
+        }
+        TimeoutFuture::new(20).await;
+    }
+    assert!(
+        connected,
+        "status {:?}, log: {}",
+        text("status"),
+        text("log")
+    );
+    assert!(!text("last-payload").contains("nothing sent yet"));
+    element("stop").click();
+    let mut stopped = false;
+    for _ in 0..500 {
+        if text("status") == "disconnected" {
+            stopped = true;
+            break;
+        }
+        TimeoutFuture::new(20).await;
+    }
+    assert!(stopped, "status {:?}", text("status"));
+    assert_eq!(count("acked"), count("published"));
+    assert!(count("published") >= 3);
+    assert!(
+        text("log").contains("CONNACK: connection accepted"),
+        "{}",
+        text("log")
+    );
+    element("theme").click();
+    tick().await;
+    assert_eq!(text("theme"), "Theme: dark");
+    // Back to where the theme test expects it.
+    element("theme").click();
+    element("theme").click();
+    tick().await;
+    assert_eq!(text("theme"), "Theme: auto");
 }

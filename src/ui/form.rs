@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{SimulatorHandle, find, prop, set_prop, set_testid};
+use super::{SimulatorHandle, find, prop, set_by_id, set_prop};
 use crate::device::LogLevel;
 use crate::sensor::{AnomalyKind, format_rfc3339_millis, parse_rfc3339_millis};
 use crate::settings::{
@@ -183,9 +183,9 @@ pub fn bind(sim: SimulatorHandle, root: NodeRef<leptos::html::Div>) {
             set_prop(&select, "value", preset.into());
         }
         let blocked = sim.https.then(|| blocked_from_https(&url)).flatten();
-        set_testid(root, "https-warning", "hidden", blocked.is_none().into());
+        set_by_id(root, "https-warning", "hidden", blocked.is_none().into());
         let warning = blocked.map(|b| format!("warning: {b}")).unwrap_or_default();
-        set_testid(root, "https-warning", "textContent", warning.into());
+        set_by_id(root, "https-warning", "textContent", warning.into());
         for field in Field::ALL {
             let message = sim.error_for(field);
             let id = field.id();
@@ -292,7 +292,7 @@ pub fn theme(root: NodeRef<leptos::html::Div>) -> RwSignal<String> {
         root.track();
         theme.with(|t| {
             transport::browser::apply_theme(t);
-            set_testid(root, "theme", "textContent", format!("Theme: {t}").into());
+            set_by_id(root, "theme", "textContent", format!("Theme: {t}").into());
         });
     });
     theme

@@ -429,8 +429,9 @@ fn find(root: NodeRef<leptos::html::Div>, selector: &str) -> Option<web_sys::Ele
         .flatten()
 }
 
-fn by_testid(root: NodeRef<leptos::html::Div>, testid: &str) -> Option<web_sys::Element> {
-    find(root, &format!("[data-testid=\"{testid}\"]"))
+/// The page's element with id `id` (its own ids: test ids are for tests).
+fn by_id(root: NodeRef<leptos::html::Div>, id: &str) -> Option<web_sys::Element> {
+    find(root, &format!("#{id}"))
 }
 
 fn prop(target: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue {
@@ -445,14 +446,9 @@ fn set_prop(target: &wasm_bindgen::JsValue, name: &str, value: wasm_bindgen::JsV
     }
 }
 
-/// Sets a property of the element with `data-testid` `testid`.
-fn set_testid(
-    root: NodeRef<leptos::html::Div>,
-    testid: &str,
-    name: &str,
-    value: wasm_bindgen::JsValue,
-) {
-    if let Some(element) = by_testid(root, testid) {
+/// Sets a property of the element with id `id`.
+fn set_by_id(root: NodeRef<leptos::html::Div>, id: &str, name: &str, value: wasm_bindgen::JsValue) {
+    if let Some(element) = by_id(root, id) {
         set_prop(&element, name, value);
     }
 }
@@ -501,39 +497,39 @@ pub fn App() -> impl IntoView {
             return;
         }
         let status = sim.status_text();
-        set_testid(root, "status", "textContent", status.into());
+        set_by_id(root, "run-status", "textContent", status.into());
         sim.view.with(|v| {
             if let Some(element) = find(root, ".status") {
                 let _ = element.set_attribute("data-status", status_class(&v.status));
             }
             for (index, (_, testid)) in page::COUNTERS.iter().enumerate() {
-                set_testid(
+                set_by_id(
                     root,
-                    testid,
+                    &format!("count-{testid}"),
                     "textContent",
                     counter_text(&v.counters, index).into(),
                 );
             }
             for kind in AnomalyKind::ALL {
                 let count = v.counters.events_by_kind[kind.index()].to_string();
-                set_testid(
+                set_by_id(
                     root,
-                    &format!("anomalies-{kind}"),
+                    &format!("count-anomalies-{kind}"),
                     "textContent",
                     count.into(),
                 );
             }
-            set_testid(root, "rate", "textContent", v.rate.to_string().into());
+            set_by_id(root, "rate", "textContent", v.rate.to_string().into());
             let topic = if v.topic.is_empty() {
                 String::new()
             } else {
                 format!(" → {}", v.topic)
             };
-            set_testid(root, "topic", "textContent", topic.into());
+            set_by_id(root, "payload-topic", "textContent", topic.into());
             let payload = v.last_payload.as_deref().unwrap_or("(nothing sent yet)");
-            set_testid(root, "last-payload", "textContent", payload.into());
+            set_by_id(root, "last-payload", "textContent", payload.into());
         });
-        if let Some(picker) = by_testid(root, "watch-device") {
+        if let Some(picker) = by_id(root, "watch-device") {
             let _ = picker.set_attribute("max", &sim.fleet_size().to_string());
         }
         let max_rate = if sim.max_rate() {
@@ -541,7 +537,7 @@ pub fn App() -> impl IntoView {
         } else {
             ""
         };
-        set_testid(root, "max-rate", "textContent", max_rate.into());
+        set_by_id(root, "max-rate", "textContent", max_rate.into());
     });
     // What a run locks: the settings while active; Stop and Inject apply only while running.
     Effect::new(move |_| {
@@ -557,10 +553,10 @@ pub fn App() -> impl IntoView {
             }
         };
         set_all(
-            "fieldset.group, [data-testid=start], [data-testid=reset-settings], #import-settings",
+            "fieldset.group, [data-action=start], [data-action=reset-settings], #import-settings",
             active,
         );
-        set_all("[data-testid=stop], [data-inject]", !running);
+        set_all("[data-action=stop], [data-inject]", !running);
     });
     // The fleet table, a page of rows at a time.
     Effect::new(move |_| {
@@ -572,16 +568,16 @@ pub fn App() -> impl IntoView {
             set_prop(&section, "hidden", (count == 0).into());
         }
         let view = sim.table.get();
-        if let Some(body) = find(root, "[data-testid=fleet] tbody") {
+        if let Some(body) = by_id(root, "fleet-rows") {
             set_prop(
                 &body,
                 "innerHTML",
                 sim.rows.with(|rows| table::rows_html(rows, view)).into(),
             );
         }
-        set_testid(
+        set_by_id(
             root,
-            "page",
+            "fleet-page",
             "textContent",
             table::describe(view, count).into(),
         );
@@ -594,20 +590,20 @@ pub fn App() -> impl IntoView {
         let html: String = sim
             .log
             .with(|lines| lines.iter().rev().map(String::as_str).collect());
-        if let Some(list) = find(root, "[data-testid=log] ol") {
+        if let Some(list) = by_id(root, "log-lines") {
             set_prop(&list, "innerHTML", html.into());
         }
     });
     // The chart, the inspector's packets and the packet taken apart: each only when its
     // HTML changed (the simulator sends a chart only when a sample came).
-    bind_html(root, "[data-testid=chart]", sim.chart);
-    bind_html(root, "[data-testid=inspector] tbody", sim.frames);
-    bind_html(root, "[data-testid=frame-detail]", sim.frame_detail);
+    bind_html(root, "#chart", sim.chart);
+    bind_html(root, "#frames", sim.frames);
+    bind_html(root, "#frame-detail", sim.frame_detail);
     // The device they show, when it changes (not while someone types a new number).
     Effect::new(move |_| {
         let shown = (sim.watched.get() + 1).to_string();
         if root.get().is_some() {
-            set_testid(root, "watch-device", "value", shown.into());
+            set_by_id(root, "watch-device", "value", shown.into());
         }
     });
     // The chart and the inspector record only while unfolded. `toggle` does not bubble: it is
@@ -663,7 +659,7 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Every click on the page: buttons by their `data-testid` (or `data-inject`, `data-frame`,
+/// Every click on the page: buttons by their `data-action` (or `data-inject`, `data-frame`,
 /// `data-col`, `data-page`), and the chart's and inspector's summaries.
 fn on_click(
     sim: SimulatorHandle,
@@ -689,7 +685,7 @@ fn on_click(
         let count = sim.rows.with_untracked(Vec::len);
         sim.table.update(|t| t.turn(by, count));
     } else {
-        match attribute("data-testid").as_deref() {
+        match attribute("data-action").as_deref() {
             Some("start") => sim.start(),
             Some("stop") => sim.stop(),
             Some("download-csv") => sim.download(false),
@@ -698,7 +694,7 @@ fn on_click(
             Some("reset-settings") => sim.reset_settings(),
             Some("export-settings") => sim.export_settings(),
             Some("copy-link") => {
-                let selected = by_testid(root, "share-text")
+                let selected = by_id(root, "share-text")
                     .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
                 transport::browser::copy_text(&sim.share_link_untracked(), move |copied| {
                     // Where the clipboard is missing or refuses, the older way: copy the
@@ -717,7 +713,7 @@ fn on_click(
                 });
             }
             Some("qr-fullscreen") => {
-                if let Some(qr) = by_testid(root, "qr") {
+                if let Some(qr) = by_id(root, "qr") {
                     let _ = qr.request_fullscreen();
                 }
             }

@@ -94,9 +94,9 @@ fn page_html(form: &MonitorForm) -> String {
     }
     html.raw(
         "</fieldset><div class=\"actions\">\
-         <button type=\"button\" data-testid=\"monitor-start\">Subscribe</button>\
-         <button type=\"button\" data-testid=\"monitor-stop\">Stop</button>\
-         <button type=\"button\" data-testid=\"download-report\">Download report</button></div></form>\
+         <button type=\"button\" data-testid=\"monitor-start\" data-action=\"monitor-start\">Subscribe</button>\
+         <button type=\"button\" data-testid=\"monitor-stop\" data-action=\"monitor-stop\">Stop</button>\
+         <button type=\"button\" data-testid=\"download-report\" data-action=\"download-report\">Download report</button></div></form>\
          <p role=\"status\" data-testid=\"monitor-status\" id=\"monitor-status\">stopped</p>\
          <section><h2>Scoreboard</h2><div id=\"scoreboard\" data-testid=\"scoreboard\"></div></section>\
          <section><h2>Devices</h2><div class=\"table-wrap\"><table data-testid=\"monitor-table\"><thead><tr>\
@@ -148,7 +148,7 @@ fn on_click(event: web_sys::Event) {
         render();
         return;
     }
-    match button.get_attribute("data-testid").as_deref() {
+    match button.get_attribute("data-action").as_deref() {
         Some("monitor-start") => start(),
         Some("monitor-stop") => {
             with_runner(|r| r.stop());

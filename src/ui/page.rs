@@ -1,6 +1,7 @@
 //! The page's static structure as HTML, set once when the page mounts. What changes (counters,
-//! status, tables, chart, errors) is filled in by the effects in [`super`], found by their ids
-//! and `data-testid`s; one listener per event type reads every click and edit.
+//! status, tables, chart, errors) is filled in by the effects in [`super`], found by their ids;
+//! one listener per event type reads every click and edit, a button by its `data-action`.
+//! The `data-testid`s are for the tests alone: the page never reads them.
 //!
 //! A view per element cost about 1 KB of bundle each; this is the same DOM for a string.
 
@@ -9,8 +10,8 @@ use crate::html::Html;
 use crate::sensor::AnomalyKind;
 use crate::settings::form_html;
 
-/// The totals shown as counters: label and `data-testid`, in the order of
-/// [`super::counter_text`].
+/// The totals shown as counters: label and name (the value's id is `count-{name}`, its test id
+/// the name), in the order of [`super::counter_text`].
 pub const COUNTERS: [(&str, &str); 10] = [
     ("samples", "samples"),
     ("published", "published"),
@@ -26,6 +27,7 @@ pub const COUNTERS: [(&str, &str); 10] = [
 
 fn counter(html: &mut Html, label: &str, testid: &dyn std::fmt::Display) {
     html.raw("<div class=\"counter\"><span class=\"value\"")
+        .attr("id", &format_args!("count-{testid}"))
         .attr("data-testid", testid)
         .wrap(">0</span><span class=\"label\">", &label, "</span></div>");
 }
@@ -68,58 +70,58 @@ pub fn page_html() -> String {
 
 const HEADER: &str = "<header><h1>DPS368 sensor simulator</h1>\
 <p class=\"tagline\">Infineon XENSIV DPS368 pressure and temperature telemetry over MQTT 3.1.1 on a WebSocket. <a href=\"monitor/\">Monitor and score a detector</a></p>\
-<button class=\"small theme\" data-testid=\"theme\">Theme: auto</button></header>";
+<button class=\"small theme\" id=\"theme\" data-testid=\"theme\" data-action=\"theme\">Theme: auto</button></header>";
 
 const SETTINGS_ACTIONS: &str = "</div><div class=\"settings-actions\">\
-<button class=\"small\" data-testid=\"reset-settings\">Reset to defaults</button>\
-<button class=\"small\" data-testid=\"export-settings\">Export settings</button>\
+<button class=\"small\" data-testid=\"reset-settings\" data-action=\"reset-settings\">Reset to defaults</button>\
+<button class=\"small\" data-testid=\"export-settings\" data-action=\"export-settings\">Export settings</button>\
 <label for=\"import-settings\">Import settings</label>\
 <input id=\"import-settings\" data-testid=\"import-settings\" type=\"file\" accept=\".json,application/json\">\
 <span class=\"hint\">The form is remembered in this browser (never the password).</span></div></section>";
 
 const CONTROLS_START: &str = "<section class=\"controls\" aria-label=\"Controls\">\
-<button data-testid=\"start\">Start</button><button data-testid=\"stop\" disabled>Stop</button>\
-<span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong data-testid=\"status\">disconnected</strong></span>\
-<a class=\"share\" data-testid=\"share-link\">Share link (replays this run)</a>\
+<button data-testid=\"start\" data-action=\"start\">Start</button><button data-testid=\"stop\" data-action=\"stop\" disabled>Stop</button>\
+<span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong id=\"run-status\" data-testid=\"status\">disconnected</strong></span>\
+<a class=\"share\" id=\"share-link\" data-testid=\"share-link\">Share link (replays this run)</a>\
 <div class=\"inject\" role=\"group\" aria-label=\"Inject anomaly\"><span>Inject anomaly:</span>";
 
 const CONTROLS_END: &str = "</div><div class=\"downloads\">\
-<button class=\"small\" data-testid=\"download-csv\">Download CSV</button>\
-<button class=\"small\" data-testid=\"download-jsonl\">Download JSONL</button>\
+<button class=\"small\" data-testid=\"download-csv\" data-action=\"download-csv\">Download CSV</button>\
+<button class=\"small\" data-testid=\"download-jsonl\" data-action=\"download-jsonl\">Download JSONL</button>\
 <span class=\"hint\">the run's last 100,000 samples, with labels</span></div></section>";
 
-const TELEMETRY_MIDDLE: &str = "</div><p class=\"rate\"><strong data-testid=\"rate\">0</strong> msg/s acknowledged\
-<span data-testid=\"max-rate\"></span></p><h2>Anomaly events by kind</h2><div class=\"counters kinds\">";
+const TELEMETRY_MIDDLE: &str = "</div><p class=\"rate\"><strong id=\"rate\" data-testid=\"rate\">0</strong> msg/s acknowledged\
+<span id=\"max-rate\" data-testid=\"max-rate\"></span></p><h2>Anomaly events by kind</h2><div class=\"counters kinds\">";
 
-const TELEMETRY_END: &str = "</div><h2>Last payload<span class=\"topic\" data-testid=\"topic\"></span></h2>\
-<pre class=\"payload\" data-testid=\"last-payload\">(nothing sent yet)</pre></section>";
+const TELEMETRY_END: &str = "</div><h2>Last payload<span class=\"topic\" id=\"payload-topic\" data-testid=\"topic\"></span></h2>\
+<pre class=\"payload\" id=\"last-payload\" data-testid=\"last-payload\">(nothing sent yet)</pre></section>";
 
 const WATCH: &str = "<section class=\"watch\" aria-label=\"Chart and frame inspector\">\
 <p class=\"picker\"><label for=\"watch-device\">Device shown (number in the fleet)</label>\
 <input id=\"watch-device\" data-testid=\"watch-device\" type=\"number\" min=\"1\" max=\"1\" value=\"1\"></p>\
 <details open data-view=\"chart\"><summary><h2>Chart</h2></summary>\
 <p class=\"hint\">The last 300 samples. Shaded: anomaly events, labelled by kind. Gaps: dropouts.</p>\
-<div class=\"plot\" data-testid=\"chart\"></div></details>\
+<div class=\"plot\" id=\"chart\" data-testid=\"chart\"></div></details>\
 <details data-view=\"inspector\"><summary><h2>Frame inspector</h2></summary>\
-<p class=\"picker\"><button class=\"small\" data-testid=\"inspector-pause\" aria-pressed=\"false\">Pause</button>\
-<button class=\"small\" data-testid=\"inspector-clear\">Clear</button>\
+<p class=\"picker\"><button class=\"small\" data-testid=\"inspector-pause\" data-action=\"inspector-pause\" aria-pressed=\"false\">Pause</button>\
+<button class=\"small\" data-testid=\"inspector-clear\" data-action=\"inspector-clear\">Clear</button>\
 <span class=\"hint\">The connection's last 200 MQTT packets, newest first. Pick one to take it apart.</span></p>\
 <div class=\"frames\" data-testid=\"inspector\" tabindex=\"0\" role=\"region\" aria-label=\"Packets\"><table><thead><tr>\
 <th scope=\"col\">time (UTC)</th><th scope=\"col\">direction</th><th scope=\"col\">type</th>\
-<th scope=\"col\">packet id</th><th scope=\"col\">bytes</th><th scope=\"col\">flags</th></tr></thead><tbody></tbody></table></div>\
-<div class=\"frame-detail\" data-testid=\"frame-detail\" aria-live=\"polite\"></div></details></section>";
+<th scope=\"col\">packet id</th><th scope=\"col\">bytes</th><th scope=\"col\">flags</th></tr></thead><tbody id=\"frames\"></tbody></table></div>\
+<div class=\"frame-detail\" id=\"frame-detail\" data-testid=\"frame-detail\" aria-live=\"polite\"></div></details></section>";
 
-const FLEET_END: &str = "</tr></thead><tbody></tbody></table><p class=\"pager\">\
+const FLEET_END: &str = "</tr></thead><tbody id=\"fleet-rows\"></tbody></table><p class=\"pager\">\
 <button class=\"small\" data-page=\"-1\" data-testid=\"page-prev\">previous</button> \
-<span data-testid=\"page\"></span> \
+<span id=\"fleet-page\" data-testid=\"page\"></span> \
 <button class=\"small\" data-page=\"1\" data-testid=\"page-next\">next</button></p></div></section>";
 
 const SHARE_AND_LOG: &str = "<section class=\"share-room\" aria-labelledby=\"share-heading\">\
 <h2 id=\"share-heading\">Share for the room</h2>\
 <div class=\"field\"><label for=\"share-text\">Share link</label>\
 <input id=\"share-text\" data-testid=\"share-text\" type=\"text\" readonly></div>\
-<p><button class=\"small\" data-testid=\"copy-link\">Copy link</button> \
-<button class=\"small\" data-testid=\"qr-fullscreen\">Show the QR code full screen</button></p>\
-<div class=\"qr\" data-testid=\"qr\"></div></section>\
+<p><button class=\"small\" data-testid=\"copy-link\" data-action=\"copy-link\">Copy link</button> \
+<button class=\"small\" data-testid=\"qr-fullscreen\" data-action=\"qr-fullscreen\">Show the QR code full screen</button></p>\
+<div class=\"qr\" id=\"qr\" data-testid=\"qr\"></div></section>\
 <section class=\"log\" aria-label=\"Event log\"><h2>Event log</h2>\
-<div class=\"lines\" data-testid=\"log\" role=\"log\" tabindex=\"0\" aria-label=\"Event log, newest first\"><ol></ol></div></section></main>";
+<div class=\"lines\" data-testid=\"log\" role=\"log\" tabindex=\"0\" aria-label=\"Event log, newest first\"><ol id=\"log-lines\"></ol></div></section></main>";

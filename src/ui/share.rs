@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{SimulatorHandle, set_testid};
+use super::{SimulatorHandle, set_by_id};
 use crate::qr;
 
 /// Keeps the share link, its text and its QR code in step with the settings.
@@ -17,8 +17,8 @@ pub fn bind(sim: SimulatorHandle, root: NodeRef<leptos::html::Div>) {
             Some(code) => qr::svg(&code, "QR code of the share link"),
             None => "<p>The link is too long for a QR code.</p>".into(),
         };
-        set_testid(root, "qr", "innerHTML", code.into());
-        set_testid(root, "share-link", "href", link.clone().into());
-        set_testid(root, "share-text", "value", link.into());
+        set_by_id(root, "qr", "innerHTML", code.into());
+        set_by_id(root, "share-link", "href", link.clone().into());
+        set_by_id(root, "share-text", "value", link.into());
     });
 }
