@@ -18,6 +18,7 @@
 //! no stack.
 
 mod dataset;
+mod outbox;
 mod schedule;
 mod source;
 mod status;
@@ -25,6 +26,7 @@ mod status;
 use std::collections::VecDeque;
 
 pub use dataset::Dataset;
+use outbox::Outbox;
 use schedule::Schedule;
 pub use source::Source;
 pub(crate) use status::Seconds;
@@ -67,9 +69,8 @@ pub struct Device {
     /// Samples made by all sources: they are made in turn, so the next is source
     /// `made % sources.len()`'s sample `made / sources.len() + 1`.
     made: u64,
-    /// Which source's queue holds the next sample to send, one entry per queued sample, in the
-    /// order they were made.
-    order: VecDeque<usize>,
+    /// What waits to be sent: each source's samples and blind mode's labels.
+    outbox: Outbox,
     /// The connection: its phases, retries and session.
     link: Link,
     /// Started and not yet ended (the link may end first, lost while stopping).
@@ -78,16 +79,6 @@ pub struct Device {
     schedule: Schedule,
     /// At max rate, how many more samples this input may make.
     burst_left: usize,
-    /// Sources whose queue overflowed and has not drained to half since (a burst of drops,
-    /// logged when it ends).
-    bursting: usize,
-    /// Samples up to this sequence are dropped as they are made: the catch-up brought more
-    /// than the queue holds.
-    catch_up_drop_to: u64,
-    /// Blind mode: ended events' ground truth waiting to be published, with their source,
-    /// ahead of any sample; as bounded as the offline queue.
-    labels: VecDeque<(usize, GroundTruth)>,
-    label_counts: LabelCounts,
     actions: VecDeque<Action>,
     log: VecDeque<LogEntry>,
     last_payload: Option<String>,
@@ -127,19 +118,18 @@ impl Device {
                 seed,
             ),
             running: false,
+            outbox: Outbox::new(
+                sources.iter().map(|source| source.queue_limit),
+                settings.offline_queue,
+            ),
             settings,
             sources,
             made: 0,
-            order: VecDeque::new(),
             schedule: Schedule::new(Time {
                 mono_ms: 0,
                 wall_ms: 0,
             }),
             burst_left: 0,
-            bursting: 0,
-            catch_up_drop_to: 0,
-            labels: VecDeque::new(),
-            label_counts: LabelCounts::default(),
             actions: VecDeque::new(),
             log: VecDeque::new(),
             last_payload: None,
@@ -166,12 +156,8 @@ impl Device {
             source.restart();
         }
         self.made = 0;
-        self.bursting = 0;
-        self.order.clear();
-        self.labels.clear();
-        self.label_counts = LabelCounts::default();
+        self.outbox.clear();
         self.last_payload = None;
-        self.catch_up_drop_to = 0;
         self.running = true;
         self.schedule = Schedule::new(now);
         self.info(
@@ -261,26 +247,20 @@ impl Device {
         // Rounds due and made, counted for the first source (the others differ by at most one).
         let due = elapsed.saturating_sub(self.sources[0].offset_ms) / interval + 1;
         let made = self.made.div_ceil(self.sources.len() as u64);
-        let keep = self.sources[0].queue_limit as u64;
-        if due > made + keep && due - keep > self.catch_up_drop_to {
-            // Said once per catch-up; while its chunks are made, time moves on and the drop
-            // extends silently (the counters stay exact).
-            if self.catch_up_drop_to <= made {
-                let per = if self.sources.len() > 1 {
-                    " per device"
-                } else {
-                    ""
-                };
-                self.warn(
-                    now,
-                    format!(
-                        "{} sample(s){per} came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
-                        due - made,
-                        due - keep - made
-                    ),
-                );
-            }
-            self.catch_up_drop_to = due - keep;
+        if let Some(catch_up) = self.outbox.catch_up(due, made) {
+            let per = if self.sources.len() > 1 {
+                " per device"
+            } else {
+                ""
+            };
+            let keep = self.outbox.lane_limit();
+            self.warn(
+                now,
+                format!(
+                    "{} sample(s){per} came due while the page could not run: more than the offline queue holds ({keep}), so the oldest {} are dropped",
+                    catch_up.came_due, catch_up.dropped
+                ),
+            );
         }
         for _ in 0..CATCH_UP_CHUNK {
             let due_at = self.next_due_at();
@@ -322,7 +302,7 @@ impl Device {
 
     /// Messages not yet acknowledged: in flight, queued samples and labels.
     fn waiting(&self) -> usize {
-        self.link.in_flight() + self.order.len() + self.labels.len()
+        self.link.in_flight() + self.outbox.waiting()
     }
 
     /// Ends at once (the page is going away): DISCONNECT when connected, then close.
@@ -398,7 +378,7 @@ impl Device {
 
     /// Blind mode's label messages so far.
     pub fn label_counts(&self) -> LabelCounts {
-        self.label_counts
+        self.outbox.label_counts()
     }
 
     /// The totals of all its sensors, and the connection's own counters.
@@ -408,10 +388,18 @@ impl Device {
             reconnects: self.link.reconnects(),
             ..Counters::default()
         };
-        for source in &self.sources {
-            total.add(&source.counters());
+        for index in 0..self.sources.len() {
+            total.add(&self.source_counters(index));
         }
         total
+    }
+
+    /// Source `index`'s counters, with its queue's length filled in.
+    pub fn source_counters(&self, index: usize) -> Counters {
+        Counters {
+            queued: self.outbox.queued(index) as u64,
+            ..self.sources[index].counters
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -481,7 +469,7 @@ impl Device {
         let fate = if !sample.is_reported() {
             source.counters.dropouts += 1;
             Fate::Dropout
-        } else if sample.sequence <= self.catch_up_drop_to {
+        } else if self.outbox.drops_on_arrival(sample.sequence) {
             source.counters.samples += 1;
             source.counters.dropped += 1;
             Fate::Dropped
@@ -492,25 +480,18 @@ impl Device {
         let mut overflow = None;
         let mut full_note = None;
         if fate == Fate::Queued {
-            if source.queue.len() >= source.queue_limit {
-                // Its entry in `order` now stands for the sample queued behind it.
-                if let Some(oldest) = source.queue.pop_front() {
-                    source.set_fate(oldest.sequence, Fate::Dropped);
-                    overflow = Some(oldest.sequence);
-                }
+            let queued = self.outbox.push_sample(index, sample);
+            if let Some(oldest) = queued.dropped {
+                source.set_fate(oldest, Fate::Dropped);
                 source.counters.dropped += 1;
-                if source.burst_dropped == 0 {
-                    self.bursting += 1;
-                    full_note = Some(format!(
-                        "offline queue full ({} samples): dropping the oldest",
-                        source.queue_limit
-                    ));
-                }
-                source.burst_dropped += 1;
-            } else {
-                self.order.push_back(index);
+                overflow = Some(oldest);
             }
-            source.queue.push_back(sample);
+            if queued.burst_began {
+                full_note = Some(format!(
+                    "offline queue full ({} samples): dropping the oldest",
+                    source.queue_limit
+                ));
+            }
         }
         source.dataset.push(sample, fate);
         if let Some(truth) = ended {
@@ -544,15 +525,9 @@ impl Device {
         if self.settings.labels != Labels::Topic {
             return;
         }
-        self.label_counts.made += 1;
-        if self.labels.len() >= self.settings.offline_queue.max(1) {
-            self.labels.pop_front();
-            self.label_counts.dropped += 1;
-            if self.label_counts.dropped == 1 {
-                self.warn(now, "label queue full: dropping the oldest label".into());
-            }
+        if self.outbox.push_label(index, truth) {
+            self.warn(now, "label queue full: dropping the oldest label".into());
         }
-        self.labels.push_back((index, truth));
     }
 
     /// A log line about source `index`: named when the device publishes for several.
@@ -606,7 +581,7 @@ impl Device {
     /// were made. At max rate, makes each next sample as the window has room.
     fn fill_window(&mut self, now: Time) {
         while self.link.session().can_publish() {
-            let Some(&(index, truth)) = self.labels.front() else {
+            let Some((index, truth)) = self.outbox.next_label() else {
                 break;
             };
             let source = &self.sources[index];
@@ -624,11 +599,10 @@ impl Device {
             {
                 break;
             }
-            self.labels.pop_front();
-            self.label_counts.published += 1;
+            self.outbox.label_published();
         }
         while self.link.session().can_publish() {
-            let Some(index) = self.order.pop_front() else {
+            let Some((index, sample)) = self.outbox.pop_sample() else {
                 if self.max_rate() && self.link.is_connected() && self.burst_left > 0 {
                     self.burst_left -= 1;
                     self.schedule.advance(now);
@@ -641,9 +615,6 @@ impl Device {
                 break;
             };
             let source = &mut self.sources[index];
-            let Some(sample) = source.queue.pop_front() else {
-                continue;
-            };
             let payload = source.payload(&sample, self.settings.labels == Labels::Topic);
             let tag = Tag::Sample {
                 source: index,
@@ -662,32 +633,16 @@ impl Device {
                     self.last_payload = Some(payload);
                 }
                 Err(_) => {
-                    source.queue.push_front(sample);
-                    self.order.push_front(index);
+                    self.outbox.put_back(index, sample);
                     break;
                 }
             }
         }
-        // Looked for only while a burst is on: this runs at every PUBACK, and a shared fleet
-        // has up to 1000 sources.
-        if self.bursting > 0 {
-            self.end_bursts(now);
-        }
-    }
-
-    /// Logs, once per source, how many samples a burst of overflow dropped, once its queue has
-    /// drained to half: a queue that hovers at full (made faster than sent) is one burst, not
-    /// two lines per PUBACK.
-    fn end_bursts(&mut self, now: Time) {
-        for index in 0..self.sources.len() {
-            let source = &mut self.sources[index];
-            if source.burst_dropped > 0 && source.queue.len() <= source.queue_limit / 2 {
-                self.bursting -= 1;
-                let dropped = std::mem::take(&mut source.burst_dropped);
-                let text = format!("{dropped} sample(s) dropped while the queue was full");
-                let text = self.about(index, text);
-                self.warn(now, text);
-            }
+        // A burst of overflow is said once, when its queue has drained to half.
+        for (index, dropped) in self.outbox.ended_bursts() {
+            let text = format!("{dropped} sample(s) dropped while the queue was full");
+            let text = self.about(index, text);
+            self.warn(now, text);
         }
     }
 
@@ -751,7 +706,7 @@ impl Device {
             Event::Acked {
                 tag: Tag::Label { .. } | Tag::Verdict,
                 ..
-            } => self.label_counts.acked += 1,
+            } => self.outbox.label_acked(),
             Event::Acked {
                 tag:
                     Tag::Sample {
@@ -797,14 +752,14 @@ impl Device {
         self.forward_transmits();
         self.running = false;
         let mut unacknowledged = vec![];
-        let mut labels = std::mem::take(&mut self.labels).len() as u64;
+        let mut labels = 0;
         for tag in self.link.session().abandon_in_flight() {
             match tag {
                 Tag::Sample { source, seq } => unacknowledged.push((source, seq)),
                 Tag::Label { .. } | Tag::Verdict => labels += 1,
             }
         }
-        self.label_counts.dropped += labels;
+        self.outbox.labels_unacknowledged(labels);
         if !unacknowledged.is_empty() {
             for &(index, sequence) in &unacknowledged {
                 let source = &mut self.sources[index];
@@ -820,22 +775,23 @@ impl Device {
                 ),
             );
         }
-        let unsent = std::mem::take(&mut self.order).len();
-        if unsent > 0 {
-            for index in 0..self.sources.len() {
-                for sample in std::mem::take(&mut self.sources[index].queue) {
-                    self.sources[index].counters.dropped += 1;
-                    self.set_fate(index, sample.sequence, Fate::Dropped);
-                }
+        let unsent = self.outbox.take_unsent().samples;
+        if !unsent.is_empty() {
+            for &(index, ref sample) in &unsent {
+                self.sources[index].counters.dropped += 1;
+                self.set_fate(index, sample.sequence, Fate::Dropped);
             }
             self.warn(
                 now,
-                format!("{unsent} queued sample(s) never sent: counted as dropped"),
+                format!(
+                    "{} queued sample(s) never sent: counted as dropped",
+                    unsent.len()
+                ),
             );
         }
         let totals = self.counters().totals();
         self.info(now, format!("stopped: {totals}"));
-        let labels = self.label_counts;
+        let labels = self.outbox.label_counts();
         if labels.made > 0 {
             self.info(
                 now,

@@ -1,8 +1,6 @@
-//! One simulated sensor: its generator, its offline queue, its dataset and its counters. A
-//! device (one MQTT connection) publishes for one source, or for a whole fleet of them in
-//! shared mode.
-
-use std::collections::VecDeque;
+//! One simulated sensor: its generator, its dataset and its counters (its samples wait in its
+//! lane of the connection's outbox, `outbox.rs`). A device (one MQTT connection) publishes for
+//! one source, or for a whole fleet of them in shared mode.
 
 use super::{Counters, Dataset, Fate};
 use crate::sensor::{Generator, Label, Sample, SensorConfig, Telemetry};
@@ -16,12 +14,9 @@ pub struct Source {
     /// fleet's first samples are spread over one interval.
     pub offset_ms: u64,
     pub generator: Generator,
-    /// Samples waiting to be sent, oldest first.
-    pub queue: VecDeque<Sample>,
-    /// The most the queue holds; beyond it the oldest is dropped.
+    /// The most of its samples that wait to be sent (its lane of the device's outbox); beyond
+    /// it the oldest is dropped.
     pub queue_limit: usize,
-    /// Samples dropped since the queue last had room, to log a burst once.
-    pub burst_dropped: u64,
     pub dataset: Dataset,
     /// Per-sample counters; the connection's own (reconnects, redelivered) stay zero here.
     pub counters: Counters,
@@ -43,9 +38,7 @@ impl Source {
             topic,
             offset_ms,
             generator: Generator::new(sensor),
-            queue: VecDeque::new(),
             queue_limit: queue_limit.max(1),
-            burst_dropped: 0,
             dataset: Dataset::new(dataset_limit),
             counters: Counters::default(),
             last_label: None,
@@ -55,8 +48,6 @@ impl Source {
     /// Back to the start of a run: sequence 1 next, nothing queued, counted or kept.
     pub fn restart(&mut self) {
         self.generator = Generator::new(self.generator.config().clone());
-        self.queue.clear();
-        self.burst_dropped = 0;
         self.dataset.clear();
         self.counters = Counters::default();
         self.last_label = None;
@@ -69,14 +60,6 @@ impl Source {
             telemetry.to_blind_json()
         } else {
             telemetry.to_json()
-        }
-    }
-
-    /// Counters with the queue's length filled in.
-    pub fn counters(&self) -> Counters {
-        Counters {
-            queued: self.queue.len() as u64,
-            ..self.counters
         }
     }
 

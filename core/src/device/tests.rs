@@ -1330,9 +1330,9 @@ fn a_full_label_queue_drops_its_oldest_label_and_counts_it() {
     }
     assert_eq!(
         device
-            .labels
-            .iter()
-            .map(|(_, t)| t.first_sequence)
+            .outbox
+            .labels_waiting()
+            .map(|t| t.first_sequence)
             .collect::<Vec<_>>(),
         [6, 8, 10]
     );

@@ -291,11 +291,11 @@ impl Fleet {
         let mut rows = Vec::with_capacity(self.sensor_count());
         for device in &self.devices {
             let status = device.status(now);
-            for source in device.sources() {
+            for (index, source) in device.sources().iter().enumerate() {
                 rows.push(Row {
                     device_id: source.device_id.clone(),
                     status: status.clone(),
-                    counters: source.counters(),
+                    counters: device.source_counters(index),
                 });
             }
         }
