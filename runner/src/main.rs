@@ -90,13 +90,13 @@ async fn run(options: args::Options) -> ExitCode {
     let mut fleet = Fleet::shard(options.settings.clone(), args::random_u64(), options.shard);
     // TCP connections do not queue behind each other as a browser's handshakes do.
     fleet.set_open_slots(OPEN_AT_ONCE);
-    raise_file_limit(fleet.devices().len());
+    raise_file_limit(fleet.connections().len());
     // Each distinct reason a connection failed, printed once (a fleet fails alike); at most
     // MAX_REASONS of them.
     let mut reasons = std::collections::HashSet::new();
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Io>();
     let mut connections: Vec<Option<Connection>> =
-        (0..fleet.devices().len()).map(|_| None).collect();
+        (0..fleet.connections().len()).map(|_| None).collect();
     let mut generation = 0u64;
     // Connections closed by the fleet, still writing what they were given (a DISCONNECT).
     let mut closing: Vec<tokio::task::JoinHandle<()>> = vec![];

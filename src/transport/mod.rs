@@ -189,7 +189,7 @@ impl Simulator {
                 return;
             }
             let mut fleet = Fleet::new(settings, seed);
-            runner.sockets = (0..fleet.devices().len()).map(|_| None).collect();
+            runner.sockets = (0..fleet.connections().len()).map(|_| None).collect();
             // Watched from its first packet.
             let paused = runner.frames_paused;
             if let Some(watching) = runner.watching.as_mut() {
@@ -304,7 +304,7 @@ impl Simulator {
         let stamp =
             crate::sensor::format_rfc3339_millis(js_sys::Date::now() as i64).replace(':', "-");
         let device_id = fleet
-            .devices()
+            .connections()
             .first()
             .map(|d| d.settings().device_id.as_str())
             .unwrap_or_default();
@@ -466,7 +466,7 @@ fn render(shared: &Rc<RefCell<Runner>>) {
         let counters = fleet.totals();
         let active = fleet.is_active();
         let many = fleet.sensor_count() > 1;
-        let topic = fleet.devices().first().map(|d| {
+        let topic = fleet.connections().first().map(|d| {
             let settings = d.settings();
             if many {
                 settings.topic_template.clone()
@@ -517,7 +517,7 @@ impl Watching {
         }
         // Packets that were not recorded leave a broken stream behind.
         let packets = self.frames && !paused;
-        if packets && !fleet.devices()[device].observes_packets() {
+        if packets && !fleet.connections()[device].observes_packets() {
             self.watch.restart_stream();
         }
         self.device = Some(device);

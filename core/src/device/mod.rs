@@ -1,6 +1,8 @@
-//! One MQTT client and the simulated DPS368 sensors it publishes for: one ([`Device::new`]),
-//! or a whole fleet through one connection, as a gateway does (shared mode). Each sensor is a
-//! [`Source`] with its own generator, offline queue, dataset and counters.
+//! One MQTT connection and the simulated DPS368 sensors it publishes for: one ([`Device::new`]),
+//! or a whole fleet, as a gateway does (shared mode). A `Device` is a connection, not a sensor:
+//! the fleet's API counts connections and sensors apart. Each sensor is a [`Source`] with its
+//! own generator, dataset and counters; its samples wait in its lane of the connection's
+//! [`outbox`]; the connection's life is its [`Link`].
 //!
 //! Like the session it is sans-IO: the transport tells it what happened (socket open, bytes,
 //! socket closed, time passed) and then drains [`Action`]s (open, send, close), log entries and,
@@ -18,7 +20,7 @@
 //! no stack.
 
 mod dataset;
-mod outbox;
+pub mod outbox;
 mod schedule;
 mod source;
 mod status;
@@ -26,7 +28,7 @@ mod status;
 use std::collections::VecDeque;
 
 pub use dataset::Dataset;
-use outbox::Outbox;
+pub use outbox::Outbox;
 use schedule::Schedule;
 pub use source::Source;
 pub(crate) use status::Seconds;
@@ -60,6 +62,7 @@ pub struct Time {
     pub wall_ms: i64,
 }
 
+/// One MQTT connection publishing for its sensors (see the module's text).
 #[derive(Debug)]
 pub struct Device {
     settings: Settings,

@@ -53,8 +53,9 @@ pub struct Row {
 
 #[derive(Debug)]
 pub struct Fleet {
-    devices: Vec<Device>,
-    /// Next wake-up of each device, earliest first; an entry that no longer matches `armed`
+    /// One per MQTT connection: a device per sensor, or one publishing for all in shared mode.
+    connections: Vec<Device>,
+    /// Next wake-up of each connection, earliest first; an entry that no longer matches `armed`
     /// is stale and skipped.
     deadlines: BinaryHeap<Reverse<(u64, usize)>>,
     armed: Vec<Option<u64>>,
@@ -92,10 +93,10 @@ impl Fleet {
         Self::with_devices(build(&settings, seed, shard))
     }
 
-    fn with_devices(devices: Vec<Device>) -> Self {
-        let n = devices.len();
+    fn with_devices(connections: Vec<Device>) -> Self {
+        let n = connections.len();
         Self {
-            devices,
+            connections,
             deadlines: BinaryHeap::new(),
             armed: vec![None; n],
             waiting: VecDeque::new(),
@@ -120,29 +121,32 @@ impl Fleet {
         self.open_slots = slots.max(1);
     }
 
-    /// The MQTT clients: one per sensor, or one for all in shared mode.
-    pub fn devices(&self) -> &[Device] {
-        &self.devices
+    /// The MQTT connections, each a [`Device`] publishing for its sensors: one per sensor, or
+    /// one for all in shared mode. A connection's index is what the socket calls and
+    /// [`Fleet::poll_action`] name; a sensor's is its number in the fleet ([`Fleet::locate`]).
+    pub fn connections(&self) -> &[Device] {
+        &self.connections
     }
 
-    /// Starts or stops recording typed [`crate::device::Observed`] events of device `device`
-    /// (a chart, a frame inspector or a detector listening); see [`Device::observe`].
-    pub fn observe(&mut self, device: usize, on: bool) {
-        if let Some(device) = self.devices.get_mut(device) {
+    /// Starts or stops recording typed [`crate::device::Observed`] events of connection
+    /// `connection` (a chart, a frame inspector or a detector listening); see
+    /// [`Device::observe`].
+    pub fn observe(&mut self, connection: usize, on: bool) {
+        if let Some(device) = self.connections.get_mut(connection) {
             device.observe(on);
         }
     }
 
-    /// While device `device` is observed, whether its packets are recorded as well.
-    pub fn observe_packets(&mut self, device: usize, on: bool) {
-        if let Some(device) = self.devices.get_mut(device) {
+    /// While connection `connection` is observed, whether its packets are recorded as well.
+    pub fn observe_packets(&mut self, connection: usize, on: bool) {
+        if let Some(device) = self.connections.get_mut(connection) {
             device.observe_packets(on);
         }
     }
 
-    /// The next observation of device `device`, oldest first.
-    pub fn poll_observed(&mut self, device: usize) -> Option<crate::device::Observed> {
-        self.devices.get_mut(device)?.poll_observed()
+    /// The next observation of connection `connection`, oldest first.
+    pub fn poll_observed(&mut self, connection: usize) -> Option<crate::device::Observed> {
+        self.connections.get_mut(connection)?.poll_observed()
     }
 
     pub fn start(&mut self, now: Time) {
@@ -162,20 +166,20 @@ impl Fleet {
         self.each(now, |device| device.inject(kind, now));
     }
 
-    pub fn on_open(&mut self, device: usize, now: Time) {
-        self.with(device, now, |d| d.on_open(now));
+    pub fn on_open(&mut self, connection: usize, now: Time) {
+        self.with(connection, now, |d| d.on_open(now));
     }
 
-    pub fn on_bytes(&mut self, device: usize, bytes: &[u8], now: Time) {
-        self.with(device, now, |d| d.on_bytes(bytes, now));
+    pub fn on_bytes(&mut self, connection: usize, bytes: &[u8], now: Time) {
+        self.with(connection, now, |d| d.on_bytes(bytes, now));
     }
 
-    pub fn on_text_frame(&mut self, device: usize, now: Time) {
-        self.with(device, now, |d| d.on_text_frame(now));
+    pub fn on_text_frame(&mut self, connection: usize, now: Time) {
+        self.with(connection, now, |d| d.on_text_frame(now));
     }
 
-    pub fn on_closed(&mut self, device: usize, now: Time) {
-        self.with(device, now, |d| d.on_closed(now));
+    pub fn on_closed(&mut self, connection: usize, now: Time) {
+        self.with(connection, now, |d| d.on_closed(now));
     }
 
     /// Wakes the devices whose deadline has come. Deadlines that come due while they run wait
@@ -203,9 +207,9 @@ impl Fleet {
                 self.deadlines.push(Reverse((at, index)));
                 continue;
             }
-            let before = self.devices[index].samples_made();
+            let before = self.connections[index].samples_made();
             self.with(index, now, |d| d.on_timer(now));
-            made += self.devices[index].samples_made() - before;
+            made += self.connections[index].samples_made() - before;
         }
         self.check_outage(now);
     }
@@ -217,7 +221,7 @@ impl Fleet {
         device.into_iter().chain(outage).min()
     }
 
-    /// The next thing the transport must do, for device `.0`.
+    /// The next thing the transport must do, for connection `.0`.
     pub fn poll_action(&mut self) -> Option<(usize, Action)> {
         self.actions.pop_front()
     }
@@ -234,22 +238,22 @@ impl Fleet {
 
     /// Connections accepted now, of how many.
     pub fn connected(&self) -> (usize, usize) {
-        let up = self.devices.iter().filter(|d| d.is_connected()).count();
-        (up, self.devices.len())
+        let up = self.connections.iter().filter(|d| d.is_connected()).count();
+        (up, self.connections.len())
     }
 
     /// The fleet's status: the device's own when there is one connection; otherwise stopped
     /// (with the first error, if every device ended on one), stopping, connected when all are,
     /// or connecting (the page adds how many are up, [`Fleet::connected`]).
     pub fn status(&self, now: Time) -> Status {
-        if let [device] = self.devices.as_slice() {
+        if let [device] = self.connections.as_slice() {
             return device.status(now);
         }
         let mut all_connected = true;
         let mut any_active = false;
         let mut error = None;
         let mut refused = None;
-        for status in self.devices.iter().map(|d| d.status(now)) {
+        for status in self.connections.iter().map(|d| d.status(now)) {
             match status {
                 Status::Stopping => return Status::Stopping,
                 Status::Stopped(reason) => {
@@ -280,7 +284,7 @@ impl Fleet {
     /// The totals over every sensor and connection.
     pub fn totals(&self) -> Counters {
         let mut total = Counters::default();
-        for device in &self.devices {
+        for device in &self.connections {
             total.add(&device.counters());
         }
         total
@@ -289,7 +293,7 @@ impl Fleet {
     /// One row per sensor, in device order.
     pub fn rows(&self, now: Time) -> Vec<Row> {
         let mut rows = Vec::with_capacity(self.sensor_count());
-        for device in &self.devices {
+        for device in &self.connections {
             let status = device.status(now);
             for (index, source) in device.sources().iter().enumerate() {
                 rows.push(Row {
@@ -302,11 +306,11 @@ impl Fleet {
         rows
     }
 
-    /// Which device (MQTT client) publishes for sensor `sensor` (counted over the fleet from
-    /// 0), and which of its sources that sensor is; `None` past the last.
+    /// Which connection publishes for sensor `sensor` (counted over the fleet from 0), and which
+    /// of its sources that sensor is; `None` past the last.
     pub fn locate(&self, sensor: usize) -> Option<(usize, usize)> {
         let mut first = 0;
-        for (index, device) in self.devices.iter().enumerate() {
+        for (index, device) in self.connections.iter().enumerate() {
             let count = device.sources().len();
             if sensor < first + count {
                 return Some((index, sensor - first));
@@ -319,24 +323,24 @@ impl Fleet {
     /// The id of sensor `sensor` (see [`Fleet::locate`]).
     pub fn sensor_id(&self, sensor: usize) -> Option<&str> {
         let (device, source) = self.locate(sensor)?;
-        Some(&self.devices[device].sources()[source].device_id)
+        Some(&self.connections[device].sources()[source].device_id)
     }
 
     pub fn sensor_count(&self) -> usize {
-        self.devices.iter().map(|d| d.sources().len()).sum()
+        self.connections.iter().map(|d| d.sources().len()).sum()
     }
 
     /// The JSON of a recent PUBLISH: the last one of the last device (in fleet order) that
     /// has sent any.
     pub fn last_payload(&self) -> Option<&str> {
-        self.devices.iter().rev().find_map(|d| d.last_payload())
+        self.connections.iter().rev().find_map(|d| d.last_payload())
     }
 
     /// Every sensor's samples as CSV, one header.
     pub fn export_csv(&self) -> String {
         let mut out = csv_header().to_owned();
         out.push('\n');
-        for device in &self.devices {
+        for device in &self.connections {
             device.write_csv(&mut out);
         }
         out
@@ -344,15 +348,15 @@ impl Fleet {
 
     pub fn export_jsonl(&self) -> String {
         let mut out = String::new();
-        for device in &self.devices {
+        for device in &self.connections {
             device.write_jsonl(&mut out);
         }
         out
     }
 
     fn each(&mut self, now: Time, mut f: impl FnMut(&mut Device)) {
-        for index in 0..self.devices.len() {
-            f(&mut self.devices[index]);
+        for index in 0..self.connections.len() {
+            f(&mut self.connections[index]);
             self.settle(index, now);
         }
         self.grant_slots(now);
@@ -360,7 +364,7 @@ impl Fleet {
     }
 
     fn with(&mut self, index: usize, now: Time, f: impl FnOnce(&mut Device)) {
-        let Some(device) = self.devices.get_mut(index) else {
+        let Some(device) = self.connections.get_mut(index) else {
             return;
         };
         let was_up = device.is_connected();
@@ -372,7 +376,7 @@ impl Fleet {
         // stopped within that second would not say it.
         if came_up
             && let Some(outage) = &mut self.outage
-            && self.devices.iter().all(Device::is_connected)
+            && self.connections.iter().all(Device::is_connected)
         {
             outage.check_now(now);
         }
@@ -385,7 +389,7 @@ impl Fleet {
         let Some(outage) = &mut self.outage else {
             return;
         };
-        let (lasts, line) = outage.check(&self.devices, now);
+        let (lasts, line) = outage.check(&self.connections, now);
         self.log.extend(line);
         if !lasts {
             self.outage = None;
@@ -445,14 +449,14 @@ impl Fleet {
 
     /// Collects what device `index` asked for, and re-arms its deadline.
     fn settle(&mut self, index: usize, now: Time) {
-        let several = self.devices.len() > 1;
-        while let Some(action) = self.devices[index].poll_action() {
+        let several = self.connections.len() > 1;
+        while let Some(action) = self.connections[index].poll_action() {
             self.actions.push_back((index, action));
         }
-        let ending = !self.devices[index].is_active();
-        while let Some(mut entry) = self.devices[index].poll_log() {
+        let ending = !self.connections[index].is_active();
+        while let Some(mut entry) = self.connections[index].poll_log() {
             if several {
-                let id = &self.devices[index].settings().device_id;
+                let id = &self.connections[index].settings().device_id;
                 entry.text = format!("{id}: {}", entry.text);
                 if let Some(reason) = &entry.outage {
                     let outage = self.outage.get_or_insert_with(|| Outage::new(now));
@@ -473,7 +477,7 @@ impl Fleet {
             self.active[index] = true;
             self.active_count += 1;
         }
-        let device = &mut self.devices[index];
+        let device = &mut self.connections[index];
         let opening = device.is_opening();
         if opening != self.opening[index] {
             self.opening[index] = opening;
@@ -504,8 +508,8 @@ impl Fleet {
                 break;
             };
             self.queued_for_slot[index] = false;
-            if self.devices[index].awaiting_slot() {
-                self.devices[index].grant_open(now);
+            if self.connections[index].awaiting_slot() {
+                self.connections[index].grant_open(now);
                 self.settle(index, now);
             }
         }

@@ -256,7 +256,7 @@ fn sensor_seeds_are_distinct_and_reproducible() {
 #[test]
 fn one_device_is_the_settings_unchanged() {
     let fleet = Fleet::new(settings(""), 1);
-    let [device] = fleet.devices() else {
+    let [device] = fleet.connections() else {
         panic!("one device")
     };
     let source = &device.sources()[0];
@@ -517,14 +517,14 @@ fn the_deadline_queue_wakes_each_device_when_due_and_stays_small() {
 #[test]
 fn the_export_is_capped_for_the_fleet_as_a_whole() {
     let fleet = Fleet::new(settings("devices=1000&connection=shared"), 1);
-    let source = &fleet.devices()[0].sources()[999];
+    let source = &fleet.connections()[0].sources()[999];
     assert_eq!(source.device_id, "lab-1000");
     assert_eq!(source.queue_limit, FLEET_QUEUE_LIMIT / 1000);
     let fleet = Fleet::new(
         settings("devices=4&connection=shared&interval=0.01&queue=100000&profile=seed"),
         1,
     );
-    assert_eq!(fleet.devices()[0].sources()[0].queue_limit, 25_000);
+    assert_eq!(fleet.connections()[0].sources()[0].queue_limit, 25_000);
     let mut fleet = Fleet::new(
         settings("devices=4&connection=shared&interval=0.01&profile=seed"),
         1,
@@ -537,7 +537,7 @@ fn the_export_is_capped_for_the_fleet_as_a_whole() {
         while fleet.poll_action().is_some() {}
         now += 1000;
     }
-    let kept: usize = fleet.devices()[0]
+    let kept: usize = fleet.connections()[0]
         .sources()
         .iter()
         .map(|s| s.dataset.len())
@@ -826,16 +826,20 @@ fn a_fleet_catch_up_is_bounded_per_timer_turn_and_makes_every_due_sample() {
     // The turn in which each device first made samples after the sleep.
     let mut first_turn = [usize::MAX; 10];
     loop {
-        let before: u64 = fleet.devices().iter().map(Device::samples_made).sum();
-        let each_before: Vec<u64> = fleet.devices().iter().map(Device::samples_made).collect();
+        let before: u64 = fleet.connections().iter().map(Device::samples_made).sum();
+        let each_before: Vec<u64> = fleet
+            .connections()
+            .iter()
+            .map(Device::samples_made)
+            .collect();
         fleet.on_timer(now);
-        for (i, device) in fleet.devices().iter().enumerate() {
+        for (i, device) in fleet.connections().iter().enumerate() {
             if device.samples_made() > each_before[i] {
                 first_turn[i] = first_turn[i].min(turns);
             }
         }
         let made = fleet
-            .devices()
+            .connections()
             .iter()
             .map(Device::samples_made)
             .sum::<u64>()
@@ -854,7 +858,7 @@ fn a_fleet_catch_up_is_bounded_per_timer_turn_and_makes_every_due_sample() {
     // It went round: every device made samples within the first turns, none waited for all
     // the others to catch up first.
     assert!(first_turn.iter().all(|&t| t <= 10), "{first_turn:?}");
-    for device in fleet.devices() {
+    for device in fleet.connections() {
         let due = (now.mono_ms - device.sources()[0].offset_ms) / 10 + 1;
         assert_eq!(device.samples_made(), due, "every due sample was made");
         assert_eq!(device.counters().queued, 100, "the newest 100 wait");
@@ -1008,7 +1012,7 @@ fn windows_are_bounded_for_the_fleet_and_fill_in_bursts_at_max_rate() {
         settings("devices=200&connection=per-device&max_inflight=65535"),
         1,
     );
-    for device in fleet.devices() {
+    for device in fleet.connections() {
         assert_eq!(device.settings().max_in_flight, FLEET_IN_FLIGHT_LIMIT / 200);
     }
     // One device with the largest window: CONNACK lets out one burst, not 65,535 samples.
@@ -1098,7 +1102,7 @@ fn a_watch_of_one_sensor_of_a_shared_fleet_sees_its_samples_and_the_connections_
 /// Each sensor of a fleet: its id, topic, place in the interval, and its first payloads.
 fn sensors(fleet: &Fleet) -> Vec<(String, String, u64, Vec<String>)> {
     fleet
-        .devices()
+        .connections()
         .iter()
         .flat_map(|device| device.sources())
         .map(|source| {
@@ -1126,7 +1130,7 @@ fn the_shards_of_a_fleet_together_are_the_whole_fleet() {
             let mut client_ids = BTreeSet::new();
             for index in 0..count {
                 let shard = Fleet::shard(settings.clone(), 1, Shard { index, count });
-                for device in shard.devices() {
+                for device in shard.connections() {
                     assert!(
                         client_ids.insert(device.settings().client_id.clone()),
                         "{connection}"
@@ -1146,7 +1150,7 @@ fn the_shards_of_a_fleet_together_are_the_whole_fleet() {
     assert_eq!(Shard { index: 5, count: 4 }.numbers(10).count(), 0);
     let past = Fleet::shard(settings("devices=10"), 1, Shard { index: 5, count: 4 });
     assert!(
-        past.devices().is_empty(),
+        past.connections().is_empty(),
         "a slice past the fleet holds nothing"
     );
     assert_eq!(
