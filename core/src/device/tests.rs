@@ -1358,3 +1358,21 @@ fn a_full_label_queue_drops_its_oldest_label_and_counts_it() {
         .collect();
     assert_eq!(firsts, [6, 8, 10], "{sent:?}");
 }
+
+#[test]
+fn a_signed_broker_urls_query_is_never_logged_but_the_socket_opens_it() {
+    let url = "wss://broker.example/mqtt?X-Amz-Signature=s3cret";
+    let mut device = Device::new(settings_with(&format!("broker={url}")), 1);
+    device.start(at(0));
+    let opened = std::iter::from_fn(|| device.poll_action()).find_map(|action| match action {
+        Action::Open { url } => Some(url),
+        _ => None,
+    });
+    assert_eq!(opened.as_deref(), Some(url), "the socket opens the URL as given");
+    device.on_closed(at(10));
+    device.stop(at(20));
+    let log = log_text(&mut device).join("\n");
+    assert!(log.contains("starting: wss://broker.example/mqtt?(query hidden)"), "{log}");
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(!format!("{:?}", device.settings()).contains("s3cret"));
+}
