@@ -1368,11 +1368,18 @@ fn a_signed_broker_urls_query_is_never_logged_but_the_socket_opens_it() {
         Action::Open { url } => Some(url),
         _ => None,
     });
-    assert_eq!(opened.as_deref(), Some(url), "the socket opens the URL as given");
+    assert_eq!(
+        opened.as_deref(),
+        Some(url),
+        "the socket opens the URL as given"
+    );
     device.on_closed(at(10));
     device.stop(at(20));
     let log = log_text(&mut device).join("\n");
-    assert!(log.contains("starting: wss://broker.example/mqtt?(query hidden)"), "{log}");
+    assert!(
+        log.contains("starting: wss://broker.example/mqtt?(query hidden)"),
+        "{log}"
+    );
     assert!(!log.contains("s3cret"), "{log}");
     assert!(!format!("{:?}", device.settings()).contains("s3cret"));
 }
