@@ -276,7 +276,18 @@ async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
         page.text("error-anomaly-every"),
         "must be a whole number of at least 1 (got \"0\")"
     );
-    assert_eq!(page.text("status"), "disconnected");
+    // Loud: the status says why, and the first bad field has the focus.
+    assert_eq!(
+        page.text("status"),
+        "not started: Broker URL: must start with ws:// or wss:// (got \"http://localhost:9001\")"
+    );
+    let focused = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element()
+        .map(|e| e.id());
+    assert_eq!(focused.as_deref(), Some("broker-url"));
     assert_eq!(page.number("published"), 0);
     assert!(page.text("log").contains("not started: Broker URL"));
 
@@ -291,6 +302,11 @@ async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
     page.type_into("Anomaly every N packets", "10");
     tick().await;
     assert_eq!(page.text("error-anomaly-every"), "");
+    assert_eq!(
+        page.text("status"),
+        "disconnected",
+        "fixed, the status is quiet again"
+    );
     page.click("start");
     tick().await;
     page.wait_for("a retry after the failed connection", |p| {

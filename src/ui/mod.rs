@@ -175,6 +175,21 @@ impl SimulatorHandle {
                 for error in &errors {
                     self.push_log(LogLevel::Error, format!("not started: {error}"));
                 }
+                // The status says why (see `status_text`), and the first bad field comes
+                // into view with the focus, even from inside a folded group.
+                if let Some(element) = errors.first().and_then(|e| by_document_id(e.field.id())) {
+                    if let Ok(Some(details)) = element.closest("details") {
+                        let _ = details.set_attribute("open", "");
+                    }
+                    let control = match element.query_selector("input") {
+                        Ok(Some(first)) => first,
+                        _ => element,
+                    };
+                    control.scroll_into_view();
+                    if let Ok(control) = control.dyn_into::<web_sys::HtmlElement>() {
+                        let _ = control.focus();
+                    }
+                }
                 self.errors.set(errors);
             }
         }
@@ -190,8 +205,16 @@ impl SimulatorHandle {
         }
     }
 
-    /// The status in words; while a fleet connects, how far it is (`connected 37/200`).
+    /// The status in words; while a fleet connects, how far it is (`connected 37/200`); after a
+    /// refused Start, why (`not started: Devices: …`) until the field is fixed.
     fn status_text(&self) -> String {
+        if !self.active.get()
+            && let Some(first) = self
+                .errors
+                .with(|errors| errors.first().map(|e| e.to_string()))
+        {
+            return format!("not started: {first}");
+        }
         self.view.with(|view| {
             let (up, of) = view.connected;
             match view.status {
@@ -429,6 +452,11 @@ fn find(root: NodeRef<leptos::html::Div>, selector: &str) -> Option<web_sys::Ele
         .flatten()
 }
 
+/// The document's element with id `id`, wherever the page is mounted.
+fn by_document_id(id: &str) -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.get_element_by_id(id)
+}
+
 /// The page's element with id `id` (its own ids: test ids are for tests).
 fn by_id(root: NodeRef<leptos::html::Div>, id: &str) -> Option<web_sys::Element> {
     find(root, &format!("#{id}"))
@@ -497,10 +525,16 @@ pub fn App() -> impl IntoView {
             return;
         }
         let status = sim.status_text();
+        let refused = status.starts_with("not started");
         set_by_id(root, "run-status", "textContent", status.into());
         sim.view.with(|v| {
             if let Some(element) = find(root, ".status") {
-                let _ = element.set_attribute("data-status", status_class(&v.status));
+                let class = if refused {
+                    "error"
+                } else {
+                    status_class(&v.status)
+                };
+                let _ = element.set_attribute("data-status", class);
             }
             for (index, (_, testid)) in page::COUNTERS.iter().enumerate() {
                 set_by_id(

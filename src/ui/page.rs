@@ -17,7 +17,7 @@ pub const COUNTERS: [(&str, &str); 10] = [
     ("published", "published"),
     ("acknowledged", "acked"),
     ("in flight", "inflight"),
-    ("anomalies", "anomalies"),
+    ("anomalous samples", "anomalies"),
     ("anomalous", "anomalous-fraction"),
     ("queued", "queued"),
     ("dropped", "dropped"),
@@ -82,7 +82,7 @@ const SETTINGS_ACTIONS: &str = "</div><div class=\"settings-actions\">\
 const CONTROLS_START: &str = "<section class=\"controls\" aria-label=\"Controls\">\
 <button data-testid=\"start\" data-action=\"start\">Start</button><button data-testid=\"stop\" data-action=\"stop\" disabled>Stop</button>\
 <span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong id=\"run-status\" data-testid=\"status\">disconnected</strong></span>\
-<a class=\"share\" id=\"share-link\" data-testid=\"share-link\">Share link (replays this run)</a>\
+<a class=\"share\" id=\"share-link\" data-testid=\"share-link\" target=\"_blank\" rel=\"noopener\">Replay link (opens in a new tab)</a>\
 <div class=\"inject\" role=\"group\" aria-label=\"Inject anomaly\"><span>Inject anomaly:</span>";
 
 const CONTROLS_END: &str = "</div><div class=\"downloads\">\
@@ -91,7 +91,7 @@ const CONTROLS_END: &str = "</div><div class=\"downloads\">\
 <span class=\"hint\">the run's last 100,000 samples, with labels</span></div></section>";
 
 const TELEMETRY_MIDDLE: &str = "</div><p class=\"rate\"><strong id=\"rate\" data-testid=\"rate\">0</strong> msg/s acknowledged\
-<span id=\"max-rate\" data-testid=\"max-rate\"></span></p><h2>Anomaly events by kind</h2><div class=\"counters kinds\">";
+<span id=\"max-rate\" data-testid=\"max-rate\"></span></p><h2>Anomaly events, by kind</h2><div class=\"counters kinds\">";
 
 const TELEMETRY_END: &str = "</div><h2>Last payload<span class=\"topic\" id=\"payload-topic\" data-testid=\"topic\"></span></h2>\
 <pre class=\"payload\" id=\"last-payload\" data-testid=\"last-payload\">(nothing sent yet)</pre></section>";

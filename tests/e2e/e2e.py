@@ -98,7 +98,10 @@ def test_a_bad_url_parameter_is_shown_and_nothing_is_sent(driver, base):
             lambda: driver.text("error-interval") == 'must be a number of seconds, e.g. 1.0 (got "fast")',
         )
         time.sleep(1.5)
-        assert driver.text("status") == "disconnected"
+        # A refused Start is loud: the status says which field, and that field has the focus.
+        status = driver.text("status")
+        assert status == 'not started: Publish interval (s): must be a number of seconds, e.g. 1.0 (got "fast")', status
+        assert driver.execute("return document.activeElement.id") == "interval"
         assert int(driver.text("published")) == 0
         # The field says it is invalid to assistive technology, and which text explains why.
         invalid = driver.execute(
@@ -125,7 +128,7 @@ def test_text_a_number_input_cannot_read_is_called_out_not_taken_as_empty(driver
     driver.wait_for("the field's message", lambda: driver.text("error-anomaly-every") == unreadable)
     driver.click("start")
     time.sleep(0.5)
-    assert driver.text("status") == "disconnected", "Start refused"
+    assert driver.text("status") == "not started: Anomaly every N packets: " + unreadable, "Start refused"
     assert "not started: Anomaly every N packets: " + unreadable in driver.text("log")
     driver.type_into("#anomaly-every", "7")
     driver.wait_for("the message gone", lambda: driver.text("error-anomaly-every") == "")
@@ -415,7 +418,7 @@ def test_over_https_the_page_starts_from_a_secure_broker_and_calls_out_plain_ws(
         assert "blocks plain ws://" in warning and "wss://" in warning, warning
         secure.click("start")
         secure.wait_for("the refusal", lambda: "blocks plain ws://" in secure.text("error-broker-url"))
-        assert secure.text("status") == "disconnected"
+        assert secure.text("status").startswith("not started: Broker URL: "), secure.text("status")
         # This machine's own broker is allowed.
         secure.type_into("#broker-url", f"ws://localhost:{WS_PORT}")
         assert secure.text("https-warning") == ""
