@@ -169,7 +169,7 @@ impl BrokerUrl {
     /// Whether the host is this machine by name or address (a browser lets an https:// page
     /// open a plain ws:// socket to it).
     pub fn is_loopback(&self) -> bool {
-        matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "::1")
+        is_loopback_host(&self.host)
     }
 }
 
@@ -194,6 +194,19 @@ pub fn shown_url(url: &str) -> String {
         Some((before, _)) => format!("{before}?(query hidden)"),
         None => url.to_owned(),
     }
+}
+
+/// Whether `host` (without brackets) names this machine: `localhost` (and its subdomains),
+/// 127.0.0.0/8 or `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "::1"
+        || host == "0:0:0:0:0:0:0:1"
+        || host.strip_prefix("127.").is_some_and(|rest| {
+            rest.split('.').count() == 3 && rest.split('.').all(|n| n.parse::<u8>().is_ok())
+        })
 }
 
 /// Splits `host:port`, `[v6]:port`, `host` or `[v6]`.

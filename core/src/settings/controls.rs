@@ -192,6 +192,28 @@ pub fn blocked_from_https(url: &str) -> Option<String> {
     )
 }
 
+/// Why a room link made on this page would not work on phones, if it would not: the page (its
+/// address bar's host, `page_host`) or the broker is on this computer only, which a phone
+/// reaches as itself. Says what to do instead.
+pub fn room_warning(page_host: &str, broker_url: &str) -> Option<String> {
+    let page_host = page_host.trim_start_matches('[').trim_end_matches(']');
+    let page = super::broker::is_loopback_host(page_host);
+    let broker = super::BrokerUrl::parse(broker_url.trim(), super::Runner::Page)
+        .is_ok_and(|url| url.is_loopback());
+    let what = match (page, broker) {
+        (false, false) => return None,
+        (true, false) => "this page's address points",
+        (false, true) => "the broker points",
+        (true, true) => "this page's address and the broker point",
+    };
+    Some(format!(
+        "{what} at this computer only (localhost): phones and other computers that open \
+         the room link reach themselves, not you. Open the page by this computer's network \
+         address (scripts/run.sh --lan prints it, with a broker for the room) or use a broker \
+         they can reach."
+    ))
+}
+
 /// What of the form is remembered for the next visit, as a query string: every field that
 /// differs from this page's own default (`defaults`), never the password, and the client id
 /// only when it was typed by hand (a remembered random one would make two tabs take over each

@@ -15,7 +15,7 @@ use crate::sensor::{AirParams, Difficulty, Profile, SensorConfig};
 pub use broker::{BrokerUrl, Scheme, shown_url};
 pub use controls::{
     BROKER_PRESETS, Control, Group, SECURE_DEFAULT_BROKER, blocked_from_https, form_html,
-    remembered,
+    remembered, room_warning,
 };
 pub use model::{format_utc_offset, parse_kinds, parse_profile};
 pub use query::{QueryOutcome, percent_decode};
@@ -450,23 +450,58 @@ impl SettingsForm {
         })
     }
 
-    /// A query string that sets every field but the password and the client id (which must
-    /// stay unique to each page), so that a link replays this run.
+    /// The replay link's query: what a page opening it needs to run this run again, byte for
+    /// byte. The settings that differ from the built-in defaults, and always the broker, the
+    /// seed and the time zone (a page draws those for itself: an https:// page starts from a
+    /// secure broker, each page a random seed, its own zone). Never the password or the client
+    /// id (which must stay unique to each page). Leaving the defaults out keeps the link short
+    /// (and its QR code coarse).
     pub fn to_query(&self) -> String {
+        self.query_of(|field| match field {
+            Field::BrokerUrl | Field::Seed | Field::TimeZone => Some(true),
+            _ => None,
+        })
+    }
+
+    /// The room link's query: the room's settings that differ from the built-in defaults and
+    /// its broker, with no device identity (device id, client id, seed, start), and
+    /// `room=<this device id>`: every visitor becomes `<device id>-<a suffix of their own>`
+    /// with a seed of their own, all on the room's broker. `autostart`: visitors start at
+    /// once.
+    pub fn room_query(&self, autostart: bool) -> String {
+        let mut query = self.query_of(|field| match field {
+            Field::BrokerUrl => Some(true),
+            Field::DeviceId | Field::Seed | Field::Start => Some(false),
+            _ => None,
+        });
+        query.push(if query.is_empty() { '?' } else { '&' });
+        query.push_str("room=");
+        query.push_str(&percent_encode(self.get(Field::DeviceId).trim()));
+        if autostart {
+            query.push_str("&autostart=1");
+        }
+        query
+    }
+
+    /// `?param=value&…` of the fields `keep` says to keep (`Some(true)`), drop (`Some(false)`)
+    /// or keep when they differ from the built-in defaults (`None`). The password has no
+    /// parameter; the client id and a broker URL with user info (refused anyway, it may hold a
+    /// password) never go in.
+    fn query_of(&self, keep: impl Fn(Field) -> Option<bool>) -> String {
+        let defaults = &FIELD_META;
         let mut query = String::new();
         for field in Field::ALL {
             let Some(param) = field.param() else { continue };
-            // The client id stays unique to each page; a broker URL with user info (refused
-            // anyway) may hold a password.
-            if field == Field::ClientId
-                || (field == Field::BrokerUrl && self.get(field).contains('@'))
-            {
-                continue;
+            let value = self.get(field);
+            let wanted = field != Field::ClientId
+                && !(field == Field::BrokerUrl && value.contains('@'))
+                && keep(field).unwrap_or(value != defaults[field as usize].3);
+            if wanted {
+                query.push(if query.is_empty() { '?' } else { '&' });
+                query.push_str(param);
+                query.push('=');
+                query.push_str(&percent_encode(value));
             }
-            query.push(if query.is_empty() { '?' } else { '&' });
-            query.push_str(param);
-            query.push('=');
-            query.push_str(&percent_encode(self.get(field)));
         }
         query
     }

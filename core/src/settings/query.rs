@@ -10,6 +10,8 @@ use super::{Field, SettingsForm};
 pub struct QueryOutcome {
     /// `autostart=1`: start as soon as the page loads (when the settings are valid).
     pub autostart: bool,
+    /// `room=NAME` gave this page a device id of its own (`NAME-xxxx`).
+    pub room: bool,
     /// Things worth telling the user, e.g. that a password in the URL was ignored.
     pub notes: Vec<String>,
     /// The fields the query set, in the order it set them.
@@ -23,6 +25,7 @@ impl SettingsForm {
         let mut seed_host = None;
         let mut seed_port = None;
         let mut broker_given = false;
+        let mut room = None;
         for pair in query.trim_start_matches('?').split('&') {
             if pair.is_empty() {
                 continue;
@@ -38,6 +41,7 @@ impl SettingsForm {
             // The seed program's environment variable names.
             match key.as_str() {
                 "autostart" => outcome.autostart = matches!(value.as_str(), "1" | "true" | "yes"),
+                "room" => room = Some(value),
                 "MQTT_BROKER_HOST" => seed_host = Some(value),
                 "MQTT_BROKER_PORT" => seed_port = Some(value),
                 "DEVICE_ID" => outcome.set(self, Field::DeviceId, value),
@@ -54,6 +58,19 @@ impl SettingsForm {
             let host = seed_host.unwrap_or_else(|| "localhost".into());
             let port = seed_port.unwrap_or_else(|| "9001".into());
             outcome.set(self, Field::BrokerUrl, format!("ws://{host}:{port}"));
+        }
+        // A room link: this visitor is a device of their own, the room's name and this page's
+        // random suffix (kept from an earlier visit to the same room, or as typed in the link).
+        if let Some(room) = room.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty())
+            && !outcome.fields_set.contains(&Field::DeviceId)
+            && !self.get(Field::DeviceId).starts_with(&format!("{room}-"))
+            && let Some(suffix) = self
+                .get(Field::ClientId)
+                .rsplit_once('-')
+                .map(|(_, suffix)| suffix.to_owned())
+        {
+            outcome.set(self, Field::DeviceId, format!("{room}-{suffix}"));
+            outcome.room = true;
         }
         // A link that names the device but not the client id gets a client id built from that
         // device id, keeping this page's random suffix.

@@ -658,7 +658,7 @@ fn the_time_zone_is_a_utc_offset_that_the_model_uses_and_the_link_carries() {
     }
     form.set(Field::TimeZone, "-05:00");
     assert!(
-        form.to_query().contains("&tz=-05%3A00&"),
+        form.to_query().contains("&tz=-05%3A00"),
         "{}",
         form.to_query()
     );
@@ -1002,5 +1002,91 @@ fn magnitude_and_duration_are_checked_and_go_into_the_share_link() {
             _ => "must be a number from 0.1 to 10 (1 is the catalogue as written)",
         };
         assert!(error.contains(range), "{error}");
+    }
+}
+
+#[test]
+fn the_replay_link_carries_what_differs_and_what_a_page_draws_for_itself() {
+    let mut form = form();
+    form.set(Field::Seed, "123456");
+    form.set(Field::TimeZone, "+02:00");
+    form.set(Field::AnomalyEvery, "7");
+    let query = form.to_query();
+    assert_eq!(
+        query,
+        "?broker=ws%3A%2F%2Flocalhost%3A9001&anomaly_every=7&seed=123456&tz=%2B02%3A00"
+    );
+    // A page with another seed, zone and (https) broker of its own replays the same run.
+    let mut other = SettingsForm::defaults("zzzz");
+    other.set(Field::Seed, "1");
+    other.set(Field::TimeZone, "-07:00");
+    other.set(Field::BrokerUrl, SECURE_DEFAULT_BROKER);
+    other.apply_query(&query);
+    let (a, b) = (form.validate().unwrap(), other.validate().unwrap());
+    assert_eq!(
+        (a.sensor, a.broker_url, a.device_id),
+        (b.sensor, b.broker_url, b.device_id)
+    );
+}
+
+#[test]
+fn a_room_link_makes_each_visitor_a_device_of_their_own_on_the_rooms_broker() {
+    let mut teacher = form();
+    teacher.apply_query(
+        "broker=ws://10.0.0.5:9001&device_id=lab&seed=77&interval=2&start=2026-01-01T00:00:00Z",
+    );
+    let room = teacher.room_query(false);
+    assert_eq!(
+        room,
+        "?broker=ws%3A%2F%2F10.0.0.5%3A9001&interval=2&room=lab"
+    );
+    assert!(teacher.room_query(true).ends_with("&room=lab&autostart=1"));
+    let visit = |suffix: &str, seed: &str| {
+        let mut page = SettingsForm::defaults(suffix);
+        page.set(Field::Seed, seed);
+        let outcome = page.apply_query(&room);
+        assert!(outcome.room && !outcome.autostart);
+        page.validate().unwrap()
+    };
+    let (a, b) = (visit("aa11", "5"), visit("bb22", "6"));
+    assert_eq!(
+        (a.device_id.as_str(), b.device_id.as_str()),
+        ("lab-aa11", "lab-bb22")
+    );
+    assert_eq!(a.topic, "device/lab-aa11/telemetry");
+    assert_ne!(a.client_id, b.client_id);
+    assert_ne!(a.sensor.seed, b.sensor.seed, "a seed of their own");
+    assert_eq!(a.broker_url.as_str(), "ws://10.0.0.5:9001");
+    assert_eq!(a.interval_ms, 2000);
+    assert_eq!(a.start_ms, None, "each visitor starts live");
+    // Coming back to the same room keeps the device; a device id in the link wins.
+    let mut again = SettingsForm::defaults("cc33");
+    again.set(Field::DeviceId, "lab-aa11");
+    assert!(!again.apply_query(&room).room);
+    assert_eq!(again.get(Field::DeviceId), "lab-aa11");
+    let mut named = SettingsForm::defaults("dd44");
+    named.apply_query(&format!("{room}&device_id=ana"));
+    assert_eq!(named.get(Field::DeviceId), "ana");
+}
+
+#[test]
+fn a_room_on_this_computer_only_is_called_out_in_words() {
+    for (page, broker) in [
+        ("localhost", "ws://10.0.0.5:9001"),
+        ("127.0.0.2", "ws://10.0.0.5:9001"),
+        ("10.0.0.5", "ws://localhost:9001"),
+        ("10.0.0.5", "ws://127.1.2.3:9001/mqtt"),
+        ("[::1]", "ws://[::1]:9001"),
+    ] {
+        let warning = room_warning(page, broker).unwrap_or_else(|| panic!("{page} {broker}"));
+        assert!(warning.contains("this computer only"), "{warning}");
+        assert!(warning.contains("network address"), "{warning}");
+    }
+    for (page, broker) in [
+        ("10.0.0.5", "ws://10.0.0.5:9001"),
+        ("sim.example.org", "wss://broker.hivemq.com:8884/mqtt"),
+        ("127.example.org", "ws://localhost.example:9001"),
+    ] {
+        assert_eq!(room_warning(page, broker), None, "{page} {broker}");
     }
 }
