@@ -230,6 +230,7 @@ pub fn parse(
         let id = format!("{}-{suffix}", &device_id[..cut]);
         form.set(Field::ClientId, id);
     }
+    errors.extend(tls_files.unpaired());
     let settings = match form.validate_for(Runner::Native) {
         Ok(settings) => Some(settings),
         Err(problems) => {
@@ -267,12 +268,13 @@ pub fn parse(
     let (Some(settings), Some(target), true) = (settings, target, errors.is_empty()) else {
         return Err(errors);
     };
-    // Every flag is good: now the disk. The export file is made (not emptied) so a path that
-    // cannot be written fails before the run; the PEM files are read.
+    // Every flag is good: now the disk. The PEM files are read (a bad one is a bad flag, and
+    // nothing is made), then the export file is made (not emptied) so a path that cannot be
+    // written fails before the run.
+    let target = flags::with_tls(target, &settings.broker_url, &tls_files)?;
     if let Some((path, _)) = &export {
         flags::create_output("export", path).map_err(|problem| vec![problem])?;
     }
-    let target = flags::with_tls(target, &settings.broker_url, &tls_files)?;
     Ok(Parsed::Run(Box::new(Options {
         settings,
         target,
@@ -534,10 +536,7 @@ mod tests {
     #[test]
     fn an_export_file_and_a_websocket_url_are_checked_before_the_run() {
         let errors = parse_with(&["--export", "samples.txt"], &[]).unwrap_err();
-        assert_eq!(
-            errors,
-            ["--export: the file must end in .csv or .jsonl (got \"samples.txt\")"]
-        );
+        assert_eq!(errors, ["--export: the file must end in .csv or .jsonl"]);
         let errors = parse_with(&["--export", "/nonexistent-dir/x.csv"], &[]).unwrap_err();
         assert!(
             errors[0].starts_with("--export: cannot write /nonexistent-dir/x.csv: "),
@@ -726,7 +725,27 @@ mod tests {
             ["Devices: must be a whole number from 1 to 100000 (got \"0\")"]
         );
         assert!(!path.exists(), "made although a flag was bad");
-        // The same line without the bad flag makes it, and then reads the CA file.
+        // A certificate without its key is told beside the other bad flags, before any read.
+        let errors = parse_with(
+            &[
+                "--devices",
+                "0",
+                "--broker",
+                "mqtts://h",
+                "--cert",
+                "/nonexistent.pem",
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "--cert needs --key (the client certificate's private key)",
+                "Devices: must be a whole number from 1 to 100000 (got \"0\")"
+            ]
+        );
+        // The same line without the bad setting reads the CA file first, and makes nothing.
         let errors = parse_with(
             &[
                 "--export",
@@ -740,6 +759,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(errors[0].starts_with("--cafile: cannot read"), "{errors:?}");
+        assert!(!path.exists(), "made although a TLS file was bad");
+        // Every flag good: made.
+        assert!(parse_with(&["--export", path.to_str().unwrap()], &[]).is_ok());
         assert!(path.exists());
         let _ = std::fs::remove_file(path);
     }
@@ -757,7 +779,7 @@ mod tests {
             let value = match (flag.name, flag.value) {
                 ("help", _) => continue,
                 (_, None) => None,
-                ("broker_url", _) => Some("mqtt://h"),
+                ("broker", _) => Some("mqtt://h"),
                 ("export", _) => Some("/nonexistent-dir/x.csv"),
                 ("shard", _) => Some("0/1"),
                 ("duration" | "devices" | "seed" | "interval" | "anomaly_every", _) => Some("1"),

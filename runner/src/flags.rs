@@ -190,10 +190,8 @@ pub fn output_path(flag: &Flag, value: &str, extensions: &[&str]) -> Result<Path
         .map(|e| format!(".{e}"))
         .collect::<Vec<_>>()
         .join(" or ");
-    Err(format!(
-        "{}: the file must end in {expected} (got {value:?})",
-        flag.shown()
-    ))
+    // The value is not repeated: given to the wrong flag, it may be a secret.
+    Err(format!("{}: the file must end in {expected}", flag.shown()))
 }
 
 /// Opens an output file (made if missing, not emptied: it is written at the end), so a path

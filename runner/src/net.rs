@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use crate::tls::Tls;
 
 /// Where a connection goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     /// `host:port`, MQTT over TCP, in TLS for `mqtts://`.
     Tcp { address: String, tls: Option<Tls> },
@@ -30,6 +30,25 @@ pub enum Target {
         address: String,
         tls: Option<Tls>,
     },
+}
+
+/// Debug shows a WebSocket URL without its query: a signed URL carries a credential there.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tcp { address, tls } => f
+                .debug_struct("Tcp")
+                .field("address", address)
+                .field("tls", tls)
+                .finish(),
+            Target::WebSocket { url, address, tls } => f
+                .debug_struct("WebSocket")
+                .field("url", &dps368_core::settings::shown_url(url))
+                .field("address", address)
+                .field("tls", tls)
+                .finish(),
+        }
+    }
 }
 
 impl Target {
@@ -245,9 +264,11 @@ async fn websocket<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Reasons repeat the URL without its query: a signed URL carries a credential there.
+    let shown = dps368_core::settings::shown_url(&url);
     let mut request = match url.as_str().into_client_request() {
         Ok(request) => request,
-        Err(error) => return report.closed(Some(format!("{url}: {error}"))),
+        Err(error) => return report.closed(Some(format!("{shown}: {error}"))),
     };
     // [MQTT-6.0.0-3] The subprotocol is "mqtt".
     request
@@ -259,12 +280,12 @@ async fn websocket<S>(
     };
     let socket = match connected {
         Ok((socket, _)) => socket,
-        Err(error) => return report.closed(Some(format!("cannot open {url}: {error}"))),
+        Err(error) => return report.closed(Some(format!("cannot open {shown}: {error}"))),
     };
     report.opened();
     let (mut sink, mut stream) = socket.split();
     let reports = report.clone();
-    let url_read = url.clone();
+    let url_read = shown.clone();
     let reading = tokio::spawn(async move {
         while let Some(message) = stream.next().await {
             match message {
@@ -281,7 +302,7 @@ async fn websocket<S>(
     });
     while let Some(bytes) = to_send.recv().await {
         if let Err(error) = sink.send(Message::Binary(bytes.into())).await {
-            report.closed(Some(format!("write to {url} failed: {error}")));
+            report.closed(Some(format!("write to {shown} failed: {error}")));
             break;
         }
     }

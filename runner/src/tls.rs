@@ -55,6 +55,18 @@ impl Files {
         }
     }
 
+    /// What is wrong with the files given together, told before any is read: a certificate
+    /// without its key, or a key without its certificate.
+    pub fn unpaired(&self) -> Option<String> {
+        match (&self.cert, &self.key) {
+            (Some(_), None) => {
+                Some("--cert needs --key (the client certificate's private key)".into())
+            }
+            (None, Some(_)) => Some("--key needs --cert (the client certificate)".into()),
+            _ => None,
+        }
+    }
+
     pub fn any(&self) -> bool {
         self.ca.is_some() || self.cert.is_some() || self.key.is_some()
     }

@@ -26,8 +26,9 @@ pub struct Socket {
 impl Socket {
     pub fn open(url: &str, handler: impl Fn(SocketEvent) + 'static) -> Result<Self, String> {
         let ws = WebSocket::new_with_str(url, "mqtt").map_err(|e| {
-            e.as_string()
-                .unwrap_or_else(|| format!("cannot open {url}: {e:?}"))
+            e.as_string().unwrap_or_else(|| {
+                format!("cannot open {}: {e:?}", crate::settings::shown_url(url))
+            })
         })?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let handler = std::rc::Rc::new(handler);

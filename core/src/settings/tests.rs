@@ -904,6 +904,8 @@ fn a_secure_page_is_told_that_plain_ws_is_blocked_except_to_this_machine() {
     ] {
         assert_eq!(blocked_from_https(allowed), None, "{allowed}");
     }
+    // A URL the Broker URL check refuses gets that field error, not this warning too.
+    assert_eq!(blocked_from_https("ws://user@broker.example"), None);
 }
 
 #[test]

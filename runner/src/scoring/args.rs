@@ -152,8 +152,7 @@ fn flags_of(command: Command) -> impl Iterator<Item = &'static Flag> {
         .map(|e| &e.flag)
 }
 
-/// What a scoring command was asked to do.
-#[derive(Debug)]
+/// What a scoring command was asked to do (no Debug: it holds the password).
 pub struct Options {
     pub settings: MonitorSettings,
     pub captures: Vec<String>,
@@ -263,6 +262,7 @@ pub fn parse(
     if command == Command::Monitor && password.is_some() && username.is_none() {
         errors.push("--password (or MQTT_PASSWORD) needs --username (or MQTT_USERNAME): MQTT 3.1.1 sends no password without a user name".into());
     }
+    errors.extend(tls_files.unpaired());
     let settings = match form.validate_for(Runner::Native) {
         Ok(settings) => Some(settings),
         Err(problems) => {
