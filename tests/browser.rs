@@ -811,28 +811,61 @@ fn scan_qr(page: &Page) -> String {
 }
 
 #[wasm_bindgen_test]
-async fn the_qr_code_scans_as_the_share_link_and_follows_it() {
+async fn the_qr_code_scans_as_the_room_link_and_follows_it() {
     let page = Page::mount();
     tick().await;
-    let link = || {
-        page.by_testid("share-text")
+    let text = |testid: &str| {
+        page.by_testid(testid)
             .unchecked_into::<HtmlInputElement>()
             .value()
     };
-    let href = page
-        .by_testid("share-link")
-        .unchecked_into::<web_sys::HtmlAnchorElement>()
-        .href();
-    assert_eq!(link(), href);
+    let href = |testid: &str| {
+        page.by_testid(testid)
+            .unchecked_into::<web_sys::HtmlAnchorElement>()
+            .href()
+    };
+    // The room link: the room's settings, no device identity.
+    let room = text("room-text");
+    assert_eq!(room, href("room-link"));
     assert!(
-        href.starts_with("http://") && href.contains("seed="),
-        "{href}"
+        room.starts_with("http://") && room.contains("room=infineon-sensor-01"),
+        "{room}"
     );
-    assert_eq!(scan_qr(&page), href);
+    assert!(
+        !room.contains("seed=") && !room.contains("device_id="),
+        "{room}"
+    );
+    assert_eq!(scan_qr(&page), room);
+    // The replay link: the seed and everything else needed to replay.
+    let replay = text("share-text");
+    assert_eq!(replay, href("share-link"));
+    assert!(replay.contains("seed="), "{replay}");
     page.type_into("Device ID", "room-42");
     tick().await;
-    assert!(link().contains("device_id=room-42"), "{}", link());
-    assert_eq!(scan_qr(&page), link(), "redrawn for the new link");
+    assert!(
+        text("room-text").contains("room=room-42"),
+        "{}",
+        text("room-text")
+    );
+    assert!(text("share-text").contains("device_id=room-42"));
+    assert_eq!(
+        scan_qr(&page),
+        text("room-text"),
+        "redrawn for the new link"
+    );
+    // The teacher chooses whether visitors start at once.
+    page.click("room-autostart");
+    tick().await;
+    assert!(
+        text("room-text").ends_with("&autostart=1"),
+        "{}",
+        text("room-text")
+    );
+    assert_eq!(scan_qr(&page), text("room-text"));
+    // The page under test runs on this machine: the room link would not reach a phone.
+    let warning = page.by_testid("share-warning");
+    assert!(!warning.hidden());
+    assert!(page.text("share-warning").contains("this computer only"));
 }
 
 #[wasm_bindgen_test]
@@ -1052,4 +1085,52 @@ async fn the_page_works_with_every_test_id_taken_off() {
     element("theme").click();
     tick().await;
     assert_eq!(text("theme"), "Theme: auto");
+}
+
+/// In a fleet, Inject goes into the device shown by default, or into all devices when chosen.
+#[wasm_bindgen_test]
+async fn inject_goes_into_the_device_shown_or_into_every_device() {
+    let page = Page::mount();
+    tick().await;
+    page.type_into("Broker URL", TEST_BROKER);
+    page.type_into("Device ID", "inject-into");
+    page.type_into("Devices", "3");
+    page.type_into("Connection", "shared");
+    page.type_into("Anomaly mode", "off");
+    page.type_into("Publish interval (s)", "0.1");
+    page.click("start");
+    page.wait_for("connected", |p| p.text("status") == "connected")
+        .await;
+    let picker: HtmlInputElement = page.by_testid("watch-device").unchecked_into();
+    picker.set_value("2");
+    let init = EventInit::new();
+    init.set_bubbles(true);
+    picker
+        .dispatch_event(&Event::new_with_event_init_dict("input", &init).unwrap())
+        .unwrap();
+    tick().await;
+    page.click("inject-spike");
+    page.wait_for("one spike event", |p| p.number("anomalies-spike") == 1)
+        .await;
+    TimeoutFuture::new(1_000).await;
+    assert_eq!(
+        page.number("anomalies-spike"),
+        1,
+        "into the device shown only"
+    );
+    assert!(
+        page.text("log").contains("inject-into-2: injecting spike"),
+        "{}",
+        page.text("log")
+    );
+    let into: web_sys::HtmlSelectElement = page.by_testid("inject-into").unchecked_into();
+    into.set_value("all");
+    page.click("inject-spike");
+    page.wait_for("three more spike events", |p| {
+        p.number("anomalies-spike") == 4
+    })
+    .await;
+    page.click("stop");
+    page.wait_for("disconnected", |p| p.text("status") == "disconnected")
+        .await;
 }

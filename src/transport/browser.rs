@@ -104,6 +104,13 @@ pub fn page_is_https() -> bool {
         .is_some_and(|p| p == "https:")
 }
 
+/// The host name in the address bar (`localhost`, `192.168.1.20`, `[::1]`).
+pub fn page_host() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hostname().ok())
+        .unwrap_or_default()
+}
+
 /// This page's address without its query: where a share link points.
 pub fn page_address() -> String {
     web_sys::window()

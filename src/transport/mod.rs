@@ -286,8 +286,12 @@ impl Simulator {
     }
 
     /// Starts an anomaly of `kind` at the next sample of every device.
-    pub fn inject(&self, kind: AnomalyKind) {
-        self.with_fleet(|fleet| fleet.inject(kind, now()));
+    /// Starts an anomaly of `kind` at the next sample of sensor `only`, or of every sensor.
+    pub fn inject(&self, kind: AnomalyKind, only: Option<usize>) {
+        self.with_fleet(|fleet| match only {
+            Some(sensor) => fleet.inject_into(kind, sensor, now()),
+            None => fleet.inject(kind, now()),
+        });
     }
 
     /// Saves the run's samples as `dps368-<device>-<time>.csv` or `.jsonl`.

@@ -95,6 +95,8 @@ pub struct SimulatorHandle {
     /// When the last run began (wall clock, ms), pinned at Start when the Start time was left
     /// empty: the share link carries it, so that it replays that run rather than a new one.
     run_start: RwSignal<Option<i64>>,
+    /// The room link starts its visitors at once.
+    room_autostart: RwSignal<bool>,
 }
 
 impl SimulatorHandle {
@@ -259,8 +261,10 @@ impl SimulatorHandle {
         self.simulator.with_value(Simulator::stop);
     }
 
-    pub fn inject(&self, kind: AnomalyKind) {
-        self.simulator.with_value(|sim| sim.inject(kind));
+    /// Injects into the device shown (chart and inspector), or into all with `all`.
+    pub fn inject(&self, kind: AnomalyKind, all: bool) {
+        let only = (!all).then(|| self.watched.get_untracked());
+        self.simulator.with_value(|sim| sim.inject(kind, only));
     }
 
     pub fn download(&self, jsonl: bool) {
@@ -287,6 +291,16 @@ impl SimulatorHandle {
             form.set(Field::Start, format_rfc3339_millis(start));
         }
         format!("{}{}", transport::browser::page_address(), form.to_query())
+    }
+
+    /// The room link: this page's room settings, no device identity (see
+    /// [`crate::settings::SettingsForm::room_query`]); tracked like the share link.
+    fn room_link(&self) -> String {
+        for value in &self.values {
+            value.track();
+        }
+        let query = self.form().room_query(self.room_autostart.get());
+        format!("{}{query}", transport::browser::page_address())
     }
 
     fn push_log(&self, level: LogLevel, text: String) {
@@ -381,6 +395,7 @@ pub fn use_simulator() -> SimulatorHandle {
         chart_open: RwSignal::new(true),
         inspector_open: RwSignal::new(false),
         run_start: RwSignal::new(None),
+        room_autostart: RwSignal::new(false),
     };
     // The runner records only what an open view shows.
     Effect::new(move |_| {
@@ -395,6 +410,15 @@ pub fn use_simulator() -> SimulatorHandle {
     });
     for note in outcome.notes {
         handle.push_log(LogLevel::Warn, note);
+    }
+    if outcome.room {
+        handle.push_log(
+            LogLevel::Info,
+            format!(
+                "room link: this page is device {} with a seed of its own (change it under Device ID)",
+                form.get(Field::DeviceId)
+            ),
+        );
     }
     // Closing or reloading the tab says goodbye to the broker, best effort.
     transport::browser::on_page_hide({
@@ -709,7 +733,10 @@ fn on_click(
     };
     let attribute = |name| target.get_attribute(name);
     if let Some(kind) = attribute("data-inject").and_then(|k| AnomalyKind::from_name(&k)) {
-        sim.inject(kind);
+        let all = by_id(root, "inject-into")
+            .and_then(|select| prop(&select, "value").as_string())
+            .is_some_and(|into| into == "all");
+        sim.inject(kind, all);
     } else if let Some(number) = attribute("data-frame").and_then(|n| n.parse::<u64>().ok()) {
         let detail = sim.simulator.with_value(|s| s.select_frame(number));
         sim.frame_detail.set(detail.unwrap_or_default());
@@ -727,24 +754,37 @@ fn on_click(
             Some("theme") => form::next_theme(theme),
             Some("reset-settings") => sim.reset_settings(),
             Some("export-settings") => sim.export_settings(),
-            Some("copy-link") => {
-                let selected = by_id(root, "share-text")
-                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
-                transport::browser::copy_text(&sim.share_link_untracked(), move |copied| {
+            Some(action @ ("copy-link" | "copy-room")) => {
+                let (id, what) = if action == "copy-room" {
+                    ("room-text", "room link")
+                } else {
+                    ("share-text", "replay link")
+                };
+                let Some(text) =
+                    by_id(root, id).and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                else {
+                    return;
+                };
+                transport::browser::copy_text(&text.value(), move |copied| {
                     // Where the clipboard is missing or refuses, the older way: copy the
                     // selected link.
                     let note = if copied {
-                        "share link copied to the clipboard"
-                    } else if selected.is_some_and(|text| {
-                        text.select();
-                        transport::browser::copy_selection()
-                    }) {
-                        "share link copied (as selected text)"
+                        format!("{what} copied to the clipboard")
                     } else {
-                        "this browser does not allow copying here: select the link and copy it"
+                        text.select();
+                        if transport::browser::copy_selection() {
+                            format!("{what} copied (as selected text)")
+                        } else {
+                            "this browser does not allow copying here: select the link and copy it"
+                                .to_owned()
+                        }
                     };
-                    sim.push_log(LogLevel::Info, note.into());
+                    sim.push_log(LogLevel::Info, note);
                 });
+            }
+            Some("room-autostart") => {
+                sim.room_autostart
+                    .set(prop(&target, "checked").as_bool() == Some(true));
             }
             Some("qr-fullscreen") => {
                 if let Some(qr) = by_id(root, "qr") {

@@ -83,7 +83,9 @@ const CONTROLS_START: &str = "<section class=\"controls\" aria-label=\"Controls\
 <button data-testid=\"start\" data-action=\"start\">Start</button><button data-testid=\"stop\" data-action=\"stop\" disabled>Stop</button>\
 <span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong id=\"run-status\" data-testid=\"status\">disconnected</strong></span>\
 <a class=\"share\" id=\"share-link\" data-testid=\"share-link\" target=\"_blank\" rel=\"noopener\">Replay link (opens in a new tab)</a>\
-<div class=\"inject\" role=\"group\" aria-label=\"Inject anomaly\"><span>Inject anomaly:</span>";
+<div class=\"inject\" role=\"group\" aria-label=\"Inject anomaly\"><span>Inject anomaly</span>\
+<select id=\"inject-into\" data-testid=\"inject-into\" aria-label=\"Inject into\">\
+<option value=\"shown\">into the device shown</option><option value=\"all\">into all devices</option></select>";
 
 const CONTROLS_END: &str = "</div><div class=\"downloads\">\
 <button class=\"small\" data-testid=\"download-csv\" data-action=\"download-csv\">Download CSV</button>\
@@ -118,10 +120,17 @@ const FLEET_END: &str = "</tr></thead><tbody id=\"fleet-rows\"></tbody></table><
 
 const SHARE_AND_LOG: &str = "<section class=\"share-room\" aria-labelledby=\"share-heading\">\
 <h2 id=\"share-heading\">Share for the room</h2>\
-<div class=\"field\"><label for=\"share-text\">Share link</label>\
-<input id=\"share-text\" data-testid=\"share-text\" type=\"text\" readonly></div>\
-<p><button class=\"small\" data-testid=\"copy-link\" data-action=\"copy-link\">Copy link</button> \
+<p class=\"warning\" id=\"share-warning\" data-testid=\"share-warning\" hidden></p>\
+<div class=\"field\"><label for=\"room-text\">Room link: each visitor becomes a device of their own \
+(this Device ID and a suffix of theirs, a seed of their own) on this broker</label>\
+<input id=\"room-text\" data-testid=\"room-text\" type=\"text\" readonly></div>\
+<p><a id=\"room-link\" data-testid=\"room-link\" target=\"_blank\" rel=\"noopener\">Open the room link</a> \
+<button class=\"small\" data-testid=\"copy-room\" data-action=\"copy-room\">Copy room link</button> \
+<label class=\"inline\"><input type=\"checkbox\" id=\"room-autostart\" data-testid=\"room-autostart\" data-action=\"room-autostart\"> visitors start at once</label> \
 <button class=\"small\" data-testid=\"qr-fullscreen\" data-action=\"qr-fullscreen\">Show the QR code full screen</button></p>\
-<div class=\"qr\" id=\"qr\" data-testid=\"qr\"></div></section>\
+<div class=\"qr\" id=\"qr\" data-testid=\"qr\"></div>\
+<div class=\"field\"><label for=\"share-text\">Replay link: this run again, exactly (settings, seed, start)</label>\
+<input id=\"share-text\" data-testid=\"share-text\" type=\"text\" readonly></div>\
+<p><button class=\"small\" data-testid=\"copy-link\" data-action=\"copy-link\">Copy replay link</button></p></section>\
 <section class=\"log\" aria-label=\"Event log\"><h2>Event log</h2>\
 <div class=\"lines\" data-testid=\"log\" role=\"log\" tabindex=\"0\" aria-label=\"Event log, newest first\"><ol id=\"log-lines\"></ol></div></section></main>";

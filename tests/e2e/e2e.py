@@ -428,6 +428,54 @@ def test_over_https_the_page_starts_from_a_secure_broker_and_calls_out_plain_ws(
     return f"default {broker}; ws:// to another host refused before connecting"
 
 
+def test_a_room_link_makes_every_visitor_a_device_of_their_own(driver, base):
+    """A teacher's page makes a room link; three students (three browsers, each its own
+    storage) open it and start at once: three devices, each with its own id, reach a QoS 1
+    subscriber and the monitor the teacher watches lists all three."""
+    room = "room-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    broker = f"ws://127.0.0.1:{WS_PORT}"
+    driver.open(f"{base}/?broker={broker}&device_id={room}&interval=0.2")
+    driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+    driver.click("room-autostart")
+    driver.wait_for("the autostart choice", lambda: driver.value("[data-testid=room-text]").endswith("&autostart=1"))
+    link = driver.value("[data-testid=room-text]")
+    assert f"room={room}" in link and "seed=" not in link and "device_id=" not in link, link
+    replay = driver.value("[data-testid=share-text]")
+    # The page runs on 127.0.0.1 here: phones could not reach it, and the panel says so.
+    warning = driver.text("share-warning")
+    assert "this computer only" in warning, warning
+    driver.open(f"{base}/monitor/?broker={broker}&filter=device/%2B/telemetry&autostart=1")
+    driver.wait_for("the monitor subscribed", lambda: driver.text("monitor-status").startswith("subscribed"), timeout=20)
+    subscriber = Subscriber("device/+/telemetry", MQTT_PORT)
+    students = []
+    try:
+        for _ in range(3):
+            student = WebDriver()
+            students.append(student)
+            student.open(link)
+        for student in students:
+            student.wait_for("connected", lambda: student.text("status") == "connected", timeout=30)
+        ids = [student.value("#device-id") for student in students]
+        assert len(set(ids)) == 3 and all(i.startswith(room + "-") for i in ids), ids
+        driver.wait_for(
+            "three devices at the subscriber",
+            lambda: {m["device_id"] for m in subscriber.messages if m["device_id"].startswith(room)} == set(ids),
+        )
+        driver.wait_for(
+            "three devices on the monitor",
+            lambda: all(i in driver.text("monitor-rows") for i in ids),
+        )
+        for student in students:
+            student.click("stop")
+        for student in students:
+            student.wait_for("stopped", lambda: student.text("status") == "disconnected", timeout=10)
+    finally:
+        subscriber.stop()
+        for student in students:
+            student.quit()
+    return f"room link of {len(link)} characters (replay link {len(replay)}): devices {', '.join(ids)}"
+
+
 def main():
     run_suite(
         "e2e",
@@ -444,6 +492,7 @@ def main():
             test_an_accessibility_audit_of_the_running_page_finds_no_violations_light_or_dark,
             test_the_built_page_works_from_any_path_of_a_static_host,
             test_over_https_the_page_starts_from_a_secure_broker_and_calls_out_plain_ws,
+            test_a_room_link_makes_every_visitor_a_device_of_their_own,
         ],
     )
 

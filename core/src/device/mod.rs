@@ -552,13 +552,24 @@ impl Device {
         }
     }
 
-    /// Starts an anomaly of `kind` at the next sample of every sensor.
-    pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
-        if self.making() {
-            for source in &mut self.sources {
-                source.generator.inject(kind);
+    /// Starts an anomaly of `kind` at the next sample of every sensor, or of source `only`.
+    pub fn inject(&mut self, kind: AnomalyKind, only: Option<usize>, now: Time) {
+        if !self.making() {
+            return;
+        }
+        match only {
+            None => {
+                for source in &mut self.sources {
+                    source.generator.inject(kind);
+                }
+                self.info(now, format!("injecting {kind} at the next sample"));
             }
-            self.info(now, format!("injecting {kind} at the next sample"));
+            Some(index) if index < self.sources.len() => {
+                self.sources[index].generator.inject(kind);
+                let text = self.about(index, format!("injecting {kind} at the next sample"));
+                self.info(now, text);
+            }
+            Some(_) => {}
         }
     }
 

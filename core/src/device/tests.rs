@@ -690,7 +690,7 @@ fn eventful_run() -> Device {
     broker.accept(&mut device, at(0));
     for second in 1..=260u64 {
         if second == 200 {
-            device.inject(AnomalyKind::Dropout, at(second * 1000));
+            device.inject(AnomalyKind::Dropout, None, at(second * 1000));
         }
         device.on_timer(at(second * 1000));
         let packets = broker.take(&mut device);
@@ -983,7 +983,7 @@ fn stopping_shows_in_the_status_and_refuses_injections() {
     device.stop(at(100));
     assert_eq!(device.status(at(100)), Status::Stopping);
     assert_eq!(device.status(at(100)).to_string(), "stopping");
-    device.inject(AnomalyKind::Spike, at(150));
+    device.inject(AnomalyKind::Spike, None, at(150));
     assert!(
         !log_text(&mut device)
             .iter()

@@ -163,7 +163,17 @@ impl Fleet {
 
     /// Starts an anomaly of `kind` at the next sample of every sensor.
     pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
-        self.each(now, |device| device.inject(kind, now));
+        self.each(now, |device| device.inject(kind, None, now));
+    }
+
+    /// Starts an anomaly of `kind` at the next sample of sensor `sensor` only (see
+    /// [`Fleet::locate`]); nothing past the last.
+    pub fn inject_into(&mut self, kind: AnomalyKind, sensor: usize, now: Time) {
+        if let Some((connection, source)) = self.locate(sensor) {
+            self.with(connection, now, |device| {
+                device.inject(kind, Some(source), now);
+            });
+        }
     }
 
     pub fn on_open(&mut self, connection: usize, now: Time) {

@@ -1170,3 +1170,30 @@ fn the_shards_of_a_fleet_together_are_the_whole_fleet() {
         );
     }
 }
+
+#[test]
+fn an_anomaly_injected_into_one_sensor_labels_that_sensor_only() {
+    for connection in ["shared", "per-device"] {
+        let (mut fleet, mut broker) = started(&format!(
+            "devices=3&connection={connection}&anomaly_mode=off&interval=0.1"
+        ));
+        run(&mut fleet, &mut broker, 0, 1_000, usize::MAX);
+        fleet.inject_into(AnomalyKind::Spike, 1, at(1_000));
+        run(&mut fleet, &mut broker, 1_000, 3_000, usize::MAX);
+        let events: Vec<u64> = fleet
+            .rows(at(3_000))
+            .iter()
+            .map(|row| row.counters.events_by_kind[AnomalyKind::Spike.index()])
+            .collect();
+        assert_eq!(events, [0, 1, 0], "{connection}");
+        // Past the last sensor: nothing.
+        fleet.inject_into(AnomalyKind::Spike, 3, at(3_000));
+        run(&mut fleet, &mut broker, 3_000, 5_000, usize::MAX);
+        let total: u64 = fleet
+            .rows(at(5_000))
+            .iter()
+            .map(|row| row.counters.events_by_kind.iter().sum::<u64>())
+            .sum();
+        assert_eq!(total, 1, "{connection}");
+    }
+}
