@@ -177,19 +177,20 @@ impl SimulatorHandle {
                 for error in &errors {
                     self.push_log(LogLevel::Error, format!("not started: {error}"));
                 }
-                // The status says why (see `status_text`), and the first bad field comes
-                // into view with the focus, even from inside a folded group.
-                if let Some(element) = errors.first().and_then(|e| by_document_id(e.field.id())) {
-                    if let Ok(Some(details)) = element.closest("details") {
-                        let _ = details.set_attribute("open", "");
-                    }
-                    let control = match element.query_selector("input") {
-                        Ok(Some(first)) => first,
-                        _ => element,
+                // The status says why (see `status_text`), and the first bad field takes the
+                // focus (which scrolls it into view), opened first if it is folded away.
+                if let Some(first) = errors.first() {
+                    let id = match first.field {
+                        Field::AnomalyKinds => format!("kind-{}", AnomalyKind::ALL[0].name()),
+                        field => field.id().to_owned(),
                     };
-                    control.scroll_into_view();
-                    if let Ok(control) = control.dyn_into::<web_sys::HtmlElement>() {
-                        let _ = control.focus();
+                    if let Some(control) = by_document_id(&id) {
+                        if let Ok(Some(details)) = control.closest("details") {
+                            let _ = details.set_attribute("open", "");
+                        }
+                        if let Ok(control) = control.dyn_into::<web_sys::HtmlElement>() {
+                            let _ = control.focus();
+                        }
                     }
                 }
                 self.errors.set(errors);

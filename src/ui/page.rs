@@ -121,15 +121,14 @@ const FLEET_END: &str = "</tr></thead><tbody id=\"fleet-rows\"></tbody></table><
 const SHARE_AND_LOG: &str = "<section class=\"share-room\" aria-labelledby=\"share-heading\">\
 <h2 id=\"share-heading\">Share for the room</h2>\
 <p class=\"warning\" id=\"share-warning\" data-testid=\"share-warning\" hidden></p>\
-<div class=\"field\"><label for=\"room-text\">Room link: each visitor becomes a device of their own \
-(this Device ID and a suffix of theirs, a seed of their own) on this broker</label>\
+<div class=\"field\"><label for=\"room-text\">Room link (each visitor becomes a device of their own)</label>\
 <input id=\"room-text\" data-testid=\"room-text\" type=\"text\" readonly></div>\
 <p><a id=\"room-link\" data-testid=\"room-link\" target=\"_blank\" rel=\"noopener\">Open the room link</a> \
 <button class=\"small\" data-testid=\"copy-room\" data-action=\"copy-room\">Copy room link</button> \
 <label class=\"inline\"><input type=\"checkbox\" id=\"room-autostart\" data-testid=\"room-autostart\" data-action=\"room-autostart\"> visitors start at once</label> \
 <button class=\"small\" data-testid=\"qr-fullscreen\" data-action=\"qr-fullscreen\">Show the QR code full screen</button></p>\
 <div class=\"qr\" id=\"qr\" data-testid=\"qr\"></div>\
-<div class=\"field\"><label for=\"share-text\">Replay link: this run again, exactly (settings, seed, start)</label>\
+<div class=\"field\"><label for=\"share-text\">Replay link (this run again, exactly)</label>\
 <input id=\"share-text\" data-testid=\"share-text\" type=\"text\" readonly></div>\
 <p><button class=\"small\" data-testid=\"copy-link\" data-action=\"copy-link\">Copy replay link</button></p></section>\
 <section class=\"log\" aria-label=\"Event log\"><h2>Event log</h2>\

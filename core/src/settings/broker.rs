@@ -199,14 +199,12 @@ pub fn shown_url(url: &str) -> String {
 /// Whether `host` (without brackets) names this machine: `localhost` (and its subdomains),
 /// 127.0.0.0/8 or `::1`.
 pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    host == "localhost"
+    let host = host.trim_end_matches('.');
+    host.eq_ignore_ascii_case("localhost")
         || host.ends_with(".localhost")
         || host == "::1"
-        || host == "0:0:0:0:0:0:0:1"
-        || host.strip_prefix("127.").is_some_and(|rest| {
-            rest.split('.').count() == 3 && rest.split('.').all(|n| n.parse::<u8>().is_ok())
-        })
+        // 127.0.0.0/8, written as dotted digits.
+        || (host.starts_with("127.") && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
 /// Splits `host:port`, `[v6]:port`, `host` or `[v6]`.

@@ -207,10 +207,8 @@ pub fn room_warning(page_host: &str, broker_url: &str) -> Option<String> {
         (true, true) => "this page's address and the broker point",
     };
     Some(format!(
-        "{what} at this computer only (localhost): phones and other computers that open \
-         the room link reach themselves, not you. Open the page by this computer's network \
-         address (scripts/run.sh --lan prints it, with a broker for the room) or use a broker \
-         they can reach."
+        "{what} at this computer only: phones would reach themselves. Open this page by the \
+         computer's network address (scripts/run.sh --lan) with a broker they can reach."
     ))
 }
 

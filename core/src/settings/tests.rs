@@ -1083,6 +1083,10 @@ fn a_room_on_this_computer_only_is_called_out_in_words() {
         let warning = room_warning(page, broker).unwrap_or_else(|| panic!("{page} {broker}"));
         assert!(warning.contains("this computer only"), "{warning}");
         assert!(warning.contains("network address"), "{warning}");
+        assert!(
+            warning.contains("phones would reach themselves"),
+            "{warning}"
+        );
     }
     for (page, broker) in [
         ("10.0.0.5", "ws://10.0.0.5:9001"),
