@@ -79,6 +79,25 @@ pub fn on_page_hide(f: impl Fn() + 'static) {
     closure.forget();
 }
 
+/// Asks before the page is left (closed, reloaded, navigated away) while `busy()` says so: the
+/// browser shows its own "Leave site?" question.
+pub fn confirm_leaving_while(busy: impl Fn() -> bool + 'static) {
+    let closure =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            if busy() {
+                ev.prevent_default();
+                // Older browsers ask only when `returnValue` is set.
+                let _ = js_sys::Reflect::set(&ev, &"returnValue".into(), &"".into());
+            }
+        });
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .add_event_listener_with_callback("beforeunload", closure.as_ref().unchecked_ref());
+    }
+    // The listener lives as long as the page.
+    closure.forget();
+}
+
 /// The value stored under `key` in this origin's `localStorage`, if any (and if storage is
 /// allowed at all).
 pub fn stored(key: &str) -> Option<String> {

@@ -421,6 +421,10 @@ pub fn use_simulator() -> SimulatorHandle {
             ),
         );
     }
+    // Leaving a running page ends its run: the browser asks first.
+    transport::browser::confirm_leaving_while(move || {
+        handle.running.try_get_untracked().unwrap_or(false)
+    });
     // Closing or reloading the tab says goodbye to the broker, best effort.
     transport::browser::on_page_hide({
         let simulator = simulator.clone();

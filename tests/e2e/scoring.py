@@ -240,6 +240,12 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
             violations = audit(driver)
             assert violations == [], violations
             driver.screenshot("monitor.png")
+            # Dark too: its buttons were white on light blue (2.39:1).
+            driver.execute("document.documentElement.dataset.theme = 'dark';")
+            time.sleep(0.2)
+            violations = audit(driver)
+            driver.execute("document.documentElement.dataset.theme = 'auto';")
+            assert violations == [], ("dark", violations)
             report = download_report(driver)
             assert report["total"]["tp"] == expected["tp"] and report["total"]["fp"] == expected["fp"], report["total"]
             events_in_report = report["devices"][0]["events"]
