@@ -606,6 +606,12 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| {
         let Some(page) = root.get() else { return };
         let (active, running) = (sim.active(), sim.running());
+        // A phone shows a run first and folds the settings away (style/main.css).
+        let _ = if active {
+            page.set_attribute("data-running", "")
+        } else {
+            page.remove_attribute("data-running")
+        };
         let set_all = |selector: &str, disabled: bool| {
             if let Ok(list) = page.query_selector_all(selector) {
                 for i in 0..list.length() {
@@ -786,6 +792,22 @@ fn on_click(
                     };
                     sim.push_log(LogLevel::Info, note);
                 });
+            }
+            Some("toggle-settings") => {
+                let open = target.get_attribute("aria-expanded").as_deref() != Some("true");
+                let _ = target.set_attribute("aria-expanded", &open.to_string());
+                target.set_text_content(Some(if open {
+                    "Hide the settings"
+                } else {
+                    "Show the settings"
+                }));
+                if let Some(page) = root.get_untracked() {
+                    let _ = if open {
+                        page.set_attribute("data-settings-open", "")
+                    } else {
+                        page.remove_attribute("data-settings-open")
+                    };
+                }
             }
             Some("room-autostart") => {
                 sim.room_autostart

@@ -35,11 +35,9 @@ fn counter(html: &mut Html, label: &str, testid: &dyn std::fmt::Display) {
 /// The whole page below `<body>`.
 pub fn page_html() -> String {
     let mut html = Html::with_capacity(16_384);
-    html.raw(HEADER)
-        .raw("<main><section class=\"settings\" aria-labelledby=\"settings-heading\"><h2 id=\"settings-heading\">Settings</h2><div class=\"form\">")
-        .markup(form_html())
-        .raw(SETTINGS_ACTIONS)
-        .raw(CONTROLS_START);
+    // The controls come first in the document (Start is an early Tab stop); the grid places
+    // them beside the settings on a wide screen.
+    html.raw(HEADER).raw("<main>").raw(CONTROLS_START);
     for kind in AnomalyKind::ALL {
         html.raw("<button class=\"small\"")
             .attr("data-testid", &format_args!("inject-{kind}"))
@@ -47,6 +45,10 @@ pub fn page_html() -> String {
             .wrap(" disabled>", &kind, "</button>");
     }
     html.raw(CONTROLS_END)
+        .raw("<section class=\"settings\" aria-labelledby=\"settings-heading\"><h2 id=\"settings-heading\">Settings</h2>\
+<button class=\"small settings-toggle\" data-action=\"toggle-settings\" aria-expanded=\"false\">Show the settings</button><div class=\"form\">")
+        .markup(form_html())
+        .raw(SETTINGS_ACTIONS)
         .raw("<section class=\"telemetry\" aria-label=\"Telemetry\"><h2>Counters</h2><div class=\"counters\">");
     for (label, testid) in COUNTERS {
         counter(&mut html, label, &testid);

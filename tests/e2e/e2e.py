@@ -283,7 +283,10 @@ def test_after_a_run_without_a_start_time_the_share_link_replays_that_run(driver
 
 def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(driver, base):
     run = "e2e-phone-" + "".join(random.choices(string.ascii_lowercase, k=4))
-    driver.s("POST", "/window/rect", {"width": 360, "height": 800})
+    driver.s("POST", "/window/rect", {"width": 360, "height": 740})
+    # A 360 x 740 viewport, whatever the window's own bars take.
+    chrome = 740 - driver.execute("return window.innerHeight;")
+    driver.s("POST", "/window/rect", {"width": 360, "height": 740 + chrome})
     try:
         # A fleet, so the table and a long log are on the page too.
         driver.open(
@@ -292,6 +295,25 @@ def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(d
         )
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
         time.sleep(1.5)
+        # The run comes first on a phone: the status, the main counters and the chart lie
+        # within the first screen, the settings folded away behind one button.
+        first_screen = driver.execute(
+            "const h = window.innerHeight, q = s => document.querySelector(s).getBoundingClientRect();"
+            "return {height: h, status: q('[data-testid=status]').bottom,"
+            " counters: q('[data-testid=acked]').bottom, chart: q('[data-testid=chart]').bottom,"
+            " form: q('.settings .form').height};"
+        )
+        assert max(first_screen["status"], first_screen["counters"], first_screen["chart"]) <= first_screen["height"], first_screen
+        assert first_screen["form"] == 0, first_screen
+        # Every control a finger uses is at least 44 x 44 CSS px (WCAG 2.5.5).
+        small = driver.execute(
+            "return [...document.querySelectorAll('button, select, input, summary, a')]"
+            ".filter(e => e.offsetParent !== null)"
+            ".map(e => [e.dataset.testid || e.id || e.textContent.trim().slice(0, 20), e.getBoundingClientRect()])"
+            ".filter(([, r]) => r.width < 44 || r.height < 44)"
+            ".map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`);"
+        )
+        assert small == [], small
         widths = driver.execute("return [document.documentElement.scrollWidth, window.innerWidth];")
         assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
         assert widths[1] <= 380, widths
