@@ -3,15 +3,17 @@
 # file, then: start_broker NAME TCP_PORT WS_PORT [EXTRA_CONF]
 # It writes target/NAME/mosquitto.conf, starts mosquitto in the background, waits until both
 # ports accept connections and sets BROKER_PID. stop_broker stops it.
+# With BROKER_LAN=ADDRESS and BROKER_PASSWORDS=FILE set (classroom mode), a third listener, the
+# websockets on ADDRESS, takes only the users in FILE; the loopback listeners stay anonymous.
 
 port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
 wait_for_port() {
-  local port=$1 tries=${2:-100}
+  local port=$1 host=${2:-127.0.0.1} tries=${3:-100}
   for _ in $(seq "$tries"); do
-    port_in_use "$port" && return 0
+    port_in_use "$port" "$host" && return 0
     sleep 0.1
   done
   return 1
@@ -48,11 +50,24 @@ socket_domain ipv4
 protocol websockets
 $extra
 CONF
+  if [ -n "${BROKER_LAN:-}" ]; then
+    # Each listener its own rules: the loopback ones anonymous, the network's with passwords.
+    sed -i 's/^per_listener_settings false$/per_listener_settings true/; s/^protocol \(mqtt\|websockets\)$/&\nallow_anonymous true/' "$dir/mosquitto.conf"
+    cat >> "$dir/mosquitto.conf" <<CONF
+# Classroom mode: the phones' websockets on the network, never without a password.
+listener $ws_port $BROKER_LAN
+socket_domain ipv4
+protocol websockets
+allow_anonymous false
+password_file $BROKER_PASSWORDS
+CONF
+  fi
   grep -q '^allow_anonymous' "$dir/mosquitto.conf" || echo "allow_anonymous true" >> "$dir/mosquitto.conf"
   : > "$dir/mosquitto.log"
   /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$dir/mosquitto.out" 2>&1 &
   BROKER_PID=$!
-  if ! wait_for_port "$tcp_port" || ! wait_for_port "$ws_port"; then
+  if ! wait_for_port "$tcp_port" || ! wait_for_port "$ws_port" \
+    || { [ -n "${BROKER_LAN:-}" ] && ! wait_for_port "$ws_port" "$BROKER_LAN"; }; then
     echo "error: mosquitto did not start; its output:" >&2
     cat "$dir/mosquitto.out" "$dir/mosquitto.log" >&2
     return 1

@@ -35,6 +35,8 @@ if ! $BUILD_ONLY; then
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
   [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
   command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
+  # The classroom mode prints its room link as a QR code in the terminal.
+  command -v qrencode >/dev/null || need_apt+=(qrencode)
   command -v stdbuf >/dev/null || need_apt+=(coreutils)
   command -v openssl >/dev/null || need_apt+=(openssl)
   command -v ss >/dev/null || need_apt+=(iproute2)

@@ -61,6 +61,27 @@ pub fn local_utc_offset() -> String {
     crate::settings::format_utc_offset(-(js_sys::Date::new_0().get_timezone_offset() as i32))
 }
 
+/// Takes the address bar's fragment (`#…`) away, returning it: it may hold a password (the
+/// classroom mode's room link), which should not stay in the address bar or the history.
+pub fn take_location_fragment() -> String {
+    let Some(window) = web_sys::window() else {
+        return String::new();
+    };
+    let location = window.location();
+    let fragment = location.hash().unwrap_or_default();
+    if !fragment.is_empty()
+        && let Ok(history) = window.history()
+    {
+        let bare = format!(
+            "{}{}",
+            location.pathname().unwrap_or_default(),
+            location.search().unwrap_or_default()
+        );
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&bare));
+    }
+    fragment
+}
+
 /// The page's query string, e.g. `?broker=...`.
 pub fn location_query() -> String {
     web_sys::window()

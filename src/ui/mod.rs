@@ -338,6 +338,10 @@ pub fn use_simulator() -> SimulatorHandle {
         .fields_set
         .contains(&Field::ClientId);
     let outcome = form.apply_query(&transport::browser::location_query());
+    // A classroom's room link carries the broker's password in its fragment (never sent to a
+    // server); it is read once and taken out of the address bar.
+    // Like any password, it is never remembered nor put in a link the page makes.
+    form.apply_fragment(&transport::browser::take_location_fragment());
 
     let view = RwSignal::new(Snapshot::idle());
     let rows = RwSignal::new(Vec::<Row>::new());

@@ -21,7 +21,10 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import Subscriber, WebDriver, audit, check_schema, run_suite, serve
+import socket
+import signal
+
+from harness import Subscriber, WebDriver, audit, check_schema, free_port, listening_addresses, run_suite, serve
 
 DIST, MQTT_PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -498,6 +501,70 @@ def test_a_room_link_makes_every_visitor_a_device_of_their_own(driver, base):
     return f"room link of {len(link)} characters (replay link {len(replay)}): devices {', '.join(ids)}"
 
 
+def test_classroom_mode_serves_the_room_on_the_network_only_with_a_password(driver, base):
+    """`scripts/run.sh --lan ADDRESS` on 127.0.0.2, standing in for a laptop's network address:
+    the page and the broker's websockets there, the broker taking no one without the password
+    the terminal prints in the room link's fragment; a phone opening that link publishes, one
+    without the password is refused; nothing but loopback is served without it."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    mqtt, ws, http = free_port(), free_port(), free_port()
+    env = dict(os.environ, MQTT_PORT=str(mqtt), WS_PORT=str(ws), HTTP_PORT=str(http), SERVE_DIST=os.path.abspath(DIST))
+    run = subprocess.Popen(["bash", "scripts/run.sh", "--lan", "127.0.0.2"], cwd=root, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    printed = []
+    try:
+        deadline = time.time() + 600
+        room = None
+        while room is None and time.time() < deadline:
+            line = run.stdout.readline()
+            if not line:
+                raise AssertionError("run.sh ended: " + "".join(printed[-20:]))
+            printed.append(line)
+            if line.strip().startswith("Room link:"):
+                room = line.split("Room link:", 1)[1].strip()
+        assert room and "#password=" in room, printed
+        password = room.split("#password=", 1)[1]
+        assert password not in room.split("#", 1)[0], "the password is in the fragment only"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.2", http), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        # The kernel's view: the network address serves the page and the password-only
+        # websockets; the anonymous listeners stay on loopback.
+        assert listening_addresses(ws) == ["127.0.0.1", "127.0.0.2"], listening_addresses(ws)
+        assert listening_addresses(mqtt) == ["127.0.0.1"], listening_addresses(mqtt)
+        assert listening_addresses(http) == ["127.0.0.2"], listening_addresses(http)
+        subscriber = Subscriber("device/+/telemetry", mqtt)
+        try:
+            driver.open(room)
+            driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+            assert "#password" not in driver.execute("return location.href;"), "taken out of the address bar"
+            driver.click("start")
+            driver.wait_for("connected with the password", lambda: driver.text("status") == "connected", timeout=20)
+            device_id = driver.value("#device-id")
+            assert device_id.startswith("lab-"), device_id
+            driver.wait_for("telemetry", lambda: any(m["device_id"] == device_id for m in subscriber.messages))
+            driver.click("stop")
+            driver.wait_for("stopped", lambda: driver.text("status") == "disconnected", timeout=10)
+            # Without the password the broker refuses, and says so.
+            driver.open(room.split("#", 1)[0])
+            driver.wait_for("the page", lambda: driver.text("status") == "disconnected")
+            driver.click("start")
+            driver.wait_for("the refusal", lambda: driver.text("status").startswith("error:"), timeout=20)
+            refusal = driver.text("status")
+            assert "not authorized" in refusal or "bad user name or password" in refusal, refusal
+            driver.click("stop")
+            driver.wait_for("stopped", lambda: driver.text("status") == "disconnected", timeout=10)
+        finally:
+            subscriber.stop()
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(timeout=20)
+    return f"room link {room.split('#')[0]} (+ password fragment); {device_id} published; refused without it ({refusal})"
+
+
 def main():
     run_suite(
         "e2e",
@@ -515,6 +582,7 @@ def main():
             test_the_built_page_works_from_any_path_of_a_static_host,
             test_over_https_the_page_starts_from_a_secure_broker_and_calls_out_plain_ws,
             test_a_room_link_makes_every_visitor_a_device_of_their_own,
+            test_classroom_mode_serves_the_room_on_the_network_only_with_a_password,
         ],
     )
 

@@ -89,6 +89,25 @@ impl SettingsForm {
     }
 }
 
+impl SettingsForm {
+    /// Applies a link's fragment, `#password=…` (the classroom mode's room link): a password
+    /// travels there, never in the query, since a browser sends no fragment to the server that
+    /// serves the page (nor to its logs). True when it set the password.
+    pub fn apply_fragment(&mut self, fragment: &str) -> bool {
+        let password = fragment
+            .trim_start_matches('#')
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("password="));
+        match password {
+            Some(password) => {
+                self.set(Field::Password, percent_decode(password));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl QueryOutcome {
     fn set(&mut self, form: &mut SettingsForm, field: Field, value: String) {
         form.set(field, value);

@@ -1096,3 +1096,14 @@ fn a_room_on_this_computer_only_is_called_out_in_words() {
         assert_eq!(room_warning(page, broker), None, "{page} {broker}");
     }
 }
+
+#[test]
+fn a_password_comes_from_a_links_fragment_never_from_its_query() {
+    let mut form = form();
+    let outcome = form.apply_query("?username=class&password=in-the-query");
+    assert_eq!(form.get(Field::Password), "", "{outcome:?}");
+    assert!(form.apply_fragment("#password=s3cret%20word"));
+    assert_eq!(form.get(Field::Password), "s3cret word");
+    assert!(!form.apply_fragment("#other=1"));
+    assert!(!form.to_query().contains("s3cret") && !form.room_query(true).contains("s3cret"));
+}
