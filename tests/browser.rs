@@ -315,6 +315,13 @@ async fn bad_settings_show_next_to_the_field_and_nothing_starts() {
             && status.ends_with("(cannot connect to ws://127.0.0.1:1)")
     })
     .await;
+    // While it waits out a backoff, Reconnect now makes the attempt at once.
+    assert!(!page.by_testid("reconnect-now").hidden());
+    page.click("reconnect-now");
+    page.wait_for("the attempt made now", |p| {
+        p.text("log").contains("reconnecting now (attempt")
+    })
+    .await;
     // Stop cancels the pending retry.
     page.click("stop");
     page.wait_for("disconnected", |p| p.text("status") == "disconnected")

@@ -285,6 +285,11 @@ impl Simulator {
         self.with_fleet(|fleet| fleet.stop(now()));
     }
 
+    /// Connections waiting out a backoff try now ("Reconnect now").
+    pub fn retry_now(&self) {
+        self.with_fleet(|fleet| fleet.retry_now(now()));
+    }
+
     /// Starts an anomaly of `kind` at the next sample of every device.
     /// Starts an anomaly of `kind` at the next sample of sensor `only`, or of every sensor.
     pub fn inject(&self, kind: AnomalyKind, only: Option<usize>) {

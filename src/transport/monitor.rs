@@ -123,6 +123,13 @@ impl MonitorRunner {
         pump(&self.inner, time);
     }
 
+    /// Makes the attempt that waits out its backoff now ("Reconnect now").
+    pub fn retry_now(&self) {
+        let time = now();
+        self.inner.borrow_mut().link.retry_now(time);
+        pump(&self.inner, time);
+    }
+
     /// Adds a line of the page's own to the log.
     pub fn note(&self, level: LogLevel, text: String) {
         self.inner.borrow_mut().push_log(now(), level, text);

@@ -561,6 +561,8 @@ pub fn App() -> impl IntoView {
         let refused = status.starts_with("not started");
         set_by_id(root, "run-status", "textContent", status.into());
         sim.view.with(|v| {
+            let waiting = matches!(v.status, Status::Retrying { .. });
+            set_by_id(root, "reconnect-now", "hidden", (!waiting).into());
             if let Some(element) = find(root, ".status") {
                 let class = if refused {
                     "error"
@@ -813,6 +815,7 @@ fn on_click(
                     };
                 }
             }
+            Some("reconnect-now") => sim.simulator.with_value(Simulator::retry_now),
             Some("room-autostart") => {
                 sim.room_autostart
                     .set(prop(&target, "checked").as_bool() == Some(true));

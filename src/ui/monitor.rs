@@ -96,7 +96,7 @@ fn page_html(form: &MonitorForm) -> String {
         "</fieldset><div class=\"actions\">\
          <button type=\"button\" data-testid=\"monitor-start\" data-action=\"monitor-start\">Subscribe</button>\
          <button type=\"button\" data-testid=\"monitor-stop\" data-action=\"monitor-stop\">Stop</button>\
-         <button type=\"button\" data-testid=\"download-report\" data-action=\"download-report\">Download report</button></div></form>\
+         <button type=\"button\" data-testid=\"download-report\" data-action=\"download-report\">Download report</button><button type=\"button\" id=\"reconnect-now\" data-testid=\"reconnect-now\" data-action=\"reconnect-now\" hidden>Reconnect now</button></div></form>\
          <p role=\"status\" data-testid=\"monitor-status\" id=\"monitor-status\">stopped</p>\
          <section><h2>Scoreboard</h2><div id=\"scoreboard\" data-testid=\"scoreboard\"></div></section>\
          <section><h2>Devices</h2><div class=\"table-wrap\"><table data-testid=\"monitor-table\"><thead><tr>\
@@ -150,6 +150,10 @@ fn on_click(event: web_sys::Event) {
     }
     match button.get_attribute("data-action").as_deref() {
         Some("monitor-start") => start(),
+        Some("reconnect-now") => {
+            with_runner(|r| r.retry_now());
+            render();
+        }
         Some("monitor-stop") => {
             with_runner(|r| r.stop());
             render();
@@ -252,6 +256,14 @@ fn render() {
     };
     let time = now();
     let link_status = runner.status(time);
+    if let Some(button) = by_id("reconnect-now") {
+        let waiting = matches!(link_status, Status::Retrying { .. });
+        let _ = if waiting {
+            button.remove_attribute("hidden")
+        } else {
+            button.set_attribute("hidden", "")
+        };
+    }
     let drawn = runner.with_monitor(|m| {
         let counts = m.counts().clone();
         let state = match link_status {

@@ -83,7 +83,7 @@ const SETTINGS_ACTIONS: &str = "</div><div class=\"settings-actions\">\
 
 const CONTROLS_START: &str = "<section class=\"controls\" aria-label=\"Controls\">\
 <button data-testid=\"start\" data-action=\"start\">Start</button><button data-testid=\"stop\" data-action=\"stop\" disabled>Stop</button>\
-<span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong id=\"run-status\" data-testid=\"status\">disconnected</strong></span>\
+<span class=\"status\" role=\"status\" data-status=\"disconnected\">Status: <strong id=\"run-status\" data-testid=\"status\">disconnected</strong></span><button class=\"small\" id=\"reconnect-now\" data-testid=\"reconnect-now\" data-action=\"reconnect-now\" hidden>Reconnect now</button>\
 <a class=\"share\" id=\"share-link\" data-testid=\"share-link\" target=\"_blank\" rel=\"noopener\">Replay link (opens in a new tab)</a>\
 <div class=\"inject\" role=\"group\" aria-label=\"Inject anomaly\"><span>Inject anomaly</span>\
 <select id=\"inject-into\" data-testid=\"inject-into\" aria-label=\"Inject into\">\

@@ -552,6 +552,12 @@ impl Device {
         }
     }
 
+    /// Makes a connection attempt that waits out its backoff now ("Reconnect now").
+    pub fn retry_now(&mut self, now: Time) {
+        self.link.retry_now(now);
+        self.pump(now);
+    }
+
     /// Starts an anomaly of `kind` at the next sample of every sensor, or of source `only`.
     pub fn inject(&mut self, kind: AnomalyKind, only: Option<usize>, now: Time) {
         if !self.making() {

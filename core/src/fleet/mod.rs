@@ -161,6 +161,12 @@ impl Fleet {
         self.each(now, |device| device.shutdown(now));
     }
 
+    /// Every connection waiting out a backoff tries now ("Reconnect now"), a few sockets at a
+    /// time as ever.
+    pub fn retry_now(&mut self, now: Time) {
+        self.each(now, |device| device.retry_now(now));
+    }
+
     /// Starts an anomaly of `kind` at the next sample of every sensor.
     pub fn inject(&mut self, kind: AnomalyKind, now: Time) {
         self.each(now, |device| device.inject(kind, None, now));

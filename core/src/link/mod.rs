@@ -244,6 +244,18 @@ impl Link {
         }
     }
 
+    /// Makes the waiting attempt now rather than at the end of its backoff ("Reconnect now"):
+    /// the person who fixed the broker need not wait up to 30 s. Nothing otherwise.
+    pub fn retry_now(&mut self, now: Time) {
+        if let Phase::Waiting { attempt, .. } = self.phase {
+            self.info(
+                now,
+                format!("reconnecting now (attempt {attempt}), as asked"),
+            );
+            self.open(now, attempt);
+        }
+    }
+
     /// The session's next event, once the link has acted on it (a CONNACK connects, a close
     /// schedules the retry). The owner handles it after.
     pub fn poll_event(&mut self, now: Time) -> Option<Event<Tag>> {

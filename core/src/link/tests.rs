@@ -173,3 +173,25 @@ fn a_connection_dropped_right_after_connack_backs_off_and_a_stable_one_starts_ov
     let up = reconnect(&mut link);
     assert_eq!(drop_at(&mut link, up + STABLE_CONNECTION_MS), 2);
 }
+
+#[test]
+fn reconnect_now_makes_the_waiting_attempt_at_once_and_nothing_otherwise() {
+    let mut link = link();
+    link.retry_now(at(0));
+    assert!(actions(&mut link).is_empty(), "idle: nothing to retry");
+    link.start(at(0));
+    assert_eq!(actions(&mut link), [Did::Open]);
+    link.on_closed(at(5));
+    assert_eq!(actions(&mut link), [Did::Close]);
+    assert!(link.poll_timeout().unwrap() > 100, "a backoff");
+    link.retry_now(at(10));
+    assert_eq!(actions(&mut link), [Did::Open], "at once");
+    assert_eq!(link.status(at(10)), Status::Reconnecting { attempt: 2 });
+    assert!(
+        logs(&mut link)
+            .iter()
+            .any(|l| l.contains("reconnecting now (attempt 2)"))
+    );
+    link.retry_now(at(11));
+    assert!(actions(&mut link).is_empty(), "already connecting");
+}
