@@ -171,9 +171,11 @@ fn on_click(event: web_sys::Event) {
                     save_json(&format!("dps368-score-{stamp}.json"), &report);
                 }
                 None => {
-                    let text = "nothing to report yet: Subscribe first".to_owned();
-                    with_runner(|r| r.note(LogLevel::Info, text));
+                    // Said where the eye is, the status line, as well as in the log.
+                    let text = "nothing to report yet: Subscribe first";
+                    with_runner(|r| r.note(LogLevel::Warn, text.to_owned()));
                     render();
+                    set_text("monitor-status", text);
                 }
             }
         }
@@ -222,6 +224,14 @@ fn start() {
     };
     errors.dedup();
     show_errors(&errors);
+    // The first bad field takes the focus (which scrolls it into view).
+    if let Some(control) = errors
+        .first()
+        .and_then(|e| by_id(e.field.id()))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = control.focus();
+    }
     let words: Vec<String> = errors.iter().map(ToString::to_string).collect();
     // In the log too, which a running monitor's status line does not overwrite; as text,
     // never HTML: the messages quote what was typed or linked.

@@ -272,8 +272,25 @@ def test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it(drive
             f"flag-none recall 0.000, F1 -; no axe violations; the report agrees; {phone_width} px wide on a phone")
 
 
+def test_a_refused_subscribe_and_an_empty_report_are_said_where_the_eye_is(driver, base):
+    """The monitor's refused Subscribe names the field in the status line and focuses it; a
+    report asked for before anything was received says so in the status line."""
+    driver.open(f"{base}/monitor/?broker=http://broker.example")
+    driver.wait_for("the monitor page", lambda: driver.text("monitor-status") == "stopped")
+    driver.click("download-report")
+    driver.wait_for("the empty report said", lambda: driver.text("monitor-status") == "nothing to report yet: Subscribe first")
+    driver.click("monitor-start")
+    status = driver.text("monitor-status")
+    assert status.startswith("not started: Broker URL: "), status
+    assert driver.execute("return document.activeElement.id;") == "broker-url"
+    return status
+
+
 def main():
-    run_suite("scoring", DIST, [test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it])
+    run_suite("scoring", DIST, [
+        test_a_refused_subscribe_and_an_empty_report_are_said_where_the_eye_is,
+        test_blind_telemetry_is_scored_live_as_an_independent_scorer_scores_it,
+    ])
 
 
 if __name__ == "__main__":
