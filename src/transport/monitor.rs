@@ -251,9 +251,14 @@ impl Inner {
                     self.push_log(time, LogLevel::Warn, problem);
                 }
             }
+            // Its own outage: what the devices send meanwhile is not theirs to answer for.
+            Event::Closed(_) => {
+                if let Some(monitor) = self.monitor.as_mut() {
+                    monitor.offline();
+                }
+            }
             // The link acted on these (connected, or a retry scheduled) and logged them.
             Event::Connected { .. }
-            | Event::Closed(_)
             | Event::Acked { .. }
             | Event::PingSent
             | Event::Unsubscribed(_) => {}

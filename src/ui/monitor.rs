@@ -298,6 +298,10 @@ fn render() {
         if counts.ignored > 0 {
             let _ = write!(status, "; {} ignored", counts.ignored);
         }
+        let missed: u64 = m.devices().values().map(|d| d.stream.missed_offline).sum();
+        if missed > 0 {
+            let _ = write!(status, "; {missed} missed while offline");
+        }
         if counts.verdicts_dropped > 0 {
             let _ = write!(
                 status,

@@ -227,6 +227,16 @@ impl Monitor {
         }
     }
 
+    /// The monitor's own connection was lost: what each device's next message skips is counted
+    /// as missed while offline, not as the publisher's gaps. Call it when the connection comes
+    /// back (or goes); a session the broker kept may still deliver what was queued, which then
+    /// arrives late rather than missed.
+    pub fn offline(&mut self) {
+        for device in self.devices.values_mut() {
+            device.stream.monitor_offline();
+        }
+    }
+
     pub fn settings(&self) -> &MonitorSettings {
         &self.settings
     }

@@ -38,6 +38,11 @@ pub struct Stream {
     /// Sequence numbers at or below `origin` that arrived (late: below the first one seen),
     /// remembered up to [`TRACKED`] of them, to tell a late one from a repeat.
     below: BTreeSet<u64>,
+    /// Sequence numbers skipped while the monitor itself was disconnected: not the publisher's
+    /// gaps ([`Stream::gaps`] leaves them out).
+    pub missed_offline: u64,
+    /// The monitor was disconnected since the last message: a jump at the next one is its own.
+    offline: bool,
 }
 
 /// One telemetry message's contents.
@@ -71,11 +76,19 @@ impl Stream {
         }
     }
 
-    /// Sequence numbers below the highest seen that have not arrived.
+    /// Sequence numbers below the highest seen that have not arrived, but for those skipped
+    /// while the monitor itself was offline.
     pub fn gaps(&self) -> u64 {
         self.max_sequence
             .saturating_sub(self.origin)
             .saturating_sub(self.distinct)
+            .saturating_sub(self.missed_offline)
+    }
+
+    /// The monitor lost its own connection: what the next message skips was missed by it, not
+    /// lost by the publisher.
+    pub fn monitor_offline(&mut self) {
+        self.offline = self.received > 0;
     }
 
     /// Counts `reading` in.
@@ -109,6 +122,9 @@ impl Stream {
                 Arrival::Duplicate
             }
         } else {
+            if std::mem::take(&mut self.offline) && sequence > self.max_sequence {
+                self.missed_offline += sequence - self.max_sequence - 1;
+            }
             self.distinct += 1;
             self.above.insert(sequence);
             if sequence < self.max_sequence {

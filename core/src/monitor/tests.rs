@@ -853,3 +853,30 @@ fn the_report_and_errors_keep_no_credentials_of_a_signed_broker_url() {
         "{report}"
     );
 }
+
+#[test]
+fn samples_skipped_while_the_monitor_was_offline_are_not_the_publishers_gaps() {
+    use super::stream::{Reading, Stream};
+    let reading = |sequence| Reading {
+        sequence,
+        pressure: 1000.0,
+        temperature: 20.0,
+        timestamp_ms: None,
+        arrived_ms: 0,
+    };
+    let mut stream = Stream::default();
+    for sequence in 1..=5 {
+        stream.receive(reading(sequence));
+    }
+    stream.monitor_offline();
+    stream.receive(reading(9));
+    assert_eq!((stream.gaps(), stream.missed_offline), (0, 3));
+    // Online again: a jump is the publisher's.
+    stream.receive(reading(12));
+    assert_eq!((stream.gaps(), stream.missed_offline), (2, 3));
+    // Before any message, an outage skips nothing.
+    let mut fresh = Stream::default();
+    fresh.monitor_offline();
+    fresh.receive(reading(7));
+    assert_eq!((fresh.gaps(), fresh.missed_offline), (0, 0));
+}

@@ -220,6 +220,7 @@ impl Monitor {
                     "samples": device.rows.len(),
                     "received": device.stream.received,
                     "gaps": device.stream.gaps(),
+                    "missed_offline": device.stream.missed_offline,
                     "duplicates": device.stream.duplicates,
                     "out_of_order": device.stream.out_of_order,
                     "verdicts": device.verdicts,

@@ -143,11 +143,10 @@ async fn monitor(options: &Options) -> Result<Monitor, ExitCode> {
                         crate::clear_status(tty);
                         eprintln!("dps368-sim monitor: {problem}");
                     }
-                    // The link acted on a close (a retry is scheduled) and logged it.
-                    Event::Closed(_)
-                    | Event::Acked { .. }
-                    | Event::PingSent
-                    | Event::Unsubscribed(_) => {}
+                    // The link acted on a close (a retry is scheduled) and logged it; what the
+                    // devices send meanwhile is the monitor's loss, not their gaps.
+                    Event::Closed(_) => monitor.offline(),
+                    Event::Acked { .. } | Event::PingSent | Event::Unsubscribed(_) => {}
                 }
             }
             if link.is_connected() {
