@@ -752,6 +752,15 @@ async fn the_inspector_lists_the_connections_packets_and_takes_a_publish_apart()
         .unwrap()
         .unwrap()
         .unchecked_into();
+    // Named for a screen reader by type and number, and its topic in a column of its own.
+    let name = button.get_attribute("aria-label").unwrap_or_default();
+    assert!(name.starts_with("PUBLISH #"), "{name}");
+    assert!(
+        publish_row
+            .text_content()
+            .unwrap()
+            .contains("device/browser-frames/telemetry")
+    );
     button.click();
     tick().await;
     let hex = page

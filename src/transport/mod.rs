@@ -100,6 +100,8 @@ struct Watching {
     selected: u64,
     /// When the chart was last drawn (monotonic ms).
     chart_drawn_ms: Option<u64>,
+    /// The packet list keeps the device shown's packets only.
+    only_shown: bool,
 }
 
 /// The chart is drawn at most this often (4 times a second). Drawn at the page's 10 Hz, a
@@ -128,6 +130,8 @@ struct Runner {
     watching: Option<Watching>,
     /// The inspector is paused.
     frames_paused: bool,
+    /// The inspector lists the device shown only (a shared connection carries them all).
+    frames_only: bool,
     /// A redraw is scheduled, and when the last one was.
     render_pending: bool,
     last_render_ms: u64,
@@ -153,6 +157,7 @@ impl Simulator {
             pending_log: VecDeque::new(),
             watching: None,
             frames_paused: false,
+            frames_only: false,
             render_pending: false,
             last_render_ms: 0,
             on_update: Rc::new(on_update),
@@ -223,6 +228,7 @@ impl Simulator {
                     watch: Watch::new(0, watch::CHART_SAMPLES),
                     selected: 0,
                     chart_drawn_ms: None,
+                    only_shown: runner.frames_only,
                 });
                 watching.watch.set_paused(runner.frames_paused);
                 // Shown again, a view is drawn again.
@@ -237,6 +243,19 @@ impl Simulator {
                 if let Some(fleet) = runner.fleet.as_mut() {
                     watching.attach(fleet, false, runner.frames_paused);
                 }
+            }
+        }
+        drive(&self.runner);
+    }
+
+    /// Lists only the device shown's packets in the inspector, or the whole connection's.
+    pub fn frames_only_shown(&self, on: bool) {
+        {
+            let mut runner = self.runner.borrow_mut();
+            runner.frames_only = on;
+            if let Some(watching) = runner.watching.as_mut() {
+                watching.only_shown = on;
+                watching.watch.mark_frames_changed();
             }
         }
         drive(&self.runner);
@@ -576,8 +595,13 @@ impl Watching {
                 later = Some(CHART_MIN_INTERVAL_MS - since);
             }
         }
-        let frames = (self.watch.take_frames_changed() && self.frames)
-            .then(|| watch::frames::list_html(self.watch.frames().iter(), self.selected));
+        let only = self
+            .only_shown
+            .then(|| fleet.sensor_id(self.sensor).map(str::to_owned))
+            .flatten();
+        let frames = (self.watch.take_frames_changed() && self.frames).then(|| {
+            watch::frames::list_html(self.watch.frames().iter(), self.selected, only.as_deref())
+        });
         (chart, frames, later)
     }
 }

@@ -514,14 +514,20 @@ fn set_by_id(root: NodeRef<leptos::html::Div>, id: &str, name: &str, value: wasm
     }
 }
 
-/// Sets `selector`'s inner HTML whenever `html` changes.
+/// Sets `selector`'s inner HTML whenever `html` changes, but not while the focus is inside it
+/// (a keyboard user's row would vanish under them; the next change draws it).
 fn bind_html(root: NodeRef<leptos::html::Div>, selector: &'static str, html: RwSignal<String>) {
     Effect::new(move |_| {
         let html = html.get();
         if root.get().is_some()
             && let Some(element) = find(root, selector)
         {
-            element.set_inner_html(&html);
+            let focused = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.active_element());
+            if !element.contains(focused.as_ref().map(|f| f.as_ref())) {
+                element.set_inner_html(&html);
+            }
         }
     });
 }
@@ -816,6 +822,10 @@ fn on_click(
                 }
             }
             Some("reconnect-now") => sim.simulator.with_value(Simulator::retry_now),
+            Some("frames-only") => {
+                let on = prop(&target, "checked").as_bool() == Some(true);
+                sim.simulator.with_value(|s| s.frames_only_shown(on));
+            }
             Some("room-autostart") => {
                 sim.room_autostart
                     .set(prop(&target, "checked").as_bool() == Some(true));

@@ -108,11 +108,11 @@ const WATCH: &str = "<section class=\"watch\" aria-label=\"Chart and frame inspe
 <div class=\"plot\" id=\"chart\" data-testid=\"chart\"></div></details>\
 <details data-view=\"inspector\"><summary><h2>Frame inspector</h2></summary>\
 <p class=\"picker\"><button class=\"small\" data-testid=\"inspector-pause\" data-action=\"inspector-pause\" aria-pressed=\"false\">Pause</button>\
-<button class=\"small\" data-testid=\"inspector-clear\" data-action=\"inspector-clear\">Clear</button>\
+<button class=\"small\" data-testid=\"inspector-clear\" data-action=\"inspector-clear\">Clear</button><label class=\"inline\"><input type=\"checkbox\" id=\"frames-only\" data-testid=\"frames-only\" data-action=\"frames-only\"> the device shown only</label>\
 <span class=\"hint\">The connection's last 200 MQTT packets, newest first. Pick one to take it apart.</span></p>\
 <div class=\"frames\" data-testid=\"inspector\" tabindex=\"0\" role=\"region\" aria-label=\"Packets\"><table><thead><tr>\
 <th scope=\"col\">time (UTC)</th><th scope=\"col\">direction</th><th scope=\"col\">type</th>\
-<th scope=\"col\">packet id</th><th scope=\"col\">bytes</th><th scope=\"col\">flags</th></tr></thead><tbody id=\"frames\"></tbody></table></div>\
+<th scope=\"col\">packet id</th><th scope=\"col\">bytes</th><th scope=\"col\">flags</th><th scope=\"col\">topic</th></tr></thead><tbody id=\"frames\"></tbody></table></div>\
 <div class=\"frame-detail\" id=\"frame-detail\" data-testid=\"frame-detail\" aria-live=\"polite\"></div></details></section>";
 
 const FLEET_END: &str = "</tr></thead><tbody id=\"fleet-rows\"></tbody></table><p class=\"pager\">\

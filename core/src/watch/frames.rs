@@ -16,11 +16,18 @@ pub struct Summary {
     pub packet_id: Option<u16>,
     /// `DUP`, `QoS 1`, `RETAIN`, as they are set (a PUBLISH's only).
     pub flags: String,
+    /// A PUBLISH's topic, or a SUBSCRIBE's first filter.
+    pub topic: Option<String>,
 }
 
 impl Summary {
     pub fn of(bytes: &[u8]) -> Result<Self, DecodeError> {
         let packet = dissect(bytes)?.packet;
+        let topic = match &packet {
+            Packet::Publish(publish) => Some(publish.topic.clone()),
+            Packet::Subscribe(subscribe) => subscribe.filters.first().map(|(f, _)| f.clone()),
+            _ => None,
+        };
         let (packet_id, flags) = match &packet {
             Packet::Publish(publish) => {
                 let mut flags = vec![];
@@ -46,6 +53,7 @@ impl Summary {
             name: packet.name(),
             packet_id,
             flags,
+            topic,
         })
     }
 }
@@ -63,16 +71,75 @@ fn direction_words(direction: Direction) -> &'static str {
     }
 }
 
-/// The rows of the packet list, newest first; each row's button selects its packet.
-pub fn list_html<'a>(frames: impl DoubleEndedIterator<Item = &'a Frame>, selected: u64) -> String {
+/// Whether a PUBLISH to `topic` is device `device`'s: the id is one whole level of it.
+fn topic_of_device(topic: &str, device: &str) -> bool {
+    topic.split('/').any(|level| level == device)
+}
+
+/// The rows of the packet list, newest first; each row's button selects its packet (and is
+/// named for a screen reader by its type, number and packet id). With `only`, a shared
+/// connection's list keeps device `only`'s PUBLISHes and the PUBACKs of their packet ids, and
+/// every packet of the connection itself (CONNECT, PINGREQ, …).
+pub fn list_html<'a>(
+    frames: impl DoubleEndedIterator<Item = &'a Frame>,
+    selected: u64,
+    only: Option<&str>,
+) -> String {
+    let mut kept = vec![];
+    // Packet ids of the device's PUBLISHes sent and not yet answered, oldest first.
+    let mut ids: Vec<u16> = vec![];
+    for frame in frames {
+        let keep = match (&frame.summary, only) {
+            (_, None) | (Err(_), _) => true,
+            (Ok(summary), Some(device)) => match (summary.name, frame.direction) {
+                ("PUBLISH", Direction::Sent) => {
+                    let mine = summary
+                        .topic
+                        .as_deref()
+                        .is_some_and(|t| topic_of_device(t, device));
+                    if let (true, Some(id)) = (mine, summary.packet_id) {
+                        ids.push(id);
+                    }
+                    mine
+                }
+                ("PUBLISH", Direction::Received) => false,
+                ("PUBACK", _) => match ids.iter().position(|&id| Some(id) == summary.packet_id) {
+                    Some(at) => {
+                        ids.remove(at);
+                        true
+                    }
+                    None => false,
+                },
+                _ => true,
+            },
+        };
+        if keep {
+            kept.push(frame);
+        }
+    }
     let mut html = Html::new();
-    for frame in frames.rev() {
+    for frame in kept.into_iter().rev() {
         html.raw("<tr");
         if frame.number == selected {
             html.raw(" aria-current=\"true\"");
         }
+        let name = frame
+            .summary
+            .as_ref()
+            .map_or("malformed packet", |s| s.name);
         html.raw("><td><button class=\"small\"")
             .attr("data-frame", &frame.number)
+            .attr(
+                "aria-label",
+                &format_args!(
+                    "{name} #{}{}",
+                    frame.number,
+                    match frame.summary.as_ref().ok().and_then(|s| s.packet_id) {
+                        Some(id) => format!(", packet id {id}"),
+                        None => String::new(),
+                    }
+                ),
+            )
             .wrap(">", &time_of_day(frame.wall_ms), "</button></td>")
             .wrap("<td>", &direction_words(frame.direction), "</td>");
         match &frame.summary {
@@ -81,17 +148,16 @@ pub fn list_html<'a>(frames: impl DoubleEndedIterator<Item = &'a Frame>, selecte
                 if let Some(id) = summary.packet_id {
                     html.show(&id);
                 }
-                html.wrap("</td><td>", &frame.bytes.len(), "</td>").wrap(
-                    "<td>",
-                    &summary.flags,
-                    "</td></tr>",
-                );
+                html.wrap("</td><td>", &frame.bytes.len(), "</td>")
+                    .wrap("<td>", &summary.flags, "</td><td>")
+                    .text(summary.topic.as_deref().unwrap_or(""))
+                    .raw("</td></tr>");
             }
             Err(error) => {
                 html.wrap("<td>malformed: ", error, "</td><td></td>").wrap(
                     "<td>",
                     &frame.bytes.len(),
-                    "</td><td></td></tr>",
+                    "</td><td></td><td></td></tr>",
                 );
             }
         }

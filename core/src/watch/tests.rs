@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::device::Status;
-use crate::mqtt::{ConnAck, Connect, ConnectReturnCode, Packet, Publish, QosPid};
+use crate::mqtt::{ConnAck, Connect, ConnectReturnCode, Packet, PacketId, Publish, QosPid};
 use crate::sensor::{AnomalyKind, Label};
 
 fn sample(sequence: u64, label: Option<(AnomalyKind, u64)>) -> Sample {
@@ -163,7 +163,7 @@ fn a_new_connection_drops_a_partial_packet_and_garbage_is_shown_as_refused() {
     watch.feed(Observed::Received(vec![0xf0, 0x00]), 0);
     let refused = &watch.frames()[1];
     assert!(refused.summary.is_err());
-    let html = frames::list_html(watch.frames().iter(), 0);
+    let html = frames::list_html(watch.frames().iter(), 0, None);
     assert!(html.contains("malformed: "), "{html}");
 }
 
@@ -175,7 +175,7 @@ fn the_inspector_keeps_200_packets_newest_first_and_pauses_and_clears() {
     }
     assert_eq!(watch.frames().len(), FRAMES_KEPT);
     assert_eq!(watch.frames().front().unwrap().number, 51);
-    let html = frames::list_html(watch.frames().iter(), 250);
+    let html = frames::list_html(watch.frames().iter(), 250, None);
     let first_row = &html[..html.find("</tr>").unwrap()];
     assert!(first_row.contains("data-frame=\"250\""), "{first_row}");
     assert!(
@@ -366,4 +366,51 @@ fn one_out_of_range_reading_does_not_flatten_the_axis_and_flags_are_marked() {
     let marks = &svg[svg.find("<path class=\"flag\" d=\"").unwrap()..];
     assert_eq!(marks[..marks.find("\">").unwrap()].matches('M').count(), 3);
     assert!(!chart::svg(&points, 300, "t").contains("class=\"flag\""));
+}
+
+#[test]
+fn the_inspector_names_each_row_shows_topics_and_filters_to_one_device() {
+    let mut watch = Watch::new(0, 10);
+    let to = |topic: &str, id: u16| {
+        bytes(&Packet::Publish(Publish {
+            dup: false,
+            qos_pid: QosPid::AtLeastOnce(PacketId::new(id).unwrap()),
+            retain: false,
+            topic: topic.into(),
+            payload: b"{}".to_vec(),
+        }))
+    };
+    let puback = |id: u16| bytes(&Packet::PubAck(PacketId::new(id).unwrap()));
+    watch.feed(Observed::Sent(to("device/lab-1/telemetry", 1)), 0);
+    watch.feed(Observed::Sent(to("device/lab-2/telemetry", 2)), 0);
+    watch.feed(Observed::Received(puback(2)), 0);
+    watch.feed(Observed::Received(puback(1)), 0);
+    watch.feed(Observed::Sent(bytes(&Packet::PingReq)), 0);
+    let all = frames::list_html(watch.frames().iter(), 0, None);
+    assert_eq!(all.matches("<tr").count(), 5);
+    assert!(
+        all.contains("aria-label=\"PUBLISH #1, packet id 1\""),
+        "{all}"
+    );
+    assert!(all.contains("<td>device/lab-2/telemetry</td>"), "{all}");
+    let mine = frames::list_html(watch.frames().iter(), 0, Some("lab-1"));
+    let names: Vec<&str> = mine
+        .match_indices("aria-label=\"")
+        .map(|(at, _)| {
+            let rest = &mine[at + 12..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "PINGREQ #5",
+            "PUBACK #4, packet id 1",
+            "PUBLISH #1, packet id 1"
+        ],
+        "lab-1's PUBLISH and its PUBACK, and the connection's own packets"
+    );
+    // A level equal to the id, not a prefix of another one.
+    let none = frames::list_html(watch.frames().iter(), 0, Some("lab"));
+    assert!(!none.contains("PUBLISH"), "{none}");
 }
