@@ -144,6 +144,14 @@ pub fn page_is_https() -> bool {
         .is_some_and(|p| p == "https:")
 }
 
+/// A phone's screen (480 CSS px wide or less): the chart is drawn narrower there.
+pub fn narrow_screen() -> bool {
+    web_sys::window()
+        .and_then(|w| w.inner_width().ok())
+        .and_then(|width| width.as_f64())
+        .is_some_and(|width| width <= 480.0)
+}
+
 /// The host name in the address bar (`localhost`, `192.168.1.20`, `[::1]`).
 pub fn page_host() -> String {
     web_sys::window()

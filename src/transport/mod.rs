@@ -586,10 +586,16 @@ impl Watching {
                     fleet.sensor_id(self.sensor).unwrap_or("no such device"),
                     self.watch.chart_len()
                 );
+                let width = if browser::narrow_screen() {
+                    watch::chart::NARROW
+                } else {
+                    watch::chart::WIDE
+                };
                 chart = Some(watch::chart::svg(
                     self.watch.points(),
                     self.watch.chart_len(),
                     &title,
+                    width,
                 ));
             } else {
                 later = Some(CHART_MIN_INTERVAL_MS - since);

@@ -352,6 +352,7 @@ pub fn use_simulator() -> SimulatorHandle {
         &Default::default(),
         crate::watch::CHART_SAMPLES,
         "Pressure and temperature: no samples yet",
+        crate::watch::chart::WIDE,
     ));
     let frames = RwSignal::new(String::new());
     // At most ten snapshots a second, and only when something changed.

@@ -105,7 +105,7 @@ const WATCH: &str = "<section class=\"watch\" aria-label=\"Chart and frame inspe
 <input id=\"watch-device\" data-testid=\"watch-device\" type=\"number\" min=\"1\" max=\"1\" value=\"1\"></p>\
 <details open data-view=\"chart\"><summary><h2>Chart</h2></summary>\
 <p class=\"hint\">The last 300 samples. Shaded: anomaly events, labelled by kind. Gaps: dropouts.</p>\
-<div class=\"plot\" id=\"chart\" data-testid=\"chart\"></div></details>\
+<div class=\"plot\" id=\"chart\" data-testid=\"chart\"></div><p class=\"legend-line\"><span class=\"p\">— pressure (hPa, left)</span> <span class=\"t\">— temperature (°C, right)</span></p></details>\
 <details data-view=\"inspector\"><summary><h2>Frame inspector</h2></summary>\
 <p class=\"picker\"><button class=\"small\" data-testid=\"inspector-pause\" data-action=\"inspector-pause\" aria-pressed=\"false\">Pause</button>\
 <button class=\"small\" data-testid=\"inspector-clear\" data-action=\"inspector-clear\">Clear</button><label class=\"inline\"><input type=\"checkbox\" id=\"frames-only\" data-testid=\"frames-only\" data-action=\"frames-only\"> the device shown only</label>\

@@ -308,6 +308,14 @@ def test_a_phone_sees_no_sideways_scrolling_and_a_dark_system_gets_a_dark_page(d
         )
         assert max(first_screen["status"], first_screen["counters"], first_screen["chart"]) <= first_screen["height"], first_screen
         assert first_screen["form"] == 0, first_screen
+        # The chart's labels are at least 11 CSS px once the screen has scaled the drawing.
+        label_px = driver.execute(
+            "const svg = document.querySelector('[data-testid=chart] svg');"
+            "const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;"
+            "return [...svg.querySelectorAll('text')].filter(t => getComputedStyle(t).display !== 'none')"
+            ".map(t => parseFloat(getComputedStyle(t).fontSize) * scale);"
+        )
+        assert label_px and min(label_px) >= 11, label_px
         # Every control a finger uses is at least 44 x 44 CSS px (WCAG 2.5.5).
         small = driver.execute(
             "return [...document.querySelectorAll('button, select, input, summary, a')]"

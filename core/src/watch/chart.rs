@@ -12,10 +12,15 @@ use super::Point;
 use crate::html::Html;
 use crate::sensor::Decimal;
 
-const WIDTH: f64 = 640.0;
+/// The drawing's width in its own units, on a wide screen; on a phone's the chart is drawn
+/// [`NARROW`] units wide, so that its labels (the same font size in units, a little larger in
+/// the style) come out at least 11 CSS px once the screen scales it down.
+pub const WIDE: f64 = 640.0;
+pub const NARROW: f64 = 400.0;
 const HEIGHT: f64 = 260.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 576.0;
+/// From the right edge to the plot's right side, where the temperature axis is.
+const RIGHT_MARGIN: f64 = 64.0;
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 226.0;
 
@@ -60,9 +65,9 @@ fn range(
 }
 
 /// The chart of `points` (oldest first) in a window of `len` samples ending at the newest,
-/// titled `title`.
-pub fn svg(points: &VecDeque<Point>, len: usize, title: &str) -> String {
-    draw(points, len, title, None)
+/// titled `title`, `width` units wide ([`WIDE`] or [`NARROW`]).
+pub fn svg(points: &VecDeque<Point>, len: usize, title: &str, width: f64) -> String {
+    draw(points, len, title, None, width)
 }
 
 /// The same chart with a detector's flags marked above the samples they flag (the monitor's).
@@ -72,7 +77,7 @@ pub fn svg_with_flags(
     title: &str,
     flagged: &BTreeSet<u64>,
 ) -> String {
-    draw(points, len, title, Some(flagged))
+    draw(points, len, title, Some(flagged), WIDE)
 }
 
 fn draw(
@@ -80,27 +85,29 @@ fn draw(
     len: usize,
     title: &str,
     flagged: Option<&BTreeSet<u64>>,
+    width: f64,
 ) -> String {
+    let plot_right = width - RIGHT_MARGIN;
     let mut out = Html::new();
     out.raw("<svg")
         .attr(
             "viewBox",
-            &format_args!("0 0 {} {}", Tenths(WIDTH), Tenths(HEIGHT)),
+            &format_args!("0 0 {} {}", Tenths(width), Tenths(HEIGHT)),
         )
         .raw(" role=\"img\" aria-labelledby=\"chart-title\">")
         .wrap("<title id=\"chart-title\">", &title, "</title>")
         .raw("<text class=\"legend p\"")
         .attr("x", &Tenths(LEFT))
         .raw(" y=\"14\">— pressure (hPa, left)</text><text class=\"legend t\"")
-        .attr("x", &Tenths(RIGHT))
+        .attr("x", &Tenths(plot_right))
         .raw(" y=\"14\" text-anchor=\"end\">— temperature (°C, right)</text><rect class=\"frame\"");
     at(&mut out, LEFT, TOP)
-        .attr("width", &Tenths(RIGHT - LEFT))
+        .attr("width", &Tenths(plot_right - LEFT))
         .attr("height", &Tenths(BOTTOM - TOP))
         .raw("/>");
     let Some(newest) = points.back().map(|p| p.sample.sequence) else {
         out.raw("<text class=\"axis\"");
-        at(&mut out, (LEFT + RIGHT) / 2.0, (TOP + BOTTOM) / 2.0)
+        at(&mut out, (LEFT + plot_right) / 2.0, (TOP + BOTTOM) / 2.0)
             .raw(" text-anchor=\"middle\">no samples yet: press Start</text></svg>");
         return out.into_string();
     };
@@ -108,7 +115,7 @@ fn draw(
     // into a corner), and never fewer than ten steps.
     let first = points.front().map_or(newest, |p| p.sample.sequence);
     let span = (newest - first).max(10).min(len.max(2) as u64 - 1);
-    let step = (RIGHT - LEFT) / span as f64;
+    let step = (plot_right - LEFT) / span as f64;
     let x = |sequence: u64| LEFT + sequence.saturating_sub(first) as f64 * step;
     let reported = || points.iter().filter(|p| p.reported).map(|p| p.sample);
     let pressure = range(reported().map(|s| s.pressure_hpa), 0.2, PRESSURE_LIMITS);
@@ -133,7 +140,7 @@ fn draw(
         }
         let (a, b) = (points[start].sample.sequence, points[i - 1].sample.sequence);
         let left = (x(a) - step / 2.0).max(LEFT);
-        let right = (x(b) + step / 2.0).min(RIGHT);
+        let right = (x(b) + step / 2.0).min(plot_right);
         let kind = label.kind;
         out.raw("<g class=\"event\"")
             .attr("data-kind", &kind)
@@ -202,7 +209,7 @@ fn draw(
             &Decimal(value(pressure), 2, false),
             "</text><text class=\"axis\"",
         );
-        at(&mut out, RIGHT + 4.0, y_at + 4.0).wrap(
+        at(&mut out, plot_right + 4.0, y_at + 4.0).wrap(
             ">",
             &Decimal(value(temperature), 2, false),
             "</text>",
@@ -210,7 +217,7 @@ fn draw(
     }
     out.raw("<text class=\"axis\"");
     at(&mut out, LEFT, BOTTOM + 16.0).wrap(">sequence ", &first, "</text><text class=\"axis\"");
-    at(&mut out, RIGHT, BOTTOM + 16.0).wrap(" text-anchor=\"end\">", &newest, "</text>");
+    at(&mut out, plot_right, BOTTOM + 16.0).wrap(" text-anchor=\"end\">", &newest, "</text>");
 
     // The detector's flags: a tick above each flagged sample on screen.
     if let Some(flagged) = flagged {

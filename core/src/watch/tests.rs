@@ -55,7 +55,7 @@ fn the_chart_has_a_point_per_sample_shown_a_band_per_event_and_gaps_for_dropouts
         };
         made(&mut watch, sequence, label);
     }
-    let svg = chart::svg(watch.points(), watch.chart_len(), "lab-01");
+    let svg = chart::svg(watch.points(), watch.chart_len(), "lab-01", chart::WIDE);
     // 50 samples on screen, 4 of them swallowed by the dropout.
     assert_eq!(line_points(&svg, "p"), 46);
     assert_eq!(line_points(&svg, "t"), 46);
@@ -79,7 +79,7 @@ fn the_chart_has_a_point_per_sample_shown_a_band_per_event_and_gaps_for_dropouts
 #[test]
 fn an_empty_chart_says_so_and_titles_are_escaped() {
     let watch = Watch::new(0, CHART_SAMPLES);
-    let svg = chart::svg(watch.points(), watch.chart_len(), "<b>&");
+    let svg = chart::svg(watch.points(), watch.chart_len(), "<b>&", chart::WIDE);
     assert!(svg.contains("no samples yet"));
     assert!(svg.contains("&lt;b&gt;&amp;"));
     assert!(!svg.contains("<b>"));
@@ -337,7 +337,7 @@ fn a_chart_of_few_samples_or_a_short_window_is_drawn() {
         for sequence in 1..=3 {
             made(&mut watch, sequence, None);
         }
-        let svg = chart::svg(watch.points(), watch.chart_len(), "short");
+        let svg = chart::svg(watch.points(), watch.chart_len(), "short", chart::WIDE);
         assert_eq!(line_points(&svg, "p"), watch.points().len(), "{len}");
     }
 }
@@ -365,7 +365,7 @@ fn one_out_of_range_reading_does_not_flatten_the_axis_and_flags_are_marked() {
     // Three flags on screen (99 is not), one tick each.
     let marks = &svg[svg.find("<path class=\"flag\" d=\"").unwrap()..];
     assert_eq!(marks[..marks.find("\">").unwrap()].matches('M').count(), 3);
-    assert!(!chart::svg(&points, 300, "t").contains("class=\"flag\""));
+    assert!(!chart::svg(&points, 300, "t", chart::WIDE).contains("class=\"flag\""));
 }
 
 #[test]
