@@ -17,12 +17,15 @@ use crate::sensor::Decimal;
 /// the style) come out at least 11 CSS px once the screen scales it down.
 pub const WIDE: f64 = 640.0;
 pub const NARROW: f64 = 400.0;
+/// The drawing's height: a phone's narrower chart is lower too, to keep to its first screen.
 const HEIGHT: f64 = 260.0;
+const NARROW_HEIGHT: f64 = 200.0;
 const LEFT: f64 = 64.0;
 /// From the right edge to the plot's right side, where the temperature axis is.
 const RIGHT_MARGIN: f64 = 64.0;
 const TOP: f64 = 34.0;
-const BOTTOM: f64 = 226.0;
+/// From the plot's bottom to the drawing's, where the sequence numbers are.
+const BOTTOM_MARGIN: f64 = 34.0;
 
 /// A value's position in tenths of a unit, written `12.3`.
 struct Tenths(f64);
@@ -88,11 +91,13 @@ fn draw(
     width: f64,
 ) -> String {
     let plot_right = width - RIGHT_MARGIN;
+    let height = if width < WIDE { NARROW_HEIGHT } else { HEIGHT };
+    let bottom = height - BOTTOM_MARGIN;
     let mut out = Html::new();
     out.raw("<svg")
         .attr(
             "viewBox",
-            &format_args!("0 0 {} {}", Tenths(width), Tenths(HEIGHT)),
+            &format_args!("0 0 {} {}", Tenths(width), Tenths(height)),
         )
         .raw(" role=\"img\" aria-labelledby=\"chart-title\">")
         .wrap("<title id=\"chart-title\">", &title, "</title>")
@@ -103,11 +108,11 @@ fn draw(
         .raw(" y=\"14\" text-anchor=\"end\">— temperature (°C, right)</text><rect class=\"frame\"");
     at(&mut out, LEFT, TOP)
         .attr("width", &Tenths(plot_right - LEFT))
-        .attr("height", &Tenths(BOTTOM - TOP))
+        .attr("height", &Tenths(bottom - TOP))
         .raw("/>");
     let Some(newest) = points.back().map(|p| p.sample.sequence) else {
         out.raw("<text class=\"axis\"");
-        at(&mut out, (LEFT + plot_right) / 2.0, (TOP + BOTTOM) / 2.0)
+        at(&mut out, (LEFT + plot_right) / 2.0, (TOP + bottom) / 2.0)
             .raw(" text-anchor=\"middle\">no samples yet: press Start</text></svg>");
         return out.into_string();
     };
@@ -121,7 +126,11 @@ fn draw(
     let pressure = range(reported().map(|s| s.pressure_hpa), 0.2, PRESSURE_LIMITS);
     let temperature = range(reported().map(|s| s.temperature_c), 0.2, TEMPERATURE_LIMITS);
     let y = |(low, high): (f64, f64), v: f64| {
-        (BOTTOM - (v - low) / (high - low) * (BOTTOM - TOP)).clamp(TOP, BOTTOM)
+        // Not `clamp`: with a bound that is not a constant, its assert brings float formatting
+        // into the page (9 KB gzip, measured).
+        (bottom - (v - low) / (high - low) * (bottom - TOP))
+            .max(TOP)
+            .min(bottom)
     };
 
     // Anomaly events: one shaded band per event on screen, labelled by kind where the label
@@ -148,7 +157,7 @@ fn draw(
             .attr("class", &format_args!("ev {kind}"));
         at(&mut out, left, TOP)
             .attr("width", &Tenths((right - left).max(1.0)))
-            .attr("height", &Tenths(BOTTOM - TOP))
+            .attr("height", &Tenths(bottom - TOP))
             .raw("><title>");
         let _ = write!(out, "{kind} #{} (sequence {a} to {b})", label.id);
         out.raw("</title></rect>");
@@ -201,7 +210,7 @@ fn draw(
 
     // The axes: three values on each side, and the sequence span below.
     for k in 0..3 {
-        let y_at = TOP + (BOTTOM - TOP) * f64::from(k) / 2.0;
+        let y_at = TOP + (bottom - TOP) * f64::from(k) / 2.0;
         let value = |(low, high): (f64, f64)| high - (high - low) * f64::from(k) / 2.0;
         out.raw("<text class=\"axis\"");
         at(&mut out, LEFT - 4.0, y_at + 4.0).wrap(
@@ -216,8 +225,8 @@ fn draw(
         );
     }
     out.raw("<text class=\"axis\"");
-    at(&mut out, LEFT, BOTTOM + 16.0).wrap(">sequence ", &first, "</text><text class=\"axis\"");
-    at(&mut out, plot_right, BOTTOM + 16.0).wrap(" text-anchor=\"end\">", &newest, "</text>");
+    at(&mut out, LEFT, bottom + 16.0).wrap(">sequence ", &first, "</text><text class=\"axis\"");
+    at(&mut out, plot_right, bottom + 16.0).wrap(" text-anchor=\"end\">", &newest, "</text>");
 
     // The detector's flags: a tick above each flagged sample on screen.
     if let Some(flagged) = flagged {

@@ -414,3 +414,32 @@ fn the_inspector_names_each_row_shows_topics_and_filters_to_one_device() {
     let none = frames::list_html(watch.frames().iter(), 0, Some("lab"));
     assert!(!none.contains("PUBLISH"), "{none}");
 }
+
+#[test]
+fn a_phones_chart_is_drawn_narrower_and_lower_with_everything_inside() {
+    let mut watch = Watch::new(0, 300);
+    for sequence in 1..=50 {
+        let label = (20..=22)
+            .contains(&sequence)
+            .then_some((AnomalyKind::Spike, 1));
+        made(&mut watch, sequence, label);
+    }
+    let svg = chart::svg(watch.points(), watch.chart_len(), "phone", chart::NARROW);
+    assert!(
+        svg.starts_with("<svg viewBox=\"0 0 400.0 200.0\""),
+        "{}",
+        &svg[..60]
+    );
+    for attr in [" x=\"", " cx=\""] {
+        for (at, _) in svg.match_indices(attr) {
+            let rest = &svg[at + attr.len()..];
+            let x: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+            assert!((0.0..=400.0).contains(&x), "{attr}{x}");
+        }
+    }
+    for (at, _) in svg.match_indices(" y=\"") {
+        let rest = &svg[at + 4..];
+        let y: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+        assert!((0.0..=200.0).contains(&y), "y={y}");
+    }
+}
