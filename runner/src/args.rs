@@ -183,7 +183,11 @@ pub fn parse(
             "allow-drops" => allow_drops = true,
             "export" => match flags::output_path(flag, &value, &["csv", "jsonl"]) {
                 Ok(path) if export.is_some() => {
-                    errors.push(format!("{} is given twice ({})", flag.shown(), path.display()));
+                    errors.push(format!(
+                        "{} is given twice ({})",
+                        flag.shown(),
+                        path.display()
+                    ));
                 }
                 Ok(path) => {
                     let csv = path.extension().is_some_and(|e| e == "csv");
@@ -191,14 +195,9 @@ pub fn parse(
                 }
                 Err(problem) => errors.push(problem),
             },
-            "duration" => match value.trim().parse::<u64>() {
-                Ok(seconds) if (1..=MAX_DURATION_S).contains(&seconds) => {
-                    duration = Some(std::time::Duration::from_secs(seconds));
-                }
-                _ => errors.push(format!(
-                    "--duration: must be a whole number of seconds from 1 to {MAX_DURATION_S} (a year) (got {:?})",
-                    value.trim()
-                )),
+            "duration" => match flags::duration(&value) {
+                Ok(seconds) => duration = Some(seconds),
+                Err(problem) => errors.push(problem),
             },
             "shard" => shard_text = Some(value),
             "cafile" | "cert" | "key" => {

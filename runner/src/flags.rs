@@ -178,6 +178,18 @@ pub fn with_tls(
     Ok(target)
 }
 
+/// `--duration SECONDS`: a whole number of seconds, 1 to [`crate::args::MAX_DURATION_S`].
+pub fn duration(value: &str) -> Result<std::time::Duration, String> {
+    let max = crate::args::MAX_DURATION_S;
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if (1..=max).contains(&seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        _ => Err(format!(
+            "--duration: must be a whole number of seconds from 1 to {max} (a year) (got {:?})",
+            value.trim()
+        )),
+    }
+}
+
 /// An output file's path, checked for its extension only (nothing is created yet).
 pub fn output_path(flag: &Flag, value: &str, extensions: &[&str]) -> Result<PathBuf, String> {
     let path = PathBuf::from(value);

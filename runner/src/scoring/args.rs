@@ -172,8 +172,6 @@ pub enum Parsed {
     Run(Box<Options>),
 }
 
-use crate::args::MAX_DURATION_S;
-
 pub fn parse(
     command: Command,
     args: impl IntoIterator<Item = String>,
@@ -216,14 +214,9 @@ pub fn parse(
             continue;
         }
         match flag.name {
-            "duration" => match value.trim().parse::<u64>() {
-                Ok(seconds) if (1..=MAX_DURATION_S).contains(&seconds) => {
-                    duration = Some(std::time::Duration::from_secs(seconds));
-                }
-                _ => errors.push(format!(
-                    "--duration: must be a whole number of seconds from 1 to {MAX_DURATION_S} (got {:?})",
-                    value.trim()
-                )),
+            "duration" => match flags::duration(&value) {
+                Ok(seconds) => duration = Some(seconds),
+                Err(problem) => errors.push(problem),
             },
             "username" => username = Some(value),
             "password" => password = Some(value),
@@ -240,7 +233,11 @@ pub fn parse(
                 };
                 match flags::output_path(flag, &value, &[extension]) {
                     Ok(path) if slot.is_some() => {
-                        errors.push(format!("{} is given twice ({})", flag.shown(), path.display()));
+                        errors.push(format!(
+                            "{} is given twice ({})",
+                            flag.shown(),
+                            path.display()
+                        ));
                     }
                     Ok(path) => *slot = Some(path),
                     Err(problem) => errors.push(problem),
