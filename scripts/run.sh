@@ -8,8 +8,9 @@
 # else the one its default route uses), and the broker takes no connection without the user
 # name `class` and a password drawn for this run. The terminal prints the room link, with the
 # password in its fragment (which a browser never sends to a server), and its QR code for the
-# projector. Nothing is ever served beyond loopback without that password. SERVE_DIST=DIR serves
-# an already built page from DIR instead of building one (the tests do).
+# projector. The broker takes nothing from the network without that password (the page itself,
+# static files, is public there). SERVE_DIST=DIR serves an already built page from DIR instead
+# of building one (the tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,20 +19,24 @@ WS_PORT=${WS_PORT:-9001}
 HTTP_PORT=${HTTP_PORT:-8080}
 
 lan=""
+case "${1:-}" in
+  "") ;;
+  --lan) ;;
+  *) echo "usage: scripts/run.sh [--lan [ADDRESS]]" >&2; exit 2 ;;
+esac
+
+bash scripts/setup.sh
+export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
+source scripts/broker.sh
+
 if [ "${1:-}" = "--lan" ]; then
+  # The address the default route leaves by (iproute2 is installed by setup.sh).
   lan=${2:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}
   if [ -z "$lan" ]; then
     echo "error: no network address found: give one, e.g. scripts/run.sh --lan 192.168.1.20" >&2
     exit 2
   fi
-elif [ $# -gt 0 ]; then
-  echo "usage: scripts/run.sh [--lan [ADDRESS]]" >&2
-  exit 2
 fi
-
-bash scripts/setup.sh
-export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
-source scripts/broker.sh
 
 if [ -z "$lan" ]; then
   start_broker run "$MQTT_PORT" "$WS_PORT"
@@ -40,9 +45,10 @@ else
   # A password of 12 letters and digits, new each run; the broker refuses anyone without it.
   password=$(head -c 300 /dev/urandom | LC_ALL=C tr -dc 'a-km-z2-9' | cut -c1-12)
   mkdir -p target/run
-  : > target/run/passwords
-  chmod 600 target/run/passwords
-  mosquitto_passwd -b target/run/passwords class "$password"
+  # Written in clear, then hashed in place (-U): the password is never an argument, which
+  # the process list would show.
+  ( umask 077; printf 'class:%s\n' "$password" > target/run/passwords )
+  mosquitto_passwd -U target/run/passwords
   BROKER_LAN=$lan BROKER_PASSWORDS=$PWD/target/run/passwords start_broker run "$MQTT_PORT" "$WS_PORT"
   host=$lan
 fi
@@ -73,5 +79,6 @@ fi
 echo
 if [ -n "${SERVE_DIST:-}" ]; then
   python3 -m http.server --bind "$host" --directory "$SERVE_DIST" "$HTTP_PORT"
+  exit 0
 fi
 trunk serve --release --address "$host" --port "$HTTP_PORT"

@@ -114,4 +114,18 @@ mod tests {
         assert!(encode(&long).is_some());
         assert!(encode(&"x".repeat(8000)).is_none());
     }
+
+    /// The README's figures: the default room link on a LAN address, and its code's size.
+    #[test]
+    fn the_default_room_link_on_a_lan_is_a_37_module_code() {
+        let mut form = crate::settings::SettingsForm::defaults("ab12");
+        form.set(crate::settings::Field::BrokerUrl, "ws://192.168.1.20:9001");
+        let link = format!("http://192.168.1.20:8080/{}", form.room_query(false));
+        assert_eq!(
+            link,
+            "http://192.168.1.20:8080/?broker=ws%3A%2F%2F192.168.1.20%3A9001&room=infineon-sensor-01"
+        );
+        assert_eq!(link.len(), 87);
+        assert_eq!(encode(&link).unwrap().size(), 37);
+    }
 }

@@ -61,15 +61,16 @@ pub fn local_utc_offset() -> String {
     crate::settings::format_utc_offset(-(js_sys::Date::new_0().get_timezone_offset() as i32))
 }
 
-/// Takes the address bar's fragment (`#…`) away, returning it: it may hold a password (the
-/// classroom mode's room link), which should not stay in the address bar or the history.
+/// The address bar's fragment (`#…`); one that holds a password (the classroom mode's room
+/// link) is taken out of the address bar and this page's history entry (the browser's own list
+/// of visited pages may still have it: it is a per-run password).
 pub fn take_location_fragment() -> String {
     let Some(window) = web_sys::window() else {
         return String::new();
     };
     let location = window.location();
     let fragment = location.hash().unwrap_or_default();
-    if !fragment.is_empty()
+    if fragment.contains("password=")
         && let Ok(history) = window.history()
     {
         let bare = format!(

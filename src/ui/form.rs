@@ -21,7 +21,7 @@ const THEME_KEY: &str = "dps368-sim.theme";
 impl SimulatorHandle {
     /// After an edit: remembers the form and, once errors show, checks it again.
     #[inline(never)]
-    fn edited(&self) {
+    pub(super) fn edited(&self) {
         let form = self.form();
         let query = self.defaults.with_value(|defaults| {
             remembered(&form, defaults, self.client_id_typed.get_untracked())

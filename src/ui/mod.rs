@@ -331,13 +331,11 @@ pub fn use_simulator() -> SimulatorHandle {
         form.set(Field::BrokerUrl, SECURE_DEFAULT_BROKER);
     }
     let defaults = form.clone();
-    // What the last visit remembered, then the link's parameters, which win.
+    // What the last visit remembered, then the link's parameters, which win (a replay or room
+    // link sets the whole form).
     let remembered = transport::browser::stored(form::SETTINGS_KEY).unwrap_or_default();
-    let client_id_typed = form
-        .apply_query(&remembered)
-        .fields_set
-        .contains(&Field::ClientId);
-    let outcome = form.apply_query(&transport::browser::location_query());
+    let (outcome, client_id_typed) =
+        form.apply_remembered_and_link(&remembered, &transport::browser::location_query());
     // A classroom's room link carries the broker's password in its fragment (never sent to a
     // server); it is read once and taken out of the address bar.
     // Like any password, it is never remembered nor put in a link the page makes.
@@ -352,7 +350,11 @@ pub fn use_simulator() -> SimulatorHandle {
         &Default::default(),
         crate::watch::CHART_SAMPLES,
         "Pressure and temperature: no samples yet",
-        crate::watch::chart::WIDE,
+        if transport::browser::narrow_screen() {
+            crate::watch::chart::NARROW
+        } else {
+            crate::watch::chart::WIDE
+        },
     ));
     let frames = RwSignal::new(String::new());
     // At most ten snapshots a second, and only when something changed.
@@ -418,6 +420,8 @@ pub fn use_simulator() -> SimulatorHandle {
         handle.push_log(LogLevel::Warn, note);
     }
     if outcome.room {
+        // Remembered at once, so a visitor who comes back to the room is the same device.
+        handle.edited();
         handle.push_log(
             LogLevel::Info,
             format!(
@@ -515,19 +519,27 @@ fn set_by_id(root: NodeRef<leptos::html::Div>, id: &str, name: &str, value: wasm
     }
 }
 
-/// Sets `selector`'s inner HTML whenever `html` changes, but not while the focus is inside it
-/// (a keyboard user's row would vanish under them; the next change draws it).
+/// Sets `selector`'s inner HTML whenever `html` changes.
 fn bind_html(root: NodeRef<leptos::html::Div>, selector: &'static str, html: RwSignal<String>) {
     Effect::new(move |_| {
         let html = html.get();
         if root.get().is_some()
             && let Some(element) = find(root, selector)
         {
+            // A keyboard user's row keeps the focus across the redraw (found again by its
+            // packet number), rather than the focus falling back to the page.
             let focused = web_sys::window()
                 .and_then(|w| w.document())
-                .and_then(|d| d.active_element());
-            if !element.contains(focused.as_ref().map(|f| f.as_ref())) {
-                element.set_inner_html(&html);
+                .and_then(|d| d.active_element())
+                .filter(|f| element.contains(Some(f.as_ref())))
+                .and_then(|f| f.get_attribute("data-frame"));
+            element.set_inner_html(&html);
+            if let Some(number) = focused
+                && let Ok(Some(again)) =
+                    element.query_selector(&format!("[data-frame=\"{number}\"]"))
+                && let Ok(again) = again.dyn_into::<web_sys::HtmlElement>()
+            {
+                let _ = again.focus();
             }
         }
     });

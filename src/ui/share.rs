@@ -22,9 +22,14 @@ pub fn bind(sim: SimulatorHandle, root: NodeRef<leptos::html::Div>) {
         set_by_id(root, "qr", "innerHTML", code.into());
         set_by_id(root, "room-link", "href", room.clone().into());
         set_by_id(root, "room-text", "value", room.into());
-        let warning = sim
-            .value(Field::BrokerUrl)
-            .with(|broker| room_warning(&crate::transport::browser::page_host(), broker));
+        let password_asked = sim.value(Field::Username).with(|u| !u.trim().is_empty());
+        let warning = sim.value(Field::BrokerUrl).with(|broker| {
+            room_warning(
+                &crate::transport::browser::page_host(),
+                broker,
+                password_asked,
+            )
+        });
         set_by_id(root, "share-warning", "hidden", warning.is_none().into());
         set_by_id(
             root,

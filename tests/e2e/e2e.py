@@ -513,7 +513,7 @@ def test_classroom_mode_serves_the_room_on_the_network_only_with_a_password(driv
     """`scripts/run.sh --lan ADDRESS` on 127.0.0.2, standing in for a laptop's network address:
     the page and the broker's websockets there, the broker taking no one without the password
     the terminal prints in the room link's fragment; a phone opening that link publishes, one
-    without the password is refused; nothing but loopback is served without it."""
+    without the password is refused; the broker's anonymous listeners stay on loopback."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     mqtt, ws, http = free_port(), free_port(), free_port()
     env = dict(os.environ, MQTT_PORT=str(mqtt), WS_PORT=str(ws), HTTP_PORT=str(http), SERVE_DIST=os.path.abspath(DIST))

@@ -227,10 +227,9 @@ impl Monitor {
         }
     }
 
-    /// The monitor's own connection was lost: what each device's next message skips is counted
-    /// as missed while offline, not as the publisher's gaps. Call it when the connection comes
-    /// back (or goes); a session the broker kept may still deliver what was queued, which then
-    /// arrives late rather than missed.
+    /// The monitor's own connection was lost: what each device's next new sequence number
+    /// skips is counted as missed while offline, not as the publisher's gaps (a sample of those
+    /// that still comes, from a session the broker kept, is taken off again).
     pub fn offline(&mut self) {
         for device in self.devices.values_mut() {
             device.stream.monitor_offline();

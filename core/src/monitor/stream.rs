@@ -6,6 +6,8 @@ use std::collections::{BTreeSet, VecDeque};
 /// Sequence numbers above the settled floor that are remembered one by one; beyond that the
 /// oldest unfilled gaps are settled as missing for good.
 const TRACKED: usize = 1024;
+/// The monitor's own outages remembered per device, to take a late sample off their count.
+const MISSED_RANGES: usize = 16;
 /// Arrivals counted for the rate, in milliseconds.
 pub const RATE_WINDOW_MS: i64 = 5000;
 
@@ -38,10 +40,12 @@ pub struct Stream {
     /// Sequence numbers at or below `origin` that arrived (late: below the first one seen),
     /// remembered up to [`TRACKED`] of them, to tell a late one from a repeat.
     below: BTreeSet<u64>,
-    /// Sequence numbers skipped while the monitor itself was disconnected: not the publisher's
-    /// gaps ([`Stream::gaps`] leaves them out).
+    /// Sequence numbers skipped while the monitor itself was disconnected and not come since:
+    /// not the publisher's gaps ([`Stream::gaps`] leaves them out).
     pub missed_offline: u64,
-    /// The monitor was disconnected since the last message: a jump at the next one is its own.
+    /// The ranges those were skipped in (the last few), so a late one is taken off again.
+    missed_ranges: VecDeque<(u64, u64)>,
+    /// The monitor was disconnected since the last new sequence number: the next jump is its own.
     offline: bool,
 }
 
@@ -77,12 +81,17 @@ impl Stream {
     }
 
     /// Sequence numbers below the highest seen that have not arrived, but for those skipped
-    /// while the monitor itself was offline.
+    /// while the monitor itself was offline: the publisher's gaps.
     pub fn gaps(&self) -> u64 {
+        self.all_gaps().saturating_sub(self.missed_offline)
+    }
+
+    /// Every sequence number below the highest seen that has not arrived, the monitor's own
+    /// misses included (the report's `gaps`, whose meaning stays what it was).
+    pub fn all_gaps(&self) -> u64 {
         self.max_sequence
             .saturating_sub(self.origin)
             .saturating_sub(self.distinct)
-            .saturating_sub(self.missed_offline)
     }
 
     /// The monitor lost its own connection: what the next message skips was missed by it, not
@@ -122,8 +131,23 @@ impl Stream {
                 Arrival::Duplicate
             }
         } else {
-            if std::mem::take(&mut self.offline) && sequence > self.max_sequence {
-                self.missed_offline += sequence - self.max_sequence - 1;
+            if self.offline && sequence > self.max_sequence {
+                self.offline = false;
+                if sequence > self.max_sequence + 1 {
+                    self.missed_offline += sequence - self.max_sequence - 1;
+                    self.missed_ranges
+                        .push_back((self.max_sequence + 1, sequence - 1));
+                    if self.missed_ranges.len() > MISSED_RANGES {
+                        self.missed_ranges.pop_front();
+                    }
+                }
+            } else if self
+                .missed_ranges
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&sequence))
+            {
+                // Missed while offline, come after all (a session the broker kept).
+                self.missed_offline = self.missed_offline.saturating_sub(1);
             }
             self.distinct += 1;
             self.above.insert(sequence);

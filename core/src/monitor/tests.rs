@@ -874,6 +874,15 @@ fn samples_skipped_while_the_monitor_was_offline_are_not_the_publishers_gaps() {
     // Online again: a jump is the publisher's.
     stream.receive(reading(12));
     assert_eq!((stream.gaps(), stream.missed_offline), (2, 3));
+    assert_eq!(stream.all_gaps(), 5, "the report's gaps keep their meaning");
+    // One of the missed comes after all: no longer missed, and the publisher's gaps stay 2.
+    stream.receive(reading(7));
+    assert_eq!((stream.gaps(), stream.missed_offline), (2, 2));
+    // A late one first after an outage does not use up the outage: the next jump is still it.
+    stream.monitor_offline();
+    stream.receive(reading(10));
+    stream.receive(reading(15));
+    assert_eq!((stream.gaps(), stream.missed_offline), (1, 4));
     // Before any message, an outage skips nothing.
     let mut fresh = Stream::default();
     fresh.monitor_offline();

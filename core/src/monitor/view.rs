@@ -219,7 +219,7 @@ impl Monitor {
                     "device_id": id,
                     "samples": device.rows.len(),
                     "received": device.stream.received,
-                    "gaps": device.stream.gaps(),
+                    "gaps": device.stream.all_gaps(),
                     "missed_offline": device.stream.missed_offline,
                     "duplicates": device.stream.duplicates,
                     "out_of_order": device.stream.out_of_order,

@@ -195,12 +195,22 @@ pub fn blocked_from_https(url: &str) -> Option<String> {
 /// Why a room link made on this page would not work on phones, if it would not: the page (its
 /// address bar's host, `page_host`) or the broker is on this computer only, which a phone
 /// reaches as itself. Says what to do instead.
-pub fn room_warning(page_host: &str, broker_url: &str) -> Option<String> {
+///
+/// A broker with a user name (`password_asked`) needs its password too, which no link the page
+/// makes carries: visitors type it, or open the room link `scripts/run.sh --lan` printed.
+pub fn room_warning(page_host: &str, broker_url: &str, password_asked: bool) -> Option<String> {
     let page_host = page_host.trim_start_matches('[').trim_end_matches(']');
     let page = super::broker::is_loopback_host(page_host);
     let broker = super::BrokerUrl::parse(broker_url.trim(), super::Runner::Page)
         .is_ok_and(|url| url.is_loopback());
     let what = match (page, broker) {
+        (false, false) if password_asked => {
+            return Some(
+                "this link carries no password: visitors type the broker's (or open the room link \
+                 scripts/run.sh --lan printed, which has it)."
+                    .into(),
+            );
+        }
         (false, false) => return None,
         (true, false) => "this page's address points",
         (false, true) => "the broker points",

@@ -471,12 +471,16 @@ impl SettingsForm {
     pub fn room_query(&self, autostart: bool) -> String {
         let mut query = self.query_of(|field| match field {
             Field::BrokerUrl => Some(true),
-            Field::DeviceId | Field::Seed | Field::Start => Some(false),
+            // Each visitor's own page keeps its own zone (a room shares one anyway).
+            Field::DeviceId | Field::Seed | Field::Start | Field::TimeZone => Some(false),
             _ => None,
         });
-        query.push(if query.is_empty() { '?' } else { '&' });
-        query.push_str("room=");
-        query.push_str(&percent_encode(self.get(Field::DeviceId).trim()));
+        let room = self.get(Field::DeviceId).trim();
+        if !room.is_empty() {
+            query.push(if query.is_empty() { '?' } else { '&' });
+            query.push_str("room=");
+            query.push_str(&percent_encode(room));
+        }
         if autostart {
             query.push_str("&autostart=1");
         }

@@ -64,11 +64,19 @@ impl SettingsForm {
         if let Some(room) = room.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty())
             && !outcome.fields_set.contains(&Field::DeviceId)
             && !self.get(Field::DeviceId).starts_with(&format!("{room}-"))
-            && let Some(suffix) = self
-                .get(Field::ClientId)
-                .rsplit_once('-')
-                .map(|(_, suffix)| suffix.to_owned())
         {
+            // This page's random suffix; a client id typed without one gives its last 4 bytes.
+            let client_id = self.get(Field::ClientId);
+            let suffix = match client_id.rsplit_once('-') {
+                Some((_, suffix)) => suffix.to_owned(),
+                None => {
+                    let mut cut = client_id.len().saturating_sub(4);
+                    while !client_id.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    client_id[cut..].to_owned()
+                }
+            };
             outcome.set(self, Field::DeviceId, format!("{room}-{suffix}"));
             outcome.room = true;
         }
@@ -89,7 +97,42 @@ impl SettingsForm {
     }
 }
 
+/// The value of `key` in `query` (with or without its `?`), percent-decoded.
+fn param(query: &str, key: &str) -> Option<String> {
+    query.trim_start_matches('?').split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == key).then(|| percent_decode(v))
+    })
+}
+
 impl SettingsForm {
+    /// Applies what the last visit remembered (`remembered`, a query string), then the page's
+    /// link (`link`), which wins. A replay link (it names a seed) or a room link sets the whole
+    /// form: nothing remembered mixes in, so the run is the link's, but a visitor's own device
+    /// in this room (`<room>-xxxx`, remembered from an earlier visit) is kept. Also says whether
+    /// the client id was typed by hand (remembered as typed).
+    pub fn apply_remembered_and_link(
+        &mut self,
+        remembered: &str,
+        link: &str,
+    ) -> (QueryOutcome, bool) {
+        let room = param(link, "room").filter(|room| !room.trim().is_empty());
+        let mut client_id_typed = false;
+        if room.is_some() || param(link, "seed").is_some() {
+            if let (Some(room), Some(device)) = (&room, param(remembered, "device_id"))
+                && device.starts_with(&format!("{}-", room.trim()))
+            {
+                self.set(Field::DeviceId, device);
+            }
+        } else {
+            client_id_typed = self
+                .apply_query(remembered)
+                .fields_set
+                .contains(&Field::ClientId);
+        }
+        (self.apply_query(link), client_id_typed)
+    }
+
     /// Applies a link's fragment, `#password=…` (the classroom mode's room link): a password
     /// travels there, never in the query, since a browser sends no fragment to the server that
     /// serves the page (nor to its logs). True when it set the password.

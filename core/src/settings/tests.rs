@@ -1029,6 +1029,14 @@ fn the_replay_link_carries_what_differs_and_what_a_page_draws_for_itself() {
         (a.sensor, a.broker_url, a.device_id),
         (b.sensor, b.broker_url, b.device_id)
     );
+    // The README's figures: at most 97 characters for the defaults, 35 more with a run's start.
+    let mut defaults = SettingsForm::defaults("a1b2");
+    defaults.set(Field::Seed, u64::MAX.to_string());
+    let link = format!("http://127.0.0.1:8080/{}", defaults.to_query());
+    assert_eq!(link.len(), 97, "{link}");
+    defaults.set(Field::Start, "2026-12-03T12:22:17.123Z");
+    let with_start = format!("http://127.0.0.1:8080/{}", defaults.to_query());
+    assert_eq!(with_start.len() - link.len(), 35, "{with_start}");
 }
 
 #[test]
@@ -1080,7 +1088,8 @@ fn a_room_on_this_computer_only_is_called_out_in_words() {
         ("10.0.0.5", "ws://127.1.2.3:9001/mqtt"),
         ("[::1]", "ws://[::1]:9001"),
     ] {
-        let warning = room_warning(page, broker).unwrap_or_else(|| panic!("{page} {broker}"));
+        let warning =
+            room_warning(page, broker, false).unwrap_or_else(|| panic!("{page} {broker}"));
         assert!(warning.contains("this computer only"), "{warning}");
         assert!(warning.contains("network address"), "{warning}");
         assert!(
@@ -1093,8 +1102,50 @@ fn a_room_on_this_computer_only_is_called_out_in_words() {
         ("sim.example.org", "wss://broker.hivemq.com:8884/mqtt"),
         ("127.example.org", "ws://localhost.example:9001"),
     ] {
-        assert_eq!(room_warning(page, broker), None, "{page} {broker}");
+        assert_eq!(room_warning(page, broker, false), None, "{page} {broker}");
     }
+    // A broker with a user name: the link carries no password, and visitors are told.
+    let asked = room_warning("10.0.0.5", "ws://10.0.0.5:9001", true).unwrap();
+    assert!(asked.contains("carries no password"), "{asked}");
+}
+
+#[test]
+fn a_replay_or_room_link_sets_the_whole_form_and_a_room_keeps_a_visitors_device() {
+    let remembered = "?altitude=1500&interval=0&device_id=lab-aa11";
+    // A replay link (it names a seed): nothing remembered mixes in.
+    let mut page = form();
+    let (_, typed) = page.apply_remembered_and_link(remembered, "?seed=5&anomaly_every=3");
+    assert!(!typed);
+    let settings = page.validate().unwrap();
+    assert_eq!(
+        settings.sensor.air.altitude_m,
+        form().validate().unwrap().sensor.air.altitude_m
+    );
+    assert_eq!((settings.interval_ms, settings.anomaly_every), (1000, 3));
+    // A room link: neither, but this visitor's device in the room is kept.
+    let mut page = form();
+    let (outcome, _) = page.apply_remembered_and_link(remembered, "?interval=2&room=lab");
+    assert!(!outcome.room, "kept, not drawn anew");
+    assert_eq!(page.get(Field::DeviceId), "lab-aa11");
+    assert_eq!(page.validate().unwrap().interval_ms, 2000);
+    // Another room's device is not.
+    let mut page = form();
+    let (outcome, _) = page.apply_remembered_and_link(remembered, "?room=lab-b");
+    assert!(outcome.room);
+    assert_eq!(page.get(Field::DeviceId), "lab-b-a1b2");
+    // Any other link adds to what was remembered.
+    let mut page = form();
+    page.apply_remembered_and_link(remembered, "?broker=ws://10.0.0.5:9001");
+    assert_eq!(page.validate().unwrap().interval_ms, 0);
+    // A typed client id without a suffix still gives each visitor a device of their own.
+    let mut page = form();
+    page.set(Field::ClientId, "myclient");
+    page.apply_query("?room=lab");
+    assert_eq!(page.get(Field::DeviceId), "lab-ient");
+    // No room without a name.
+    let mut teacher = form();
+    teacher.set(Field::DeviceId, "");
+    assert!(!teacher.room_query(false).contains("room="));
 }
 
 #[test]
@@ -1106,4 +1157,6 @@ fn a_password_comes_from_a_links_fragment_never_from_its_query() {
     assert_eq!(form.get(Field::Password), "s3cret word");
     assert!(!form.apply_fragment("#other=1"));
     assert!(!form.to_query().contains("s3cret") && !form.room_query(true).contains("s3cret"));
+    // Nor is it remembered.
+    assert!(!remembered(&form, &SettingsForm::defaults("a1b2"), false).contains("s3cret"));
 }

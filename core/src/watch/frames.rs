@@ -97,7 +97,10 @@ pub fn list_html<'a>(
                         .topic
                         .as_deref()
                         .is_some_and(|t| topic_of_device(t, device));
-                    if let (true, Some(id)) = (mine, summary.packet_id) {
+                    // A redelivery (DUP) of an id still waiting is the same message.
+                    if let (true, Some(id)) = (mine, summary.packet_id)
+                        && !ids.contains(&id)
+                    {
                         ids.push(id);
                     }
                     mine
