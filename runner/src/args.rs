@@ -113,6 +113,16 @@ pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Parsed, Vec<String>> {
+    parse_and_check(args, env, |_| vec![])
+}
+
+/// [`parse`], with `more` checks of the parsed options (another command's rules) made before
+/// anything touches the disk.
+pub fn parse_and_check(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+    more: impl Fn(&Options) -> Vec<String>,
+) -> Result<Parsed, Vec<String>> {
     let table = table();
     let mut errors = vec![];
     let find = |name: &str| {
@@ -267,14 +277,7 @@ pub fn parse(
     let (Some(settings), Some(target), true) = (settings, target, errors.is_empty()) else {
         return Err(errors);
     };
-    // Every flag is good: now the disk. The PEM files are read (a bad one is a bad flag, and
-    // nothing is made), then the export file is made (not emptied) so a path that cannot be
-    // written fails before the run.
-    let target = flags::with_tls(target, &settings.broker_url, &tls_files)?;
-    if let Some((path, _)) = &export {
-        flags::create_output("export", path).map_err(|problem| vec![problem])?;
-    }
-    Ok(Parsed::Run(Box::new(Options {
+    let mut options = Options {
         settings,
         target,
         stats_json,
@@ -283,7 +286,19 @@ pub fn parse(
         duration,
         allow_drops,
         export,
-    })))
+    };
+    let problems = more(&options);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Every flag is good: now the disk. The PEM files are read (a bad one is a bad flag, and
+    // nothing is made), then the export file is made (not emptied) so a path that cannot be
+    // written fails before the run.
+    options.target = flags::with_tls(options.target, &options.settings.broker_url, &tls_files)?;
+    if let Some((path, _)) = &options.export {
+        flags::create_output("export", path).map_err(|problem| vec![problem])?;
+    }
+    Ok(Parsed::Run(Box::new(options)))
 }
 
 pub fn help() -> String {

@@ -9,6 +9,7 @@
 
 mod args;
 mod flags;
+mod generate;
 mod net;
 mod scoring;
 mod tls;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     match arguments.first().map(String::as_str) {
         Some("score") => return scoring::main(Command::Score, arguments.split_off(1)),
         Some("monitor") => return scoring::main(Command::Monitor, arguments.split_off(1)),
+        Some("generate") => return generate::main(arguments.split_off(1)),
         _ => {}
     }
     let options = match args::parse(arguments, |name| std::env::var(name).ok()) {

@@ -286,6 +286,54 @@ def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
     return "exit 2, every field named, no connection"
 
 
+def test_generate_makes_without_a_broker_what_a_live_run_publishes():
+    """`dps368-sim generate` with a live run's seed, settings and Start time writes the rows the
+    live run exported (all but the status column), and 14 days of 4 devices at 60 s quickly."""
+    common = ["--devices", "3", "--interval", "0.1", "--device-id", "rn-gen", "--seed", "77",
+              "--start", "2026-02-01T00:00:00Z", "--anomaly-every", "5", "--labels", "topic"]
+    live_path, gen_path = os.path.abspath("target/runner-live.csv"), os.path.abspath("target/runner-gen.csv")
+    labels_path = os.path.abspath("target/runner-gen-labels.jsonl")
+    for path in (live_path, gen_path, labels_path):
+        if os.path.exists(path):
+            os.remove(path)
+    live = subprocess.run([RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", *common, "--duration", "2",
+                           "--export", live_path], capture_output=True, text=True, timeout=30)
+    assert live.returncode == 0, live.stderr
+    generated = subprocess.run([RUNNER, "generate", *common, "--samples", "40", "--export", gen_path,
+                                "--labels-export", labels_path], capture_output=True, text=True, timeout=30)
+    assert generated.returncode == 0, generated.stderr
+    strip = lambda row: row.rsplit(",", 1)[0]
+    with open(live_path) as f:
+        live_rows = [strip(r) for r in f.read().splitlines()[1:] if r.endswith(",acknowledged")]
+    with open(gen_path) as f:
+        gen_lines = f.read().splitlines()
+    assert len(gen_lines) == 1 + 3 * 40, len(gen_lines)
+    gen_rows = {strip(r) for r in gen_lines[1:]}
+    assert len(live_rows) >= 30, len(live_rows)
+    missing = [r for r in live_rows if r not in gen_rows]
+    assert not missing, missing[:3]
+    with open(labels_path) as f:
+        labels = [json.loads(line) for line in f]
+    assert labels and all(l["device_id"].startswith("rn-gen-") for l in labels), labels[:2]
+    # Bad input: nothing written.
+    bad = subprocess.run([RUNNER, "generate", "--samples", "many", "--export", gen_path + ".x.csv"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--samples: must be a whole number" in bad.stderr, bad.stderr
+    assert not os.path.exists(gen_path + ".x.csv")
+    # A dataset of 14 days, 4 devices at 60 s.
+    big = os.path.abspath("target/runner-gen-14d.csv")
+    began = time.time()
+    proc = subprocess.run([RUNNER, "generate", "--devices", "4", "--interval", "60", "--samples", "20160",
+                           "--export", big], capture_output=True, text=True, timeout=120)
+    took = time.time() - began
+    assert proc.returncode == 0, proc.stderr
+    with open(big) as f:
+        rows = sum(1 for _ in f) - 1
+    assert rows == 4 * 20160, rows
+    os.remove(big)
+    return f"{len(live_rows)} live rows all generated alike, {len(labels)} events' ground truth; 14 days x 4 devices ({rows} rows) in {took:.2f} s"
+
+
 def main():
     passed, failed = run([
         test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint,
@@ -296,6 +344,7 @@ def main():
         test_export_writes_every_sample_with_its_labels_and_fate,
         test_a_broker_outage_under_1000_devices_is_a_few_lines_and_stats_stay_one_a_second,
         test_bad_flags_exit_with_each_fields_error_and_send_nothing,
+        test_generate_makes_without_a_broker_what_a_live_run_publishes,
     ])
     finish("runner", passed, failed)
 

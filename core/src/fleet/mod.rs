@@ -10,6 +10,7 @@
 //! ([`OPEN_SLOTS`]): browsers run WebSocket handshakes to one host one after another, and a
 //! socket queued behind a hundred others would otherwise miss its opening deadline.
 
+pub mod generate;
 mod outage;
 mod rate;
 pub mod table;

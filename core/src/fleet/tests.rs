@@ -1197,3 +1197,43 @@ fn an_anomaly_injected_into_one_sensor_labels_that_sensor_only() {
         assert_eq!(total, 1, "{connection}");
     }
 }
+
+#[test]
+fn the_generator_makes_the_samples_and_labels_a_live_run_publishes() {
+    for connection in ["shared", "per-device"] {
+        let query = format!(
+            "devices=3&connection={connection}&interval=0.5&anomaly_every=4&anomaly_kinds=all"
+        );
+        let (mut fleet, mut broker) = started(&query);
+        run(&mut fleet, &mut broker, 0, 20_000, usize::MAX);
+        let live: Vec<String> = fleet
+            .export_csv()
+            .lines()
+            .skip(1)
+            .filter(|row| row.ends_with(",acknowledged"))
+            .map(|row| row.trim_end_matches(",acknowledged").to_owned())
+            .collect();
+        assert!(live.len() > 100, "{}", live.len());
+        let settings = settings(&query);
+        let mut made = BTreeSet::new();
+        let mut labels = 0;
+        generate::generate(
+            &settings,
+            settings.start_ms.unwrap(),
+            60,
+            |g| {
+                let row = crate::sensor::csv_row(g.device_id, g.profile, &g.sample, "x");
+                made.insert(row.trim_end_matches(",x").to_owned());
+            },
+            |_, _| labels += 1,
+        );
+        assert_eq!(made.len(), 180, "60 samples of each of 3 sensors");
+        let missing: Vec<&String> = live.iter().filter(|row| !made.contains(*row)).collect();
+        assert!(
+            missing.is_empty(),
+            "{connection}: {:?}",
+            &missing[..missing.len().min(3)]
+        );
+        assert!(labels >= 3 * 60 / 4 / 2, "{labels} events' ground truth");
+    }
+}
