@@ -305,7 +305,7 @@ pub fn help() -> String {
     let mut text = String::from(
         "dps368-sim: simulated Infineon DPS368 sensors publishing MQTT telemetry, as the page does.\n\n\
          Usage: dps368-sim [--setting value]... [--stats-json] [--verbose]\n\
-         \x20      dps368-sim score --help | dps368-sim monitor --help\n\n\
+         \x20      dps368-sim score --help | dps368-sim monitor --help | dps368-sim generate --help\n\n\
          Every page setting is a flag named like its URL parameter (- or _ alike):\n",
     );
     let table = table();
