@@ -157,12 +157,10 @@ fn write(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
     });
+    let start = format_rfc3339_millis(start_ms);
     eprintln!(
-        "dps368-sim generate: {} sensor(s) x {samples} samples from {} (seed {}; --start {} replays it)",
-        settings.devices,
-        format_rfc3339_millis(start_ms),
-        settings.sensor.seed,
-        format_rfc3339_millis(start_ms)
+        "dps368-sim generate: {} sensor(s) x {samples} samples from {start} (seed {}; --start {start} replays it)",
+        settings.devices, settings.sensor.seed,
     );
     let open = |path: &PathBuf| {
         std::fs::File::create(path)

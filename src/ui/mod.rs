@@ -211,12 +211,8 @@ impl SimulatorHandle {
     /// The status in words; while a fleet connects, how far it is (`connected 37/200`); after a
     /// refused Start, why (`not started: Devices: …`) until the field is fixed.
     fn status_text(&self) -> String {
-        if !self.active.get()
-            && let Some(first) = self
-                .errors
-                .with(|errors| errors.first().map(|e| e.to_string()))
-        {
-            return format!("not started: {first}");
+        if let Some(refusal) = self.refusal() {
+            return refusal;
         }
         self.view.with(|view| {
             let (up, of) = view.connected;
@@ -228,6 +224,15 @@ impl SimulatorHandle {
                 ref status => status.to_string(),
             }
         })
+    }
+
+    /// Why the last Start was refused, while the page is idle and the field is not fixed yet.
+    fn refusal(&self) -> Option<String> {
+        if self.active.get() {
+            return None;
+        }
+        self.errors
+            .with(|errors| errors.first().map(|e| format!("not started: {e}")))
     }
 
     /// Whether the Publish interval says as fast as possible (0), read as validation reads it.
@@ -275,11 +280,17 @@ impl SimulatorHandle {
     /// A link to this page with every setting (but password and client id) in its query;
     /// tracked, so a closure reading it follows every edit.
     fn share_link(&self) -> String {
+        self.track_form();
+        self.run_start.track();
+        self.share_link_untracked()
+    }
+
+    /// Makes the closure that calls it follow every edit of the form ([`Self::form`] reads it
+    /// untracked).
+    fn track_form(&self) {
         for value in &self.values {
             value.track();
         }
-        self.run_start.track();
-        self.share_link_untracked()
     }
 
     /// With the Start time empty, the link carries the last run's own start, so it reproduces
@@ -297,9 +308,7 @@ impl SimulatorHandle {
     /// The room link: this page's room settings, no device identity (see
     /// [`crate::settings::SettingsForm::room_query`]); tracked like the share link.
     fn room_link(&self) -> String {
-        for value in &self.values {
-            value.track();
-        }
+        self.track_form();
         let query = self.form().room_query(self.room_autostart.get());
         format!("{}{query}", transport::browser::page_address())
     }
@@ -577,7 +586,7 @@ pub fn App() -> impl IntoView {
             return;
         }
         let status = sim.status_text();
-        let refused = status.starts_with("not started");
+        let refused = sim.refusal().is_some();
         set_by_id(root, "run-status", "textContent", status.into());
         sim.view.with(|v| {
             let waiting = matches!(v.status, Status::Retrying { .. });

@@ -200,7 +200,7 @@ impl Outbox {
     /// holds, the oldest are dropped as they are made; said once per catch-up (while its
     /// chunks are made, time moves on and the drop extends silently).
     pub fn catch_up(&mut self, due: u64, made: u64) -> Option<CatchUp> {
-        let keep = self.lanes.first().map_or(1, |lane| lane.limit) as u64;
+        let keep = self.lane_limit() as u64;
         if due <= made + keep || due - keep <= self.catch_up_drop_to {
             return None;
         }
