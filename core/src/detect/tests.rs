@@ -60,7 +60,7 @@ fn score_flagging(
 fn the_baseline_finds_every_kind_at_the_default_magnitude_with_few_false_alarms() {
     let score = run(1.0, 6000, 11);
     assert!(score.tp + score.fn_ >= 90, "{score:?}");
-    assert!(score.recall.unwrap() >= 0.95, "recall {:?}", score.recall);
+    assert!(score.recall.unwrap() >= 0.85, "recall {:?}", score.recall);
     assert!(
         score.precision.unwrap() >= 0.9,
         "precision {:?} fp {}",
@@ -70,7 +70,12 @@ fn the_baseline_finds_every_kind_at_the_default_magnitude_with_few_false_alarms(
     for kind in AnomalyKind::ALL {
         let k = score.by_kind[kind.index()];
         assert!(k.events > 0, "{kind} never happened");
-        assert!(k.recall.unwrap() >= 0.9, "{kind}: {k:?}");
+        // A failed compensation moves pressure no more than the air does: checks on each
+        // channel alone cannot see it, by design (see the catalogue).
+        match kind {
+            AnomalyKind::Compensation => assert!(k.recall.unwrap() < 0.2, "{kind}: {k:?}"),
+            _ => assert!(k.recall.unwrap() >= 0.9, "{kind}: {k:?}"),
+        }
     }
 }
 
@@ -144,37 +149,40 @@ fn baseline_reference() {
         delay: &'static str,
         nab: &'static str,
         /// Found and mean delay per kind, in AnomalyKind::ALL order.
-        found: [u64; 7],
-        delays: [&'static str; 7],
+        found: [u64; 8],
+        delays: [&'static str; 8],
     }
     let expected = [
         Row {
             scale: 1.0,
-            counts: (568, 22, 0),
-            delay: "0.48",
-            nab: "99.6",
-            found: [89, 83, 82, 79, 80, 79, 76],
-            delays: ["0.00", "0.00", "0.00", "0.00", "0.47", "3.00", "0.00"],
+            counts: (485, 23, 78),
+            delay: "0.47",
+            nab: "85.9",
+            found: [70, 72, 55, 75, 64, 70, 78, 1],
+            delays: [
+                "0.00", "0.00", "0.00", "0.00", "0.16", "3.00", "0.00", "9.00",
+            ],
         },
         Row {
             scale: 0.3,
-            counts: (542, 9, 26),
-            delay: "0.60",
-            nab: "94.7",
-            found: [89, 83, 82, 79, 54, 79, 76],
-            delays: ["0.00", "0.00", "0.23", "0.00", "1.26", "3.00", "0.00"],
+            counts: (481, 36, 82),
+            delay: "0.50",
+            nab: "85.0",
+            found: [70, 72, 55, 75, 61, 70, 78, 0],
+            delays: ["0.00", "0.00", "0.00", "0.00", "0.51", "3.00", "0.00", "-"],
         },
         Row {
             scale: 0.1,
-            counts: (457, 797, 111),
-            delay: "1.18",
-            nab: "73.1",
-            found: [89, 83, 46, 79, 5, 79, 76],
-            delays: ["0.00", "0.00", "6.35", "0.00", "1.80", "3.00", "0.00"],
+            counts: (455, 343, 108),
+            delay: "0.77",
+            nab: "77.1",
+            found: [70, 72, 55, 75, 35, 70, 78, 0],
+            delays: ["0.00", "0.00", "1.73", "0.00", "1.31", "3.00", "0.00", "-"],
         },
     ];
     // Every row measured and printed first, then compared: a change shows the whole table.
-    let shown = |v: Option<f64>, decimals: usize| format!("{:.*}", decimals, v.unwrap());
+    let shown =
+        |v: Option<f64>, decimals: usize| v.map_or("-".into(), |v| format!("{v:.decimals$}"));
     let mut mismatches = vec![];
     for row in &expected {
         let score = run(row.scale, 36_000, 1);

@@ -306,6 +306,8 @@ mod tests {
             last_sequence: 2,
             start_ms: 0,
             end_ms: 1_000,
+            scale: 1.0,
+            snr: Some(20.0),
         };
         assert!(!outbox.push_label(0, truth));
         assert!(outbox.push_label(0, truth), "the first label dropped");

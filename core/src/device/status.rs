@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::sensor::Sample;
+use crate::sensor::{AnomalyKind, Sample};
 
 /// Totals of the current run, of one simulated sensor or summed over several.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Counters {
     /// Anomalous samples made (every sample of an event counts).
     pub anomalies: u64,
     /// Anomaly events started, by kind, in [`crate::sensor::AnomalyKind::ALL`] order.
-    pub events_by_kind: [u64; 7],
+    pub events_by_kind: [u64; AnomalyKind::ALL.len()],
     /// Samples waiting in the offline queue.
     pub queued: u64,
     /// Samples lost to a full queue or a catch-up longer than the queue, or left unsent or

@@ -598,6 +598,9 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
             .replace(DEVICE_ID_PLACEHOLDER, &device_id);
         let mut sensor = settings.sensor.clone();
         sensor.seed = sensor_seed(settings.sensor.seed, k);
+        // One sky (the settings' seed's) over all; each stands where it stands.
+        let place = Rng::new(sensor.seed ^ 0x6a09_e667_f3bc_c909).uniform(-1.0, 1.0);
+        sensor.air.altitude_m += settings.altitude_spread_m * place;
         let offset_ms = (k as u64 - 1) * settings.interval_ms / n as u64;
         Source::new(
             device_id,

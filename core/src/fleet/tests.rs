@@ -1237,3 +1237,63 @@ fn the_generator_makes_the_samples_and_labels_a_live_run_publishes() {
         assert!(labels >= 3 * 60 / 4 / 2, "{labels} events' ground truth");
     }
 }
+
+#[test]
+#[allow(clippy::disallowed_methods, reason = "the test's own statistics")]
+fn a_fleet_shares_one_sky_and_differs_where_installations_differ() {
+    // Four sensors a minute apart for a day, one building 30 m tall, no anomalies: the same
+    // weather under all (pairwise correlation of pressure above 0.95, the figure), each
+    // at its own height and with its own offset, noise and temperature.
+    let settings = settings(
+        "devices=4&interval=60&anomaly_mode=off&altitude=200&altitude_spread=15&weather=stormy",
+    );
+    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    generate::generate(
+        &settings,
+        settings.start_ms.unwrap(),
+        24 * 60,
+        |g| {
+            series
+                .entry(g.device_id.to_owned())
+                .or_default()
+                .push((g.sample.pressure_hpa, g.sample.temperature_c));
+        },
+        |_, _| panic!("no anomalies"),
+    );
+    let columns: Vec<Vec<(f64, f64)>> = series.into_values().collect();
+    assert_eq!(columns.len(), 4);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let correlation = |a: &[f64], b: &[f64]| {
+        let (ma, mb) = (mean(a), mean(b));
+        let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        cov / (va * vb).sqrt()
+    };
+    let pressure: Vec<Vec<f64>> = columns
+        .iter()
+        .map(|c| c.iter().map(|s| s.0).collect())
+        .collect();
+    let temperature: Vec<Vec<f64>> = columns
+        .iter()
+        .map(|c| c.iter().map(|s| s.1).collect())
+        .collect();
+    let mut levels = vec![];
+    for i in 0..4 {
+        levels.push(mean(&pressure[i]));
+        for j in i + 1..4 {
+            let r = correlation(&pressure[i], &pressure[j]);
+            assert!(r > 0.95, "sensors {i} and {j}: r = {r:.4}");
+            assert_ne!(temperature[i], temperature[j], "each its own temperature");
+        }
+    }
+    // 15 m of height is about 1.8 hPa at 200 m, the parts' offsets up to 1 hPa more: the levels
+    // differ, within what the spread and the accuracy allow.
+    let (low, high) = levels
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    assert!(
+        high - low > 0.05 && high - low < 2.0 * 1.8 + 2.0,
+        "{levels:?}"
+    );
+}

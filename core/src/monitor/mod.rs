@@ -513,6 +513,7 @@ impl Monitor {
         let event = score::Event {
             scale: json.get("anomaly_scale").and_then(Value::as_f64),
             duration: json.get("anomaly_duration").and_then(Value::as_f64),
+            snr: json.get("snr").and_then(Value::as_f64),
             ..score::Event::new(
                 whole(&json, "anomaly_id")?,
                 kind,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::Monitor;
 use crate::html::Html;
 use crate::score::board::{FIGURES, shown};
-use crate::score::{PROFILES, Score};
+use crate::score::{PROFILES, SNR_BINS, Score};
 use crate::sensor::{AnomalyKind, csv_text, format_rfc3339_millis};
 
 /// Device rows drawn at most; the report has them all.
@@ -101,6 +101,17 @@ impl Monitor {
                 .wrap(">", &ratio(k.recall), "</td><td")
                 .attr("data-testid", &format_args!("score-delay-{kind}"))
                 .wrap(">", &delay(k.mean_delay), "</td></tr>");
+        }
+        out.raw("</tbody></table><table class=\"kinds\"><caption>By signal to noise (events whose labels carry it)</caption><thead><tr><th scope=\"col\">SNR</th><th scope=\"col\">Events</th><th scope=\"col\">Found</th><th scope=\"col\">Recall</th><th scope=\"col\">Delay</th></tr></thead><tbody>");
+        for (bin, (label, id, _)) in SNR_BINS.iter().enumerate() {
+            let k = total.by_snr[bin];
+            out.wrap("<tr><th scope=\"row\">", label, "</th>")
+                .cells(&[&k.events, &k.found])
+                .raw("<td")
+                .attr("data-testid", &format_args!("score-recall-snr-{id}"))
+                .wrap(">", &ratio(k.recall), "</td><td>")
+                .text(&delay(k.mean_delay))
+                .raw("</td></tr>");
         }
         out.raw("</tbody></table><table class=\"per-device\"><caption>By device</caption><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Events</th><th scope=\"col\">TP</th><th scope=\"col\">FN</th><th scope=\"col\">FP</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">NAB</th><th scope=\"col\">Verdicts</th></tr></thead><tbody>");
         for (id, score) in per_device.iter().take(ROWS_SHOWN) {
@@ -341,6 +352,16 @@ pub fn summary(score: &Score) -> Value {
             )
         })
         .collect();
+    let snr: serde_json::Map<String, Value> = SNR_BINS
+        .iter()
+        .zip(&score.by_snr)
+        .map(|((_, id, _), k)| {
+            (
+                (*id).to_owned(),
+                json!({"events": k.events, "found": k.found, "recall": k.recall, "delay": k.mean_delay}),
+            )
+        })
+        .collect();
     json!({
         "events": score.events,
         "tp": score.tp,
@@ -360,5 +381,6 @@ pub fn summary(score: &Score) -> Value {
         "range_precision": score.range_precision,
         "range_recall": score.range_recall,
         "by_kind": kinds,
+        "by_snr": snr,
     })
 }

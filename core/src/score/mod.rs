@@ -46,9 +46,11 @@ pub struct Event {
     pub kind: AnomalyKind,
     pub first: u64,
     pub last: u64,
-    /// The event's difficulty as its label carried it (`anomaly_scale`, `anomaly_duration`).
+    /// The event's difficulty as its label carried it (`anomaly_scale`, `anomaly_duration`,
+    /// `snr`).
     pub scale: Option<f64>,
     pub duration: Option<f64>,
+    pub snr: Option<f64>,
 }
 
 impl Event {
@@ -60,6 +62,7 @@ impl Event {
             last,
             scale: None,
             duration: None,
+            snr: None,
         }
     }
 
@@ -96,6 +99,35 @@ pub struct KindScore {
     delay_sum: u64,
 }
 
+/// The signal-to-noise bins recall is reported in, as (shown, name in gates and JSON, upper
+/// bound): `< 1`, `1 to 3`, `3 to 10`, `>= 10`. An event whose label carries no SNR (a
+/// dropout's, or a label from before SNRs) is in none.
+pub const SNR_BINS: [(&str, &str, f64); 4] = [
+    ("<1", "lt1", 1.0),
+    ("1-3", "1_3", 3.0),
+    ("3-10", "3_10", 10.0),
+    (">=10", "ge10", f64::INFINITY),
+];
+
+/// The bin of an SNR, an index into [`SNR_BINS`].
+pub fn snr_bin(snr: f64) -> usize {
+    SNR_BINS
+        .iter()
+        .position(|(.., below)| snr < *below)
+        .unwrap_or(SNR_BINS.len() - 1)
+}
+
+impl KindScore {
+    /// One event scored: found after `delay` samples, or missed.
+    fn add(&mut self, delay: Option<u64>) {
+        self.events += 1;
+        if let Some(delay) = delay {
+            self.found += 1;
+            self.delay_sum = self.delay_sum.saturating_add(delay);
+        }
+    }
+}
+
 /// False alarms listed at most, per device: the first ones, as runs.
 pub const FALSE_ALARM_RUNS_LISTED: usize = 1000;
 
@@ -121,6 +153,8 @@ pub struct Score {
     pub mean_delay: Option<f64>,
     /// Indexed by [`AnomalyKind::index`].
     pub by_kind: [KindScore; AnomalyKind::ALL.len()],
+    /// Recall and delay per [`SNR_BINS`] bin, of the events whose labels carry an SNR.
+    pub by_snr: [KindScore; SNR_BINS.len()],
     /// NAB's rows, probation and windows scored, and its raw score per profile.
     pub nab_file: nab::FileScore,
     /// NAB's normalised score per profile, `None` without a window to score.
@@ -153,7 +187,7 @@ fn harmonic_mean(precision: Option<f64>, recall: Option<f64>) -> Option<f64> {
 impl Score {
     /// The ratios, delays and normalised NAB figures, from the counts.
     fn finish(mut self) -> Self {
-        for kind in &mut self.by_kind {
+        for kind in self.by_kind.iter_mut().chain(&mut self.by_snr) {
             kind.recall = ratio(kind.found, kind.events);
             kind.mean_delay = ratio(kind.delay_sum, kind.found);
         }
@@ -185,6 +219,7 @@ impl Score {
             f1: None,
             mean_delay: None,
             by_kind: [KindScore::default(); AnomalyKind::ALL.len()],
+            by_snr: [KindScore::default(); SNR_BINS.len()],
             nab_file: nab::FileScore::default(),
             nab: [None; 3],
             range_precision: None,
@@ -225,20 +260,20 @@ pub fn score(rows: &Rows, events: &[Event], flagged: &BTreeSet<u64>, tolerance: 
                 .filter(|&&i| i <= b)
                 .map(|_| flagged_sequences[k])
         });
-        let kind = &mut score.by_kind[event.kind.index()];
         match rows_in {
             None => score.unseen += 1,
             Some(range) => {
                 row_windows.push(range);
                 score.events += 1;
-                kind.events += 1;
-                match at {
-                    Some(at) => {
-                        let delay = at - event.first;
+                let delay = at.map(|at| at - event.first);
+                score.by_kind[event.kind.index()].add(delay);
+                if let Some(snr) = event.snr {
+                    score.by_snr[snr_bin(snr)].add(delay);
+                }
+                match delay {
+                    Some(delay) => {
                         score.tp += 1;
                         score.delay_sum = score.delay_sum.saturating_add(delay);
-                        kind.found += 1;
-                        kind.delay_sum = kind.delay_sum.saturating_add(delay);
                     }
                     None => score.fn_ += 1,
                 }
@@ -374,7 +409,8 @@ pub fn total<'a>(scores: impl IntoIterator<Item = &'a Score>) -> Score {
         sum.fp += s.fp;
         sum.fp_runs += s.fp_runs;
         sum.delay_sum = sum.delay_sum.saturating_add(s.delay_sum);
-        for (kind, part) in sum.by_kind.iter_mut().zip(&s.by_kind) {
+        let parts = s.by_kind.iter().chain(&s.by_snr);
+        for (kind, part) in sum.by_kind.iter_mut().chain(&mut sum.by_snr).zip(parts) {
             kind.events += part.events;
             kind.found += part.found;
             kind.delay_sum = kind.delay_sum.saturating_add(part.delay_sum);

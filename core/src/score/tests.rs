@@ -463,3 +463,32 @@ mod against_brute_force {
         }
     }
 }
+
+#[test]
+fn recall_is_kept_per_snr_bin_for_events_whose_labels_carry_one() {
+    let with_snr = |id, first, snr| Event {
+        snr,
+        ..event(id, AnomalyKind::Step, first, first)
+    };
+    // One event per bin, two in >= 10; a dropout-like event without an SNR is in no bin.
+    let events = [
+        with_snr(1, 10, Some(0.5)),
+        with_snr(2, 20, Some(1.0)),
+        with_snr(3, 30, Some(9.99)),
+        with_snr(4, 40, Some(10.0)),
+        with_snr(5, 50, Some(1250.0)),
+        with_snr(6, 60, None),
+    ];
+    let score = score(&all(100), &events, &flags(&[20, 40, 50, 60]), 0);
+    let bins: Vec<(u64, u64)> = score.by_snr.iter().map(|k| (k.events, k.found)).collect();
+    assert_eq!(bins, [(1, 0), (1, 1), (1, 0), (2, 2)]);
+    assert_eq!(score.by_snr[0].recall, Some(0.0));
+    assert_eq!(score.by_snr[3].recall, Some(1.0));
+    // Totals add bins as they add kinds.
+    let both = total([&score, &score]);
+    assert_eq!(both.by_snr[3].events, 4);
+    assert_eq!(both.by_snr[1].recall, Some(1.0));
+    assert_eq!(snr_bin(0.0), 0);
+    assert_eq!(snr_bin(3.0), 2);
+    assert_eq!(snr_bin(f64::INFINITY), 3);
+}

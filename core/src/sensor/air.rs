@@ -1,14 +1,16 @@
 //! The realistic profile's physics: real air over a real DPS368.
 //!
-//! Pressure = sea-level pressure (a mean-reverting random walk: weather) + the semidiurnal
-//! atmospheric tide, carried to the station altitude by the standard atmosphere, plus the part's
-//! temperature coefficient and its measurement noise at the chosen oversampling. Temperature =
-//! a settable mean + a daily cycle + slow noise + measurement noise.
+//! Pressure = sea-level pressure (the weather of [`super::sky`], shared by every sensor of a
+//! fleet) + the semidiurnal atmospheric tide, carried to the station altitude by the standard
+//! atmosphere, plus the part's own offset (within its datasheet accuracy), its temperature
+//! coefficient and its measurement noise at the chosen oversampling. Temperature = a settable
+//! mean + the part's offset + a daily cycle + slow noise of its own + measurement noise.
 
 use std::f64::consts::TAU;
 
 use super::Rng;
 use super::clock::local_hour;
+use super::sky::{Sky, Weather};
 
 /// Mean sea-level pressure, hPa.
 pub const SEA_LEVEL_HPA: f64 = 1013.25;
@@ -17,6 +19,9 @@ pub const PRESSURE_LIMITS_HPA: (f64, f64) = (300.0, 1200.0);
 pub const TEMPERATURE_LIMITS_C: (f64, f64) = (-40.0, 85.0);
 /// Temperature leaks into pressure by this much per kelvin away from 25 C (datasheet).
 pub const TEMPERATURE_COEFFICIENT_PA_PER_K: f64 = 0.5;
+/// The datasheet's absolute accuracy: each part reads off by a fixed amount within these.
+pub const PART_PRESSURE_ACCURACY_HPA: f64 = 1.0;
+pub const PART_TEMPERATURE_ACCURACY_C: f64 = 0.5;
 /// Pressure noise at 64x oversampling, Pa RMS: the datasheet's 0.002 hPa precision.
 pub const NOISE_AT_64X_PA: f64 = 0.2;
 
@@ -106,10 +111,13 @@ pub struct AirParams {
     pub mean_temperature_c: f64,
     /// Daily temperature swing, C (amplitude; warmest at 15:00 local time).
     pub daily_temperature_c: f64,
-    /// Weather: the random walk's spread after one day, hPa.
-    pub weather_hpa_per_day: f64,
-    /// How long weather takes to return halfway to the mean, days.
-    pub weather_half_life_days: f64,
+    /// How much the sea-level pressure moves ([`Weather`]).
+    pub weather: Weather,
+    /// The air mass's seed: every sensor of a fleet has the fleet's, so they share one sky.
+    pub sky_seed: u64,
+    /// Scales each part's fixed offsets (1 = anywhere within the datasheet's accuracy, 0 =
+    /// none).
+    pub accuracy: f64,
     /// Slow temperature wander, C (stationary spread).
     pub temperature_wander_c: f64,
     /// Temperature measurement noise, C RMS.
@@ -128,8 +136,9 @@ impl Default for AirParams {
             tide_hpa: 0.5,
             mean_temperature_c: 24.0,
             daily_temperature_c: 1.5,
-            weather_hpa_per_day: 3.0,
-            weather_half_life_days: 2.0,
+            weather: Weather::Typical,
+            sky_seed: 0,
+            accuracy: 1.0,
             temperature_wander_c: 0.3,
             temperature_noise_c: 0.005,
             noise_scale: 1.0,
@@ -142,20 +151,31 @@ impl Default for AirParams {
 #[derive(Debug, Clone)]
 pub struct Air {
     params: AirParams,
+    sky: Sky,
     rng: Rng,
-    /// Sea-level pressure deviation from the mean, hPa.
-    weather: f64,
+    /// The part's fixed offsets, hPa and C.
+    offset_hpa: f64,
+    offset_c: f64,
     /// Slow temperature deviation from the cycle, C.
     wander: f64,
     last_ms: Option<i64>,
 }
 
+/// How long the temperature's wander takes to return halfway to the cycle, days.
+const WANDER_HALF_LIFE_DAYS: f64 = 2.0;
+
 impl Air {
+    /// The air over the part whose own draws come from `seed`; the sky from the params'.
     pub fn new(params: AirParams, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let offset_hpa = params.accuracy * rng.uniform(-1.0, 1.0) * PART_PRESSURE_ACCURACY_HPA;
+        let offset_c = params.accuracy * rng.uniform(-1.0, 1.0) * PART_TEMPERATURE_ACCURACY_C;
         Self {
+            sky: Sky::new(params.weather, params.sky_seed),
             params,
-            rng: Rng::new(seed),
-            weather: 0.0,
+            rng,
+            offset_hpa,
+            offset_c,
             wander: 0.0,
             last_ms: None,
         }
@@ -174,22 +194,21 @@ impl Air {
             None => 0.0,
         };
         self.last_ms = Some(epoch_ms);
-        // Ornstein-Uhlenbeck steps, exact for any dt: weather and temperature wander.
-        let theta = std::f64::consts::LN_2 / p.weather_half_life_days.max(1e-6);
+        // An Ornstein-Uhlenbeck step, exact for any dt: the part's own temperature wander.
+        let theta = std::f64::consts::LN_2 / WANDER_HALF_LIFE_DAYS;
         let decay = libm::exp(-theta * dt_days);
-        let weather_sd = p.weather_hpa_per_day * ((1.0 - decay * decay) / (2.0 * theta)).sqrt();
-        self.weather = self.weather * decay + weather_sd * self.rng.gaussian();
         let wander_sd = p.temperature_wander_c * (1.0 - decay * decay).sqrt();
         self.wander = self.wander * decay + wander_sd * self.rng.gaussian();
 
         let hour = local_hour(epoch_ms, p.tz_offset_min);
         let tide = p.tide_hpa * cos(TAU * (hour - 10.0) / 12.0);
         let daily = p.daily_temperature_c * cos(TAU * (hour - 15.0) / 24.0);
-        let temperature = p.mean_temperature_c + daily + self.wander;
-        let sea_level = SEA_LEVEL_HPA + self.weather + tide;
+        let temperature = p.mean_temperature_c + self.offset_c + daily + self.wander;
+        let sea_level = SEA_LEVEL_HPA + self.sky.departure_hpa(epoch_ms) + tide;
         let leak_hpa = TEMPERATURE_COEFFICIENT_PA_PER_K * (temperature - 25.0) / 100.0;
         let noise_hpa = pressure_noise_pa(p.oversampling) * p.noise_scale / 100.0;
         let pressure = pressure_at_altitude(sea_level, p.altitude_m)
+            + self.offset_hpa
             + leak_hpa
             + noise_hpa * self.rng.gaussian();
         let measured_temperature = temperature + p.temperature_noise_c * self.rng.gaussian();

@@ -23,10 +23,15 @@ pub enum AnomalyKind {
     Dropout,
     /// The seed's anomaly: one sample at 1200 hPa and 85 C, the part's upper limits.
     OutOfRange,
+    /// The part's temperature compensation fails for 10 samples: pressure follows the
+    /// temperature's change since the event began at 40 Pa per kelvin (the working part's leak
+    /// is 0.5). Nothing moves in pressure alone that the air could not do; the break is in the
+    /// relation between the channels (GutenTAG's mode correlation).
+    Compensation,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 7] = [
+    pub const ALL: [AnomalyKind; 8] = [
         AnomalyKind::Spike,
         AnomalyKind::Step,
         AnomalyKind::Drift,
@@ -34,6 +39,7 @@ impl AnomalyKind {
         AnomalyKind::Noise,
         AnomalyKind::Dropout,
         AnomalyKind::OutOfRange,
+        AnomalyKind::Compensation,
     ];
 
     /// The name in payloads, settings and URLs.
@@ -46,6 +52,7 @@ impl AnomalyKind {
             Self::Noise => "noise",
             Self::Dropout => "dropout",
             Self::OutOfRange => "out_of_range",
+            Self::Compensation => "compensation",
         }
     }
 
@@ -54,8 +61,8 @@ impl AnomalyKind {
     }
 
     /// How many consecutive samples one event of this kind spans: short, so that with the
-    /// realistic profile's default of 60 normal samples between events about 7 % of samples
-    /// are anomalous (mean event 4.3 samples), and a detector sees mostly normal data.
+    /// realistic profile's default of 60 normal samples between events about 8 % of samples
+    /// are anomalous (mean event 5 samples), and a detector sees mostly normal data.
     pub fn duration(self) -> u64 {
         match self {
             Self::Spike | Self::OutOfRange => 1,
@@ -64,6 +71,7 @@ impl AnomalyKind {
             Self::Stuck => 5,
             Self::Noise => 4,
             Self::Dropout => 3,
+            Self::Compensation => 10,
         }
     }
 
@@ -85,15 +93,22 @@ pub const DRIFT_HPA: f64 = 3.0;
 /// Noise bursts multiply the pressure noise by this, and add this much temperature noise.
 pub const NOISE_FACTOR: f64 = 50.0;
 pub const NOISE_TEMP_C: f64 = 0.05;
+/// A failed compensation: pressure follows the temperature by this much, Pa per kelvin.
+pub const COMPENSATION_PA_PER_K: f64 = 40.0;
+/// The `benchmark` difficulty draws each event's magnitude log-uniformly from this range.
+pub const BENCHMARK_SCALES: (f64, f64) = (0.05, 1.0);
 
 /// How subtle the anomalies are: `scale` multiplies every kind's deviation (spike and step
-/// height, drift end, the noise burst's factor), `duration` the length of multi-sample events.
-/// 1 and 1 are the catalogue as written; detectors are compared by how subtle an anomaly they
-/// still catch.
+/// height, drift end, the noise burst's factor, the failed compensation's coefficient),
+/// `duration` the length of multi-sample events. 1 and 1 are the catalogue as written;
+/// detectors are compared by how subtle an anomaly they still catch. `benchmark` instead draws
+/// each event's scale log-uniformly from [`BENCHMARK_SCALES`], so one run covers every
+/// difficulty; each label carries its event's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Difficulty {
     pub scale: f64,
     pub duration: f64,
+    pub benchmark: bool,
 }
 
 impl Default for Difficulty {
@@ -101,6 +116,7 @@ impl Default for Difficulty {
         Self {
             scale: 1.0,
             duration: 1.0,
+            benchmark: false,
         }
     }
 }
@@ -134,6 +150,8 @@ pub struct Event {
     pub index: u64,
     /// Spike direction, +1 or -1.
     pub sign: f64,
+    /// The event's magnitude: the difficulty's scale, or its own draw in a benchmark.
+    pub scale: f64,
 }
 
 /// See [`Scheduler::length`].
@@ -157,13 +175,20 @@ pub struct Scheduler {
     last_event_end: u64,
     /// Multiplies the length of multi-sample events.
     duration: f64,
+    difficulty: Difficulty,
 }
 
 impl Scheduler {
     /// `kinds` empty means none can start by themselves.
-    pub fn new(mode: AnomalyMode, kinds: Vec<AnomalyKind>, seed: u64, duration: f64) -> Self {
+    pub fn new(
+        mode: AnomalyMode,
+        kinds: Vec<AnomalyKind>,
+        seed: u64,
+        difficulty: Difficulty,
+    ) -> Self {
         Self {
-            duration,
+            duration: difficulty.duration,
+            difficulty,
             mode,
             kinds,
             rng: Rng::new(seed),
@@ -210,6 +235,12 @@ impl Scheduler {
         } else {
             -1.0
         };
+        let scale = if self.difficulty.benchmark {
+            let (low, high) = BENCHMARK_SCALES;
+            libm::exp(self.rng.uniform(libm::log(low), libm::log(high)))
+        } else {
+            self.difficulty.scale
+        };
         self.current = Some(Event {
             label: Label {
                 kind,
@@ -217,6 +248,7 @@ impl Scheduler {
             },
             index: 0,
             sign,
+            scale,
         });
         self.current
     }

@@ -16,6 +16,7 @@ pub mod anomaly;
 mod clock;
 mod payload;
 mod rng;
+pub mod sky;
 
 /// What the native and the browser tests both check with [`Generator::fingerprint`]: these
 /// settings' stream has these bits on every target.
@@ -26,7 +27,7 @@ pub mod fingerprint_check {
     /// 2026-11-27T00:00:00Z.
     pub const START_MS: i64 = 1_795_737_600_000;
     pub const SAMPLES: u32 = 50_000;
-    pub const EXPECTED: u64 = 0x09e6_5a50_1a88_f736;
+    pub const EXPECTED: u64 = 0xdb48_e7ec_4e95_c0a4;
 }
 
 pub use air::{AirParams, measurement_time_ms};
@@ -34,6 +35,7 @@ pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
 pub use payload::{Decimal, GroundTruth, Telemetry, csv_header, csv_row, csv_text};
 pub use rng::Rng;
+pub use sky::Weather;
 
 use air::{Air, PRESSURE_LIMITS_HPA, TEMPERATURE_LIMITS_C};
 use anomaly::{Event, Scheduler};
@@ -141,6 +143,8 @@ pub struct Generator {
     last_reported: Option<(f64, f64)>,
     /// The reading `stuck` repeats.
     stuck_at: Option<(f64, f64)>,
+    /// The temperature a failed compensation started from.
+    compensation_from: Option<f64>,
     /// The running event's ground truth so far, and the one that ended at the last sample.
     open: Option<GroundTruth>,
     ended: Option<GroundTruth>,
@@ -155,12 +159,13 @@ impl Generator {
                 config.anomaly_mode,
                 config.anomaly_kinds.clone(),
                 config.seed ^ 0xa076_1d64_78bd_642f,
-                config.difficulty.duration,
+                config.difficulty,
             ),
             config,
             sequence: 0,
             last_reported: None,
             stuck_at: None,
+            compensation_from: None,
             open: None,
             ended: None,
         }
@@ -228,14 +233,17 @@ impl Generator {
             }
             Profile::Realistic => self.air.measure(timestamp_ms),
         };
+        let true_pressure = pressure;
         let (pressure, temperature) = match event {
             Some(event) => self.apply(event, pressure, temperature),
             None => {
                 self.stuck_at = None;
+                self.compensation_from = None;
                 (pressure, temperature)
             }
         };
         let (pressure, temperature) = self.finish(pressure, temperature);
+        let deviation = (pressure - true_pressure).abs();
         let sample = Sample {
             sequence: self.sequence,
             timestamp_ms,
@@ -247,11 +255,14 @@ impl Generator {
             self.last_reported = Some((pressure, temperature));
         }
         self.ended = None;
-        if let Some(label) = sample.label {
+        if let Some(event) = event {
+            let label = event.label;
+            let snr = self.snr(label.kind, deviation);
             match &mut self.open {
                 Some(truth) if truth.label == label => {
                     truth.last_sequence = sample.sequence;
                     truth.end_ms = timestamp_ms;
+                    truth.snr = snr.map(|now| truth.snr.map_or(now, |before| before.max(now)));
                 }
                 open => {
                     *open = Some(GroundTruth {
@@ -260,6 +271,8 @@ impl Generator {
                         start_ms: timestamp_ms,
                         last_sequence: sample.sequence,
                         end_ms: timestamp_ms,
+                        scale: event.scale,
+                        snr,
                     })
                 }
             }
@@ -270,11 +283,31 @@ impl Generator {
         sample
     }
 
+    /// The noise a sample's deviation is measured against, hPa: the part's pressure noise at
+    /// the chosen precision (realistic), or the spread of the seed's uniform draws (seed).
+    pub fn noise_hpa(&self) -> f64 {
+        match self.config.profile {
+            Profile::Seed => (PRESSURE_MAX - PRESSURE_MIN) / 12f64.sqrt(),
+            Profile::Realistic => {
+                air::pressure_noise_pa(self.config.air.oversampling) * self.config.air.noise_scale
+                    / 100.0
+            }
+        }
+    }
+
+    /// A sample's signal to noise: how far the anomaly moved its pressure reading from what the
+    /// part would have read, over [`Generator::noise_hpa`]. An event's is its largest sample's.
+    /// None for a dropout (no reading) or noiseless air.
+    fn snr(&self, kind: AnomalyKind, deviation_hpa: f64) -> Option<f64> {
+        let noise = self.noise_hpa();
+        (kind != AnomalyKind::Dropout && noise > 0.0).then(|| deviation_hpa / noise)
+    }
+
     /// Lays an anomaly over the true reading, as the catalogue defines it.
     fn apply(&mut self, event: Event, pressure: f64, temperature: f64) -> (f64, f64) {
         use anomaly::*;
         let i = event.index as f64;
-        let scale = self.config.difficulty.scale;
+        let scale = event.scale;
         match event.label.kind {
             AnomalyKind::Spike => (pressure + event.sign * SPIKE_HPA * scale, temperature),
             AnomalyKind::Step => (pressure + STEP_HPA * scale, temperature),
@@ -297,6 +330,11 @@ impl Generator {
             }
             AnomalyKind::Dropout => (pressure, temperature),
             AnomalyKind::OutOfRange => (ANOMALY_PRESSURE, ANOMALY_TEMP),
+            AnomalyKind::Compensation => {
+                let from = *self.compensation_from.get_or_insert(temperature);
+                let pa = COMPENSATION_PA_PER_K * scale * (temperature - from);
+                (pressure + pa / 100.0, temperature)
+            }
         }
     }
 

@@ -84,7 +84,7 @@ impl<'a> Telemetry<'a> {
 
 /// One anomaly event's ground truth: what blind mode publishes to `device/{id}/labels` when
 /// the event ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroundTruth {
     pub label: Label,
     pub first_sequence: u64,
@@ -92,12 +92,17 @@ pub struct GroundTruth {
     /// The timestamps of its first and last samples.
     pub start_ms: i64,
     pub end_ms: i64,
+    /// Its magnitude (the difficulty's scale, or its own in a benchmark).
+    pub scale: f64,
+    /// Its signal to noise ([`super::Generator::noise_hpa`]); none for a dropout.
+    pub snr: Option<f64>,
 }
 
 impl GroundTruth {
     /// `{"device_id":…,"anomaly_id":N,"kind":…,"first_sequence":F,"last_sequence":L,
-    /// "start":…,"end":…,"anomaly_scale":…,"anomaly_duration":…}`: the difficulty it was made
-    /// at goes with it, so a score says what it was measured on.
+    /// "start":…,"end":…,"anomaly_scale":…,"anomaly_duration":…,"snr":…}`: the difficulty it
+    /// was made at goes with it, so a score says what it was measured on (`snr` null for a
+    /// dropout, two decimals otherwise).
     pub fn to_json(&self, device_id: &str, difficulty: Difficulty) -> String {
         let mut out = String::with_capacity(220 + device_id.len());
         out.push_str("{\"device_id\":");
@@ -111,9 +116,16 @@ impl GroundTruth {
             self.last_sequence,
             super::format_rfc3339_millis(self.start_ms),
             super::format_rfc3339_millis(self.end_ms),
-            Decimal(difficulty.scale, 6, true),
+            Decimal(self.scale, 6, true),
             Decimal(difficulty.duration, 6, true),
         );
+        out.pop();
+        match self.snr {
+            Some(snr) => {
+                let _ = write!(out, ",\"snr\":{}}}", Decimal(snr, 2, true));
+            }
+            None => out.push_str(",\"snr\":null}"),
+        }
         out
     }
 }

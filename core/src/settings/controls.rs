@@ -51,6 +51,8 @@ impl Group {
                 Field::Precision,
                 Field::Seed,
                 Field::Altitude,
+                Field::AltitudeSpread,
+                Field::Weather,
                 Field::Tide,
                 Field::Temperature,
                 Field::Start,
@@ -120,6 +122,7 @@ impl Field {
             Field::AnomalyMode => Control::Select(&["every", "random", "off"]),
             Field::Connection => Control::Select(&["per-device", "shared"]),
             Field::Labels => Control::Select(&["inline", "topic"]),
+            Field::Weather => Control::Select(&["typical", "calm", "stormy", "still"]),
             Field::Interval => number("0", "86400", "any"),
             Field::Devices => number("1", "1000", "1"),
             Field::AnomalyEvery => number("1", "4294967295", "1"),
@@ -127,10 +130,10 @@ impl Field {
             Field::MaxInFlight => number("1", "65535", "1"),
             Field::OfflineQueue => number("1", "100000", "1"),
             Field::Altitude => number("-500", "9000", "any"),
+            Field::AltitudeSpread => number("0", "1000", "any"),
             Field::Tide => number("0", "10", "any"),
             Field::Temperature => number("-40", "85", "any"),
             Field::AnomalyProbability => number("0", "1", "any"),
-            Field::AnomalyScale => number("0.05", "10", "any"),
             Field::AnomalyDuration => number("0.1", "10", "any"),
             _ => Control::Text,
         }
@@ -144,9 +147,11 @@ impl Field {
             Field::AnomalyEvery => "empty: the profile's own (seed 10, realistic 60)",
             Field::Start => "UTC; empty: the real clock",
             Field::TimeZone => "the model's daily cycle follows it",
+            Field::AltitudeSpread => "a fleet's sensors stand within this of the altitude",
+            Field::Weather => "one sky for the whole fleet; fronts are weather, never labelled",
             Field::AnomalyKinds => "ticked: the kinds in use (at least one)",
             Field::AnomalyScale => {
-                "times every deviation: spike, step, drift, noise (1 = as catalogued)"
+                "times every deviation (1 = as catalogued); benchmark: each event its own, 0.05 to 1"
             }
             Field::AnomalyDuration => "times the length of multi-sample events (1 = as catalogued)",
             Field::Labels => {

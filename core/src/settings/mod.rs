@@ -41,6 +41,8 @@ pub enum Field {
     Seed,
     Precision,
     Altitude,
+    AltitudeSpread,
+    Weather,
     Tide,
     Temperature,
     Start,
@@ -54,7 +56,7 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 28] = [
+    pub const ALL: [Field; 30] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -73,6 +75,8 @@ impl Field {
         Field::Seed,
         Field::Precision,
         Field::Altitude,
+        Field::AltitudeSpread,
+        Field::Weather,
         Field::Tide,
         Field::Temperature,
         Field::Start,
@@ -153,6 +157,13 @@ const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
     ("Seed", Some("seed"), "seed", "0"),
     ("Precision", Some("precision"), "precision", "16"),
     ("Altitude (m)", Some("altitude"), "altitude", "0"),
+    (
+        "Altitude spread (m)",
+        Some("altitude_spread"),
+        "altitude-spread",
+        "0",
+    ),
+    ("Weather", Some("weather"), "weather", "typical"),
     ("Tide amplitude (hPa)", Some("tide"), "tide", "0.5"),
     (
         "Mean temperature (C)",
@@ -301,10 +312,17 @@ impl SettingsForm {
         let seed = model::parse_seed(self.get(Field::Seed));
         let precision = model::parse_precision(self.get(Field::Precision));
         let altitude = model::parse_number(self.get(Field::Altitude), -500, 9000);
+        let altitude_spread = model::parse_number(self.get(Field::AltitudeSpread), 0, 1000);
+        let weather = model::parse_weather(self.get(Field::Weather));
         let tide = model::parse_number(self.get(Field::Tide), 0, 10);
         let temperature = model::parse_number(self.get(Field::Temperature), -40, 85);
         let ten = (10_000_000, "10");
-        let scale = model::parse_factor(self.get(Field::AnomalyScale), (50_000, "0.05"), ten);
+        let benchmark = self.get(Field::AnomalyScale).trim() == "benchmark";
+        let scale = match benchmark {
+            true => Ok(1.0),
+            false => model::parse_factor(self.get(Field::AnomalyScale), (50_000, "0.05"), ten)
+                .map_err(|e| e + ", or benchmark"),
+        };
         let duration = model::parse_factor(self.get(Field::AnomalyDuration), (100_000, "0.1"), ten);
         let start = model::parse_start(self.get(Field::Start));
         let tz = model::parse_utc_offset(self.get(Field::TimeZone));
@@ -398,6 +416,8 @@ impl SettingsForm {
         check(Field::Seed, seed.as_ref().err());
         check(Field::Precision, precision.as_ref().err());
         check(Field::Altitude, altitude.as_ref().err());
+        check(Field::AltitudeSpread, altitude_spread.as_ref().err());
+        check(Field::Weather, weather.as_ref().err());
         check(Field::Tide, tide.as_ref().err());
         check(Field::AnomalyScale, scale.as_ref().err());
         check(Field::AnomalyDuration, duration.as_ref().err());
@@ -411,6 +431,7 @@ impl SettingsForm {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let sky_seed = *seed.as_ref().unwrap_or(&0);
         Ok(Settings {
             broker_url: checked(broker_url),
             device_id,
@@ -433,6 +454,8 @@ impl SettingsForm {
                 air: AirParams {
                     oversampling: checked(precision),
                     altitude_m: checked(altitude),
+                    weather: checked(weather),
+                    sky_seed,
                     tide_hpa: checked(tide),
                     mean_temperature_c: checked(temperature),
                     tz_offset_min: checked(tz),
@@ -443,10 +466,12 @@ impl SettingsForm {
                 difficulty: Difficulty {
                     scale: checked(scale),
                     duration: checked(duration),
+                    benchmark,
                 },
             },
             start_ms: checked(start),
             labels: checked(labels),
+            altitude_spread_m: checked(altitude_spread),
         })
     }
 
@@ -597,6 +622,8 @@ pub struct Settings {
     pub start_ms: Option<i64>,
     /// Where the ground truth goes: in every payload, or to a topic of its own.
     pub labels: Labels,
+    /// A fleet's sensors stand at the altitude plus or minus up to this, each its own.
+    pub altitude_spread_m: f64,
 }
 
 impl fmt::Debug for Settings {
@@ -620,6 +647,7 @@ impl fmt::Debug for Settings {
             .field("sensor", &self.sensor)
             .field("start_ms", &self.start_ms)
             .field("labels", &self.labels)
+            .field("altitude_spread_m", &self.altitude_spread_m)
             .finish()
     }
 }

@@ -2,7 +2,7 @@
 
 use super::bad;
 use crate::sensor::air::OVERSAMPLING;
-use crate::sensor::{AnomalyKind, AnomalyMode, Profile, parse_rfc3339_millis};
+use crate::sensor::{AnomalyKind, AnomalyMode, Profile, Weather, parse_rfc3339_millis};
 
 pub fn parse_profile(text: &str) -> Result<Profile, String> {
     match text.trim() {
@@ -10,6 +10,11 @@ pub fn parse_profile(text: &str) -> Result<Profile, String> {
         "realistic" => Ok(Profile::Realistic),
         other => Err(bad(other, "must be seed or realistic")),
     }
+}
+
+pub fn parse_weather(text: &str) -> Result<Weather, String> {
+    let text = text.trim();
+    Weather::from_name(text).ok_or_else(|| bad(text, "must be still, calm, typical or stormy"))
 }
 
 pub fn parse_seed(text: &str) -> Result<u64, String> {

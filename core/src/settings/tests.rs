@@ -43,6 +43,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             },
             start_ms: None,
             labels: Labels::Inline,
+            altitude_spread_m: 0.0,
         }
     );
 }

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use dps368_core::html::Html;
-use dps368_core::score::Score;
 use dps368_core::score::board::{FIGURES, shown};
+use dps368_core::score::{self, Score};
 use dps368_core::sensor::AnomalyKind;
 
 /// A figure a gate can hold a score to.
@@ -18,6 +18,8 @@ pub enum Figure {
     /// NAB, by profile index (standard, reward_low_fp, reward_low_fn).
     Nab(usize),
     RecallOf(AnomalyKind),
+    /// Recall of the events in one [`score::SNR_BINS`] bin.
+    RecallSnr(usize),
     /// Tatbul et al.'s range-based precision and recall.
     RangePrecision,
     RangeRecall,
@@ -36,7 +38,15 @@ impl Figure {
             "delay" => Figure::Delay,
             "range_precision" => Figure::RangePrecision,
             "range_recall" => Figure::RangeRecall,
-            other => Figure::RecallOf(AnomalyKind::from_name(other.strip_prefix("recall_")?)?),
+            other => {
+                let name = other.strip_prefix("recall_")?;
+                match name.strip_prefix("snr_") {
+                    Some(bin) => {
+                        Figure::RecallSnr(score::SNR_BINS.iter().position(|(_, id, _)| *id == bin)?)
+                    }
+                    None => Figure::RecallOf(AnomalyKind::from_name(name)?),
+                }
+            }
         })
     }
 
@@ -49,6 +59,7 @@ impl Figure {
             Figure::Nab(1) => "nab_low_fp".into(),
             Figure::Nab(_) => "nab_low_fn".into(),
             Figure::RecallOf(kind) => format!("recall_{}", kind.name()),
+            Figure::RecallSnr(bin) => format!("recall_snr_{}", score::SNR_BINS[bin].1),
             Figure::RangePrecision => "range_precision".into(),
             Figure::RangeRecall => "range_recall".into(),
             Figure::Delay => "delay".into(),
@@ -63,6 +74,7 @@ impl Figure {
             Figure::F1 => score.f1,
             Figure::Nab(k) => score.nab[k],
             Figure::RecallOf(kind) => score.by_kind[kind.index()].recall,
+            Figure::RecallSnr(bin) => score.by_snr[bin].recall,
             Figure::RangePrecision => score.range_precision,
             Figure::RangeRecall => score.range_recall,
             Figure::Delay => score.mean_delay,
@@ -93,7 +105,7 @@ impl Gate {
             .ok_or_else(|| format!("must be NAME=VALUE (got {text:?})"))?;
         let figure = Figure::parse(name.trim()).ok_or_else(|| {
             format!(
-                "unknown figure {name:?}: precision, recall, f1, nab, nab_low_fp, nab_low_fn, range_precision, range_recall, recall_<kind> ({}) or delay",
+                "unknown figure {name:?}: precision, recall, f1, nab, nab_low_fp, nab_low_fn, range_precision, range_recall, recall_<kind> ({}), recall_snr_<bin> (lt1, 1_3, 3_10, ge10) or delay",
                 AnomalyKind::ALL.map(AnomalyKind::name).join(", ")
             )
         })?;
@@ -197,6 +209,23 @@ pub fn table(total: &Score, devices: usize) -> String {
             shown(k.mean_delay, 2)
         );
     }
+    let _ = writeln!(
+        out,
+        "\n{:<14}{:>7}{:>7}{:>8}{:>8}",
+        "snr", "events", "found", "recall", "delay"
+    );
+    for (bin, (label, ..)) in score::SNR_BINS.iter().enumerate() {
+        let k = total.by_snr[bin];
+        let _ = writeln!(
+            out,
+            "{:<14}{:>7}{:>7}{:>8}{:>8}",
+            label,
+            k.events,
+            k.found,
+            shown(k.recall, 3),
+            shown(k.mean_delay, 2)
+        );
+    }
     out
 }
 
@@ -270,7 +299,7 @@ pub fn junit(name: &str, total: &Score, outcomes: &[Outcome]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dps368_core::score::{self, Event, Rows};
+    use dps368_core::score::{Event, Rows};
     use std::collections::BTreeSet;
 
     fn a_score() -> Score {
@@ -320,7 +349,7 @@ mod tests {
             .map(|t| Gate::parse(false, t).unwrap().check(&score))
             .collect();
         let xml = junit("dps368-sim <score>", &score, &outcomes);
-        assert!(xml.contains("tests=\"9\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("tests=\"10\" failures=\"1\""), "{xml}");
         assert!(xml.contains("name=\"dps368-sim &lt;score&gt;\""), "{xml}");
         assert!(
             xml.contains(
