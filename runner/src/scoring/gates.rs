@@ -299,7 +299,7 @@ pub fn junit(name: &str, total: &Score, outcomes: &[Outcome]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dps368_core::score::{Event, Rows};
+    use dps368_core::score::{self, Event, Rows};
     use std::collections::BTreeSet;
 
     fn a_score() -> Score {
@@ -326,11 +326,42 @@ mod tests {
     }
 
     #[test]
+    fn a_gate_holds_the_recall_of_an_snr_bin() {
+        let event = |id, first, snr| Event {
+            snr: Some(snr),
+            ..Event::new(id, AnomalyKind::Spike, first, first)
+        };
+        let events = [event(1, 5, 2.0), event(2, 9, 2.5), event(3, 12, 40.0)];
+        let flagged = [5, 12].into_iter().collect();
+        let score = score::score(&Rows::of(1..=20), &events, &flagged, 0);
+        let gate = Gate::parse(false, "recall_snr_1_3=0.5").unwrap();
+        assert_eq!(gate.figure.name(), "recall_snr_1_3");
+        let outcome = gate.check(&score);
+        assert_eq!((outcome.value, outcome.held), (Some(0.5), true));
+        let strict = Gate::parse(false, "recall_snr_1_3=0.6")
+            .unwrap()
+            .check(&score);
+        assert!(!strict.held);
+        assert_eq!(
+            Gate::parse(false, "recall_snr_ge10=1")
+                .unwrap()
+                .check(&score)
+                .value,
+            Some(1.0)
+        );
+    }
+
+    #[test]
     fn bad_gates_say_what_is_wrong() {
         for (over, text, problem) in [
             (false, "precision", "must be NAME=VALUE"),
             (false, "accuracy=1", "unknown figure \"accuracy\""),
             (false, "recall_tsunami=1", "unknown figure"),
+            (
+                false,
+                "recall_snr_2_5=1",
+                "recall_snr_<bin> (lt1, 1_3, 3_10, ge10)",
+            ),
             (false, "f1=high", "is not a number"),
             (false, "f1=NaN", "is not a number"),
             (true, "precision=1", "--fail-over takes delay only"),
@@ -357,6 +388,6 @@ mod tests {
             ),
             "{xml}"
         );
-        assert_eq!(xml.matches("<testcase ").count(), 9);
+        assert_eq!(xml.matches("<testcase ").count(), 10);
     }
 }
