@@ -216,6 +216,18 @@ impl Device {
         self.running && !self.link.is_draining()
     }
 
+    /// Every sample the run makes is made: a recording played once has reached its end.
+    pub fn exhausted(&self) -> bool {
+        self.settings
+            .sample_limit()
+            .is_some_and(|limit| self.made >= limit.saturating_mul(self.sources.len() as u64))
+    }
+
+    /// Made all it will make and has nothing left to deliver: the run can end.
+    pub fn finished(&self) -> bool {
+        self.exhausted() && self.waiting() == 0
+    }
+
     /// Publishing as fast as possible: no schedule, each next sample as the window has room.
     fn max_rate(&self) -> bool {
         self.settings.interval_ms == 0
@@ -248,7 +260,10 @@ impl Device {
         let interval = self.settings.interval_ms;
         let elapsed = self.schedule.elapsed_ms();
         // Rounds due and made, counted for the first source (the others differ by at most one).
-        let due = elapsed.saturating_sub(self.sources[0].offset_ms) / interval + 1;
+        let mut due = elapsed.saturating_sub(self.sources[0].offset_ms) / interval + 1;
+        if let Some(limit) = self.settings.sample_limit() {
+            due = due.min(limit);
+        }
         let made = self.made.div_ceil(self.sources.len() as u64);
         if let Some(catch_up) = self.outbox.catch_up(due, made) {
             let per = if self.sources.len() > 1 {
@@ -267,7 +282,7 @@ impl Device {
         }
         for _ in 0..CATCH_UP_CHUNK {
             let due_at = self.next_due_at();
-            if due_at > elapsed {
+            if due_at > elapsed || self.exhausted() {
                 break;
             }
             let stamp = self.schedule.stamp(due_at, self.settings.start_ms);
@@ -318,8 +333,8 @@ impl Device {
 
     /// The next time [`Device::on_timer`] has work, on the monotonic clock.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let sample =
-            (self.making() && !self.max_rate()).then(|| self.schedule.mono_at(self.next_due_at()));
+        let sample = (self.making() && !self.max_rate() && !self.exhausted())
+            .then(|| self.schedule.mono_at(self.next_due_at()));
         [sample, self.link.poll_timeout()]
             .into_iter()
             .flatten()
@@ -623,7 +638,11 @@ impl Device {
         }
         while self.link.session().can_publish() {
             let Some((index, sample)) = self.outbox.pop_sample() else {
-                if self.max_rate() && self.link.is_connected() && self.burst_left > 0 {
+                if self.max_rate()
+                    && self.link.is_connected()
+                    && self.burst_left > 0
+                    && !self.exhausted()
+                {
                     self.burst_left -= 1;
                     self.schedule.advance(now);
                     let stamp = self

@@ -28,6 +28,10 @@ pub fn generate(
     mut label: impl FnMut(&str, GroundTruth),
 ) {
     let interval = settings.interval_ms;
+    // A recording played once ends with its last row.
+    let samples = settings
+        .sample_limit()
+        .map_or(samples, |limit| samples.min(limit));
     for device in build(settings, 0, Shard::WHOLE) {
         for source in device.sources() {
             let mut generator = source.generator.clone();

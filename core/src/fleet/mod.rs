@@ -254,6 +254,12 @@ impl Fleet {
     }
 
     /// Connections accepted now, of how many.
+    /// Every sensor has made all its run makes (a recording played once has ended) and nothing
+    /// waits to be delivered: the run ends as Stop ends it. Never for an endless run.
+    pub fn finished(&self) -> bool {
+        !self.connections.is_empty() && self.connections.iter().all(Device::finished)
+    }
+
     pub fn connected(&self) -> (usize, usize) {
         let up = self.connections.iter().filter(|d| d.is_connected()).count();
         (up, self.connections.len())
@@ -601,6 +607,11 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         // One sky (the settings' seed's) over all; each stands where it stands.
         let place = Rng::new(sensor.seed ^ 0x6a09_e667_f3bc_c909).uniform(-1.0, 1.0);
         sensor.air.altitude_m += settings.altitude_spread_m * place;
+        if let Some(replay) = &mut sensor.replay
+            && !settings.replay_in_step
+        {
+            replay.offset = (k - 1) * replay.recording.len() / n;
+        }
         let offset_ms = (k as u64 - 1) * settings.interval_ms / n as u64;
         Source::new(
             device_id,

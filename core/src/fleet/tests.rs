@@ -1297,3 +1297,110 @@ fn a_fleet_shares_one_sky_and_differs_where_installations_differ() {
         "{levels:?}"
     );
 }
+
+/// A started fleet replaying `recording` (CSV text) with `query`'s settings.
+fn replaying(query: &str, recording: &str) -> (Fleet, Broker) {
+    let mut settings = settings(&format!("profile=replay&replay=air.csv&{query}"));
+    let recording = crate::sensor::Recording::parse(recording.as_bytes()).unwrap();
+    settings.attach_recording(std::sync::Arc::new(recording));
+    let mut fleet = Fleet::new(settings, 1);
+    let mut broker = Broker::new();
+    fleet.start(at(0));
+    broker.serve(&mut fleet, at(0), usize::MAX);
+    (fleet, broker)
+}
+
+/// The acknowledged rows of a fleet's CSV export: (device, sequence, pressure, temperature,
+/// labelled).
+fn exported(fleet: &Fleet) -> Vec<(String, u64, String, String, bool)> {
+    fleet
+        .export_csv()
+        .lines()
+        .skip(1)
+        .filter(|row| row.ends_with(",acknowledged"))
+        .map(|row| {
+            let cells: Vec<&str> = row.split(',').collect();
+            (
+                cells[2].to_owned(),
+                cells[0].parse().unwrap(),
+                cells[4].to_owned(),
+                cells[5].to_owned(),
+                cells[6] == "true",
+            )
+        })
+        .collect()
+}
+
+const AIR: &str = "timestamp,pressure,temperature\n\
+    2016-06-01T00:00Z,958.1,12.5\n2016-06-01T01:00Z,958.2,12.25\n2016-06-01T02:00Z,958.3,12\n\
+    2016-06-01T03:00Z,958.4,11.75\n2016-06-01T04:00Z,958.5,11.5\n2016-06-01T05:00Z,958.6,11.25\n\
+    2016-06-01T06:00Z,958.7,11\n";
+
+#[test]
+fn a_replayed_recording_is_published_as_recorded_except_where_labelled() {
+    // Three sensors on one connection, a sample a second for 20 s, a spike or a step every
+    // 4th sample: each sensor plays the 7 rows from its own place (0, 2 and 4: (k - 1) x 7 / 3),
+    // over and over, sequence numbers running on.
+    let (mut fleet, mut broker) = replaying(
+        "devices=3&connection=shared&interval=1&anomaly_every=4&anomaly_kinds=spike,step",
+        AIR,
+    );
+    run(&mut fleet, &mut broker, 0, 20_000, usize::MAX);
+    let rows = exported(&fleet);
+    assert!(rows.len() >= 3 * 19, "{}", rows.len());
+    let recording = crate::sensor::Recording::parse(AIR.as_bytes()).unwrap();
+    let (mut labelled, mut equal) = (0, 0);
+    for (device, sequence, pressure, temperature, anomaly) in &rows {
+        let k: usize = device.strip_prefix("lab-").unwrap().parse().unwrap();
+        let row = ((k - 1) * 7 / 3 + *sequence as usize - 1) % 7;
+        let (p, t) = recording.reading(row);
+        let as_published = (format!("{p:.4}"), format!("{:.3}", t.unwrap()));
+        if *anomaly {
+            labelled += 1;
+            assert_ne!(
+                pressure, &as_published.0,
+                "{device} {sequence}: the anomaly moved it"
+            );
+        } else {
+            equal += 1;
+            assert_eq!(
+                (pressure, temperature),
+                (&as_published.0, &as_published.1),
+                "{device} {sequence}"
+            );
+        }
+    }
+    assert!(
+        labelled >= 10 && equal >= 30,
+        "{labelled} labelled, {equal} as recorded"
+    );
+}
+
+#[test]
+fn a_recording_played_once_ends_the_run_with_its_last_row() {
+    for in_step in [false, true] {
+        let (mut fleet, mut broker) = replaying(
+            &format!(
+                "devices=2&interval=1&anomaly_mode=off&replay_loop=false&replay_in_step={in_step}"
+            ),
+            AIR,
+        );
+        assert!(!fleet.finished());
+        run(&mut fleet, &mut broker, 0, 60_000, usize::MAX);
+        assert!(fleet.finished(), "7 rows played, all delivered");
+        let rows = exported(&fleet);
+        assert_eq!(rows.len(), 14, "7 samples each");
+        let first = |device: &str| {
+            rows.iter()
+                .find(|r| r.0 == device && r.1 == 1)
+                .map(|r| r.2.clone())
+                .unwrap()
+        };
+        // In step: both from row 1; spread: the second from row 4 ((2 - 1) x 7 / 2 = 3).
+        let second = if in_step { "958.1000" } else { "958.4000" };
+        assert_eq!(
+            (first("lab-1").as_str(), first("lab-2").as_str()),
+            ("958.1000", second)
+        );
+    }
+}

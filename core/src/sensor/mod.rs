@@ -1,11 +1,13 @@
 //! The DPS368 telemetry generator: (seed, settings, time) in, samples out. Pure and
 //! deterministic: the same seed, settings and timestamps give the same samples.
 //!
-//! Two profiles share one payload schema:
+//! Three profiles share one payload schema:
 //! - **Seed**: the seed program's model, exactly: pressure and temperature drawn uniformly from
 //!   950-1050 hPa and 20-35 C, two decimals.
 //! - **Realistic**: real air over a real part ([`air`]): weather, tide, altitude, a daily
 //!   temperature cycle, the part's noise at the chosen oversampling, its limits and resolution.
+//! - **Replay**: a [`Recording`] of someone's own air, row after row, exactly as recorded (its
+//!   temperature from the realistic model when it has none).
 //!
 //! Anomalies from the [`anomaly`] catalogue are laid over either, labelled as ground truth. The
 //! air and the anomalies draw from separate random streams, so a run with anomalies differs from
@@ -15,6 +17,7 @@ pub mod air;
 pub mod anomaly;
 mod clock;
 mod payload;
+pub mod recording;
 mod rng;
 pub mod sky;
 
@@ -34,6 +37,7 @@ pub use air::{AirParams, measurement_time_ms};
 pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
 pub use payload::{Decimal, GroundTruth, Telemetry, csv_header, csv_row, csv_text};
+pub use recording::Recording;
 pub use rng::Rng;
 pub use sky::Weather;
 
@@ -55,6 +59,7 @@ pub const ANOMALY_PRESSURE: f64 = 1200.0;
 pub enum Profile {
     Seed,
     Realistic,
+    Replay,
 }
 
 impl Profile {
@@ -62,6 +67,7 @@ impl Profile {
         match self {
             Profile::Seed => "seed",
             Profile::Realistic => "realistic",
+            Profile::Replay => "replay",
         }
     }
 
@@ -69,7 +75,7 @@ impl Profile {
     pub fn decimals(self) -> (u32, u32) {
         match self {
             Profile::Seed => (2, 2),
-            Profile::Realistic => (4, 3),
+            Profile::Realistic | Profile::Replay => (4, 3),
         }
     }
 }
@@ -84,6 +90,33 @@ pub struct SensorConfig {
     /// Kinds that start by themselves; injected ones may be any.
     pub anomaly_kinds: Vec<AnomalyKind>,
     pub difficulty: Difficulty,
+    /// What the replay profile plays; none until the runner or the page has read the file.
+    pub replay: Option<Replay>,
+}
+
+/// A recording replayed, one shared copy for every sensor that plays it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub recording: std::sync::Arc<Recording>,
+    /// The row this sensor's first sample reads: a fleet's sensors start spread evenly through
+    /// the recording (sensor k of n at row (k - 1) x rows / n), or all at the first row in step.
+    pub offset: usize,
+    /// Starts over after the last row, sequence numbers running on; without, the run ends with
+    /// the last row.
+    pub looped: bool,
+}
+
+impl Replay {
+    /// The row sample `sequence` (from 1) reads, or none past the end of a recording played
+    /// once.
+    pub fn row(&self, sequence: u64) -> Option<usize> {
+        let rows = self.recording.len() as u64;
+        let at = self.offset as u64 + sequence.saturating_sub(1);
+        match self.looped {
+            true => Some((at % rows) as usize),
+            false => (at < rows).then_some(at as usize),
+        }
+    }
 }
 
 impl SensorConfig {
@@ -96,6 +129,7 @@ impl SensorConfig {
             anomaly_mode: AnomalyMode::Every(u64::from(every.max(1))),
             anomaly_kinds: vec![AnomalyKind::OutOfRange],
             difficulty: Difficulty::default(),
+            replay: None,
         }
     }
 }
@@ -232,6 +266,23 @@ impl Generator {
                 )
             }
             Profile::Realistic => self.air.measure(timestamp_ms),
+            Profile::Replay => {
+                // The model's reading too, for a recording without temperatures.
+                let (model_pressure, model_temperature) = self.air.measure(timestamp_ms);
+                let row = self
+                    .config
+                    .replay
+                    .as_ref()
+                    .and_then(|r| Some((r, r.row(self.sequence)?)));
+                match row {
+                    Some((replay, row)) => {
+                        let (pressure, temperature) = replay.recording.reading(row);
+                        (pressure, temperature.unwrap_or(model_temperature))
+                    }
+                    // No recording read (or one played past its end): the model's air.
+                    None => (model_pressure, model_temperature),
+                }
+            }
         };
         let true_pressure = pressure;
         let (pressure, temperature) = match event {
@@ -284,11 +335,12 @@ impl Generator {
     }
 
     /// The noise a sample's deviation is measured against, hPa: the part's pressure noise at
-    /// the chosen precision (realistic), or the spread of the seed's uniform draws (seed).
+    /// the chosen precision (realistic and replay), or the spread of the seed's uniform draws
+    /// (seed).
     pub fn noise_hpa(&self) -> f64 {
         match self.config.profile {
             Profile::Seed => (PRESSURE_MAX - PRESSURE_MIN) / 12f64.sqrt(),
-            Profile::Realistic => {
+            Profile::Realistic | Profile::Replay => {
                 air::pressure_noise_pa(self.config.air.oversampling) * self.config.air.noise_scale
                     / 100.0
             }
@@ -346,7 +398,7 @@ impl Generator {
                 round_to(pressure, p_decimals),
                 round_to(temperature, t_decimals),
             ),
-            Profile::Realistic => (
+            Profile::Realistic | Profile::Replay => (
                 round_to(
                     pressure.clamp(PRESSURE_LIMITS_HPA.0, PRESSURE_LIMITS_HPA.1),
                     p_decimals,

@@ -15,6 +15,7 @@ fn realistic(seed: u64, air: AirParams, mode: AnomalyMode, kinds: Vec<AnomalyKin
         anomaly_mode: mode,
         anomaly_kinds: kinds,
         difficulty: Difficulty::default(),
+        replay: None,
     })
 }
 
@@ -787,6 +788,7 @@ fn dialled(kind: AnomalyKind, difficulty: Difficulty) -> (Vec<Sample>, Vec<Sampl
             anomaly_mode: AnomalyMode::Off,
             anomaly_kinds: vec![],
             difficulty,
+            replay: None,
         });
         let mut samples = run(&mut generator, 50, 1000);
         if inject {
@@ -884,6 +886,7 @@ fn events_of(kind: AnomalyKind, difficulty: Difficulty, samples: u64) -> Vec<Gro
         anomaly_mode: AnomalyMode::Every(20),
         anomaly_kinds: vec![kind],
         difficulty,
+        replay: None,
     });
     let mut truths = vec![];
     for k in 0..samples {

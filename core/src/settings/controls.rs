@@ -48,6 +48,9 @@ impl Group {
                 Field::Topic,
                 Field::Interval,
                 Field::Profile,
+                Field::Replay,
+                Field::ReplayLoop,
+                Field::ReplayInStep,
                 Field::Precision,
                 Field::Seed,
                 Field::Altitude,
@@ -114,10 +117,10 @@ impl Field {
         let number = |min, max, step| Control::Number { min, max, step };
         match self {
             Field::Password => Control::Password,
-            Field::CleanSession => Control::Flag,
+            Field::CleanSession | Field::ReplayLoop | Field::ReplayInStep => Control::Flag,
             Field::AnomalyKinds => Control::Kinds,
             Field::Start => Control::DateTime,
-            Field::Profile => Control::Select(&["realistic", "seed"]),
+            Field::Profile => Control::Select(&["realistic", "seed", "replay"]),
             Field::Precision => Control::Select(&["1", "2", "4", "8", "16", "32", "64", "128"]),
             Field::AnomalyMode => Control::Select(&["every", "random", "off"]),
             Field::Connection => Control::Select(&["per-device", "shared"]),
@@ -148,6 +151,12 @@ impl Field {
             Field::Start => "UTC; empty: the real clock",
             Field::TimeZone => "the model's daily cycle follows it",
             Field::AltitudeSpread => "a fleet's sensors stand within this of the altitude",
+            Field::Replay => {
+                "CSV or JSON lines with timestamp, pressure (hPa) and temperature (C): a file, or its URL"
+            }
+            Field::ReplayInStep => {
+                "unticked: each sensor of a fleet starts at its own place in the recording"
+            }
             Field::Weather => "one sky for the whole fleet; fronts are weather, never labelled",
             Field::AnomalyKinds => "ticked: the kinds in use (at least one)",
             Field::AnomalyScale => {

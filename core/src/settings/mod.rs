@@ -38,6 +38,9 @@ pub enum Field {
     OfflineQueue,
     CleanSession,
     Profile,
+    Replay,
+    ReplayLoop,
+    ReplayInStep,
     Seed,
     Precision,
     Altitude,
@@ -56,7 +59,7 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 30] = [
+    pub const ALL: [Field; 33] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -72,6 +75,9 @@ impl Field {
         Field::OfflineQueue,
         Field::CleanSession,
         Field::Profile,
+        Field::Replay,
+        Field::ReplayLoop,
+        Field::ReplayInStep,
         Field::Seed,
         Field::Precision,
         Field::Altitude,
@@ -106,7 +112,10 @@ impl Field {
 
     /// A yes/no setting, shown as a checkbox; its text is `true` or `false`.
     pub fn is_flag(self) -> bool {
-        self == Field::CleanSession
+        matches!(
+            self,
+            Field::CleanSession | Field::ReplayLoop | Field::ReplayInStep
+        )
     }
 }
 
@@ -154,6 +163,19 @@ const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
         "false",
     ),
     ("Profile", Some("profile"), "profile", "realistic"),
+    ("Recording", Some("replay"), "replay", ""),
+    (
+        "Loop the recording",
+        Some("replay_loop"),
+        "replay-loop",
+        "true",
+    ),
+    (
+        "All from its first row",
+        Some("replay_in_step"),
+        "replay-in-step",
+        "false",
+    ),
     ("Seed", Some("seed"), "seed", "0"),
     ("Precision", Some("precision"), "precision", "16"),
     ("Altitude (m)", Some("altitude"), "altitude", "0"),
@@ -301,6 +323,19 @@ impl SettingsForm {
         let connection = parse_connection(self.get(Field::Connection));
         let labels = parse_labels(self.get(Field::Labels));
         let profile = model::parse_profile(self.get(Field::Profile));
+        let recording = self.get(Field::Replay).trim();
+        let replay_check = match (&profile, recording.is_empty()) {
+            (Ok(Profile::Replay), true) => Err(
+                "the replay profile needs a recording: a CSV or JSON-lines file (pick or drop one, or --replay FILE) or its URL".to_owned(),
+            ),
+            (Ok(other), false) if *other != Profile::Replay => Err(format!(
+                "is only read by the replay profile (the profile is {})",
+                other.name()
+            )),
+            _ => Ok(()),
+        };
+        let replay_loop = parse_flag(self.get(Field::ReplayLoop));
+        let replay_in_step = parse_flag(self.get(Field::ReplayInStep));
         let anomaly_every = parse_anomaly_every(
             self.get(Field::AnomalyEvery),
             *profile.as_ref().unwrap_or(&Profile::Realistic),
@@ -321,7 +356,12 @@ impl SettingsForm {
         let scale = match benchmark {
             true => Ok(1.0),
             false => model::parse_factor(self.get(Field::AnomalyScale), (50_000, "0.05"), ten)
-                .map_err(|e| e + ", or benchmark"),
+                .map_err(|_| {
+                    bad(
+                        self.get(Field::AnomalyScale).trim(),
+                        "must be a number from 0.05 to 10 (1 is the catalogue as written), or benchmark",
+                    )
+                }),
         };
         let duration = model::parse_factor(self.get(Field::AnomalyDuration), (100_000, "0.1"), ten);
         let start = model::parse_start(self.get(Field::Start));
@@ -413,6 +453,9 @@ impl SettingsForm {
         check(Field::OfflineQueue, offline_queue.as_ref().err());
         check(Field::CleanSession, clean_session.as_ref().err());
         check(Field::Profile, profile.as_ref().err());
+        check(Field::Replay, replay_check.as_ref().err());
+        check(Field::ReplayLoop, replay_loop.as_ref().err());
+        check(Field::ReplayInStep, replay_in_step.as_ref().err());
         check(Field::Seed, seed.as_ref().err());
         check(Field::Precision, precision.as_ref().err());
         check(Field::Altitude, altitude.as_ref().err());
@@ -468,10 +511,13 @@ impl SettingsForm {
                     duration: checked(duration),
                     benchmark,
                 },
+                replay: None,
             },
             start_ms: checked(start),
             labels: checked(labels),
             altitude_spread_m: checked(altitude_spread),
+            replay_loop: checked(replay_loop),
+            replay_in_step: checked(replay_in_step),
         })
     }
 
@@ -624,6 +670,29 @@ pub struct Settings {
     pub labels: Labels,
     /// A fleet's sensors stand at the altitude plus or minus up to this, each its own.
     pub altitude_spread_m: f64,
+    /// The replay profile: start over at the recording's end (or end the run there), and all
+    /// sensors from its first row (or each from its own place).
+    pub replay_loop: bool,
+    pub replay_in_step: bool,
+}
+
+impl Settings {
+    /// The recording the replay profile plays, read by the runner or the page (the settings
+    /// hold only its name). Every sensor shares the one copy.
+    pub fn attach_recording(&mut self, recording: std::sync::Arc<crate::sensor::Recording>) {
+        self.sensor.replay = Some(crate::sensor::Replay {
+            recording,
+            offset: 0,
+            looped: self.replay_loop,
+        });
+    }
+
+    /// How many samples each sensor makes before the run ends by itself: a recording played
+    /// once ends with its last row.
+    pub fn sample_limit(&self) -> Option<u64> {
+        let replay = self.sensor.replay.as_ref()?;
+        (!replay.looped).then(|| replay.recording.len() as u64)
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -648,6 +717,8 @@ impl fmt::Debug for Settings {
             .field("start_ms", &self.start_ms)
             .field("labels", &self.labels)
             .field("altitude_spread_m", &self.altitude_spread_m)
+            .field("replay_loop", &self.replay_loop)
+            .field("replay_in_step", &self.replay_in_step)
             .finish()
     }
 }
@@ -903,7 +974,7 @@ fn parse_anomaly_every(text: &str, profile: Profile) -> Result<u32, String> {
     if text.is_empty() {
         return Ok(match profile {
             Profile::Seed => 10,
-            Profile::Realistic => 60,
+            Profile::Realistic | Profile::Replay => 60,
         });
     }
     match text.parse::<u32>() {

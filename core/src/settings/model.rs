@@ -8,7 +8,8 @@ pub fn parse_profile(text: &str) -> Result<Profile, String> {
     match text.trim() {
         "seed" => Ok(Profile::Seed),
         "realistic" => Ok(Profile::Realistic),
-        other => Err(bad(other, "must be seed or realistic")),
+        "replay" => Ok(Profile::Replay),
+        other => Err(bad(other, "must be seed, realistic or replay")),
     }
 }
 

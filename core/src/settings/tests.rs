@@ -40,10 +40,13 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
                 anomaly_mode: AnomalyMode::Every(60),
                 anomaly_kinds: AnomalyKind::ALL.to_vec(),
                 difficulty: crate::sensor::Difficulty::default(),
+                replay: None,
             },
             start_ms: None,
             labels: Labels::Inline,
             altitude_spread_m: 0.0,
+            replay_loop: true,
+            replay_in_step: false,
         }
     );
 }
@@ -447,11 +450,35 @@ fn sensor_model_settings_are_checked_with_reasons() {
     let cases = [
         (
             "profile=dice",
-            "Profile: must be seed or realistic (got \"dice\")",
+            "Profile: must be seed, realistic or replay (got \"dice\")",
         ),
         (
             "seed=-1",
             "Seed: must be a whole number from 0 to 18446744073709551615 (got \"-1\")",
+        ),
+        (
+            "profile=replay",
+            "Recording: the replay profile needs a recording: a CSV or JSON-lines file (pick or drop one, or --replay FILE) or its URL",
+        ),
+        (
+            "replay=air.csv",
+            "Recording: is only read by the replay profile (the profile is realistic)",
+        ),
+        (
+            "weather=foggy",
+            "Weather: must be still, calm, typical or stormy (got \"foggy\")",
+        ),
+        (
+            "altitude_spread=-1",
+            "Altitude spread (m): must be from 0 to 1000 (got \"-1\")",
+        ),
+        (
+            "anomaly_scale=hard",
+            "Anomaly magnitude: must be a number from 0.05 to 10 (1 is the catalogue as written), or benchmark (got \"hard\")",
+        ),
+        (
+            "replay_loop=maybe",
+            "Loop the recording: must be true or false (got \"maybe\")",
         ),
         (
             "precision=3",
@@ -863,6 +890,10 @@ fn every_field_is_in_exactly_one_group_with_a_label_and_a_control() {
             for option in options {
                 let mut form = SettingsForm::defaults("t3st");
                 form.set(field, *option);
+                if *option == "replay" {
+                    // The replay profile needs its recording.
+                    form.set(Field::Replay, "air.csv");
+                }
                 assert!(form.validate().is_ok(), "{field:?} = {option}");
             }
         }
