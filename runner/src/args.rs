@@ -161,6 +161,7 @@ pub fn parse_and_check(
     }
     let mut client_id_set = false;
     let mut seed_set = false;
+    let mut profile_set = false;
     let (mut stats_json, mut verbose, mut allow_drops) = (false, false, false);
     let mut shard_text = None;
     let mut duration = None;
@@ -184,6 +185,7 @@ pub fn parse_and_check(
         if let Some(field) = field_of(flag) {
             client_id_set |= field == Field::ClientId;
             seed_set |= field == Field::Seed;
+            profile_set |= field == Field::Profile;
             form.set(field, value);
             continue;
         }
@@ -239,9 +241,18 @@ pub fn parse_and_check(
         let id = format!("{}-{suffix}", &device_id[..cut]);
         form.set(Field::ClientId, id);
     }
+    // --replay FILE alone replays it: the replay profile goes with the recording.
+    if !profile_set && !form.get(Field::Replay).trim().is_empty() {
+        form.set(Field::Profile, "replay");
+    }
     errors.extend(tls_files.unpaired());
     let settings = match form.validate_for(Runner::Native) {
-        Ok(settings) => Some(settings),
+        Ok(mut settings) => {
+            if let Err(problem) = read_recording(&mut settings, form.get(Field::Replay)) {
+                errors.push(problem);
+            }
+            Some(settings)
+        }
         Err(problems) => {
             errors.extend(problems.iter().map(ToString::to_string));
             None
@@ -299,6 +310,20 @@ pub fn parse_and_check(
         flags::create_output("export", path).map_err(|problem| vec![problem])?;
     }
     Ok(Parsed::Run(Box::new(options)))
+}
+
+/// The replay profile's recording, read from its file (reading writes nothing): a problem
+/// names the flag, the file, and the row and column.
+pub fn read_recording(settings: &mut Settings, path: &str) -> Result<(), String> {
+    if settings.sensor.profile != dps368_core::sensor::Profile::Replay {
+        return Ok(());
+    }
+    let path = path.trim();
+    let bytes = std::fs::read(path).map_err(|e| format!("--replay {path}: {e}"))?;
+    let recording = dps368_core::sensor::Recording::parse(&bytes)
+        .map_err(|problem| format!("--replay {path}: {problem}"))?;
+    settings.attach_recording(std::sync::Arc::new(recording));
+    Ok(())
 }
 
 pub fn help() -> String {

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use dps368_core::fleet::generate::generate;
-use dps368_core::sensor::{Telemetry, csv_header, csv_row, format_rfc3339_millis};
+use dps368_core::sensor::{
+    Telemetry, csv_header, csv_row, csv_text, format_rfc3339_millis, push_json_string,
+};
 
 use crate::args::{self, Parsed};
 use crate::flags::{self, Flag, Given};
@@ -177,7 +179,11 @@ fn write(
         }
     };
     if csv {
-        check(writeln!(out, "{}", csv_header()));
+        let recorded = match settings.sensor.replay {
+            Some(_) => ",recorded_timestamp",
+            None => "",
+        };
+        check(writeln!(out, "{}{recorded}", csv_header()));
     }
     let difficulty = settings.sensor.difficulty;
     let (mut rows, mut events) = (0u64, 0u64);
@@ -191,11 +197,23 @@ fn write(
             } else {
                 "dropout"
             };
-            let line = if csv {
+            let mut line = if csv {
                 csv_row(g.device_id, g.profile, &g.sample, status)
             } else {
                 Telemetry::new(g.device_id, g.profile, &g.sample).json_with_status(Some(status))
             };
+            // A replay's rows carry the recording's own time of each reading, last.
+            if let Some(recorded) = g.recorded {
+                if csv {
+                    line.push(',');
+                    csv_text(&mut line, recorded);
+                } else {
+                    line.pop();
+                    line.push_str(",\"recorded_timestamp\":");
+                    push_json_string(&mut line, recorded);
+                    line.push('}');
+                }
+            }
             if failure.borrow().is_none() {
                 check(writeln!(out, "{line}"));
             }

@@ -230,6 +230,9 @@ async fn run(options: args::Options) -> ExitCode {
             _ = sleep_until(ends), if !stopping => stop = Some("--duration reached"),
             _ = recv(&mut sigterm), if !stopping => stop = Some("SIGTERM"),
         }
+        if stop.is_none() && !stopping && fleet.finished() {
+            stop = Some("the recording ended (--replay-loop false)");
+        }
         if let Some(reason) = stop {
             stopping = true;
             clear_status(tty);

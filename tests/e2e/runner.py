@@ -334,6 +334,73 @@ def test_generate_makes_without_a_broker_what_a_live_run_publishes():
     return f"{len(live_rows)} live rows all generated alike, {len(labels)} events' ground truth; 14 days x 4 devices ({rows} rows) in {took:.2f} s"
 
 
+RECORDING = os.path.abspath("tests/data/srrl-golden-2018-10-18.csv")
+
+
+def recorded_readings():
+    """The station recording's rows as the payload prints them (4 and 3 decimals)."""
+    import csv
+    with open(RECORDING) as f:
+        return [(f"{float(r['pressure']):.4f}", f"{float(r['temperature']):.3f}", r["timestamp"]) for r in csv.DictReader(f)]
+
+
+def test_replay_publishes_a_real_station_recording_as_recorded_with_labelled_anomalies_on_top():
+    """A day of NREL's Golden, Colorado station (1,440 rows, scripts/recording_from_pvlib.py),
+    played once at 100 Hz by two sensors on one connection, spikes and steps every 30th sample:
+    every unlabelled reading the subscriber gets is the recording's row, every labelled one
+    differs from it, the run ends by itself after the last row, and the export keeps the
+    recording's own time."""
+    readings = recorded_readings()
+    assert len(readings) == 1440
+    run_id = "rn-rp-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    export = os.path.abspath("target/runner-replay.csv")
+    subscriber = Subscriber("device/+/telemetry", MQTT_PORT)
+    try:
+        proc = subprocess.run(
+            [RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--replay", RECORDING, "--replay-loop", "false",
+             "--devices", "2", "--connection", "shared", "--device-id", run_id, "--interval", "0.01",
+             "--anomaly-every", "30", "--anomaly-kinds", "spike,step", "--export", export],
+            capture_output=True, text=True, timeout=120,
+        )
+        time.sleep(1)
+    finally:
+        subscriber.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert "stopping (the recording ended" in proc.stderr, proc.stderr
+    mine = [m for m in subscriber.messages if m["device_id"].startswith(run_id)]
+    assert len(mine) == 2 * 1440, len(mine)
+    labelled = 0
+    for m in mine:
+        k = int(m["device_id"].rsplit("-", 1)[1])
+        row = ((k - 1) * 1440 // 2 + m["sequence"] - 1) % 1440
+        pressure, temperature = f"{m['data']['pressure']:.4f}", f"{m['data']['temperature']:.3f}"
+        if m["anomaly"]:
+            labelled += 1
+            assert pressure != readings[row][0], m
+        else:
+            assert (pressure, temperature) == readings[row][:2], (m, readings[row])
+    assert labelled > 100, labelled
+    with open(export) as f:
+        lines = f.read().splitlines()
+    assert lines[0].endswith(",status,recorded_timestamp"), lines[0]
+    first = next(l for l in lines[1:] if l.startswith(f"1,") and f"{run_id}-2" in l)
+    assert first.endswith(",2018-10-18T12:00:00-07:00"), first
+    # A bad recording: the row and column named, exit 2, nothing sent.
+    bad = os.path.abspath("target/bad-recording.csv")
+    with open(bad, "w") as f:
+        f.write("timestamp,pressure\n2018-10-18T00:00:00Z,927.9\n2018-10-18T00:01:00Z,101325\n")
+    log_start = os.path.getsize(BROKER_LOG)
+    refused = subprocess.run([RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--replay", bad],
+                             capture_output=True, text=True, timeout=20)
+    assert refused.returncode == 2, refused.stderr
+    assert f"--replay {bad}: row 3, column pressure: 101325 is outside the part's 300 to 1200 hPa" in refused.stderr, refused.stderr
+    time.sleep(0.5)
+    with open(BROKER_LOG) as f:
+        f.seek(log_start)
+        assert "New connection" not in f.read()
+    return f"{len(mine)} readings as recorded ({labelled} labelled and moved), ended by itself; a bad file refused by row and column"
+
+
 def main():
     passed, failed = run([
         test_200_devices_a_connection_each_deliver_every_sequence_and_stop_cleanly_on_sigint,
@@ -345,6 +412,7 @@ def main():
         test_a_broker_outage_under_1000_devices_is_a_few_lines_and_stats_stay_one_a_second,
         test_bad_flags_exit_with_each_fields_error_and_send_nothing,
         test_generate_makes_without_a_broker_what_a_live_run_publishes,
+        test_replay_publishes_a_real_station_recording_as_recorded_with_labelled_anomalies_on_top,
     ])
     finish("runner", passed, failed)
 

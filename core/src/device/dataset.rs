@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::Fate;
-use crate::sensor::{Profile, Sample, Telemetry, csv_row};
+use crate::sensor::Sample;
 
 /// The newest samples of one sensor, at most `limit`; older ones leave the export.
 #[derive(Debug, Clone)]
@@ -55,22 +55,5 @@ impl Dataset {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
-    }
-
-    /// Appends one CSV row per sample, with its fate in the `status` column.
-    pub fn write_csv(&self, out: &mut String, device_id: &str, profile: Profile) {
-        for (sample, fate) in &self.rows {
-            out.push_str(&csv_row(device_id, profile, sample, fate.name()));
-            out.push('\n');
-        }
-    }
-
-    /// Appends one JSON line per sample: the payload plus a `status` field.
-    pub fn write_jsonl(&self, out: &mut String, device_id: &str, profile: Profile) {
-        for (sample, fate) in &self.rows {
-            let telemetry = Telemetry::new(device_id, profile, sample);
-            out.push_str(&telemetry.json_with_status(Some(fate.name())));
-            out.push('\n');
-        }
     }
 }

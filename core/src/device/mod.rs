@@ -35,7 +35,7 @@ pub(crate) use status::Seconds;
 pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
 use crate::link::{Action, Link, Tag};
-use crate::sensor::{AnomalyKind, GroundTruth};
+use crate::sensor::{AnomalyKind, GroundTruth, Telemetry, csv_row, csv_text, push_json_string};
 use crate::session::{Event, SessionConfig};
 use crate::settings::{Labels, Settings, labels_topic};
 
@@ -598,8 +598,20 @@ impl Device {
     /// the header: [`crate::fleet::Fleet::export_csv`] writes the whole file.
     pub fn write_csv(&self, out: &mut String) {
         for source in &self.sources {
-            let profile = source.generator.config().profile;
-            source.dataset.write_csv(out, &source.device_id, profile);
+            let config = source.generator.config();
+            for (sample, fate) in source.dataset.rows() {
+                out.push_str(&csv_row(
+                    &source.device_id,
+                    config.profile,
+                    sample,
+                    fate.name(),
+                ));
+                if let Some(recorded) = config.recorded_timestamp(sample.sequence) {
+                    out.push(',');
+                    csv_text(out, recorded);
+                }
+                out.push('\n');
+            }
         }
     }
 
@@ -607,8 +619,19 @@ impl Device {
     /// fate.
     pub fn write_jsonl(&self, out: &mut String) {
         for source in &self.sources {
-            let profile = source.generator.config().profile;
-            source.dataset.write_jsonl(out, &source.device_id, profile);
+            let config = source.generator.config();
+            for (sample, fate) in source.dataset.rows() {
+                let telemetry = Telemetry::new(&source.device_id, config.profile, sample);
+                let mut line = telemetry.json_with_status(Some(fate.name()));
+                if let Some(recorded) = config.recorded_timestamp(sample.sequence) {
+                    line.pop();
+                    line.push_str(",\"recorded_timestamp\":");
+                    push_json_string(&mut line, recorded);
+                    line.push('}');
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
         }
     }
 

@@ -12,6 +12,8 @@ pub struct Generated<'a> {
     pub device_id: &'a str,
     pub profile: Profile,
     pub sample: Sample,
+    /// A replay's row's own timestamp, as recorded.
+    pub recorded: Option<&'a str>,
 }
 
 /// Makes `samples` samples of every sensor of the fleet `settings` describe, sensor after
@@ -46,6 +48,10 @@ pub fn generate(
                     device_id: &source.device_id,
                     profile,
                     sample,
+                    recorded: source
+                        .generator
+                        .config()
+                        .recorded_timestamp(sample.sequence),
                 });
                 if let Some(truth) = generator.take_ended() {
                     label(&source.device_id, truth);

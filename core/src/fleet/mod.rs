@@ -362,6 +362,15 @@ impl Fleet {
     /// Every sensor's samples as CSV, one header.
     pub fn export_csv(&self) -> String {
         let mut out = csv_header().to_owned();
+        // A replay's rows carry the recording's own time of each reading, last.
+        let replaying = self.connections.iter().any(|d| {
+            d.sources()
+                .iter()
+                .any(|s| s.generator.config().replay.is_some())
+        });
+        if replaying {
+            out.push_str(",recorded_timestamp");
+        }
         out.push('\n');
         for device in &self.connections {
             device.write_csv(&mut out);

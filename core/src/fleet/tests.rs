@@ -1311,13 +1311,20 @@ fn replaying(query: &str, recording: &str) -> (Fleet, Broker) {
 }
 
 /// The acknowledged rows of a fleet's CSV export: (device, sequence, pressure, temperature,
-/// labelled).
-fn exported(fleet: &Fleet) -> Vec<(String, u64, String, String, bool)> {
-    fleet
-        .export_csv()
-        .lines()
+/// labelled, the recording's own timestamp).
+fn exported(fleet: &Fleet) -> Vec<(String, u64, String, String, bool, String)> {
+    let csv = fleet.export_csv();
+    assert!(
+        csv.starts_with("sequence,")
+            && csv
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(",status,recorded_timestamp")
+    );
+    csv.lines()
         .skip(1)
-        .filter(|row| row.ends_with(",acknowledged"))
+        .filter(|row| row.contains(",acknowledged,"))
         .map(|row| {
             let cells: Vec<&str> = row.split(',').collect();
             (
@@ -1326,6 +1333,7 @@ fn exported(fleet: &Fleet) -> Vec<(String, u64, String, String, bool)> {
                 cells[4].to_owned(),
                 cells[5].to_owned(),
                 cells[6] == "true",
+                cells[10].to_owned(),
             )
         })
         .collect()
@@ -1350,9 +1358,14 @@ fn a_replayed_recording_is_published_as_recorded_except_where_labelled() {
     assert!(rows.len() >= 3 * 19, "{}", rows.len());
     let recording = crate::sensor::Recording::parse(AIR.as_bytes()).unwrap();
     let (mut labelled, mut equal) = (0, 0);
-    for (device, sequence, pressure, temperature, anomaly) in &rows {
+    for (device, sequence, pressure, temperature, anomaly, recorded) in &rows {
         let k: usize = device.strip_prefix("lab-").unwrap().parse().unwrap();
         let row = ((k - 1) * 7 / 3 + *sequence as usize - 1) % 7;
+        assert_eq!(
+            recorded,
+            recording.timestamp(row),
+            "the recording's own time is kept"
+        );
         let (p, t) = recording.reading(row);
         let as_published = (format!("{p:.4}"), format!("{:.3}", t.unwrap()));
         if *anomaly {
@@ -1396,11 +1409,27 @@ fn a_recording_played_once_ends_the_run_with_its_last_row() {
                 .map(|r| r.2.clone())
                 .unwrap()
         };
-        // In step: both from row 1; spread: the second from row 4 ((2 - 1) x 7 / 2 = 3).
+        // In step: both from row 1; spread: the second from row 4 ((2 - 1) x 7 / 2 = 3). Each
+        // reads every row once, the second round to row 1 after row 7.
         let second = if in_step { "958.1000" } else { "958.4000" };
         assert_eq!(
             (first("lab-1").as_str(), first("lab-2").as_str()),
             ("958.1000", second)
         );
+        for device in ["lab-1", "lab-2"] {
+            let mut read: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.0 == device)
+                .map(|r| r.2.as_str())
+                .collect();
+            read.sort_unstable();
+            assert_eq!(
+                read,
+                [
+                    "958.1000", "958.2000", "958.3000", "958.4000", "958.5000", "958.6000",
+                    "958.7000"
+                ]
+            );
+        }
     }
 }

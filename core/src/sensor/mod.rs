@@ -36,7 +36,9 @@ pub mod fingerprint_check {
 pub use air::{AirParams, measurement_time_ms};
 pub use anomaly::{AnomalyKind, AnomalyMode, Difficulty, Label};
 pub use clock::{format_rfc3339_millis, parse_rfc3339_millis};
-pub use payload::{Decimal, GroundTruth, Telemetry, csv_header, csv_row, csv_text};
+pub use payload::{
+    Decimal, GroundTruth, Telemetry, csv_header, csv_row, csv_text, push_json_string,
+};
 pub use recording::Recording;
 pub use rng::Rng;
 pub use sky::Weather;
@@ -101,25 +103,31 @@ pub struct Replay {
     /// The row this sensor's first sample reads: a fleet's sensors start spread evenly through
     /// the recording (sensor k of n at row (k - 1) x rows / n), or all at the first row in step.
     pub offset: usize,
-    /// Starts over after the last row, sequence numbers running on; without, the run ends with
-    /// the last row.
+    /// Starts over after the last row, sequence numbers running on; without, the run ends when
+    /// every sensor has read every row once.
     pub looped: bool,
 }
 
 impl Replay {
-    /// The row sample `sequence` (from 1) reads, or none past the end of a recording played
-    /// once.
+    /// The row sample `sequence` (from 1) reads: from the sensor's own place on, round to the
+    /// first row after the last; played once, none after every row was read once.
     pub fn row(&self, sequence: u64) -> Option<usize> {
         let rows = self.recording.len() as u64;
-        let at = self.offset as u64 + sequence.saturating_sub(1);
-        match self.looped {
-            true => Some((at % rows) as usize),
-            false => (at < rows).then_some(at as usize),
+        if !self.looped && sequence > rows {
+            return None;
         }
+        Some(((self.offset as u64 + sequence.saturating_sub(1)) % rows) as usize)
     }
 }
 
 impl SensorConfig {
+    /// The recording's own timestamp of the row sample `sequence` replayed, for the export's
+    /// `recorded_timestamp` column (replay only).
+    pub fn recorded_timestamp(&self, sequence: u64) -> Option<&str> {
+        let replay = self.replay.as_ref()?;
+        Some(replay.recording.timestamp(replay.row(sequence)?))
+    }
+
     /// The seed program's behaviour: seed profile, the fixed anomaly every `every` samples.
     pub fn seed_program(seed: u64, every: u32) -> Self {
         Self {

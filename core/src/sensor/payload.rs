@@ -208,7 +208,7 @@ impl std::fmt::Display for Decimal {
 }
 
 /// Appends `text` as a JSON string literal.
-fn push_json_string(out: &mut String, text: &str) {
+pub fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {
