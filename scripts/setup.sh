@@ -10,6 +10,8 @@ WASM_PACK_VERSION=0.15.1
 # externref table as anyref, and the page then fails to start ("WebAssembly.Table.set():
 # Argument 1 is invalid"). Trunk.toml pins the same version.
 BINARYEN_VERSION=132.0.0
+# Release builds minify the wasm-bindgen JS glue with terser (scripts/shorten-imports.py).
+TERSER_VERSION=5.51.4
 # The benchmark's reference page (scripts/bench.sh) is built on MQTT.js; never part of the product.
 MQTTJS_VERSION=5.16.0
 # The end-to-end accessibility audit (tests/e2e/e2e.py) runs axe-core in the page; test only.
@@ -81,6 +83,11 @@ if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "ve
   log "installing binaryen $BINARYEN_VERSION (wasm-opt) into .tools"
   mkdir -p "$TOOLS_DIR"
   npm install --silent --prefix "$TOOLS_DIR" --no-audit --no-fund --no-save "binaryen@$BINARYEN_VERSION"
+fi
+if ! grep -qs "\"version\": \"$TERSER_VERSION\"" "$TOOLS_DIR/terser/node_modules/terser/package.json"; then
+  log "installing terser $TERSER_VERSION into .tools/terser (release builds minify the JS glue)"
+  mkdir -p "$TOOLS_DIR/terser"
+  npm install --silent --prefix "$TOOLS_DIR/terser" --no-audit --no-fund --no-save "terser@$TERSER_VERSION"
 fi
 if $BUILD_ONLY; then
   log "build tools ready"

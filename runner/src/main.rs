@@ -230,8 +230,10 @@ async fn run(options: args::Options) -> ExitCode {
             _ = sleep_until(ends), if !stopping => stop = Some("--duration reached"),
             _ = recv(&mut sigterm), if !stopping => stop = Some("SIGTERM"),
         }
-        if stop.is_none() && !stopping && fleet.finished() {
-            stop = Some("the recording ended (--replay-loop false)");
+        if stop.is_none() && !stopping && fleet.stop_if_finished(clock.now()) {
+            stopping = true;
+            clear_status(tty);
+            eprintln!("dps368-sim: stopping (the recording ended: --replay-loop false)");
         }
         if let Some(reason) = stop {
             stopping = true;

@@ -253,17 +253,79 @@ pub fn apply_theme(theme: &str) {
 /// could not be read).
 pub fn read_picked_file(
     input: &web_sys::HtmlInputElement,
-    done: impl FnOnce(Result<String, String>) + 'static,
+    done: impl FnOnce(String, Result<String, String>) + 'static,
 ) {
-    let Some(file) = input.files().and_then(|files| files.get(0)) else {
+    if let Some(file) = input.files().and_then(|files| files.get(0)) {
+        read_file(file, done);
+    }
+}
+
+/// The file a drop event carries (the first, if several), read as text, with its name.
+pub fn read_dropped_file(
+    event: &web_sys::Event,
+    done: impl FnOnce(String, Result<String, String>) + 'static,
+) -> bool {
+    let file = js_sys::Reflect::get(event, &"dataTransfer".into())
+        .and_then(|transfer| js_sys::Reflect::get(&transfer, &"files".into()))
+        .and_then(|files| js_sys::Reflect::get(&files, &0.into()))
+        .ok()
+        .and_then(|file| file.dyn_into::<web_sys::File>().ok());
+    match file {
+        Some(file) => {
+            read_file(file, done);
+            true
+        }
+        None => false,
+    }
+}
+
+fn read_file(file: web_sys::File, done: impl FnOnce(String, Result<String, String>) + 'static) {
+    let name = file.name();
+    on_settled(file.text(), move |text| {
+        done(
+            name,
+            match text {
+                Ok(text) => text
+                    .as_string()
+                    .ok_or_else(|| "the file is not text".to_owned()),
+                Err(_) => Err("the file could not be read".to_owned()),
+            },
+        )
+    });
+}
+
+/// The text at `url` (relative to the page, or absolute), or why not: the HTTP status, or a
+/// request the browser refused (no answer, or another host that does not allow this page by
+/// CORS: the browser does not say which).
+pub fn fetch_text(url: &str, done: impl FnOnce(Result<String, String>) + 'static) {
+    let Some(window) = web_sys::window() else {
         return;
     };
-    on_settled(file.text(), move |text| {
-        done(match text {
-            Ok(text) => text
-                .as_string()
-                .ok_or_else(|| "the file is not text".to_owned()),
-            Err(_) => Err("the file could not be read".to_owned()),
-        })
+    let shown = url.to_owned();
+    on_settled(window.fetch_with_str(url), move |response| {
+        let failed = move || {
+            format!(
+                "could not fetch {shown}: no answer, or its host does not let this page read it (a recording on another host must allow it by CORS: Access-Control-Allow-Origin)"
+            )
+        };
+        let Ok(response) = response else {
+            return done(Err(failed()));
+        };
+        let field = |name: &str| js_sys::Reflect::get(&response, &name.into()).unwrap_or_default();
+        if field("ok").as_bool() != Some(true) {
+            let status = field("status").as_f64().unwrap_or(0.0) as u32;
+            return done(Err(format!("fetching it answered HTTP {status}")));
+        }
+        let text = field("text")
+            .dyn_into::<js_sys::Function>()
+            .ok()
+            .and_then(|text| text.call0(&response).ok())
+            .and_then(|promise| promise.dyn_into::<js_sys::Promise>().ok());
+        match text {
+            Some(promise) => on_settled(promise, move |text| {
+                done(text.ok().and_then(|t| t.as_string()).ok_or_else(failed))
+            }),
+            None => done(Err(failed())),
+        }
     });
 }

@@ -412,6 +412,8 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
             Action::Close => *slot = None,
         }
     }
+    // A recording played once has been read by every sensor and delivered: Stop.
+    fleet.stop_if_finished(now());
     let t = now();
     if fleet.is_active()
         && let Some(ticker) = runner.ticker.as_mut()

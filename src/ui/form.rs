@@ -267,20 +267,72 @@ pub fn on_input(
     }
 }
 
-/// A file picked to import settings from.
+/// A file picked: settings to import, or a recording to replay.
 pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
     let Some(input) = ev
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        .filter(|input| input.id() == "import-settings")
     else {
         return;
     };
-    transport::browser::read_picked_file(&input, move |text| match text {
-        Ok(text) => sim.import_settings(&text),
-        Err(reason) => sim.push_log(LogLevel::Error, format!("import: {reason}")),
-    });
+    match input.id().as_str() {
+        "import-settings" => {
+            transport::browser::read_picked_file(&input, move |_, text| match text {
+                Ok(text) => sim.import_settings(&text),
+                Err(reason) => sim.push_log(LogLevel::Error, format!("import: {reason}")),
+            })
+        }
+        "replay-file" => transport::browser::read_picked_file(&input, move |name, text| {
+            sim.load_recording(name, text);
+        }),
+        _ => return,
+    }
     input.set_value("");
+}
+
+/// A file dropped on the page: a recording to replay.
+pub fn on_drop(sim: SimulatorHandle, ev: web_sys::Event) {
+    if transport::browser::read_dropped_file(&ev, move |name, text| {
+        sim.load_recording(name, text);
+    }) {
+        ev.prevent_default();
+    }
+}
+
+impl SimulatorHandle {
+    /// Reads a recording (a file picked or dropped, or fetched from its URL) and keeps it for
+    /// the replay profile under `name`, which the Recording field then holds; a bad one is
+    /// said at the field and in the log, and nothing changes. Whether it was read.
+    pub(super) fn load_recording(&self, name: String, text: Result<String, String>) -> bool {
+        let recording = text.and_then(|text| crate::sensor::Recording::parse(text.as_bytes()));
+        match recording {
+            Ok(recording) => {
+                let with = if recording.has_temperature() {
+                    "with temperatures"
+                } else {
+                    "pressure only (temperatures from the model)"
+                };
+                self.push_log(
+                    LogLevel::Info,
+                    format!("recording {name}: {} readings, {with}", recording.len()),
+                );
+                self.recording
+                    .set_value(Some((name.clone(), std::sync::Arc::new(recording))));
+                self.errors
+                    .update(|e| e.retain(|e| e.field != Field::Replay));
+                self.set_field(Field::Replay, name);
+                self.set_field(Field::Profile, "replay".into());
+                true
+            }
+            Err(problem) => {
+                self.refuse(vec![crate::settings::FieldError {
+                    field: Field::Replay,
+                    message: format!("{name}: {problem}"),
+                }]);
+                false
+            }
+        }
+    }
 }
 
 /// The colour theme: light, dark, or the system's choice (`auto`, the default), remembered

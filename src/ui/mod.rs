@@ -97,6 +97,9 @@ pub struct SimulatorHandle {
     run_start: RwSignal<Option<i64>>,
     /// The room link starts its visitors at once.
     room_autostart: RwSignal<bool>,
+    /// The recording last read for the replay profile, and the name (file or URL) it was read
+    /// from: a run whose Recording field names another fetches that first.
+    recording: StoredValue<Option<(String, std::sync::Arc<crate::sensor::Recording>)>>,
 }
 
 impl SimulatorHandle {
@@ -155,47 +158,78 @@ impl SimulatorHandle {
             }
         }
         match checked {
-            Ok(mut settings) => {
-                // A run without a Start time starts now, pinned to this moment, so that the
-                // share link can carry it (the stream is the same as with "now" unpinned).
-                let start = *settings
-                    .start_ms
-                    .get_or_insert_with(|| js_sys::Date::now() as i64);
-                self.run_start.set(Some(start));
-                self.errors.set(vec![]);
-                self.frame_detail.set(String::new());
-                // The chart shows a device of this fleet.
-                let devices = settings.devices.max(1);
-                self.watched.update(|w| *w = (*w).min(devices - 1));
-                // Locked at once, not at the next redraw.
-                set_changed(self.active, true);
-                set_changed(self.running, true);
-                self.simulator
-                    .with_value(|sim| sim.start(settings, transport::browser::random_u64()));
-            }
-            Err(errors) => {
-                for error in &errors {
-                    self.push_log(LogLevel::Error, format!("not started: {error}"));
-                }
-                // The status says why (see `status_text`), and the first bad field takes the
-                // focus (which scrolls it into view), opened first if it is folded away.
-                if let Some(first) = errors.first() {
-                    let id = match first.field {
-                        Field::AnomalyKinds => format!("kind-{}", AnomalyKind::ALL[0].name()),
-                        field => field.id().to_owned(),
-                    };
-                    if let Some(control) = by_document_id(&id) {
-                        if let Ok(Some(details)) = control.closest("details") {
-                            let _ = details.set_attribute("open", "");
-                        }
-                        if let Ok(control) = control.dyn_into::<web_sys::HtmlElement>() {
-                            let _ = control.focus();
-                        }
+            Ok(mut settings) if settings.sensor.profile == crate::sensor::Profile::Replay => {
+                let name = self.value(Field::Replay).get_untracked().trim().to_owned();
+                let loaded = self.recording.with_value(|r| {
+                    r.as_ref()
+                        .filter(|(read, _)| *read == name)
+                        .map(|(_, recording)| recording.clone())
+                });
+                match loaded {
+                    Some(recording) => {
+                        settings.attach_recording(recording);
+                        self.start_checked(settings);
+                    }
+                    // Read from its URL first, then started.
+                    None => {
+                        self.push_log(LogLevel::Info, format!("fetching the recording {name}"));
+                        let sim = *self;
+                        transport::browser::fetch_text(&name.clone(), move |text| {
+                            if sim.load_recording(name, text) {
+                                sim.start();
+                            }
+                        });
                     }
                 }
-                self.errors.set(errors);
+            }
+            Ok(settings) => self.start_checked(settings),
+            Err(errors) => self.refuse(errors),
+        }
+    }
+
+    /// Starts with checked settings.
+    fn start_checked(&self, mut settings: crate::settings::Settings) {
+        // A run without a Start time starts now, pinned to this moment, so that the share link
+        // can carry it (the stream is the same as with "now" unpinned).
+        let start = *settings
+            .start_ms
+            .get_or_insert_with(|| js_sys::Date::now() as i64);
+        self.run_start.set(Some(start));
+        self.errors.set(vec![]);
+        self.frame_detail.set(String::new());
+        // The chart shows a device of this fleet.
+        let devices = settings.devices.max(1);
+        self.watched.update(|w| *w = (*w).min(devices - 1));
+        // Locked at once, not at the next redraw.
+        set_changed(self.active, true);
+        set_changed(self.running, true);
+        self.simulator
+            .with_value(|sim| sim.start(settings, transport::browser::random_u64()));
+    }
+
+    /// Refuses to start: every problem in the log, the status says the first (see
+    /// `status_text`), and the first bad field takes the focus.
+    fn refuse(&self, errors: Vec<FieldError>) {
+        for error in &errors {
+            self.push_log(LogLevel::Error, format!("not started: {error}"));
+        }
+        // The status says why (see `status_text`), and the first bad field takes the
+        // focus (which scrolls it into view), opened first if it is folded away.
+        if let Some(first) = errors.first() {
+            let id = match first.field {
+                Field::AnomalyKinds => format!("kind-{}", AnomalyKind::ALL[0].name()),
+                field => field.id().to_owned(),
+            };
+            if let Some(control) = by_document_id(&id) {
+                if let Ok(Some(details)) = control.closest("details") {
+                    let _ = details.set_attribute("open", "");
+                }
+                if let Ok(control) = control.dyn_into::<web_sys::HtmlElement>() {
+                    let _ = control.focus();
+                }
             }
         }
+        self.errors.set(errors);
     }
 
     /// Once errors show, checks again on every edit: an error goes as soon as its field is
@@ -413,6 +447,7 @@ pub fn use_simulator() -> SimulatorHandle {
         inspector_open: RwSignal::new(false),
         run_start: RwSignal::new(None),
         room_autostart: RwSignal::new(false),
+        recording: StoredValue::new(None),
     };
     // The runner records only what an open view shows.
     Effect::new(move |_| {
@@ -713,6 +748,12 @@ pub fn App() -> impl IntoView {
     // caught on its way down. The effect owns the listener: it lives as long as the page.
     let on_toggle =
         wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            // The same listener takes a recording dragged onto the page and dropped.
+            match ev.type_().as_str() {
+                "dragover" => return ev.prevent_default(),
+                "drop" => return form::on_drop(sim, ev),
+                _ => {}
+            }
             let Some(details) = ev
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
@@ -728,11 +769,13 @@ pub fn App() -> impl IntoView {
         });
     Effect::new(move |_| {
         if let Some(page) = root.get() {
-            let _ = page.add_event_listener_with_callback_and_bool(
-                "toggle",
-                on_toggle.as_ref().unchecked_ref(),
-                true,
-            );
+            for event in ["toggle", "dragover", "drop"] {
+                let _ = page.add_event_listener_with_callback_and_bool(
+                    event,
+                    on_toggle.as_ref().unchecked_ref(),
+                    true,
+                );
+            }
         }
     });
     share::bind(sim, root);

@@ -223,9 +223,10 @@ impl Device {
             .is_some_and(|limit| self.made >= limit.saturating_mul(self.sources.len() as u64))
     }
 
-    /// Made all it will make and has nothing left to deliver: the run can end.
+    /// Running, made all it will make and has nothing left to deliver: the run can end (and
+    /// once it is stopping, this is false again).
     pub fn finished(&self) -> bool {
-        self.exhausted() && self.waiting() == 0
+        self.making() && self.exhausted() && self.waiting() == 0
     }
 
     /// Publishing as fast as possible: no schedule, each next sample as the window has room.

@@ -158,6 +158,22 @@ impl Fleet {
         self.each(now, |device| device.stop(now));
     }
 
+    /// Stops, saying why, when the run has [`Fleet::finished`] (a recording played once is
+    /// read and delivered); whether it did.
+    pub fn stop_if_finished(&mut self, now: Time) -> bool {
+        if !self.finished() {
+            return false;
+        }
+        self.log.push_back(LogEntry {
+            wall_ms: now.wall_ms,
+            level: LogLevel::Info,
+            text: "the recording ended: every sensor read each of its rows once; stopping".into(),
+            outage: None,
+        });
+        self.stop(now);
+        true
+    }
+
     pub fn shutdown(&mut self, now: Time) {
         self.each(now, |device| device.shutdown(now));
     }

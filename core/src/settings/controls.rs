@@ -376,6 +376,9 @@ fn field_html(html: &mut Html, field: Field) {
             };
             common(html);
             html.raw(" autocomplete=\"off\" spellcheck=\"false\">");
+            if field == Field::Replay {
+                html.raw("<input type=\"file\" id=\"replay-file\" accept=\".csv,.jsonl,.json,.txt,text/csv\" aria-label=\"Pick a recording (or drop one on the settings)\">");
+            }
         }
     }
     if !hint.is_empty() {
