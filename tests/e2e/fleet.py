@@ -14,8 +14,11 @@ through mosquitto.
 Usage: fleet.py DIST_DIR MQTT_PORT WS_PORT RUNNER_BINARY
 """
 
+import csv
 import json
+import os
 import random
+import shutil
 import signal
 import string
 import subprocess
@@ -200,6 +203,71 @@ def test_the_page_and_the_native_runner_publish_the_same_bytes(driver, base):
     return "identical byte for byte (" + "; ".join(report) + ")"
 
 
+RECORDING = os.path.abspath("tests/data/srrl-golden-2018-10-18.csv")
+
+
+def test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_bad_file(driver, base):
+    """A day of NREL's Golden station (scripts/recording_from_pvlib.py), served beside the page
+    and named by the `replay` parameter, played once by 2 sensors on one connection at 100 Hz
+    with spikes and steps: every unlabelled reading is the recording's row, the page stops by
+    itself at the end, and the runner with the same settings and file publishes the same bytes.
+    Then the file picker: a bad file is refused at its field by row and column, a good one is
+    taken (the profile becomes replay)."""
+    with open(RECORDING) as f:
+        readings = [(f"{float(r['pressure']):.4f}", f"{float(r['temperature']):.3f}") for r in csv.DictReader(f)]
+    rows = len(readings)
+    shutil.copy(RECORDING, os.path.join(DIST, "station.csv"))
+    run = "rp" + "".join(random.choices(string.ascii_lowercase, k=4))
+    settings = {"device_id": run, "topic": f"rp/{run}/{{device_id}}", "devices": "2", "connection": "shared",
+                "interval": "0.01", "replay_loop": "false", "anomaly_every": "30", "anomaly_kinds": "spike,step",
+                "seed": "3", "start": "2026-03-01T06:00:00Z"}
+    subscriber = RawSubscriber(MQTT_PORT, f"rp/{run}/#")
+    try:
+        query = urllib.parse.urlencode(settings, safe="{}/:")
+        driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&{query}&replay=station.csv&autostart=1")
+        driver.wait_for("every row of both sensors", lambda: len(subscriber.messages) >= 2 * rows, timeout=90)
+        driver.wait_for("stopped by itself", lambda: driver.text("status") == "disconnected", timeout=15)
+        time.sleep(1)
+        page = list(subscriber.messages)
+        subscriber.messages.clear()
+        flags = [f"--{name}={value}" for name, value in settings.items()]
+        proc = subprocess.run([RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--replay", RECORDING, *flags],
+                              capture_output=True, text=True, timeout=90)
+        assert proc.returncode == 0, proc.stderr
+        time.sleep(1)
+        native = list(subscriber.messages)
+    finally:
+        subscriber.stop()
+    log = driver.text("log")
+    assert "the recording ended" in log and "recording station.csv: 1440 readings, with temperatures" in log, log[-400:]
+    assert len(page) == 2 * rows, len(page)
+    labelled = 0
+    for _, payload in page:
+        message = json.loads(payload)
+        k = int(message["device_id"].rsplit("-", 1)[1])
+        row = ((k - 1) * rows // 2 + message["sequence"] - 1) % rows
+        seen = (f"{message['data']['pressure']:.4f}", f"{message['data']['temperature']:.3f}")
+        if message["anomaly"]:
+            labelled += 1
+            assert seen[0] != readings[row][0], message
+        else:
+            assert seen == readings[row], (message, readings[row])
+    assert sorted(page) == sorted(native), "the page and the runner publish the same bytes"
+    # The picker: a bad recording is refused where its field is; a good one is taken.
+    bad = os.path.abspath("target/e2e-bad-recording.csv")
+    with open(bad, "w") as f:
+        f.write("timestamp,pressure\n1,927.9\n2,101325\n")
+    driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}")
+    picker = driver.find("#replay-file")
+    driver.s("POST", f"/element/{picker}/value", {"text": bad})
+    driver.wait_for("the refusal", lambda: "row 3, column pressure: 101325 is outside" in driver.text("error-replay"))
+    assert driver.value("#profile") == "realistic", "nothing changed"
+    driver.s("POST", f"/element/{picker}/value", {"text": RECORDING})
+    driver.wait_for("the recording taken", lambda: driver.value("#replay") == os.path.basename(RECORDING))
+    assert driver.value("#profile") == "replay" and driver.text("error-replay") == ""
+    return f"{len(page)} readings as recorded ({labelled} labelled), stopped by itself, same bytes as the runner; a bad file refused by row and column"
+
+
 def main():
     run_suite(
         "fleet",
@@ -209,6 +277,7 @@ def main():
             test_a_fleet_of_50_through_one_shared_connection_delivers_every_sequence,
             test_max_rate_for_5_s_then_stop_acknowledges_everything,
             test_the_page_and_the_native_runner_publish_the_same_bytes,
+            test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_bad_file,
         ],
     )
 

@@ -54,6 +54,12 @@ impl SettingsForm {
                 _ => {}
             }
         }
+        // A recording named alone replays it: the replay profile goes with it.
+        if outcome.fields_set.contains(&Field::Replay)
+            && !outcome.fields_set.contains(&Field::Profile)
+        {
+            outcome.set(self, Field::Profile, "replay".into());
+        }
         if !broker_given && (seed_host.is_some() || seed_port.is_some()) {
             let host = seed_host.unwrap_or_else(|| "localhost".into());
             let port = seed_port.unwrap_or_else(|| "9001".into());

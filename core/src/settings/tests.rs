@@ -1192,3 +1192,29 @@ fn a_password_comes_from_a_links_fragment_never_from_its_query() {
     // Nor is it remembered.
     assert!(!remembered(&form, &SettingsForm::defaults("a1b2"), false).contains("s3cret"));
 }
+
+#[test]
+fn a_recording_named_in_a_link_brings_the_replay_profile_unless_the_link_names_one() {
+    let mut form = form();
+    form.apply_query("replay=https%3A%2F%2Fexample.org%2Fair.csv&replay_loop=false");
+    assert_eq!(form.get(Field::Profile), "replay");
+    assert_eq!(form.get(Field::Replay), "https://example.org/air.csv");
+    let settings = form.validate().unwrap();
+    assert!(!settings.replay_loop && !settings.replay_in_step);
+    assert_eq!(
+        settings.sensor.replay, None,
+        "read by the runner or the page, not here"
+    );
+    // The share link carries both, so it replays the same recording.
+    assert!(
+        form.to_query()
+            .contains("profile=replay&replay=https%3A%2F%2Fexample.org%2Fair.csv")
+    );
+    let mut explicit = self::form();
+    explicit.apply_query("profile=seed&replay=air.csv");
+    assert_eq!(explicit.get(Field::Profile), "seed");
+    assert!(
+        explicit.validate().is_err(),
+        "a recording beside another profile is refused"
+    );
+}
