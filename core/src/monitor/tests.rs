@@ -889,3 +889,53 @@ fn samples_skipped_while_the_monitor_was_offline_are_not_the_publishers_gaps() {
     fresh.receive(reading(7));
     assert_eq!((fresh.gaps(), fresh.missed_offline), (0, 0));
 }
+
+#[test]
+fn labels_carrying_an_snr_are_scored_per_snr_bin_on_the_board_and_in_the_report() {
+    let mut monitor = monitor_with("tolerance=0");
+    for sequence in 1..=30 {
+        monitor
+            .on_message("device/a/telemetry", &telemetry("a", sequence, 1000.0), 0)
+            .unwrap();
+    }
+    let with_snr = |anomaly_id: u64, first: u64, snr: &str| {
+        let mut json = String::from_utf8(label("a", anomaly_id, "step", first, first)).unwrap();
+        json.pop();
+        json.push_str(&format!(",\"snr\":{snr}}}"));
+        json.into_bytes()
+    };
+    for (id, first, snr) in [
+        (1, 5, "0.4"),
+        (2, 10, "2.5"),
+        (3, 15, "40.0"),
+        (4, 20, "null"),
+    ] {
+        monitor
+            .on_message("device/a/labels", &with_snr(id, first, snr), 0)
+            .unwrap();
+    }
+    for sequence in [10, 15] {
+        monitor
+            .on_message("device/a/verdict", &verdict(sequence, true), 0)
+            .unwrap();
+    }
+    let (total, _) = monitor.scores();
+    let bins: Vec<(u64, u64)> = total.by_snr.iter().map(|k| (k.events, k.found)).collect();
+    assert_eq!(
+        bins,
+        [(1, 0), (1, 1), (0, 0), (1, 1)],
+        "an SNR of null is in no bin"
+    );
+    let board = monitor.scoreboard();
+    assert!(
+        board.contains(r#"data-testid="score-recall-snr-lt1">0.000<"#),
+        "{board}"
+    );
+    assert!(
+        board.contains(r#"data-testid="score-recall-snr-ge10">1.000<"#),
+        "{board}"
+    );
+    let summary = crate::monitor::view::summary(&total);
+    assert_eq!(summary["by_snr"]["1_3"]["recall"], 1.0);
+    assert_eq!(summary["by_snr"]["3_10"]["events"], 0);
+}
