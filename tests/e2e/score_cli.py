@@ -122,7 +122,7 @@ def test_live_monitor_and_a_scored_capture_agree_with_an_independent_scorer():
     for junit in (live_junit, offline_junit):
         suite = ElementTree.parse(junit).getroot()
         assert suite.tag == "testsuite" and suite.get("failures") == "0", ElementTree.tostring(suite)
-        assert suite.get("tests") == "8" and len(suite.findall("testcase")) == 8, "one gate, seven kinds"
+        assert suite.get("tests") == "9" and len(suite.findall("testcase")) == 9, "one gate, eight kinds"
     with open(samples) as f:
         table = list(csv.DictReader(f))
     assert len(table) == sum(len(r) for r in rows.values()), len(table)
