@@ -2,7 +2,7 @@
 """Shortens the names wasm-bindgen gives a page's imports, in the wasm and its JS glue alike.
 
 wasm-bindgen names each import the glue provides `__wbg_<what>_<16 hex digits>`: about 45
-bytes, 150 of them, stored in the wasm's import section and again as keys in the glue. They
+bytes, 150 of them in the simulator, stored in the wasm's import section and again as keys in the glue. They
 are names only: renaming each to a short one (`a`, `b`, ... `aZ`) in both files changes
 nothing the page does and saves about 4 KB of the simulator's gzip budget (README, Figures).
 The pages' subresource integrity digests of both files are updated to match.
@@ -76,6 +76,7 @@ def rename_imports(wasm):
     assert wasm[:4] == b"\0asm", "not a wasm module"
     out = bytearray(wasm[:8])
     renames = {}
+    modules = {}
     i = 8
     while i < len(wasm):
         section = wasm[i]
@@ -108,6 +109,10 @@ def rename_imports(wasm):
             else:
                 raise SystemExit(f"shorten-imports: import kind {kind} unknown")
             if field.startswith("__wbg_") or field.startswith("__wbindgen_"):
+                # The glue provides each name once, as one object's key: a name imported from
+                # two modules could not be told apart there.
+                if modules.setdefault(field, module) != module or field in renames:
+                    raise SystemExit(f"shorten-imports: {field} is imported twice")
                 new = name_of(len(renames))
                 renames[field] = new
                 field = new
@@ -135,10 +140,13 @@ def minified(js):
 
 
 def shorten(directory, minify):
-    wasm_path = next(directory.glob("*_bg.wasm"))
+    found = sorted(directory.glob("*_bg.wasm"))
+    if len(found) != 1:
+        raise SystemExit(f"shorten-imports: {directory} holds {len(found)} *_bg.wasm files, not one")
+    wasm_path = found[0]
     js_path = wasm_path.with_name(wasm_path.name[: -len("_bg.wasm")] + ".js")
     wasm, renames = rename_imports(wasm_path.read_bytes())
-    js = js_path.read_text()
+    js = js_path.read_text(encoding="utf-8")
     for old, new in renames.items():
         key = re.compile(r"\b" + re.escape(old) + r"(?=\s*:)")
         js, found = key.subn(new, js)
@@ -150,7 +158,7 @@ def shorten(directory, minify):
         js = minified(js)
     # Trunk's page names each file with its subresource integrity digest: the new bytes' too.
     html_paths = list(directory.glob("*.html"))
-    pages = {path: path.read_text() for path in html_paths}
+    pages = {path: path.read_text(encoding="utf-8") for path in html_paths}
     for path, new in ((wasm_path, wasm), (js_path, js.encode())):
         old, now = integrity(path.read_bytes()), integrity(new)
         named = 0
@@ -160,9 +168,9 @@ def shorten(directory, minify):
         if named == 0:
             raise SystemExit(f"shorten-imports: no page in {directory} names {path.name}'s digest")
     wasm_path.write_bytes(wasm)
-    js_path.write_text(js)
+    js_path.write_bytes(js.encode())
     for page, text in pages.items():
-        page.write_text(text)
+        page.write_bytes(text.encode())
     done = " (glue minified)" if minify else ""
     print(f"shorten-imports: {len(renames)} imports renamed in {wasm_path.name} and {js_path.name}{done}")
 

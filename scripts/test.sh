@@ -61,7 +61,7 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   step "deploy/ (the Indexed Job validated, its command line run; the Dockerfile's paths)" \
     timeout 300 python3 tests/e2e/deploy.py target/debug/dps368-sim "$TEST_MQTT_PORT"
   step "fleets, max rate, the page and the runner byte for byte (built page, chromedriver, mosquitto_sub)" \
-    timeout 600 python3 tests/e2e/fleet.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT" target/debug/dps368-sim
+    timeout 600 python3 tests/e2e/fleet.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT" target/debug/dps368-sim target/test/mosquitto.log
   step "fault injection (proxy cuts, broker restart, silent brokers, passwords)" \
     timeout 900 python3 tests/e2e/faults.py target/e2e-dist
   stop_broker

@@ -318,8 +318,15 @@ pub fn read_recording(settings: &mut Settings, path: &str) -> Result<(), String>
     if settings.sensor.profile != dps368_core::sensor::Profile::Replay {
         return Ok(());
     }
+    use std::io::Read;
     let path = path.trim();
-    let bytes = std::fs::read(path).map_err(|e| format!("--replay {path}: {e}"))?;
+    let problem = |e: std::io::Error| format!("--replay {path}: {e}");
+    // Read no further than the limit (a device or a huge file must not fill the memory).
+    let limit = dps368_core::sensor::recording::MAX_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(problem)?;
     let recording = dps368_core::sensor::Recording::parse(&bytes)
         .map_err(|problem| format!("--replay {path}: {problem}"))?;
     settings.attach_recording(std::sync::Arc::new(recording));

@@ -281,6 +281,16 @@ pub fn read_dropped_file(
 
 fn read_file(file: web_sys::File, done: impl FnOnce(String, Result<String, String>) + 'static) {
     let name = file.name();
+    // Not read at all when it is over the limit (it would fill the tab's memory first).
+    if file.size() > crate::sensor::recording::MAX_BYTES as f64 {
+        return done(
+            name,
+            Err(format!(
+                "the file is over the {} bytes (64 MiB) a recording may have",
+                crate::sensor::recording::MAX_BYTES
+            )),
+        );
+    }
     on_settled(file.text(), move |text| {
         done(
             name,
@@ -301,7 +311,8 @@ pub fn fetch_text(url: &str, done: impl FnOnce(Result<String, String>) + 'static
     let Some(window) = web_sys::window() else {
         return;
     };
-    let shown = url.to_owned();
+    // A signed URL's query is a credential: never shown.
+    let shown = url.split('?').next().unwrap_or_default().to_owned();
     on_settled(window.fetch_with_str(url), move |response| {
         let failed = move || {
             format!(
@@ -315,6 +326,18 @@ pub fn fetch_text(url: &str, done: impl FnOnce(Result<String, String>) + 'static
         if field("ok").as_bool() != Some(true) {
             let status = field("status").as_f64().unwrap_or(0.0) as u32;
             return done(Err(format!("fetching it answered HTTP {status}")));
+        }
+        // A body announced over the limit is not read (it would fill the tab's memory first).
+        let length = js_sys::Reflect::get(&field("headers"), &"get".into())
+            .ok()
+            .and_then(|get| get.dyn_into::<js_sys::Function>().ok())
+            .and_then(|get| get.call1(&field("headers"), &"content-length".into()).ok())
+            .and_then(|length| length.as_string()?.parse::<u64>().ok());
+        if length.is_some_and(|length| length > crate::sensor::recording::MAX_BYTES as u64) {
+            return done(Err(format!(
+                "it is over the {} bytes (64 MiB) a recording may have",
+                crate::sensor::recording::MAX_BYTES
+            )));
         }
         let text = field("text")
             .dyn_into::<js_sys::Function>()

@@ -383,6 +383,9 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
     let Some(fleet) = runner.fleet.as_mut() else {
         return;
     };
+    // A recording played once has been read by every sensor and delivered: Stop, before the
+    // actions are carried out, so that its DISCONNECTs go out now.
+    fleet.stop_if_finished(now());
     while let Some((index, action)) = fleet.poll_action() {
         let Some(slot) = runner.sockets.get_mut(index) else {
             continue;
@@ -412,8 +415,6 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
             Action::Close => *slot = None,
         }
     }
-    // A recording played once has been read by every sensor and delivered: Stop.
-    fleet.stop_if_finished(now());
     let t = now();
     if fleet.is_active()
         && let Some(ticker) = runner.ticker.as_mut()

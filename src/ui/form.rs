@@ -252,7 +252,7 @@ pub fn on_input(
         let unreadable = js_sys::Reflect::get(target, &"validity".into())
             .map(|validity| prop(&validity, "badInput").as_bool() == Some(true))
             .unwrap_or(false);
-        let bit = 1 << field as u32;
+        let bit = 1u64 << field as u64;
         sim.unreadable
             .update(|u| *u = if unreadable { *u | bit } else { *u & !bit });
         if unreadable {
@@ -283,7 +283,7 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
             })
         }
         "replay-file" => transport::browser::read_picked_file(&input, move |name, text| {
-            sim.load_recording(name, text);
+            sim.load_recording(format!("file:{name}"), text);
         }),
         _ => return,
     }
@@ -293,16 +293,16 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
 /// A file dropped on the page: a recording to replay.
 pub fn on_drop(sim: SimulatorHandle, ev: web_sys::Event) {
     if transport::browser::read_dropped_file(&ev, move |name, text| {
-        sim.load_recording(name, text);
+        sim.load_recording(format!("file:{name}"), text);
     }) {
         ev.prevent_default();
     }
 }
 
 impl SimulatorHandle {
-    /// Reads a recording (a file picked or dropped, or fetched from its URL) and keeps it for
-    /// the replay profile under `name`, which the Recording field then holds; a bad one is
-    /// said at the field and in the log, and nothing changes. Whether it was read.
+    /// Reads a recording (a file picked or dropped, named `file:NAME`, or fetched from its URL)
+    /// and keeps it for the replay profile under `name`, which the Recording field then holds;
+    /// a bad one is said at the field and in the log, and nothing changes. Whether it was read.
     pub(super) fn load_recording(&self, name: String, text: Result<String, String>) -> bool {
         let recording = text.and_then(|text| crate::sensor::Recording::parse(text.as_bytes()));
         match recording {

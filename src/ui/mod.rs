@@ -28,6 +28,9 @@ use wasm_bindgen::JsCast;
 /// What a number input the browser cannot read says.
 const UNREADABLE: &str = "cannot be read as a number: check what is typed";
 
+/// Every field has its bit in [`SimulatorHandle::unreadable`].
+const _: () = assert!(Field::ALL.len() <= 64);
+
 /// How many log lines the page keeps.
 const LOG_LINES: usize = 200;
 
@@ -75,7 +78,7 @@ pub struct SimulatorHandle {
     errors: RwSignal<Vec<FieldError>>,
     /// Number inputs whose text the browser cannot read as a number (bit per [`Field`]): their
     /// setting keeps its last readable value, and Start is refused until they are fixed.
-    unreadable: RwSignal<u32>,
+    unreadable: RwSignal<u64>,
     simulator: StoredValue<Simulator, LocalStorage>,
     /// This page's own defaults (its random seed and client id, its time zone): what is not
     /// remembered, and what "Reset to defaults" restores.
@@ -116,7 +119,7 @@ impl SimulatorHandle {
     }
 
     fn error_for(&self, field: Field) -> Option<String> {
-        if self.unreadable.get() & (1 << field as u32) != 0 {
+        if self.unreadable.get() & (1 << field as u64) != 0 {
             return Some(UNREADABLE.into());
         }
         self.errors.with(|errors| {
@@ -134,7 +137,7 @@ impl SimulatorHandle {
         let mut checked = self.form().validate();
         let unreadable = self.unreadable.get_untracked();
         for field in Field::ALL {
-            if unreadable & (1 << field as u32) != 0 {
+            if unreadable & (1 << field as u64) != 0 {
                 let error = FieldError {
                     field,
                     message: UNREADABLE.into(),
@@ -170,9 +173,17 @@ impl SimulatorHandle {
                         settings.attach_recording(recording);
                         self.start_checked(settings);
                     }
+                    // A file picked on another visit (a remembered form, a link) is not here.
+                    None if name.starts_with("file:") => self.refuse(vec![FieldError {
+                        field: Field::Replay,
+                        message: format!(
+                            "{name} was picked on another visit or computer: pick it again, or give the recording's URL"
+                        ),
+                    }]),
                     // Read from its URL first, then started.
                     None => {
-                        self.push_log(LogLevel::Info, format!("fetching the recording {name}"));
+                        let shown = name.split('?').next().unwrap_or_default();
+                        self.push_log(LogLevel::Info, format!("fetching the recording {shown}"));
                         let sim = *self;
                         transport::browser::fetch_text(&name.clone(), move |text| {
                             if sim.load_recording(name, text) {

@@ -11,12 +11,13 @@ And the page against the native runner (runner/, given as RUNNER_BINARY): the sa
 seed and start time give the same payload bytes, telemetry and labels, collected from both
 through mosquitto.
 
-Usage: fleet.py DIST_DIR MQTT_PORT WS_PORT RUNNER_BINARY
+Usage: fleet.py DIST_DIR MQTT_PORT WS_PORT RUNNER_BINARY BROKER_LOG
 """
 
 import csv
 import json
 import os
+import re
 import random
 import shutil
 import signal
@@ -28,7 +29,7 @@ import urllib.parse
 
 from harness import RawSubscriber, Subscriber, check_schema, run_suite
 
-DIST, MQTT_PORT, WS_PORT, RUNNER = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+DIST, MQTT_PORT, WS_PORT, RUNNER, BROKER_LOG = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 
 
 def counter(driver, testid):
@@ -212,7 +213,7 @@ def test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_b
     with spikes and steps: every unlabelled reading is the recording's row, the page stops by
     itself at the end, and the runner with the same settings and file publishes the same bytes.
     Then the file picker: a bad file is refused at its field by row and column, a good one is
-    taken (the profile becomes replay)."""
+    taken (the profile becomes replay); and a file dropped on the page is taken too."""
     with open(RECORDING) as f:
         readings = [(f"{float(r['pressure']):.4f}", f"{float(r['temperature']):.3f}") for r in csv.DictReader(f)]
     rows = len(readings)
@@ -222,12 +223,17 @@ def test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_b
                 "interval": "0.01", "replay_loop": "false", "anomaly_every": "30", "anomaly_kinds": "spike,step",
                 "seed": "3", "start": "2026-03-01T06:00:00Z"}
     subscriber = RawSubscriber(MQTT_PORT, f"rp/{run}/#")
+    log_start = os.path.getsize(BROKER_LOG)
     try:
         query = urllib.parse.urlencode(settings, safe="{}/:")
         driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&{query}&replay=station.csv&autostart=1")
         driver.wait_for("every row of both sensors", lambda: len(subscriber.messages) >= 2 * rows, timeout=90)
         driver.wait_for("stopped by itself", lambda: driver.text("status") == "disconnected", timeout=15)
         time.sleep(1)
+        # Its DISCONNECT went out: mosquitto logged the page's client leaving cleanly.
+        with open(BROKER_LOG) as f:
+            f.seek(log_start)
+            assert re.search(r"Client " + re.escape(run) + r"\S* disconnected\.", f.read()), "no clean DISCONNECT"
         page = list(subscriber.messages)
         subscriber.messages.clear()
         flags = [f"--{name}={value}" for name, value in settings.items()]
@@ -263,9 +269,23 @@ def test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_b
     driver.wait_for("the refusal", lambda: "row 3, column pressure: 101325 is outside" in driver.text("error-replay"))
     assert driver.value("#profile") == "realistic", "nothing changed"
     driver.s("POST", f"/element/{picker}/value", {"text": RECORDING})
-    driver.wait_for("the recording taken", lambda: driver.value("#replay") == os.path.basename(RECORDING))
+    driver.wait_for("the recording taken", lambda: driver.value("#replay") == "file:" + os.path.basename(RECORDING))
     assert driver.value("#profile") == "replay" and driver.text("error-replay") == ""
-    return f"{len(page)} readings as recorded ({labelled} labelled), stopped by itself, same bytes as the runner; a bad file refused by row and column"
+    # Dropped anywhere on the page: a JSON-lines recording made in the page, as a file.
+    driver.execute(
+        "const file = new File([arguments[0]], 'dropped.jsonl');"
+        "const transfer = new DataTransfer(); transfer.items.add(file);"
+        "document.querySelector('#run-status').dispatchEvent("
+        "new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));",
+        ['{"timestamp":"a","data":{"pressure":1000.5,"temperature":20}}\n'
+         '{"timestamp":"b","data":{"pressure":1000.6,"temperature":20}}\n'],
+    )
+    driver.wait_for("the dropped recording taken", lambda: driver.value("#replay") == "file:dropped.jsonl")
+    assert "recording file:dropped.jsonl: 2 readings, with temperatures" in driver.text("log")
+    # Opened again (remembered, or from a link), a picked file is not there: said, not fetched.
+    driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&replay=file:dropped.jsonl&autostart=1")
+    driver.wait_for("the refusal", lambda: "was picked on another visit or computer" in driver.text("error-replay"))
+    return f"{len(page)} readings as recorded ({labelled} labelled), stopped by itself, same bytes as the runner; a bad file refused by row and column, a picked and a dropped one taken"
 
 
 def main():

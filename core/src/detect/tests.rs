@@ -281,20 +281,20 @@ fn baseline_by_snr_reference() {
     // 1-3 bin is mostly stuck values, which the baseline catches by their exact repeats.
     assert_eq!(
         bins,
-        [(76, 4), (59, 55), (50, 27), (306, 283)],
+        [(83, 4), (67, 64), (40, 13), (303, 276)],
         "SNR bins (events, found)"
     );
     assert_eq!(
         kinds,
         [
-            (74, 74),
-            (61, 56),
-            (60, 38),
-            (71, 71),
-            (77, 54),
-            (72, 72),
-            (76, 76),
-            (72, 0)
+            (70, 70),
+            (72, 62),
+            (55, 29),
+            (75, 75),
+            (64, 43),
+            (70, 70),
+            (78, 78),
+            (79, 0)
         ],
         "kinds (events, found)"
     );

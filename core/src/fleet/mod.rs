@@ -631,7 +631,9 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         sensor.seed = sensor_seed(settings.sensor.seed, k);
         // One sky (the settings' seed's) over all; each stands where it stands.
         let place = Rng::new(sensor.seed ^ 0x6a09_e667_f3bc_c909).uniform(-1.0, 1.0);
-        sensor.air.altitude_m += settings.altitude_spread_m * place;
+        // Within the altitudes the setting takes, whatever the spread.
+        sensor.air.altitude_m =
+            (sensor.air.altitude_m + settings.altitude_spread_m * place).clamp(-500.0, 9000.0);
         if let Some(replay) = &mut sensor.replay
             && !settings.replay_in_step
         {

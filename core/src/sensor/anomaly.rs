@@ -176,6 +176,9 @@ pub struct Scheduler {
     /// Multiplies the length of multi-sample events.
     duration: f64,
     difficulty: Difficulty,
+    /// The benchmark's magnitudes: a stream of their own, so that a benchmark run has the same
+    /// events (when, which kind, which sign) as the same run at a fixed magnitude.
+    magnitudes: Rng,
 }
 
 impl Scheduler {
@@ -189,6 +192,7 @@ impl Scheduler {
         Self {
             duration: difficulty.duration,
             difficulty,
+            magnitudes: Rng::new(seed ^ 0x2545_f491_4f6c_dd1d),
             mode,
             kinds,
             rng: Rng::new(seed),
@@ -237,7 +241,7 @@ impl Scheduler {
         };
         let scale = if self.difficulty.benchmark {
             let (low, high) = BENCHMARK_SCALES;
-            libm::exp(self.rng.uniform(libm::log(low), libm::log(high)))
+            libm::exp(self.magnitudes.uniform(libm::log(low), libm::log(high)))
         } else {
             self.difficulty.scale
         };

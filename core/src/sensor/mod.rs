@@ -391,6 +391,10 @@ impl Generator {
             AnomalyKind::Dropout => (pressure, temperature),
             AnomalyKind::OutOfRange => (ANOMALY_PRESSURE, ANOMALY_TEMP),
             AnomalyKind::Compensation => {
+                if event.index == 0 {
+                    // Each event from its own first temperature, even right after another.
+                    self.compensation_from = None;
+                }
                 let from = *self.compensation_from.get_or_insert(temperature);
                 let pa = COMPENSATION_PA_PER_K * scale * (temperature - from);
                 (pressure + pa / 100.0, temperature)

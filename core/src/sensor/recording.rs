@@ -36,8 +36,7 @@ impl Recording {
     pub fn parse(bytes: &[u8]) -> Result<Recording, String> {
         if bytes.len() > MAX_BYTES {
             return Err(format!(
-                "the file is {} bytes; recordings up to {MAX_BYTES} bytes (64 MiB) are read",
-                bytes.len()
+                "the file is over the {MAX_BYTES} bytes (64 MiB) a recording may have"
             ));
         }
         let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -47,6 +46,10 @@ impl Recording {
             )
         })?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // The page reads a file as text, a bad byte becoming U+FFFD: refused alike.
+        if let Some(at) = text.find('\u{fffd}') {
+            return Err(format!("the file is not UTF-8 text (at byte {})", at + 1));
+        }
         let recording = match text.trim_start().as_bytes().first() {
             None => return Err("the file is empty".into()),
             Some(b'{') => json_lines(text)?,
@@ -133,6 +136,14 @@ impl Recording {
     }
 }
 
+/// A cell as a message shows it: at most 40 characters.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// A decimal reading as an integer of `decimals` places, within `range` (in those units).
 fn reading(
     text: &str,
@@ -142,7 +153,8 @@ fn reading(
     span: &str,
 ) -> Result<i32, String> {
     let text = text.trim();
-    let value = fixed(text, decimals).ok_or_else(|| format!("\"{text}\" is not a number"))?;
+    let value =
+        fixed(text, decimals).ok_or_else(|| format!("\"{}\" is not a number", shown(text)))?;
     if value < i64::from(range.0) || value > i64::from(range.1) {
         return Err(format!(
             "{text} is outside the part's {span} {unit} (is the unit {unit}?)"
@@ -187,16 +199,21 @@ const PRESSURE: [&str; 2] = ["pressure", "pressure_hpa"];
 const TEMPERATURE: [&str; 2] = ["temperature", "temperature_c"];
 
 fn csv(text: &str) -> Result<Recording, String> {
-    let mut lines = text.lines().enumerate();
-    let (_, header) = lines.next().ok_or("the file is empty")?;
+    // The header is the first line with anything on it.
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| l.trim().is_empty());
+    let (header_index, header) = lines.next().ok_or("the file is empty")?;
     let names: Vec<String> = cells(header)
         .map(|c| c.trim().to_ascii_lowercase())
         .collect();
     let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
     let missing = |column: &str| {
         format!(
-            "row 1: the header has no {column} column (it names: {}); a recording's header names at least timestamp and pressure (hPa)",
-            names.join(", ")
+            "row {}: the header has no {column} column (it names: {}); a recording's header names at least timestamp and pressure (hPa)",
+            header_index + 1,
+            shown(&names.join(", "))
         )
     };
     let timestamp = find(&TIMESTAMP).ok_or_else(|| missing("timestamp"))?;
@@ -335,7 +352,7 @@ fn flat_fields(line: &str) -> Result<Vec<(String, String)>, String> {
             }
             b'{' | b'[' => key = None,
             b' ' | b'\t' | b',' | b'}' | b']' | b':' => {}
-            other => return Err(format!("unexpected '{}' in the JSON", other as char)),
+            other => return Err(format!("unexpected byte {other} in the JSON")),
         }
         i += 1;
     }
@@ -473,12 +490,32 @@ mod tests {
     }
 
     #[test]
+    fn leading_blank_lines_a_bom_and_long_cells_are_handled() {
+        let r = Recording::parse("\u{feff}\n\ntimestamp,pressure\n1,1000\n".as_bytes()).unwrap();
+        assert_eq!(r.len(), 1);
+        let error = Recording::parse(b"\n\ntime,p\n").unwrap_err();
+        assert!(
+            error.starts_with("row 3: the header has no timestamp column"),
+            "{error}"
+        );
+        let long = format!("timestamp,pressure\n1,{}\n", "9".repeat(5000));
+        let error = Recording::parse(long.as_bytes()).unwrap_err();
+        assert!(
+            error.len() < 200 && error.contains("…\" is not a number"),
+            "{error}"
+        );
+        // What the page gets from a file that is not UTF-8: refused as the runner refuses it.
+        let error = Recording::parse("timestamp,pressure\n\u{fffd},1000\n".as_bytes()).unwrap_err();
+        assert!(error.contains("not UTF-8"), "{error}");
+    }
+
+    #[test]
     fn the_limits_are_the_stated_ones() {
         let big = vec![b' '; MAX_BYTES + 1];
         assert!(
             Recording::parse(&big)
                 .unwrap_err()
-                .contains("up to 67108864 bytes")
+                .contains("over the 67108864 bytes (64 MiB)")
         );
         let mut rows = String::from("timestamp,pressure\n");
         for k in 0..=MAX_ROWS {

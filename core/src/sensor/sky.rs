@@ -31,7 +31,7 @@ pub enum Weather {
     /// A mid-latitude station: 24-hour changes of about 5 hPa (standard deviation), a front of
     /// 4 to 9 hPa about every five days.
     Typical,
-    /// 1.6 times the typical spread, a front of 5 to 12 hPa most days.
+    /// 1.6 times the typical spread, a front of 5 to 12 hPa on two days in five.
     Stormy,
 }
 

@@ -332,6 +332,13 @@ impl SettingsForm {
                 "is only read by the replay profile (the profile is {})",
                 other.name()
             )),
+            // user:password@ in a URL would go wherever the link goes.
+            _ if recording
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or_default().contains('@')) =>
+            {
+                Err("must not carry a user name or password: the share link would carry it too".to_owned())
+            }
             _ => Ok(()),
         };
         let replay_loop = parse_flag(self.get(Field::ReplayLoop));

@@ -106,7 +106,7 @@ pub fn parse_kinds(text: &str, profile: Profile) -> Result<Vec<AnomalyKind>, Str
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let kind = AnomalyKind::from_name(name).ok_or_else(|| {
             format!(
-                "unknown kind \"{name}\"; the kinds are spike, step, drift, stuck, noise, dropout, out_of_range"
+                "unknown kind \"{name}\"; the kinds are spike, step, drift, stuck, noise, dropout, out_of_range, compensation"
             )
         })?;
         if !kinds.contains(&kind) {

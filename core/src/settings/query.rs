@@ -57,6 +57,7 @@ impl SettingsForm {
         // A recording named alone replays it: the replay profile goes with it.
         if outcome.fields_set.contains(&Field::Replay)
             && !outcome.fields_set.contains(&Field::Profile)
+            && !self.get(Field::Replay).trim().is_empty()
         {
             outcome.set(self, Field::Profile, "replay".into());
         }

@@ -461,8 +461,12 @@ fn sensor_model_settings_are_checked_with_reasons() {
             "Recording: the replay profile needs a recording: a CSV or JSON-lines file (pick or drop one, or --replay FILE) or its URL",
         ),
         (
-            "replay=air.csv",
+            "profile=realistic&replay=air.csv",
             "Recording: is only read by the replay profile (the profile is realistic)",
+        ),
+        (
+            "replay=https%3A%2F%2Fme%3As3cret%40example.org%2Fair.csv",
+            "Recording: must not carry a user name or password: the share link would carry it too",
         ),
         (
             "weather=foggy",
@@ -514,7 +518,7 @@ fn sensor_model_settings_are_checked_with_reasons() {
         ),
         (
             "anomaly_kinds=spike,wobble",
-            "Anomaly kinds: unknown kind \"wobble\"; the kinds are spike, step, drift, stuck, noise, dropout, out_of_range",
+            "Anomaly kinds: unknown kind \"wobble\"; the kinds are spike, step, drift, stuck, noise, dropout, out_of_range, compensation",
         ),
         (
             "interval=0.02&precision=16",
