@@ -12,3 +12,9 @@ pub use dps368_core::{
 pub mod transport;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+
+/// The pages' allocator: talc, in place of Rust's default dlmalloc, about 1 KB smaller in the
+/// page's gzip (README, Bundle size) and faster; no realloc in place, for size.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

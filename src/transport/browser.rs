@@ -279,27 +279,25 @@ pub fn read_dropped_file(
     }
 }
 
+/// A recording over [`crate::sensor::recording::MAX_BYTES`], not read.
+const TOO_BIG: &str = "over the 64 MiB a recording may have";
+
 fn read_file(file: web_sys::File, done: impl FnOnce(String, Result<String, String>) + 'static) {
     let name = file.name();
-    // Not read at all when it is over the limit (it would fill the tab's memory first).
-    if file.size() > crate::sensor::recording::MAX_BYTES as f64 {
-        return done(
-            name,
-            Err(format!(
-                "the file is over the {} bytes (64 MiB) a recording may have",
-                crate::sensor::recording::MAX_BYTES
-            )),
-        );
+    read_blob(file.into(), move |text| done(name, text));
+}
+
+/// A file's or a download's bytes as text; not read at all when over the limit (it would fill
+/// the tab's memory first: a download's body waits in the browser's blob store, not here).
+fn read_blob(blob: web_sys::Blob, done: impl FnOnce(Result<String, String>) + 'static) {
+    if blob.size() > crate::sensor::recording::MAX_BYTES as f64 {
+        return done(Err(TOO_BIG.into()));
     }
-    on_settled(file.text(), move |text| {
+    on_settled(blob.text(), move |text| {
         done(
-            name,
-            match text {
-                Ok(text) => text
-                    .as_string()
-                    .ok_or_else(|| "the file is not text".to_owned()),
-                Err(_) => Err("the file could not be read".to_owned()),
-            },
+            text.ok()
+                .and_then(|text| text.as_string())
+                .ok_or_else(|| "it could not be read as text".to_owned()),
         )
     });
 }
@@ -312,43 +310,29 @@ pub fn fetch_text(url: &str, done: impl FnOnce(Result<String, String>) + 'static
         return;
     };
     // A signed URL's query is a credential: never shown.
-    let shown = url.split('?').next().unwrap_or_default().to_owned();
+    let shown = url[..url.find('?').unwrap_or(url.len())].to_owned();
     on_settled(window.fetch_with_str(url), move |response| {
-        let failed = move || {
-            format!(
-                "could not fetch {shown}: no answer, or its host does not let this page read it (a recording on another host must allow it by CORS: Access-Control-Allow-Origin)"
-            )
-        };
         let Ok(response) = response else {
-            return done(Err(failed()));
+            return done(Err(format!(
+                "could not fetch {shown}: no answer, or its host does not allow this page (CORS: Access-Control-Allow-Origin)"
+            )));
         };
         let field = |name: &str| js_sys::Reflect::get(&response, &name.into()).unwrap_or_default();
         if field("ok").as_bool() != Some(true) {
             let status = field("status").as_f64().unwrap_or(0.0) as u32;
             return done(Err(format!("fetching it answered HTTP {status}")));
         }
-        // A body announced over the limit is not read (it would fill the tab's memory first).
-        let length = js_sys::Reflect::get(&field("headers"), &"get".into())
-            .ok()
-            .and_then(|get| get.dyn_into::<js_sys::Function>().ok())
-            .and_then(|get| get.call1(&field("headers"), &"content-length".into()).ok())
-            .and_then(|length| length.as_string()?.parse::<u64>().ok());
-        if length.is_some_and(|length| length > crate::sensor::recording::MAX_BYTES as u64) {
-            return done(Err(format!(
-                "it is over the {} bytes (64 MiB) a recording may have",
-                crate::sensor::recording::MAX_BYTES
-            )));
-        }
-        let text = field("text")
+        let blob = field("blob")
             .dyn_into::<js_sys::Function>()
             .ok()
-            .and_then(|text| text.call0(&response).ok())
+            .and_then(|blob| blob.call0(&response).ok())
             .and_then(|promise| promise.dyn_into::<js_sys::Promise>().ok());
-        match text {
-            Some(promise) => on_settled(promise, move |text| {
-                done(text.ok().and_then(|t| t.as_string()).ok_or_else(failed))
+        match blob {
+            Some(promise) => on_settled(promise, move |blob| match blob {
+                Ok(blob) => read_blob(blob.unchecked_into(), done),
+                Err(_) => done(Err("the download broke off".into())),
             }),
-            None => done(Err(failed())),
+            None => done(Err("the download broke off".into())),
         }
     });
 }

@@ -283,7 +283,7 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
             })
         }
         "replay-file" => transport::browser::read_picked_file(&input, move |name, text| {
-            sim.load_recording(format!("file:{name}"), text);
+            sim.load_file(name, text)
         }),
         _ => return,
     }
@@ -292,17 +292,22 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
 
 /// A file dropped on the page: a recording to replay.
 pub fn on_drop(sim: SimulatorHandle, ev: web_sys::Event) {
-    if transport::browser::read_dropped_file(&ev, move |name, text| {
-        sim.load_recording(format!("file:{name}"), text);
-    }) {
+    if transport::browser::read_dropped_file(&ev, move |name, text| sim.load_file(name, text)) {
         ev.prevent_default();
     }
 }
 
 impl SimulatorHandle {
+    /// A recording in a file picked or dropped: kept as `file:NAME`.
+    #[inline(never)]
+    fn load_file(&self, name: String, text: Result<String, String>) {
+        self.load_recording(format!("file:{name}"), text);
+    }
+
     /// Reads a recording (a file picked or dropped, named `file:NAME`, or fetched from its URL)
     /// and keeps it for the replay profile under `name`, which the Recording field then holds;
     /// a bad one is said at the field and in the log, and nothing changes. Whether it was read.
+    #[inline(never)]
     pub(super) fn load_recording(&self, name: String, text: Result<String, String>) -> bool {
         let recording = text.and_then(|text| crate::sensor::Recording::parse(text.as_bytes()));
         match recording {
@@ -310,7 +315,7 @@ impl SimulatorHandle {
                 let with = if recording.has_temperature() {
                     "with temperatures"
                 } else {
-                    "pressure only (temperatures from the model)"
+                    "temperatures from the model"
                 };
                 self.push_log(
                     LogLevel::Info,

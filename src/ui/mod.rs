@@ -177,12 +177,12 @@ impl SimulatorHandle {
                     None if name.starts_with("file:") => self.refuse(vec![FieldError {
                         field: Field::Replay,
                         message: format!(
-                            "{name} was picked on another visit or computer: pick it again, or give the recording's URL"
+                            "{name} is not on this page: pick it again, or give its URL"
                         ),
                     }]),
                     // Read from its URL first, then started.
                     None => {
-                        let shown = name.split('?').next().unwrap_or_default();
+                        let shown = &name[..name.find('?').unwrap_or(name.len())];
                         self.push_log(LogLevel::Info, format!("fetching the recording {shown}"));
                         let sim = *self;
                         transport::browser::fetch_text(&name.clone(), move |text| {

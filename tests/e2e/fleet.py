@@ -284,7 +284,7 @@ def test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_b
     assert "recording file:dropped.jsonl: 2 readings, with temperatures" in driver.text("log")
     # Opened again (remembered, or from a link), a picked file is not there: said, not fetched.
     driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&replay=file:dropped.jsonl&autostart=1")
-    driver.wait_for("the refusal", lambda: "was picked on another visit or computer" in driver.text("error-replay"))
+    driver.wait_for("the refusal", lambda: "is not on this page: pick it again" in driver.text("error-replay"))
     return f"{len(page)} readings as recorded ({labelled} labelled), stopped by itself, same bytes as the runner; a bad file refused by row and column, a picked and a dropped one taken"
 
 

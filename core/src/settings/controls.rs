@@ -150,18 +150,12 @@ impl Field {
             Field::AnomalyEvery => "empty: the profile's own (seed 10, realistic 60)",
             Field::Start => "UTC; empty: the real clock",
             Field::TimeZone => "the model's daily cycle follows it",
-            Field::AltitudeSpread => "a fleet's sensors stand within this of the altitude",
-            Field::Replay => {
-                "CSV or JSON lines with timestamp, pressure (hPa) and temperature (C): a file, or its URL"
-            }
-            Field::ReplayInStep => {
-                "unticked: each sensor of a fleet starts at its own place in the recording"
-            }
-            Field::Weather => "one sky for the whole fleet; fronts are weather, never labelled",
+            Field::AltitudeSpread => "each sensor of a fleet within this of the altitude",
+            Field::Replay => "CSV or JSON lines: timestamp, pressure (hPa), temperature (C)",
+            Field::ReplayInStep => "unticked: each sensor from its own row",
+            Field::Weather => "one sky for the fleet; fronts are never labelled",
             Field::AnomalyKinds => "ticked: the kinds in use (at least one)",
-            Field::AnomalyScale => {
-                "times every deviation (1 = as catalogued); benchmark: each event its own, 0.05 to 1"
-            }
+            Field::AnomalyScale => "times every deviation; benchmark: each event 0.05 to 1",
             Field::AnomalyDuration => "times the length of multi-sample events (1 = as catalogued)",
             Field::Labels => {
                 "topic: blind telemetry; each event goes to device/{id}/labels as it ends"
