@@ -1433,3 +1433,40 @@ fn a_recording_played_once_ends_the_run_with_its_last_row() {
         }
     }
 }
+
+#[test]
+fn generate_replays_a_recording_once_with_each_rows_recorded_time() {
+    let mut settings =
+        settings("profile=replay&replay=air.csv&devices=2&replay_loop=false&anomaly_mode=off");
+    let recording = crate::sensor::Recording::parse(AIR.as_bytes()).unwrap();
+    settings.attach_recording(std::sync::Arc::new(recording));
+    let mut rows = vec![];
+    generate::generate(
+        &settings,
+        settings.start_ms.unwrap(),
+        1000,
+        |g| {
+            rows.push((
+                g.device_id.to_owned(),
+                g.sample.pressure_hpa,
+                g.recorded.map(str::to_owned),
+            ))
+        },
+        |_, _| {},
+    );
+    // Played once: 7 rows each, not the 1,000 asked for; the second sensor from row 4.
+    assert_eq!(rows.len(), 14);
+    assert_eq!(
+        rows[0],
+        ("lab-1".into(), 958.1, Some("2016-06-01T00:00Z".into()))
+    );
+    assert_eq!(
+        rows[7],
+        ("lab-2".into(), 958.4, Some("2016-06-01T03:00Z".into()))
+    );
+    assert_eq!(
+        rows[13].2.as_deref(),
+        Some("2016-06-01T02:00Z"),
+        "round to row 1 and on"
+    );
+}
