@@ -322,6 +322,16 @@ pub fn fetch_text(url: &str, done: impl FnOnce(Result<String, String>) + 'static
             let status = field("status").as_f64().unwrap_or(0.0) as u32;
             return done(Err(format!("fetching it answered HTTP {status}")));
         }
+        // A body announced over the limit is not downloaded at all (one that does not say is
+        // held by the browser as a blob, its size checked before it is read as text).
+        let length = js_sys::Reflect::get(&field("headers"), &"get".into())
+            .ok()
+            .and_then(|get| get.dyn_into::<js_sys::Function>().ok())
+            .and_then(|get| get.call1(&field("headers"), &"content-length".into()).ok())
+            .and_then(|length| length.as_string()?.parse::<u64>().ok());
+        if length.is_some_and(|length| length > crate::sensor::recording::MAX_BYTES as u64) {
+            return done(Err(TOO_BIG.into()));
+        }
         let blob = field("blob")
             .dyn_into::<js_sys::Function>()
             .ok()

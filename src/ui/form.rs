@@ -310,6 +310,8 @@ impl SimulatorHandle {
     #[inline(never)]
     pub(super) fn load_recording(&self, name: String, text: Result<String, String>) -> bool {
         let recording = text.and_then(|text| crate::sensor::Recording::parse(text.as_bytes()));
+        // A signed URL's query is a credential: the messages name the URL without it.
+        let shown = &name[..name.find('?').unwrap_or(name.len())];
         match recording {
             Ok(recording) => {
                 let with = if recording.has_temperature() {
@@ -319,7 +321,7 @@ impl SimulatorHandle {
                 };
                 self.push_log(
                     LogLevel::Info,
-                    format!("recording {name}: {} readings, {with}", recording.len()),
+                    format!("recording {shown}: {} readings, {with}", recording.len()),
                 );
                 self.recording
                     .set_value(Some((name.clone(), std::sync::Arc::new(recording))));
@@ -332,7 +334,7 @@ impl SimulatorHandle {
             Err(problem) => {
                 self.refuse(vec![crate::settings::FieldError {
                     field: Field::Replay,
-                    message: format!("{name}: {problem}"),
+                    message: format!("{shown}: {problem}"),
                 }]);
                 false
             }

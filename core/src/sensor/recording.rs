@@ -45,11 +45,11 @@ impl Recording {
                 e.valid_up_to() + 1
             )
         })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         // The page reads a file as text, a bad byte becoming U+FFFD: refused alike.
         if let Some(at) = text.find('\u{fffd}') {
             return Err(format!("the file is not UTF-8 text (at byte {})", at + 1));
         }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let recording = match text.trim_start().as_bytes().first() {
             None => return Err("the file is empty".into()),
             Some(b'{') => json_lines(text)?,
@@ -157,7 +157,8 @@ fn reading(
         fixed(text, decimals).ok_or_else(|| format!("\"{}\" is not a number", shown(text)))?;
     if value < i64::from(range.0) || value > i64::from(range.1) {
         return Err(format!(
-            "{text} is outside the part's {span} {unit} (is the unit {unit}?)"
+            "{} is outside the part's {span} {unit} (is the unit {unit}?)",
+            shown(text)
         ));
     }
     Ok(value as i32)

@@ -1048,3 +1048,27 @@ fn the_stream_has_the_same_bits_on_every_target() {
     let fingerprint = Generator::fingerprint(settings.sensor, START_MS, SAMPLES);
     assert_eq!(fingerprint, EXPECTED, "{fingerprint:#x}");
 }
+
+#[test]
+fn a_compensation_right_after_another_starts_from_its_own_first_temperature() {
+    // Two failed compensations back to back (injected while the first runs): at each event's
+    // first sample the part still reads the air, whatever the first event left behind.
+    let air = AirParams {
+        daily_temperature_c: 5.0,
+        ..AirParams::default()
+    };
+    let mut with = realistic(6, air, AnomalyMode::Off, vec![]);
+    let mut without = realistic(6, air, AnomalyMode::Off, vec![]);
+    with.inject(AnomalyKind::Compensation);
+    with.inject(AnomalyKind::Compensation);
+    let (with, without) = (run(&mut with, 30, 600_000), run(&mut without, 30, 600_000));
+    let firsts: Vec<usize> = (0..with.len())
+        .filter(|&k| with[k].is_anomaly() && (k == 0 || with[k - 1].label != with[k].label))
+        .collect();
+    assert_eq!(firsts, [0, 10], "two events, back to back");
+    for k in firsts {
+        assert_eq!(with[k].pressure_hpa, without[k].pressure_hpa, "sample {k}");
+    }
+    // And the first event did move the pressure by its end (the daily cycle warms 10 x 10 min).
+    assert_ne!(with[9].pressure_hpa, without[9].pressure_hpa);
+}

@@ -333,9 +333,9 @@ impl SettingsForm {
                 other.name()
             )),
             // user:password@ in a URL would go wherever the link goes.
-            _ if recording
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or_default().contains('@')) =>
+            _ if recording.split_once("//").is_some_and(|(_, rest)| {
+                rest.split(['/', '?', '#', '\\']).next().unwrap_or_default().contains('@')
+            }) =>
             {
                 Err("must not carry a user name or password: the share link would carry it too".to_owned())
             }

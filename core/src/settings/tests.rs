@@ -1214,6 +1214,20 @@ fn a_recording_named_in_a_link_brings_the_replay_profile_unless_the_link_names_o
         form.to_query()
             .contains("profile=replay&replay=https%3A%2F%2Fexample.org%2Fair.csv")
     );
+    let mut empty = self::form();
+    empty.apply_query("replay=");
+    assert_eq!(
+        empty.get(Field::Profile),
+        "realistic",
+        "an empty recording brings nothing"
+    );
+    assert!(empty.validate().is_ok());
+    let mut signed = self::form();
+    signed.apply_query("replay=https%3A%2F%2Fexample.org%2Fair.csv%3Fsig%3Da%40b");
+    assert!(
+        signed.validate().is_ok(),
+        "an @ in the query is no user name"
+    );
     let mut explicit = self::form();
     explicit.apply_query("profile=seed&replay=air.csv");
     assert_eq!(explicit.get(Field::Profile), "seed");
