@@ -16,6 +16,7 @@ pub mod link;
 pub mod monitor;
 pub mod mqtt;
 pub mod qr;
+pub mod scenario;
 pub mod score;
 pub mod sensor;
 pub mod session;

@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 pub use dataset::Dataset;
 pub use outbox::Outbox;
 use schedule::Schedule;
-pub use source::Source;
+pub use source::{Scripted, Source};
 pub(crate) use status::Seconds;
 pub use status::{Counters, Fate, LogEntry, LogLevel, Observed, Status};
 
@@ -80,6 +80,13 @@ pub struct Device {
     running: bool,
     /// When each sample is due and what time it carries.
     schedule: Schedule,
+    /// The publish interval: the settings', until a scenario's stage changes it.
+    interval_ms: u64,
+    /// Samples fall due on a grid of the interval from `grid_base_ms` after Start, counted
+    /// from the `grid_made`-th sample made: from Start, or from where a scenario started the
+    /// device or changed its interval.
+    grid_base_ms: u64,
+    grid_made: u64,
     /// At max rate, how many more samples this input may make.
     burst_left: usize,
     actions: VecDeque<Action>,
@@ -105,7 +112,7 @@ impl Device {
             settings.device_id.clone(),
             settings.topic.clone(),
             settings.sensor.clone(),
-            0,
+            (0, 1),
             settings.offline_queue,
             HISTORY_LIMIT,
         );
@@ -121,6 +128,9 @@ impl Device {
                 seed,
             ),
             running: false,
+            interval_ms: settings.interval_ms,
+            grid_base_ms: 0,
+            grid_made: 0,
             outbox: Outbox::new(
                 sources.iter().map(|source| source.queue_limit),
                 settings.offline_queue,
@@ -152,17 +162,29 @@ impl Device {
 
     /// Starts a run: counters and sequences start again; the first sample is due now.
     pub fn start(&mut self, now: Time) {
+        self.start_scripted(now, now, 0, true);
+    }
+
+    /// Starts as a scenario does, `at_ms` after the run's Start at `origin`: its samples fall
+    /// due on the interval's grid from then, stamped on the run's clock. `fresh`, counters and
+    /// sequences start again; otherwise (a device a stage brings back) they carry on.
+    pub fn start_scripted(&mut self, now: Time, origin: Time, at_ms: u64, fresh: bool) {
         if self.is_active() {
             return;
         }
-        for source in &mut self.sources {
-            source.restart();
+        if fresh {
+            for source in &mut self.sources {
+                source.restart();
+            }
+            self.made = 0;
+            self.outbox.clear();
+            self.last_payload = None;
         }
-        self.made = 0;
-        self.outbox.clear();
-        self.last_payload = None;
         self.running = true;
-        self.schedule = Schedule::new(now);
+        self.schedule = Schedule::new(origin);
+        self.schedule.advance(now);
+        self.grid_base_ms = at_ms;
+        self.grid_made = self.made;
         self.info(
             now,
             format!(
@@ -205,7 +227,7 @@ impl Device {
     /// a stop.
     pub fn on_timer(&mut self, now: Time) {
         if self.making() {
-            self.make_due_samples(now);
+            self.make_due_samples(now, u64::MAX);
         }
         self.link.on_timer(now);
         self.pump(now);
@@ -231,7 +253,7 @@ impl Device {
 
     /// Publishing as fast as possible: no schedule, each next sample as the window has room.
     fn max_rate(&self) -> bool {
-        self.settings.interval_ms == 0
+        self.interval_ms == 0
     }
 
     /// The next sample to make: which source, and its sequence.
@@ -240,28 +262,35 @@ impl Device {
         ((self.made % n) as usize, self.made / n + 1)
     }
 
-    /// When the next sample is due, in ms after Start.
+    /// When the next sample is due, in ms after Start: its source's place in the round it
+    /// falls in, rounds counted on the grid.
     fn next_due_at(&self) -> u64 {
-        let (source, sequence) = self.next_due();
-        let interval = self.settings.interval_ms;
-        self.sources[source]
-            .offset_ms
-            .saturating_add((sequence - 1).saturating_mul(interval))
+        let n = self.sources.len() as u64;
+        let (source, _) = self.next_due();
+        let round = (self.made - self.grid_made + self.grid_made % n) / n;
+        let interval = self.interval_ms;
+        self.grid_base_ms
+            .saturating_add(self.sources[source].offset_ms(interval))
+            .saturating_add(round.saturating_mul(interval))
     }
 
-    /// Makes every sample that came due by `now`, each stamped with its own time. After a
-    /// sleeping laptop or a frozen tab that may be many: those beyond what the queue holds are
-    /// made straight into `dropped` (kept for the export, never turned into JSON), and at most
-    /// [`CATCH_UP_CHUNK`] are made per call.
-    fn make_due_samples(&mut self, now: Time) {
+    /// Makes every sample that came due by `now` (and before `before_ms` after Start), each
+    /// stamped with its own time. After a sleeping laptop or a frozen tab that may be many:
+    /// those beyond what the queue holds are made straight into `dropped` (kept for the export,
+    /// never turned into JSON), and at most [`CATCH_UP_CHUNK`] are made per call.
+    fn make_due_samples(&mut self, now: Time, before_ms: u64) {
         self.schedule.advance(now);
         if self.max_rate() {
             return;
         }
-        let interval = self.settings.interval_ms;
+        let interval = self.interval_ms;
         let elapsed = self.schedule.elapsed_ms();
         // Rounds due and made, counted for the first source (the others differ by at most one).
-        let mut due = elapsed.saturating_sub(self.sources[0].offset_ms) / interval + 1;
+        let grid_start = self.grid_base_ms + self.sources[0].offset_ms(interval);
+        let mut due =
+            self.grid_made.div_ceil(self.sources.len() as u64)
+                + elapsed.saturating_sub(grid_start) / interval
+                + 1;
         if let Some(limit) = self.settings.sample_limit() {
             due = due.min(limit);
         }
@@ -283,11 +312,41 @@ impl Device {
         }
         for _ in 0..CATCH_UP_CHUNK {
             let due_at = self.next_due_at();
-            if due_at > elapsed || self.exhausted() {
+            if due_at > elapsed || due_at >= before_ms || self.exhausted() {
                 break;
             }
             let stamp = self.schedule.stamp(due_at, self.settings.start_ms);
-            self.make_sample(now, stamp);
+            self.make_sample(now, stamp, due_at);
+        }
+    }
+
+    /// A scenario's stage changes the interval `at_ms` after Start: what fell due before is
+    /// made on the old grid, and the new grid starts there.
+    pub fn set_interval(&mut self, now: Time, at_ms: u64, interval_ms: u64) {
+        if self.making() {
+            self.make_due_samples(now, at_ms);
+        }
+        self.interval_ms = interval_ms;
+        self.grid_base_ms = at_ms;
+        self.grid_made = self.made;
+        self.pump(now);
+    }
+
+    /// Makes what falls due before `at_ms` after Start (a scenario's stage ends there), then
+    /// stops as [`Device::stop`] does.
+    pub fn stop_at(&mut self, now: Time, at_ms: u64) {
+        if self.making() {
+            self.make_due_samples(now, at_ms);
+        }
+        self.stop(now);
+    }
+
+    /// The network goes away (a scenario's outage): the socket closes without a DISCONNECT,
+    /// samples wait in the queue, and the connection comes back at `until` (monotonic).
+    pub fn go_offline(&mut self, now: Time, until: u64) {
+        if self.making() {
+            self.link.go_offline(now, until);
+            self.pump(now);
         }
     }
 
@@ -435,6 +494,10 @@ impl Device {
         &self.sources
     }
 
+    pub(crate) fn sources_mut(&mut self) -> &mut [Source] {
+        &mut self.sources
+    }
+
     /// The JSON of the last PUBLISH sent.
     pub fn last_payload(&self) -> Option<&str> {
         self.last_payload.as_deref()
@@ -465,13 +528,13 @@ impl Device {
         self.pump(now);
     }
 
-    /// Makes the next sample (of the source whose turn it is), stamped `stamp`, and queues it,
-    /// dropping that source's oldest when its queue is full.
-    fn make_sample(&mut self, now: Time, stamp: i64) {
+    /// Makes the next sample (of the source whose turn it is), due `at_ms` after Start and
+    /// stamped `stamp`, and queues it, dropping that source's oldest when its queue is full.
+    fn make_sample(&mut self, now: Time, stamp: i64, at_ms: u64) {
         let (index, _) = self.next_due();
         self.made += 1;
         let source = &mut self.sources[index];
-        let sample = source.generator.next_sample(stamp);
+        let sample = source.next_sample(stamp, at_ms);
         let ended = source.generator.take_ended();
         let mut note = None;
         if let Some(label) = sample.label {
@@ -669,10 +732,9 @@ impl Device {
                 {
                     self.burst_left -= 1;
                     self.schedule.advance(now);
-                    let stamp = self
-                        .schedule
-                        .stamp(self.schedule.elapsed_ms(), self.settings.start_ms);
-                    self.make_sample(now, stamp);
+                    let at_ms = self.schedule.elapsed_ms();
+                    let stamp = self.schedule.stamp(at_ms, self.settings.start_ms);
+                    self.make_sample(now, stamp, at_ms);
                     continue;
                 }
                 break;

@@ -3,16 +3,28 @@
 //! one source, or for a whole fleet of them in shared mode.
 
 use super::{Counters, Dataset, Fate};
-use crate::sensor::{Generator, Label, Sample, SensorConfig, Telemetry};
+use crate::scenario::Front;
+use crate::sensor::{AnomalyKind, Generator, Label, Sample, SensorConfig, Telemetry};
+
+/// A scenario's anomaly for one sensor: at its first sample at or after `at_ms` (from Start),
+/// an event of `kind`, its magnitude and length multiplied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scripted {
+    pub at_ms: u64,
+    pub kind: AnomalyKind,
+    pub magnitude: f64,
+    pub duration: f64,
+}
 
 #[derive(Debug, Clone)]
 pub struct Source {
     pub device_id: String,
     /// The topic its samples go to, `{device_id}` replaced.
     pub topic: String,
-    /// Its place in the interval: sample k is due at `offset_ms + (k - 1) x interval`, so a
-    /// fleet's first samples are spread over one interval.
-    pub offset_ms: u64,
+    /// Its place in the interval, `(k - 1, n)` for sensor k of n: sample j is due at
+    /// `(k - 1) / n x interval + (j - 1) x interval`, so a fleet's first samples are spread over
+    /// one interval, whatever the interval.
+    pub place: (u64, u64),
     pub generator: Generator,
     /// The most of its samples that wait to be sent (its lane of the device's outbox); beyond
     /// it the oldest is dropped.
@@ -22,6 +34,11 @@ pub struct Source {
     pub counters: Counters,
     /// The label of the previous sample, to count an event once, at its first sample.
     pub last_label: Option<Label>,
+    /// A scenario's anomalies for this sensor, by time, and how many have started.
+    script: Vec<Scripted>,
+    started: usize,
+    /// A scenario's weather fronts.
+    fronts: Vec<Front>,
 }
 
 impl Source {
@@ -29,20 +46,52 @@ impl Source {
         device_id: String,
         topic: String,
         sensor: SensorConfig,
-        offset_ms: u64,
+        place: (u64, u64),
         queue_limit: usize,
         dataset_limit: usize,
     ) -> Self {
         Self {
             device_id,
             topic,
-            offset_ms,
+            place,
             generator: Generator::new(sensor),
             queue_limit: queue_limit.max(1),
             dataset: Dataset::new(dataset_limit),
             counters: Counters::default(),
             last_label: None,
+            script: vec![],
+            started: 0,
+            fronts: vec![],
         }
+    }
+
+    /// When in each interval its samples fall due, in ms.
+    pub fn offset_ms(&self, interval_ms: u64) -> u64 {
+        let (k, n) = self.place;
+        k.saturating_mul(interval_ms) / n.max(1)
+    }
+
+    /// Gives it a scenario's anomalies (sorted here by time) and fronts.
+    pub fn set_script(&mut self, mut script: Vec<Scripted>, fronts: Vec<Front>) {
+        script.sort_by_key(|s| s.at_ms);
+        self.script = script;
+        self.started = 0;
+        self.fronts = fronts;
+    }
+
+    /// Makes its next sample, due `at_ms` after Start: the scenario's anomalies due by then
+    /// are injected first, and its fronts move the air.
+    pub fn next_sample(&mut self, stamp: i64, at_ms: u64) -> Sample {
+        while let Some(event) = self.script.get(self.started)
+            && event.at_ms <= at_ms
+        {
+            self.generator
+                .inject_scaled(event.kind, event.magnitude, event.duration);
+            self.started += 1;
+        }
+        let since = i64::try_from(at_ms).unwrap_or(i64::MAX);
+        let front: f64 = self.fronts.iter().map(|f| f.departure_hpa(since)).sum();
+        self.generator.next_sample_moved(stamp, front)
     }
 
     /// Back to the start of a run: sequence 1 next, nothing queued, counted or kept.
@@ -51,6 +100,7 @@ impl Source {
         self.dataset.clear();
         self.counters = Counters::default();
         self.last_label = None;
+        self.started = 0;
     }
 
     /// The JSON payload of `sample`; `blind`, without its labels.

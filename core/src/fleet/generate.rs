@@ -38,10 +38,9 @@ pub fn generate(
         for source in device.sources() {
             let mut generator = source.generator.clone();
             let profile = generator.config().profile;
+            let offset = source.offset_ms(interval);
             for k in 1..=samples {
-                let due = source
-                    .offset_ms
-                    .saturating_add((k - 1).saturating_mul(interval));
+                let due = offset.saturating_add((k - 1).saturating_mul(interval));
                 let stamp = start_ms.saturating_add(i64::try_from(due).unwrap_or(i64::MAX));
                 let sample = generator.next_sample(stamp);
                 row(Generated {

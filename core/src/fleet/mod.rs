@@ -13,6 +13,7 @@
 pub mod generate;
 mod outage;
 mod rate;
+mod script;
 pub mod table;
 
 use std::cmp::Reverse;
@@ -22,11 +23,14 @@ pub use outage::grouped;
 pub use rate::RateMeter;
 
 use outage::{Line, Outage};
+use script::{Script, Step};
 
 use crate::device::{
     CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status, Time,
 };
+use crate::device::Scripted;
 use crate::link::Action;
+use crate::scenario::{Scenario, What};
 use crate::sensor::{AnomalyKind, Rng, csv_header};
 use crate::settings::{Connection, DEVICE_ID_PLACEHOLDER, Settings, numbered};
 
@@ -79,19 +83,41 @@ pub struct Fleet {
     open_slots: usize,
     /// Connections down together since a device said so: summed up, not a line each.
     outage: Option<Outage>,
+    /// The scenario the settings name, the number of this fleet's first sensor (a shard's
+    /// first is not 1), and the scenario as this run plays it.
+    scenario: Option<std::sync::Arc<Scenario>>,
+    first: usize,
+    script: Option<Script>,
+}
+
+/// Where a scenario's run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageNow {
+    /// The stage running, from 0, of `stages`.
+    pub index: usize,
+    pub stages: usize,
+    /// Devices the stages want connected now (over the whole fleet, every shard).
+    pub devices: usize,
+    /// Since Start, and when the last stage ends, ms.
+    pub elapsed_ms: u64,
+    pub end_ms: u64,
 }
 
 impl Fleet {
     /// A stopped fleet as the settings describe it. `seed` drives retry jitter only.
     pub fn new(settings: Settings, seed: u64) -> Self {
-        Self::with_devices(build(&settings, seed, Shard::WHOLE))
+        Self::shard(settings, seed, Shard::WHOLE)
     }
 
     /// The `shard.index`-th of `shard.count` equal slices of the fleet the settings describe:
     /// its devices keep the numbers, ids, topics, seeds and places in the interval they have in
     /// the whole fleet, so the slices together are that fleet.
     pub fn shard(settings: Settings, seed: u64, shard: Shard) -> Self {
-        Self::with_devices(build(&settings, seed, shard))
+        let first = *shard.numbers(settings.devices.max(1)).start();
+        let mut fleet = Self::with_devices(build(&settings, seed, shard));
+        fleet.scenario = settings.scenario;
+        fleet.first = first;
+        fleet
     }
 
     fn with_devices(connections: Vec<Device>) -> Self {
@@ -113,6 +139,9 @@ impl Fleet {
             active_count: 0,
             open_slots: OPEN_SLOTS,
             outage: None,
+            scenario: None,
+            first: 1,
+            script: None,
         }
     }
 
@@ -150,31 +179,122 @@ impl Fleet {
         self.connections.get_mut(connection)?.poll_observed()
     }
 
+    /// Starts the run: every device, or as the scenario's first stage says (and the rest as
+    /// its steps come due, [`Fleet::on_timer`]).
     pub fn start(&mut self, now: Time) {
-        self.each(now, |device| device.start(now));
+        if self.is_active() {
+            return;
+        }
+        let Some(scenario) = self.scenario.clone() else {
+            self.each(now, |device| device.start(now));
+            return;
+        };
+        let (first, held) = (self.first, self.sensor_count());
+        let per_sensor = self.connections.len() == held && held > 1;
+        self.script = Some(Script::new(scenario, now, self.connections.len(), |k| {
+            match k.checked_sub(first) {
+                Some(i) if i < held => Some(if per_sensor { i } else { 0 }),
+                _ => None,
+            }
+        }));
+        self.play(now);
+        self.grant_slots(now);
+        self.check_outage(now);
     }
 
     pub fn stop(&mut self, now: Time) {
+        self.end_script();
         self.each(now, |device| device.stop(now));
     }
 
-    /// Stops, saying why, when the run has [`Fleet::finished`] (a recording played once is
-    /// read and delivered); whether it did.
-    pub fn stop_if_finished(&mut self, now: Time) -> bool {
-        if !self.finished() {
-            return false;
+    /// A stop or the end of the scenario: no more steps, and nothing more to say of it.
+    fn end_script(&mut self) {
+        if let Some(script) = &mut self.script {
+            script.ended = true;
+            script.reported = true;
         }
+    }
+
+    /// Stops, saying why, when the run has [`Fleet::finished`] (a recording played once is
+    /// read and delivered) or its scenario's last stage has ended; whether it did.
+    pub fn stop_if_finished(&mut self, now: Time) -> bool {
+        let unreported = self.script.as_ref().is_some_and(|s| s.ended && !s.reported);
+        let text = match () {
+            _ if unreported => "the scenario ended with its last stage; stopping",
+            _ if self.finished() => {
+                "the recording ended: every sensor read each of its rows once; stopping"
+            }
+            _ => return false,
+        };
         self.log.push_back(LogEntry {
             wall_ms: now.wall_ms,
             level: LogLevel::Info,
-            text: "the recording ended: every sensor read each of its rows once; stopping".into(),
+            text: text.into(),
             outage: None,
         });
         self.stop(now);
         true
     }
 
+    /// The run played a scenario to its end (rather than being stopped).
+    pub fn scenario_ended(&self) -> bool {
+        self.script.as_ref().is_some_and(|s| s.ended)
+    }
+
+    /// Where the scenario's run is at `now`; none without a scenario or before Start.
+    pub fn stage(&self, now: Time) -> Option<StageNow> {
+        let script = self.script.as_ref()?;
+        let scenario = &script.scenario;
+        let elapsed_ms = script.elapsed(now).min(scenario.end_ms());
+        Some(StageNow {
+            index: scenario.stage_at(elapsed_ms),
+            stages: scenario.stages.len(),
+            devices: scenario.devices_at(elapsed_ms),
+            elapsed_ms,
+            end_ms: scenario.end_ms(),
+        })
+    }
+
+    /// Runs the scenario's steps that are due at `now`, in order.
+    fn play(&mut self, now: Time) {
+        loop {
+            let Some(script) = &mut self.script else {
+                return;
+            };
+            let Some((at, step)) = script.due(now) else {
+                return;
+            };
+            let origin = script.origin;
+            match step {
+                Step::Interval(interval) => {
+                    self.each(now, |device| device.set_interval(now, at, interval));
+                }
+                Step::Join(connection) => {
+                    let fresh = !std::mem::replace(&mut script.joined[connection], true);
+                    self.with(connection, now, |device| {
+                        device.start_scripted(now, origin, at, fresh);
+                    });
+                }
+                Step::Leave(connection) => {
+                    self.with(connection, now, |device| device.stop_at(now, at));
+                }
+                Step::Offline {
+                    connection,
+                    until_ms,
+                } => {
+                    let until = script.mono_at(until_ms);
+                    self.with(connection, now, |device| device.go_offline(now, until));
+                }
+                Step::End => {
+                    script.ended = true;
+                    self.each(now, |device| device.stop_at(now, at));
+                }
+            }
+        }
+    }
+
     pub fn shutdown(&mut self, now: Time) {
+        self.end_script();
         self.each(now, |device| device.shutdown(now));
     }
 
@@ -220,6 +340,7 @@ impl Fleet {
     /// [`CATCH_UP_CHUNK`] samples between them (a long catch-up after a sleep), the rest wait
     /// for the next call, which the transport makes at once.
     pub fn on_timer(&mut self, now: Time) {
+        self.play(now);
         let mut due = vec![];
         while let Some(&Reverse((at, index))) = self.deadlines.peek() {
             if at > now.mono_ms {
@@ -251,7 +372,8 @@ impl Fleet {
     pub fn poll_timeout(&self) -> Option<u64> {
         let device = self.deadlines.peek().map(|Reverse((at, _))| *at);
         let outage = self.outage.as_ref().map(Outage::next_check);
-        device.into_iter().chain(outage).min()
+        let step = self.script.as_ref().and_then(Script::poll_timeout);
+        device.into_iter().chain(outage).chain(step).min()
     }
 
     /// The next thing the transport must do, for connection `.0`.
@@ -264,9 +386,14 @@ impl Fleet {
     }
 
     /// Some device is running (counted as devices start and stop, not looked up: the
-    /// transport asks after every socket event).
+    /// transport asks after every socket event), or a scenario is playing (a stage may have
+    /// none connected yet).
     pub fn is_active(&self) -> bool {
-        self.active_count > 0
+        self.active_count > 0 || self.script_playing()
+    }
+
+    fn script_playing(&self) -> bool {
+        self.script.as_ref().is_some_and(|s| !s.ended)
     }
 
     /// Connections accepted now, of how many.
@@ -518,7 +645,7 @@ impl Fleet {
         if ending && self.active[index] {
             self.active[index] = false;
             self.active_count -= 1;
-            if self.active_count == 0 {
+            if self.active_count == 0 && !self.script_playing() {
                 self.fleet_stopped(now);
             }
         } else if !ending && !self.active[index] {
@@ -619,7 +746,9 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         return vec![];
     }
     if n == 1 {
-        return vec![Device::new(settings.clone(), seed)];
+        let mut device = Device::new(settings.clone(), seed);
+        script_sensor(&mut device.sources_mut()[0], settings, 1);
+        return vec![device];
     }
     let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / held).max(1);
     let sources = shard.numbers(n).map(|k| {
@@ -639,15 +768,16 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         {
             replay.offset = (k - 1) * replay.recording.len() / n;
         }
-        let offset_ms = (k as u64 - 1) * settings.interval_ms / n as u64;
-        Source::new(
+        let mut source = Source::new(
             device_id,
             topic,
             sensor,
-            offset_ms,
+            (k as u64 - 1, n as u64),
             queue_limit,
             HISTORY_LIMIT / held,
-        )
+        );
+        script_sensor(&mut source, settings, k);
+        source
     });
     match settings.connection {
         Connection::Shared => {
@@ -677,6 +807,32 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
             })
             .collect(),
     }
+}
+
+/// Gives sensor `k` (from 1) the scenario's anomalies for it, and its fronts.
+fn script_sensor(source: &mut Source, settings: &Settings, k: usize) {
+    let Some(scenario) = &settings.scenario else {
+        return;
+    };
+    let script = scenario
+        .events
+        .iter()
+        .filter(|event| event.devices.contains(k))
+        .filter_map(|event| match event.what {
+            What::Anomaly {
+                kind,
+                magnitude,
+                duration,
+            } => Some(Scripted {
+                at_ms: event.at_ms,
+                kind,
+                magnitude,
+                duration,
+            }),
+            _ => None,
+        })
+        .collect();
+    source.set_script(script, scenario.fronts());
 }
 
 /// The seed of sensor `n` (from 1) of a fleet whose page seed is `seed`: distinct for every

@@ -859,7 +859,7 @@ fn a_fleet_catch_up_is_bounded_per_timer_turn_and_makes_every_due_sample() {
     // the others to catch up first.
     assert!(first_turn.iter().all(|&t| t <= 10), "{first_turn:?}");
     for device in fleet.connections() {
-        let due = (now.mono_ms - device.sources()[0].offset_ms) / 10 + 1;
+        let due = (now.mono_ms - device.sources()[0].offset_ms(10)) / 10 + 1;
         assert_eq!(device.samples_made(), due, "every due sample was made");
         assert_eq!(device.counters().queued, 100, "the newest 100 wait");
     }
@@ -1113,7 +1113,7 @@ fn sensors(fleet: &Fleet) -> Vec<(String, String, u64, Vec<String>)> {
             (
                 source.device_id.clone(),
                 source.topic.clone(),
-                source.offset_ms,
+                source.offset_ms(1000),
                 payloads,
             )
         })

@@ -318,6 +318,39 @@ impl Link {
         }
     }
 
+    /// The network goes away until `until` (monotonic): the socket closes without a
+    /// DISCONNECT, as when a cable is pulled; what is in flight goes again, with DUP, after the
+    /// next CONNACK, and the attempt is made at `until`. Nothing when idle or draining.
+    pub fn go_offline(&mut self, now: Time, until: u64) {
+        let attempt = match self.phase {
+            Phase::Idle | Phase::Draining { .. } => return,
+            Phase::Waiting { attempt, .. } => attempt,
+            _ => 2,
+        };
+        let reason = "offline (the scenario's outage)".to_owned();
+        self.push_log(
+            now,
+            LogLevel::Info,
+            format!("{reason}: back in {} s", Seconds(until.saturating_sub(now.mono_ms))),
+            Some(reason.clone()),
+        );
+        self.last_error = Some(reason.clone());
+        // Waiting first: the session's close that follows (which closes the socket) is then
+        // not a failure to retry.
+        self.phase = Phase::Waiting {
+            attempt,
+            until,
+            reason,
+            refused: false,
+        };
+        if self.session.is_disconnected() {
+            // A socket still opening: no session to close, so close it here.
+            self.push_action(Action::Close);
+        } else {
+            self.session.transport_closed();
+        }
+    }
+
     /// While draining, the deadline.
     pub fn draining_until(&self) -> Option<u64> {
         match self.phase {

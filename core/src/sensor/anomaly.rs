@@ -150,8 +150,11 @@ pub struct Event {
     pub index: u64,
     /// Spike direction, +1 or -1.
     pub sign: f64,
-    /// The event's magnitude: the difficulty's scale, or its own draw in a benchmark.
+    /// The event's magnitude: the difficulty's scale, or its own draw in a benchmark (times a
+    /// scenario's multiplier).
     pub scale: f64,
+    /// How many samples it spans.
+    pub length: u64,
 }
 
 /// See [`Scheduler::length`].
@@ -169,7 +172,8 @@ pub struct Scheduler {
     kinds: Vec<AnomalyKind>,
     rng: Rng,
     current: Option<Event>,
-    injected: Vec<AnomalyKind>,
+    /// Injected kinds waiting, each with its magnitude and length multipliers.
+    injected: Vec<(AnomalyKind, f64, f64)>,
     events: u64,
     /// The sequence of the last sample of the last event (0 before any).
     last_event_end: u64,
@@ -205,22 +209,30 @@ impl Scheduler {
 
     /// Starts an event of `kind` at the next sample (after the one running, if any).
     pub fn inject(&mut self, kind: AnomalyKind) {
-        self.injected.push(kind);
+        self.inject_scaled(kind, 1.0, 1.0);
+    }
+
+    /// [`Scheduler::inject`], the event's magnitude and length multiplied by these (a
+    /// scenario's event).
+    pub fn inject_scaled(&mut self, kind: AnomalyKind, magnitude: f64, duration: f64) {
+        self.injected.push((kind, magnitude, duration));
     }
 
     /// The event covering sample `sequence`, if any. Call once per sample, in order.
     pub fn next(&mut self, sequence: u64) -> Option<Event> {
-        let duration = self.duration;
         if let Some(event) = &mut self.current {
             event.index += 1;
-            if event.index < length(event.label.kind, duration) {
+            if event.index < event.length {
                 return self.current;
             }
             self.current = None;
             self.last_event_end = sequence - 1;
         }
+        let (mut magnitude, mut longer) = (1.0, 1.0);
         let kind = if !self.injected.is_empty() {
-            Some(self.injected.remove(0))
+            let (kind, m, d) = self.injected.remove(0);
+            (magnitude, longer) = (m, d);
+            Some(kind)
         } else {
             let due = match self.mode {
                 AnomalyMode::Every(n) => n > 0 && sequence - self.last_event_end >= n,
@@ -252,15 +264,15 @@ impl Scheduler {
             },
             index: 0,
             sign,
-            scale,
+            scale: scale * magnitude,
+            length: length(kind, self.duration * longer),
         });
         self.current
     }
 
     /// Whether the sample [`Scheduler::next`] last covered is its event's last.
     pub fn event_ends(&self) -> bool {
-        self.current
-            .is_some_and(|e| e.index + 1 >= length(e.label.kind, self.duration))
+        self.current.is_some_and(|e| e.index + 1 >= e.length)
     }
 
     /// How many samples an event of `kind` lasts: the catalogue's, times the duration setting

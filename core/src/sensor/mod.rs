@@ -222,6 +222,11 @@ impl Generator {
         self.scheduler.inject(kind);
     }
 
+    /// [`Generator::inject`], the event's magnitude and length multiplied by these.
+    pub fn inject_scaled(&mut self, kind: AnomalyKind, magnitude: f64, duration: f64) {
+        self.scheduler.inject_scaled(kind, magnitude, duration);
+    }
+
     /// How many samples this generator has made.
     pub fn sequence(&self) -> u64 {
         self.sequence
@@ -262,6 +267,12 @@ impl Generator {
 
     /// The next sample, stamped with `timestamp_ms`.
     pub fn next_sample(&mut self, timestamp_ms: i64) -> Sample {
+        self.next_sample_moved(timestamp_ms, 0.0)
+    }
+
+    /// [`Generator::next_sample`], the air moved by `front_hpa` (a scenario's weather
+    /// fronts; the seed profile's uniform draws have no air to move).
+    pub fn next_sample_moved(&mut self, timestamp_ms: i64, front_hpa: f64) -> Sample {
         self.sequence += 1;
         let event = self.scheduler.next(self.sequence);
         let (pressure, temperature) = match self.config.profile {
@@ -291,6 +302,10 @@ impl Generator {
                     None => (model_pressure, model_temperature),
                 }
             }
+        };
+        let pressure = match self.config.profile {
+            Profile::Seed => pressure,
+            Profile::Realistic | Profile::Replay => pressure + front_hpa,
         };
         let true_pressure = pressure;
         let (pressure, temperature) = match event {
@@ -372,7 +387,7 @@ impl Generator {
             AnomalyKind::Spike => (pressure + event.sign * SPIKE_HPA * scale, temperature),
             AnomalyKind::Step => (pressure + STEP_HPA * scale, temperature),
             AnomalyKind::Drift => {
-                let share = (i + 1.0) / self.scheduler.length(AnomalyKind::Drift) as f64;
+                let share = (i + 1.0) / event.length as f64;
                 (pressure + DRIFT_HPA * scale * share, temperature)
             }
             AnomalyKind::Stuck => {

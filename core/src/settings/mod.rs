@@ -4,7 +4,7 @@
 
 mod broker;
 mod controls;
-mod model;
+pub(crate) mod model;
 mod query;
 
 use std::fmt;
@@ -525,6 +525,7 @@ impl SettingsForm {
             altitude_spread_m: checked(altitude_spread),
             replay_loop: checked(replay_loop),
             replay_in_step: checked(replay_in_step),
+            scenario: None,
         })
     }
 
@@ -681,9 +682,19 @@ pub struct Settings {
     /// sensors from its first row (or each from its own place).
     pub replay_loop: bool,
     pub replay_in_step: bool,
+    /// The scenario the run plays, once checked against these settings
+    /// ([`Settings::attach_scenario`]).
+    pub scenario: Option<std::sync::Arc<crate::scenario::Scenario>>,
 }
 
 impl Settings {
+    /// Plays `scenario` (read, and applied to the form these settings came from): a problem
+    /// names the stage or event and field.
+    pub fn attach_scenario(&mut self, scenario: crate::scenario::Scenario) -> Result<(), String> {
+        self.scenario = Some(std::sync::Arc::new(scenario.check(self)?));
+        Ok(())
+    }
+
     /// The recording the replay profile plays, read by the runner or the page (the settings
     /// hold only its name). Every sensor shares the one copy.
     pub fn attach_recording(&mut self, recording: std::sync::Arc<crate::sensor::Recording>) {
@@ -726,6 +737,7 @@ impl fmt::Debug for Settings {
             .field("altitude_spread_m", &self.altitude_spread_m)
             .field("replay_loop", &self.replay_loop)
             .field("replay_in_step", &self.replay_in_step)
+            .field("scenario", &self.scenario)
             .finish()
     }
 }
@@ -953,7 +965,7 @@ fn parse_signed_micros(text: &str) -> Option<(bool, u64)> {
 /// A plain decimal (`1`, `1.0`, `.05`, `2.`) as millionths, digits past the sixth dropped and
 /// huge values saturated. Written out rather than parsed as f64: the only float parsing in the
 /// page, it would bring about 2 KB gzip of float-parsing code into the bundle.
-fn parse_decimal_micros(text: &str) -> Option<u64> {
+pub(crate) fn parse_decimal_micros(text: &str) -> Option<u64> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
