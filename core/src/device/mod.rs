@@ -287,10 +287,9 @@ impl Device {
         let elapsed = self.schedule.elapsed_ms();
         // Rounds due and made, counted for the first source (the others differ by at most one).
         let grid_start = self.grid_base_ms + self.sources[0].offset_ms(interval);
-        let mut due =
-            self.grid_made.div_ceil(self.sources.len() as u64)
-                + elapsed.saturating_sub(grid_start) / interval
-                + 1;
+        let mut due = self.grid_made.div_ceil(self.sources.len() as u64)
+            + elapsed.saturating_sub(grid_start) / interval
+            + 1;
         if let Some(limit) = self.settings.sample_limit() {
             due = due.min(limit);
         }

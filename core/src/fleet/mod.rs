@@ -25,10 +25,10 @@ pub use rate::RateMeter;
 use outage::{Line, Outage};
 use script::{Script, Step};
 
+use crate::device::Scripted;
 use crate::device::{
     CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status, Time,
 };
-use crate::device::Scripted;
 use crate::link::Action;
 use crate::scenario::{Scenario, What};
 use crate::sensor::{AnomalyKind, Rng, csv_header};
@@ -191,12 +191,15 @@ impl Fleet {
         };
         let (first, held) = (self.first, self.sensor_count());
         let per_sensor = self.connections.len() == held && held > 1;
-        self.script = Some(Script::new(scenario, now, self.connections.len(), |k| {
-            match k.checked_sub(first) {
+        self.script = Some(Script::new(
+            scenario,
+            now,
+            self.connections.len(),
+            |k| match k.checked_sub(first) {
                 Some(i) if i < held => Some(if per_sensor { i } else { 0 }),
                 _ => None,
-            }
-        }));
+            },
+        ));
         self.play(now);
         self.grant_slots(now);
         self.check_outage(now);

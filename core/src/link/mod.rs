@@ -331,7 +331,10 @@ impl Link {
         self.push_log(
             now,
             LogLevel::Info,
-            format!("{reason}: back in {} s", Seconds(until.saturating_sub(now.mono_ms))),
+            format!(
+                "{reason}: back in {} s",
+                Seconds(until.saturating_sub(now.mono_ms))
+            ),
             Some(reason.clone()),
         );
         self.last_error = Some(reason.clone());

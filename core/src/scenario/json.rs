@@ -212,7 +212,9 @@ impl Reader<'_> {
             match byte {
                 b'"' => break,
                 b'\\' => {
-                    let escaped = self.peek().ok_or_else(|| self.error("a string is not closed"))?;
+                    let escaped = self
+                        .peek()
+                        .ok_or_else(|| self.error("a string is not closed"))?;
                     self.at += 1;
                     let plain = match escaped {
                         b'"' => b'"',

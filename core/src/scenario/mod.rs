@@ -185,7 +185,10 @@ impl Scenario {
                         format!("{key}: neither a scenario field (name, stages, events) nor a setting's URL parameter")
                     })?;
                     let text = value.as_text().ok_or_else(|| {
-                        format!("{key}: must be a string, a number or true/false, not {}", value.kind())
+                        format!(
+                            "{key}: must be a string, a number or true/false, not {}",
+                            value.kind()
+                        )
                     })?;
                     scenario.settings.push((field, text.to_owned()));
                 }
@@ -274,9 +277,7 @@ impl Scenario {
                     "events[{index}].devices: device {highest} is not in a fleet of {fleet}"
                 ));
             }
-            if shared
-                && matches!(event.what, What::Offline { .. })
-                && event.devices != Devices::All
+            if shared && matches!(event.what, What::Offline { .. }) && event.devices != Devices::All
             {
                 return Err(format!(
                     "events[{index}].devices: one shared connection carries every device, so an outage takes \"all\" (or use connection per-device)"
@@ -365,7 +366,9 @@ fn read_seconds(key: &str, value: &Value) -> Result<u64, String> {
     crate::settings::parse_decimal_micros(text)
         .map(|micros| micros.div_ceil(1000))
         .filter(|&ms| ms <= MAX_MS)
-        .ok_or_else(|| format!("{key}: must be a number of seconds from 0 to a year (got \"{text}\")"))
+        .ok_or_else(|| {
+            format!("{key}: must be a number of seconds from 0 to a year (got \"{text}\")")
+        })
 }
 
 fn read_stage(members: &[(String, Value)], start_ms: u64) -> Result<Stage, String> {
