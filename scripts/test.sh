@@ -60,6 +60,8 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
     timeout 300 python3 tests/e2e/score_cli.py target/debug/dps368-sim "$TEST_MQTT_PORT" "$TEST_WS_PORT"
   step "deploy/ (the Indexed Job validated, its command line run; the Dockerfile's paths)" \
     timeout 300 python3 tests/e2e/deploy.py target/debug/dps368-sim "$TEST_MQTT_PORT"
+  step "scenarios (the three examples played together against a model of their stages; outages, fronts, labels; a bad one refused)" \
+    timeout 300 python3 tests/e2e/scenario.py target/debug/dps368-sim "$TEST_MQTT_PORT" target/test/mosquitto.log
   step "fleets, max rate, the page and the runner byte for byte (built page, chromedriver, mosquitto_sub)" \
     timeout 600 python3 tests/e2e/fleet.py target/e2e-dist "$TEST_MQTT_PORT" "$TEST_WS_PORT" target/debug/dps368-sim target/test/mosquitto.log
   step "fault injection (proxy cuts, broker restart, silent brokers, passwords)" \

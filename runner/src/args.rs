@@ -56,7 +56,12 @@ const SEED_VARIABLES: [(&str, Field); 4] = [
 ];
 
 /// The runner's own flags; every page setting is one too (see [`table`]).
-const RUN_FLAGS: [Flag; 10] = [
+const RUN_FLAGS: [Flag; 11] = [
+    Flag::valued(
+        "scenario",
+        "FILE",
+        "play a scenario (JSON: stages, events, settings); flags given here win over its settings",
+    ),
     Flag::valued(
         "cafile",
         "FILE",
@@ -168,6 +173,9 @@ pub fn parse_and_check(
     let mut export = None;
     let mut tls_files = crate::tls::Files::default();
     let mut stray = false;
+    // Page settings given as flags, applied after a scenario's own so that they win.
+    let mut fields = vec![];
+    let mut scenario_path = None;
     for given in given {
         let (flag, value) = match given {
             Given::Flag(flag, value) => (flag, value),
@@ -186,7 +194,7 @@ pub fn parse_and_check(
             client_id_set |= field == Field::ClientId;
             seed_set |= field == Field::Seed;
             profile_set |= field == Field::Profile;
-            form.set(field, value);
+            fields.push((field, value));
             continue;
         }
         match flag.name {
@@ -212,6 +220,10 @@ pub fn parse_and_check(
                 Err(problem) => errors.push(problem),
             },
             "shard" => shard_text = Some(value),
+            "scenario" if scenario_path.is_some() => {
+                errors.push(format!("{} is given twice ({value})", flag.shown()));
+            }
+            "scenario" => scenario_path = Some(value),
             "cafile" | "cert" | "key" => {
                 if let Err(problem) = tls_files.set(flag.name, value) {
                     errors.push(problem);
@@ -219,6 +231,26 @@ pub fn parse_and_check(
             }
             other => unreachable!("--{other} is in the table and not read"),
         }
+    }
+    let scenario = scenario_path.as_deref().and_then(|path| {
+        read_scenario(path)
+            .map_err(|problem| errors.push(problem))
+            .ok()
+    });
+    if let Some(scenario) = &scenario {
+        scenario.apply(&mut form);
+        if fields.iter().any(|(field, _)| *field == Field::Devices) {
+            errors.push(format!(
+                "--devices: the scenario's stages decide the fleet ({} devices)",
+                scenario.fleet()
+            ));
+        }
+        seed_set |= scenario.settings.iter().any(|(f, _)| *f == Field::Seed);
+        profile_set |= scenario.settings.iter().any(|(f, _)| *f == Field::Profile);
+        client_id_set |= scenario.settings.iter().any(|(f, _)| *f == Field::ClientId);
+    }
+    for (field, value) in fields {
+        form.set(field, value);
     }
     // Slices drawing seeds of their own would not be one fleet.
     if shard_text.is_some() && !seed_set {
@@ -250,6 +282,11 @@ pub fn parse_and_check(
         Ok(mut settings) => {
             if let Err(problem) = read_recording(&mut settings, form.get(Field::Replay)) {
                 errors.push(problem);
+            }
+            if let (Some(scenario), Some(path)) = (scenario, &scenario_path)
+                && let Err(problem) = settings.attach_scenario(scenario)
+            {
+                errors.push(format!("--scenario {path}: {problem}"));
             }
             Some(settings)
         }
@@ -310,6 +347,22 @@ pub fn parse_and_check(
         flags::create_output("export", path).map_err(|problem| vec![problem])?;
     }
     Ok(Parsed::Run(Box::new(options)))
+}
+
+/// A scenario file, read (at most [`MAX_BYTES`](dps368_core::scenario::MAX_BYTES) of it)
+/// and parsed: a problem names the flag, the file, and the stage or event and field.
+pub fn read_scenario(path: &str) -> Result<dps368_core::scenario::Scenario, String> {
+    use std::io::Read;
+    let path = path.trim();
+    let limit = dps368_core::scenario::MAX_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("--scenario {path}: {e}"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("--scenario {path}: not UTF-8 text"))?;
+    dps368_core::scenario::Scenario::parse(&text)
+        .map_err(|problem| format!("--scenario {path}: {problem}"))
 }
 
 /// The replay profile's recording, read from its file (reading writes nothing): a problem

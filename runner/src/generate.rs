@@ -123,6 +123,9 @@ pub fn main(arguments: Vec<String>) -> ExitCode {
 /// What generate asks of the run command's options, checked before any file is made.
 fn generate_rules(options: &args::Options) -> Vec<String> {
     let mut problems = vec![];
+    if options.settings.scenario.is_some() {
+        problems.push("--scenario: generate makes samples without a clock or connections; play the scenario with the run command and --export".to_owned());
+    }
     if options.settings.interval_ms == 0 {
         problems.push("--interval: must be above 0 for generate (at max rate a sample's time is when it was sent)".to_owned());
     }

@@ -125,6 +125,15 @@ async fn run(options: args::Options) -> ExitCode {
         },
         options.settings.sensor.seed
     );
+    if let Some(scenario) = &options.settings.scenario {
+        eprintln!(
+            "dps368-sim: playing the scenario {:?}: {} stage(s), {} event(s), {} s",
+            scenario.name,
+            scenario.stages.len(),
+            scenario.events.len(),
+            scenario.end_ms().div_ceil(1000)
+        );
+    }
     fleet.start(clock.now());
     loop {
         // Drain what the fleet wants done, then its log.
@@ -200,20 +209,40 @@ async fn run(options: args::Options) -> ExitCode {
                 let devices = fleet.sensor_count();
                 let rate = totals.acked.saturating_sub(last_acked);
                 last_acked = totals.acked;
+                let stage = fleet.stage(clock.now());
                 if options.stats_json {
                     // Written, never panicking: a reader that went away (`| head`) must not
                     // stop the run before its DISCONNECTs.
                     let mut out = std::io::stdout().lock();
+                    let stage = stage.map_or(String::new(), |s| {
+                        format!(
+                            ",\"stage\":{},\"stages\":{},\"stage_devices\":{},\"scenario_s\":{}",
+                            s.index + 1,
+                            s.stages,
+                            s.devices,
+                            s.elapsed_ms / 1000
+                        )
+                    });
                     let _ = writeln!(
                         out,
-                        "{{\"connections_up\":{up},\"connections\":{of},\"devices\":{devices},\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{},\"in_flight\":{},\"queued\":{},\"acked_per_s\":{rate}}}",
+                        "{{\"connections_up\":{up},\"connections\":{of},\"devices\":{devices},\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{},\"in_flight\":{},\"queued\":{},\"acked_per_s\":{rate}{stage}}}",
                         totals.samples, totals.published, totals.acked, totals.dropped, totals.in_flight, totals.queued
                     );
                     let _ = out.flush();
                 }
                 if tty {
+                    let stage = stage.map_or(String::new(), |s| {
+                        format!(
+                            "stage {}/{} ({} devices, {} of {} s)  ",
+                            s.index + 1,
+                            s.stages,
+                            s.devices,
+                            s.elapsed_ms / 1000,
+                            s.end_ms / 1000
+                        )
+                    });
                     eprint!(
-                        "\r\x1b[Kconnected {up}/{of}  {rate} msg/s  acked {}  dropped {}  queued {}",
+                        "\r\x1b[K{stage}connected {up}/{of}  {rate} msg/s  acked {}  dropped {}  queued {}",
                         totals.acked, totals.dropped, totals.queued
                     );
                 }
@@ -233,7 +262,11 @@ async fn run(options: args::Options) -> ExitCode {
         if stop.is_none() && !stopping && fleet.stop_if_finished(clock.now()) {
             stopping = true;
             clear_status(tty);
-            eprintln!("dps368-sim: stopping (the recording ended: --replay-loop false)");
+            if fleet.scenario_ended() {
+                eprintln!("dps368-sim: stopping (the scenario's last stage ended)");
+            } else {
+                eprintln!("dps368-sim: stopping (the recording ended: --replay-loop false)");
+            }
         }
         if let Some(reason) = stop {
             stopping = true;
