@@ -71,9 +71,9 @@ impl Source {
         k.saturating_mul(interval_ms) / n.max(1)
     }
 
-    /// Gives it a scenario's anomalies (sorted here by time) and fronts.
-    pub fn set_script(&mut self, mut script: Vec<Scripted>, fronts: Vec<Front>) {
-        script.sort_by_key(|s| s.at_ms);
+    /// Gives it a scenario's anomalies, in time order (a checked scenario's events are), and
+    /// fronts.
+    pub fn set_script(&mut self, script: Vec<Scripted>, fronts: Vec<Front>) {
         self.script = script;
         self.started = 0;
         self.fronts = fronts;

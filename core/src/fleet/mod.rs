@@ -189,17 +189,7 @@ impl Fleet {
             self.each(now, |device| device.start(now));
             return;
         };
-        let (first, held) = (self.first, self.sensor_count());
-        let per_sensor = self.connections.len() == held && held > 1;
-        self.script = Some(Script::new(
-            scenario,
-            now,
-            self.connections.len(),
-            |k| match k.checked_sub(first) {
-                Some(i) if i < held => Some(if per_sensor { i } else { 0 }),
-                _ => None,
-            },
-        ));
+        self.script = Some(Script::new(scenario, now, self.connections.len()));
         self.play(now);
         self.grant_slots(now);
         self.check_outage(now);
@@ -272,27 +262,53 @@ impl Fleet {
                 Step::Interval(interval) => {
                     self.each(now, |device| device.set_interval(now, at, interval));
                 }
-                Step::Join(connection) => {
+                Step::Join(k) => {
+                    let Some(connection) = self.connection_of(k) else {
+                        continue;
+                    };
+                    let Some(script) = &mut self.script else {
+                        return;
+                    };
                     let fresh = !std::mem::replace(&mut script.joined[connection], true);
                     self.with(connection, now, |device| {
                         device.start_scripted(now, origin, at, fresh);
                     });
                 }
-                Step::Leave(connection) => {
-                    self.with(connection, now, |device| device.stop_at(now, at));
+                Step::Leave(k) => {
+                    if let Some(connection) = self.connection_of(k) {
+                        self.with(connection, now, |device| device.stop_at(now, at));
+                    }
                 }
-                Step::Offline {
-                    connection,
-                    until_ms,
-                } => {
+                Step::Offline { event, until_ms } => {
                     let until = script.mono_at(until_ms);
-                    self.with(connection, now, |device| device.go_offline(now, until));
+                    let ranges = script.devices(event).map(<[_]>::to_vec);
+                    let mut hit = vec![ranges.is_none(); self.connections.len()];
+                    for (a, b) in ranges.into_iter().flatten() {
+                        for k in a..=b {
+                            if let Some(connection) = self.connection_of(k) {
+                                hit[connection] = true;
+                            }
+                        }
+                    }
+                    for (connection, _) in hit.into_iter().enumerate().filter(|(_, hit)| *hit) {
+                        self.with(connection, now, |device| device.go_offline(now, until));
+                    }
                 }
                 Step::End => {
                     script.ended = true;
                     self.each(now, |device| device.stop_at(now, at));
                 }
             }
+        }
+    }
+
+    /// The connection that publishes for sensor `k` (numbered from 1 in the whole fleet):
+    /// its own, or the one shared; none when another shard holds it.
+    fn connection_of(&self, k: usize) -> Option<usize> {
+        let i = k.checked_sub(self.first)?;
+        match self.connections.as_slice() {
+            [one] => (i < one.sources().len()).then_some(0),
+            all => (i < all.len()).then_some(i),
         }
     }
 

@@ -1,6 +1,9 @@
 //! A scenario as a fleet plays it: the stages' joins and leaves, their intervals, the outages
-//! and the end, as steps in time from Start. (The scripted anomalies and the fronts are each
-//! sensor's own, in its [`crate::device::Source`]: they land on samples, not on the clock.)
+//! and the end, in time from Start. (The scripted anomalies and the fronts are each sensor's
+//! own, in its [`crate::device::Source`]: they land on samples, not on the clock.)
+//!
+//! The joins and leaves are worked out one at a time as they come, not listed ahead: a ramp of
+//! 100,000 devices is one line of the file and need not be 100,000 entries in memory.
 
 use std::sync::Arc;
 
@@ -8,15 +11,28 @@ use crate::device::Time;
 use crate::scenario::{Devices, Scenario, What};
 
 /// What happens at a moment of the scenario. Steps at the same millisecond run in this order:
-/// the stage's interval first (a device joining then starts on it), leaves before joins, then
+/// the stage's interval first (a device joining then starts on it), leaves and joins, then
 /// outages, and the end last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {
     Interval(u64),
-    Leave(usize),
+    /// Device `k` (from 1) joins, or leaves.
     Join(usize),
-    Offline { connection: usize, until_ms: u64 },
+    Leave(usize),
+    /// Event `event`'s devices go offline until `until_ms`.
+    Offline { event: usize, until_ms: u64 },
     End,
+}
+
+impl Step {
+    fn rank(&self) -> u8 {
+        match self {
+            Step::Interval(_) => 0,
+            Step::Join(_) | Step::Leave(_) => 1,
+            Step::Offline { .. } => 2,
+            Step::End => 3,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -24,8 +40,14 @@ pub(super) struct Script {
     pub scenario: Arc<Scenario>,
     /// When the run started: the scenario's clock counts from here.
     pub origin: Time,
+    /// The stages' intervals, the outages and the end, by time (the events are in time order
+    /// in a checked scenario).
     steps: Vec<(u64, Step)>,
     next: usize,
+    /// Devices 1 to `connected` are in, as the stages have it so far; the stage whose ramp
+    /// comes next.
+    connected: usize,
+    stage: usize,
     /// Connections a stage has started in this run: one brought back carries on its sequences.
     pub joined: Vec<bool>,
     /// The last stage is over (or the run was stopped), and whether the fleet has said so.
@@ -34,90 +56,101 @@ pub(super) struct Script {
 }
 
 impl Script {
-    /// The steps of `scenario` for a fleet of `connections`, where sensor k (from 1) is
-    /// published by connection `connection_of(k)` (none when another shard holds it).
-    pub fn new(
-        scenario: Arc<Scenario>,
-        origin: Time,
-        connections: usize,
-        connection_of: impl Fn(usize) -> Option<usize>,
-    ) -> Self {
+    /// The scenario for a fleet of `connections`, from `origin`.
+    pub fn new(scenario: Arc<Scenario>, origin: Time, connections: usize) -> Self {
         let mut steps = vec![];
-        let mut before = 0;
+        let mut events = scenario.events.iter().enumerate().peekable();
         for stage in &scenario.stages {
-            if let Some(interval) = stage.interval_ms {
-                steps.push((stage.start_ms, Step::Interval(interval)));
+            // The outages before this stage's start, then its interval.
+            while let Some((index, event)) = events.next_if(|(_, e)| e.at_ms < stage.start_ms) {
+                steps.extend(offline(index, event));
             }
-            let change = stage.devices.abs_diff(before);
-            for i in 1..=change {
-                let into = (stage.ramp_ms * i as u64).div_ceil(change as u64);
-                let at = stage.start_ms + into;
-                let step = if stage.devices > before {
-                    connection_of(before + i).map(Step::Join)
-                } else {
-                    connection_of(before + 1 - i).map(Step::Leave)
-                };
-                steps.extend(step.map(|step| (at, step)));
-            }
-            before = stage.devices;
+            steps.extend(stage.interval_ms.map(|i| (stage.start_ms, Step::Interval(i))));
         }
-        for event in &scenario.events {
-            let What::Offline { for_ms } = event.what else {
-                continue;
-            };
-            let until_ms = event.at_ms + for_ms;
-            let mut hit = vec![false; connections];
-            let mut mark = |k: usize| {
-                if let Some(c) = connection_of(k) {
-                    hit[c] = true;
-                }
-            };
-            match &event.devices {
-                Devices::All => hit.fill(true),
-                Devices::Ranges(ranges) => {
-                    for &(a, b) in ranges {
-                        (a..=b).for_each(&mut mark);
-                    }
-                }
-            }
-            for (connection, _) in hit.iter().enumerate().filter(|(_, hit)| **hit) {
-                steps.push((
-                    event.at_ms,
-                    Step::Offline {
-                        connection,
-                        until_ms,
-                    },
-                ));
-            }
-        }
+        steps.extend(events.flat_map(|(index, event)| offline(index, event)));
         steps.push((scenario.end_ms(), Step::End));
-        steps.sort();
-        // A shared connection publishes for every device: it joins once.
-        steps.dedup();
         Self {
             scenario,
             origin,
             steps,
             next: 0,
+            connected: 0,
+            stage: 0,
             joined: vec![false; connections],
             ended: false,
             reported: false,
         }
     }
 
+    /// The next join or leave the stages call for: at what time, and which device.
+    fn next_change(&self) -> Option<(u64, Step)> {
+        let stages = &self.scenario.stages;
+        let stage = stages.get(self.stage)?;
+        let before = match self.stage {
+            0 => 0,
+            i => stages[i - 1].devices,
+        };
+        let change = stage.devices.abs_diff(before) as u64;
+        let i = self.connected.abs_diff(before) + 1;
+        let at = stage.start_ms + (stage.ramp_ms * i as u64).div_ceil(change);
+        let step = if stage.devices > before {
+            Step::Join(before + i)
+        } else {
+            Step::Leave(before + 1 - i)
+        };
+        Some((at, step))
+    }
+
+    /// Moves past the stages whose count is reached (so [`Script::next_change`] looks at the
+    /// first whose ramp is still to come).
+    fn settle_stage(&mut self) {
+        while let Some(stage) = self.scenario.stages.get(self.stage)
+            && self.connected == stage.devices
+        {
+            self.stage += 1;
+        }
+    }
+
     /// The next step once it is due at `now`, with its time from Start.
     pub fn due(&mut self, now: Time) -> Option<(u64, Step)> {
-        let &(at, step) = self.steps.get(self.next)?;
-        if self.ended || self.mono_at(at) > now.mono_ms {
+        let (at, step, change) = self.peek()?;
+        if self.mono_at(at) > now.mono_ms {
             return None;
         }
-        self.next += 1;
+        if change {
+            self.connected = match step {
+                Step::Join(k) => k,
+                Step::Leave(k) => k - 1,
+                _ => self.connected,
+            };
+            self.settle_stage();
+        } else {
+            self.next += 1;
+        }
         Some((at, step))
+    }
+
+    /// The step that comes next, and whether it is a join or leave.
+    fn peek(&self) -> Option<(u64, Step, bool)> {
+        if self.ended {
+            return None;
+        }
+        let listed = self.steps.get(self.next).cloned();
+        match (self.next_change(), listed) {
+            (Some((at, change)), Some((listed_at, step)))
+                if (at, change.rank()) <= (listed_at, step.rank()) =>
+            {
+                Some((at, change, true))
+            }
+            (_, Some((at, step))) => Some((at, step, false)),
+            (Some((at, change)), None) => Some((at, change, true)),
+            (None, None) => None,
+        }
     }
 
     /// When the next step is due, on the monotonic clock.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let &(at, _) = self.steps.get(self.next).filter(|_| !self.ended)?;
+        let (at, _, _) = self.peek()?;
         Some(self.mono_at(at))
     }
 
@@ -129,5 +162,27 @@ impl Script {
     /// Milliseconds since Start at `now`.
     pub fn elapsed(&self, now: Time) -> u64 {
         now.mono_ms.saturating_sub(self.origin.mono_ms)
+    }
+
+    /// The devices (from 1) event `event` names, as ranges; none for all.
+    pub fn devices(&self, event: usize) -> Option<&[(usize, usize)]> {
+        match &self.scenario.events[event].devices {
+            Devices::All => None,
+            Devices::Ranges(ranges) => Some(ranges),
+        }
+    }
+}
+
+/// An outage's step, if the event is one.
+fn offline(index: usize, event: &crate::scenario::Event) -> Option<(u64, Step)> {
+    match event.what {
+        What::Offline { for_ms } => Some((
+            event.at_ms,
+            Step::Offline {
+                event: index,
+                until_ms: event.at_ms + for_ms,
+            },
+        )),
+        _ => None,
     }
 }

@@ -284,6 +284,15 @@ impl Scenario {
                 ));
             }
         }
+        // In time order, the file's order kept between events at the same time (an insertion
+        // sort: a few events, and the page's only sort of them would cost it kilobytes).
+        for i in 1..self.events.len() {
+            let mut j = i;
+            while j > 0 && self.events[j - 1].at_ms > self.events[j].at_ms {
+                self.events.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         Ok(self)
     }
 

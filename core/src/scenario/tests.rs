@@ -332,3 +332,23 @@ fn json_strings_escapes_and_nesting_read_as_json_says() {
         assert!(json::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn events_play_in_time_order_whatever_the_files_order() {
+    let text = r#"{"stages": [{"duration": 60, "devices": 3}],
+                   "events": [{"at": 30, "anomaly": "spike"}, {"at": 10, "offline": 5},
+                              {"at": 30, "anomaly": "step"}, {"at": 5, "anomaly": "drift"}]}"#;
+    let settings = run_with(text, "").unwrap();
+    let order: Vec<(u64, &str)> = settings
+        .scenario
+        .as_ref()
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| (e.at_ms, e.what.name()))
+        .collect();
+    assert_eq!(
+        order,
+        [(5_000, "drift"), (10_000, "offline"), (30_000, "spike"), (30_000, "step")]
+    );
+}
