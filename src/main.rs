@@ -24,7 +24,7 @@ fn main() {
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     eprintln!(
-        "dps368-page is the browser page: run scripts/run.sh (trunk serve) to build and serve it; the native runner is `cargo run --release --bin dps368-sim`."
+        "dps368-page is the browser page: run scripts/run.sh (trunk serve) to build and serve it; the native runner is `cargo run --release -p dps368-runner`."
     );
     std::process::exit(2);
 }

@@ -253,7 +253,20 @@ impl Device {
 
     /// Publishing as fast as possible: no schedule, each next sample as the window has room.
     fn max_rate(&self) -> bool {
-        self.interval_ms == 0
+        self.grid().0 == 0
+    }
+
+    /// The interval, and where its grid starts: after Start, and at which sample made.
+    #[cfg(feature = "scenario")]
+    fn grid(&self) -> (u64, u64, u64) {
+        (self.interval_ms, self.grid_base_ms, self.grid_made)
+    }
+
+    /// Without scenarios the grid is the settings' interval from Start (constants the page's
+    /// build folds away).
+    #[cfg(not(feature = "scenario"))]
+    fn grid(&self) -> (u64, u64, u64) {
+        (self.settings.interval_ms, 0, 0)
     }
 
     /// The next sample to make: which source, and its sequence.
@@ -267,10 +280,9 @@ impl Device {
     fn next_due_at(&self) -> u64 {
         let n = self.sources.len() as u64;
         let (source, _) = self.next_due();
-        let round = (self.made - self.grid_made + self.grid_made % n) / n;
-        let interval = self.interval_ms;
-        self.grid_base_ms
-            .saturating_add(self.sources[source].offset_ms(interval))
+        let (interval, base, from) = self.grid();
+        let round = (self.made - from + from % n) / n;
+        base.saturating_add(self.sources[source].offset_ms(interval))
             .saturating_add(round.saturating_mul(interval))
     }
 
@@ -283,11 +295,11 @@ impl Device {
         if self.max_rate() {
             return;
         }
-        let interval = self.interval_ms;
+        let (interval, base, from) = self.grid();
         let elapsed = self.schedule.elapsed_ms();
         // Rounds due and made, counted for the first source (the others differ by at most one).
-        let grid_start = self.grid_base_ms + self.sources[0].offset_ms(interval);
-        let mut due = self.grid_made.div_ceil(self.sources.len() as u64)
+        let grid_start = base + self.sources[0].offset_ms(interval);
+        let mut due = from.div_ceil(self.sources.len() as u64)
             + elapsed.saturating_sub(grid_start) / interval
             + 1;
         if let Some(limit) = self.settings.sample_limit() {
@@ -493,6 +505,7 @@ impl Device {
         &self.sources
     }
 
+    #[cfg(feature = "scenario")]
     pub(crate) fn sources_mut(&mut self) -> &mut [Source] {
         &mut self.sources
     }

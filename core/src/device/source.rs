@@ -3,6 +3,7 @@
 //! one source, or for a whole fleet of them in shared mode.
 
 use super::{Counters, Dataset, Fate};
+#[cfg(feature = "scenario")]
 use crate::scenario::Front;
 use crate::sensor::{AnomalyKind, Generator, Label, Sample, SensorConfig, Telemetry};
 
@@ -35,9 +36,12 @@ pub struct Source {
     /// The label of the previous sample, to count an event once, at its first sample.
     pub last_label: Option<Label>,
     /// A scenario's anomalies for this sensor, by time, and how many have started.
+    #[cfg(feature = "scenario")]
     script: Vec<Scripted>,
+    #[cfg(feature = "scenario")]
     started: usize,
     /// A scenario's weather fronts.
+    #[cfg(feature = "scenario")]
     fronts: Vec<Front>,
 }
 
@@ -59,8 +63,11 @@ impl Source {
             dataset: Dataset::new(dataset_limit),
             counters: Counters::default(),
             last_label: None,
+            #[cfg(feature = "scenario")]
             script: vec![],
+            #[cfg(feature = "scenario")]
             started: 0,
+            #[cfg(feature = "scenario")]
             fronts: vec![],
         }
     }
@@ -73,6 +80,7 @@ impl Source {
 
     /// Gives it a scenario's anomalies, in time order (a checked scenario's events are), and
     /// fronts.
+    #[cfg(feature = "scenario")]
     pub fn set_script(&mut self, script: Vec<Scripted>, fronts: Vec<Front>) {
         self.script = script;
         self.started = 0;
@@ -81,6 +89,7 @@ impl Source {
 
     /// Makes its next sample, due `at_ms` after Start: the scenario's anomalies due by then
     /// are injected first, and its fronts move the air.
+    #[cfg(feature = "scenario")]
     pub fn next_sample(&mut self, stamp: i64, at_ms: u64) -> Sample {
         while let Some(event) = self.script.get(self.started)
             && event.at_ms <= at_ms
@@ -94,13 +103,22 @@ impl Source {
         self.generator.next_sample_moved(stamp, front)
     }
 
+    /// Makes its next sample (without scenarios, the time it falls due changes nothing).
+    #[cfg(not(feature = "scenario"))]
+    pub fn next_sample(&mut self, stamp: i64, _at_ms: u64) -> Sample {
+        self.generator.next_sample(stamp)
+    }
+
     /// Back to the start of a run: sequence 1 next, nothing queued, counted or kept.
     pub fn restart(&mut self) {
         self.generator = Generator::new(self.generator.config().clone());
         self.dataset.clear();
         self.counters = Counters::default();
         self.last_label = None;
-        self.started = 0;
+        #[cfg(feature = "scenario")]
+        {
+            self.started = 0;
+        }
     }
 
     /// The JSON payload of `sample`; `blind`, without its labels.

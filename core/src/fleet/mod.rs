@@ -13,6 +13,7 @@
 pub mod generate;
 mod outage;
 mod rate;
+#[cfg(feature = "scenario")]
 mod script;
 pub mod table;
 
@@ -23,14 +24,15 @@ pub use outage::grouped;
 pub use rate::RateMeter;
 
 use outage::{Line, Outage};
-use script::{Script, Step};
+#[cfg(feature = "scenario")]
+use script::Script;
 
-use crate::device::Scripted;
 use crate::device::{
     CATCH_UP_CHUNK, Counters, Device, HISTORY_LIMIT, LogEntry, LogLevel, Source, Status, Time,
 };
 use crate::link::Action;
-use crate::scenario::{Scenario, What};
+#[cfg(feature = "scenario")]
+use crate::scenario::Scenario;
 use crate::sensor::{AnomalyKind, Rng, csv_header};
 use crate::settings::{Connection, DEVICE_ID_PLACEHOLDER, Settings, numbered};
 
@@ -85,8 +87,10 @@ pub struct Fleet {
     outage: Option<Outage>,
     /// The scenario the settings name, the number of this fleet's first sensor (a shard's
     /// first is not 1), and the scenario as this run plays it.
+    #[cfg(feature = "scenario")]
     scenario: Option<std::sync::Arc<Scenario>>,
     first: usize,
+    #[cfg(feature = "scenario")]
     script: Option<Script>,
 }
 
@@ -115,7 +119,10 @@ impl Fleet {
     pub fn shard(settings: Settings, seed: u64, shard: Shard) -> Self {
         let first = *shard.numbers(settings.devices.max(1)).start();
         let mut fleet = Self::with_devices(build(&settings, seed, shard));
-        fleet.scenario = settings.scenario;
+        #[cfg(feature = "scenario")]
+        {
+            fleet.scenario = settings.scenario;
+        }
         fleet.first = first;
         fleet
     }
@@ -139,8 +146,10 @@ impl Fleet {
             active_count: 0,
             open_slots: OPEN_SLOTS,
             outage: None,
+            #[cfg(feature = "scenario")]
             scenario: None,
             first: 1,
+            #[cfg(feature = "scenario")]
             script: None,
         }
     }
@@ -185,14 +194,15 @@ impl Fleet {
         if self.is_active() {
             return;
         }
-        let Some(scenario) = self.scenario.clone() else {
-            self.each(now, |device| device.start(now));
+        #[cfg(feature = "scenario")]
+        if let Some(scenario) = self.scenario.clone() {
+            self.script = Some(Script::new(scenario, now, self.connections.len()));
+            self.play(now);
+            self.grant_slots(now);
+            self.check_outage(now);
             return;
-        };
-        self.script = Some(Script::new(scenario, now, self.connections.len()));
-        self.play(now);
-        self.grant_slots(now);
-        self.check_outage(now);
+        }
+        self.each(now, |device| device.start(now));
     }
 
     pub fn stop(&mut self, now: Time) {
@@ -200,18 +210,10 @@ impl Fleet {
         self.each(now, |device| device.stop(now));
     }
 
-    /// A stop or the end of the scenario: no more steps, and nothing more to say of it.
-    fn end_script(&mut self) {
-        if let Some(script) = &mut self.script {
-            script.ended = true;
-            script.reported = true;
-        }
-    }
-
     /// Stops, saying why, when the run has [`Fleet::finished`] (a recording played once is
     /// read and delivered) or its scenario's last stage has ended; whether it did.
     pub fn stop_if_finished(&mut self, now: Time) -> bool {
-        let unreported = self.script.as_ref().is_some_and(|s| s.ended && !s.reported);
+        let unreported = self.script_unreported();
         let text = match () {
             _ if unreported => "the scenario ended with its last stage; stopping",
             _ if self.finished() => {
@@ -227,89 +229,6 @@ impl Fleet {
         });
         self.stop(now);
         true
-    }
-
-    /// The run played a scenario to its end (rather than being stopped).
-    pub fn scenario_ended(&self) -> bool {
-        self.script.as_ref().is_some_and(|s| s.ended)
-    }
-
-    /// Where the scenario's run is at `now`; none without a scenario or before Start.
-    pub fn stage(&self, now: Time) -> Option<StageNow> {
-        let script = self.script.as_ref()?;
-        let scenario = &script.scenario;
-        let elapsed_ms = script.elapsed(now).min(scenario.end_ms());
-        Some(StageNow {
-            index: scenario.stage_at(elapsed_ms),
-            stages: scenario.stages.len(),
-            devices: scenario.devices_at(elapsed_ms),
-            elapsed_ms,
-            end_ms: scenario.end_ms(),
-        })
-    }
-
-    /// Runs the scenario's steps that are due at `now`, in order.
-    fn play(&mut self, now: Time) {
-        loop {
-            let Some(script) = &mut self.script else {
-                return;
-            };
-            let Some((at, step)) = script.due(now) else {
-                return;
-            };
-            let origin = script.origin;
-            match step {
-                Step::Interval(interval) => {
-                    self.each(now, |device| device.set_interval(now, at, interval));
-                }
-                Step::Join(k) => {
-                    let Some(connection) = self.connection_of(k) else {
-                        continue;
-                    };
-                    let Some(script) = &mut self.script else {
-                        return;
-                    };
-                    let fresh = !std::mem::replace(&mut script.joined[connection], true);
-                    self.with(connection, now, |device| {
-                        device.start_scripted(now, origin, at, fresh);
-                    });
-                }
-                Step::Leave(k) => {
-                    if let Some(connection) = self.connection_of(k) {
-                        self.with(connection, now, |device| device.stop_at(now, at));
-                    }
-                }
-                Step::Offline { event, until_ms } => {
-                    let until = script.mono_at(until_ms);
-                    let ranges = script.devices(event).map(<[_]>::to_vec);
-                    let mut hit = vec![ranges.is_none(); self.connections.len()];
-                    for (a, b) in ranges.into_iter().flatten() {
-                        for k in a..=b {
-                            if let Some(connection) = self.connection_of(k) {
-                                hit[connection] = true;
-                            }
-                        }
-                    }
-                    for (connection, _) in hit.into_iter().enumerate().filter(|(_, hit)| *hit) {
-                        self.with(connection, now, |device| device.go_offline(now, until));
-                    }
-                }
-                Step::End => {
-                    script.ended = true;
-                    self.each(now, |device| device.stop_at(now, at));
-                }
-            }
-        }
-    }
-
-    /// The connection that publishes for sensor `k` (numbered from 1 in the whole fleet):
-    /// its own, or the one shared; none when another shard holds it.
-    fn connection_of(&self, k: usize) -> Option<usize> {
-        let i = k.checked_sub(self.first)?;
-        match self.connections.as_slice() {
-            [one] => (i < one.sources().len()).then_some(0),
-            all => (i < all.len()).then_some(i),
-        }
     }
 
     pub fn shutdown(&mut self, now: Time) {
@@ -391,7 +310,7 @@ impl Fleet {
     pub fn poll_timeout(&self) -> Option<u64> {
         let device = self.deadlines.peek().map(|Reverse((at, _))| *at);
         let outage = self.outage.as_ref().map(Outage::next_check);
-        let step = self.script.as_ref().and_then(Script::poll_timeout);
+        let step = self.script_timeout();
         device.into_iter().chain(outage).chain(step).min()
     }
 
@@ -409,10 +328,6 @@ impl Fleet {
     /// none connected yet).
     pub fn is_active(&self) -> bool {
         self.active_count > 0 || self.script_playing()
-    }
-
-    fn script_playing(&self) -> bool {
-        self.script.as_ref().is_some_and(|s| !s.ended)
     }
 
     /// Connections accepted now, of how many.
@@ -710,6 +625,34 @@ impl Fleet {
     }
 }
 
+/// Without scenarios (the simulator page's build) there is nothing to play.
+#[cfg(not(feature = "scenario"))]
+impl Fleet {
+    fn end_script(&mut self) {}
+
+    fn script_unreported(&self) -> bool {
+        false
+    }
+
+    fn script_playing(&self) -> bool {
+        false
+    }
+
+    fn script_timeout(&self) -> Option<u64> {
+        None
+    }
+
+    fn play(&mut self, _now: Time) {}
+
+    pub fn scenario_ended(&self) -> bool {
+        false
+    }
+
+    pub fn stage(&self, _now: Time) -> Option<StageNow> {
+        None
+    }
+}
+
 /// A slice of a fleet: the `index`-th (from 0) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -765,8 +708,10 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         return vec![];
     }
     if n == 1 {
+        #[allow(unused_mut)]
         let mut device = Device::new(settings.clone(), seed);
-        script_sensor(&mut device.sources_mut()[0], settings, 1);
+        #[cfg(feature = "scenario")]
+        script::script_sensor(&mut device.sources_mut()[0], settings, 1);
         return vec![device];
     }
     let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / held).max(1);
@@ -787,6 +732,7 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         {
             replay.offset = (k - 1) * replay.recording.len() / n;
         }
+        #[allow(unused_mut)]
         let mut source = Source::new(
             device_id,
             topic,
@@ -795,7 +741,8 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
             queue_limit,
             HISTORY_LIMIT / held,
         );
-        script_sensor(&mut source, settings, k);
+        #[cfg(feature = "scenario")]
+        script::script_sensor(&mut source, settings, k);
         source
     });
     match settings.connection {
@@ -826,32 +773,6 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
             })
             .collect(),
     }
-}
-
-/// Gives sensor `k` (from 1) the scenario's anomalies for it, and its fronts.
-fn script_sensor(source: &mut Source, settings: &Settings, k: usize) {
-    let Some(scenario) = &settings.scenario else {
-        return;
-    };
-    let script = scenario
-        .events
-        .iter()
-        .filter(|event| event.devices.contains(k))
-        .filter_map(|event| match event.what {
-            What::Anomaly {
-                kind,
-                magnitude,
-                duration,
-            } => Some(Scripted {
-                at_ms: event.at_ms,
-                kind,
-                magnitude,
-                duration,
-            }),
-            _ => None,
-        })
-        .collect();
-    source.set_script(script, scenario.fronts());
 }
 
 /// The seed of sensor `n` (from 1) of a fleet whose page seed is `seed`: distinct for every

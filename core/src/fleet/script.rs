@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::{Fleet, StageNow};
 use crate::device::Time;
 use crate::scenario::{Devices, Scenario, What};
 
@@ -20,7 +21,10 @@ pub(super) enum Step {
     Join(usize),
     Leave(usize),
     /// Event `event`'s devices go offline until `until_ms`.
-    Offline { event: usize, until_ms: u64 },
+    Offline {
+        event: usize,
+        until_ms: u64,
+    },
     End,
 }
 
@@ -65,7 +69,11 @@ impl Script {
             while let Some((index, event)) = events.next_if(|(_, e)| e.at_ms < stage.start_ms) {
                 steps.extend(offline(index, event));
             }
-            steps.extend(stage.interval_ms.map(|i| (stage.start_ms, Step::Interval(i))));
+            steps.extend(
+                stage
+                    .interval_ms
+                    .map(|i| (stage.start_ms, Step::Interval(i))),
+            );
         }
         steps.extend(events.flat_map(|(index, event)| offline(index, event)));
         steps.push((scenario.end_ms(), Step::End));
@@ -173,6 +181,113 @@ impl Script {
     }
 }
 
+/// The fleet's side of a scenario: playing its steps, and saying where it is.
+impl Fleet {
+    /// A stop or the end of the scenario: no more steps, and nothing more to say of it.
+    pub(super) fn end_script(&mut self) {
+        if let Some(script) = &mut self.script {
+            script.ended = true;
+            script.reported = true;
+        }
+    }
+
+    /// The scenario's end has come and the fleet has not said so yet.
+    pub(super) fn script_unreported(&self) -> bool {
+        self.script.as_ref().is_some_and(|s| s.ended && !s.reported)
+    }
+
+    pub(super) fn script_timeout(&self) -> Option<u64> {
+        self.script.as_ref().and_then(Script::poll_timeout)
+    }
+
+    pub(super) fn script_playing(&self) -> bool {
+        self.script.as_ref().is_some_and(|s| !s.ended)
+    }
+
+    /// The run played a scenario to its end (rather than being stopped).
+    pub fn scenario_ended(&self) -> bool {
+        self.script.as_ref().is_some_and(|s| s.ended)
+    }
+
+    /// Where the scenario's run is at `now`; none without a scenario or before Start.
+    pub fn stage(&self, now: Time) -> Option<StageNow> {
+        let script = self.script.as_ref()?;
+        let scenario = &script.scenario;
+        let elapsed_ms = script.elapsed(now).min(scenario.end_ms());
+        Some(StageNow {
+            index: scenario.stage_at(elapsed_ms),
+            stages: scenario.stages.len(),
+            devices: scenario.devices_at(elapsed_ms),
+            elapsed_ms,
+            end_ms: scenario.end_ms(),
+        })
+    }
+
+    /// Runs the scenario's steps that are due at `now`, in order.
+    pub(super) fn play(&mut self, now: Time) {
+        loop {
+            let Some(script) = &mut self.script else {
+                return;
+            };
+            let Some((at, step)) = script.due(now) else {
+                return;
+            };
+            let origin = script.origin;
+            match step {
+                Step::Interval(interval) => {
+                    self.each(now, |device| device.set_interval(now, at, interval));
+                }
+                Step::Join(k) => {
+                    let Some(connection) = self.connection_of(k) else {
+                        continue;
+                    };
+                    let Some(script) = &mut self.script else {
+                        return;
+                    };
+                    let fresh = !std::mem::replace(&mut script.joined[connection], true);
+                    self.with(connection, now, |device| {
+                        device.start_scripted(now, origin, at, fresh);
+                    });
+                }
+                Step::Leave(k) => {
+                    if let Some(connection) = self.connection_of(k) {
+                        self.with(connection, now, |device| device.stop_at(now, at));
+                    }
+                }
+                Step::Offline { event, until_ms } => {
+                    let until = script.mono_at(until_ms);
+                    let ranges = script.devices(event).map(<[_]>::to_vec);
+                    let mut hit = vec![ranges.is_none(); self.connections.len()];
+                    for (a, b) in ranges.into_iter().flatten() {
+                        for k in a..=b {
+                            if let Some(connection) = self.connection_of(k) {
+                                hit[connection] = true;
+                            }
+                        }
+                    }
+                    for (connection, _) in hit.into_iter().enumerate().filter(|(_, hit)| *hit) {
+                        self.with(connection, now, |device| device.go_offline(now, until));
+                    }
+                }
+                Step::End => {
+                    script.ended = true;
+                    self.each(now, |device| device.stop_at(now, at));
+                }
+            }
+        }
+    }
+
+    /// The connection that publishes for sensor `k` (numbered from 1 in the whole fleet):
+    /// its own, or the one shared; none when another shard holds it.
+    fn connection_of(&self, k: usize) -> Option<usize> {
+        let i = k.checked_sub(self.first)?;
+        match self.connections.as_slice() {
+            [one] => (i < one.sources().len()).then_some(0),
+            all => (i < all.len()).then_some(i),
+        }
+    }
+}
+
 /// An outage's step, if the event is one.
 fn offline(index: usize, event: &crate::scenario::Event) -> Option<(u64, Step)> {
     match event.what {
@@ -185,4 +300,35 @@ fn offline(index: usize, event: &crate::scenario::Event) -> Option<(u64, Step)> 
         )),
         _ => None,
     }
+}
+
+/// Gives sensor `k` (from 1) the scenario's anomalies for it, and its fronts.
+#[cfg(feature = "scenario")]
+pub(super) fn script_sensor(
+    source: &mut crate::device::Source,
+    settings: &crate::settings::Settings,
+    k: usize,
+) {
+    let Some(scenario) = &settings.scenario else {
+        return;
+    };
+    let script = scenario
+        .events
+        .iter()
+        .filter(|event| event.devices.contains(k))
+        .filter_map(|event| match event.what {
+            What::Anomaly {
+                kind,
+                magnitude,
+                duration,
+            } => Some(crate::device::Scripted {
+                at_ms: event.at_ms,
+                kind,
+                magnitude,
+                duration,
+            }),
+            _ => None,
+        })
+        .collect();
+    source.set_script(script, scenario.fronts());
 }

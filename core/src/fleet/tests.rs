@@ -1478,274 +1478,281 @@ fn generate_replays_a_recording_once_with_each_rows_recorded_time() {
     );
 }
 
-/// A fleet playing `scenario` (as the page and the runner apply it) over the settings `query`.
-fn scenario_fleet(scenario: &str, query: &str) -> Fleet {
-    let scenario = crate::scenario::Scenario::parse(scenario).unwrap();
-    let mut form = SettingsForm::defaults("t3st");
-    form.apply_query("device_id=lab&seed=7&start=2026-01-01T00:00:00Z");
-    form.apply_query(query);
-    scenario.apply(&mut form);
-    let mut settings = form.validate().unwrap();
-    settings.attach_scenario(scenario).unwrap();
-    Fleet::new(settings, 1)
-}
+/// Scenarios played by a fleet (the core's `scenario` feature, which every workspace test run
+/// has: the runner turns it on).
+#[cfg(feature = "scenario")]
+mod scenarios {
+    use super::*;
 
-/// Starts `fleet` at `from` and runs it on the fake clock to `from + to`, noting at every whole
-/// second from Start how many connections were up, and stops it as the transports do when it
-/// has finished.
-fn play_from(fleet: &mut Fleet, broker: &mut Broker, from: u64, to: u64) -> Vec<usize> {
-    let mut up = vec![];
-    let mut now = from;
-    let to = from + to;
-    let mut wakes = 0;
-    fleet.start(at(from));
-    broker.serve(fleet, at(from), usize::MAX);
-    while now <= to {
-        fleet.on_timer(at(now));
-        broker.serve(fleet, at(now), usize::MAX);
-        if fleet.stop_if_finished(at(now)) {
+    /// A fleet playing `scenario` (as the page and the runner apply it) over the settings `query`.
+    fn scenario_fleet(scenario: &str, query: &str) -> Fleet {
+        let scenario = crate::scenario::Scenario::parse(scenario).unwrap();
+        let mut form = SettingsForm::defaults("t3st");
+        form.apply_query("device_id=lab&seed=7&start=2026-01-01T00:00:00Z");
+        form.apply_query(query);
+        scenario.apply(&mut form);
+        let mut settings = form.validate().unwrap();
+        settings.attach_scenario(scenario).unwrap();
+        Fleet::new(settings, 1)
+    }
+
+    /// Starts `fleet` at `from` and runs it on the fake clock to `from + to`, noting at every whole
+    /// second from Start how many connections were up, and stops it as the transports do when it
+    /// has finished.
+    fn play_from(fleet: &mut Fleet, broker: &mut Broker, from: u64, to: u64) -> Vec<usize> {
+        let mut up = vec![];
+        let mut now = from;
+        let to = from + to;
+        let mut wakes = 0;
+        fleet.start(at(from));
+        broker.serve(fleet, at(from), usize::MAX);
+        while now <= to {
+            fleet.on_timer(at(now));
             broker.serve(fleet, at(now), usize::MAX);
+            if fleet.stop_if_finished(at(now)) {
+                broker.serve(fleet, at(now), usize::MAX);
+            }
+            wakes += 1;
+            assert!(wakes < 1_000_000, "the fleet keeps asking to be woken");
+            let next = fleet.poll_timeout().unwrap_or(to + 1).max(now + 1);
+            while from + (up.len() as u64) * 1000 < next.min(to + 1) {
+                up.push(fleet.connected().0);
+            }
+            now = next;
         }
-        wakes += 1;
-        assert!(wakes < 1_000_000, "the fleet keeps asking to be woken");
-        let next = fleet.poll_timeout().unwrap_or(to + 1).max(now + 1);
-        while from + (up.len() as u64) * 1000 < next.min(to + 1) {
-            up.push(fleet.connected().0);
-        }
-        now = next;
+        up
     }
-    up
-}
 
-fn play(fleet: &mut Fleet, broker: &mut Broker, to: u64) -> Vec<usize> {
-    play_from(fleet, broker, 0, to)
-}
-
-/// Each device's samples in the export, as (ms after Start, sequence, anomaly kind).
-fn by_device(fleet: &Fleet) -> BTreeMap<String, Vec<(i64, u64, Option<String>)>> {
-    let start = crate::settings::model::parse_start("2026-01-01T00:00:00Z")
-        .unwrap()
-        .unwrap();
-    let mut out: BTreeMap<String, Vec<(i64, u64, Option<String>)>> = BTreeMap::new();
-    for line in fleet.export_jsonl().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ms = crate::sensor::parse_rfc3339_millis(v["timestamp"].as_str().unwrap()).unwrap();
-        out.entry(v["device_id"].as_str().unwrap().to_owned())
-            .or_default()
-            .push((
-                ms - start,
-                v["sequence"].as_u64().unwrap(),
-                v["anomaly_kind"].as_str().map(str::to_owned),
-            ));
+    fn play(fleet: &mut Fleet, broker: &mut Broker, to: u64) -> Vec<usize> {
+        play_from(fleet, broker, 0, to)
     }
-    out
-}
 
-#[test]
-fn a_scenarios_stages_connect_devices_on_their_ramp_each_on_its_interval_and_the_run_ends() {
-    let mut fleet = scenario_fleet(
-        r#"{"stages": [{"duration": 10, "devices": 2},
-                       {"duration": 20, "devices": 6, "ramp": 8, "interval": 0.5},
-                       {"duration": 10, "devices": 3}]}"#,
-        "connection=per-device&interval=1&anomaly_mode=off",
-    );
-    assert_eq!(
-        fleet.connections().len(),
-        6,
-        "the fleet is the largest stage"
-    );
-    let mut broker = Broker::new();
-    let up = play(&mut fleet, &mut broker, 60_000);
-    // Two, then one more every 2 s from 12 s to 18 s, six to 30 s, three to the end at 40 s.
-    assert_eq!(&up[..10], [2; 10]);
-    assert_eq!(&up[10..20], [2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
-    assert_eq!(&up[20..30], [6; 10]);
-    assert_eq!(&up[30..40], [3; 10]);
-    assert_eq!(&up[40..], [0; 21], "the run ended with its last stage");
-    assert!(!fleet.is_active());
-    assert!(fleet.scenario_ended());
-    let samples = by_device(&fleet);
-    let times = |device: &str| -> Vec<i64> { samples[device].iter().map(|s| s.0).collect() };
-    // Device 1 (place 0 of 6): every second to 10 s, every half second to 30 s, then every
-    // second again (the run's interval) to 40 s; sequences run on throughout.
-    let one: Vec<i64> = (0..10)
-        .map(|k| k * 1000)
-        .chain((0..40).map(|k| 10_000 + k * 500))
-        .chain((0..10).map(|k| 30_000 + k * 1000))
-        .collect();
-    assert_eq!(times("lab-1"), one);
-    let sequences: Vec<u64> = samples["lab-1"].iter().map(|s| s.1).collect();
-    assert_eq!(sequences, (1..=60).collect::<Vec<u64>>());
-    // Device 4 joins at 14 s: its place (3/6 of the half second) on the grid from there, and
-    // it leaves at 30 s with the last sample due before.
-    let four: Vec<i64> = (0..32).map(|k| 14_250 + k * 500).collect();
-    assert_eq!(times("lab-4"), four);
-    // Device 3 stays for the last stage, back on the second's grid at its place.
-    assert_eq!(times("lab-3").last(), Some(&39_333));
-    assert_eq!(fleet.totals().dropped, 0);
-    assert_eq!(fleet.totals().acked, fleet.totals().samples);
-    // Devices 4 to 6 said DISCONNECT when their stage ended, devices 1 to 3 at the end.
-    assert_eq!(broker.disconnects.values().sum::<usize>(), 6);
-}
-
-#[test]
-fn a_device_a_stage_brings_back_carries_on_its_sequence() {
-    let mut fleet = scenario_fleet(
-        r#"{"stages": [{"duration": 5, "devices": 2}, {"duration": 5, "devices": 1},
-                       {"duration": 5, "devices": 2}]}"#,
-        "connection=per-device&interval=1&anomaly_mode=off",
-    );
-    let mut broker = Broker::new();
-    play(&mut fleet, &mut broker, 30_000);
-    let samples = by_device(&fleet);
-    let two: Vec<(i64, u64)> = samples["lab-2"].iter().map(|s| (s.0, s.1)).collect();
-    let expected: Vec<(i64, u64)> = [
-        500, 1500, 2500, 3500, 4500, 10_500, 11_500, 12_500, 13_500, 14_500,
-    ]
-    .into_iter()
-    .zip(1..)
-    .collect();
-    assert_eq!(two, expected);
-    assert_eq!(fleet.totals().dropped, 0);
-}
-
-#[test]
-fn a_scripted_anomaly_lands_on_each_devices_first_sample_at_or_after_its_time() {
-    let mut fleet = scenario_fleet(
-        r#"{"stages": [{"duration": 20, "devices": 3}],
-            "events": [{"at": 2.5, "anomaly": "spike", "devices": [2]},
-                       {"at": 6, "anomaly": "stuck", "devices": "1-3", "duration": 2}]}"#,
-        "connection=per-device&interval=1&anomaly_mode=off",
-    );
-    let mut broker = Broker::new();
-    play(&mut fleet, &mut broker, 30_000);
-    let samples = by_device(&fleet);
-    let labelled = |device: &str| -> Vec<(i64, String)> {
-        samples[device]
-            .iter()
-            .filter_map(|(ms, _, kind)| kind.clone().map(|k| (*ms, k)))
-            .collect()
-    };
-    // Device 2's samples fall at 333 ms past each second: the spike takes the one at 3.333 s.
-    // Stuck lasts 5 samples in the catalogue, twice that here.
-    assert_eq!(AnomalyKind::Stuck.duration(), 5);
-    let stuck = |from: i64| (0..10).map(move |k| (from + k * 1000, "stuck".to_owned()));
-    let two: Vec<(i64, String)> = std::iter::once((3333, "spike".to_owned()))
-        .chain(stuck(6333))
-        .collect();
-    assert_eq!(labelled("lab-2"), two);
-    // Device 1 is on the dot, device 3 at two thirds of each second.
-    assert_eq!(labelled("lab-1"), stuck(6000).collect::<Vec<_>>());
-    assert_eq!(labelled("lab-3"), stuck(6666).collect::<Vec<_>>());
-}
-
-#[test]
-fn an_outage_drops_the_connections_without_disconnect_and_loses_nothing() {
-    let mut fleet = scenario_fleet(
-        r#"{"stages": [{"duration": 20, "devices": 3}],
-            "events": [{"at": 3, "offline": 5, "devices": "2-3"}]}"#,
-        "connection=per-device&interval=1&anomaly_mode=off",
-    );
-    let mut broker = Broker::new();
-    let up = play(&mut fleet, &mut broker, 30_000);
-    assert_eq!(&up[..3], [3, 3, 3]);
-    assert_eq!(
-        &up[3..8],
-        [1; 5],
-        "devices 2 and 3 are offline from 3 s to 8 s"
-    );
-    assert_eq!(&up[8..20], [3; 12]);
-    let counters: Vec<Counters> = fleet.connections().iter().map(Device::counters).collect();
-    assert_eq!(
-        counters.iter().map(|c| c.reconnects).collect::<Vec<_>>(),
-        [0, 1, 1]
-    );
-    // Every sample came through: 20 each, sequences complete, none dropped.
-    for (device, samples) in by_device(&fleet) {
-        let sequences: Vec<u64> = samples.iter().map(|s| s.1).collect();
-        assert_eq!(sequences, (1..=20).collect::<Vec<u64>>(), "{device}");
-    }
-    let acked: Vec<u64> = counters.iter().map(|c| c.acked).collect();
-    assert_eq!(acked, [20, 20, 20]);
-    let mut by_device = broker.sequences();
-    for sequences in by_device.values_mut() {
-        sequences.sort_unstable();
-        sequences.dedup();
-        assert_eq!(*sequences, (1..=20).collect::<Vec<u64>>());
-    }
-    // Only the end said DISCONNECT: the outage was a network lost, not a goodbye.
-    assert_eq!(broker.disconnects, BTreeMap::from([(0, 1), (1, 1), (2, 1)]));
-}
-
-#[test]
-fn a_front_moves_every_sensors_air_by_its_change_unlabelled() {
-    let stages = r#""stages": [{"duration": 60, "devices": 2}]"#;
-    let with = format!(
-        r#"{{{stages}, "events": [{{"at": 10, "weather": "front", "change_hpa": -6, "over": 20}}]}}"#
-    );
-    let pressures = |scenario: &str| {
-        let mut fleet = scenario_fleet(
-            scenario,
-            "connection=shared&interval=1&anomaly_mode=off&profile=realistic",
-        );
-        let mut broker = Broker::new();
-        play(&mut fleet, &mut broker, 70_000);
-        let mut out = vec![];
+    /// Each device's samples in the export, as (ms after Start, sequence, anomaly kind).
+    fn by_device(fleet: &Fleet) -> BTreeMap<String, Vec<(i64, u64, Option<String>)>> {
+        let start = crate::settings::model::parse_start("2026-01-01T00:00:00Z")
+            .unwrap()
+            .unwrap();
+        let mut out: BTreeMap<String, Vec<(i64, u64, Option<String>)>> = BTreeMap::new();
         for line in fleet.export_jsonl().lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert_eq!(v["anomaly"], false, "a front is weather, not an anomaly");
-            out.push(v["data"]["pressure"].as_f64().unwrap());
+            let ms = crate::sensor::parse_rfc3339_millis(v["timestamp"].as_str().unwrap()).unwrap();
+            out.entry(v["device_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push((
+                    ms - start,
+                    v["sequence"].as_u64().unwrap(),
+                    v["anomaly_kind"].as_str().map(str::to_owned),
+                ));
         }
         out
-    };
-    let moved = pressures(&with);
-    let still = pressures(&format!("{{{stages}}}"));
-    assert_eq!(moved.len(), 120);
-    for (k, (a, b)) in moved.iter().zip(&still).enumerate() {
-        // Device 2 samples half a second after device 1.
-        let ms = (k % 60) * 1000 + (k / 60) * 500;
-        let change = a - b;
-        if ms <= 10_000 {
-            assert_eq!(change, 0.0, "before the front, sample {k}");
-        } else if ms >= 30_000 {
-            assert!(
-                (change + 6.0).abs() < 1e-6,
-                "after the front, sample {k}: {change}"
+    }
+
+    #[test]
+    fn a_scenarios_stages_connect_devices_on_their_ramp_each_on_its_interval_and_the_run_ends() {
+        let mut fleet = scenario_fleet(
+            r#"{"stages": [{"duration": 10, "devices": 2},
+                           {"duration": 20, "devices": 6, "ramp": 8, "interval": 0.5},
+                           {"duration": 10, "devices": 3}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        assert_eq!(
+            fleet.connections().len(),
+            6,
+            "the fleet is the largest stage"
+        );
+        let mut broker = Broker::new();
+        let up = play(&mut fleet, &mut broker, 60_000);
+        // Two, then one more every 2 s from 12 s to 18 s, six to 30 s, three to the end at 40 s.
+        assert_eq!(&up[..10], [2; 10]);
+        assert_eq!(&up[10..20], [2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
+        assert_eq!(&up[20..30], [6; 10]);
+        assert_eq!(&up[30..40], [3; 10]);
+        assert_eq!(&up[40..], [0; 21], "the run ended with its last stage");
+        assert!(!fleet.is_active());
+        assert!(fleet.scenario_ended());
+        let samples = by_device(&fleet);
+        let times = |device: &str| -> Vec<i64> { samples[device].iter().map(|s| s.0).collect() };
+        // Device 1 (place 0 of 6): every second to 10 s, every half second to 30 s, then every
+        // second again (the run's interval) to 40 s; sequences run on throughout.
+        let one: Vec<i64> = (0..10)
+            .map(|k| k * 1000)
+            .chain((0..40).map(|k| 10_000 + k * 500))
+            .chain((0..10).map(|k| 30_000 + k * 1000))
+            .collect();
+        assert_eq!(times("lab-1"), one);
+        let sequences: Vec<u64> = samples["lab-1"].iter().map(|s| s.1).collect();
+        assert_eq!(sequences, (1..=60).collect::<Vec<u64>>());
+        // Device 4 joins at 14 s: its place (3/6 of the half second) on the grid from there, and
+        // it leaves at 30 s with the last sample due before.
+        let four: Vec<i64> = (0..32).map(|k| 14_250 + k * 500).collect();
+        assert_eq!(times("lab-4"), four);
+        // Device 3 stays for the last stage, back on the second's grid at its place.
+        assert_eq!(times("lab-3").last(), Some(&39_333));
+        assert_eq!(fleet.totals().dropped, 0);
+        assert_eq!(fleet.totals().acked, fleet.totals().samples);
+        // Devices 4 to 6 said DISCONNECT when their stage ended, devices 1 to 3 at the end.
+        assert_eq!(broker.disconnects.values().sum::<usize>(), 6);
+    }
+
+    #[test]
+    fn a_device_a_stage_brings_back_carries_on_its_sequence() {
+        let mut fleet = scenario_fleet(
+            r#"{"stages": [{"duration": 5, "devices": 2}, {"duration": 5, "devices": 1},
+                           {"duration": 5, "devices": 2}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        let mut broker = Broker::new();
+        play(&mut fleet, &mut broker, 30_000);
+        let samples = by_device(&fleet);
+        let two: Vec<(i64, u64)> = samples["lab-2"].iter().map(|s| (s.0, s.1)).collect();
+        let expected: Vec<(i64, u64)> = [
+            500, 1500, 2500, 3500, 4500, 10_500, 11_500, 12_500, 13_500, 14_500,
+        ]
+        .into_iter()
+        .zip(1..)
+        .collect();
+        assert_eq!(two, expected);
+        assert_eq!(fleet.totals().dropped, 0);
+    }
+
+    #[test]
+    fn a_scripted_anomaly_lands_on_each_devices_first_sample_at_or_after_its_time() {
+        let mut fleet = scenario_fleet(
+            r#"{"stages": [{"duration": 20, "devices": 3}],
+                "events": [{"at": 2.5, "anomaly": "spike", "devices": [2]},
+                           {"at": 6, "anomaly": "stuck", "devices": "1-3", "duration": 2}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        let mut broker = Broker::new();
+        play(&mut fleet, &mut broker, 30_000);
+        let samples = by_device(&fleet);
+        let labelled = |device: &str| -> Vec<(i64, String)> {
+            samples[device]
+                .iter()
+                .filter_map(|(ms, _, kind)| kind.clone().map(|k| (*ms, k)))
+                .collect()
+        };
+        // Device 2's samples fall at 333 ms past each second: the spike takes the one at 3.333 s.
+        // Stuck lasts 5 samples in the catalogue, twice that here.
+        assert_eq!(AnomalyKind::Stuck.duration(), 5);
+        let stuck = |from: i64| (0..10).map(move |k| (from + k * 1000, "stuck".to_owned()));
+        let two: Vec<(i64, String)> = std::iter::once((3333, "spike".to_owned()))
+            .chain(stuck(6333))
+            .collect();
+        assert_eq!(labelled("lab-2"), two);
+        // Device 1 is on the dot, device 3 at two thirds of each second.
+        assert_eq!(labelled("lab-1"), stuck(6000).collect::<Vec<_>>());
+        assert_eq!(labelled("lab-3"), stuck(6666).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_outage_drops_the_connections_without_disconnect_and_loses_nothing() {
+        let mut fleet = scenario_fleet(
+            r#"{"stages": [{"duration": 20, "devices": 3}],
+                "events": [{"at": 3, "offline": 5, "devices": "2-3"}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        let mut broker = Broker::new();
+        let up = play(&mut fleet, &mut broker, 30_000);
+        assert_eq!(&up[..3], [3, 3, 3]);
+        assert_eq!(
+            &up[3..8],
+            [1; 5],
+            "devices 2 and 3 are offline from 3 s to 8 s"
+        );
+        assert_eq!(&up[8..20], [3; 12]);
+        let counters: Vec<Counters> = fleet.connections().iter().map(Device::counters).collect();
+        assert_eq!(
+            counters.iter().map(|c| c.reconnects).collect::<Vec<_>>(),
+            [0, 1, 1]
+        );
+        // Every sample came through: 20 each, sequences complete, none dropped.
+        for (device, samples) in by_device(&fleet) {
+            let sequences: Vec<u64> = samples.iter().map(|s| s.1).collect();
+            assert_eq!(sequences, (1..=20).collect::<Vec<u64>>(), "{device}");
+        }
+        let acked: Vec<u64> = counters.iter().map(|c| c.acked).collect();
+        assert_eq!(acked, [20, 20, 20]);
+        let mut by_device = broker.sequences();
+        for sequences in by_device.values_mut() {
+            sequences.sort_unstable();
+            sequences.dedup();
+            assert_eq!(*sequences, (1..=20).collect::<Vec<u64>>());
+        }
+        // Only the end said DISCONNECT: the outage was a network lost, not a goodbye.
+        assert_eq!(broker.disconnects, BTreeMap::from([(0, 1), (1, 1), (2, 1)]));
+    }
+
+    #[test]
+    fn a_front_moves_every_sensors_air_by_its_change_unlabelled() {
+        let stages = r#""stages": [{"duration": 60, "devices": 2}]"#;
+        let with = format!(
+            r#"{{{stages}, "events": [{{"at": 10, "weather": "front", "change_hpa": -6, "over": 20}}]}}"#
+        );
+        let pressures = |scenario: &str| {
+            let mut fleet = scenario_fleet(
+                scenario,
+                "connection=shared&interval=1&anomaly_mode=off&profile=realistic",
             );
-        } else {
-            assert!(
-                change < 0.0 && change > -6.0,
-                "during the front, sample {k}: {change}"
-            );
+            let mut broker = Broker::new();
+            play(&mut fleet, &mut broker, 70_000);
+            let mut out = vec![];
+            for line in fleet.export_jsonl().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["anomaly"], false, "a front is weather, not an anomaly");
+                out.push(v["data"]["pressure"].as_f64().unwrap());
+            }
+            out
+        };
+        let moved = pressures(&with);
+        let still = pressures(&format!("{{{stages}}}"));
+        assert_eq!(moved.len(), 120);
+        for (k, (a, b)) in moved.iter().zip(&still).enumerate() {
+            // Device 2 samples half a second after device 1.
+            let ms = (k % 60) * 1000 + (k / 60) * 500;
+            let change = a - b;
+            if ms <= 10_000 {
+                assert_eq!(change, 0.0, "before the front, sample {k}");
+            } else if ms >= 30_000 {
+                assert!(
+                    (change + 6.0).abs() < 1e-6,
+                    "after the front, sample {k}: {change}"
+                );
+            } else {
+                assert!(
+                    change < 0.0 && change > -6.0,
+                    "during the front, sample {k}: {change}"
+                );
+            }
         }
     }
-}
 
-#[test]
-fn stop_ends_a_scenario_early_and_a_new_start_plays_it_again() {
-    let mut fleet = scenario_fleet(
-        r#"{"stages": [{"duration": 5, "devices": 1}, {"duration": 5, "devices": 3, "ramp": 4}]}"#,
-        "connection=per-device&interval=1&anomaly_mode=off",
-    );
-    let mut broker = Broker::new();
-    fleet.start(at(0));
-    broker.serve(&mut fleet, at(0), usize::MAX);
-    run(&mut fleet, &mut broker, 0, 3_000, usize::MAX);
-    assert_eq!(
-        fleet.stage(at(3_000)).map(|s| (s.index, s.devices)),
-        Some((0, 1))
-    );
-    fleet.stop(at(3_000));
-    broker.serve(&mut fleet, at(3_000), usize::MAX);
-    run(&mut fleet, &mut broker, 3_000, 20_000, usize::MAX);
-    assert!(!fleet.is_active(), "no stage starts after Stop");
-    assert_eq!(fleet.connected().0, 0);
-    assert!(
-        !fleet.stop_if_finished(at(20_000)),
-        "stopped by hand, not ended"
-    );
-    // Started again: the scenario from its beginning, sequences from 1.
-    let up = play_from(&mut fleet, &mut broker, 20_000, 30_000);
-    assert_eq!(up[..10], [1, 1, 1, 1, 1, 1, 1, 2, 2, 3]);
-    assert_eq!(by_device(&fleet)["lab-1"][0].1, 1);
+    #[test]
+    fn stop_ends_a_scenario_early_and_a_new_start_plays_it_again() {
+        let mut fleet = scenario_fleet(
+            r#"{"stages": [{"duration": 5, "devices": 1}, {"duration": 5, "devices": 3, "ramp": 4}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        let mut broker = Broker::new();
+        fleet.start(at(0));
+        broker.serve(&mut fleet, at(0), usize::MAX);
+        run(&mut fleet, &mut broker, 0, 3_000, usize::MAX);
+        assert_eq!(
+            fleet.stage(at(3_000)).map(|s| (s.index, s.devices)),
+            Some((0, 1))
+        );
+        fleet.stop(at(3_000));
+        broker.serve(&mut fleet, at(3_000), usize::MAX);
+        run(&mut fleet, &mut broker, 3_000, 20_000, usize::MAX);
+        assert!(!fleet.is_active(), "no stage starts after Stop");
+        assert_eq!(fleet.connected().0, 0);
+        assert!(
+            !fleet.stop_if_finished(at(20_000)),
+            "stopped by hand, not ended"
+        );
+        // Started again: the scenario from its beginning, sequences from 1.
+        let up = play_from(&mut fleet, &mut broker, 20_000, 30_000);
+        assert_eq!(up[..10], [1, 1, 1, 1, 1, 1, 1, 2, 2, 3]);
+        assert_eq!(by_device(&fleet)["lab-1"][0].1, 1);
+    }
 }

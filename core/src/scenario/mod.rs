@@ -577,5 +577,5 @@ fn read_devices(value: &Value) -> Result<Devices, String> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "scenario"))]
 mod tests;

@@ -349,6 +349,11 @@ fn events_play_in_time_order_whatever_the_files_order() {
         .collect();
     assert_eq!(
         order,
-        [(5_000, "drift"), (10_000, "offline"), (30_000, "spike"), (30_000, "step")]
+        [
+            (5_000, "drift"),
+            (10_000, "offline"),
+            (30_000, "spike"),
+            (30_000, "step")
+        ]
     );
 }

@@ -525,6 +525,7 @@ impl SettingsForm {
             altitude_spread_m: checked(altitude_spread),
             replay_loop: checked(replay_loop),
             replay_in_step: checked(replay_in_step),
+            #[cfg(feature = "scenario")]
             scenario: None,
         })
     }
@@ -684,12 +685,14 @@ pub struct Settings {
     pub replay_in_step: bool,
     /// The scenario the run plays, once checked against these settings
     /// ([`Settings::attach_scenario`]).
+    #[cfg(feature = "scenario")]
     pub scenario: Option<std::sync::Arc<crate::scenario::Scenario>>,
 }
 
 impl Settings {
     /// Plays `scenario` (read, and applied to the form these settings came from): a problem
     /// names the stage or event and field.
+    #[cfg(feature = "scenario")]
     pub fn attach_scenario(&mut self, scenario: crate::scenario::Scenario) -> Result<(), String> {
         self.scenario = Some(std::sync::Arc::new(scenario.check(self)?));
         Ok(())
@@ -737,7 +740,6 @@ impl fmt::Debug for Settings {
             .field("altitude_spread_m", &self.altitude_spread_m)
             .field("replay_loop", &self.replay_loop)
             .field("replay_in_step", &self.replay_in_step)
-            .field("scenario", &self.scenario)
             .finish()
     }
 }

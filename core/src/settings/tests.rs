@@ -47,6 +47,7 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             altitude_spread_m: 0.0,
             replay_loop: true,
             replay_in_step: false,
+            #[cfg(feature = "scenario")]
             scenario: None,
         }
     );
