@@ -5,7 +5,8 @@
 //! names; `transport` and `ui` are the browser edge and exist only on wasm32.
 
 pub use dps368_core::{
-    detect, device, fleet, html, link, monitor, mqtt, qr, score, sensor, session, settings, watch,
+    detect, device, fleet, html, link, monitor, mqtt, qr, scenario, score, sensor, session,
+    settings, watch,
 };
 
 #[cfg(target_arch = "wasm32")]

@@ -66,6 +66,9 @@ pub struct Snapshot {
     /// The watched connection's packet list (table rows), when it changed and the inspector
     /// is shown.
     pub frames: Option<String>,
+    /// Where a scenario's run is, ms after Start (the scenario player's build).
+    #[cfg(feature = "scenario")]
+    pub scenario_ms: Option<u64>,
 }
 
 impl Snapshot {
@@ -83,6 +86,8 @@ impl Snapshot {
             new_log: vec![],
             chart: None,
             frames: None,
+            #[cfg(feature = "scenario")]
+            scenario_ms: None,
         }
     }
 }
@@ -521,6 +526,8 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             new_log: std::mem::take(&mut runner.pending_log).into(),
             chart,
             frames,
+            #[cfg(feature = "scenario")]
+            scenario_ms: fleet.stage(t).map(|stage| stage.elapsed_ms),
         };
         // A chart held back to its own pace is drawn when its turn comes, even if nothing else
         // happens by then.

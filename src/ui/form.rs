@@ -221,6 +221,10 @@ pub fn on_input(
     id: &str,
     value: String,
 ) {
+    #[cfg(feature = "scenario")]
+    if id == "scenario" {
+        return sim.scenario_edited(value);
+    }
     if id == "broker-preset" {
         if value != "custom" {
             sim.set_field(Field::BrokerUrl, value);
@@ -285,6 +289,10 @@ pub fn on_change(sim: SimulatorHandle, ev: web_sys::Event) {
         "replay-file" => transport::browser::read_picked_file(&input, move |name, text| {
             sim.load_file(name, text)
         }),
+        #[cfg(feature = "scenario")]
+        "scenario-file" => {
+            transport::browser::read_picked_file(&input, move |_, text| sim.scenario_file(text))
+        }
         _ => return,
     }
     input.set_value("");

@@ -10,6 +10,8 @@
 mod form;
 pub mod monitor;
 mod page;
+#[cfg(feature = "scenario")]
+mod scenario;
 mod share;
 
 use leptos::prelude::*;
@@ -103,6 +105,9 @@ pub struct SimulatorHandle {
     /// The recording last read for the replay profile, and the name (file or URL) it was read
     /// from: a run whose Recording field names another fetches that first.
     recording: StoredValue<Option<(String, std::sync::Arc<crate::sensor::Recording>)>>,
+    /// The scenario player's scenario (the player's build only).
+    #[cfg(feature = "scenario")]
+    player: scenario::Player,
 }
 
 impl SimulatorHandle {
@@ -134,6 +139,16 @@ impl SimulatorHandle {
     /// inlined: the Start button and autostart share one copy (each inlined copy cost 1 KB).
     #[inline(never)]
     pub fn start(&self) {
+        // The player's scenario first: its settings go into the form that is checked.
+        #[cfg(feature = "scenario")]
+        let mut checked = {
+            let mut form = self.form();
+            if self.wait_for_scenario() || self.scenario_for(&mut form).is_err() {
+                return;
+            }
+            form.validate()
+        };
+        #[cfg(not(feature = "scenario"))]
         let mut checked = self.form().validate();
         let unreadable = self.unreadable.get_untracked();
         for field in Field::ALL {
@@ -200,6 +215,13 @@ impl SimulatorHandle {
 
     /// Starts with checked settings.
     fn start_checked(&self, mut settings: crate::settings::Settings) {
+        // The player's scenario, held against the settings it runs with.
+        #[cfg(feature = "scenario")]
+        if let Ok(scenario) = self.scenario_for(&mut SettingsForm::defaults(""))
+            && let Err(problem) = scenario::attach(&mut settings, scenario)
+        {
+            return self.scenario_refused(problem);
+        }
         // A run without a Start time starts now, pinned to this moment, so that the share link
         // can carry it (the stream is the same as with "now" unpinned).
         let start = *settings
@@ -347,6 +369,14 @@ impl SimulatorHandle {
         {
             form.set(Field::Start, format_rfc3339_millis(start));
         }
+        #[cfg(feature = "scenario")]
+        return format!(
+            "{}{}{}",
+            transport::browser::page_address(),
+            form.to_query(),
+            self.scenario_link()
+        );
+        #[cfg(not(feature = "scenario"))]
         format!("{}{}", transport::browser::page_address(), form.to_query())
     }
 
@@ -411,6 +441,9 @@ pub fn use_simulator() -> SimulatorHandle {
         },
     ));
     let frames = RwSignal::new(String::new());
+    // Where a scenario's run is (ms after Start), as the simulator last said.
+    #[cfg(feature = "scenario")]
+    let scenario_at = RwSignal::new(None::<u64>);
     // At most ten snapshots a second, and only when something changed.
     let simulator = Simulator::new(move |mut snapshot: Snapshot| {
         let new_log = std::mem::take(&mut snapshot.new_log);
@@ -420,6 +453,10 @@ pub fn use_simulator() -> SimulatorHandle {
         }
         if let Some(rows) = snapshot.frames.take() {
             frames.try_set(rows);
+        }
+        #[cfg(feature = "scenario")]
+        if let Some(at) = snapshot.scenario_ms.take() {
+            scenario_at.set(Some(at));
         }
         set_changed(active, snapshot.active);
         set_changed(
@@ -459,7 +496,21 @@ pub fn use_simulator() -> SimulatorHandle {
         run_start: RwSignal::new(None),
         room_autostart: RwSignal::new(false),
         recording: StoredValue::new(None),
+        #[cfg(feature = "scenario")]
+        player: scenario::Player::new(),
     };
+    #[cfg(feature = "scenario")]
+    {
+        handle.open_linked_scenario();
+        // The timeline's cursor, at most once a second of the run.
+        Effect::new(move |last: Option<Option<u64>>| {
+            let second = scenario_at.get().map(|ms| ms / 1000);
+            if last != Some(second) {
+                handle.scenario_at(scenario_at.get_untracked());
+            }
+            second
+        });
+    }
     // The runner records only what an open view shows.
     Effect::new(move |_| {
         let (sensor, chart, frames) = (
@@ -746,6 +797,16 @@ pub fn App() -> impl IntoView {
     // The chart, the inspector's packets and the packet taken apart: each only when its
     // HTML changed (the simulator sends a chart only when a sample came).
     bind_html(root, "#chart", sim.chart);
+    #[cfg(feature = "scenario")]
+    {
+        bind_html(root, "#timeline", sim.player.timeline);
+        Effect::new(move |_| {
+            let problem = sim.player.error.get();
+            if root.get().is_some() {
+                set_by_id(root, "scenario-error", "textContent", problem.into());
+            }
+        });
+    }
     bind_html(root, "#frames", sim.frames);
     bind_html(root, "#frame-detail", sim.frame_detail);
     // The device they show, when it changes (not while someone types a new number).

@@ -37,7 +37,10 @@ pub fn page_html() -> String {
     let mut html = Html::with_capacity(16_384);
     // The controls come first in the document (Start is an early Tab stop); the grid places
     // them beside the settings on a wide screen.
-    html.raw(HEADER).raw("<main>").raw(CONTROLS_START);
+    html.raw(HEADER).raw("<main>");
+    #[cfg(feature = "scenario")]
+    html.raw(super::scenario::SECTION);
+    html.raw(CONTROLS_START);
     for kind in AnomalyKind::ALL {
         html.raw("<button class=\"small\"")
             .attr("data-testid", &format_args!("inject-{kind}"))

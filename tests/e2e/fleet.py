@@ -287,6 +287,79 @@ def test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_b
     driver.wait_for("the refusal", lambda: "is not on this page: pick it again" in driver.text("error-replay"))
     return f"{len(page)} readings as recorded ({labelled} labelled), stopped by itself, same bytes as the runner; a bad file refused by row and column, a picked and a dropped one taken"
 
+SCENARIO = {
+    "name": "page and runner",
+    "profile": "realistic", "seed": 11, "anomaly_mode": "off",
+    "stages": [{"duration": 6, "devices": 2, "interval": 0.5},
+               {"duration": 8, "devices": 4, "ramp": 4, "interval": 0.25},
+               {"duration": 4, "devices": 1}],
+    "events": [{"at": 3, "anomaly": "spike", "devices": [2]},
+               {"at": 7, "anomaly": "stuck", "devices": "1-3", "duration": 2},
+               {"at": 9, "offline": 3, "devices": [4]},
+               {"at": 2, "weather": "front", "change_hpa": -5, "over": 6}],
+}
+
+
+def test_the_scenario_player_plays_a_scenario_as_the_runner_does_and_refuses_a_bad_one(driver, base):
+    """The simulator page given `?scenario=URL` opens the scenario player, which fetches it,
+    shows its timeline, starts (autostart waits for the fetch), plays its stages, events and
+    outage, and ends by itself with the last stage; the runner given the same file, seed and
+    Start time publishes the same payloads byte for byte. A bad scenario pasted is refused
+    naming the event and field, and nothing is sent."""
+    run = "scn" + "".join(random.choices(string.ascii_lowercase, k=4))
+    with open(os.path.join(DIST, f"{run}.json"), "w") as f:
+        json.dump(SCENARIO, f)
+    common = {"device_id": run, "topic": f"scn/{run}/{{device_id}}", "start": "2026-03-01T06:00:00Z",
+              "connection": "per-device"}
+    subscriber = RawSubscriber(MQTT_PORT, f"scn/{run}/#")
+    try:
+        query = urllib.parse.urlencode(common, safe="{}/:")
+        driver.open(f"{base}/?broker=ws://127.0.0.1:{WS_PORT}&{query}&scenario={base}/{run}.json&autostart=1")
+        driver.wait_for("the player", lambda: "/player/" in driver.execute("return location.pathname"))
+        driver.wait_for("connected", lambda: driver.text("status").startswith("connect"), timeout=15)
+        driver.wait_for("the timeline's cursor", lambda: driver.execute(
+            "const n = document.querySelector('[data-testid=timeline-now]'); return n ? +n.dataset.ms : 0") > 2000)
+        timeline = driver.execute("return document.getElementById('timeline').innerHTML")
+        assert timeline.count("<g ") == 4 and ">front</text>" in timeline, timeline
+        driver.wait_for("the end of the last stage", lambda: driver.text("status") == "disconnected", timeout=40)
+        assert "the scenario ended with its last stage" in driver.text("log"), driver.text("log")[:500]
+        share = driver.execute("return document.querySelector('[data-testid=share-link]').href")
+        assert f"scenario={urllib.parse.quote(base + '/' + run + '.json', safe='')}" in share, share
+        time.sleep(1)
+        page = list(subscriber.messages)
+        subscriber.messages.clear()
+        path = os.path.join(DIST, f"{run}.json")
+        flags = [f"--{name}={value}" for name, value in common.items() if name != "connection"]
+        proc = subprocess.run([RUNNER, "--broker", f"mqtt://127.0.0.1:{MQTT_PORT}", "--scenario", path,
+                               "--connection", "per-device", *flags],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, (proc.returncode, proc.stderr)
+        time.sleep(1)
+        native = list(subscriber.messages)
+    finally:
+        subscriber.stop()
+    page, native = by_topic_and_sequence(page, run), by_topic_and_sequence(native, run)
+    assert set(page) == set(native), (sorted(set(page) ^ set(native))[:5])
+    assert len(page) > 100, len(page)
+    for key in page:
+        assert page[key] == native[key], (key, page[key], native[key])
+    labelled = sum('"anomaly":true' in payload for payload in page.values())
+    assert labelled == 1 + 3 * 10, labelled
+    # A bad scenario pasted: refused naming the event and field; nothing reaches the broker.
+    driver.open(f"{base}/player/?broker=ws://127.0.0.1:{WS_PORT}&device_id={run}x")
+    bad = dict(SCENARIO, events=[{"at": 1, "anomaly": "spike", "devices": [9]}])
+    driver.execute("const a = document.getElementById('scenario'); a.value = arguments[0];"
+                   "a.dispatchEvent(new Event('input', {bubbles: true}))", [json.dumps(bad)])
+    log_start = os.path.getsize(BROKER_LOG)
+    driver.click("start")
+    driver.wait_for("the refusal", lambda: "events[0].devices: device 9 is not in a fleet of 4" in driver.text("scenario-error"))
+    time.sleep(1)
+    with open(BROKER_LOG) as f:
+        f.seek(log_start)
+        log = f.read()
+    assert "New client connected" not in log and "New connection" not in log, log
+    return f"{len(page)} payloads identical to the runner's ({labelled} labelled), ended with the last stage; a bad one refused"
+
 
 def main():
     run_suite(
@@ -298,6 +371,7 @@ def main():
             test_max_rate_for_5_s_then_stop_acknowledges_everything,
             test_the_page_and_the_native_runner_publish_the_same_bytes,
             test_the_page_replays_a_station_recording_as_the_runner_does_and_refuses_a_bad_file,
+            test_the_scenario_player_plays_a_scenario_as_the_runner_does_and_refuses_a_bad_one,
         ],
     )
 

@@ -13,6 +13,7 @@
 //! the fleet, a shared connection's limits). A [`crate::fleet::Fleet`] then plays it.
 
 pub mod json;
+pub mod timeline;
 
 use crate::sensor::AnomalyKind;
 use crate::settings::{Connection, Field, Settings, SettingsForm, parse_interval};

@@ -357,3 +357,24 @@ fn events_play_in_time_order_whatever_the_files_order() {
         ]
     );
 }
+
+#[test]
+fn the_timeline_draws_the_device_count_each_event_and_where_the_run_is() {
+    let scenario = Scenario::parse(ISSUE).unwrap();
+    let idle = timeline::svg(&scenario, None);
+    // 10 devices at once for 60 s, then 10 to 50 over 30 s, held to 180 s (x over 600).
+    assert!(
+        idle.contains("points=\"0,40 0,33 0,33 200,33 200,33 300,4 600,4\""),
+        "{idle}"
+    );
+    assert_eq!(idle.matches("<line").count(), 4, "a tick per event");
+    for word in ["spike", "stuck", "offline", "front"] {
+        assert!(idle.contains(&format!(">{word}</text>")), "{word}");
+    }
+    assert!(!idle.contains("timeline-now"));
+    let playing = timeline::svg(&scenario, Some(90_000));
+    assert!(
+        playing.contains("data-testid=\"timeline-now\" x1=\"300\" x2=\"300\" data-ms=\"90000\""),
+        "{playing}"
+    );
+}
