@@ -34,6 +34,8 @@ step "clippy (wasm32)" cargo clippy --workspace --exclude dps368-runner --all-ta
 # The scenario player: the page with the core's scenario feature (src/ui/scenario.rs).
 step "clippy (wasm32, the scenario player)" cargo clippy -p dps368-sim --features scenario --all-targets --target wasm32-unknown-unknown -- -D warnings
 step "native tests" cargo test --workspace
+# The core as the simulator page builds it: without the scenario feature the runner turns on.
+step "native tests (the core without scenarios)" cargo test -p dps368-core
 
 if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
   trap stop_broker EXIT

@@ -139,17 +139,15 @@ impl SimulatorHandle {
     /// inlined: the Start button and autostart share one copy (each inlined copy cost 1 KB).
     #[inline(never)]
     pub fn start(&self) {
-        // The player's scenario first: its settings go into the form that is checked.
+        #[allow(unused_mut)]
+        let mut form = self.form();
+        // The player's scenario first: its settings go into the form that is checked (and
+        // win over the page's: the form holds every setting, typed or not).
         #[cfg(feature = "scenario")]
-        let mut checked = {
-            let mut form = self.form();
-            if self.wait_for_scenario() || self.scenario_for(&mut form).is_err() {
-                return;
-            }
-            form.validate()
-        };
-        #[cfg(not(feature = "scenario"))]
-        let mut checked = self.form().validate();
+        if self.wait_for_scenario() || self.scenario_for(&mut form).is_err() {
+            return;
+        }
+        let mut checked = form.validate();
         let unreadable = self.unreadable.get_untracked();
         for field in Field::ALL {
             if unreadable & (1 << field as u64) != 0 {
@@ -164,7 +162,7 @@ impl SimulatorHandle {
             }
         }
         if self.https
-            && let Some(message) = blocked_from_https(&self.value(Field::BrokerUrl).get_untracked())
+            && let Some(message) = blocked_from_https(form.get(Field::BrokerUrl))
         {
             let error = FieldError {
                 field: Field::BrokerUrl,
@@ -177,7 +175,7 @@ impl SimulatorHandle {
         }
         match checked {
             Ok(mut settings) if settings.sensor.profile == crate::sensor::Profile::Replay => {
-                let name = self.value(Field::Replay).get_untracked().trim().to_owned();
+                let name = form.get(Field::Replay).trim().to_owned();
                 let loaded = self.recording.with_value(|r| {
                     r.as_ref()
                         .filter(|(read, _)| *read == name)

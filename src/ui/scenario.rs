@@ -58,6 +58,18 @@ impl SimulatorHandle {
         }) else {
             return;
         };
+        // user:password@ in the URL would go wherever the log and the share link go.
+        if url.split_once("//").is_some_and(|(_, rest)| {
+            rest.split(['/', '?', '#', '\\'])
+                .next()
+                .unwrap_or_default()
+                .contains('@')
+        }) {
+            let problem = "scenario: a URL with a user name or password is refused (the share link would carry it)";
+            self.push_log(LogLevel::Error, problem.into());
+            self.player.error.set(problem.into());
+            return;
+        }
         let sim = *self;
         let shown = crate::settings::shown_url(&url);
         self.push_log(LogLevel::Info, format!("fetching the scenario {shown}"));
@@ -168,6 +180,12 @@ impl SimulatorHandle {
         }
         let data = format!("data:application/json,{}", percent_encode(&text));
         format!("&scenario={}", percent_encode(&data))
+    }
+
+    /// Said beside the links when the replay link leaves a pasted scenario out.
+    pub(super) fn scenario_link_warning(&self) -> Option<String> {
+        (self.player.url.get().is_none() && self.player.text.with(String::len) > LINK_TEXT_LIMIT)
+            .then(|| format!("The replay link leaves the pasted scenario out (over {LINK_TEXT_LIMIT} characters): share the scenario by its URL (?scenario=URL)."))
     }
 
     /// The timeline with where the run is (ms after Start), as the simulator reports it.

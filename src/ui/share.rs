@@ -30,6 +30,8 @@ pub fn bind(sim: SimulatorHandle, root: NodeRef<leptos::html::Div>) {
                 password_asked,
             )
         });
+        #[cfg(feature = "scenario")]
+        let warning = warning.or_else(|| sim.scenario_link_warning());
         set_by_id(root, "share-warning", "hidden", warning.is_none().into());
         set_by_id(
             root,

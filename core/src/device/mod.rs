@@ -334,9 +334,7 @@ impl Device {
     /// A scenario's stage changes the interval `at_ms` after Start: what fell due before is
     /// made on the old grid, and the new grid starts there.
     pub fn set_interval(&mut self, now: Time, at_ms: u64, interval_ms: u64) {
-        if self.making() {
-            self.make_due_samples(now, at_ms);
-        }
+        self.make_all_due_before(now, at_ms);
         self.interval_ms = interval_ms;
         self.grid_base_ms = at_ms;
         self.grid_made = self.made;
@@ -346,10 +344,20 @@ impl Device {
     /// Makes what falls due before `at_ms` after Start (a scenario's stage ends there), then
     /// stops as [`Device::stop`] does.
     pub fn stop_at(&mut self, now: Time, at_ms: u64) {
-        if self.making() {
-            self.make_due_samples(now, at_ms);
-        }
+        self.make_all_due_before(now, at_ms);
         self.stop(now);
+    }
+
+    /// Every sample due by `now` and before `at_ms`, however many (past [`CATCH_UP_CHUNK`]:
+    /// the grid is about to change or the run to end, so none may wait for the next call).
+    fn make_all_due_before(&mut self, now: Time, at_ms: u64) {
+        while self.making() {
+            let made = self.made;
+            self.make_due_samples(now, at_ms);
+            if self.made == made {
+                break;
+            }
+        }
     }
 
     /// The network goes away (a scenario's outage): the socket closes without a DISCONNECT,

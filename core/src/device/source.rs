@@ -42,7 +42,7 @@ pub struct Source {
     started: usize,
     /// A scenario's weather fronts.
     #[cfg(feature = "scenario")]
-    fronts: Vec<Front>,
+    fronts: std::sync::Arc<[Front]>,
 }
 
 impl Source {
@@ -68,7 +68,7 @@ impl Source {
             #[cfg(feature = "scenario")]
             started: 0,
             #[cfg(feature = "scenario")]
-            fronts: vec![],
+            fronts: std::sync::Arc::new([]),
         }
     }
 
@@ -81,7 +81,7 @@ impl Source {
     /// Gives it a scenario's anomalies, in time order (a checked scenario's events are), and
     /// fronts.
     #[cfg(feature = "scenario")]
-    pub fn set_script(&mut self, script: Vec<Scripted>, fronts: Vec<Front>) {
+    pub fn set_script(&mut self, script: Vec<Scripted>, fronts: std::sync::Arc<[Front]>) {
         self.script = script;
         self.started = 0;
         self.fronts = fronts;

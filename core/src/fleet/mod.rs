@@ -198,15 +198,13 @@ impl Fleet {
         if let Some(scenario) = self.scenario.clone() {
             self.script = Some(Script::new(scenario, now, self.connections.len()));
             self.play(now);
-            self.grant_slots(now);
-            self.check_outage(now);
             return;
         }
         self.each(now, |device| device.start(now));
     }
 
     pub fn stop(&mut self, now: Time) {
-        self.end_script();
+        self.end_script(now);
         self.each(now, |device| device.stop(now));
     }
 
@@ -232,7 +230,7 @@ impl Fleet {
     }
 
     pub fn shutdown(&mut self, now: Time) {
-        self.end_script();
+        self.end_script(now);
         self.each(now, |device| device.shutdown(now));
     }
 
@@ -582,6 +580,8 @@ impl Fleet {
             if self.active_count == 0 && !self.script_playing() {
                 self.fleet_stopped(now);
             }
+            #[cfg(feature = "scenario")]
+            self.rejoin_if_asked(index, now);
         } else if !ending && !self.active[index] {
             self.active[index] = true;
             self.active_count += 1;
@@ -628,7 +628,7 @@ impl Fleet {
 /// Without scenarios (the simulator page's build) there is nothing to play.
 #[cfg(not(feature = "scenario"))]
 impl Fleet {
-    fn end_script(&mut self) {}
+    fn end_script(&mut self, _now: Time) {}
 
     fn script_unreported(&self) -> bool {
         false
@@ -711,10 +711,14 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
         #[allow(unused_mut)]
         let mut device = Device::new(settings.clone(), seed);
         #[cfg(feature = "scenario")]
-        script::script_sensor(&mut device.sources_mut()[0], settings, 1);
+        if let Some(mut parts) = script::Parts::new(settings, 1..=1) {
+            parts.give(&mut device.sources_mut()[0], 1);
+        }
         return vec![device];
     }
     let queue_limit = settings.offline_queue.min(FLEET_QUEUE_LIMIT / held).max(1);
+    #[cfg(feature = "scenario")]
+    let mut parts = script::Parts::new(settings, shard.numbers(n));
     let sources = shard.numbers(n).map(|k| {
         let device_id = numbered(&settings.device_id, k, n);
         let topic = settings
@@ -742,7 +746,9 @@ fn build(settings: &Settings, seed: u64, shard: Shard) -> Vec<Device> {
             HISTORY_LIMIT / held,
         );
         #[cfg(feature = "scenario")]
-        script::script_sensor(&mut source, settings, k);
+        if let Some(parts) = &mut parts {
+            parts.give(&mut source, k);
+        }
         source
     });
     match settings.connection {

@@ -54,9 +54,17 @@ pub(super) struct Script {
     stage: usize,
     /// Connections a stage has started in this run: one brought back carries on its sequences.
     pub joined: Vec<bool>,
-    /// The last stage is over (or the run was stopped), and whether the fleet has said so.
+    /// Until when (ms from Start) each connection is offline by an outage: one that joins
+    /// meanwhile joins offline.
+    pub offline_until: Vec<u64>,
+    /// A connection a stage brought back while it was still saying goodbye: it joins again,
+    /// from this time of the scenario, once that has ended.
+    pub rejoin: Vec<Option<u64>>,
+    /// The last stage is over, and whether the fleet has said so.
     pub ended: bool,
     pub reported: bool,
+    /// Stopped (by its end or by Stop), when: no more steps, and the stage stays where it was.
+    pub stopped_at: Option<u64>,
 }
 
 impl Script {
@@ -85,8 +93,11 @@ impl Script {
             connected: 0,
             stage: 0,
             joined: vec![false; connections],
+            offline_until: vec![0; connections],
+            rejoin: vec![None; connections],
             ended: false,
             reported: false,
+            stopped_at: None,
         }
     }
 
@@ -140,7 +151,7 @@ impl Script {
 
     /// The step that comes next, and whether it is a join or leave.
     fn peek(&self) -> Option<(u64, Step, bool)> {
-        if self.ended {
+        if self.stopped_at.is_some() {
             return None;
         }
         let listed = self.steps.get(self.next).cloned();
@@ -183,11 +194,12 @@ impl Script {
 
 /// The fleet's side of a scenario: playing its steps, and saying where it is.
 impl Fleet {
-    /// A stop or the end of the scenario: no more steps, and nothing more to say of it.
-    pub(super) fn end_script(&mut self) {
+    /// A stop (or the end of the scenario, said): no more steps, and nothing more to say.
+    pub(super) fn end_script(&mut self, now: Time) {
         if let Some(script) = &mut self.script {
-            script.ended = true;
             script.reported = true;
+            let elapsed = script.elapsed(now);
+            script.stopped_at.get_or_insert(elapsed);
         }
     }
 
@@ -201,10 +213,10 @@ impl Fleet {
     }
 
     pub(super) fn script_playing(&self) -> bool {
-        self.script.as_ref().is_some_and(|s| !s.ended)
+        self.script.as_ref().is_some_and(|s| s.stopped_at.is_none())
     }
 
-    /// The run played a scenario to its end (rather than being stopped).
+    /// The run played its scenario to the end of the last stage (rather than being stopped).
     pub fn scenario_ended(&self) -> bool {
         self.script.as_ref().is_some_and(|s| s.ended)
     }
@@ -213,7 +225,10 @@ impl Fleet {
     pub fn stage(&self, now: Time) -> Option<StageNow> {
         let script = self.script.as_ref()?;
         let scenario = &script.scenario;
-        let elapsed_ms = script.elapsed(now).min(scenario.end_ms());
+        let elapsed_ms = script
+            .stopped_at
+            .unwrap_or_else(|| script.elapsed(now))
+            .min(scenario.end_ms());
         Some(StageNow {
             index: scenario.stage_at(elapsed_ms),
             stages: scenario.stages.len(),
@@ -232,22 +247,14 @@ impl Fleet {
             let Some((at, step)) = script.due(now) else {
                 return;
             };
-            let origin = script.origin;
             match step {
                 Step::Interval(interval) => {
                     self.each(now, |device| device.set_interval(now, at, interval));
                 }
                 Step::Join(k) => {
-                    let Some(connection) = self.connection_of(k) else {
-                        continue;
-                    };
-                    let Some(script) = &mut self.script else {
-                        return;
-                    };
-                    let fresh = !std::mem::replace(&mut script.joined[connection], true);
-                    self.with(connection, now, |device| {
-                        device.start_scripted(now, origin, at, fresh);
-                    });
+                    if let Some(connection) = self.connection_of(k) {
+                        self.join(connection, at, now);
+                    }
                 }
                 Step::Leave(k) => {
                     if let Some(connection) = self.connection_of(k) {
@@ -266,14 +273,51 @@ impl Fleet {
                         }
                     }
                     for (connection, _) in hit.into_iter().enumerate().filter(|(_, hit)| *hit) {
+                        if let Some(script) = &mut self.script {
+                            let own = &mut script.offline_until[connection];
+                            *own = (*own).max(until_ms);
+                        }
                         self.with(connection, now, |device| device.go_offline(now, until));
                     }
                 }
                 Step::End => {
                     script.ended = true;
+                    script.stopped_at = Some(at);
                     self.each(now, |device| device.stop_at(now, at));
                 }
             }
+        }
+    }
+
+    /// Connection `connection` joins `at` ms after Start: offline if an outage holds it then;
+    /// still saying goodbye from an earlier stage, once that has ended.
+    fn join(&mut self, connection: usize, at: u64, now: Time) {
+        let Some(script) = &mut self.script else {
+            return;
+        };
+        if self.connections[connection].is_active() {
+            script.rejoin[connection] = Some(at);
+            return;
+        }
+        let fresh = !std::mem::replace(&mut script.joined[connection], true);
+        let origin = script.origin;
+        let until = script.offline_until[connection];
+        let offline = (until > at).then(|| script.mono_at(until));
+        self.with(connection, now, |device| {
+            device.start_scripted(now, origin, at, fresh);
+            if let Some(until) = offline {
+                device.go_offline(now, until);
+            }
+        });
+    }
+
+    /// Connection `index` has ended: a stage that brought it back meanwhile has it join now.
+    pub(super) fn rejoin_if_asked(&mut self, index: usize, now: Time) {
+        let at = self.script.as_mut().and_then(|s| s.rejoin[index].take());
+        if let Some(at) = at
+            && self.script_playing()
+        {
+            self.join(index, at, now);
         }
     }
 
@@ -302,33 +346,64 @@ fn offline(index: usize, event: &crate::scenario::Event) -> Option<(u64, Step)> 
     }
 }
 
-/// Gives sensor `k` (from 1) the scenario's anomalies for it, and its fronts.
-#[cfg(feature = "scenario")]
-pub(super) fn script_sensor(
-    source: &mut crate::device::Source,
-    settings: &crate::settings::Settings,
-    k: usize,
-) {
-    let Some(scenario) = &settings.scenario else {
-        return;
-    };
-    let script = scenario
-        .events
-        .iter()
-        .filter(|event| event.devices.contains(k))
-        .filter_map(|event| match event.what {
-            What::Anomaly {
+/// Each sensor's part of the scenario, for the sensors numbered `numbers` (from 1): its
+/// anomalies, in time order, and the fronts every sensor shares. Worked out event by event
+/// over the devices each names, so the cost is what the scenario names (which its checks
+/// bound), not events times sensors.
+pub(super) struct Parts {
+    first: usize,
+    scripts: Vec<Vec<crate::device::Scripted>>,
+    fronts: std::sync::Arc<[crate::scenario::Front]>,
+}
+
+impl Parts {
+    pub(super) fn new(
+        settings: &crate::settings::Settings,
+        numbers: std::ops::RangeInclusive<usize>,
+    ) -> Option<Self> {
+        let scenario = settings.scenario.as_ref()?;
+        let (first, last) = (*numbers.start(), *numbers.end());
+        let mut scripts = vec![vec![]; numbers.count()];
+        for event in &scenario.events {
+            let What::Anomaly {
                 kind,
                 magnitude,
                 duration,
-            } => Some(crate::device::Scripted {
+            } = event.what
+            else {
+                continue;
+            };
+            let scripted = crate::device::Scripted {
                 at_ms: event.at_ms,
                 kind,
                 magnitude,
                 duration,
-            }),
-            _ => None,
+            };
+            let all = [(first, last)];
+            let ranges = match &event.devices {
+                Devices::All => &all[..],
+                Devices::Ranges(ranges) => ranges,
+            };
+            for &(a, b) in ranges {
+                for k in a.max(first)..=b.min(last) {
+                    // A device named twice by one event gets it once.
+                    let own = &mut scripts[k - first];
+                    if own.last() != Some(&scripted) {
+                        own.push(scripted);
+                    }
+                }
+            }
+        }
+        Some(Self {
+            first,
+            scripts,
+            fronts: scenario.fronts().into(),
         })
-        .collect();
-    source.set_script(script, scenario.fronts());
+    }
+
+    /// Gives sensor `k` its part.
+    pub(super) fn give(&mut self, source: &mut crate::device::Source, k: usize) {
+        let script = std::mem::take(&mut self.scripts[k - self.first]);
+        source.set_script(script, self.fronts.clone());
+    }
 }

@@ -1750,9 +1750,37 @@ mod scenarios {
             !fleet.stop_if_finished(at(20_000)),
             "stopped by hand, not ended"
         );
+        assert!(!fleet.scenario_ended(), "stopped, not played to its end");
+        assert_eq!(
+            fleet.stage(at(20_000)).map(|s| s.elapsed_ms),
+            Some(3_000),
+            "the stage stays where Stop left it"
+        );
         // Started again: the scenario from its beginning, sequences from 1.
         let up = play_from(&mut fleet, &mut broker, 20_000, 30_000);
         assert_eq!(up[..10], [1, 1, 1, 1, 1, 1, 1, 2, 2, 3]);
         assert_eq!(by_device(&fleet)["lab-1"][0].1, 1);
+    }
+
+    #[test]
+    fn a_device_that_joins_during_its_outage_joins_offline_and_the_longer_outage_holds() {
+        let mut fleet = scenario_fleet(
+            r#"{"stages": [{"duration": 4, "devices": 1}, {"duration": 16, "devices": 3}],
+                "events": [{"at": 2, "offline": 6, "devices": [3]},
+                           {"at": 1, "offline": 8, "devices": [1]},
+                           {"at": 3, "offline": 1, "devices": [1]}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        let mut broker = Broker::new();
+        let up = play(&mut fleet, &mut broker, 30_000);
+        // Device 1 offline from 1 s to 9 s (the short outage inside the long one does not
+        // end it); device 3 joins at 4 s into its outage, up at 8 s; device 2 up from 4 s.
+        assert_eq!(&up[..12], [1, 0, 0, 0, 1, 1, 1, 1, 2, 3, 3, 3]);
+        for (device, samples) in by_device(&fleet) {
+            let sequences: Vec<u64> = samples.iter().map(|s| s.1).collect();
+            let expected = if device == "lab-1" { 20 } else { 16 };
+            assert_eq!(sequences, (1..=expected).collect::<Vec<u64>>(), "{device}");
+        }
+        assert_eq!(fleet.totals().dropped, 0, "nothing lost");
     }
 }

@@ -322,10 +322,15 @@ impl Link {
     /// DISCONNECT, as when a cable is pulled; what is in flight goes again, with DUP, after the
     /// next CONNACK, and the attempt is made at `until`. Nothing when idle or draining.
     pub fn go_offline(&mut self, now: Time, until: u64) {
-        let attempt = match self.phase {
+        let (attempt, until) = match self.phase {
             Phase::Idle | Phase::Draining { .. } => return,
-            Phase::Waiting { attempt, .. } => attempt,
-            _ => 2,
+            // Outages that overlap: back when the last of them is over.
+            Phase::Waiting {
+                attempt,
+                until: waiting,
+                ..
+            } => (attempt, until.max(waiting)),
+            _ => (2, until),
         };
         let reason = "offline (the scenario's outage)".to_owned();
         self.push_log(

@@ -66,7 +66,14 @@ impl Reader<'_> {
     fn error(&self, problem: &str) -> String {
         let before = &self.text[..self.at.min(self.text.len())];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        // Characters, not bytes: a UTF-8 byte that continues a character is not counted.
+        let column = before
+            .iter()
+            .rev()
+            .take_while(|&&b| b != b'\n')
+            .filter(|&&b| b & 0xc0 != 0x80)
+            .count()
+            + 1;
         format!("not valid JSON at line {line}, column {column}: {problem}")
     }
 
@@ -185,8 +192,13 @@ impl Reader<'_> {
             }
             reader.at > from
         };
+        let whole = self.at;
         if !digits(self) {
             return Err(self.error("expected a digit"));
+        }
+        if self.text[whole] == b'0' && self.at - whole > 1 {
+            self.at = whole;
+            return Err(self.error("a number with a leading zero"));
         }
         if self.peek() == Some(b'.') {
             self.at += 1;
@@ -249,6 +261,7 @@ impl Reader<'_> {
         let hex = |reader: &mut Self| {
             let digits = reader.text.get(reader.at..reader.at + 4);
             let value = digits
+                .filter(|d| d.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|d| std::str::from_utf8(d).ok())
                 .and_then(|d| u32::from_str_radix(d, 16).ok())
                 .ok_or_else(|| reader.error("\\u needs four hex digits"))?;

@@ -31,6 +31,11 @@ pub const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
 pub const MAX_FRONT_HPA: i64 = 50;
 /// How long a front takes when the event does not say.
 pub const DEFAULT_FRONT_MS: u64 = 3_600_000;
+/// The most numbers and ranges one event's `devices` list holds (ranges say more).
+pub const MAX_DEVICE_ITEMS: usize = 1_000;
+/// The most devices the events name together (an event of "all" names the whole fleet):
+/// each named device of an anomaly is a scripted event the fleet keeps.
+pub const MAX_NAMED: u64 = 1_000_000;
 
 /// A checked scenario, times in ms from Start.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,7 +275,18 @@ impl Scenario {
                 ));
             }
         }
+        let mut named = 0u64;
         for (index, event) in self.events.iter().enumerate() {
+            named += match &event.devices {
+                _ if matches!(event.what, What::Front { .. }) => 0,
+                Devices::All => fleet as u64,
+                Devices::Ranges(ranges) => ranges.iter().map(|&(a, b)| (b - a + 1) as u64).sum(),
+            };
+            if named > MAX_NAMED {
+                return Err(format!(
+                    "events[{index}].devices: the events name over {MAX_NAMED} devices together (an event of \"all\" names the whole fleet)"
+                ));
+            }
             if let Some(highest) = event.devices.highest()
                 && highest > fleet
             {
@@ -498,6 +514,12 @@ fn read_event(members: &[(String, Value)], end_ms: u64) -> Result<Event, String>
             if for_ms == 0 {
                 return Err("offline: must be more than 0 seconds".into());
             }
+            if at_ms + for_ms > end_ms {
+                return Err(format!(
+                    "offline: the outage would end after the scenario ({} s): the run ends with its last stage",
+                    seconds(end_ms)
+                ));
+            }
             What::Offline { for_ms }
         }
         _ => {
@@ -560,6 +582,9 @@ fn read_devices(value: &Value) -> Result<Devices, String> {
         Value::String(text) if text.trim() == "all" => Ok(Devices::All),
         Value::String(text) => Ok(Devices::Ranges(vec![range(text)?])),
         Value::Number(text) => number(text).map(|n| Devices::Ranges(vec![(n, n)])),
+        Value::Array(items) if items.len() > MAX_DEVICE_ITEMS => Err(format!(
+            "devices: at most {MAX_DEVICE_ITEMS} numbers and ranges (say \"1-500\" for many)"
+        )),
         Value::Array(items) if !items.is_empty() => {
             let mut ranges = vec![];
             for item in items {

@@ -175,6 +175,32 @@ fn every_problem_names_the_stage_or_event_and_the_field() {
             "events[0].offline: must be more than 0 seconds",
         ),
         (
+            format!(r#"{{{stages}, "events": [{{"at": 100, "offline": 30}}]}}"#),
+            "events[0].offline: the outage would end after the scenario (120 s): the run ends with its last stage",
+        ),
+        (
+            format!(
+                r#"{{{stages}, "events": [{{"at": 1, "anomaly": "spike", "devices": [{}]}}]}}"#,
+                vec!["1"; 1001].join(",")
+            ),
+            "events[0].devices: at most 1000 numbers and ranges (say \"1-500\" for many)",
+        ),
+        (
+            format!(
+                r#"{{"stages": [{{"duration": 60, "devices": 1000}}], "connection": "shared", "events": [{}]}}"#,
+                vec![r#"{"at": 1, "anomaly": "spike"}"#; 1001].join(",")
+            ),
+            "events[1000].devices: the events name over 1000000 devices together (an event of \"all\" names the whole fleet)",
+        ),
+        (
+            r#"{"stages": [{"duration": 007, "devices": 1}]}"#.into(),
+            "scenario: not valid JSON at line 1, column 26: a number with a leading zero",
+        ),
+        (
+            "{\"näme\": 1, \"stages\": [{\"duration\": 6, \"devices\": 1}], x}".into(),
+            "scenario: not valid JSON at line 1, column 56: expected a key in double quotes",
+        ),
+        (
             format!(r#"{{{stages}, "devices": 5}}"#),
             "devices: the stages say how many devices run (the fleet is the largest count)",
         ),
@@ -328,6 +354,8 @@ fn json_strings_escapes_and_nesting_read_as_json_says() {
         "tru",
         "-",
         "1.",
+        "\"\\u+041\"",
+        "00",
     ] {
         assert!(json::parse(bad).is_err(), "{bad:?}");
     }
