@@ -295,7 +295,7 @@ SCENARIO = {
                {"duration": 4, "devices": 1}],
     "events": [{"at": 3, "anomaly": "spike", "devices": [2]},
                {"at": 7, "anomaly": "stuck", "devices": "1-3", "duration": 2},
-               {"at": 11, "offline": 3, "devices": [3, 4]},
+               {"at": 11, "offline": 2, "devices": [3, 4]},
                {"at": 2, "weather": "front", "change_hpa": -5, "over": 6}],
 }
 
