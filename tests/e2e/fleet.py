@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.parse
 
-from harness import RawSubscriber, Subscriber, check_schema, run_suite
+from harness import RawSubscriber, Subscriber, broker_log_since, check_schema, run_suite
 
 DIST, MQTT_PORT, WS_PORT, RUNNER, BROKER_LOG = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 
@@ -353,10 +353,7 @@ def test_the_scenario_player_plays_a_scenario_as_the_runner_does_and_refuses_a_b
     log_start = os.path.getsize(BROKER_LOG)
     driver.click("start")
     driver.wait_for("the refusal", lambda: "events[0].devices: device 9 is not in a fleet of 4" in driver.text("scenario-error"))
-    time.sleep(1)
-    with open(BROKER_LOG) as f:
-        f.seek(log_start)
-        log = f.read()
+    log = broker_log_since(BROKER_LOG, log_start)
     assert "New client connected" not in log and "New connection" not in log, log
     return f"{len(page)} payloads identical to the runner's ({labelled} labelled), ended with the last stage; a bad one refused"
 

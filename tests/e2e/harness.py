@@ -212,6 +212,8 @@ class Subscriber:
             command += ["-c", "-i", client_id]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.messages = []
+        # When each message arrived (time.time()), beside it in `messages`.
+        self.arrived = []
         self.subscribed = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         if not self.subscribed.wait(10):
@@ -223,11 +225,21 @@ class Subscriber:
             if "received SUBACK" in line:
                 self.subscribed.set()
             elif line.startswith("{"):
+                self.arrived.append(time.time())
                 self.messages.append(json.loads(line))
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait()
+
+
+def broker_log_since(path, start):
+    """What the broker logged to `path` after byte `start` (its size before a test acted),
+    once it has had half a second to say it."""
+    time.sleep(0.5)
+    with open(path) as f:
+        f.seek(start)
+        return f.read()
 
 
 class RawSubscriber:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from harness import RUNNER_TOTALS, RawSubscriber, Subscriber, finish, run
+from harness import RUNNER_TOTALS, RawSubscriber, Subscriber, broker_log_since, finish, run
 
 RUNNER, MQTT_PORT, BROKER_LOG, WS_PORT = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 
@@ -279,10 +279,7 @@ def test_bad_flags_exit_with_each_fields_error_and_send_nothing():
         assert expected in proc.stderr, proc.stderr
     bad_url = subprocess.run([RUNNER, "--broker", f"http://127.0.0.1:{MQTT_PORT}"], capture_output=True, text=True, timeout=20)
     assert bad_url.returncode == 2 and 'Broker URL: must start with mqtt://' in bad_url.stderr, bad_url.stderr
-    time.sleep(0.5)
-    with open(BROKER_LOG) as f:
-        f.seek(log_start)
-        assert "New connection" not in f.read()
+    assert "New connection" not in broker_log_since(BROKER_LOG, log_start)
     return "exit 2, every field named, no connection"
 
 
@@ -394,10 +391,7 @@ def test_replay_publishes_a_real_station_recording_as_recorded_with_labelled_ano
                              capture_output=True, text=True, timeout=20)
     assert refused.returncode == 2, refused.stderr
     assert f"--replay {bad}: row 3, column pressure: 101325 is outside the part's 300 to 1200 hPa" in refused.stderr, refused.stderr
-    time.sleep(0.5)
-    with open(BROKER_LOG) as f:
-        f.seek(log_start)
-        assert "New connection" not in f.read()
+    assert "New connection" not in broker_log_since(BROKER_LOG, log_start)
     return f"{len(mine)} readings as recorded ({labelled} labelled and moved), ended by itself; a bad file refused by row and column"
 
 
