@@ -1486,6 +1486,11 @@ mod scenarios {
 
     /// A fleet playing `scenario` (as the page and the runner apply it) over the settings `query`.
     fn scenario_fleet(scenario: &str, query: &str) -> Fleet {
+        Fleet::new(scenario_settings(scenario, query), 1)
+    }
+
+    /// The settings of [`scenario_fleet`].
+    fn scenario_settings(scenario: &str, query: &str) -> Settings {
         let scenario = crate::scenario::Scenario::parse(scenario).unwrap();
         let mut form = SettingsForm::defaults("t3st");
         form.apply_query("device_id=lab&seed=7&start=2026-01-01T00:00:00Z");
@@ -1493,7 +1498,7 @@ mod scenarios {
         scenario.apply(&mut form);
         let mut settings = form.validate().unwrap();
         settings.attach_scenario(scenario).unwrap();
-        Fleet::new(settings, 1)
+        settings
     }
 
     /// Starts `fleet` at `from` and runs it on the fake clock to `from + to`, noting at every whole
@@ -1782,5 +1787,45 @@ mod scenarios {
             assert_eq!(sequences, (1..=expected).collect::<Vec<u64>>(), "{device}");
         }
         assert_eq!(fleet.totals().dropped, 0, "nothing lost");
+    }
+
+    #[test]
+    fn the_shards_of_a_scenario_together_play_the_whole_fleets_scenario() {
+        // Device 4 joins at 2.5 s and goes offline at 3 s; 5 and 6 join during the outage
+        // (offline); all are back at 5 s, a second before the stage that lets them go.
+        let settings = scenario_settings(
+            r#"{"stages": [{"duration": 6, "devices": 6, "ramp": 5},
+                           {"duration": 6, "devices": 3, "interval": 0.5}],
+                "events": [{"at": 2, "anomaly": "step", "devices": [2, 5]},
+                           {"at": 3, "offline": 2, "devices": "4-6"},
+                           {"at": 3, "anomaly": "spike", "devices": "4-6"},
+                           {"at": 7, "anomaly": "drift", "devices": "all"}]}"#,
+            "connection=per-device&interval=1&anomaly_mode=off",
+        );
+        let lines = |fleet: &Fleet| -> Vec<String> {
+            fleet.export_jsonl().lines().map(str::to_owned).collect()
+        };
+        let mut whole = Fleet::new(settings.clone(), 1);
+        play(&mut whole, &mut Broker::new(), 20_000);
+        let mut expected = lines(&whole);
+        expected.sort();
+        assert!(expected.len() > 40, "{}", expected.len());
+        assert_eq!(whole.totals().dropped, 0);
+        assert!(
+            expected
+                .iter()
+                .any(|l| l.contains("\"lab-6\"") && l.contains("spike"))
+        );
+        for count in [2, 3, 6] {
+            let mut joined = vec![];
+            for index in 0..count {
+                let mut shard = Fleet::shard(settings.clone(), 1, Shard { index, count });
+                play(&mut shard, &mut Broker::new(), 20_000);
+                assert!(shard.scenario_ended(), "{index} of {count}");
+                joined.extend(lines(&shard));
+            }
+            joined.sort();
+            assert_eq!(joined, expected, "{count} shards");
+        }
     }
 }
