@@ -352,17 +352,24 @@ pub fn parse_and_check(
 /// A scenario file, read (at most [`MAX_BYTES`](dps368_core::scenario::MAX_BYTES) of it)
 /// and parsed: a problem names the flag, the file, and the stage or event and field.
 pub fn read_scenario(path: &str) -> Result<dps368_core::scenario::Scenario, String> {
-    use std::io::Read;
     let path = path.trim();
-    let limit = dps368_core::scenario::MAX_BYTES;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("--scenario {path}: {e}"))?;
+    let bytes = read_at_most("scenario", path, dps368_core::scenario::MAX_BYTES)?;
     let text =
         String::from_utf8(bytes).map_err(|_| format!("--scenario {path}: not UTF-8 text"))?;
     dps368_core::scenario::Scenario::parse(&text)
         .map_err(|problem| format!("--scenario {path}: {problem}"))
+}
+
+/// The file at `path`, read no further than one byte past `limit` (a device or a huge file
+/// must not fill the memory; the parser then says it is over the limit); a problem names the
+/// flag and the file.
+fn read_at_most(flag: &str, path: &str, limit: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("--{flag} {path}: {e}"))?;
+    Ok(bytes)
 }
 
 /// The replay profile's recording, read from its file (reading writes nothing): a problem
@@ -371,15 +378,8 @@ pub fn read_recording(settings: &mut Settings, path: &str) -> Result<(), String>
     if settings.sensor.profile != dps368_core::sensor::Profile::Replay {
         return Ok(());
     }
-    use std::io::Read;
     let path = path.trim();
-    let problem = |e: std::io::Error| format!("--replay {path}: {e}");
-    // Read no further than the limit (a device or a huge file must not fill the memory).
-    let limit = dps368_core::sensor::recording::MAX_BYTES;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(problem)?;
+    let bytes = read_at_most("replay", path, dps368_core::sensor::recording::MAX_BYTES)?;
     let recording = dps368_core::sensor::Recording::parse(&bytes)
         .map_err(|problem| format!("--replay {path}: {problem}"))?;
     settings.attach_recording(std::sync::Arc::new(recording));
