@@ -196,6 +196,17 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
+/// Whether `url` carries a user name or password (`scheme://user:pass@host/…`): a link that
+/// carries the URL would carry them too.
+pub fn carries_user_info(url: &str) -> bool {
+    url.split_once("//").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#', '\\'])
+            .next()
+            .unwrap_or_default()
+            .contains('@')
+    })
+}
+
 /// Whether `host` (without brackets) names this machine: `localhost` (and its subdomains),
 /// 127.0.0.0/8 or `::1`.
 pub fn is_loopback_host(host: &str) -> bool {

@@ -12,13 +12,13 @@ use std::fmt;
 use crate::mqtt::redacted;
 use crate::sensor::{AirParams, Difficulty, Profile, SensorConfig};
 
-pub use broker::{BrokerUrl, Scheme, shown_url};
+pub use broker::{BrokerUrl, Scheme, carries_user_info, shown_url};
 pub use controls::{
     BROKER_PRESETS, Control, Group, SECURE_DEFAULT_BROKER, blocked_from_https, form_html,
     remembered, room_warning,
 };
 pub use model::{format_utc_offset, parse_kinds, parse_profile};
-pub use query::{QueryOutcome, percent_decode};
+pub use query::{QueryOutcome, param, percent_decode};
 
 /// The settings a user can change, in the order the page shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -333,10 +333,7 @@ impl SettingsForm {
                 other.name()
             )),
             // user:password@ in a URL would go wherever the link goes.
-            _ if recording.split_once("//").is_some_and(|(_, rest)| {
-                rest.split(['/', '?', '#', '\\']).next().unwrap_or_default().contains('@')
-            }) =>
-            {
+            _ if carries_user_info(recording) => {
                 Err("must not carry a user name or password: the share link would carry it too".to_owned())
             }
             _ => Ok(()),

@@ -105,7 +105,7 @@ impl SettingsForm {
 }
 
 /// The value of `key` in `query` (with or without its `?`), percent-decoded.
-fn param(query: &str, key: &str) -> Option<String> {
+pub fn param(query: &str, key: &str) -> Option<String> {
     query.trim_start_matches('?').split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(k) == key).then(|| percent_decode(v))
