@@ -22,11 +22,13 @@ pub const SECTION: &str = "<section class=\"scenario\" aria-labelledby=\"scenari
 <p id=\"scenario-error\" class=\"field-error\" data-testid=\"scenario-error\" role=\"alert\"></p>\
 <div id=\"timeline\" data-testid=\"timeline\"></div></section>";
 
-/// The player's state: the scenario's text as the text area holds it, the URL it came from
-/// (while the text is unchanged), the problem with it, and its timeline.
+/// The player's state: the scenario's text as the text area holds it, read once when it
+/// changes (none for an empty text area, or the problem with it), the URL it came from (while
+/// the text is unchanged), the problem said at the text area, and its timeline.
 #[derive(Clone, Copy)]
 pub struct Player {
     pub text: RwSignal<String>,
+    pub parsed: StoredValue<Result<Option<Scenario>, String>>,
     pub url: RwSignal<Option<String>>,
     pub error: RwSignal<String>,
     pub timeline: RwSignal<String>,
@@ -39,6 +41,7 @@ impl Player {
     pub fn new() -> Self {
         Self {
             text: RwSignal::new(String::new()),
+            parsed: StoredValue::new(Ok(None)),
             url: RwSignal::new(None),
             error: RwSignal::new(String::new()),
             timeline: RwSignal::new(String::new()),
@@ -52,19 +55,11 @@ impl SimulatorHandle {
     /// The link's `scenario` parameter: fetched now, shown, and played at Start.
     pub(super) fn open_linked_scenario(&self) {
         let query = transport::browser::location_query();
-        let Some(url) = query.trim_start_matches('?').split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key == "scenario").then(|| crate::settings::percent_decode(value))
-        }) else {
+        let Some(url) = crate::settings::param(&query, "scenario") else {
             return;
         };
         // user:password@ in the URL would go wherever the log and the share link go.
-        if url.split_once("//").is_some_and(|(_, rest)| {
-            rest.split(['/', '?', '#', '\\'])
-                .next()
-                .unwrap_or_default()
-                .contains('@')
-        }) {
+        if crate::settings::carries_user_info(&url) {
             let problem = "scenario: a URL with a user name or password is refused (the share link would carry it)";
             self.push_log(LogLevel::Error, problem.into());
             self.player.error.set(problem.into());
@@ -122,17 +117,19 @@ impl SimulatorHandle {
     /// The text area's text changed: the URL it came from no longer describes it.
     pub(super) fn scenario_edited(&self, text: String) {
         self.player.url.set(None);
-        match Scenario::parse(&text) {
-            _ if text.trim().is_empty() => {
-                self.player.error.set(String::new());
-                self.player.timeline.set(String::new());
-            }
+        let parsed = match Scenario::parse(&text) {
+            _ if text.trim().is_empty() => Ok(None),
+            parsed => parsed.map(Some),
+        };
+        match &parsed {
             Ok(scenario) => {
                 self.player.error.set(String::new());
-                self.player.timeline.set(timeline::svg(&scenario, None));
+                let svg = scenario.as_ref().map(|s| timeline::svg(s, None));
+                self.player.timeline.set(svg.unwrap_or_default());
             }
-            Err(problem) => self.player.error.set(problem),
+            Err(problem) => self.player.error.set(problem.clone()),
         }
+        self.player.parsed.set_value(parsed);
         self.player.text.set(text);
     }
 
@@ -147,14 +144,12 @@ impl SimulatorHandle {
     /// At Start: the scenario read, its settings put into `form`. Err (said at the text area
     /// and in the log) when it cannot be read.
     pub(super) fn scenario_for(&self, form: &mut SettingsForm) -> Result<Option<Scenario>, ()> {
-        let text = self.player.text.get_untracked();
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        match Scenario::parse(&text) {
+        match self.player.parsed.get_value() {
             Ok(scenario) => {
-                scenario.apply(form);
-                Ok(Some(scenario))
+                if let Some(scenario) = &scenario {
+                    scenario.apply(form);
+                }
+                Ok(scenario)
             }
             Err(problem) => {
                 self.scenario_refused(problem);
@@ -190,9 +185,15 @@ impl SimulatorHandle {
 
     /// The timeline with where the run is (ms after Start), as the simulator reports it.
     pub(super) fn scenario_at(&self, at_ms: Option<u64>) {
-        let text = self.player.text.get_untracked();
-        if let Ok(scenario) = Scenario::parse(&text) {
-            self.player.timeline.set(timeline::svg(&scenario, at_ms));
+        let svg = self.player.parsed.with_value(|parsed| {
+            parsed
+                .as_ref()
+                .ok()
+                .flatten()
+                .map(|scenario| timeline::svg(scenario, at_ms))
+        });
+        if let Some(svg) = svg {
+            self.player.timeline.set(svg);
         }
     }
 }
