@@ -29,6 +29,8 @@ pub struct Options {
     /// `--export FILE.csv|FILE.jsonl`: the run's samples with their labels and fates, written
     /// at the end, as the page's Download CSV / JSONL; `true` for CSV.
     pub export: Option<(std::path::PathBuf, bool)>,
+    /// `--latency`: a subscriber of its own times every sample from due to received.
+    pub latency: bool,
 }
 
 pub enum Parsed {
@@ -56,7 +58,7 @@ const SEED_VARIABLES: [(&str, Field); 4] = [
 ];
 
 /// The runner's own flags; every page setting is one too (see [`table`]).
-const RUN_FLAGS: [Flag; 11] = [
+const RUN_FLAGS: [Flag; 12] = [
     Flag::valued(
         "scenario",
         "FILE",
@@ -88,6 +90,10 @@ const RUN_FLAGS: [Flag; 11] = [
         "export",
         "FILE.csv|.jsonl",
         "the run's samples with labels and fates, written at the end",
+    ),
+    Flag::switch(
+        "latency",
+        "subscribe on one more connection and time every sample from due to received",
     ),
     Flag::switch("stats-json", "one JSON line of totals per second on stdout"),
     Flag::switch("verbose", "every log line, for fleets too"),
@@ -168,6 +174,7 @@ pub fn parse_and_check(
     let mut seed_set = false;
     let mut profile_set = false;
     let (mut stats_json, mut verbose, mut allow_drops) = (false, false, false);
+    let mut latency = false;
     let mut shard_text = None;
     let mut duration = None;
     let mut export = None;
@@ -201,6 +208,7 @@ pub fn parse_and_check(
             "stats-json" => stats_json = true,
             "verbose" => verbose = true,
             "allow-drops" => allow_drops = true,
+            "latency" => latency = true,
             "export" => match flags::output_path(flag, &value, &["csv", "jsonl"]) {
                 Ok(path) if export.is_some() => {
                     errors.push(format!(
@@ -333,6 +341,7 @@ pub fn parse_and_check(
         shard,
         duration,
         allow_drops,
+        latency,
         export,
     };
     let problems = more(&options);

@@ -133,9 +133,10 @@ fn generate_rules(options: &args::Options) -> Vec<String> {
         || options.duration.is_some()
         || options.stats_json
         || options.allow_drops
+        || options.latency
     {
         problems.push(
-            "--shard, --duration, --stats-json and --allow-drops are for a live run, not generate"
+            "--shard, --duration, --stats-json, --allow-drops and --latency are for a live run, not generate"
                 .to_owned(),
         );
     }

@@ -10,6 +10,7 @@
 mod args;
 mod flags;
 mod generate;
+mod latency;
 mod net;
 mod scoring;
 mod tls;
@@ -23,6 +24,7 @@ use dps368_core::fleet::Fleet;
 use dps368_core::link::Action;
 use tokio::sync::mpsc;
 
+use latency::{Probe, SUBSCRIBER, Subscriber};
 use net::{Connection, Io};
 use scoring::args::Command;
 
@@ -134,8 +136,58 @@ async fn run(options: args::Options) -> ExitCode {
             scenario.end_ms().div_ceil(1000)
         );
     }
-    fleet.start(clock.now());
+    // With --latency the fleet starts once its subscriber has every subscription.
+    let mut subscriber = options.latency.then(|| {
+        let mut topics = vec![];
+        let mut ids = vec![];
+        for device in fleet.connections() {
+            for source in device.sources() {
+                topics.push(source.topic.clone());
+                ids.push(source.device_id.as_str());
+            }
+        }
+        let keep = dps368_core::device::HISTORY_LIMIT / ids.len().max(1);
+        let probe = Probe::new(ids, keep);
+        eprintln!(
+            "dps368-sim: --latency: subscribing to the fleet's {} topic(s) on a connection of its own first",
+            topics.len()
+        );
+        Subscriber::new(
+            &options.settings,
+            options.target.clone(),
+            topics,
+            probe,
+            clock.start,
+            clock.now(),
+        )
+    });
+    if let Some(s) = &mut subscriber {
+        s.poll(clock.now(), &io_tx);
+    }
+    let mut started = false;
     loop {
+        if let Some(s) = &mut subscriber {
+            while let Some(line) = s.log.pop_front() {
+                clear_status(tty);
+                eprintln!("dps368-sim: {line}");
+            }
+            if let Some(filter) = s.refused.take() {
+                clear_status(tty);
+                eprintln!(
+                    "dps368-sim: --latency: the broker refused the subscription to {filter:?}: nothing can be timed"
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+        if !started && !stopping && subscriber.as_ref().is_none_or(Subscriber::ready) {
+            started = true;
+            let now = clock.now();
+            fleet.start(now);
+            if let Some(s) = &mut subscriber {
+                s.probe
+                    .started(now, options.settings.start_ms.unwrap_or(now.wall_ms));
+            }
+        }
         // Drain what the fleet wants done, then its log.
         while let Some((index, action)) = fleet.poll_action() {
             match action {
@@ -171,17 +223,27 @@ async fn run(options: args::Options) -> ExitCode {
             break;
         }
         let deadline = fleet.poll_timeout().map(|at| clock.instant(at));
+        let subscriber_deadline = subscriber
+            .as_ref()
+            .and_then(Subscriber::poll_timeout)
+            .map(|at| clock.instant(at));
         // Why a stop begins, when one does: every way ends the run as the page's Stop does.
         let mut stop = None;
         tokio::select! {
             Some(io) = io_rx.recv() => {
                 let now = clock.now();
+                if io.index() == SUBSCRIBER {
+                    if let Some(s) = &mut subscriber {
+                        s.on_io(io, now, &io_tx);
+                    }
+                    continue;
+                }
                 let current = |index: usize, generation: u64| {
                     connections.get(index).and_then(Option::as_ref).is_some_and(|c| c.generation == generation)
                 };
                 match io {
                     Io::Opened { index, generation } if current(index, generation) => fleet.on_open(index, now),
-                    Io::Bytes { index, generation, bytes } if current(index, generation) => fleet.on_bytes(index, &bytes, now),
+                    Io::Bytes { index, generation, bytes, .. } if current(index, generation) => fleet.on_bytes(index, &bytes, now),
                     Io::Text { index, generation } if current(index, generation) => fleet.on_text_frame(index, now),
                     Io::Closed { index, generation, error } if current(index, generation) => {
                         // Each reason once: the fleet logs the retries.
@@ -203,6 +265,11 @@ async fn run(options: args::Options) -> ExitCode {
                 }
             }
             _ = sleep_until(deadline) => fleet.on_timer(clock.now()),
+            _ = sleep_until(subscriber_deadline) => {
+                if let Some(s) = &mut subscriber {
+                    s.on_timer(clock.now(), &io_tx);
+                }
+            }
             _ = stats.tick() => {
                 let totals = fleet.totals();
                 let (up, of) = fleet.connected();
@@ -210,6 +277,12 @@ async fn run(options: args::Options) -> ExitCode {
                 let rate = totals.acked.saturating_sub(last_acked);
                 last_acked = totals.acked;
                 let stage = fleet.stage(clock.now());
+                // The last interval's latency, and the last ten seconds' for the status line.
+                let latency = subscriber.as_mut().map(|s| {
+                    let interval = s.probe.tick();
+                    let awaited = s.probe.awaited(acked_by_sensor(&fleet));
+                    (interval, s.probe.recent(), awaited, s.ready())
+                });
                 if options.stats_json {
                     // Written, never panicking: a reader that went away (`| head`) must not
                     // stop the run before its DISCONNECTs.
@@ -223,9 +296,12 @@ async fn run(options: args::Options) -> ExitCode {
                             s.elapsed_ms / 1000
                         )
                     });
+                    let latency = latency.map_or(String::new(), |(interval, _, awaited, _)| {
+                        format!(",\"latency_ms\":{},\"latency_awaited\":{awaited}", interval.json())
+                    });
                     let _ = writeln!(
                         out,
-                        "{{\"connections_up\":{up},\"connections\":{of},\"devices\":{devices},\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{},\"in_flight\":{},\"queued\":{},\"acked_per_s\":{rate}{stage}}}",
+                        "{{\"connections_up\":{up},\"connections\":{of},\"devices\":{devices},\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{},\"in_flight\":{},\"queued\":{},\"acked_per_s\":{rate}{stage}{latency}}}",
                         totals.samples, totals.published, totals.acked, totals.dropped, totals.in_flight, totals.queued
                     );
                     let _ = out.flush();
@@ -241,8 +317,15 @@ async fn run(options: args::Options) -> ExitCode {
                             s.end_ms / 1000
                         )
                     });
+                    let latency = latency.map_or(String::new(), |(_, recent, _, ready)| {
+                        if ready {
+                            format!("  {} (10 s)", recent.short())
+                        } else {
+                            "  waiting for the latency subscriber".into()
+                        }
+                    });
                     eprint!(
-                        "\r\x1b[K{stage}connected {up}/{of}  {rate} msg/s  acked {}  dropped {}  queued {}",
+                        "\r\x1b[K{stage}connected {up}/{of}  {rate} msg/s  acked {}  dropped {}  queued {}{latency}",
                         totals.acked, totals.dropped, totals.queued
                     );
                 }
@@ -277,6 +360,42 @@ async fn run(options: args::Options) -> ExitCode {
     }
     // Let every connection write what it was given (the DISCONNECTs) before the process ends.
     closing.extend(connections.into_iter().flatten().map(Connection::close));
+    // The subscriber gets what is still on its way: until nothing acknowledged is awaited, or
+    // for LATENCY_GRACE after the last arrival.
+    let mut latency = None;
+    let mut probe_for_export = None;
+    if let Some(mut s) = subscriber.take() {
+        let mut last = (s.probe.counts().received, tokio::time::Instant::now());
+        while s.ready() && s.probe.awaited(acked_by_sensor(&fleet)) > 0 {
+            let received = s.probe.counts().received;
+            if received != last.0 {
+                last = (received, tokio::time::Instant::now());
+            }
+            let give_up = last.1 + LATENCY_GRACE;
+            if tokio::time::Instant::now() >= give_up {
+                break;
+            }
+            let timer = s.poll_timeout().map(|at| clock.instant(at));
+            tokio::select! {
+                Some(io) = io_rx.recv() => {
+                    if io.index() == SUBSCRIBER {
+                        s.on_io(io, clock.now(), &io_tx);
+                    }
+                }
+                _ = sleep_until(timer) => s.on_timer(clock.now(), &io_tx),
+                _ = tokio::time::sleep_until(give_up) => {}
+            }
+        }
+        let now = clock.now();
+        let lost = s.probe.awaited(acked_by_sensor(&fleet));
+        let (down_ms, drops) = (s.down_ms(now), s.drops);
+        let (whole, counts) = (s.probe.whole(), s.probe.counts());
+        let probe_ready = s.ready();
+        let (task, probe) = s.close(now);
+        closing.extend(task);
+        latency = Some((whole, counts, lost, down_ms, drops, probe_ready));
+        probe_for_export = Some(probe);
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         for task in closing {
             let _ = task.await;
@@ -286,12 +405,20 @@ async fn run(options: args::Options) -> ExitCode {
     clear_status(tty);
     let totals = fleet.totals();
     let line = format!("stopped: {}", totals.totals());
+    if let Some((whole, counts, lost, down_ms, drops, ready)) = &latency {
+        say_latency(whole, counts, *lost, *down_ms, *drops, *ready);
+    }
     if options.stats_json {
         // stdout stays JSON lines for machines; the words go to stderr.
         eprintln!("{line}");
+        let latency = latency
+            .as_ref()
+            .map_or(String::new(), |(whole, _, lost, ..)| {
+                format!(",\"latency_ms\":{},\"latency_lost\":{lost}", whole.json())
+            });
         let _ = writeln!(
             std::io::stdout(),
-            "{{\"final\":true,\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{}}}",
+            "{{\"final\":true,\"samples\":{},\"published\":{},\"acked\":{},\"dropped\":{}{latency}}}",
             totals.samples,
             totals.published,
             totals.acked,
@@ -301,10 +428,19 @@ async fn run(options: args::Options) -> ExitCode {
         let _ = writeln!(std::io::stdout(), "{line}");
     }
     if let Some((path, csv)) = &options.export {
-        let text = if *csv {
-            fleet.export_csv()
-        } else {
-            fleet.export_jsonl()
+        let text = match (&probe_for_export, *csv) {
+            (None, true) => fleet.export_csv(),
+            (None, false) => fleet.export_jsonl(),
+            // Each row's latency in ms, empty (null) where it never arrived.
+            (Some(probe), true) => fleet.export_csv_with(Some("latency_ms"), |id, seq| {
+                probe.latency_of(id, seq).map(latency::millis)
+            }),
+            (Some(probe), false) => fleet.export_jsonl_with(|id, seq| {
+                let value = probe
+                    .latency_of(id, seq)
+                    .map_or_else(|| "null".to_owned(), latency::millis);
+                Some(("latency_ms", value))
+            }),
         };
         if let Err(error) = std::fs::write(path, text) {
             eprintln!("dps368-sim: cannot write {}: {error}", path.display());
@@ -315,10 +451,65 @@ async fn run(options: args::Options) -> ExitCode {
     // For CI: success only when everything made was acknowledged (or, with --allow-drops,
     // when anything got through).
     let dropped = totals.dropped > 0 && !options.allow_drops;
-    if dropped || (totals.samples > 0 && totals.acked == 0) {
+    // Nothing timed (never subscribed) fails as nothing acknowledged does.
+    let lost = latency
+        .as_ref()
+        .is_some_and(|&(_, _, lost, _, _, ready)| !ready || (lost > 0 && !options.allow_drops));
+    if dropped || lost || (totals.samples > 0 && totals.acked == 0) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// How long the latency subscriber is given after its last arrival, at the end of a run, for
+/// what is still on its way.
+const LATENCY_GRACE: Duration = Duration::from_secs(2);
+
+/// Each sensor's id and acknowledged samples.
+fn acked_by_sensor(fleet: &Fleet) -> impl Iterator<Item = (&str, u64)> {
+    fleet.connections().iter().flat_map(|device| {
+        device.sources().iter().enumerate().map(|(index, source)| {
+            (
+                source.device_id.as_str(),
+                device.source_counters(index).acked,
+            )
+        })
+    })
+}
+
+/// The run's latency in words on stderr, and loudly what the subscriber never got.
+fn say_latency(
+    whole: &latency::Summary,
+    counts: &latency::Counts,
+    lost: u64,
+    down_ms: u64,
+    drops: u64,
+    ready: bool,
+) {
+    if !ready {
+        eprintln!("dps368-sim: latency: the subscriber never subscribed; nothing was timed");
+        return;
+    }
+    eprintln!("dps368-sim: latency, due to received: {}", whole.words());
+    if counts.duplicates + counts.foreign + counts.unreadable + counts.early > 0 {
+        eprintln!(
+            "dps368-sim: latency: also {} duplicate(s), {} from devices not in this run, {} unreadable, {} before their time (the wall clock stepped)",
+            counts.duplicates, counts.foreign, counts.unreadable, counts.early
+        );
+    }
+    if lost > 0 {
+        let why = if drops > 0 {
+            format!(
+                "the subscriber's connection dropped {drops} time(s), {:.1} s down in all, and a clean session keeps nothing meanwhile",
+                down_ms as f64 / 1000.0
+            )
+        } else {
+            "the subscriber stayed connected: the broker acknowledged them and did not deliver them, a broker fault".into()
+        };
+        eprintln!(
+            "dps368-sim: LATENCY: {lost} acknowledged sample(s) NEVER reached the subscriber ({why})"
+        );
     }
 }
 

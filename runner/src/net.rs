@@ -68,6 +68,18 @@ impl Target {
 /// How long a closing connection waits for the broker to close its side.
 const LINGER: Duration = Duration::from_secs(2);
 
+impl Io {
+    /// The fleet connection it is about.
+    pub fn index(&self) -> usize {
+        match self {
+            Io::Opened { index, .. }
+            | Io::Bytes { index, .. }
+            | Io::Text { index, .. }
+            | Io::Closed { index, .. } => *index,
+        }
+    }
+}
+
 /// What a connection reports, tagged with its fleet connection and generation (a reconnect
 /// opens a new generation; reports of an old one are ignored).
 pub enum Io {
@@ -79,6 +91,8 @@ pub enum Io {
         index: usize,
         generation: u64,
         bytes: Vec<u8>,
+        /// When they were read (a latency probe's receive time).
+        at: std::time::Instant,
     },
     /// A text frame, which MQTT never uses: a protocol error.
     Text {
@@ -151,6 +165,7 @@ impl Reporter {
             index,
             generation,
             bytes,
+            at: std::time::Instant::now(),
         });
     }
 

@@ -681,6 +681,12 @@ impl Device {
     /// Appends the CSV rows of every sensor (one per sample with its labels and fate), without
     /// the header: [`crate::fleet::Fleet::export_csv`] writes the whole file.
     pub fn write_csv(&self, out: &mut String) {
+        self.write_csv_with(out, |_, _| None);
+    }
+
+    /// [`Device::write_csv`] with a last cell from `extra(device_id, sequence)` on every row
+    /// (empty for `None`): the native runner's measured latency.
+    pub fn write_csv_with(&self, out: &mut String, extra: impl Fn(&str, u64) -> Option<String>) {
         for source in &self.sources {
             let config = source.generator.config();
             for (sample, fate) in source.dataset.rows() {
@@ -694,6 +700,10 @@ impl Device {
                     out.push(',');
                     csv_text(out, recorded);
                 }
+                if let Some(cell) = extra(&source.device_id, sample.sequence) {
+                    out.push(',');
+                    out.push_str(&cell);
+                }
                 out.push('\n');
             }
         }
@@ -702,6 +712,16 @@ impl Device {
     /// Appends every sensor's samples as JSON Lines: each payload with a `status` field for its
     /// fate.
     pub fn write_jsonl(&self, out: &mut String) {
+        self.write_jsonl_with(out, |_, _| None);
+    }
+
+    /// [`Device::write_jsonl`] with a last field from `extra(device_id, sequence)`: a
+    /// `(key, JSON value)` pair.
+    pub fn write_jsonl_with(
+        &self,
+        out: &mut String,
+        extra: impl Fn(&str, u64) -> Option<(&'static str, String)>,
+    ) {
         for source in &self.sources {
             let config = source.generator.config();
             for (sample, fate) in source.dataset.rows() {
@@ -711,6 +731,14 @@ impl Device {
                     line.pop();
                     line.push_str(",\"recorded_timestamp\":");
                     push_json_string(&mut line, recorded);
+                    line.push('}');
+                }
+                if let Some((key, value)) = extra(&source.device_id, sample.sequence) {
+                    line.pop();
+                    line.push_str(",\"");
+                    line.push_str(key);
+                    line.push_str("\":");
+                    line.push_str(&value);
                     line.push('}');
                 }
                 out.push_str(&line);

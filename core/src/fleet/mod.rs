@@ -436,6 +436,16 @@ impl Fleet {
 
     /// Every sensor's samples as CSV, one header.
     pub fn export_csv(&self) -> String {
+        self.export_csv_with(None, |_, _| None)
+    }
+
+    /// [`Fleet::export_csv`] with a last column `column` whose cells are `cell(device_id,
+    /// sequence)` (empty for `None`): the native runner's measured latency.
+    pub fn export_csv_with(
+        &self,
+        column: Option<&str>,
+        cell: impl Fn(&str, u64) -> Option<String>,
+    ) -> String {
         let mut out = csv_header().to_owned();
         // A replay's rows carry the recording's own time of each reading, last.
         let replaying = self.connections.iter().any(|d| {
@@ -446,17 +456,33 @@ impl Fleet {
         if replaying {
             out.push_str(",recorded_timestamp");
         }
+        let every_row = |device: &str, sequence: u64| {
+            column.map(|_| cell(device, sequence).unwrap_or_default())
+        };
+        if let Some(column) = column {
+            out.push(',');
+            out.push_str(column);
+        }
         out.push('\n');
         for device in &self.connections {
-            device.write_csv(&mut out);
+            device.write_csv_with(&mut out, every_row);
         }
         out
     }
 
     pub fn export_jsonl(&self) -> String {
+        self.export_jsonl_with(|_, _| None)
+    }
+
+    /// [`Fleet::export_jsonl`] with a last field `(key, JSON value)` on each line that
+    /// `field(device_id, sequence)` gives one.
+    pub fn export_jsonl_with(
+        &self,
+        field: impl Fn(&str, u64) -> Option<(&'static str, String)>,
+    ) -> String {
         let mut out = String::new();
         for device in &self.connections {
-            device.write_jsonl(&mut out);
+            device.write_jsonl_with(&mut out, &field);
         }
         out
     }
