@@ -130,6 +130,8 @@ pub struct Counts {
     pub unreadable: u64,
     /// Arrived before it was due (the wall clock stepped during the run): counted as 0.
     pub early: u64,
+    /// By how much the earliest of those came before its due time, µs.
+    pub earliest_us: u64,
 }
 
 /// One sensor's arrivals: which sequence numbers came, and the latency of the newest.
@@ -256,6 +258,7 @@ impl Probe {
         let latency = received_us as i64 - due_us;
         let latency = if latency < 0 {
             self.counts.early += 1;
+            self.counts.earliest_us = self.counts.earliest_us.max(latency.unsigned_abs());
             0
         } else {
             latency as u64

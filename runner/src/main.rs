@@ -72,6 +72,22 @@ struct Clock {
 }
 
 impl Clock {
+    /// Starts the monotonic clock on a millisecond of the wall clock's, so that the two count
+    /// whole milliseconds in step: the schedule follows the larger, and a wall clock whose
+    /// millisecond turns up to 1 ms before the monotonic one's would make samples due early
+    /// (which `--latency`, timing from the due time, would see).
+    fn new() -> Self {
+        let now = Instant::now();
+        let sub_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_micros() % 1000);
+        Self {
+            start: now
+                .checked_sub(Duration::from_micros(sub_ms.into()))
+                .unwrap_or(now),
+        }
+    }
+
     fn now(&self) -> Time {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -88,9 +104,7 @@ impl Clock {
 }
 
 async fn run(options: args::Options) -> ExitCode {
-    let clock = Clock {
-        start: Instant::now(),
-    };
+    let clock = Clock::new();
     let mut fleet = Fleet::shard(options.settings.clone(), args::random_u64(), options.shard);
     // TCP connections do not queue behind each other as a browser's handshakes do.
     fleet.set_open_slots(OPEN_AT_ONCE);
@@ -494,8 +508,12 @@ fn say_latency(
     eprintln!("dps368-sim: latency, due to received: {}", whole.words());
     if counts.duplicates + counts.foreign + counts.unreadable + counts.early > 0 {
         eprintln!(
-            "dps368-sim: latency: also {} duplicate(s), {} from devices not in this run, {} unreadable, {} before their time (the wall clock stepped)",
-            counts.duplicates, counts.foreign, counts.unreadable, counts.early
+            "dps368-sim: latency: also {} duplicate(s), {} from devices not in this run, {} unreadable, {} before their due time (by up to {} ms: the wall clock moved ahead of the monotonic one) counted as 0",
+            counts.duplicates,
+            counts.foreign,
+            counts.unreadable,
+            counts.early,
+            latency::millis(counts.earliest_us)
         );
     }
     if lost > 0 {
@@ -505,7 +523,7 @@ fn say_latency(
                 down_ms as f64 / 1000.0
             )
         } else {
-            "the subscriber stayed connected: the broker acknowledged them and did not deliver them, a broker fault".into()
+            "the subscriber stayed connected: the broker acknowledged them and did not deliver them, a broker fault; a broker drops what a subscriber falls behind by past its queue limit (mosquitto: max_queued_messages, 1000 by default)".into()
         };
         eprintln!(
             "dps368-sim: LATENCY: {lost} acknowledged sample(s) NEVER reached the subscriber ({why})"
