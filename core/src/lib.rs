@@ -12,6 +12,8 @@ pub mod detect;
 pub mod device;
 pub mod fleet;
 pub mod html;
+#[cfg(feature = "latency")]
+pub mod latency;
 pub mod link;
 pub mod monitor;
 pub mod mqtt;

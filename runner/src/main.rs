@@ -24,7 +24,7 @@ use dps368_core::fleet::Fleet;
 use dps368_core::link::Action;
 use tokio::sync::mpsc;
 
-use latency::{Probe, SUBSCRIBER, Subscriber};
+use latency::{SUBSCRIBER, Subscriber};
 use net::{Connection, Io};
 use scoring::args::Command;
 
@@ -161,7 +161,6 @@ async fn run(options: args::Options) -> ExitCode {
             }
         }
         let keep = dps368_core::device::HISTORY_LIMIT / ids.len().max(1);
-        let probe = Probe::new(ids, keep);
         eprintln!(
             "dps368-sim: --latency: subscribing to the fleet's {} topic(s) on a connection of its own first",
             topics.len()
@@ -170,22 +169,23 @@ async fn run(options: args::Options) -> ExitCode {
             &options.settings,
             options.target.clone(),
             topics,
-            probe,
+            ids,
+            keep,
             clock.start,
             clock.now(),
         )
     });
     if let Some(s) = &mut subscriber {
-        s.poll(clock.now(), &io_tx);
+        s.act(&io_tx);
     }
     let mut started = false;
     loop {
         if let Some(s) = &mut subscriber {
-            while let Some(line) = s.log.pop_front() {
+            while let Some(line) = s.poll_log() {
                 clear_status(tty);
                 eprintln!("dps368-sim: {line}");
             }
-            if let Some(filter) = s.refused.take() {
+            if let Some(filter) = s.take_refused() {
                 clear_status(tty);
                 eprintln!(
                     "dps368-sim: --latency: the broker refused the subscription to {filter:?}: nothing can be timed"
@@ -198,7 +198,7 @@ async fn run(options: args::Options) -> ExitCode {
             let now = clock.now();
             fleet.start(now);
             if let Some(s) = &mut subscriber {
-                s.probe
+                s.probe_mut()
                     .started(now, options.settings.start_ms.unwrap_or(now.wall_ms));
             }
         }
@@ -293,9 +293,9 @@ async fn run(options: args::Options) -> ExitCode {
                 let stage = fleet.stage(clock.now());
                 // The last interval's latency, and the last ten seconds' for the status line.
                 let latency = subscriber.as_mut().map(|s| {
-                    let interval = s.probe.tick();
-                    let awaited = s.probe.awaited(acked_by_sensor(&fleet));
-                    (interval, s.probe.recent(), awaited, s.ready())
+                    let interval = s.probe_mut().tick();
+                    let awaited = s.probe().awaited(acked_by_sensor(&fleet));
+                    (interval, s.probe().recent(), awaited, s.ready())
                 });
                 if options.stats_json {
                     // Written, never panicking: a reader that went away (`| head`) must not
@@ -379,9 +379,9 @@ async fn run(options: args::Options) -> ExitCode {
     let mut latency = None;
     let mut probe_for_export = None;
     if let Some(mut s) = subscriber.take() {
-        let mut last = (s.probe.counts().received, tokio::time::Instant::now());
-        while s.ready() && s.probe.awaited(acked_by_sensor(&fleet)) > 0 {
-            let received = s.probe.counts().received;
+        let mut last = (s.probe().counts().received, tokio::time::Instant::now());
+        while s.ready() && s.probe().awaited(acked_by_sensor(&fleet)) > 0 {
+            let received = s.probe().counts().received;
             if received != last.0 {
                 last = (received, tokio::time::Instant::now());
             }
@@ -401,9 +401,9 @@ async fn run(options: args::Options) -> ExitCode {
             }
         }
         let now = clock.now();
-        let lost = s.probe.awaited(acked_by_sensor(&fleet));
-        let (down_ms, drops) = (s.down_ms(now), s.drops);
-        let (whole, counts) = (s.probe.whole(), s.probe.counts());
+        let lost = s.probe().awaited(acked_by_sensor(&fleet));
+        let (down_ms, drops) = s.down(now);
+        let (whole, counts) = (s.probe().whole(), s.probe().counts());
         let probe_ready = s.ready();
         let (task, probe) = s.close(now);
         closing.extend(task);

@@ -1,0 +1,581 @@
+//! Latency, publish to subscriber: every sample timed from the moment it was due to the moment
+//! a subscriber of the runner's own received it, on the runner's monotonic clock.
+//!
+//! A sample's due time is its scheduled time, which its payload carries: it is stamped
+//! `origin + t`, where `t` is when it fell due after Start on the fleet's schedule and `origin`
+//! the Start time (the `start` setting, else the wall clock at Start). So a sample held back by
+//! a full in-flight window, a full queue or a dead connection is charged for the wait (no
+//! coordinated omission), and nothing of the publisher's own bookkeeping is trusted.
+//!
+//! [`Probe`] is the arithmetic (payloads and receive times in, percentiles out). [`Subscriber`]
+//! is its connection, sans-IO like every other: one [`Link`] with a clean session, subscribed
+//! at QoS 1 to exactly the topics the fleet publishes; the fleet starts once every
+//! subscription is granted. The page and the native runner carry out its [`Action`]s.
+
+pub mod histogram;
+
+use std::collections::{HashMap, VecDeque};
+
+pub use histogram::{Histogram, LogLinear};
+
+use crate::device::Time;
+use crate::link::{Action, Link};
+use crate::mqtt::{Granted, QoS};
+use crate::sensor::{parse_rfc3339_millis, push_json_string};
+use crate::session::{Event, SessionConfig};
+use crate::settings::Settings;
+
+/// The recent window: this many intervals (a second each).
+pub const RECENT_INTERVALS: usize = 10;
+/// Sequence numbers told apart above a sensor's lowest not yet received: a sample arriving
+/// later than this many of its successors is taken for a duplicate, and a gap the publisher
+/// left (a dropped sample) is given up once they have come.
+pub const SEEN_WINDOW: u64 = 1024;
+/// Filters in one SUBSCRIBE.
+const FILTERS_PER_SUBSCRIBE: usize = 256;
+
+/// Percentiles of a set of latencies, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub count: u64,
+}
+
+impl Summary {
+    fn of<H: Histogram>(latencies: &Latencies<H>) -> Self {
+        let (histogram, max) = (&latencies.histogram, latencies.max);
+        // A bucket's highest equivalent value, but never past the largest value recorded.
+        let at = |q: f64| histogram.value_at_quantile(q).min(max);
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            p999: at(0.999),
+            max,
+            count: histogram.count(),
+        }
+    }
+
+    /// `{"p50":…,"p90":…,"p99":…,"p999":…,"max":…,"count":…}`, milliseconds to the µs
+    /// (`null` figures when nothing was received).
+    pub fn json(&self) -> String {
+        let ms = |us: u64| match self.count {
+            0 => "null".to_owned(),
+            _ => millis(us),
+        };
+        format!(
+            "{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{},\"count\":{}}}",
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.p999),
+            ms(self.max),
+            self.count
+        )
+    }
+
+    /// `p50 1.234 ms  p99 5.678 ms` for a status line, `latency -` before any arrived.
+    pub fn short(&self) -> String {
+        if self.count == 0 {
+            return "latency -".into();
+        }
+        format!("p50 {} ms  p99 {} ms", millis(self.p50), millis(self.p99))
+    }
+
+    /// Every figure in words, for the end of a run.
+    pub fn words(&self) -> String {
+        if self.count == 0 {
+            return "no samples received".into();
+        }
+        format!(
+            "{} samples: p50 {} ms, p90 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
+            self.count,
+            millis(self.p50),
+            millis(self.p90),
+            millis(self.p99),
+            millis(self.p999),
+            millis(self.max)
+        )
+    }
+}
+
+/// µs as milliseconds with three decimals.
+pub fn millis(us: u64) -> String {
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
+/// What the subscriber received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// First arrivals of the fleet's samples, each timed.
+    pub received: u64,
+    /// A sample that had arrived already (QoS 1 delivers at least once).
+    pub duplicates: u64,
+    /// Telemetry of a device not in this fleet (another shard, another publisher).
+    pub foreign: u64,
+    /// Not readable as the fleet's telemetry.
+    pub unreadable: u64,
+    /// Arrived before it was due (the wall clock moved ahead of the monotonic one): timed 0.
+    pub early: u64,
+    /// By how much the earliest of those came before its due time, µs.
+    pub earliest_us: u64,
+}
+
+/// A histogram and the largest value exactly (a histogram's own is its bucket's highest).
+#[derive(Debug, Clone)]
+struct Latencies<H> {
+    histogram: H,
+    max: u64,
+}
+
+impl<H: Histogram> Latencies<H> {
+    fn new() -> Self {
+        Self {
+            histogram: H::empty(),
+            max: 0,
+        }
+    }
+
+    fn record(&mut self, us: u64) {
+        self.histogram.record(us);
+        self.max = self.max.max(us);
+    }
+}
+
+/// One sensor's arrivals: which sequence numbers came, and the latency of the newest.
+#[derive(Debug)]
+struct Arrivals {
+    /// The lowest sequence number not yet received (every one below came, or was given up).
+    next: u64,
+    /// Which of `next .. next + SEEN_WINDOW` came, a bit each, by `sequence % SEEN_WINDOW`.
+    seen: [u64; (SEEN_WINDOW / 64) as usize],
+    received: u64,
+    /// (sequence, latency µs) of the newest `keep`, in sequence order, for the export.
+    latencies: VecDeque<(u64, u64)>,
+}
+
+impl Arrivals {
+    fn new() -> Self {
+        Self {
+            next: 1,
+            seen: [0; (SEEN_WINDOW / 64) as usize],
+            received: 0,
+            latencies: VecDeque::new(),
+        }
+    }
+
+    fn bit(sequence: u64) -> (usize, u64) {
+        let i = sequence % SEEN_WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
+    fn has(&self, sequence: u64) -> bool {
+        let (word, mask) = Self::bit(sequence);
+        self.seen[word] & mask != 0
+    }
+
+    fn set(&mut self, sequence: u64, on: bool) {
+        let (word, mask) = Self::bit(sequence);
+        match on {
+            true => self.seen[word] |= mask,
+            false => self.seen[word] &= !mask,
+        }
+    }
+
+    /// Whether `sequence` arrives for the first time (and notes it).
+    fn first(&mut self, sequence: u64) -> bool {
+        if sequence < self.next {
+            return false;
+        }
+        if sequence >= self.next + SEEN_WINDOW {
+            // The oldest gaps are given up: the window moves to end at `sequence`.
+            let next = sequence + 1 - SEEN_WINDOW;
+            for old in self.next..next.min(self.next + SEEN_WINDOW) {
+                self.set(old, false);
+            }
+            self.next = next;
+        }
+        if self.has(sequence) {
+            return false;
+        }
+        self.set(sequence, true);
+        while self.has(self.next) {
+            self.set(self.next, false);
+            self.next += 1;
+        }
+        true
+    }
+}
+
+/// Times the fleet's samples as they arrive (see the module's text).
+#[derive(Debug)]
+pub struct Probe<H: Histogram = LogLinear> {
+    /// The fleet's Start on the monotonic clock (ms), and the stamp of what fell due then.
+    start_mono_ms: i64,
+    origin_ms: i64,
+    /// By the device id as its payload writes it (JSON-escaped).
+    sensors: HashMap<String, Arrivals>,
+    whole: Latencies<H>,
+    interval: Latencies<H>,
+    recent: VecDeque<Latencies<H>>,
+    counts: Counts,
+    /// Latencies kept per sensor for the export.
+    keep: usize,
+}
+
+/// A device id as a payload writes it, without the quotes.
+fn escaped(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 2);
+    push_json_string(&mut out, id);
+    out.pop();
+    out.remove(0);
+    out
+}
+
+impl<H: Histogram> Probe<H> {
+    /// A probe for the sensors `ids`, keeping the latency of the newest `keep` samples of
+    /// each for the export.
+    pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>, keep: usize) -> Self {
+        Self {
+            start_mono_ms: 0,
+            origin_ms: 0,
+            sensors: ids
+                .into_iter()
+                .map(|id| (escaped(id), Arrivals::new()))
+                .collect(),
+            whole: Latencies::new(),
+            interval: Latencies::new(),
+            recent: VecDeque::new(),
+            counts: Counts::default(),
+            keep: keep.max(1),
+        }
+    }
+
+    /// The fleet started at `start`, stamping what falls due `t` after it `origin_ms + t`.
+    pub fn started(&mut self, start: Time, origin_ms: i64) {
+        self.start_mono_ms = start.mono_ms as i64;
+        self.origin_ms = origin_ms;
+    }
+
+    /// A message the subscriber received at `received_us` on the monotonic clock of
+    /// [`Time::mono_ms`], in µs: its latency when it is a first arrival of the fleet's.
+    pub fn on_message(
+        &mut self,
+        payload: &[u8],
+        received_us: u64,
+    ) -> Result<Option<u64>, &'static str> {
+        let Some(read) = read(payload) else {
+            self.counts.unreadable += 1;
+            return Err("not the simulator's telemetry (device_id, sequence, timestamp)");
+        };
+        let Some(sensor) = self.sensors.get_mut(read.device_id) else {
+            self.counts.foreign += 1;
+            return Ok(None);
+        };
+        if !sensor.first(read.sequence) {
+            self.counts.duplicates += 1;
+            return Ok(None);
+        }
+        let due_us = (self.start_mono_ms + (read.timestamp_ms - self.origin_ms)) * 1000;
+        let latency = received_us as i64 - due_us;
+        let latency = if latency < 0 {
+            self.counts.early += 1;
+            self.counts.earliest_us = self.counts.earliest_us.max(latency.unsigned_abs());
+            0
+        } else {
+            latency as u64
+        };
+        self.whole.record(latency);
+        self.interval.record(latency);
+        sensor.received += 1;
+        let at = sensor
+            .latencies
+            .partition_point(|&(sequence, _)| sequence < read.sequence);
+        sensor.latencies.insert(at, (read.sequence, latency));
+        if sensor.latencies.len() > self.keep {
+            sensor.latencies.pop_front();
+        }
+        self.counts.received += 1;
+        Ok(Some(latency))
+    }
+
+    /// Ends an interval: its figures, and it joins the recent window.
+    pub fn tick(&mut self) -> Summary {
+        let summary = Summary::of(&self.interval);
+        let ended = std::mem::replace(&mut self.interval, Latencies::new());
+        if self.recent.len() == RECENT_INTERVALS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ended);
+        summary
+    }
+
+    /// Over the last [`RECENT_INTERVALS`] intervals.
+    pub fn recent(&self) -> Summary {
+        let mut all = Latencies::<H>::new();
+        for interval in &self.recent {
+            all.histogram.add(&interval.histogram);
+            all.max = all.max.max(interval.max);
+        }
+        Summary::of(&all)
+    }
+
+    /// Over the whole run.
+    pub fn whole(&self) -> Summary {
+        Summary::of(&self.whole)
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Samples the broker acknowledged that have not arrived: `acked` gives each sensor's id
+    /// and acknowledged count. At the end of a run, after a grace, these are lost.
+    pub fn awaited<'a>(&self, acked: impl IntoIterator<Item = (&'a str, u64)>) -> u64 {
+        acked
+            .into_iter()
+            .map(|(id, acked)| {
+                let received = self.sensors.get(&escaped(id)).map_or(0, |s| s.received);
+                acked.saturating_sub(received)
+            })
+            .sum()
+    }
+
+    /// The latency of sample `sequence` of sensor `id`, µs, if it arrived and is among the
+    /// newest kept.
+    pub fn latency_of(&self, id: &str, sequence: u64) -> Option<u64> {
+        let latencies = &self.sensors.get(&escaped(id))?.latencies;
+        let at = latencies.partition_point(|&(s, _)| s < sequence);
+        latencies
+            .get(at)
+            .filter(|&&(s, _)| s == sequence)
+            .map(|&(_, us)| us)
+    }
+}
+
+/// What the probe reads of a telemetry payload: the device id as written (escaped).
+struct Read<'a> {
+    device_id: &'a str,
+    sequence: u64,
+    timestamp_ms: i64,
+}
+
+/// The text after `key` in `payload`.
+fn after<'a>(payload: &'a str, key: &str) -> Option<&'a str> {
+    payload.find(key).map(|at| &payload[at + key.len()..])
+}
+
+/// Reads the three fields the simulator's payloads write, by their keys: a fast scan, not a
+/// JSON parser (the probe reads only its own fleet's telemetry; anything else is unreadable
+/// or foreign).
+fn read(payload: &[u8]) -> Option<Read<'_>> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let id = after(text, "\"device_id\":\"")?;
+    // The closing quote: one not escaped (an escaped backslash before it does not count).
+    let mut end = None;
+    let mut backslash = false;
+    for (i, c) in id.char_indices() {
+        match c {
+            '\\' => backslash = !backslash,
+            '"' if !backslash => {
+                end = Some(i);
+                break;
+            }
+            _ => backslash = false,
+        }
+    }
+    let device_id = &id[..end?];
+    let sequence = after(text, "\"sequence\":")?;
+    let digits = sequence.bytes().take_while(u8::is_ascii_digit).count();
+    let sequence = sequence[..digits].parse().ok()?;
+    let stamp = after(text, "\"timestamp\":\"")?;
+    let timestamp_ms = parse_rfc3339_millis(&stamp[..stamp.find('"')?])?;
+    Some(Read {
+        device_id,
+        sequence,
+        timestamp_ms,
+    })
+}
+
+/// The subscriber's connection: a [`Link`] subscribed to the fleet's topics, feeding its
+/// [`Probe`]. Drained after every input, never re-entered.
+#[derive(Debug)]
+pub struct Subscriber<H: Histogram = LogLinear> {
+    link: Link,
+    pub probe: Probe<H>,
+    /// Subscriptions asked for, granted the first time, and whether all were.
+    filters: usize,
+    granted: usize,
+    ready: bool,
+    refused: Option<String>,
+    /// While the connection is down after it was ready: since when (monotonic ms); the time
+    /// down before, and how often it went down.
+    down_since: Option<u64>,
+    down_ms: u64,
+    drops: u64,
+    log: VecDeque<String>,
+}
+
+impl<H: Histogram> Subscriber<H> {
+    /// Subscribes (once connected) to `topics`, each once, as the settings' user, with a
+    /// clean session and client id `client_id`. `seed` drives the retry jitter.
+    pub fn new(
+        settings: &Settings,
+        topics: Vec<String>,
+        probe: Probe<H>,
+        client_id: String,
+        seed: u64,
+        now: Time,
+    ) -> Self {
+        let config = SessionConfig {
+            clean_session: true,
+            keep_alive_s: settings.keep_alive_s,
+            username: settings.username.clone(),
+            password: settings.password.clone(),
+            max_in_flight: 16,
+            ..SessionConfig::new(client_id)
+        };
+        let mut link = Link::new(settings.broker_url.as_str().to_owned(), config, seed);
+        link.start(now);
+        let mut unique = topics;
+        unique.sort_unstable();
+        unique.dedup();
+        for chunk in unique.chunks(FILTERS_PER_SUBSCRIBE) {
+            let filters: Vec<(&str, QoS)> = chunk
+                .iter()
+                .map(|t| (t.as_str(), QoS::AtLeastOnce))
+                .collect();
+            // A topic is a valid filter (the settings refuse wildcards in it), and 256 of
+            // them are far below a packet's limit.
+            let _ = link.session().subscribe(&filters, now.mono_ms);
+        }
+        Self {
+            link,
+            probe,
+            filters: unique.len(),
+            granted: 0,
+            ready: false,
+            refused: None,
+            down_since: None,
+            down_ms: 0,
+            drops: 0,
+            log: VecDeque::new(),
+        }
+    }
+
+    /// Every subscription was granted: the fleet may start.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// A filter the broker refused (said once): nothing can be timed.
+    pub fn take_refused(&mut self) -> Option<String> {
+        self.refused.take()
+    }
+
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.link.poll_timeout()
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.link.poll_action()
+    }
+
+    /// What the subscriber has to say (reconnections, unreadable messages), for a log.
+    pub fn poll_log(&mut self) -> Option<String> {
+        self.log.pop_front()
+    }
+
+    pub fn on_open(&mut self, now: Time) {
+        self.link.on_open(now);
+        self.drain(now, 0);
+    }
+
+    /// Bytes that arrived at `received_us` (the clock of [`Time::mono_ms`], in µs).
+    pub fn on_bytes(&mut self, bytes: &[u8], received_us: u64, now: Time) {
+        self.link.on_bytes(bytes, now);
+        self.drain(now, received_us);
+    }
+
+    pub fn on_text_frame(&mut self, now: Time) {
+        self.link.on_text_frame();
+        self.drain(now, 0);
+    }
+
+    pub fn on_closed(&mut self, now: Time) {
+        self.link.on_closed(now);
+        self.drain(now, 0);
+    }
+
+    pub fn on_timer(&mut self, now: Time) {
+        self.link.on_timer(now);
+        self.drain(now, 0);
+    }
+
+    /// Handles the link's events: messages are timed at `received_us`.
+    fn drain(&mut self, now: Time, received_us: u64) {
+        while let Some(event) = self.link.poll_event(now) {
+            match event {
+                Event::Connected { .. } => {
+                    if let Some(since) = self.down_since.take() {
+                        self.down_ms += now.mono_ms.saturating_sub(since);
+                        self.log.push_back("latency subscriber: connected again; what was published meanwhile is not kept for a clean session".into());
+                    }
+                }
+                Event::Subscribed(answers) => {
+                    for (filter, granted) in answers {
+                        if granted == Granted::Failure {
+                            self.refused.get_or_insert(filter);
+                        } else if !self.ready {
+                            self.granted += 1;
+                        }
+                    }
+                    self.ready |= self.granted >= self.filters;
+                }
+                Event::Message(publish) => {
+                    if let Err(problem) = self.probe.on_message(&publish.payload, received_us)
+                        && self.probe.counts.unreadable <= 5
+                    {
+                        self.log
+                            .push_back(format!("latency subscriber: {}: {problem}", publish.topic));
+                    }
+                }
+                Event::Closed(_) if self.ready && self.down_since.is_none() => {
+                    self.drops += 1;
+                    self.down_since = Some(now.mono_ms);
+                }
+                Event::Closed(_)
+                | Event::Skipped { .. }
+                | Event::Acked { .. }
+                | Event::PingSent
+                | Event::Unsubscribed(_) => {}
+            }
+        }
+        // The link's own lines (each retry) would repeat the fleet's; its drops are said above.
+        while self.link.poll_log().is_some() {}
+    }
+
+    /// Says goodbye: DISCONNECT, then close (see [`Subscriber::poll_action`]).
+    pub fn close(&mut self, now: Time) {
+        if let Some(since) = self.down_since.take() {
+            self.down_ms += now.mono_ms.saturating_sub(since);
+        }
+        self.link.close(now);
+    }
+
+    /// The time the connection was down after it was ready, ms, and how often it went down.
+    pub fn down(&self, now: Time) -> (u64, u64) {
+        let down = self.down_ms
+            + self
+                .down_since
+                .map_or(0, |since| now.mono_ms.saturating_sub(since));
+        (down, self.drops)
+    }
+}
+
+#[cfg(test)]
+mod tests;

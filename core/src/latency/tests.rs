@@ -1,0 +1,364 @@
+use std::num::NonZeroU16;
+
+use super::*;
+use crate::mqtt::{ConnectReturnCode, Packet, Publish, QosPid, SubAck, decode_as_server};
+use crate::sensor::format_rfc3339_millis;
+use crate::testing::{at, connack};
+
+fn payload(id: &str, sequence: u64, timestamp_ms: i64) -> Vec<u8> {
+    let mut quoted = String::new();
+    push_json_string(&mut quoted, id);
+    format!(
+        "{{\"timestamp\":\"{}\",\"device_id\":{quoted},\"sensor_type\":\"DPS368\",\"sequence\":{sequence},\"anomaly\":false,\"anomaly_kind\":null,\"anomaly_id\":null,\"data\":{{\"pressure\":1013.25,\"temperature\":21.5}}}}",
+        format_rfc3339_millis(timestamp_ms)
+    )
+    .into_bytes()
+}
+
+const ORIGIN: i64 = 1_780_000_000_000;
+
+fn started(ids: &[&str]) -> Probe {
+    let mut probe = Probe::new(ids.iter().copied(), 100);
+    probe.started(
+        Time {
+            mono_ms: 5_000,
+            wall_ms: ORIGIN,
+        },
+        ORIGIN,
+    );
+    probe
+}
+
+/// Sample k of a 10 ms grid arrives `latency(k)` µs after it was due.
+fn feed<H: Histogram>(probe: &mut Probe<H>, id: &str, n: u64, latency: impl Fn(u64) -> u64) {
+    for k in 1..=n {
+        let due_ms = 5_000 + (k - 1) * 10;
+        let got = probe
+            .on_message(
+                &payload(id, k, ORIGIN + (k as i64 - 1) * 10),
+                due_ms * 1000 + latency(k),
+            )
+            .unwrap();
+        assert_eq!(got, Some(latency(k)), "sample {k}");
+    }
+}
+
+/// The exact value at quantile q: the smallest with at least q of them at or below it.
+fn exact(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+/// At or above the exact value, by at most a 128th of it (the histogram's precision).
+fn within_precision(got: u64, want: u64) {
+    assert!(
+        got >= want && (got - want) as f64 <= want as f64 / 128.0,
+        "got {got}, want {want}"
+    );
+}
+
+/// A seeded stream of values with a long tail: 1 ms to 3 s, most near 2 ms.
+fn long_tailed(n: u64, seed: u64) -> Vec<u64> {
+    let mut rng = crate::sensor::Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let u = rng.next_f64();
+            (1_000.0 + 1_000.0 * (1.0 / (1.0 - u * 0.9995) - 1.0).min(3_000.0)) as u64
+        })
+        .collect()
+}
+
+#[test]
+fn percentiles_of_a_uniform_distribution_are_exact_to_the_stated_precision() {
+    let mut probe = started(&["a"]);
+    // 1 ms .. 100 ms in 10 µs steps, in a shuffled order.
+    let n = 9_901u64;
+    let value = |k: u64| 1_000 + ((k * 7_919) % n) * 10;
+    feed(&mut probe, "a", n, value);
+    let mut sorted: Vec<u64> = (1..=n).map(value).collect();
+    sorted.sort_unstable();
+    let s = probe.whole();
+    assert_eq!(s.count, n);
+    for (got, q) in [(s.p50, 0.5), (s.p90, 0.9), (s.p99, 0.99), (s.p999, 0.999)] {
+        within_precision(got, exact(&sorted, q));
+    }
+    assert_eq!(s.max, 100_000);
+    assert!((50_000..=51_000).contains(&s.p50), "{s:?}");
+}
+
+#[test]
+fn percentiles_of_a_long_tail_agree_with_the_hdrhistogram_crate() {
+    for seed in 1..=3 {
+        let values = long_tailed(50_000, seed);
+        let mut ours = LogLinear::empty();
+        let mut hdr =
+            hdrhistogram::Histogram::<u64>::new_with_bounds(1, histogram::HIGHEST_US, 3).unwrap();
+        for &v in &values {
+            ours.record(v);
+            hdr.record(v).unwrap();
+        }
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        for q in [0.5, 0.9, 0.99, 0.999, 0.9999, 1.0] {
+            let want = exact(&sorted, q);
+            within_precision(ours.value_at_quantile(q), want);
+            // hdrhistogram at 3 significant digits: within a 1,000th of the same value.
+            let theirs = hdr.value_at_quantile(q);
+            assert!(
+                theirs.abs_diff(want) as f64 <= want as f64 / 1000.0,
+                "hdrhistogram {theirs}, exact {want} at {q}"
+            );
+            let gap = ours.value_at_quantile(q).abs_diff(theirs) as f64;
+            assert!(
+                gap <= want as f64 / 100.0,
+                "seed {seed} q {q}: ours vs theirs"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_long_tail_shows_in_the_high_percentiles_only() {
+    let mut probe = started(&["a"]);
+    // 990 samples at 2 ms, 9 at 40 ms, one at 3 s.
+    let value = |k: u64| match k {
+        1000 => 3_000_000,
+        991..=999 => 40_000,
+        _ => 2_000,
+    };
+    feed(&mut probe, "a", 1000, value);
+    let s = probe.whole();
+    within_precision(s.p50, 2_000);
+    within_precision(s.p90, 2_000);
+    within_precision(s.p99, 2_000);
+    within_precision(s.p999, 40_000);
+    assert_eq!(s.max, 3_000_000);
+    assert_eq!(
+        s.json(),
+        format!(
+            "{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":3000.000,\"count\":1000}}",
+            millis(s.p50),
+            millis(s.p90),
+            millis(s.p99),
+            millis(s.p999)
+        )
+    );
+}
+
+#[test]
+fn the_due_time_is_the_stamp_not_the_arrival_order() {
+    // A sample held back 2 s (a dead link) and delivered with the next is charged 2 s.
+    let mut probe = started(&["a"]);
+    let got = probe
+        .on_message(
+            &payload("a", 1, ORIGIN + 1_000),
+            (5_000 + 3_000) * 1000 + 250,
+        )
+        .unwrap();
+    assert_eq!(got, Some(2_000_250));
+}
+
+#[test]
+fn a_device_id_with_quotes_and_backslashes_is_read_as_its_payload_writes_it() {
+    let id = "a \"quoted\" \\ id";
+    let mut probe = started(&[id, "a "]);
+    feed(&mut probe, id, 3, |_| 1_000);
+    assert_eq!(probe.counts().received, 3);
+    assert_eq!(probe.awaited([(id, 3), ("a ", 0)]), 0);
+    assert_eq!(probe.latency_of(id, 2), Some(1_000));
+}
+
+#[test]
+fn duplicates_foreign_and_unreadable_messages_are_counted_not_timed() {
+    let mut probe = started(&["a", "b"]);
+    feed(&mut probe, "a", 3, |_| 1_000);
+    assert_eq!(
+        probe.on_message(&payload("a", 2, ORIGIN), 9_000_000),
+        Ok(None)
+    );
+    assert_eq!(
+        probe.on_message(&payload("z", 1, ORIGIN), 9_000_000),
+        Ok(None)
+    );
+    assert!(
+        probe
+            .on_message(b"{\"device_id\":\"a\"}", 9_000_000)
+            .is_err()
+    );
+    assert!(probe.on_message(b"nonsense", 9_000_000).is_err());
+    assert!(probe.on_message(&[0xff, 0xfe], 9_000_000).is_err());
+    let c = probe.counts();
+    assert_eq!(
+        (c.received, c.duplicates, c.foreign, c.unreadable),
+        (3, 1, 1, 3)
+    );
+    assert_eq!(probe.whole().count, 3);
+}
+
+#[test]
+fn an_acknowledged_sample_that_never_arrives_is_awaited() {
+    let mut probe = started(&["a", "b"]);
+    feed(&mut probe, "a", 5, |_| 1_000);
+    // Sample 3 of b is missing: the rest, out of order and one twice, count once each.
+    for k in [1, 2, 5, 4, 4] {
+        let _ = probe.on_message(&payload("b", k, ORIGIN + (k as i64 - 1) * 10), 9_000_000);
+    }
+    assert_eq!(probe.awaited([("a", 5), ("b", 5)]), 1);
+    assert_eq!(probe.counts().duplicates, 1);
+    assert_eq!(probe.latency_of("b", 3), None);
+    assert!(probe.latency_of("b", 4).is_some());
+    assert_eq!(probe.latency_of("a", 2), Some(1_000));
+}
+
+#[test]
+fn a_sample_arriving_before_its_stamp_counts_as_early_and_zero() {
+    let mut probe = started(&["a"]);
+    let got = probe
+        .on_message(&payload("a", 1, ORIGIN + 10_000), 5_000 * 1000 + 7)
+        .unwrap();
+    assert_eq!(got, Some(0));
+    assert_eq!(probe.counts().early, 1);
+    assert_eq!(probe.counts().earliest_us, 9_999_993);
+}
+
+#[test]
+fn the_interval_and_the_recent_window_forget_what_is_older() {
+    let mut probe = started(&["a"]);
+    feed(&mut probe, "a", 100, |_| 50_000);
+    assert_eq!(probe.tick().count, 100);
+    for _ in 0..RECENT_INTERVALS - 1 {
+        assert_eq!(probe.tick().count, 0);
+    }
+    assert_eq!(probe.recent().count, 100);
+    assert_eq!(probe.recent().max, 50_000);
+    assert_eq!(probe.tick().count, 0);
+    assert_eq!(probe.recent().count, 0, "older than ten intervals");
+    assert_eq!(probe.whole().count, 100);
+    assert_eq!(
+        probe.recent().json(),
+        "{\"p50\":null,\"p90\":null,\"p99\":null,\"p999\":null,\"max\":null,\"count\":0}"
+    );
+}
+
+#[test]
+fn the_export_keeps_the_newest_latencies_of_each_sensor() {
+    let mut probe: Probe = Probe::new(["a"], 3);
+    probe.started(at(0), crate::testing::EPOCH);
+    for k in [1u64, 2, 4, 5, 3] {
+        let _ = probe.on_message(&payload("a", k, crate::testing::EPOCH), k * 1_000);
+    }
+    assert_eq!(probe.latency_of("a", 2), None);
+    assert_eq!(probe.latency_of("a", 3), Some(3_000));
+    assert_eq!(probe.latency_of("a", 5), Some(5_000));
+}
+
+#[test]
+fn a_gap_the_publisher_left_is_given_up_and_a_late_duplicate_still_known() {
+    let mut a = Arrivals::new();
+    // Sample 1 never comes (dropped at the source).
+    for k in 2..=SEEN_WINDOW + 10 {
+        assert!(a.first(k), "{k}");
+    }
+    assert!(a.next > 1, "the gap is given up");
+    assert!(!a.first(5), "an old duplicate");
+    assert!(!a.first(SEEN_WINDOW + 5), "a recent duplicate");
+    // A jump far ahead moves the window without losing what is in it.
+    assert!(a.first(1_000_000));
+    assert!(!a.first(1_000_000));
+    assert!(a.first(999_999));
+}
+
+/// The broker's side: what the subscriber sent, decoded.
+fn sent(subscriber: &mut Subscriber) -> Vec<Packet> {
+    let mut packets = vec![];
+    while let Some(action) = subscriber.poll_action() {
+        if let Action::Send(bytes) = action {
+            packets.push(decode_as_server(&bytes).unwrap());
+        }
+    }
+    packets
+}
+
+#[test]
+fn the_subscriber_subscribes_to_each_topic_once_at_qos_1_and_times_what_it_gets() {
+    let settings = crate::settings::SettingsForm::defaults("t3st")
+        .validate()
+        .unwrap();
+    let topics = vec!["t/a".to_owned(), "t/b".to_owned(), "t/a".to_owned()];
+    let probe = Probe::new(["a", "b"], 10);
+    let mut s: Subscriber = Subscriber::new(&settings, topics, probe, "lat-1".into(), 7, at(0));
+    assert!(matches!(s.poll_action(), Some(Action::Open { .. })));
+    s.on_open(at(1));
+    let connect = sent(&mut s);
+    assert!(
+        matches!(&connect[..], [Packet::Connect(c)] if c.clean_session && c.client_id == "lat-1"),
+        "{connect:?}"
+    );
+    s.on_bytes(&connack(ConnectReturnCode::Accepted), 2_000, at(2));
+    // Each topic once, at QoS 1 (the session asks for each in a SUBSCRIBE of its own).
+    let mut filters = vec![];
+    let mut subacks = vec![];
+    for packet in sent(&mut s) {
+        let Packet::Subscribe(sub) = packet else {
+            panic!("{packet:?}");
+        };
+        subacks.push(Packet::SubAck(SubAck {
+            pid: sub.pid,
+            granted: vec![Granted::Qos(QoS::AtLeastOnce); sub.filters.len()],
+        }));
+        filters.extend(sub.filters);
+    }
+    assert_eq!(
+        filters,
+        vec![
+            ("t/a".to_owned(), QoS::AtLeastOnce),
+            ("t/b".to_owned(), QoS::AtLeastOnce)
+        ]
+    );
+    let (last, first) = subacks.split_last().unwrap();
+    for suback in first {
+        s.on_bytes(&suback.to_bytes().unwrap(), 3_000, at(3));
+    }
+    assert!(!s.ready(), "not before every SUBACK");
+    s.on_bytes(&last.to_bytes().unwrap(), 3_000, at(3));
+    assert!(s.ready());
+    s.probe.started(at(10), crate::testing::EPOCH + 10);
+    let publish = Packet::Publish(Publish {
+        dup: false,
+        qos_pid: QosPid::AtLeastOnce(NonZeroU16::new(9).unwrap()),
+        retain: false,
+        topic: "t/a".into(),
+        payload: payload("a", 1, crate::testing::EPOCH + 10),
+    });
+    s.on_bytes(&publish.to_bytes().unwrap(), 12_500, at(12));
+    assert_eq!(s.probe.whole().max, 2_500);
+    assert_eq!(
+        sent(&mut s),
+        vec![Packet::PubAck(NonZeroU16::new(9).unwrap())]
+    );
+}
+
+#[test]
+fn a_refused_subscription_is_said_and_a_drop_after_ready_is_counted() {
+    let settings = crate::settings::SettingsForm::defaults("t3st")
+        .validate()
+        .unwrap();
+    let probe = Probe::new(["a"], 10);
+    let mut s: Subscriber =
+        Subscriber::new(&settings, vec!["t/a".into()], probe, "l".into(), 1, at(0));
+    let _ = s.poll_action();
+    s.on_open(at(1));
+    let _ = sent(&mut s);
+    s.on_bytes(&connack(ConnectReturnCode::Accepted), 0, at(2));
+    let Some(Packet::Subscribe(sub)) = sent(&mut s).pop() else {
+        panic!("no SUBSCRIBE");
+    };
+    let refused = Packet::SubAck(SubAck {
+        pid: sub.pid,
+        granted: vec![Granted::Failure],
+    });
+    s.on_bytes(&refused.to_bytes().unwrap(), 0, at(3));
+    assert_eq!(s.take_refused().as_deref(), Some("t/a"));
+    assert!(!s.ready());
+    assert_eq!(s.down(at(4)), (0, 0), "not ready: not counted as down");
+}
