@@ -62,8 +62,8 @@ if start_broker test "$TEST_MQTT_PORT" "$TEST_WS_PORT"; then
     timeout 300 python3 tests/e2e/runner_tls.py target/debug/dps368-sim
   step "the scoreboard as commands (dps368-sim monitor live over WebSockets, score of a mosquitto_sub capture, gates, JUnit)" \
     timeout 300 python3 tests/e2e/score_cli.py target/debug/dps368-sim "$TEST_MQTT_PORT" "$TEST_WS_PORT"
-  step "latency (--latency on loopback, through a 50 ms proxy, publishes never delivered, a subscriber cut off)" \
-    timeout 300 python3 tests/e2e/latency.py target/debug/dps368-sim "$TEST_MQTT_PORT"
+  step "latency (the runner and the page: loopback, through a 50 ms proxy, publishes never delivered, a subscriber cut off, the exports)" \
+    timeout 400 python3 tests/e2e/latency.py target/debug/dps368-sim "$TEST_MQTT_PORT" "$TEST_WS_PORT" target/e2e-dist
   step "deploy/ (the Indexed Job validated, its command line run; the Dockerfile's paths)" \
     timeout 300 python3 tests/e2e/deploy.py target/debug/dps368-sim "$TEST_MQTT_PORT"
   step "scenarios (the three examples played together against a model of their stages; outages, fronts, labels; a bad one refused)" \

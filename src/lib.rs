@@ -8,6 +8,8 @@ pub use dps368_core::{
     detect, device, fleet, html, link, monitor, mqtt, qr, scenario, score, sensor, session,
     settings, watch,
 };
+#[cfg(feature = "latency")]
+pub use dps368_core::latency;
 
 #[cfg(target_arch = "wasm32")]
 pub mod transport;

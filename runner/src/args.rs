@@ -103,7 +103,7 @@ const RUN_FLAGS: [Flag; 12] = [
 /// Every flag of the run command: a page setting each (named like its URL parameter; the
 /// password, which has none, as `--password`), then the runner's own.
 fn table() -> Vec<Flag> {
-    let settings = Field::ALL.into_iter().map(|field| Flag {
+    let settings = settings_fields().map(|field| Flag {
         name: field.param().unwrap_or("password"),
         value: Some(""),
         secret: field == Field::Password,
@@ -112,10 +112,17 @@ fn table() -> Vec<Flag> {
     settings.chain(RUN_FLAGS).collect()
 }
 
+/// The page settings that are flags: every one but Measure latency, which is the switch
+/// `--latency` here.
+fn settings_fields() -> impl Iterator<Item = Field> {
+    Field::ALL.into_iter().filter(|&field| field != Field::Latency)
+}
+
 /// The page setting a flag sets, if it is one.
 fn field_of(flag: &Flag) -> Option<Field> {
     match flag.name {
         "password" => Some(Field::Password),
+        "latency" => None,
         name => Field::from_param(name),
     }
 }
@@ -333,6 +340,8 @@ pub fn parse_and_check(
     let (Some(settings), Some(target), true) = (settings, target, errors.is_empty()) else {
         return Err(errors);
     };
+    // A scenario's settings may ask for it too.
+    let latency = latency || settings.latency;
     let mut options = Options {
         settings,
         target,
@@ -403,7 +412,7 @@ pub fn help() -> String {
          Every page setting is a flag named like its URL parameter (- or _ alike):\n",
     );
     let table = table();
-    let (settings, own) = table.split_at(Field::ALL.len());
+    let (settings, own) = table.split_at(settings_fields().count());
     for flag in settings {
         text.push_str(&flag.help_line());
     }

@@ -4,6 +4,8 @@
 //! storage, theme, the address bar) are in [`browser`].
 
 pub mod browser;
+#[cfg(feature = "latency")]
+mod latency;
 pub mod monitor;
 mod socket;
 mod ticker;
@@ -23,23 +25,45 @@ use crate::watch::{self, Watch};
 use socket::{Socket, SocketEvent};
 use ticker::Ticker;
 
+#[cfg(feature = "latency")]
+pub use latency::LatencyView;
+
 /// The longest the device sleeps: the status countdown and counters refresh at least this often.
 const MAX_SLEEP_MS: u64 = 1000;
 
 /// The current time on the page's two clocks.
 pub fn now() -> Time {
+    #[cfg(not(feature = "latency"))]
     thread_local! {
         // Looked up once: `now` runs for every frame from every socket.
         static PERFORMANCE: Option<web_sys::Performance> =
             web_sys::window().and_then(|w| w.performance());
     }
+    #[cfg(not(feature = "latency"))]
     let mono = PERFORMANCE
         .with(|p| p.as_ref().map(web_sys::Performance::now))
         .unwrap_or_else(js_sys::Date::now);
+    #[cfg(feature = "latency")]
+    let mono = mono_ms_f64();
     Time {
         mono_ms: mono.max(0.0) as u64,
         wall_ms: js_sys::Date::now() as i64,
     }
+}
+
+/// The monotonic clock in fractional ms, counting whole milliseconds in step with the wall
+/// clock's (from the page's time origin's own fraction): the schedule follows the larger of the
+/// two, and out of step, samples would fall due up to 1 ms early for the latency subscriber.
+#[cfg(feature = "latency")]
+fn mono_ms_f64() -> f64 {
+    thread_local! {
+        static PERFORMANCE: Option<web_sys::Performance> =
+            web_sys::window().and_then(|w| w.performance());
+    }
+    PERFORMANCE
+        .with(|p| p.as_ref().map(|p| p.now() + p.time_origin().fract()))
+        .unwrap_or_else(js_sys::Date::now)
+        .max(0.0)
 }
 
 /// What the page shows of the fleet, sent at most [`RENDER_HZ`] times a second.
@@ -69,6 +93,9 @@ pub struct Snapshot {
     /// Where a scenario's run is, ms after Start (the scenario player's build).
     #[cfg(feature = "scenario")]
     pub scenario_ms: Option<u64>,
+    /// A run measuring latency: its figures.
+    #[cfg(feature = "latency")]
+    pub latency: Option<LatencyView>,
 }
 
 impl Snapshot {
@@ -88,6 +115,8 @@ impl Snapshot {
             frames: None,
             #[cfg(feature = "scenario")]
             scenario_ms: None,
+            #[cfg(feature = "latency")]
+            latency: None,
         }
     }
 }
@@ -141,6 +170,12 @@ struct Runner {
     render_pending: bool,
     last_render_ms: u64,
     on_update: Rc<dyn Fn(Snapshot)>,
+    /// The run's latency subscriber, when it measures latency, and whether the fleet waits to
+    /// start (for the subscriber, if there is one: see [`drive`]).
+    #[cfg(feature = "latency")]
+    latency: Option<latency::Latency>,
+    #[cfg(feature = "latency")]
+    start_pending: bool,
 }
 
 /// Runs the page's fleet. Cloning gives another handle to the same fleet.
@@ -166,6 +201,10 @@ impl Simulator {
             render_pending: false,
             last_render_ms: 0,
             on_update: Rc::new(on_update),
+            #[cfg(feature = "latency")]
+            latency: None,
+            #[cfg(feature = "latency")]
+            start_pending: false,
         }));
         let weak = Rc::downgrade(&runner);
         let ticker = Ticker::new(move || {
@@ -175,6 +214,10 @@ impl Simulator {
                     runner.armed_at = None;
                     if let Some(fleet) = runner.fleet.as_mut() {
                         fleet.on_timer(now());
+                    }
+                    #[cfg(feature = "latency")]
+                    if let Some(latency) = runner.latency.as_mut() {
+                        latency.on_timer(now());
                     }
                 }
                 drive(&shared);
@@ -198,6 +241,8 @@ impl Simulator {
             if runner.fleet.as_ref().is_some_and(Fleet::is_active) {
                 return;
             }
+            #[cfg(feature = "latency")]
+            let measured = settings.latency.then(|| settings.clone());
             let mut fleet = Fleet::new(settings, seed);
             runner.sockets = (0..fleet.connections().len()).map(|_| None).collect();
             // Watched from its first packet.
@@ -205,6 +250,15 @@ impl Simulator {
             if let Some(watching) = runner.watching.as_mut() {
                 watching.attach(&mut fleet, true, paused);
             }
+            // Measuring latency, the fleet starts once its subscriber is subscribed; either way
+            // `drive` starts it (one call, not two copies of Fleet::start in the bundle).
+            #[cfg(feature = "latency")]
+            {
+                runner.latency = measured
+                    .map(|settings| latency::Latency::new(&settings, &fleet, seed, now()));
+                runner.start_pending = true;
+            }
+            #[cfg(not(feature = "latency"))]
             fleet.start(now());
             runner.fleet = Some(fleet);
         }
@@ -306,6 +360,14 @@ impl Simulator {
 
     /// Stops gracefully: waits for PUBACKs (at most 2 s), sends DISCONNECT, closes.
     pub fn stop(&self) {
+        #[cfg(feature = "latency")]
+        {
+            let mut runner = self.runner.borrow_mut();
+            runner.start_pending = false;
+            if let Some(latency) = runner.latency.as_mut() {
+                latency.abandon(now());
+            }
+        }
         self.with_fleet(|fleet| fleet.stop(now()));
     }
 
@@ -329,6 +391,32 @@ impl Simulator {
         let Some(fleet) = runner.fleet.as_ref() else {
             return;
         };
+        #[cfg(feature = "latency")]
+        let probe = runner.latency.as_ref().map(latency::Latency::probe);
+        #[cfg(feature = "latency")]
+        let (text, extension, mime) = match (probe, jsonl) {
+            // Each row's latency in ms, empty (null) where it never arrived.
+            (Some(probe), true) => (
+                fleet.export_jsonl_with(|id, seq| {
+                    let value = probe
+                        .latency_of(id, seq)
+                        .map_or_else(|| "null".to_owned(), crate::latency::millis);
+                    Some(("latency_ms", value))
+                }),
+                "jsonl",
+                "application/jsonl",
+            ),
+            (Some(probe), false) => (
+                fleet.export_csv_with(Some("latency_ms"), |id, seq| {
+                    probe.latency_of(id, seq).map(crate::latency::millis)
+                }),
+                "csv",
+                "text/csv",
+            ),
+            (None, true) => (fleet.export_jsonl(), "jsonl", "application/jsonl"),
+            (None, false) => (fleet.export_csv(), "csv", "text/csv"),
+        };
+        #[cfg(not(feature = "latency"))]
         let (text, extension, mime) = if jsonl {
             (fleet.export_jsonl(), "jsonl", "application/jsonl")
         } else {
@@ -388,9 +476,50 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
     let Some(fleet) = runner.fleet.as_mut() else {
         return;
     };
+    #[cfg(feature = "latency")]
+    if runner.start_pending
+        && runner
+            .latency
+            .as_ref()
+            .is_none_or(latency::Latency::may_start)
+    {
+        runner.start_pending = false;
+        let t = now();
+        fleet.start(t);
+        if let Some(latency) = runner.latency.as_mut() {
+            latency.started(t);
+        }
+    }
     // A recording played once has been read by every sensor and delivered: Stop, before the
     // actions are carried out, so that its DISCONNECTs go out now.
     fleet.stop_if_finished(now());
+    // The latency subscriber first: it starts the fleet once subscribed.
+    #[cfg(feature = "latency")]
+    let measuring = match runner.latency.as_mut() {
+        Some(latency) => {
+            let pending_log = &mut runner.pending_log;
+            let t = now();
+            let subscriber_weak = weak.clone();
+            latency.drive(
+                fleet,
+                t,
+                |url| {
+                    let weak = subscriber_weak.clone();
+                    Socket::open(url, move |event| {
+                        on_socket_event(&weak, latency::SUBSCRIBER, event)
+                    })
+                },
+                &mut |level, text| {
+                    browser::log(level, &text);
+                    pending_log.push_back(latency::entry(level, text, t));
+                },
+            );
+            latency.is_active()
+        }
+        None => false,
+    };
+    #[cfg(not(feature = "latency"))]
+    let measuring = false;
     while let Some((index, action)) = fleet.poll_action() {
         let Some(slot) = runner.sockets.get_mut(index) else {
             continue;
@@ -421,14 +550,21 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
         }
     }
     let t = now();
-    if fleet.is_active()
+    if (fleet.is_active() || measuring)
         && let Some(ticker) = runner.ticker.as_mut()
     {
         // Wake-ups fall on a grid of TIMER_SLACK_MS: the samples of a fleet (or of a fast
         // device) due within one step are made in one turn, each still stamped with its own due
         // time. 200 devices at 1 Hz wake the page 50 times a second, not 200.
+        #[cfg(feature = "latency")]
+        let subscriber = runner.latency.as_ref().and_then(latency::Latency::poll_timeout);
+        #[cfg(not(feature = "latency"))]
+        let subscriber = None;
         let wake = fleet
             .poll_timeout()
+            .into_iter()
+            .chain(subscriber)
+            .min()
             .unwrap_or(u64::MAX)
             .min(t.mono_ms + MAX_SLEEP_MS)
             .div_ceil(TIMER_SLACK_MS)
@@ -500,7 +636,11 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             None => (None, None, None),
         };
         let counters = fleet.totals();
-        let active = fleet.is_active();
+        #[cfg(feature = "latency")]
+        let measuring = runner.latency.as_ref().is_some_and(latency::Latency::is_active);
+        #[cfg(not(feature = "latency"))]
+        let measuring = false;
+        let active = fleet.is_active() || measuring;
         let many = fleet.sensor_count() > 1;
         let topic = fleet.connections().first().map(|d| {
             let settings = d.settings();
@@ -528,6 +668,8 @@ fn render(shared: &Rc<RefCell<Runner>>) {
             frames,
             #[cfg(feature = "scenario")]
             scenario_ms: fleet.stage(t).map(|stage| stage.elapsed_ms),
+            #[cfg(feature = "latency")]
+            latency: runner.latency.as_mut().map(|l| l.view(fleet)),
         };
         // A chart held back to its own pace is drawn when its turn comes, even if nothing else
         // happens by then.
@@ -632,6 +774,15 @@ fn on_socket_event(weak: &Weak<RefCell<Runner>>, index: usize, event: SocketEven
             return;
         };
         let t = now();
+        #[cfg(feature = "latency")]
+        if index == latency::SUBSCRIBER {
+            let received_us = (mono_ms_f64() * 1000.0) as u64;
+            if let Some(latency) = runner.latency.as_mut() {
+                latency.on_socket(event, received_us, t);
+            }
+            drop(runner);
+            return drive(&shared);
+        }
         match event {
             SocketEvent::Open => fleet.on_open(index, t),
             SocketEvent::Binary(bytes) => fleet.on_bytes(index, &bytes, t),

@@ -108,6 +108,9 @@ pub struct SimulatorHandle {
     /// The scenario player's scenario (the player's build only).
     #[cfg(feature = "scenario")]
     player: scenario::Player,
+    /// The latency chart's SVG, drawn each second of a run that measures latency.
+    #[cfg(feature = "latency")]
+    latency_chart: RwSignal<String>,
 }
 
 impl SimulatorHandle {
@@ -442,6 +445,8 @@ pub fn use_simulator() -> SimulatorHandle {
     // Where a scenario's run is (ms after Start), as the simulator last said.
     #[cfg(feature = "scenario")]
     let scenario_at = RwSignal::new(None::<u64>);
+    #[cfg(feature = "latency")]
+    let latency_chart = RwSignal::new(String::new());
     // At most ten snapshots a second, and only when something changed.
     let simulator = Simulator::new(move |mut snapshot: Snapshot| {
         let new_log = std::mem::take(&mut snapshot.new_log);
@@ -455,6 +460,10 @@ pub fn use_simulator() -> SimulatorHandle {
         #[cfg(feature = "scenario")]
         if let Some(at) = snapshot.scenario_ms.take() {
             scenario_at.set(Some(at));
+        }
+        #[cfg(feature = "latency")]
+        if let Some(svg) = snapshot.latency.as_mut().and_then(|l| l.chart.take()) {
+            latency_chart.try_set(svg);
         }
         set_changed(active, snapshot.active);
         set_changed(
@@ -496,6 +505,8 @@ pub fn use_simulator() -> SimulatorHandle {
         recording: StoredValue::new(None),
         #[cfg(feature = "scenario")]
         player: scenario::Player::new(),
+        #[cfg(feature = "latency")]
+        latency_chart,
     };
     #[cfg(feature = "scenario")]
     {
@@ -649,6 +660,44 @@ fn bind_html(root: NodeRef<leptos::html::Div>, selector: &'static str, html: RwS
     });
 }
 
+/// A run's latency: the last ten seconds' p50 and p99 while it runs, the whole run's once it
+/// ended, the run's p99.9, max and count, and what the subscriber awaits (lost, at the end).
+#[cfg(feature = "latency")]
+fn show_latency(root: NodeRef<leptos::html::Div>, latency: Option<&transport::LatencyView>) {
+    set_by_id(root, "latency", "hidden", latency.is_none().into());
+    let Some(l) = latency else { return };
+    let ms = |us: u64, count: u64| match count {
+        0 => "-".to_owned(),
+        _ => crate::latency::millis(us),
+    };
+    let shown = if l.ended { &l.whole } else { &l.recent };
+    let window = match (l.waiting, l.ended) {
+        (true, _) => "waiting for the subscriptions",
+        (_, true) => "the whole run",
+        _ => "the last 10 s",
+    };
+    let lost = if l.ended {
+        "lost (acknowledged, never received)"
+    } else {
+        "awaited (acknowledged, not yet received)"
+    };
+    for (id, text) in [
+        ("latency-p50", ms(shown.p50, shown.count)),
+        ("latency-p99", ms(shown.p99, shown.count)),
+        ("latency-p999", ms(l.whole.p999, l.whole.count)),
+        ("latency-max", ms(l.whole.max, l.whole.count)),
+        ("latency-count", l.whole.count.to_string()),
+        ("latency-lost", l.awaited.to_string()),
+        ("latency-window", window.to_owned()),
+        ("latency-lost-label", lost.to_owned()),
+    ] {
+        set_by_id(root, id, "textContent", text.into());
+    }
+    if let Some(element) = by_id(root, "latency-lost") {
+        let _ = element.set_attribute("data-bad", &(l.ended && l.awaited > 0).to_string());
+    }
+}
+
 /// Counter `index` of [`page::COUNTERS`] as text.
 fn counter_text(c: &Counters, index: usize) -> String {
     match index {
@@ -720,6 +769,8 @@ pub fn App() -> impl IntoView {
             set_by_id(root, "payload-topic", "textContent", topic.into());
             let payload = v.last_payload.as_deref().unwrap_or("(nothing sent yet)");
             set_by_id(root, "last-payload", "textContent", payload.into());
+            #[cfg(feature = "latency")]
+            show_latency(root, v.latency.as_ref());
         });
         if let Some(picker) = by_id(root, "watch-device") {
             let _ = picker.set_attribute("max", &sim.fleet_size().to_string());
@@ -805,6 +856,8 @@ pub fn App() -> impl IntoView {
             }
         });
     }
+    #[cfg(feature = "latency")]
+    bind_html(root, "#latency-chart", sim.latency_chart);
     bind_html(root, "#frames", sim.frames);
     bind_html(root, "#frame-detail", sim.frame_detail);
     // The device they show, when it changes (not while someone types a new number).

@@ -60,8 +60,10 @@ pub fn page_html() -> String {
     for kind in AnomalyKind::ALL {
         counter(&mut html, kind.name(), &format_args!("anomalies-{kind}"));
     }
-    html.raw(TELEMETRY_END)
-        .raw(WATCH)
+    html.raw(TELEMETRY_END).raw(WATCH);
+    #[cfg(feature = "latency")]
+    html.raw(LATENCY);
+    html
         .raw("<section class=\"fleet\" aria-label=\"Fleet\" hidden><h2>Fleet</h2><div data-testid=\"fleet\"><table><thead><tr>");
     for (column, (heading, _)) in COLUMNS.iter().enumerate() {
         html.raw("<th><button class=\"small\"")
@@ -117,6 +119,21 @@ const WATCH: &str = "<section class=\"watch\" aria-label=\"Chart and frame inspe
 <th scope=\"col\">time (UTC)</th><th scope=\"col\">direction</th><th scope=\"col\">type</th>\
 <th scope=\"col\">packet id</th><th scope=\"col\">bytes</th><th scope=\"col\">flags</th><th scope=\"col\">topic</th></tr></thead><tbody id=\"frames\"></tbody></table></div>\
 <div class=\"frame-detail\" id=\"frame-detail\" data-testid=\"frame-detail\" aria-live=\"polite\"></div></details></section>";
+
+/// A run that measures latency: its figures and chart (the scenario player's build).
+#[cfg(feature = "latency")]
+const LATENCY: &str = "<section class=\"latency\" id=\"latency\" data-testid=\"latency\" aria-labelledby=\"latency-heading\" hidden>\
+<h2 id=\"latency-heading\">Latency, due to received</h2>\
+<p class=\"hint\">Each sample from its due time to its arrival at this page's own subscriber (QoS 1, clean session), in ms: <span id=\"latency-window\" data-testid=\"latency-window\"></span>.</p>\
+<div class=\"counters\">\
+<div class=\"counter\"><span class=\"value\" id=\"latency-p50\" data-testid=\"latency-p50\">-</span><span class=\"label\">p50</span></div>\
+<div class=\"counter\"><span class=\"value\" id=\"latency-p99\" data-testid=\"latency-p99\">-</span><span class=\"label\">p99</span></div>\
+<div class=\"counter\"><span class=\"value\" id=\"latency-p999\" data-testid=\"latency-p999\">-</span><span class=\"label\">p99.9 of the run</span></div>\
+<div class=\"counter\"><span class=\"value\" id=\"latency-max\" data-testid=\"latency-max\">-</span><span class=\"label\">max of the run</span></div>\
+<div class=\"counter\"><span class=\"value\" id=\"latency-count\" data-testid=\"latency-count\">0</span><span class=\"label\">timed</span></div>\
+<div class=\"counter\"><span class=\"value\" id=\"latency-lost\" data-testid=\"latency-lost\">0</span><span class=\"label\" id=\"latency-lost-label\">awaited</span></div></div>\
+<div class=\"plot\" id=\"latency-chart\" data-testid=\"latency-chart\"></div>\
+<p class=\"legend-line\"><span class=\"p\">— p50</span> <span class=\"t\">— p99</span>, each second</p></section>";
 
 const FLEET_END: &str = "</tr></thead><tbody id=\"fleet-rows\"></tbody></table><p class=\"pager\">\
 <button class=\"small\" data-page=\"-1\" data-testid=\"page-prev\">previous</button> \

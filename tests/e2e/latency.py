@@ -13,12 +13,18 @@
   clean session), and says the subscriber was down.
 - `generate --latency` is refused.
 
+And the page, in headless Chromium: the simulator page given `latency=1` opens the scenario
+player, which subscribes first, shows p50 and p99 a few ms on loopback and a chart, loses
+nothing, and puts each sample's latency_ms in its CSV; through the same 50 ms proxy in front of
+mosquitto's WebSocket listener its p50 is about 100 ms too.
+
 The proxy tells the subscriber's connection by its client id (`dps368-lat-…`) in the CONNECT.
 
-Usage: latency.py RUNNER_BINARY MQTT_PORT
+Usage: latency.py RUNNER_BINARY MQTT_PORT WS_PORT DIST_DIR
 """
 
 import json
+import os
 import random
 import socket
 import string
@@ -27,9 +33,9 @@ import sys
 import threading
 import time
 
-from harness import finish, run
+from harness import WebDriver, finish, run, serve, set_output_dir
 
-RUNNER, MQTT_PORT = sys.argv[1], int(sys.argv[2])
+RUNNER, MQTT_PORT, WS_PORT, DIST = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 SUBSCRIBER_ID = b"dps368-lat-"
 
 
@@ -39,7 +45,8 @@ class Proxy:
     broker (after the first `drop_after`), or cut the connection `cut_after` s in and refuse the
     subscriber for `hold` s after."""
 
-    def __init__(self, delay=0.0, drop=0, drop_after=20, cut_after=None, hold=2.0):
+    def __init__(self, delay=0.0, drop=0, drop_after=20, cut_after=None, hold=2.0, target=None):
+        self.target = target or MQTT_PORT
         self.delay, self.drop, self.drop_after = delay, drop, drop_after
         self.cut_after, self.hold = cut_after, hold
         self.dropped = 0
@@ -65,7 +72,7 @@ class Proxy:
 
     def _serve(self, client):
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        upstream = socket.create_connection(("127.0.0.1", MQTT_PORT))
+        upstream = socket.create_connection(("127.0.0.1", self.target))
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # The CONNECT comes first: it says whether this is the latency subscriber.
         first = client.recv(65536)
@@ -277,6 +284,75 @@ def test_generate_refuses_latency():
     return "exit 2"
 
 
+def saved_download(driver, testid):
+    """Clicks the download button `testid` and returns the text the browser was handed to save."""
+    driver.execute(
+        "window.__saved = null;"
+        "const click = HTMLAnchorElement.prototype.click;"
+        "HTMLAnchorElement.prototype.click = function () {"
+        "  if (this.download) { window.__saved = [this.download, this.href]; } else { click.call(this); } };"
+    )
+    driver.click(testid)
+    driver.wait_for("a download", lambda: driver.execute("return window.__saved;") is not None, timeout=5)
+    return driver.s("POST", "/execute/async", {
+        "script": "const done = arguments[arguments.length - 1];"
+                  "fetch(window.__saved[1]).then(r => r.text()).then(done);",
+        "args": [],
+    })
+
+
+def page_run(driver, base, broker, seconds=6):
+    """The simulator page with latency=1 for `seconds`, stopped; the figures it shows."""
+    rid = run_id()
+    driver.open(f"{base}/?broker={broker}&device_id={rid}&devices=3&interval=0.1&profile=seed"
+                f"&anomaly_mode=off&latency=1&autostart=1")
+    driver.wait_for("the player", lambda: "/player/" in driver.execute("return location.pathname"))
+    driver.wait_for("the latency section", lambda: driver.execute(
+        "return !document.querySelector('[data-testid=latency]').hidden"), timeout=10)
+    driver.wait_for("samples timed", lambda: int(driver.text("latency-count")) > 20, timeout=20)
+    running = {"p50": float(driver.text("latency-p50")), "p99": float(driver.text("latency-p99")),
+               "window": driver.text("latency-window")}
+    time.sleep(seconds)
+    driver.click("stop")
+    driver.wait_for("the run's figures", lambda: driver.text("latency-window") == "the whole run", timeout=15)
+    shown = {name: driver.text(f"latency-{name}") for name in ("p50", "p99", "p999", "max", "count", "lost")}
+    return rid, running, shown
+
+
+def test_the_page_measures_latency_in_the_scenario_player_and_exports_it(driver, base):
+    rid, running, shown = page_run(driver, base, f"ws://127.0.0.1:{WS_PORT}")
+    assert running["window"] == "the last 10 s", running
+    assert 0 <= running["p50"] <= running["p99"], running
+    acked = int(driver.text("count-acked"))
+    assert int(shown["count"]) == acked > 100, (shown, acked)
+    assert shown["lost"] == "0", shown
+    p50, p99, p999, peak = (float(shown[k]) for k in ("p50", "p99", "p999", "max"))
+    assert 0 <= p50 <= p99 <= p999 <= peak, shown
+    # The page wakes on a 20 ms grid: a sample may wait that long for its timer.
+    assert p50 < 40, f"loopback p50 {p50} ms"
+    assert "<polyline" in driver.execute("return document.getElementById('latency-chart').innerHTML")
+    assert "latency, due to received:" in driver.text("log"), driver.text("log")[:400]
+    header, *rows = saved_download(driver, "download-csv").splitlines()
+    assert header.endswith(",status,latency_ms"), header
+    acknowledged = [row for row in rows if ",acknowledged," in row]
+    assert len(acknowledged) == acked, (len(acknowledged), acked)
+    values = [float(row.rsplit(",", 1)[1]) for row in acknowledged]
+    assert abs(max(values) - peak) < 0.0015, (max(values), peak)
+    return f"p50 {p50} ms, p99 {p99} ms of {shown['count']}, in the CSV"
+
+
+def test_the_page_through_a_proxy_delaying_50_ms_each_way_shows_about_100_ms(driver, base):
+    proxy = Proxy(delay=0.05, target=WS_PORT)
+    try:
+        _, _, shown = page_run(driver, base, f"ws://127.0.0.1:{proxy.port}", seconds=3)
+    finally:
+        proxy.close()
+    p50 = float(shown["p50"])
+    assert 95 <= p50 <= 180, f"p50 {p50} ms through a 2 x 50 ms proxy"
+    assert shown["lost"] == "0", shown
+    return f"p50 {p50} ms, p99 {shown['p99']} ms"
+
+
 def main():
     tests = [
         test_loopback_latency_is_a_few_ms_and_every_acknowledged_sample_is_timed,
@@ -286,7 +362,19 @@ def main():
         test_generate_refuses_latency,
     ]
     passed, failed = run(tests)
-    finish("latency", passed, failed)
+    set_output_dir(os.path.join(os.path.dirname(os.path.abspath(DIST)), "e2e"))
+    server = serve(DIST)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    driver = WebDriver()
+    try:
+        more = run([
+            test_the_page_measures_latency_in_the_scenario_player_and_exports_it,
+            test_the_page_through_a_proxy_delaying_50_ms_each_way_shows_about_100_ms,
+        ], driver, base)
+    finally:
+        driver.quit()
+        server.shutdown()
+    finish("latency", passed + more[0], failed + more[1])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 
 pub mod histogram;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 pub use histogram::{Histogram, LogLinear};
 
@@ -108,6 +108,43 @@ pub fn millis(us: u64) -> String {
     format!("{}.{:03}", us / 1000, us % 1000)
 }
 
+/// The latency chart's drawing: this wide and high in its own units.
+const CHART_W: u64 = 320;
+const CHART_H: u64 = 120;
+const CHART_TOP: u64 = 16;
+/// Intervals the chart shows, the newest at the right.
+pub const CHART_INTERVALS: usize = 120;
+
+/// A small SVG of each interval's p50 and p99 (µs), oldest first, up to the largest p99
+/// shown; integer coordinates, no float printing.
+pub fn chart_svg(series: &VecDeque<(u64, u64)>) -> String {
+    let top = series.iter().map(|&(_, p99)| p99).max().unwrap_or(0).max(1000);
+    let plot_h = CHART_H - CHART_TOP - 4;
+    let line = |pick: fn(&(u64, u64)) -> u64| {
+        let mut points = String::new();
+        let step = CHART_W / CHART_INTERVALS as u64;
+        let first = CHART_INTERVALS.saturating_sub(series.len()) as u64;
+        for (i, v) in series.iter().enumerate() {
+            let x = (first + i as u64) * step;
+            let y = CHART_H - 4 - pick(v).min(top) * plot_h / top;
+            points.push_str(&format!("{x},{y} "));
+        }
+        points
+    };
+    format!(
+        "<svg viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"Latency p50 and p99 each second, the last {} s, up to {} ms\">\
+<text x=\"0\" y=\"11\" class=\"axis\">{} ms</text>\
+<line x1=\"0\" y1=\"{b}\" x2=\"{CHART_W}\" y2=\"{b}\" class=\"frame\"/>\
+<polyline class=\"t\" points=\"{}\"/><polyline class=\"p\" points=\"{}\"/></svg>",
+        series.len(),
+        millis(top),
+        millis(top),
+        line(|v| v.1),
+        line(|v| v.0),
+        b = CHART_H - 4,
+    )
+}
+
 /// What the subscriber received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
@@ -154,8 +191,9 @@ struct Arrivals {
     /// Which of `next .. next + SEEN_WINDOW` came, a bit each, by `sequence % SEEN_WINDOW`.
     seen: [u64; (SEEN_WINDOW / 64) as usize],
     received: u64,
-    /// (sequence, latency µs) of the newest `keep`, in sequence order, for the export.
-    latencies: VecDeque<(u64, u64)>,
+    /// (sequence, latency µs) for the export, sample k in slot `k % keep`: the newest `keep`
+    /// arrivals, mostly.
+    latencies: Vec<(u64, u64)>,
 }
 
 impl Arrivals {
@@ -164,7 +202,7 @@ impl Arrivals {
             next: 1,
             seen: [0; (SEEN_WINDOW / 64) as usize],
             received: 0,
-            latencies: VecDeque::new(),
+            latencies: Vec::new(),
         }
     }
 
@@ -217,8 +255,13 @@ pub struct Probe<H: Histogram = LogLinear> {
     /// The fleet's Start on the monotonic clock (ms), and the stamp of what fell due then.
     start_mono_ms: i64,
     origin_ms: i64,
-    /// By the device id as its payload writes it (JSON-escaped).
-    sensors: HashMap<String, Arrivals>,
+    /// Each sensor by its id as its payload writes it (JSON-escaped), in fleet order; the
+    /// next message is usually the next sensor's (a fleet publishes in that order).
+    sensors: Vec<(String, Arrivals)>,
+    cursor: usize,
+    /// Natively, fleets of 100,000: an index by id (the page's are at most 1,000, scanned).
+    #[cfg(not(target_arch = "wasm32"))]
+    index: std::collections::HashMap<String, usize>,
     whole: Latencies<H>,
     interval: Latencies<H>,
     recent: VecDeque<Latencies<H>>,
@@ -240,13 +283,21 @@ impl<H: Histogram> Probe<H> {
     /// A probe for the sensors `ids`, keeping the latency of the newest `keep` samples of
     /// each for the export.
     pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>, keep: usize) -> Self {
+        let sensors: Vec<(String, Arrivals)> = ids
+            .into_iter()
+            .map(|id| (escaped(id), Arrivals::new()))
+            .collect();
         Self {
             start_mono_ms: 0,
             origin_ms: 0,
-            sensors: ids
-                .into_iter()
-                .map(|id| (escaped(id), Arrivals::new()))
+            #[cfg(not(target_arch = "wasm32"))]
+            index: sensors
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (id.clone(), i))
                 .collect(),
+            sensors,
+            cursor: 0,
             whole: Latencies::new(),
             interval: Latencies::new(),
             recent: VecDeque::new(),
@@ -272,10 +323,12 @@ impl<H: Histogram> Probe<H> {
             self.counts.unreadable += 1;
             return Err("not the simulator's telemetry (device_id, sequence, timestamp)");
         };
-        let Some(sensor) = self.sensors.get_mut(read.device_id) else {
+        let Some(at) = self.find(read.device_id) else {
             self.counts.foreign += 1;
             return Ok(None);
         };
+        self.cursor = at + 1;
+        let sensor = &mut self.sensors[at].1;
         if !sensor.first(read.sequence) {
             self.counts.duplicates += 1;
             return Ok(None);
@@ -292,15 +345,25 @@ impl<H: Histogram> Probe<H> {
         self.whole.record(latency);
         self.interval.record(latency);
         sensor.received += 1;
-        let at = sensor
-            .latencies
-            .partition_point(|&(sequence, _)| sequence < read.sequence);
-        sensor.latencies.insert(at, (read.sequence, latency));
-        if sensor.latencies.len() > self.keep {
-            sensor.latencies.pop_front();
+        if sensor.latencies.is_empty() {
+            sensor.latencies = vec![(0, 0); self.keep];
         }
+        sensor.latencies[(read.sequence % self.keep as u64) as usize] = (read.sequence, latency);
         self.counts.received += 1;
         Ok(Some(latency))
+    }
+
+    /// Where sensor `id` (escaped) is: the one after the last is tried first.
+    fn find(&self, id: &str) -> Option<usize> {
+        if let Some((known, _)) = self.sensors.get(self.cursor)
+            && known == id
+        {
+            return Some(self.cursor);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.index.get(id).copied();
+        #[cfg(target_arch = "wasm32")]
+        self.sensors.iter().position(|(known, _)| known == id)
     }
 
     /// Ends an interval: its figures, and it joins the recent window.
@@ -339,7 +402,9 @@ impl<H: Histogram> Probe<H> {
         acked
             .into_iter()
             .map(|(id, acked)| {
-                let received = self.sensors.get(&escaped(id)).map_or(0, |s| s.received);
+                let received = self
+                    .find(&escaped(id))
+                    .map_or(0, |at| self.sensors[at].1.received);
                 acked.saturating_sub(received)
             })
             .sum()
@@ -348,12 +413,9 @@ impl<H: Histogram> Probe<H> {
     /// The latency of sample `sequence` of sensor `id`, µs, if it arrived and is among the
     /// newest kept.
     pub fn latency_of(&self, id: &str, sequence: u64) -> Option<u64> {
-        let latencies = &self.sensors.get(&escaped(id))?.latencies;
-        let at = latencies.partition_point(|&(s, _)| s < sequence);
-        latencies
-            .get(at)
-            .filter(|&&(s, _)| s == sequence)
-            .map(|&(_, us)| us)
+        let latencies = &self.sensors[self.find(&escaped(id))?].1.latencies;
+        let (kept, us) = *latencies.get((sequence % self.keep as u64) as usize)?;
+        (kept == sequence).then_some(us)
     }
 }
 
@@ -441,8 +503,8 @@ impl<H: Histogram> Subscriber<H> {
         };
         let mut link = Link::new(settings.broker_url.as_str().to_owned(), config, seed);
         link.start(now);
+        // A fleet's topics are each sensor's own, or (a topic without {device_id}) all one.
         let mut unique = topics;
-        unique.sort_unstable();
         unique.dedup();
         for chunk in unique.chunks(FILTERS_PER_SUBSCRIBE) {
             let filters: Vec<(&str, QoS)> = chunk
@@ -453,10 +515,12 @@ impl<H: Histogram> Subscriber<H> {
             // them are far below a packet's limit.
             let _ = link.session().subscribe(&filters, now.mono_ms);
         }
+        // The session asks for each filter once, whatever was given twice.
+        let filters = link.session().subscriptions().len();
         Self {
             link,
             probe,
-            filters: unique.len(),
+            filters,
             granted: 0,
             ready: false,
             refused: None,

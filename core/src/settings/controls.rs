@@ -70,11 +70,20 @@ impl Group {
                 Field::AnomalyScale,
                 Field::AnomalyDuration,
             ],
+            #[cfg(not(feature = "latency"))]
             Group::Delivery => &[
                 Field::KeepAlive,
                 Field::MaxInFlight,
                 Field::OfflineQueue,
                 Field::CleanSession,
+            ],
+            #[cfg(feature = "latency")]
+            Group::Delivery => &[
+                Field::KeepAlive,
+                Field::MaxInFlight,
+                Field::OfflineQueue,
+                Field::CleanSession,
+                Field::Latency,
             ],
         }
     }
@@ -118,6 +127,8 @@ impl Field {
         match self {
             Field::Password => Control::Password,
             Field::CleanSession | Field::ReplayLoop | Field::ReplayInStep => Control::Flag,
+            #[cfg(feature = "latency")]
+            Field::Latency => Control::Flag,
             Field::AnomalyKinds => Control::Kinds,
             Field::Start => Control::DateTime,
             Field::Profile => Control::Select(&["realistic", "seed", "replay"]),

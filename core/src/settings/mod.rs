@@ -56,10 +56,32 @@ pub enum Field {
     AnomalyScale,
     AnomalyDuration,
     Labels,
+    /// Measure latency: only where the `latency` feature is (the runner, the scenario player).
+    #[cfg(feature = "latency")]
+    Latency,
 }
 
+/// How many fields there are.
+const FIELDS: usize = BASE_FIELDS.len() + cfg!(feature = "latency") as usize;
+
 impl Field {
-    pub const ALL: [Field; 33] = [
+    pub const ALL: [Field; FIELDS] = {
+        let mut all = [Field::BrokerUrl; FIELDS];
+        let mut i = 0;
+        while i < BASE_FIELDS.len() {
+            all[i] = BASE_FIELDS[i];
+            i += 1;
+        }
+        #[cfg(feature = "latency")]
+        {
+            all[i] = Field::Latency;
+        }
+        all
+    };
+}
+
+/// Every field but those of features, in order.
+const BASE_FIELDS: [Field; 33] = [
         Field::BrokerUrl,
         Field::DeviceId,
         Field::Topic,
@@ -93,8 +115,9 @@ impl Field {
         Field::AnomalyScale,
         Field::AnomalyDuration,
         Field::Labels,
-    ];
+];
 
+impl Field {
     /// The text of the field's `<label>`.
     pub fn label(self) -> &'static str {
         FIELD_META[self as usize].0
@@ -112,17 +135,34 @@ impl Field {
 
     /// A yes/no setting, shown as a checkbox; its text is `true` or `false`.
     pub fn is_flag(self) -> bool {
-        matches!(
-            self,
-            Field::CleanSession | Field::ReplayLoop | Field::ReplayInStep
-        )
+        match self {
+            Field::CleanSession | Field::ReplayLoop | Field::ReplayInStep => true,
+            #[cfg(feature = "latency")]
+            Field::Latency => true,
+            _ => false,
+        }
     }
 }
 
 /// Each field's `<label>` text, URL query parameter (the password has none), element id and
 /// default text, in [`Field::ALL`] order. The device id's and client id's defaults are made by
 /// [`SettingsForm::defaults`]; an empty Anomaly every or Anomaly kinds means the profile's own.
-const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = [
+const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = {
+    let mut all = [BASE_META[0]; FIELDS];
+    let mut i = 0;
+    while i < BASE_META.len() {
+        all[i] = BASE_META[i];
+        i += 1;
+    }
+    #[cfg(feature = "latency")]
+    {
+        all[i] = ("Measure latency", Some("latency"), "latency", "false");
+    }
+    all
+};
+
+/// The meta of [`BASE_FIELDS`].
+const BASE_META: [(&str, Option<&str>, &str, &str); BASE_FIELDS.len()] = [
     (
         "Broker URL",
         Some("broker"),
@@ -348,6 +388,8 @@ impl SettingsForm {
         let max_in_flight = parse_count(self.get(Field::MaxInFlight), MAX_IN_FLIGHT_LIMIT);
         let offline_queue = parse_count(self.get(Field::OfflineQueue), OFFLINE_QUEUE_LIMIT);
         let clean_session = parse_flag(self.get(Field::CleanSession));
+        #[cfg(feature = "latency")]
+        let latency = parse_flag(self.get(Field::Latency));
         let seed = model::parse_seed(self.get(Field::Seed));
         let precision = model::parse_precision(self.get(Field::Precision));
         let altitude = model::parse_number(self.get(Field::Altitude), -500, 9000);
@@ -456,6 +498,8 @@ impl SettingsForm {
         check(Field::MaxInFlight, max_in_flight.as_ref().err());
         check(Field::OfflineQueue, offline_queue.as_ref().err());
         check(Field::CleanSession, clean_session.as_ref().err());
+        #[cfg(feature = "latency")]
+        check(Field::Latency, latency.as_ref().err());
         check(Field::Profile, profile.as_ref().err());
         check(Field::Replay, replay_check.as_ref().err());
         check(Field::ReplayLoop, replay_loop.as_ref().err());
@@ -495,6 +539,8 @@ impl SettingsForm {
             max_in_flight: checked(max_in_flight),
             offline_queue: checked(offline_queue),
             clean_session: checked(clean_session),
+            #[cfg(feature = "latency")]
+            latency: checked(latency),
             sensor: SensorConfig {
                 profile: checked(profile),
                 seed: checked(seed),
@@ -667,6 +713,10 @@ pub struct Settings {
     pub offline_queue: usize,
     /// CONNECT's CleanSession flag; off by default so the broker keeps the session.
     pub clean_session: bool,
+    /// A subscriber of the run's own times every sample from due to received
+    /// ([`crate::latency`]).
+    #[cfg(feature = "latency")]
+    pub latency: bool,
     /// The sensor model, in the time zone of the Time zone setting.
     pub sensor: SensorConfig,
     /// With a start time, sample k is stamped start + (k - 1) x interval; without, it carries

@@ -33,6 +33,8 @@ fn defaults_are_the_seed_settings_on_a_local_websocket_broker() {
             max_in_flight: 32,
             offline_queue: 1000,
             clean_session: false,
+            #[cfg(feature = "latency")]
+            latency: false,
             sensor: SensorConfig {
                 profile: Profile::Realistic,
                 seed: 0,
