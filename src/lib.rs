@@ -4,12 +4,12 @@
 //! The pure core is the `dps368-core` crate (`core/`), re-exported here under the same module
 //! names; `transport` and `ui` are the browser edge and exist only on wasm32.
 
+#[cfg(feature = "latency")]
+pub use dps368_core::latency;
 pub use dps368_core::{
     detect, device, fleet, html, link, monitor, mqtt, qr, scenario, score, sensor, session,
     settings, watch,
 };
-#[cfg(feature = "latency")]
-pub use dps368_core::latency;
 
 #[cfg(target_arch = "wasm32")]
 pub mod transport;

@@ -115,7 +115,9 @@ fn table() -> Vec<Flag> {
 /// The page settings that are flags: every one but Measure latency, which is the switch
 /// `--latency` here.
 fn settings_fields() -> impl Iterator<Item = Field> {
-    Field::ALL.into_iter().filter(|&field| field != Field::Latency)
+    Field::ALL
+        .into_iter()
+        .filter(|&field| field != Field::Latency)
 }
 
 /// The page setting a flag sets, if it is one.

@@ -141,7 +141,9 @@ impl Latency {
         if let Some(filter) = self.subscriber.take_refused() {
             log(
                 LogLevel::Error,
-                format!("latency: the broker refused the subscription to \"{filter}\": nothing can be timed"),
+                format!(
+                    "latency: the broker refused the subscription to \"{filter}\": nothing can be timed"
+                ),
             );
             self.subscriber.close(now);
             self.ended = true;
@@ -243,7 +245,8 @@ impl Latency {
             awaited: self.awaited(fleet),
             ended: self.ended,
             waiting: !self.fleet_started && !self.ended,
-            chart: std::mem::take(&mut self.chart_changed).then(|| latency::chart_svg(&self.series)),
+            chart: std::mem::take(&mut self.chart_changed)
+                .then(|| latency::chart_svg(&self.series)),
         }
     }
 }

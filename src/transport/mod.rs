@@ -254,8 +254,8 @@ impl Simulator {
             // `drive` starts it (one call, not two copies of Fleet::start in the bundle).
             #[cfg(feature = "latency")]
             {
-                runner.latency = measured
-                    .map(|settings| latency::Latency::new(&settings, &fleet, seed, now()));
+                runner.latency =
+                    measured.map(|settings| latency::Latency::new(&settings, &fleet, seed, now()));
                 runner.start_pending = true;
             }
             #[cfg(not(feature = "latency"))]
@@ -557,7 +557,10 @@ fn drive(shared: &Rc<RefCell<Runner>>) {
         // device) due within one step are made in one turn, each still stamped with its own due
         // time. 200 devices at 1 Hz wake the page 50 times a second, not 200.
         #[cfg(feature = "latency")]
-        let subscriber = runner.latency.as_ref().and_then(latency::Latency::poll_timeout);
+        let subscriber = runner
+            .latency
+            .as_ref()
+            .and_then(latency::Latency::poll_timeout);
         #[cfg(not(feature = "latency"))]
         let subscriber = None;
         let wake = fleet
@@ -637,7 +640,10 @@ fn render(shared: &Rc<RefCell<Runner>>) {
         };
         let counters = fleet.totals();
         #[cfg(feature = "latency")]
-        let measuring = runner.latency.as_ref().is_some_and(latency::Latency::is_active);
+        let measuring = runner
+            .latency
+            .as_ref()
+            .is_some_and(latency::Latency::is_active);
         #[cfg(not(feature = "latency"))]
         let measuring = false;
         let active = fleet.is_active() || measuring;

@@ -118,7 +118,12 @@ pub const CHART_INTERVALS: usize = 120;
 /// A small SVG of each interval's p50 and p99 (µs), oldest first, up to the largest p99
 /// shown; integer coordinates, no float printing.
 pub fn chart_svg(series: &VecDeque<(u64, u64)>) -> String {
-    let top = series.iter().map(|&(_, p99)| p99).max().unwrap_or(0).max(1000);
+    let top = series
+        .iter()
+        .map(|&(_, p99)| p99)
+        .max()
+        .unwrap_or(0)
+        .max(1000);
     let plot_h = CHART_H - CHART_TOP - 4;
     let line = |pick: fn(&(u64, u64)) -> u64| {
         let mut points = String::new();

@@ -82,39 +82,39 @@ impl Field {
 
 /// Every field but those of features, in order.
 const BASE_FIELDS: [Field; 33] = [
-        Field::BrokerUrl,
-        Field::DeviceId,
-        Field::Topic,
-        Field::Interval,
-        Field::Devices,
-        Field::Connection,
-        Field::AnomalyEvery,
-        Field::ClientId,
-        Field::KeepAlive,
-        Field::Username,
-        Field::Password,
-        Field::MaxInFlight,
-        Field::OfflineQueue,
-        Field::CleanSession,
-        Field::Profile,
-        Field::Replay,
-        Field::ReplayLoop,
-        Field::ReplayInStep,
-        Field::Seed,
-        Field::Precision,
-        Field::Altitude,
-        Field::AltitudeSpread,
-        Field::Weather,
-        Field::Tide,
-        Field::Temperature,
-        Field::Start,
-        Field::TimeZone,
-        Field::AnomalyMode,
-        Field::AnomalyProbability,
-        Field::AnomalyKinds,
-        Field::AnomalyScale,
-        Field::AnomalyDuration,
-        Field::Labels,
+    Field::BrokerUrl,
+    Field::DeviceId,
+    Field::Topic,
+    Field::Interval,
+    Field::Devices,
+    Field::Connection,
+    Field::AnomalyEvery,
+    Field::ClientId,
+    Field::KeepAlive,
+    Field::Username,
+    Field::Password,
+    Field::MaxInFlight,
+    Field::OfflineQueue,
+    Field::CleanSession,
+    Field::Profile,
+    Field::Replay,
+    Field::ReplayLoop,
+    Field::ReplayInStep,
+    Field::Seed,
+    Field::Precision,
+    Field::Altitude,
+    Field::AltitudeSpread,
+    Field::Weather,
+    Field::Tide,
+    Field::Temperature,
+    Field::Start,
+    Field::TimeZone,
+    Field::AnomalyMode,
+    Field::AnomalyProbability,
+    Field::AnomalyKinds,
+    Field::AnomalyScale,
+    Field::AnomalyDuration,
+    Field::Labels,
 ];
 
 impl Field {
@@ -156,7 +156,12 @@ const FIELD_META: [(&str, Option<&str>, &str, &str); Field::ALL.len()] = {
     }
     #[cfg(feature = "latency")]
     {
-        all[i] = ("Measure latency", Some("latency"), "latency", "false");
+        all[i] = (
+            "Measure latency",
+            Some("latency"),
+            "measure-latency",
+            "false",
+        );
     }
     all
 };
