@@ -126,7 +126,9 @@ async fn run(options: args::Options) -> ExitCode {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut sigterm = terminate_signal();
-    let ends = options.duration.map(|d| tokio::time::Instant::now() + d);
+    // --duration counts from the fleet's start (with --latency, once subscribed).
+    let mut ends = None;
+    let subscribe_by = tokio::time::Instant::now() + SUBSCRIBE_DEADLINE;
 
     let numbers = options.shard.numbers(options.settings.devices.max(1));
     eprintln!(
@@ -193,8 +195,21 @@ async fn run(options: args::Options) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+        if !started
+            && !stopping
+            && subscriber.is_some()
+            && tokio::time::Instant::now() >= subscribe_by
+        {
+            clear_status(tty);
+            eprintln!(
+                "dps368-sim: --latency: the subscriber was not subscribed within {} s; nothing was sent",
+                SUBSCRIBE_DEADLINE.as_secs()
+            );
+            return ExitCode::FAILURE;
+        }
         if !started && !stopping && subscriber.as_ref().is_none_or(Subscriber::ready) {
             started = true;
+            ends = options.duration.map(|d| tokio::time::Instant::now() + d);
             let now = clock.now();
             fleet.start(now);
             if let Some(s) = &mut subscriber {
@@ -240,7 +255,10 @@ async fn run(options: args::Options) -> ExitCode {
         let subscriber_deadline = subscriber
             .as_ref()
             .and_then(Subscriber::poll_timeout)
-            .map(|at| clock.instant(at));
+            .map(|at| clock.instant(at))
+            .into_iter()
+            .chain((!started && subscriber.is_some()).then_some(subscribe_by))
+            .min();
         // Why a stop begins, when one does: every way ends the run as the page's Stop does.
         let mut stop = None;
         tokio::select! {
@@ -379,25 +397,48 @@ async fn run(options: args::Options) -> ExitCode {
     let mut latency = None;
     let mut probe_for_export = None;
     if let Some(mut s) = subscriber.take() {
-        let mut last = (s.probe().counts().received, tokio::time::Instant::now());
+        let begun = tokio::time::Instant::now();
+        let mut last = (s.probe().counts().received, begun);
+        let mut checked = begun;
+        // The awaited count walks every sensor: looked at every 100 ms at most.
         while s.ready() && s.probe().awaited(acked_by_sensor(&fleet)) > 0 {
-            let received = s.probe().counts().received;
-            if received != last.0 {
-                last = (received, tokio::time::Instant::now());
-            }
-            let give_up = last.1 + LATENCY_GRACE;
-            if tokio::time::Instant::now() >= give_up {
-                break;
-            }
-            let timer = s.poll_timeout().map(|at| clock.instant(at));
-            tokio::select! {
-                Some(io) = io_rx.recv() => {
-                    if io.index() == SUBSCRIBER {
-                        s.on_io(io, clock.now(), &io_tx);
-                    }
+            loop {
+                let received = s.probe().counts().received;
+                if received != last.0 {
+                    last = (received, tokio::time::Instant::now());
                 }
-                _ = sleep_until(timer) => s.on_timer(clock.now(), &io_tx),
-                _ = tokio::time::sleep_until(give_up) => {}
+                let give_up = (last.1 + LATENCY_GRACE).min(begun + LATENCY_GRACE_MAX);
+                if tokio::time::Instant::now() >= give_up {
+                    break;
+                }
+                let timer = s.poll_timeout().map(|at| clock.instant(at));
+                let mut quit = false;
+                tokio::select! {
+                    Some(io) = io_rx.recv() => {
+                        if io.index() == SUBSCRIBER {
+                            s.on_io(io, clock.now(), &io_tx);
+                        }
+                    }
+                    _ = sleep_until(timer) => s.on_timer(clock.now(), &io_tx),
+                    _ = tokio::time::sleep_until(give_up.min(checked + CHECK_EVERY)) => {}
+                    _ = &mut ctrl_c => quit = true,
+                    _ = recv(&mut sigterm) => quit = true,
+                }
+                if quit {
+                    eprintln!(
+                        "\ndps368-sim: stopped at once while the latency subscriber waited; totals not counted"
+                    );
+                    return ExitCode::from(130);
+                }
+                if tokio::time::Instant::now() >= checked + CHECK_EVERY {
+                    checked = tokio::time::Instant::now();
+                    break;
+                }
+            }
+            if tokio::time::Instant::now()
+                >= (last.1 + LATENCY_GRACE).min(begun + LATENCY_GRACE_MAX)
+            {
+                break;
             }
         }
         let now = clock.now();
@@ -477,8 +518,13 @@ async fn run(options: args::Options) -> ExitCode {
 }
 
 /// How long the latency subscriber is given after its last arrival, at the end of a run, for
-/// what is still on its way.
+/// what is still on its way, and at most in all.
 const LATENCY_GRACE: Duration = Duration::from_secs(2);
+const LATENCY_GRACE_MAX: Duration = Duration::from_secs(10);
+/// How often the grace looks at what is still awaited.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+/// How long the latency subscriber has to subscribe before the run gives up.
+const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Each sensor's id and acknowledged samples.
 fn acked_by_sensor(fleet: &Fleet) -> impl Iterator<Item = (&str, u64)> {

@@ -18,6 +18,8 @@ use super::socket::{Socket, SocketEvent};
 pub const SUBSCRIBER: usize = usize::MAX;
 /// How long the subscriber waits after its last arrival, once the fleet has stopped.
 const GRACE_MS: u64 = 2000;
+/// How long it may take to subscribe before the run is given up.
+const SUBSCRIBE_MS: u64 = 30_000;
 
 /// What the page shows of the latency.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +51,10 @@ pub struct Latency {
     /// Once the fleet stopped: the arrivals counted and when they last changed.
     grace: Option<(u64, u64)>,
     ended: bool,
+    /// When it was made (monotonic ms): it must be subscribed [`SUBSCRIBE_MS`] after.
+    made_ms: u64,
+    /// Ended before the fleet started (a Stop, a refusal, the deadline).
+    abandoned: bool,
 }
 
 impl Latency {
@@ -75,6 +81,8 @@ impl Latency {
             chart_changed: false,
             grace: None,
             ended: false,
+            made_ms: now.mono_ms,
+            abandoned: false,
         }
     }
 
@@ -84,7 +92,11 @@ impl Latency {
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        let tick = (!self.ended).then_some(self.last_tick_ms + 1000);
+        let tick = (!self.ended).then_some(if self.fleet_started {
+            self.last_tick_ms + 1000
+        } else {
+            self.made_ms + SUBSCRIBE_MS
+        });
         self.subscriber.poll_timeout().into_iter().chain(tick).min()
     }
 
@@ -123,10 +135,16 @@ impl Latency {
 
     /// Nothing was measured: a Stop before the fleet started.
     pub fn abandon(&mut self, now: Time) {
-        if !self.fleet_started {
+        if !self.fleet_started && !self.ended {
             self.subscriber.close(now);
             self.ended = true;
+            self.abandoned = true;
         }
+    }
+
+    /// Ended before the fleet started: the run never began.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// Moves the run on: opens and feeds the socket (`open` makes one), ends the seconds, and
@@ -142,21 +160,33 @@ impl Latency {
             log(
                 LogLevel::Error,
                 format!(
-                    "latency: the broker refused the subscription to \"{filter}\": nothing can be timed"
+                    "latency: the broker did not grant the subscription to {filter}: not started, nothing can be timed"
                 ),
             );
-            self.subscriber.close(now);
-            self.ended = true;
+            self.abandon(now);
+        }
+        if !self.fleet_started && !self.ended && now.mono_ms >= self.made_ms + SUBSCRIBE_MS {
+            log(
+                LogLevel::Error,
+                format!(
+                    "latency: the subscriber was not subscribed within {} s: not started",
+                    SUBSCRIBE_MS / 1000
+                ),
+            );
+            self.abandon(now);
         }
         if now.mono_ms >= self.last_tick_ms + 1000 {
             self.last_tick_ms = now.mono_ms;
             if self.fleet_started && !self.ended {
+                // A second without arrivals is left out, not drawn as 0 ms.
                 let second = self.subscriber.probe.tick();
-                if self.series.len() == latency::CHART_INTERVALS {
-                    self.series.pop_front();
+                if second.count > 0 {
+                    if self.series.len() == latency::CHART_INTERVALS {
+                        self.series.pop_front();
+                    }
+                    self.series.push_back((second.p50, second.p99));
+                    self.chart_changed = true;
                 }
-                self.series.push_back((second.p50, second.p99));
-                self.chart_changed = true;
             }
         }
         if self.fleet_started && !self.ended && !fleet.is_active() {
@@ -218,6 +248,20 @@ impl Latency {
             LogLevel::Info,
             format!("latency, due to received: {}", whole.words()),
         );
+        let c = self.subscriber.probe.counts();
+        if c.duplicates + c.foreign + c.unreadable + c.early > 0 {
+            log(
+                LogLevel::Info,
+                format!(
+                    "latency: also {} duplicate(s), {} not this run's, {} unreadable, {} before their due time (by up to {} ms) timed 0",
+                    c.duplicates,
+                    c.foreign,
+                    c.unreadable,
+                    c.early,
+                    latency::millis(c.earliest_us)
+                ),
+            );
+        }
         if lost > 0 {
             let (down_ms, drops) = self.subscriber.down(now);
             let why = if drops > 0 {

@@ -241,6 +241,15 @@ impl Simulator {
             if runner.fleet.as_ref().is_some_and(Fleet::is_active) {
                 return;
             }
+            // Nor while a run waits for its subscriber or its last arrivals.
+            #[cfg(feature = "latency")]
+            if runner
+                .latency
+                .as_ref()
+                .is_some_and(latency::Latency::is_active)
+            {
+                return;
+            }
             #[cfg(feature = "latency")]
             let measured = settings.latency.then(|| settings.clone());
             let mut fleet = Fleet::new(settings, seed);
@@ -365,7 +374,16 @@ impl Simulator {
             let mut runner = self.runner.borrow_mut();
             runner.start_pending = false;
             if let Some(latency) = runner.latency.as_mut() {
+                let waiting = latency.is_active() && !latency.abandoned();
                 latency.abandon(now());
+                if waiting && latency.abandoned() {
+                    let entry = latency::entry(
+                        LogLevel::Info,
+                        "stopped before the latency subscriber was subscribed: nothing was sent or timed".into(),
+                        now(),
+                    );
+                    runner.pending_log.push_back(entry);
+                }
             }
         }
         self.with_fleet(|fleet| fleet.stop(now()));

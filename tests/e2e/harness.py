@@ -89,10 +89,11 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 class WebDriver:
     """The few W3C WebDriver commands these tests need."""
 
-    def __init__(self, tz=None, extra_args=()):
+    def __init__(self, tz=None, extra_args=(), trace_categories=None):
         """`tz` (an IANA zone such as "Asia/Tokyo") sets TZ for chromedriver, so the browser it
         starts runs in that zone; without it the browser takes the machine's zone. `extra_args`
-        go to Chromium as well."""
+        go to Chromium as well. With `trace_categories`, chromedriver records a Chromium trace
+        of them, read by `trace_events`."""
         self.port = free_port()
         self.log = open(os.path.join(OUT, "chromedriver.log"), "a")
         env = None if tz is None else dict(os.environ, TZ=tz)
@@ -120,7 +121,22 @@ class WebDriver:
                 ],
             },
         }
+        if trace_categories:
+            caps["goog:loggingPrefs"]["performance"] = "ALL"
+            caps["goog:chromeOptions"]["perfLoggingPrefs"] = {
+                "enableNetwork": False, "enablePage": False, "traceCategories": trace_categories,
+            }
         self.session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+
+    def trace_events(self):
+        """The trace events recorded so far; chromedriver hands its trace over once."""
+        entries = self.s("POST", "/se/log", {"type": "performance"})
+        events = []
+        for entry in entries:
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Tracing.dataCollected":
+                events.append(message["params"])
+        return events
 
     def call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()

@@ -696,8 +696,12 @@ impl Device {
                     sample,
                     fate.name(),
                 ));
-                if let Some(recorded) = config.recorded_timestamp(sample.sequence) {
+                // A replay's rows have the column even where a reading has no recorded time,
+                // so that a last column stays in its place.
+                if config.replay.is_some() {
                     out.push(',');
+                }
+                if let Some(recorded) = config.recorded_timestamp(sample.sequence) {
                     csv_text(out, recorded);
                 }
                 if let Some(cell) = extra(&source.device_id, sample.sequence) {

@@ -5,7 +5,13 @@
 //! `origin + t`, where `t` is when it fell due after Start on the fleet's schedule and `origin`
 //! the Start time (the `start` setting, else the wall clock at Start). So a sample held back by
 //! a full in-flight window, a full queue or a dead connection is charged for the wait (no
-//! coordinated omission), and nothing of the publisher's own bookkeeping is trusted.
+//! coordinated omission), and nothing of the publisher's own bookkeeping is trusted. At max
+//! rate (interval 0) a sample is due when it is made, which is when the window has room: there
+//! the wait for the window is not charged. The schedule follows the larger of the monotonic
+//! and the wall clock's time since Start; when the wall clock gets ahead, samples fall due
+//! that much sooner on the monotonic clock, and the probe follows the lead it has seen.
+//! Anyone who may publish on the fleet's topics can skew the figures (the broker's ACL is the
+//! guard); what is not the fleet's own after Start is counted apart, never timed.
 //!
 //! [`Probe`] is the arithmetic (payloads and receive times in, percentiles out). [`Subscriber`]
 //! is its connection, sans-IO like every other: one [`Link`] with a clean session, subscribed
@@ -31,8 +37,26 @@ pub const RECENT_INTERVALS: usize = 10;
 /// later than this many of its successors is taken for a duplicate, and a gap the publisher
 /// left (a dropped sample) is given up once they have come.
 pub const SEEN_WINDOW: u64 = 1024;
-/// Filters in one SUBSCRIBE.
-const FILTERS_PER_SUBSCRIBE: usize = 256;
+
+/// What the subscriber subscribes to for a fleet whose topics are `topics`, made from the Topic
+/// setting `template`: with `{device_id}` a whole level of it, that level a `+` (one filter
+/// for any fleet; other devices' telemetry is counted as foreign), else each topic once (a
+/// fleet's topics are each sensor's own, or all one).
+pub fn filters(template: &str, mut topics: Vec<String>) -> Vec<String> {
+    let placeholder = crate::settings::DEVICE_ID_PLACEHOLDER;
+    let levels: Vec<&str> = template.split('/').collect();
+    let whole = levels.iter().filter(|l| **l == placeholder).count();
+    let anywhere = template.matches(placeholder).count();
+    if whole >= 1 && whole == anywhere {
+        let wild: Vec<&str> = levels
+            .iter()
+            .map(|l| if *l == placeholder { "+" } else { l })
+            .collect();
+        return vec![wild.join("/")];
+    }
+    topics.dedup();
+    topics
+}
 
 /// Percentiles of a set of latencies, µs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -231,7 +255,9 @@ impl Arrivals {
 
     /// Whether `sequence` arrives for the first time (and notes it).
     fn first(&mut self, sequence: u64) -> bool {
-        if sequence < self.next {
+        // Sequence numbers count from 1; the last few of u64 are never reached, and refused so
+        // that nothing here overflows.
+        if sequence < self.next || sequence == 0 || sequence > u64::MAX - 2 * SEEN_WINDOW {
             return false;
         }
         if sequence >= self.next + SEEN_WINDOW {
@@ -257,9 +283,12 @@ impl Arrivals {
 /// Times the fleet's samples as they arrive (see the module's text).
 #[derive(Debug)]
 pub struct Probe<H: Histogram = LogLinear> {
-    /// The fleet's Start on the monotonic clock (ms), and the stamp of what fell due then.
-    start_mono_ms: i64,
+    /// The fleet's Start on the monotonic clock (ms), and the stamp of what fell due then;
+    /// the wall clock at Start, and how far it has been seen ahead of the monotonic clock
+    /// since (ms, never less than 0: the schedule follows the larger).
+    start: Option<Time>,
     origin_ms: i64,
+    lead_ms: i64,
     /// Each sensor by its id as its payload writes it (JSON-escaped), in fleet order; the
     /// next message is usually the next sensor's (a fleet publishes in that order).
     sensors: Vec<(String, Arrivals)>,
@@ -293,8 +322,9 @@ impl<H: Histogram> Probe<H> {
             .map(|id| (escaped(id), Arrivals::new()))
             .collect();
         Self {
-            start_mono_ms: 0,
+            start: None,
             origin_ms: 0,
+            lead_ms: 0,
             #[cfg(not(target_arch = "wasm32"))]
             index: sensors
                 .iter()
@@ -313,33 +343,48 @@ impl<H: Histogram> Probe<H> {
 
     /// The fleet started at `start`, stamping what falls due `t` after it `origin_ms + t`.
     pub fn started(&mut self, start: Time, origin_ms: i64) {
-        self.start_mono_ms = start.mono_ms as i64;
+        self.start = Some(start);
         self.origin_ms = origin_ms;
     }
 
     /// A message the subscriber received at `received_us` on the monotonic clock of
-    /// [`Time::mono_ms`], in µs: its latency when it is a first arrival of the fleet's.
+    /// [`Time::mono_ms`], in µs, `now` being about then: its latency when it is a first
+    /// arrival of the fleet's. Before Start, or stamped before it, a message is not the run's
+    /// (counted as foreign).
     pub fn on_message(
         &mut self,
         payload: &[u8],
         received_us: u64,
+        now: Time,
     ) -> Result<Option<u64>, &'static str> {
         let Some(read) = read(payload) else {
             self.counts.unreadable += 1;
             return Err("not the simulator's telemetry (device_id, sequence, timestamp)");
         };
-        let Some(at) = self.find(read.device_id) else {
+        let found = self.find(read.device_id);
+        let (Some(at), Some(start)) = (found, self.start) else {
             self.counts.foreign += 1;
             return Ok(None);
         };
+        if read.timestamp_ms < self.origin_ms {
+            self.counts.foreign += 1;
+            return Ok(None);
+        }
+        let wall_elapsed = now.wall_ms.saturating_sub(start.wall_ms);
+        let mono_elapsed = now.mono_ms.saturating_sub(start.mono_ms) as i64;
+        self.lead_ms = self.lead_ms.max(wall_elapsed.saturating_sub(mono_elapsed));
         self.cursor = at + 1;
         let sensor = &mut self.sensors[at].1;
         if !sensor.first(read.sequence) {
             self.counts.duplicates += 1;
             return Ok(None);
         }
-        let due_us = (self.start_mono_ms + (read.timestamp_ms - self.origin_ms)) * 1000;
-        let latency = received_us as i64 - due_us;
+        // Stamped `origin + t`, due `t` after Start on the schedule, which the wall clock's
+        // lead brings forward on the monotonic clock. (Years of ms in µs: far from overflow.)
+        let due_ms = (start.mono_ms as i64)
+            .saturating_add(read.timestamp_ms - self.origin_ms)
+            .saturating_sub(self.lead_ms);
+        let latency = (received_us as i64).saturating_sub(due_ms.saturating_mul(1000));
         let latency = if latency < 0 {
             self.counts.early += 1;
             self.counts.earliest_us = self.counts.earliest_us.max(latency.unsigned_abs());
@@ -508,19 +553,13 @@ impl<H: Histogram> Subscriber<H> {
         };
         let mut link = Link::new(settings.broker_url.as_str().to_owned(), config, seed);
         link.start(now);
-        // A fleet's topics are each sensor's own, or (a topic without {device_id}) all one.
-        let mut unique = topics;
-        unique.dedup();
-        for chunk in unique.chunks(FILTERS_PER_SUBSCRIBE) {
-            let filters: Vec<(&str, QoS)> = chunk
-                .iter()
-                .map(|t| (t.as_str(), QoS::AtLeastOnce))
-                .collect();
-            // A topic is a valid filter (the settings refuse wildcards in it), and 256 of
-            // them are far below a packet's limit.
-            let _ = link.session().subscribe(&filters, now.mono_ms);
+        for filter in filters(&settings.topic_template, topics) {
+            // A topic is a valid filter (the settings refuse wildcards in it), and so is one
+            // with a level made `+`. The session asks for each in a SUBSCRIBE of its own.
+            let _ = link
+                .session()
+                .subscribe(&[(filter.as_str(), QoS::AtLeastOnce)], now.mono_ms);
         }
-        // The session asks for each filter once, whatever was given twice.
         let filters = link.session().subscriptions().len();
         Self {
             link,
@@ -590,6 +629,10 @@ impl<H: Histogram> Subscriber<H> {
         while let Some(event) = self.link.poll_event(now) {
             match event {
                 Event::Connected { .. } => {
+                    // Granted on this connection, or not at all.
+                    if !self.ready {
+                        self.granted = 0;
+                    }
                     if let Some(since) = self.down_since.take() {
                         self.down_ms += now.mono_ms.saturating_sub(since);
                         self.log.push_back("latency subscriber: connected again; what was published meanwhile is not kept for a clean session".into());
@@ -597,16 +640,27 @@ impl<H: Histogram> Subscriber<H> {
                 }
                 Event::Subscribed(answers) => {
                     for (filter, granted) in answers {
-                        if granted == Granted::Failure {
-                            self.refused.get_or_insert(filter);
-                        } else if !self.ready {
-                            self.granted += 1;
+                        match granted {
+                            Granted::Qos(QoS::AtLeastOnce) | Granted::Qos2 => {
+                                self.granted += usize::from(!self.ready);
+                            }
+                            // Before the fleet starts, fatal: nothing could be timed (at QoS 0
+                            // a loss would be the subscriber's). After, said; the figures go on
+                            // with what still arrives.
+                            refused if !self.ready => {
+                                self.refused
+                                    .get_or_insert(format!("{filter} ({})", refused.words()));
+                            }
+                            refused => self.log.push_back(format!(
+                                "latency subscriber: {filter}: {} on a reconnection",
+                                refused.words()
+                            )),
                         }
                     }
                     self.ready |= self.granted >= self.filters;
                 }
                 Event::Message(publish) => {
-                    if let Err(problem) = self.probe.on_message(&publish.payload, received_us)
+                    if let Err(problem) = self.probe.on_message(&publish.payload, received_us, now)
                         && self.probe.counts.unreadable <= 5
                     {
                         self.log
@@ -624,8 +678,14 @@ impl<H: Histogram> Subscriber<H> {
                 | Event::Unsubscribed(_) => {}
             }
         }
-        // The link's own lines (each retry) would repeat the fleet's; its drops are said above.
-        while self.link.poll_log().is_some() {}
+        // Until subscribed, why it cannot connect; after, the link's lines (each retry) would
+        // repeat the fleet's, and its drops are said above.
+        while let Some(entry) = self.link.poll_log() {
+            if !self.ready && entry.level != crate::device::LogLevel::Info {
+                self.log
+                    .push_back(format!("latency subscriber: {}", entry.text));
+            }
+        }
     }
 
     /// Says goodbye: DISCONNECT, then close (see [`Subscriber::poll_action`]).

@@ -16,6 +16,11 @@ fn payload(id: &str, sequence: u64, timestamp_ms: i64) -> Vec<u8> {
 }
 
 const ORIGIN: i64 = 1_780_000_000_000;
+/// The clock at an arrival, for the wall clock's lead: monotonic and wall clock in step.
+const NOW: Time = Time {
+    mono_ms: 5_000,
+    wall_ms: ORIGIN,
+};
 
 fn started(ids: &[&str]) -> Probe {
     let mut probe = Probe::new(ids.iter().copied(), 100);
@@ -37,6 +42,7 @@ fn feed<H: Histogram>(probe: &mut Probe<H>, id: &str, n: u64, latency: impl Fn(u
             .on_message(
                 &payload(id, k, ORIGIN + (k as i64 - 1) * 10),
                 due_ms * 1000 + latency(k),
+                NOW,
             )
             .unwrap();
         assert_eq!(got, Some(latency(k)), "sample {k}");
@@ -153,6 +159,7 @@ fn the_due_time_is_the_stamp_not_the_arrival_order() {
         .on_message(
             &payload("a", 1, ORIGIN + 1_000),
             (5_000 + 3_000) * 1000 + 250,
+            NOW,
         )
         .unwrap();
     assert_eq!(got, Some(2_000_250));
@@ -173,20 +180,20 @@ fn duplicates_foreign_and_unreadable_messages_are_counted_not_timed() {
     let mut probe = started(&["a", "b"]);
     feed(&mut probe, "a", 3, |_| 1_000);
     assert_eq!(
-        probe.on_message(&payload("a", 2, ORIGIN), 9_000_000),
+        probe.on_message(&payload("a", 2, ORIGIN), 9_000_000, NOW),
         Ok(None)
     );
     assert_eq!(
-        probe.on_message(&payload("z", 1, ORIGIN), 9_000_000),
+        probe.on_message(&payload("z", 1, ORIGIN), 9_000_000, NOW),
         Ok(None)
     );
     assert!(
         probe
-            .on_message(b"{\"device_id\":\"a\"}", 9_000_000)
+            .on_message(b"{\"device_id\":\"a\"}", 9_000_000, NOW)
             .is_err()
     );
-    assert!(probe.on_message(b"nonsense", 9_000_000).is_err());
-    assert!(probe.on_message(&[0xff, 0xfe], 9_000_000).is_err());
+    assert!(probe.on_message(b"nonsense", 9_000_000, NOW).is_err());
+    assert!(probe.on_message(&[0xff, 0xfe], 9_000_000, NOW).is_err());
     let c = probe.counts();
     assert_eq!(
         (c.received, c.duplicates, c.foreign, c.unreadable),
@@ -201,7 +208,11 @@ fn an_acknowledged_sample_that_never_arrives_is_awaited() {
     feed(&mut probe, "a", 5, |_| 1_000);
     // Sample 3 of b is missing: the rest, out of order and one twice, count once each.
     for k in [1, 2, 5, 4, 4] {
-        let _ = probe.on_message(&payload("b", k, ORIGIN + (k as i64 - 1) * 10), 9_000_000);
+        let _ = probe.on_message(
+            &payload("b", k, ORIGIN + (k as i64 - 1) * 10),
+            9_000_000,
+            NOW,
+        );
     }
     assert_eq!(probe.awaited([("a", 5), ("b", 5)]), 1);
     assert_eq!(probe.counts().duplicates, 1);
@@ -214,7 +225,7 @@ fn an_acknowledged_sample_that_never_arrives_is_awaited() {
 fn a_sample_arriving_before_its_stamp_counts_as_early_and_zero() {
     let mut probe = started(&["a"]);
     let got = probe
-        .on_message(&payload("a", 1, ORIGIN + 10_000), 5_000 * 1000 + 7)
+        .on_message(&payload("a", 1, ORIGIN + 10_000), 5_000 * 1000 + 7, NOW)
         .unwrap();
     assert_eq!(got, Some(0));
     assert_eq!(probe.counts().early, 1);
@@ -245,7 +256,7 @@ fn the_export_keeps_the_newest_latencies_of_each_sensor() {
     let mut probe: Probe = Probe::new(["a"], 3);
     probe.started(at(0), crate::testing::EPOCH);
     for k in [1u64, 2, 4, 5, 3] {
-        let _ = probe.on_message(&payload("a", k, crate::testing::EPOCH), k * 1_000);
+        let _ = probe.on_message(&payload("a", k, crate::testing::EPOCH), k * 1_000, at(0));
     }
     assert_eq!(probe.latency_of("a", 2), None);
     assert_eq!(probe.latency_of("a", 3), Some(3_000));
@@ -279,12 +290,85 @@ fn sent(subscriber: &mut Subscriber) -> Vec<Packet> {
     packets
 }
 
+/// Settings whose Topic is `topic`.
+fn with_topic(topic: &str) -> Settings {
+    let mut form = crate::settings::SettingsForm::defaults("t3st");
+    form.set(crate::settings::Field::Topic, topic);
+    form.validate().unwrap()
+}
+
+#[test]
+fn a_device_id_level_becomes_a_wildcard_and_other_topics_are_each_subscribed_once() {
+    let topics = |template: &str| -> Vec<String> {
+        ["s-1", "s-2", "s-3"]
+            .iter()
+            .map(|id| template.replace("{device_id}", id))
+            .collect()
+    };
+    let t = "device/{device_id}/telemetry";
+    assert_eq!(filters(t, topics(t)), vec!["device/+/telemetry"]);
+    assert_eq!(filters("{device_id}", topics("{device_id}")), vec!["+"]);
+    let t = "t/dev-{device_id}";
+    assert_eq!(
+        filters(t, topics(t)),
+        vec!["t/dev-s-1", "t/dev-s-2", "t/dev-s-3"]
+    );
+    // Once a whole level and once inside one: every topic.
+    let t = "{device_id}/x{device_id}";
+    assert_eq!(filters(t, topics(t)).len(), 3);
+    assert_eq!(filters("all/one", topics("all/one")), vec!["all/one"]);
+}
+
+#[test]
+fn before_start_or_stamped_before_it_a_message_is_not_the_runs() {
+    let mut probe: Probe = Probe::new(["a"], 10);
+    assert_eq!(probe.on_message(&payload("a", 1, ORIGIN), 1, NOW), Ok(None));
+    probe.started(NOW, ORIGIN);
+    assert_eq!(
+        probe.on_message(&payload("a", 1, ORIGIN - 1), 1, NOW),
+        Ok(None)
+    );
+    assert_eq!(probe.counts().foreign, 2);
+    // Sample 1 still arrives as the run's own, once.
+    assert_eq!(
+        probe.on_message(&payload("a", 1, ORIGIN), 5_000_500, NOW),
+        Ok(Some(500))
+    );
+}
+
+#[test]
+fn hostile_sequence_numbers_never_overflow() {
+    let mut probe = started(&["a"]);
+    for sequence in [
+        0,
+        u64::MAX,
+        u64::MAX - 1,
+        u64::MAX - SEEN_WINDOW,
+        u64::MAX / 2,
+    ] {
+        let _ = probe.on_message(&payload("a", sequence, ORIGIN), 9_000_000, NOW);
+    }
+    assert!(probe.counts().received <= 1, "{:?}", probe.counts());
+}
+
+#[test]
+fn a_wall_clock_ahead_of_the_monotonic_brings_the_due_time_forward() {
+    // Start at monotonic 5,000 ms. 600 ms later on the monotonic clock the wall clock says
+    // 1,100 ms: the schedule made the sample due at 1,000 ms 100 ms ago.
+    let mut probe = started(&["a"]);
+    let now = Time {
+        mono_ms: 5_600,
+        wall_ms: ORIGIN + 1_100,
+    };
+    let got = probe.on_message(&payload("a", 1, ORIGIN + 1_000), 5_600_000, now);
+    assert_eq!(got, Ok(Some(100_000)));
+    assert_eq!(probe.counts().early, 0);
+}
+
 #[test]
 fn the_subscriber_subscribes_to_each_topic_once_at_qos_1_and_times_what_it_gets() {
-    let settings = crate::settings::SettingsForm::defaults("t3st")
-        .validate()
-        .unwrap();
-    let topics = vec!["t/a".to_owned(), "t/b".to_owned(), "t/a".to_owned()];
+    let settings = with_topic("t/{device_id}x");
+    let topics = vec!["t/ax".to_owned(), "t/bx".to_owned(), "t/bx".to_owned()];
     let probe = Probe::new(["a", "b"], 10);
     let mut s: Subscriber = Subscriber::new(&settings, topics, probe, "lat-1".into(), 7, at(0));
     assert!(matches!(s.poll_action(), Some(Action::Open { .. })));
@@ -311,8 +395,8 @@ fn the_subscriber_subscribes_to_each_topic_once_at_qos_1_and_times_what_it_gets(
     assert_eq!(
         filters,
         vec![
-            ("t/a".to_owned(), QoS::AtLeastOnce),
-            ("t/b".to_owned(), QoS::AtLeastOnce)
+            ("t/ax".to_owned(), QoS::AtLeastOnce),
+            ("t/bx".to_owned(), QoS::AtLeastOnce)
         ]
     );
     let (last, first) = subacks.split_last().unwrap();
@@ -327,7 +411,7 @@ fn the_subscriber_subscribes_to_each_topic_once_at_qos_1_and_times_what_it_gets(
         dup: false,
         qos_pid: QosPid::AtLeastOnce(NonZeroU16::new(9).unwrap()),
         retain: false,
-        topic: "t/a".into(),
+        topic: "t/ax".into(),
         payload: payload("a", 1, crate::testing::EPOCH + 10),
     });
     s.on_bytes(&publish.to_bytes().unwrap(), 12_500, at(12));
@@ -338,14 +422,20 @@ fn the_subscriber_subscribes_to_each_topic_once_at_qos_1_and_times_what_it_gets(
     );
 }
 
-#[test]
-fn a_refused_subscription_is_said_and_a_drop_after_ready_is_counted() {
+/// A subscriber to the default topics, connected, with its SUBSCRIBE's packet id.
+fn connected_subscriber() -> (Subscriber, NonZeroU16) {
     let settings = crate::settings::SettingsForm::defaults("t3st")
         .validate()
         .unwrap();
     let probe = Probe::new(["a"], 10);
-    let mut s: Subscriber =
-        Subscriber::new(&settings, vec!["t/a".into()], probe, "l".into(), 1, at(0));
+    let mut s: Subscriber = Subscriber::new(
+        &settings,
+        vec!["device/a/telemetry".into()],
+        probe,
+        "l".into(),
+        1,
+        at(0),
+    );
     let _ = s.poll_action();
     s.on_open(at(1));
     let _ = sent(&mut s);
@@ -353,12 +443,69 @@ fn a_refused_subscription_is_said_and_a_drop_after_ready_is_counted() {
     let Some(Packet::Subscribe(sub)) = sent(&mut s).pop() else {
         panic!("no SUBSCRIBE");
     };
-    let refused = Packet::SubAck(SubAck {
-        pid: sub.pid,
-        granted: vec![Granted::Failure],
-    });
-    s.on_bytes(&refused.to_bytes().unwrap(), 0, at(3));
-    assert_eq!(s.take_refused().as_deref(), Some("t/a"));
-    assert!(!s.ready());
-    assert_eq!(s.down(at(4)), (0, 0), "not ready: not counted as down");
+    assert_eq!(
+        sub.filters,
+        vec![("device/+/telemetry".to_owned(), QoS::AtLeastOnce)]
+    );
+    (s, sub.pid)
+}
+
+fn suback(pid: NonZeroU16, granted: Granted) -> Vec<u8> {
+    Packet::SubAck(SubAck {
+        pid,
+        granted: vec![granted],
+    })
+    .to_bytes()
+    .unwrap()
+}
+
+#[test]
+fn a_refused_or_qos_0_subscription_is_fatal_before_the_fleet_starts() {
+    for (granted, words) in [
+        (Granted::Failure, "refused by the broker"),
+        (Granted::Qos(QoS::AtMostOnce), "QoS 0"),
+    ] {
+        let (mut s, pid) = connected_subscriber();
+        s.on_bytes(&suback(pid, granted), 0, at(3));
+        let refused = s.take_refused().unwrap();
+        assert!(refused.starts_with("device/+/telemetry ("), "{refused}");
+        assert!(refused.contains(words), "{refused}");
+        assert!(!s.ready());
+        assert_eq!(s.down(at(4)), (0, 0), "not ready: not counted as down");
+    }
+}
+
+#[test]
+fn a_drop_after_ready_is_counted_and_the_reconnection_said() {
+    let (mut s, pid) = connected_subscriber();
+    s.on_bytes(&suback(pid, Granted::Qos(QoS::AtLeastOnce)), 0, at(3));
+    assert!(s.ready());
+    s.on_closed(at(1_000));
+    assert_eq!(s.down(at(1_500)), (500, 1));
+    // The link retries after its backoff; the connection is back at 3,000.
+    while s.poll_action().is_some() {}
+    s.on_timer(at(2_500));
+    s.on_open(at(2_600));
+    let _ = sent(&mut s);
+    s.on_bytes(&connack(ConnectReturnCode::Accepted), 0, at(3_000));
+    let (down, drops) = s.down(at(3_000));
+    assert_eq!((down, drops), (2_000, 1));
+    let mut said = vec![];
+    while let Some(line) = s.poll_log() {
+        said.push(line);
+    }
+    assert!(
+        said.iter().any(|l| l.contains("connected again")),
+        "{said:?}"
+    );
+    // A refusal now is said, not fatal.
+    let Some(Packet::Subscribe(again)) = sent(&mut s).pop() else {
+        panic!("no SUBSCRIBE after the reconnection");
+    };
+    s.on_bytes(&suback(again.pid, Granted::Failure), 0, at(3_001));
+    assert_eq!(s.take_refused(), None);
+    assert!(
+        s.poll_log()
+            .is_some_and(|l| l.contains("on a reconnection"))
+    );
 }
