@@ -3,8 +3,8 @@
 # Chromium, then the native runner (release build) beside mosquitto_pub, against its own
 # mosquitto (MQTT 18831, WebSockets 19011), and prints tables.
 # Figures, not assertions: they are recorded in the README. BENCH_QUICK=1 shortens every window;
-# BENCH_ONLY picks sections (page: 1, 3, 4, 5; runner: r; the runner's --latency: l; the
-# monitor's scoring: s), e.g. BENCH_ONLY=s.
+# BENCH_ONLY picks sections (page: 1, 3, 4, 5; the page's Chromium trace: t; runner: r; the
+# runner's --latency: l; the monitor's scoring: s), e.g. BENCH_ONLY=s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ bash scripts/setup.sh
 export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH:/usr/sbin"
 source scripts/broker.sh
 
-only=${BENCH_ONLY:-1345rls}
+only=${BENCH_ONLY:-1345trls}
 if [[ $only == s ]]; then
   # The scoring bench needs no broker and no browser.
   exec cargo run --release --quiet -p dps368-core --example score_bench
@@ -31,6 +31,9 @@ start_broker bench 18831 19011
 trap stop_broker EXIT
 if [[ $only =~ [0-9] ]]; then
   python3 scripts/bench.py target/bench-dist "$reference" 18831 19011
+fi
+if [[ $only == *t* ]]; then
+  python3 scripts/bench_trace.py target/bench-dist 19011
 fi
 if [[ $only == *r* ]]; then
   python3 scripts/bench_runner.py target/release/dps368-sim 18831 "$BROKER_PID"

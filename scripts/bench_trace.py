@@ -47,17 +47,19 @@ def summarise(events, seconds):
             for kind, members in KINDS.items():
                 if name in members and (kind == "raster" or key in main):
                     totals[kind] += ms
-        if name == "BeginMainThreadFrame" and key in main:
+        if name == "ProxyMain::BeginMainFrame" and key in main:
             frames += 1
     row = {k: totals[k] / seconds for k in ("main tasks", "script", "style", "layout", "paint", "raster")}
     row["frames/s"] = frames / seconds
     return row
 
 
-def measure(driver, url, seconds):
+def measure(driver, url, seconds, script=None):
     driver.open(url)
     if "autostart" in url:
         driver.wait_for("connected", lambda: driver.text("status") == "connected")
+    if script:
+        driver.execute(script)
     time.sleep(3 + seconds)
     # chromedriver hands over its trace once: the last `seconds` of it are the window.
     events = driver.trace_events()
@@ -71,18 +73,23 @@ def main():
     server = serve(DIST)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     broker = f"ws://127.0.0.1:{WS_PORT}"
+    fold = "document.querySelector('[data-view=chart]').open = false;"
+    one_hz = f"{base}/?broker={broker}&device_id=trace1&interval=1&autostart=1"
+    fast = f"{base}/?broker={broker}&device_id=trace2&interval=0.01&profile=seed&autostart=1"
     cases = [
-        ("idle page", f"{base}/"),
-        ("one device at 1 Hz", f"{base}/?broker={broker}&device_id=trace1&interval=1&autostart=1"),
-        ("one device at 100 msg/s", f"{base}/?broker={broker}&device_id=trace2&interval=0.01&profile=seed&autostart=1"),
+        ("idle page", f"{base}/", None),
+        ("one device at 1 Hz", one_hz, None),
+        ("one device at 1 Hz, chart folded", one_hz, fold),
+        ("one device at 100 msg/s", fast, None),
+        ("one device at 100 msg/s, chart folded", fast, fold),
     ]
     print(f"Chromium trace, ms per second of a {SECONDS} s window (1280x900, headless)")
     print("| page | main-thread tasks | script | style | layout | paint | raster | frames/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, url in cases:
+    for label, url, script in cases:
         driver = WebDriver(extra_args=["--window-size=1280,900"], trace_categories=CATEGORIES)
         try:
-            r = measure(driver, url, SECONDS)
+            r = measure(driver, url, SECONDS, script)
         finally:
             driver.quit()
         print(f"| {label} | {r['main tasks']:.1f} | {r['script']:.1f} | {r['style']:.1f} | {r['layout']:.1f} | "

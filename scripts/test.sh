@@ -31,8 +31,8 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "clippy (host)" cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32)" cargo clippy --workspace --exclude dps368-runner --all-targets --target wasm32-unknown-unknown -- -D warnings
-# The scenario player: the page with the core's scenario feature (src/ui/scenario.rs).
-step "clippy (wasm32, the scenario player)" cargo clippy -p dps368-sim --features scenario --all-targets --target wasm32-unknown-unknown -- -D warnings
+# The scenario player: the page with the core's scenario and latency features.
+step "clippy (wasm32, the scenario player)" cargo clippy -p dps368-sim --features scenario,latency --all-targets --target wasm32-unknown-unknown -- -D warnings
 step "native tests" cargo test --workspace
 # The core as the simulator page builds it: without the scenario feature the runner turns on.
 step "native tests (the core without scenarios)" cargo test -p dps368-core
