@@ -171,7 +171,8 @@ impl Subscriber {
             Io::Closed {
                 generation, error, ..
             } if current(generation) => {
-                if let Some(error) = error {
+                // Until subscribed the link says why it cannot connect (see the core).
+                if let Some(error) = error.filter(|_| self.core.ready()) {
                     self.log.push_back(format!("latency subscriber: {error}"));
                 }
                 self.connection = None;

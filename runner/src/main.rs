@@ -164,8 +164,13 @@ async fn run(options: args::Options) -> ExitCode {
         }
         let keep = dps368_core::device::HISTORY_LIMIT / ids.len().max(1);
         eprintln!(
-            "dps368-sim: --latency: subscribing to the fleet's {} topic(s) on a connection of its own first",
-            topics.len()
+            "dps368-sim: --latency: subscribing to the fleet's {} topic(s) on a connection of its own first{}",
+            topics.len(),
+            if topics.len() > dps368_core::latency::EXACT_TOPICS {
+                " (one wildcard filter where the topic allows)"
+            } else {
+                ""
+            }
         );
         Subscriber::new(
             &options.settings,
@@ -197,7 +202,7 @@ async fn run(options: args::Options) -> ExitCode {
         }
         if !started
             && !stopping
-            && subscriber.is_some()
+            && subscriber.as_ref().is_some_and(|s| !s.ready())
             && tokio::time::Instant::now() >= subscribe_by
         {
             clear_status(tty);
@@ -554,7 +559,7 @@ fn say_latency(
     eprintln!("dps368-sim: latency, due to received: {}", whole.words());
     if counts.duplicates + counts.foreign + counts.unreadable + counts.early > 0 {
         eprintln!(
-            "dps368-sim: latency: also {} duplicate(s), {} from devices not in this run, {} unreadable, {} before their due time (by up to {} ms: the wall clock moved ahead of the monotonic one) counted as 0",
+            "dps368-sim: latency: also {} duplicate(s), {} not this run's (other devices, or from before its start), {} unreadable, {} before their due time (by up to {} ms) counted as 0",
             counts.duplicates,
             counts.foreign,
             counts.unreadable,

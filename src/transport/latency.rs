@@ -18,6 +18,8 @@ use super::socket::{Socket, SocketEvent};
 pub const SUBSCRIBER: usize = usize::MAX;
 /// How long the subscriber waits after its last arrival, once the fleet has stopped.
 const GRACE_MS: u64 = 2000;
+/// The grace at most, in all.
+const GRACE_MAX_MS: u64 = 10_000;
 /// How long it may take to subscribe before the run is given up.
 const SUBSCRIBE_MS: u64 = 30_000;
 
@@ -44,12 +46,13 @@ pub struct Latency {
     fleet_started: bool,
     /// The Start time setting: what fell due `t` after Start is stamped `origin + t`.
     origin_ms: Option<i64>,
-    /// Each second's p50 and p99, oldest first.
-    series: VecDeque<(u64, u64)>,
+    /// Each second's p50 and p99, oldest first; none for a second without arrivals.
+    series: VecDeque<Option<(u64, u64)>>,
     last_tick_ms: u64,
     chart_changed: bool,
-    /// Once the fleet stopped: the arrivals counted and when they last changed.
-    grace: Option<(u64, u64)>,
+    /// Once the fleet stopped: the arrivals counted, when they last changed, and when it
+    /// began.
+    grace: Option<(u64, u64, u64)>,
     ended: bool,
     /// When it was made (monotonic ms): it must be subscribed [`SUBSCRIBE_MS`] after.
     made_ms: u64,
@@ -178,26 +181,27 @@ impl Latency {
         if now.mono_ms >= self.last_tick_ms + 1000 {
             self.last_tick_ms = now.mono_ms;
             if self.fleet_started && !self.ended {
-                // A second without arrivals is left out, not drawn as 0 ms.
+                // A second without arrivals is a gap in the chart, not 0 ms.
                 let second = self.subscriber.probe.tick();
-                if second.count > 0 {
-                    if self.series.len() == latency::CHART_INTERVALS {
-                        self.series.pop_front();
-                    }
-                    self.series.push_back((second.p50, second.p99));
-                    self.chart_changed = true;
+                if self.series.len() == latency::CHART_INTERVALS {
+                    self.series.pop_front();
                 }
+                self.series
+                    .push_back((second.count > 0).then_some((second.p50, second.p99)));
+                self.chart_changed = true;
             }
         }
         if self.fleet_started && !self.ended && !fleet.is_active() {
             let received = self.subscriber.probe.counts().received;
+            let began = self.grace.map_or(now.mono_ms, |(_, _, began)| began);
             let since = match self.grace {
-                Some((count, since)) if count == received => since,
+                Some((count, since, _)) if count == received => since,
                 _ => now.mono_ms,
             };
-            self.grace = Some((received, since));
+            self.grace = Some((received, since, began));
             let awaited = self.awaited(fleet);
-            if awaited == 0 || now.mono_ms >= since + GRACE_MS {
+            let over = now.mono_ms >= (since + GRACE_MS).min(began + GRACE_MAX_MS);
+            if awaited == 0 || over {
                 self.end(awaited, now, log);
             }
         }

@@ -15,7 +15,7 @@
 //!
 //! [`Probe`] is the arithmetic (payloads and receive times in, percentiles out). [`Subscriber`]
 //! is its connection, sans-IO like every other: one [`Link`] with a clean session, subscribed
-//! at QoS 1 to exactly the topics the fleet publishes; the fleet starts once every
+//! at QoS 1 to the topics the fleet publishes ([`filters`]); the fleet starts once every
 //! subscription is granted. The page and the native runner carry out its [`Action`]s.
 
 pub mod histogram;
@@ -31,6 +31,9 @@ use crate::sensor::{parse_rfc3339_millis, push_json_string};
 use crate::session::{Event, SessionConfig};
 use crate::settings::Settings;
 
+/// The wall clock's leads over the monotonic clock remembered (a drifting clock makes a step a
+/// millisecond at a time); past it, the last lead holds.
+const MAX_LEADS: usize = 10_000;
 /// The recent window: this many intervals (a second each).
 pub const RECENT_INTERVALS: usize = 10;
 /// Sequence numbers told apart above a sensor's lowest not yet received: a sample arriving
@@ -38,24 +41,34 @@ pub const RECENT_INTERVALS: usize = 10;
 /// left (a dropped sample) is given up once they have come.
 pub const SEEN_WINDOW: u64 = 1024;
 
+/// Up to this many topics are subscribed one by one; a larger fleet's one filter.
+pub const EXACT_TOPICS: usize = 256;
+
 /// What the subscriber subscribes to for a fleet whose topics are `topics`, made from the Topic
-/// setting `template`: with `{device_id}` a whole level of it, that level a `+` (one filter
-/// for any fleet; other devices' telemetry is counted as foreign), else each topic once (a
-/// fleet's topics are each sensor's own, or all one).
+/// setting `template`: each topic once (a fleet's topics are each sensor's own, or all one).
+/// Past [`EXACT_TOPICS`], with `{device_id}` a whole level of the template, that level a `+`
+/// instead, when it matches every topic (an id with a `/`, or a `$` first, would not): one
+/// filter for any fleet, other devices' telemetry counted as not the run's.
 pub fn filters(template: &str, mut topics: Vec<String>) -> Vec<String> {
+    topics.dedup();
+    if topics.len() <= EXACT_TOPICS {
+        return topics;
+    }
     let placeholder = crate::settings::DEVICE_ID_PLACEHOLDER;
     let levels: Vec<&str> = template.split('/').collect();
     let whole = levels.iter().filter(|l| **l == placeholder).count();
-    let anywhere = template.matches(placeholder).count();
-    if whole >= 1 && whole == anywhere {
-        let wild: Vec<&str> = levels
-            .iter()
-            .map(|l| if *l == placeholder { "+" } else { l })
-            .collect();
-        return vec![wild.join("/")];
+    if whole == 0 || whole != template.matches(placeholder).count() {
+        return topics;
     }
-    topics.dedup();
-    topics
+    let wild: Vec<&str> = levels
+        .iter()
+        .map(|l| if *l == placeholder { "+" } else { l })
+        .collect();
+    let wild = wild.join("/");
+    match topics.iter().all(|t| crate::mqtt::matches(&wild, t)) {
+        true => vec![wild],
+        false => topics,
+    }
 }
 
 /// Percentiles of a set of latencies, µs.
@@ -141,30 +154,38 @@ pub const CHART_INTERVALS: usize = 120;
 
 /// A small SVG of each interval's p50 and p99 (µs), oldest first, up to the largest p99
 /// shown; integer coordinates, no float printing.
-pub fn chart_svg(series: &VecDeque<(u64, u64)>) -> String {
+/// A second without arrivals (`None`) breaks the lines: a stall shows as a gap.
+pub fn chart_svg(series: &VecDeque<Option<(u64, u64)>>) -> String {
     let top = series
         .iter()
+        .flatten()
         .map(|&(_, p99)| p99)
         .max()
         .unwrap_or(0)
         .max(1000);
     let plot_h = CHART_H - CHART_TOP - 4;
     let line = |pick: fn(&(u64, u64)) -> u64| {
-        let mut points = String::new();
+        let mut path = String::new();
         let step = CHART_W / CHART_INTERVALS as u64;
         let first = CHART_INTERVALS.saturating_sub(series.len()) as u64;
+        let mut drawing = false;
         for (i, v) in series.iter().enumerate() {
+            let Some(v) = v else {
+                drawing = false;
+                continue;
+            };
             let x = (first + i as u64) * step;
             let y = CHART_H - 4 - pick(v).min(top) * plot_h / top;
-            points.push_str(&format!("{x},{y} "));
+            path.push_str(&format!("{}{x},{y} ", if drawing { "L" } else { "M" }));
+            drawing = true;
         }
-        points
+        path
     };
     format!(
         "<svg viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"Latency p50 and p99 each second, the last {} s, up to {} ms\">\
 <text x=\"0\" y=\"11\" class=\"axis\">{} ms</text>\
 <line x1=\"0\" y1=\"{b}\" x2=\"{CHART_W}\" y2=\"{b}\" class=\"frame\"/>\
-<polyline class=\"t\" points=\"{}\"/><polyline class=\"p\" points=\"{}\"/></svg>",
+<path class=\"t\" d=\"{}\"/><path class=\"p\" d=\"{}\"/></svg>",
         series.len(),
         millis(top),
         millis(top),
@@ -289,6 +310,9 @@ pub struct Probe<H: Histogram = LogLinear> {
     start: Option<Time>,
     origin_ms: i64,
     lead_ms: i64,
+    /// (t after Start, lead): from a sample due `t` after Start on, the lead it was made under
+    /// (the schedule's ratchet applies a lead from when it came, not before).
+    leads: Vec<(i64, i64)>,
     /// Each sensor by its id as its payload writes it (JSON-escaped), in fleet order; the
     /// next message is usually the next sensor's (a fleet publishes in that order).
     sensors: Vec<(String, Arrivals)>,
@@ -325,6 +349,7 @@ impl<H: Histogram> Probe<H> {
             start: None,
             origin_ms: 0,
             lead_ms: 0,
+            leads: Vec::new(),
             #[cfg(not(target_arch = "wasm32"))]
             index: sensors
                 .iter()
@@ -372,7 +397,16 @@ impl<H: Histogram> Probe<H> {
         }
         let wall_elapsed = now.wall_ms.saturating_sub(start.wall_ms);
         let mono_elapsed = now.mono_ms.saturating_sub(start.mono_ms) as i64;
-        self.lead_ms = self.lead_ms.max(wall_elapsed.saturating_sub(mono_elapsed));
+        let lead = wall_elapsed.saturating_sub(mono_elapsed);
+        if lead > self.lead_ms && self.leads.len() < MAX_LEADS {
+            // What fell due from the schedule's time before this lead on was made under it.
+            self.leads
+                .push((mono_elapsed.saturating_add(self.lead_ms), lead));
+            self.lead_ms = lead;
+        }
+        let t = read.timestamp_ms - self.origin_ms;
+        let step = self.leads.partition_point(|&(from, _)| from <= t);
+        let lead = step.checked_sub(1).map_or(0, |i| self.leads[i].1);
         self.cursor = at + 1;
         let sensor = &mut self.sensors[at].1;
         if !sensor.first(read.sequence) {
@@ -382,8 +416,8 @@ impl<H: Histogram> Probe<H> {
         // Stamped `origin + t`, due `t` after Start on the schedule, which the wall clock's
         // lead brings forward on the monotonic clock. (Years of ms in µs: far from overflow.)
         let due_ms = (start.mono_ms as i64)
-            .saturating_add(read.timestamp_ms - self.origin_ms)
-            .saturating_sub(self.lead_ms);
+            .saturating_add(t)
+            .saturating_sub(lead);
         let latency = (received_us as i64).saturating_sub(due_ms.saturating_mul(1000));
         let latency = if latency < 0 {
             self.counts.early += 1;
@@ -679,7 +713,7 @@ impl<H: Histogram> Subscriber<H> {
             }
         }
         // Until subscribed, why it cannot connect; after, the link's lines (each retry) would
-        // repeat the fleet's, and its drops are said above.
+        // repeat the fleet's: a drop is counted, and the reconnection said above.
         while let Some(entry) = self.link.poll_log() {
             if !self.ready && entry.level != crate::device::LogLevel::Info {
                 self.log

@@ -298,25 +298,45 @@ fn with_topic(topic: &str) -> Settings {
 }
 
 #[test]
-fn a_device_id_level_becomes_a_wildcard_and_other_topics_are_each_subscribed_once() {
-    let topics = |template: &str| -> Vec<String> {
-        ["s-1", "s-2", "s-3"]
-            .iter()
-            .map(|id| template.replace("{device_id}", id))
+fn a_device_id_level_becomes_a_wildcard_for_a_large_fleet_when_it_matches_every_topic() {
+    let topics = |template: &str, id: &dyn Fn(usize) -> String, n: usize| -> Vec<String> {
+        (1..=n)
+            .map(|k| template.replace("{device_id}", &id(k)))
             .collect()
     };
+    let plain = |k: usize| format!("s-{k}");
+    let large = EXACT_TOPICS + 1;
+    // A small fleet: its own topics, one by one.
     let t = "device/{device_id}/telemetry";
-    assert_eq!(filters(t, topics(t)), vec!["device/+/telemetry"]);
-    assert_eq!(filters("{device_id}", topics("{device_id}")), vec!["+"]);
-    let t = "t/dev-{device_id}";
+    assert_eq!(filters(t, topics(t, &plain, 3)), topics(t, &plain, 3));
+    // A large one: the id's level a wildcard, when it matches every topic.
     assert_eq!(
-        filters(t, topics(t)),
-        vec!["t/dev-s-1", "t/dev-s-2", "t/dev-s-3"]
+        filters(t, topics(t, &plain, large)),
+        vec!["device/+/telemetry"]
     );
-    // Once a whole level and once inside one: every topic.
+    assert_eq!(
+        filters("{device_id}", topics("{device_id}", &plain, large)),
+        vec!["+"]
+    );
+    let t = "{device_id}/x/{device_id}";
+    assert_eq!(filters(t, topics(t, &plain, large)), vec!["+/x/+"]);
+    // An id with a / or a $ first is not matched by +: every topic.
+    let t = "device/{device_id}/telemetry";
+    let slash = |k: usize| format!("plant/s-{k}");
+    assert_eq!(filters(t, topics(t, &slash, large)).len(), large);
+    let dollar = |k: usize| format!("$s-{k}");
+    let t = "{device_id}/t";
+    assert_eq!(filters(t, topics(t, &dollar, large)).len(), large);
+    // Inside a level, or once a whole level and once inside one: every topic.
+    let t = "t/dev-{device_id}";
+    assert_eq!(filters(t, topics(t, &plain, large)).len(), large);
     let t = "{device_id}/x{device_id}";
-    assert_eq!(filters(t, topics(t)).len(), 3);
-    assert_eq!(filters("all/one", topics("all/one")), vec!["all/one"]);
+    assert_eq!(filters(t, topics(t, &plain, large)).len(), large);
+    // No id in it: one topic for all.
+    assert_eq!(
+        filters("all/one", topics("all/one", &plain, large)),
+        vec!["all/one"]
+    );
 }
 
 #[test]
@@ -360,9 +380,12 @@ fn a_wall_clock_ahead_of_the_monotonic_brings_the_due_time_forward() {
         mono_ms: 5_600,
         wall_ms: ORIGIN + 1_100,
     };
-    let got = probe.on_message(&payload("a", 1, ORIGIN + 1_000), 5_600_000, now);
+    let got = probe.on_message(&payload("a", 2, ORIGIN + 1_000), 5_600_000, now);
     assert_eq!(got, Ok(Some(100_000)));
     assert_eq!(probe.counts().early, 0);
+    // A sample due at 300 ms, made before the lead came, is timed without it.
+    let got = probe.on_message(&payload("a", 1, ORIGIN + 300), 5_600_000, now);
+    assert_eq!(got, Ok(Some(300_000)));
 }
 
 #[test]
@@ -445,7 +468,7 @@ fn connected_subscriber() -> (Subscriber, NonZeroU16) {
     };
     assert_eq!(
         sub.filters,
-        vec![("device/+/telemetry".to_owned(), QoS::AtLeastOnce)]
+        vec![("device/a/telemetry".to_owned(), QoS::AtLeastOnce)]
     );
     (s, sub.pid)
 }
@@ -468,7 +491,7 @@ fn a_refused_or_qos_0_subscription_is_fatal_before_the_fleet_starts() {
         let (mut s, pid) = connected_subscriber();
         s.on_bytes(&suback(pid, granted), 0, at(3));
         let refused = s.take_refused().unwrap();
-        assert!(refused.starts_with("device/+/telemetry ("), "{refused}");
+        assert!(refused.starts_with("device/a/telemetry ("), "{refused}");
         assert!(refused.contains(words), "{refused}");
         assert!(!s.ready());
         assert_eq!(s.down(at(4)), (0, 0), "not ready: not counted as down");
