@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::net::{Connection, Io, Target};
 
-pub use dps368_core::latency::{Counts, Summary, millis};
+pub use dps368_core::latency::{Counts, Summary, lost_words, millis};
 
 /// The connection index the subscriber's socket reports under (the fleet's are 0..n).
 pub const SUBSCRIBER: usize = usize::MAX;
@@ -63,24 +63,19 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Subscribes to `topics` on its own connection to the settings' broker, timing the
-    /// samples of `ids` (keeping `keep` latencies of each for the export).
+    /// Subscribes to `fleet`'s topics on its own connection to the settings' broker.
     pub fn new(
         settings: &Settings,
         target: Target,
-        topics: Vec<String>,
-        ids: Vec<&str>,
-        keep: usize,
+        fleet: &dps368_core::fleet::Fleet,
         epoch: Instant,
         now: Time,
     ) -> Self {
         let client_id = format!("dps368-lat-{:08x}", crate::args::random_u64() as u32);
-        let probe = Probe::new(ids, keep);
         Self {
-            core: latency::Subscriber::new(
+            core: latency::Subscriber::for_fleet(
                 settings,
-                topics,
-                probe,
+                fleet,
                 client_id,
                 crate::args::random_u64(),
                 now,

@@ -154,19 +154,10 @@ async fn run(options: args::Options) -> ExitCode {
     }
     // With --latency the fleet starts once its subscriber has every subscription.
     let mut subscriber = options.latency.then(|| {
-        let mut topics = vec![];
-        let mut ids = vec![];
-        for device in fleet.connections() {
-            for source in device.sources() {
-                topics.push(source.topic.clone());
-                ids.push(source.device_id.as_str());
-            }
-        }
-        let keep = dps368_core::device::HISTORY_LIMIT / ids.len().max(1);
+        let topics = fleet.sensor_count();
         eprintln!(
-            "dps368-sim: --latency: subscribing to the fleet's {} topic(s) on a connection of its own first{}",
-            topics.len(),
-            if topics.len() > dps368_core::latency::EXACT_TOPICS {
+            "dps368-sim: --latency: subscribing to the fleet's {topics} topic(s) on a connection of its own first{}",
+            if topics > dps368_core::latency::EXACT_TOPICS {
                 " (one wildcard filter where the topic allows)"
             } else {
                 ""
@@ -175,9 +166,7 @@ async fn run(options: args::Options) -> ExitCode {
         Subscriber::new(
             &options.settings,
             options.target.clone(),
-            topics,
-            ids,
-            keep,
+            &fleet,
             clock.start,
             clock.now(),
         )
@@ -317,7 +306,7 @@ async fn run(options: args::Options) -> ExitCode {
                 // The last interval's latency, and the last ten seconds' for the status line.
                 let latency = subscriber.as_mut().map(|s| {
                     let interval = s.probe_mut().tick();
-                    let awaited = s.probe().awaited(acked_by_sensor(&fleet));
+                    let awaited = s.probe().awaited_in(&fleet);
                     (interval, s.probe().recent(), awaited, s.ready())
                 });
                 if options.stats_json {
@@ -406,7 +395,7 @@ async fn run(options: args::Options) -> ExitCode {
         let mut last = (s.probe().counts().received, begun);
         let mut checked = begun;
         // The awaited count walks every sensor: looked at every 100 ms at most.
-        while s.ready() && s.probe().awaited(acked_by_sensor(&fleet)) > 0 {
+        while s.ready() && s.probe().awaited_in(&fleet) > 0 {
             loop {
                 let received = s.probe().counts().received;
                 if received != last.0 {
@@ -447,7 +436,7 @@ async fn run(options: args::Options) -> ExitCode {
             }
         }
         let now = clock.now();
-        let lost = s.probe().awaited(acked_by_sensor(&fleet));
+        let lost = s.probe().awaited_in(&fleet);
         let (down_ms, drops) = s.down(now);
         let (whole, counts) = (s.probe().whole(), s.probe().counts());
         let probe_ready = s.ready();
@@ -531,18 +520,6 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// How long the latency subscriber has to subscribe before the run gives up.
 const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Each sensor's id and acknowledged samples.
-fn acked_by_sensor(fleet: &Fleet) -> impl Iterator<Item = (&str, u64)> {
-    fleet.connections().iter().flat_map(|device| {
-        device.sources().iter().enumerate().map(|(index, source)| {
-            (
-                source.device_id.as_str(),
-                device.source_counters(index).acked,
-            )
-        })
-    })
-}
-
 /// The run's latency in words on stderr, and loudly what the subscriber never got.
 fn say_latency(
     whole: &latency::Summary,
@@ -557,28 +534,11 @@ fn say_latency(
         return;
     }
     eprintln!("dps368-sim: latency, due to received: {}", whole.words());
-    if counts.duplicates + counts.foreign + counts.unreadable + counts.early > 0 {
-        eprintln!(
-            "dps368-sim: latency: also {} duplicate(s), {} not this run's (other devices, or from before its start), {} unreadable, {} before their due time (by up to {} ms) counted as 0",
-            counts.duplicates,
-            counts.foreign,
-            counts.unreadable,
-            counts.early,
-            latency::millis(counts.earliest_us)
-        );
+    if let Some(words) = counts.others_words() {
+        eprintln!("dps368-sim: latency: {words}");
     }
-    if lost > 0 {
-        let why = if drops > 0 {
-            format!(
-                "the subscriber's connection dropped {drops} time(s), {:.1} s down in all, and a clean session keeps nothing meanwhile",
-                down_ms as f64 / 1000.0
-            )
-        } else {
-            "the subscriber stayed connected: the broker acknowledged them and did not deliver them, a broker fault; a broker drops what a subscriber falls behind by past its queue limit (mosquitto: max_queued_messages, 1000 by default)".into()
-        };
-        eprintln!(
-            "dps368-sim: LATENCY: {lost} acknowledged sample(s) NEVER reached the subscriber ({why})"
-        );
+    if let Some(words) = latency::lost_words(lost, down_ms, drops) {
+        eprintln!("dps368-sim: LATENCY: {words}");
     }
 }
 

@@ -63,19 +63,9 @@ pub struct Latency {
 impl Latency {
     /// A subscriber for the fleet's topics, connecting now.
     pub fn new(settings: &Settings, fleet: &Fleet, seed: u64, now: Time) -> Self {
-        let mut topics = vec![];
-        let mut ids = vec![];
-        for device in fleet.connections() {
-            for source in device.sources() {
-                topics.push(source.topic.clone());
-                ids.push(source.device_id.as_str());
-            }
-        }
-        let keep = crate::device::HISTORY_LIMIT / ids.len().max(1);
-        let probe = Probe::new(ids, keep);
         let client_id = format!("dps368-lat-{:08x}", seed as u32);
         Self {
-            subscriber: Subscriber::new(settings, topics, probe, client_id, seed, now),
+            subscriber: Subscriber::for_fleet(settings, fleet, client_id, seed, now),
             socket: None,
             fleet_started: false,
             origin_ms: settings.start_ms,
@@ -232,15 +222,7 @@ impl Latency {
     }
 
     fn awaited(&self, fleet: &Fleet) -> u64 {
-        self.subscriber
-            .probe
-            .awaited(fleet.connections().iter().flat_map(|device| {
-                device
-                    .sources()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, source)| (source.device_id.as_str(), device.source_counters(i).acked))
-            }))
+        self.subscriber.probe.awaited_in(fleet)
     }
 
     /// The run is over: its figures in the log, loudly what never came, and goodbye.
@@ -252,35 +234,12 @@ impl Latency {
             LogLevel::Info,
             format!("latency, due to received: {}", whole.words()),
         );
-        let c = self.subscriber.probe.counts();
-        if c.duplicates + c.foreign + c.unreadable + c.early > 0 {
-            log(
-                LogLevel::Info,
-                format!(
-                    "latency: also {} duplicate(s), {} not this run's, {} unreadable, {} before their due time (by up to {} ms) timed 0",
-                    c.duplicates,
-                    c.foreign,
-                    c.unreadable,
-                    c.early,
-                    latency::millis(c.earliest_us)
-                ),
-            );
+        if let Some(words) = self.subscriber.probe.counts().others_words() {
+            log(LogLevel::Info, format!("latency: {words}"));
         }
-        if lost > 0 {
-            let (down_ms, drops) = self.subscriber.down(now);
-            let why = if drops > 0 {
-                format!(
-                    "its connection dropped {drops} time(s), {down_ms} ms down in all, and a clean session keeps nothing meanwhile"
-                )
-            } else {
-                "it stayed connected: the broker acknowledged them and did not deliver them, a broker fault".into()
-            };
-            log(
-                LogLevel::Error,
-                format!(
-                    "latency: {lost} acknowledged sample(s) NEVER reached the subscriber ({why})"
-                ),
-            );
+        let (down_ms, drops) = self.subscriber.down(now);
+        if let Some(words) = latency::lost_words(lost, down_ms, drops) {
+            log(LogLevel::Error, format!("latency: {words}"));
         }
     }
 

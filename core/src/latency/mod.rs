@@ -212,6 +212,39 @@ pub struct Counts {
     pub earliest_us: u64,
 }
 
+impl Counts {
+    /// What came beside the run's first arrivals, in words, if anything did.
+    pub fn others_words(&self) -> Option<String> {
+        (self.duplicates + self.foreign + self.unreadable + self.early > 0).then(|| {
+            format!(
+                "also {} duplicate(s), {} not this run's (other devices, or from before its start), {} unreadable, {} before their due time (by up to {} ms) timed 0",
+                self.duplicates,
+                self.foreign,
+                self.unreadable,
+                self.early,
+                millis(self.earliest_us)
+            )
+        })
+    }
+}
+
+/// Loudly, the acknowledged samples the subscriber never got, if any, and why: a broker fault
+/// when it stayed connected, a clean session's gap when its connection dropped (`drops` times,
+/// `down_ms` in all).
+pub fn lost_words(lost: u64, down_ms: u64, drops: u64) -> Option<String> {
+    let why = if drops > 0 {
+        format!(
+            "the subscriber's connection dropped {drops} time(s), {}.{} s down in all, and a clean session keeps nothing meanwhile",
+            down_ms / 1000,
+            down_ms % 1000 / 100
+        )
+    } else {
+        "the subscriber stayed connected: the broker acknowledged them and did not deliver them, a broker fault; a broker drops what a subscriber falls behind by past its queue limit (mosquitto: max_queued_messages, 1000 by default)".into()
+    };
+    (lost > 0)
+        .then(|| format!("{lost} acknowledged sample(s) NEVER reached the subscriber ({why})"))
+}
+
 /// A histogram and the largest value exactly (a histogram's own is its bucket's highest).
 #[derive(Debug, Clone)]
 struct Latencies<H> {
@@ -480,6 +513,18 @@ impl<H: Histogram> Probe<H> {
         self.counts
     }
 
+    /// [`Probe::awaited`] of each of `fleet`'s sensors.
+    pub fn awaited_in(&self, fleet: &crate::fleet::Fleet) -> u64 {
+        self.awaited(fleet.connections().iter().flat_map(|device| {
+            device.sources().iter().enumerate().map(|(index, source)| {
+                (
+                    source.device_id.as_str(),
+                    device.source_counters(index).acked,
+                )
+            })
+        }))
+    }
+
     /// Samples the broker acknowledged that have not arrived: `acked` gives each sensor's id
     /// and acknowledged count. At the end of a run, after a grace, these are lost.
     pub fn awaited<'a>(&self, acked: impl IntoIterator<Item = (&'a str, u64)>) -> u64 {
@@ -567,6 +612,28 @@ pub struct Subscriber<H: Histogram = LogLinear> {
 }
 
 impl<H: Histogram> Subscriber<H> {
+    /// A subscriber for `fleet`'s sensors (see [`Subscriber::new`]), keeping as many of their
+    /// latencies for the export as the fleet keeps samples.
+    pub fn for_fleet(
+        settings: &Settings,
+        fleet: &crate::fleet::Fleet,
+        client_id: String,
+        seed: u64,
+        now: Time,
+    ) -> Self {
+        let mut topics = vec![];
+        let mut ids = vec![];
+        for device in fleet.connections() {
+            for source in device.sources() {
+                topics.push(source.topic.clone());
+                ids.push(source.device_id.as_str());
+            }
+        }
+        let keep = crate::device::HISTORY_LIMIT / ids.len().max(1);
+        let probe = Probe::new(ids, keep);
+        Self::new(settings, topics, probe, client_id, seed, now)
+    }
+
     /// Subscribes (once connected) to `topics`, each once, as the settings' user, with a
     /// clean session and client id `client_id`. `seed` drives the retry jitter.
     pub fn new(
