@@ -338,7 +338,8 @@ def test_the_page_measures_latency_in_the_scenario_player_and_exports_it(driver,
     assert 0 <= p50 <= p99 <= p999 <= peak, shown
     # The page wakes on a 20 ms grid: a sample may wait that long for its timer.
     assert p50 < 40, f"loopback p50 {p50} ms"
-    assert "<polyline" in driver.execute("return document.getElementById('latency-chart').innerHTML")
+    chart = driver.execute("return document.getElementById('latency-chart').innerHTML")
+    assert '<path class="p" d="M' in chart and '<path class="t" d="M' in chart, chart[:300]
     assert "latency, due to received:" in driver.text("log"), driver.text("log")[:400]
     header, *rows = saved_download(driver, "download-csv").splitlines()
     assert header.endswith(",status,latency_ms"), header
